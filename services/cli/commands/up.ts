@@ -1,0 +1,159 @@
+/**
+ * nexus up: registry, executor(s) and router on this machine, each its own process, on the
+ * embedded defaults. With --example it also trains the Iris classifier and serves it.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { ListeningMessage } from '../../rpc/service-process.ts';
+import { trainIrisModel } from '../../examples/iris/train.ts';
+import type { ModelReadyResponse } from '../../protocol/generated/inference/grpc_service.ts';
+import type { GetVersionResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { inferenceClient, registryClient, unaryCall } from '../clients.ts';
+import { ExitCode } from '../output.ts';
+import { storeModel } from './store.ts';
+import { sha256OfFile } from '../upload.ts';
+
+const SERVICES_DIR = resolve(import.meta.dirname, '../..');
+/** How long a service may take to start listening, in milliseconds. */
+const START_TIMEOUT_MS = 120_000;
+
+export interface UpOptions {
+  host: string;
+  port: string;
+  registryPort: string;
+  executors: string;
+  dataDir: string;
+  example?: boolean;
+  maxBatchSize?: string;
+  maxQueueDelayUs?: string;
+}
+
+interface Child {
+  name: string;
+  process: ChildProcess;
+  address: string;
+}
+
+async function startChild(name: string, script: string, args: string[], logDir: string): Promise<Child> {
+  const logPath = join(logDir, `${name}.log`);
+  const log = createWriteStream(logPath, { flags: 'a' });
+  const child = fork(join(SERVICES_DIR, script), args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  child.stderr!.pipe(log);
+  const address = await new Promise<string>((resolveAddress, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_TIMEOUT_MS / 1000}s; see ${logPath}`)), START_TIMEOUT_MS);
+    child.on('message', (message: ListeningMessage) => {
+      if (message.event !== 'listening') return;
+      clearTimeout(timer);
+      resolveAddress(message.address);
+    });
+    child.once('exit', async (code) => {
+      clearTimeout(timer);
+      const tail = (await readFile(logPath, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n');
+      reject(new Error(`${name} exited with code ${code} while starting; last log lines (${logPath}):\n${tail}`));
+    });
+  });
+  return { name, process: child, address };
+}
+
+/** Trains the Iris example and stores it, unless the latest stored version has the same bytes. */
+async function serveExample(dataDir: string, registry: string): Promise<void> {
+  const path = join(dataDir, 'examples', 'iris.onnx');
+  await mkdir(join(dataDir, 'examples'), { recursive: true });
+  const trained = trainIrisModel();
+  await writeFile(path, trained.onnx);
+  const client = registryClient(registry);
+  try {
+    const latest = await unaryCall<GetVersionResponse>((done) => client.getVersion({ modelName: 'iris', version: 0 }, done))
+      .catch(() => undefined);
+    if (latest?.version?.sha256 === (await sha256OfFile(path))) return;
+  } finally {
+    client.close();
+  }
+  const code = await storeModel(path, 'iris', { registry, format: 'onnx', tag: [`test_accuracy=${trained.testAccuracy.toFixed(4)}`] });
+  if (code !== ExitCode.OK) throw new Error('could not store the example model');
+}
+
+/** Waits until the router says the model is ready (it loads on the first ModelReady). */
+async function warmUp(router: string, model: string): Promise<void> {
+  const client = inferenceClient(router);
+  try {
+    for (const started = Date.now(); Date.now() - started < START_TIMEOUT_MS;) {
+      const { ready } = await unaryCall<ModelReadyResponse>((done) => client.modelReady({ name: model, version: '' }, done));
+      if (ready) return;
+      await new Promise((wake) => setTimeout(wake, 200));
+    }
+    throw new Error(`${model} did not become ready within ${START_TIMEOUT_MS / 1000}s`);
+  } finally {
+    client.close();
+  }
+}
+
+export async function up(options: UpOptions): Promise<number> {
+  const dataDir = resolve(options.dataDir);
+  const logDir = join(dataDir, 'logs');
+  await mkdir(logDir, { recursive: true });
+  const children: Child[] = [];
+  let stopping = false;
+  const stopAll = async () => {
+    stopping = true;
+    await Promise.all(children.map((child) => new Promise<void>((done) => {
+      if (child.process.exitCode !== null) return done();
+      child.process.once('exit', () => done());
+      child.process.kill('SIGTERM');
+    })));
+  };
+
+  try {
+    const registry = await startChild('registry', 'registry/main.ts',
+      ['--address', `${options.host}:${options.registryPort}`, '--data-dir', join(dataDir, 'registry')], logDir);
+    children.push(registry);
+    const executorCount = Math.max(1, Number(options.executors));
+    for (let index = 0; index < executorCount; index++) {
+      children.push(await startChild(`executor-${index}`, 'executor/main.ts',
+        ['--address', '127.0.0.1:0', '--registry', registry.address, '--cache-dir', join(dataDir, 'cache')], logDir));
+    }
+    const routerArgs = ['--address', `${options.host}:${options.port}`, '--registry', registry.address,
+      ...children.filter((child) => child.name.startsWith('executor')).flatMap((child) => ['--executor', child.address])];
+    if (options.maxBatchSize) routerArgs.push('--max-batch-size', options.maxBatchSize);
+    if (options.maxQueueDelayUs) routerArgs.push('--max-queue-delay-us', options.maxQueueDelayUs);
+    const router = await startChild('router', 'router/main.ts', routerArgs, logDir);
+    children.push(router);
+
+    for (const child of children) {
+      child.process.once('exit', (code, signal) => {
+        if (stopping) return;
+        console.error(`${child.name} stopped unexpectedly (${signal ?? `exit ${code}`}); see ${join(logDir, `${child.name}.log`)}. Stopping.`);
+        void stopAll().then(() => process.exit(ExitCode.FAILURE));
+      });
+    }
+
+    if (options.example) {
+      await serveExample(dataDir, registry.address);
+      await warmUp(router.address, 'iris');
+    }
+
+    console.log('NexusML is up');
+    for (const child of children) console.log(`  ${child.name.padEnd(11)} ${child.address}`);
+    console.log(`  data        ${dataDir}`);
+    console.log(`  logs        ${logDir}`);
+    console.log(`router (Open Inference Protocol over gRPC): ${router.address}`);
+    if (options.example) {
+      console.log('serving the example model "iris" (Iris flower classifier: setosa, versicolor, virginica)');
+      console.log(`try: npx nexus infer iris --router ${router.address} --data '[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3]]'`);
+    }
+    console.log('press Ctrl-C to stop');
+  } catch (error) {
+    console.error((error as Error).message);
+    await stopAll();
+    return ExitCode.FAILURE;
+  }
+
+  await new Promise<void>((done) => {
+    const shutdown = () => void stopAll().then(done);
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+  return ExitCode.OK;
+}

@@ -1,0 +1,152 @@
+/**
+ * The executor's gRPC API. A router opens one long-lived Connect stream; the executor greets it
+ * with its device and capacity, then loads models and runs batches as the router asks, answering
+ * each by id. Models are shared by every stream; a batch failure fails only that batch.
+ */
+import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { randomUUID } from 'node:crypto';
+import {
+  ExecutorService, type BatchResult, type ExecuteBatch, type ExecutorMessage, type GetStatsResponse,
+  type LoadedModel, type LoadModel, type RouterMessage, type Tensor,
+} from '../protocol/generated/nexus/executor/v1/executor.ts';
+import { bytesOf, isDatatype, viewAs, type HostTensor } from '../onnx/index.ts';
+import { ErrorCode, NexusError, invalidArgument, notFound } from '../rpc/errors.ts';
+import { unary } from '../rpc/handlers.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { ArtifactCache } from './artifact-cache.ts';
+import type { GpuContext } from './gpu/index.ts';
+import { compileOnnxModel, type CompiledModel } from './runtime/index.ts';
+
+/** Batches the router may have in flight on this executor at once. */
+export const MAX_INFLIGHT_BATCHES = 4;
+
+const versionKey = (name: string, version: number) => `${name}:${version}`;
+
+function toHostTensor(tensor: Tensor): HostTensor {
+  if (!isDatatype(tensor.datatype)) throw invalidArgument(`input '${tensor.name}' has unknown datatype '${tensor.datatype}'`);
+  return { datatype: tensor.datatype, shape: tensor.shape, data: viewAs(tensor.datatype, tensor.data) };
+}
+
+function toWireTensor(name: string, tensor: HostTensor): Tensor {
+  return { name, datatype: tensor.datatype, shape: tensor.shape, data: bytesOf(tensor.data) };
+}
+
+export class ExecutorState {
+  readonly id = randomUUID();
+  readonly models = new Map<string, { loaded: LoadedModel; model: Promise<CompiledModel> }>();
+  readonly batchesBySize = new Map<number, number>();
+  requestsFailed = 0;
+  private readonly gpu: GpuContext;
+  private readonly artifacts: ArtifactCache;
+  private readonly logger: Logger;
+
+  constructor(gpu: GpuContext, artifacts: ArtifactCache, logger: Logger) {
+    this.gpu = gpu;
+    this.artifacts = artifacts;
+    this.logger = logger;
+  }
+
+  /** Loads a version once (concurrent asks share the work); a failed load can be retried. */
+  load(request: LoadModel): Promise<CompiledModel> {
+    const version = request.version;
+    if (!version) throw invalidArgument('load_model.version is required');
+    const key = versionKey(version.modelName, version.version);
+    const existing = this.models.get(key);
+    if (existing) return existing.model;
+    const started = performance.now();
+    const model = (async () => {
+      const bytes = await this.artifacts.fetch(version.sha256);
+      const compiled = await compileOnnxModel(this.gpu, bytes);
+      this.logger.info({ model: key, sha256: version.sha256, ms: Math.round(performance.now() - started) }, 'model loaded');
+      return compiled;
+    })();
+    this.models.set(key, { loaded: { modelName: version.modelName, version: version.version, sha256: version.sha256 }, model });
+    model.catch(() => this.models.delete(key));
+    return model;
+  }
+
+  async execute(batch: ExecuteBatch): Promise<BatchResult> {
+    const started = process.hrtime.bigint();
+    const entry = this.models.get(versionKey(batch.modelName, batch.version));
+    if (!entry) throw new NexusError(ErrorCode.FAILED_PRECONDITION, `model ${batch.modelName}:${batch.version} is not loaded on this executor`);
+    if (batch.deadlineUnixMs > 0 && Date.now() > batch.deadlineUnixMs) {
+      throw new NexusError(ErrorCode.DEADLINE_EXCEEDED, 'the batch deadline passed before execution started');
+    }
+    const model = await entry.model;
+    const inputs = new Map(batch.inputs.map((tensor) => [tensor.name, toHostTensor(tensor)]));
+    const batchSize = batch.inputs[0]?.shape[0] ?? 0;
+    const result = await model.run(inputs);
+    this.batchesBySize.set(batchSize, (this.batchesBySize.get(batchSize) ?? 0) + 1);
+    return {
+      batchId: batch.batchId,
+      outputs: [...result.outputs].map(([name, tensor]) => toWireTensor(name, tensor)),
+      errorCode: 0,
+      errorMessage: '',
+      batchSize,
+      gpuNs: result.gpuNs ?? 0,
+      executeNs: Number(process.hrtime.bigint() - started),
+    };
+  }
+
+  stats(): GetStatsResponse {
+    return { batchesBySize: Object.fromEntries(this.batchesBySize), requestsFailed: this.requestsFailed };
+  }
+}
+
+export function createExecutorService(state: ExecutorState, device: string, logger: Logger): UntypedServiceImplementation {
+  return {
+    connect(call: ServerDuplexStream<RouterMessage, ExecutorMessage>) {
+      const send = (message: ExecutorMessage) => {
+        if (!call.cancelled && call.writable) call.write(message);
+      };
+      send({
+        hello: {
+          executorId: state.id,
+          device,
+          maxInflightBatches: MAX_INFLIGHT_BATCHES,
+          loadedModels: [...state.models.values()].map((entry) => entry.loaded),
+        },
+      });
+      call.on('data', (message: RouterMessage) => {
+        if (message.loadModel) {
+          const request = message.loadModel;
+          const started = process.hrtime.bigint();
+          Promise.resolve().then(() => state.load(request)).then(
+            () => send({ modelLoadResult: {
+              requestId: request.requestId, errorCode: 0, errorMessage: '',
+              model: { modelName: request.version!.modelName, version: request.version!.version, sha256: request.version!.sha256 },
+              loadNs: Number(process.hrtime.bigint() - started),
+            } }),
+            (error: unknown) => {
+              const coded = NexusError.from(error);
+              if (coded.code === ErrorCode.INTERNAL) logger.error({ err: error }, 'model load failed');
+              send({ modelLoadResult: {
+                requestId: request.requestId, model: undefined, errorCode: coded.code, errorMessage: coded.message, loadNs: 0,
+              } });
+            },
+          );
+        } else if (message.executeBatch) {
+          const batch = message.executeBatch;
+          state.execute(batch).then(
+            (result) => send({ batchResult: result }),
+            (error: unknown) => {
+              const coded = NexusError.from(error);
+              state.requestsFailed += 1;
+              if (coded.code === ErrorCode.INTERNAL) logger.error({ err: error, batch: batch.batchId }, 'batch failed');
+              send({ batchResult: {
+                batchId: batch.batchId, outputs: [], errorCode: coded.code, errorMessage: coded.message,
+                batchSize: 0, gpuNs: 0, executeNs: 0,
+              } });
+            },
+          );
+        }
+      });
+      call.on('end', () => call.end());
+      call.on('error', (error) => logger.debug({ err: error }, 'router stream closed'));
+    },
+
+    getStats: unary('GetStats', logger, async () => state.stats()),
+  };
+}
+
+export { ExecutorService, notFound };

@@ -1,0 +1,124 @@
+/**
+ * All executors this router dials. Picks the least-loaded ready executor that holds a model and
+ * has a free slot, keeps every served model loaded on every executor (also after one reconnects),
+ * and retries a batch once elsewhere when its executor drops mid-flight.
+ */
+import type { BatchResult, ExecuteBatch } from '../protocol/generated/nexus/executor/v1/executor.ts';
+import type { ModelVersion } from '../protocol/generated/nexus/registry/v1/registry.ts';
+import { ErrorCode, NexusError } from '../rpc/errors.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { ExecutorLink } from './executor-link.ts';
+
+export const versionKey = (version: Pick<ModelVersion, 'modelName' | 'version'>) => `${version.modelName}:${version.version}`;
+
+/** How long a load may wait for a first executor to connect, in milliseconds. */
+const WAIT_FOR_EXECUTOR_MS = 30_000;
+
+export class ExecutorPool {
+  readonly links: ExecutorLink[];
+  private readonly served = new Map<string, ModelVersion>();
+  private readonly capacityListeners = new Set<() => void>();
+  private readonly logger: Logger;
+
+  constructor(addresses: string[], logger: Logger) {
+    this.logger = logger;
+    this.links = addresses.map((address) => new ExecutorLink(address, logger));
+    for (const link of this.links) {
+      link.onCapacity = () => {
+        this.reloadServedModels(link);
+        for (const listener of this.capacityListeners) listener();
+      };
+    }
+  }
+
+  get anyReady(): boolean {
+    return this.links.some((link) => link.ready);
+  }
+
+  /** Calls `listener` whenever an executor frees a slot or (re)connects. Returns an unsubscribe. */
+  onCapacity(listener: () => void): () => void {
+    this.capacityListeners.add(listener);
+    return () => this.capacityListeners.delete(listener);
+  }
+
+  isLoaded(key: string): boolean {
+    return this.links.some((link) => link.ready && link.loaded.has(key));
+  }
+
+  /** True when some executor holding `key` has a free slot. */
+  hasCapacity(key: string): boolean {
+    return this.pick(key) !== undefined;
+  }
+
+  private pick(key: string, exclude?: ExecutorLink): ExecutorLink | undefined {
+    let best: ExecutorLink | undefined;
+    for (const link of this.links) {
+      if (link === exclude || !link.loaded.has(key) || link.freeSlots === 0) continue;
+      if (!best || link.inflight < best.inflight) best = link;
+    }
+    return best;
+  }
+
+  /** Loads `version` on every ready executor; resolves once at least one has it. */
+  async ensureLoaded(version: ModelVersion): Promise<void> {
+    const key = versionKey(version);
+    this.served.set(key, version);
+    if (this.isLoaded(key)) return;
+    if (!this.anyReady) await this.waitForAnyExecutor();
+    const attempts = this.links.filter((link) => link.ready && !link.loaded.has(key)).map((link) => link.load(version));
+    if (attempts.length === 0 && this.isLoaded(key)) return;
+    try {
+      await Promise.any(attempts);
+    } catch (error) {
+      this.served.delete(key);
+      const first = (error as AggregateError).errors?.[0];
+      throw first ? NexusError.from(first) : new NexusError(ErrorCode.UNAVAILABLE, `no executor could load ${key}`);
+    }
+  }
+
+  private async waitForAnyExecutor(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new NexusError(ErrorCode.UNAVAILABLE,
+        `no executor is connected (tried ${this.links.map((link) => link.address).join(', ') || 'none configured'})`)), WAIT_FOR_EXECUTOR_MS);
+    });
+    try {
+      await Promise.race([Promise.any(this.links.map((link) => link.whenReady())), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private reloadServedModels(link: ExecutorLink): void {
+    if (!link.ready) return;
+    for (const [key, version] of this.served) {
+      if (link.loaded.has(key)) continue;
+      link.load(version).then(
+        () => { for (const listener of this.capacityListeners) listener(); },
+        (error: unknown) => this.logger.warn({ err: error, model: key, executor: link.address }, 'reload on reconnect failed'),
+      );
+    }
+  }
+
+  /**
+   * Runs a batch on the best executor for it. If that executor drops the batch (UNAVAILABLE),
+   * the batch goes once more to another executor holding the model.
+   */
+  async execute(key: string, batch: Omit<ExecuteBatch, 'batchId'>): Promise<BatchResult> {
+    const first = this.pick(key);
+    if (!first) throw new NexusError(ErrorCode.UNAVAILABLE, `no executor with a free slot holds ${key}`);
+    try {
+      return await first.execute(batch);
+    } catch (error) {
+      const coded = NexusError.from(error);
+      const second = coded.code === ErrorCode.UNAVAILABLE ? this.pick(key, first) : undefined;
+      if (!second) throw coded;
+      this.logger.warn({ model: key, from: first.address, to: second.address }, 'retrying batch on another executor');
+      return second.execute(batch);
+    }
+  }
+
+  close(): void {
+    for (const link of this.links) link.close();
+  }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+/** The router as a process: node services/router/main.ts --registry HOST:PORT --executor HOST:PORT */
+import { Command, Option } from 'commander';
+import { runServiceProcess } from '../rpc/service-process.ts';
+import { DEFAULT_BATCHING_POLICY } from './batch-queue.ts';
+import { startRouter } from './server.ts';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+const options = new Command('nexus-router')
+  .option('--address <host:port>', 'address to listen on', '127.0.0.1:8001')
+  .option('--registry <host:port>', 'registry address', '127.0.0.1:8011')
+  .addOption(new Option('--executor <host:port>', 'an executor to dial (repeatable)').argParser(collect).default([]))
+  .option('--max-batch-size <rows>', 'default max batch size', String(DEFAULT_BATCHING_POLICY.maxBatchSize))
+  .option('--max-queue-delay-us <us>', 'default max queue delay in microseconds', String(DEFAULT_BATCHING_POLICY.maxQueueDelayMs * 1000))
+  .option('--max-queue-size <requests>', 'default bound on queued requests per model', String(DEFAULT_BATCHING_POLICY.maxQueueSize))
+  .parse()
+  .opts<{ address: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string }>();
+
+await runServiceProcess('router', () => startRouter({
+  address: options.address,
+  registryAddress: options.registry,
+  executorAddresses: options.executor,
+  defaultPolicy: {
+    maxBatchSize: Number(options.maxBatchSize),
+    maxQueueDelayMs: Number(options.maxQueueDelayUs) / 1000,
+    maxQueueSize: Number(options.maxQueueSize),
+  },
+}));

@@ -1,0 +1,176 @@
+/**
+ * The loop around one model version's BatchQueue: it queues validated requests, wakes when a batch
+ * is due or an executor frees a slot, stacks the batch's inputs along dimension 0, sends it, and
+ * splits the outputs back to each waiting request. Expired requests are answered DEADLINE_EXCEEDED
+ * without running; cancelled ones leave the queue.
+ */
+import type { BatchResult, Tensor } from '../protocol/generated/nexus/executor/v1/executor.ts';
+import { BYTES_PER_ELEMENT, elementCount, isDatatype } from '../onnx/index.ts';
+import { ErrorCode, NexusError } from '../rpc/errors.ts';
+import { BatchQueue, type BatchingPolicy, type QueuedRequest } from './batch-queue.ts';
+import type { ValidatedRequest } from './request-validation.ts';
+
+/** Runs one stacked batch; supplied by the executor pool. */
+export type BatchRunner = (inputs: Tensor[], deadlineUnixMs: number) => Promise<BatchResult>;
+
+/** One request's slice of the batch's outputs. */
+export type RequestOutputs = Map<string, Tensor>;
+
+interface PendingRequest extends QueuedRequest {
+  readonly validated: ValidatedRequest;
+  resolve(outputs: RequestOutputs): void;
+  reject(error: NexusError): void;
+}
+
+export interface ModelBatcherOptions {
+  policy: BatchingPolicy;
+  run: BatchRunner;
+  /** Whether a batch may be sent now (an executor has a free slot). */
+  hasCapacity: () => boolean;
+  /** Clock in milliseconds; injectable for tests. Default Date.now. */
+  now?: () => number;
+}
+
+let nextRequestId = 1;
+
+export class ModelBatcher {
+  readonly queue: BatchQueue<PendingRequest>;
+  private readonly run: BatchRunner;
+  private readonly hasCapacity: () => boolean;
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | undefined;
+  private timerDueMs = Infinity;
+  /** Sizes (in rows) of the batches sent, for observation. */
+  readonly batchRows: number[] = [];
+
+  constructor(options: ModelBatcherOptions) {
+    this.queue = new BatchQueue(options.policy);
+    this.run = options.run;
+    this.hasCapacity = options.hasCapacity;
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Queues a request and resolves with its outputs. Rejects RESOURCE_EXHAUSTED at once when the
+   * queue is full, DEADLINE_EXCEEDED if the deadline passes while queued, CANCELLED on `signal`.
+   */
+  submit(validated: ValidatedRequest, deadlineMs: number | undefined, signal?: AbortSignal): Promise<RequestOutputs> {
+    return new Promise<RequestOutputs>((resolve, reject) => {
+      const request: PendingRequest = {
+        id: nextRequestId++, rows: validated.rows, shapeKey: validated.shapeKey,
+        enqueuedAtMs: this.now(), deadlineMs, validated, resolve, reject,
+      };
+      if (!this.queue.enqueue(request)) {
+        reject(new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
+          `the queue for this model is full (${this.queue.policy.maxQueueSize} requests); retry later`));
+        return;
+      }
+      signal?.addEventListener('abort', () => {
+        if (this.queue.remove(request.id)) reject(new NexusError(ErrorCode.CANCELLED, 'the client cancelled the request'));
+      }, { once: true });
+      this.pump();
+    });
+  }
+
+  /** Sends every batch that is due and fits the free capacity, then arms the timer for the next. */
+  pump(): void {
+    const now = this.now();
+    for (const expired of this.queue.takeExpired(now)) {
+      expired.reject(new NexusError(ErrorCode.DEADLINE_EXCEEDED, 'the deadline passed while the request was queued; it was not executed'));
+    }
+    while (this.queue.depth > 0 && this.hasCapacity()) {
+      const decision = this.queue.nextBatch(now);
+      if (decision.kind === 'send') {
+        this.dispatch(decision.requests);
+        continue;
+      }
+      if (decision.kind === 'wait') this.armTimer(decision.untilMs - now);
+      return;
+    }
+    // No capacity: the pool calls pump() when a slot frees. Deadlines still need a wake-up.
+    const nearestDeadlineMs = this.queue.nearestDeadlineMs();
+    if (Number.isFinite(nearestDeadlineMs)) this.armTimer(nearestDeadlineMs - now);
+  }
+
+  private armTimer(delayMs: number): void {
+    const dueMs = this.now() + Math.max(0, delayMs);
+    if (this.timer && this.timerDueMs <= dueMs) return;
+    clearTimeout(this.timer);
+    this.timerDueMs = dueMs;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerDueMs = Infinity;
+      this.pump();
+    }, Math.max(0, delayMs));
+    this.timer.unref();
+  }
+
+  private dispatch(requests: PendingRequest[]): void {
+    const totalRows = requests.reduce((sum, request) => sum + request.rows, 0);
+    this.batchRows.push(totalRows);
+    const inputs = stackInputs(requests.map((request) => request.validated), totalRows);
+    const deadlines = requests.map((request) => request.deadlineMs ?? Infinity);
+    const deadline = Math.max(...deadlines);
+    this.run(inputs, Number.isFinite(deadline) ? deadline : 0).then(
+      (result) => {
+        try {
+          const slices = splitOutputs(result.outputs, requests.map((request) => request.rows), totalRows);
+          requests.forEach((request, index) => request.resolve(slices[index]));
+        } catch (error) {
+          const coded = NexusError.from(error);
+          for (const request of requests) request.reject(coded);
+        }
+      },
+      (error: unknown) => {
+        const coded = NexusError.from(error);
+        for (const request of requests) request.reject(coded);
+      },
+    );
+  }
+
+  /** Fails everything still queued (shutdown). */
+  close(reason: NexusError): void {
+    clearTimeout(this.timer);
+    for (const request of this.queue.drain()) request.reject(reason);
+  }
+}
+
+/** Concatenates each input of the requests along dimension 0. */
+export function stackInputs(requests: ValidatedRequest[], totalRows: number): Tensor[] {
+  return requests[0].inputs.map((first, index) => {
+    if (requests.length === 1) return { name: first.name, datatype: first.datatype, shape: first.shape, data: first.data };
+    const parts = requests.map((request) => request.inputs[index].data);
+    const data = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
+    let offset = 0;
+    for (const part of parts) {
+      data.set(part, offset);
+      offset += part.byteLength;
+    }
+    return { name: first.name, datatype: first.datatype, shape: [totalRows, ...first.shape.slice(1)], data };
+  });
+}
+
+/** Cuts each output along dimension 0 into one slice per request, `rows[i]` rows each. */
+export function splitOutputs(outputs: Tensor[], rows: number[], totalRows: number): RequestOutputs[] {
+  const slices: RequestOutputs[] = rows.map(() => new Map());
+  for (const output of outputs) {
+    if (rows.length === 1) {
+      slices[0].set(output.name, output);
+      continue;
+    }
+    if (output.shape[0] !== totalRows || !isDatatype(output.datatype)) {
+      throw new NexusError(ErrorCode.INTERNAL, `output '${output.name}' has shape [${output.shape}], which cannot be split into ${totalRows} rows`);
+    }
+    const rowShape = output.shape.slice(1);
+    const rowBytes = elementCount(rowShape) * BYTES_PER_ELEMENT[output.datatype];
+    let offset = 0;
+    rows.forEach((count, index) => {
+      slices[index].set(output.name, {
+        name: output.name, datatype: output.datatype, shape: [count, ...rowShape],
+        data: output.data.subarray(offset, offset + count * rowBytes),
+      });
+      offset += count * rowBytes;
+    });
+  }
+  return slices;
+}

@@ -1,0 +1,144 @@
+/**
+ * Which model versions the router serves. A request names a model and optionally a version; the
+ * catalog resolves it through the registry (the latest version is re-checked at most every
+ * `latestTtlMs`), loads it on the executors the first time, and keeps one batcher per version.
+ */
+import type { Metadata } from '@grpc/grpc-js';
+import type { ModelVersion, RegistryClient } from '../protocol/generated/nexus/registry/v1/registry.ts';
+import type { ModelSignature, TensorSpec } from '../onnx/index.ts';
+import { isDatatype } from '../onnx/index.ts';
+import { ErrorCode, NexusError, invalidArgument } from '../rpc/errors.ts';
+import { DEFAULT_BATCHING_POLICY, type BatchingPolicy } from './batch-queue.ts';
+import { ExecutorPool, versionKey } from './executor-pool.ts';
+import { ModelBatcher } from './model-batcher.ts';
+import { isBatchable } from './request-validation.ts';
+
+export interface ServedModel {
+  version: ModelVersion;
+  signature: ModelSignature;
+  policy: BatchingPolicy;
+  batcher: ModelBatcher;
+  /** Settles when the version is loaded on at least one executor. */
+  loaded: Promise<void>;
+}
+
+export interface CatalogOptions {
+  /** Batching defaults for versions that set none. */
+  defaultPolicy?: BatchingPolicy;
+  /** How long a resolved "latest version" is trusted, in milliseconds. Default 1000. */
+  latestTtlMs?: number;
+}
+
+/** Parses the protocol's version string: '' → 0 (latest), else a positive integer. */
+export function parseVersion(version: string, field: string): number {
+  if (version === '') return 0;
+  if (!/^[1-9]\d{0,8}$/.test(version)) throw invalidArgument(`${field} '${version.slice(0, 50)}' is not a version number`);
+  return Number(version);
+}
+
+function signatureOf(version: ModelVersion): ModelSignature {
+  const toSpec = (spec: { name: string; datatype: string; shape: number[] }): TensorSpec => {
+    if (!isDatatype(spec.datatype)) throw new NexusError(ErrorCode.INTERNAL, `version record has unknown datatype ${spec.datatype}`);
+    return { name: spec.name, datatype: spec.datatype, shape: spec.shape };
+  };
+  return { inputs: (version.signature?.inputs ?? []).map(toSpec), outputs: (version.signature?.outputs ?? []).map(toSpec) };
+}
+
+export class ModelCatalog {
+  private readonly registry: RegistryClient;
+  private readonly pool: ExecutorPool;
+  private readonly defaultPolicy: BatchingPolicy;
+  private readonly latestTtlMs: number;
+  private readonly latest = new Map<string, { version: number; checkedAtMs: number }>();
+  private readonly served = new Map<string, ServedModel>();
+
+  constructor(registry: RegistryClient, pool: ExecutorPool, options: CatalogOptions = {}) {
+    this.registry = registry;
+    this.pool = pool;
+    this.defaultPolicy = options.defaultPolicy ?? DEFAULT_BATCHING_POLICY;
+    this.latestTtlMs = options.latestTtlMs ?? 1000;
+    pool.onCapacity(() => {
+      for (const model of this.served.values()) model.batcher.pump();
+    });
+  }
+
+  private getVersion(modelName: string, version: number, metadata?: Metadata): Promise<ModelVersion> {
+    return new Promise((resolve, reject) => {
+      const callback = (error: Error | null, response?: { version?: ModelVersion }) => {
+        if (error) {
+          const coded = NexusError.from(error);
+          if (coded.code === ErrorCode.INVALID_ARGUMENT || coded.code === ErrorCode.NOT_FOUND) reject(coded);
+          else reject(new NexusError(ErrorCode.UNAVAILABLE, `the registry could not be reached: ${coded.message}`));
+        } else if (!response?.version) reject(new NexusError(ErrorCode.INTERNAL, 'the registry returned no version'));
+        else resolve(response.version);
+      };
+      const deadline = { deadline: Date.now() + 10_000 };
+      if (metadata) this.registry.getVersion({ modelName, version }, metadata, deadline, callback);
+      else this.registry.getVersion({ modelName, version }, callback);
+    });
+  }
+
+  /** Every version number of a model, for ModelMetadata. */
+  listVersions(modelName: string): Promise<number[]> {
+    return new Promise((resolve, reject) => {
+      this.registry.listVersions({ modelName }, (error, response) => {
+        if (error) reject(NexusError.from(error));
+        else resolve(response.versions.map((version) => version.version));
+      });
+    });
+  }
+
+  /** The served model for a request's name and version string; loads it the first time. */
+  async resolve(modelName: string, versionString: string): Promise<ServedModel> {
+    if (modelName === '') throw invalidArgument('model_name is required');
+    let number = parseVersion(versionString, 'model_version');
+    if (number === 0) {
+      const cached = this.latest.get(modelName);
+      if (cached && Date.now() - cached.checkedAtMs < this.latestTtlMs) number = cached.version;
+    }
+    const key = `${modelName}:${number}`;
+    const existing = number > 0 ? this.served.get(key) : undefined;
+    if (existing) return existing;
+
+    const version = await this.getVersion(modelName, number);
+    if (versionString === '') this.latest.set(modelName, { version: version.version, checkedAtMs: Date.now() });
+    return this.serve(version);
+  }
+
+  private serve(version: ModelVersion): ServedModel {
+    const key = versionKey(version);
+    const existing = this.served.get(key);
+    if (existing) return existing;
+    const signature = signatureOf(version);
+    const configured = version.batching;
+    const policy: BatchingPolicy = {
+      ...this.defaultPolicy,
+      ...(configured?.maxBatchSize ? { maxBatchSize: configured.maxBatchSize } : {}),
+      ...(configured?.maxQueueDelayUs ? { maxQueueDelayMs: configured.maxQueueDelayUs / 1000 } : {}),
+    };
+    // A model without a batch dimension takes one request per execution.
+    if (!isBatchable(signature.inputs)) policy.maxBatchSize = 1;
+    const batcher = new ModelBatcher({
+      policy,
+      hasCapacity: () => this.pool.hasCapacity(key),
+      run: (inputs, deadlineUnixMs) =>
+        this.pool.execute(key, { modelName: version.modelName, version: version.version, inputs, deadlineUnixMs }),
+    });
+    const loaded = this.pool.ensureLoaded(version);
+    const model: ServedModel = { version, signature, policy, batcher, loaded };
+    this.served.set(key, model);
+    // A failed load is forgotten so the next request tries again.
+    loaded.catch(() => {
+      if (this.served.get(key) === model) this.served.delete(key);
+    });
+    return model;
+  }
+
+  isLoaded(version: ModelVersion): boolean {
+    return this.pool.isLoaded(versionKey(version));
+  }
+
+  close(reason: NexusError): void {
+    for (const model of this.served.values()) model.batcher.close(reason);
+  }
+}

@@ -1,0 +1,54 @@
+/** Starts a router: the Open Inference Protocol in front, executors behind, registry beside. */
+import { credentials } from '@grpc/grpc-js';
+import { RegistryClient } from '../protocol/generated/nexus/registry/v1/registry.ts';
+import { ErrorCode, NexusError } from '../rpc/errors.ts';
+import { startGrpcServer, type RunningServer } from '../rpc/server.ts';
+import { createLogger } from '../telemetry/logger.ts';
+import type { BatchingPolicy } from './batch-queue.ts';
+import { ExecutorPool } from './executor-pool.ts';
+import { createInferenceService, GRPCInferenceServiceService } from './inference-service.ts';
+import { ModelCatalog } from './model-catalog.ts';
+
+export interface RouterOptions {
+  /** host:port to bind. Default 127.0.0.1:8001 (Triton's gRPC port). */
+  address?: string;
+  registryAddress: string;
+  /** Executors to dial, host:port each. */
+  executorAddresses: string[];
+  /** Batching defaults for models whose version sets none. */
+  defaultPolicy?: BatchingPolicy;
+}
+
+export interface RunningRouter extends RunningServer {
+  pool: ExecutorPool;
+  catalog: ModelCatalog;
+}
+
+export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
+  const logger = createLogger('router');
+  const registry = new RegistryClient(options.registryAddress, credentials.createInsecure());
+  const pool = new ExecutorPool(options.executorAddresses, logger);
+  const catalog = new ModelCatalog(registry, pool, { defaultPolicy: options.defaultPolicy });
+  const running = await startGrpcServer({
+    address: options.address ?? '127.0.0.1:8001',
+    services: [{
+      name: 'inference.GRPCInferenceService',
+      protoFile: 'inference/grpc_service.proto',
+      definition: GRPCInferenceServiceService,
+      implementation: createInferenceService(catalog, () => pool.anyReady, logger),
+    }],
+  });
+  logger.info({ address: running.address, executors: options.executorAddresses }, 'router listening');
+  const shutdown = running.shutdown;
+  return {
+    ...running,
+    pool,
+    catalog,
+    async shutdown(graceMs) {
+      await shutdown(graceMs);
+      catalog.close(new NexusError(ErrorCode.UNAVAILABLE, 'the router is shutting down'));
+      pool.close();
+      registry.close();
+    },
+  };
+}

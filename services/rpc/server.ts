@@ -1,0 +1,98 @@
+/**
+ * Starts a gRPC server with what every NexusML service offers besides its own API:
+ * grpc.health.v1 (overall and per service), server reflection (so grpcurl can list and call
+ * everything), large-message limits and a graceful shutdown.
+ */
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
+import { join, resolve } from 'node:path';
+
+export const PROTO_ROOT = resolve(import.meta.dirname, '../../proto');
+const HEALTH_SERVICE = 'grpc.health.v1.Health';
+
+/** One of our services to mount on a server. */
+export interface ServiceMount {
+  /** Fully qualified name, e.g. "inference.GRPCInferenceService"; also its health-check name. */
+  name: string;
+  /** The .proto file that declares it, relative to proto/ (for reflection). */
+  protoFile: string;
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+}
+
+export interface GrpcServerOptions {
+  /** host:port to bind; port 0 picks a free port. */
+  address: string;
+  services: ServiceMount[];
+  /** Largest message accepted or sent, in bytes. Default 64 MiB. */
+  maxMessageBytes?: number;
+}
+
+export interface RunningServer {
+  server: Server;
+  /** The bound port (the chosen one when asked for 0). */
+  port: number;
+  /** host:port a client on this machine can dial. */
+  address: string;
+  /** Sets the health of one service ('' = the whole server). */
+  setHealth(service: string, status: ServingStatus): void;
+  /** Stops accepting calls, lets running ones finish for up to `graceMs`, then forces. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** Starts a server with health and reflection; resolves once it is bound. */
+export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningServer> {
+  const maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
+  const server = new Server({
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_send_message_length': maxMessageBytes,
+  });
+  for (const service of options.services) server.addService(service.definition, service.implementation);
+
+  const health = new HealthImplementation({ '': 'SERVING' });
+  for (const service of options.services) health.setStatus(service.name, 'SERVING');
+  health.addToServer(server);
+
+  const reflectedFiles = options.services.map((service) => join(PROTO_ROOT, service.protoFile));
+  const packageDefinition = loadSync([...reflectedFiles, healthProtoPath], {
+    includeDirs: [PROTO_ROOT],
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  new ReflectionService(packageDefinition, {
+    services: [...options.services.map((service) => service.name), HEALTH_SERVICE],
+  }).addToServer(server);
+
+  const port = await new Promise<number>((resolvePort, reject) => {
+    server.bindAsync(options.address, ServerCredentials.createInsecure(), (error, boundPort) =>
+      error ? reject(error) : resolvePort(boundPort));
+  });
+  const host = options.address.slice(0, options.address.lastIndexOf(':'));
+  const dialHost = host === '0.0.0.0' || host === '[::]' || host === '' ? '127.0.0.1' : host;
+
+  let shutdownPromise: Promise<void> | undefined;
+  return {
+    server,
+    port,
+    address: `${dialHost}:${port}`,
+    setHealth: (service, status) => health.setStatus(service, status),
+    shutdown(graceMs = 5_000) {
+      shutdownPromise ??= new Promise<void>((done) => {
+        health.setStatus('', 'NOT_SERVING');
+        for (const service of options.services) health.setStatus(service.name, 'NOT_SERVING');
+        const force = setTimeout(() => server.forceShutdown(), graceMs);
+        force.unref();
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          done();
+        });
+      });
+      return shutdownPromise;
+    },
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * Runs one service as its own process: starts it, announces where it listens (a JSON line on
+ * stdout, and an IPC message when a parent such as `nexus up` is listening), and on SIGTERM or
+ * SIGINT stops accepting, drains for a bounded time and exits 0.
+ */
+import type { RunningServer } from './server.ts';
+
+/** The message a service process sends its parent once it listens. */
+export interface ListeningMessage {
+  event: 'listening';
+  service: string;
+  address: string;
+}
+
+/** How long a stopping service waits for calls in flight, in milliseconds. */
+export const DRAIN_TIMEOUT_MS = 10_000;
+
+export async function runServiceProcess(service: string, start: () => Promise<RunningServer>): Promise<void> {
+  let running: RunningServer;
+  try {
+    running = await start();
+  } catch (error) {
+    console.error(`${service} failed to start: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  const message: ListeningMessage = { event: 'listening', service, address: running.address };
+  console.log(JSON.stringify(message));
+  process.send?.(message);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(JSON.stringify({ event: 'stopping', service, signal }));
+    await running.shutdown(DRAIN_TIMEOUT_MS);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  // A parent that dies without signalling must not leave this process running.
+  process.on('disconnect', () => void stop('parent exited'));
+}
