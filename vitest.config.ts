@@ -10,5 +10,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     reporters: ['default'],
+    env: { NEXUS_LOG_LEVEL: process.env.NEXUS_LOG_LEVEL ?? 'warn' },
   },
 });

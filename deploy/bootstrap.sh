@@ -30,12 +30,19 @@ ensure_node() {
   [ "$(node_major node)" -ge 24 ]
 }
 
+# A Vulkan loader plus either a GPU vendor's driver or Mesa >= 24 (Dawn rejects older lavapipe).
+has_usable_vulkan() {
+  ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1' || return 1
+  if ls /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.json >/dev/null 2>&1; then return 0; fi
+  local version
+  version=$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null) || return 1
+  [ "${version%%.*}" -ge 24 ] 2>/dev/null
+}
+
 ensure_vulkan() {
   [ -n "${XDG_RUNTIME_DIR:-}" ] || export XDG_RUNTIME_DIR="/tmp/nexus-runtime-$(id -u)"
   mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
-  if ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1' && ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then
-    return 0
-  fi
+  if has_usable_vulkan; then return 0; fi
   local install_cmd="apt-get update && apt-get install -y -t bookworm-backports mesa-vulkan-drivers libvulkan1"
   if [ "$(id -u)" -ne 0 ]; then
     nexus_log "no Vulkan driver found. As root, add the Debian suite bookworm-backports and run: $install_cmd"

@@ -54,7 +54,8 @@ export function viewAs(datatype: Datatype, bytes: Uint8Array): TypedArray {
   if (bytes.byteLength % size !== 0) {
     throw invalidArgument(`${bytes.byteLength} bytes is not a whole number of ${datatype} elements (${size} bytes each)`);
   }
-  const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  // new Uint8Array(bytes) copies; Buffer#slice would not (it returns a view with the same offset).
+  const aligned = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes);
   const { buffer, byteOffset } = aligned;
   const length = aligned.byteLength / size;
   switch (datatype) {

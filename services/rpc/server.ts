@@ -7,7 +7,7 @@ import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceI
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 
 export const PROTO_ROOT = resolve(import.meta.dirname, '../../proto');
 const HEALTH_SERVICE = 'grpc.health.v1.Health';
@@ -55,7 +55,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   for (const service of options.services) health.setStatus(service.name, 'SERVING');
   health.addToServer(server);
 
-  const reflectedFiles = options.services.map((service) => join(PROTO_ROOT, service.protoFile));
+  // Relative names, so descriptors are named as their imports name them (grpcurl fetches by name).
+  const reflectedFiles = options.services.map((service) => service.protoFile);
   const packageDefinition = loadSync([...reflectedFiles, healthProtoPath], {
     includeDirs: [PROTO_ROOT],
     keepCase: true,

@@ -17,7 +17,7 @@ function validated(rows: number[][]): ValidatedRequest {
 function doublingRunner(batches: Tensor[][]) {
   return async (inputs: Tensor[]): Promise<BatchResult> => {
     batches.push(inputs);
-    const values = new Float32Array(inputs[0].data.slice().buffer).map((value) => value * 2);
+    const values = new Float32Array(new Uint8Array(inputs[0].data).buffer).map((value) => value * 2);
     return {
       batchId: 1, errorCode: 0, errorMessage: '', batchSize: inputs[0].shape[0], gpuNs: 0, executeNs: 0,
       outputs: [{ name: 'y', datatype: 'FP32', shape: inputs[0].shape, data: new Uint8Array(values.buffer) }],
@@ -25,7 +25,7 @@ function doublingRunner(batches: Tensor[][]) {
   };
 }
 
-const valuesOf = (tensor: Tensor | undefined) => Array.from(new Float32Array(tensor!.data.slice().buffer));
+const valuesOf = (tensor: Tensor | undefined) => Array.from(new Float32Array(new Uint8Array(tensor!.data).buffer));
 
 describe('ModelBatcher', () => {
   beforeEach(() => vi.useFakeTimers());

@@ -35,7 +35,7 @@ describe('validateInferRequest', () => {
     expect(validated.rows).toBe(2);
     expect(validated.rawOutput).toBe(false);
     expect(validated.outputNames).toEqual(['probabilities']);
-    expect(Array.from(new Float32Array(validated.inputs[0].data.slice().buffer))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(Array.from(new Float32Array(new Uint8Array(validated.inputs[0].data).buffer))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
   it('accepts raw contents and answers raw', () => {

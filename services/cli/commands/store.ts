@@ -15,6 +15,8 @@ export interface StoreOptions {
   maxBatchSize?: string;
   maxQueueDelayUs?: string;
   json?: boolean;
+  /** Where to read git lineage from, when not from the file's own location. */
+  lineagePath?: string;
 }
 
 /** Parses repeated --tag key=value flags. */
@@ -28,7 +30,7 @@ export function parseTags(tags: string[]): Record<string, string> {
 
 export async function storeModel(file: string, name: string, options: StoreOptions): Promise<number> {
   const path = resolve(file);
-  const lineageResult = await readGitLineage(path);
+  const lineageResult = await readGitLineage(options.lineagePath ?? path);
   if (lineageResult.kind === 'no-repository') {
     console.error(`note: ${file} is not inside a git repository; the version will carry no commit`);
   } else if (lineageResult.kind === 'no-commits') {

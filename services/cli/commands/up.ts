@@ -71,7 +71,11 @@ async function serveExample(dataDir: string, registry: string): Promise<void> {
   } finally {
     client.close();
   }
-  const code = await storeModel(path, 'iris', { registry, format: 'onnx', tag: [`test_accuracy=${trained.testAccuracy.toFixed(4)}`] });
+  // The version's lineage is the commit of the code that trained it.
+  const code = await storeModel(path, 'iris', {
+    registry, format: 'onnx', tag: [`test_accuracy=${trained.testAccuracy.toFixed(4)}`],
+    lineagePath: resolve(SERVICES_DIR, 'examples/iris'),
+  });
   if (code !== ExitCode.OK) throw new Error('could not store the example model');
 }
 

@@ -1,0 +1,104 @@
+/**
+ * Starts a registry, executors and a router on free ports in this process, each with its own
+ * temporary directory, and gives clients for them. Used by the integration tests.
+ */
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { GRPCInferenceServiceClient, type ModelInferRequest, type ModelInferResponse } from '../../services/protocol/generated/inference/grpc_service.ts';
+import { ExecutorClient, type GetStatsResponse } from '../../services/protocol/generated/nexus/executor/v1/executor.ts';
+import { startExecutor, type RunningExecutor } from '../../services/executor/server.ts';
+import { startRegistry } from '../../services/registry/server.ts';
+import { startRouter, type RunningRouter } from '../../services/router/server.ts';
+import type { RunningServer } from '../../services/rpc/server.ts';
+import type { BatchingPolicy } from '../../services/router/batch-queue.ts';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+
+export interface Cluster {
+  registry: RunningServer;
+  executors: RunningExecutor[];
+  router: RunningRouter;
+  inference: GRPCInferenceServiceClient;
+  dataDir: string;
+  /** Runs the nexus CLI as a separate process; resolves with its exit code and output. */
+  cli(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  infer(request: Partial<ModelInferRequest>, deadlineMs?: number): Promise<ModelInferResponse>;
+  /** Polls ModelReady (which loads the model on first touch) until it says ready. */
+  waitUntilReady(model: string, timeoutMs?: number): Promise<void>;
+  executorStats(index?: number): Promise<GetStatsResponse>;
+  stop(): Promise<void>;
+}
+
+export async function startCluster(options: { executors?: number; policy?: BatchingPolicy } = {}): Promise<Cluster> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'nexus-it-'));
+  const registry = await startRegistry({ dataDir: join(dataDir, 'registry') });
+  const executors: RunningExecutor[] = [];
+  for (let index = 0; index < (options.executors ?? 1); index++) {
+    executors.push(await startExecutor({ registryAddress: registry.address, cacheDir: join(dataDir, `cache-${index}`) }));
+  }
+  const router = await startRouter({
+    address: '127.0.0.1:0',
+    registryAddress: registry.address,
+    executorAddresses: executors.map((executor) => executor.address),
+    defaultPolicy: options.policy,
+  });
+  const inference = new GRPCInferenceServiceClient(router.address, credentials.createInsecure());
+  const executorClients = executors.map((executor) => new ExecutorClient(executor.address, credentials.createInsecure()));
+
+  return {
+    registry, executors, router, inference, dataDir,
+    async cli(args, cwd = REPO_ROOT) {
+      try {
+        const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'services/cli/main.ts'), ...args], {
+          cwd, env: { ...process.env, NEXUS_REGISTRY: registry.address, NEXUS_ROUTER: router.address },
+        });
+        return { code: 0, stdout, stderr };
+      } catch (error) {
+        const failed = error as { code: number; stdout: string; stderr: string };
+        return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+      }
+    },
+    infer(request, deadlineMs = 60_000) {
+      const full: ModelInferRequest = {
+        modelName: '', modelVersion: '', id: '', parameters: {}, inputs: [], outputs: [], rawInputContents: [], ...request,
+      };
+      return new Promise((resolveResponse, reject) => {
+        inference.modelInfer(full, new Metadata(), { deadline: Date.now() + deadlineMs }, (error: ServiceError | null, response: ModelInferResponse) =>
+          (error ? reject(error) : resolveResponse(response)));
+      });
+    },
+    async waitUntilReady(model, timeoutMs = 60_000) {
+      const isReady = () => new Promise<boolean>((resolveReady, reject) =>
+        inference.modelReady({ name: model, version: '' }, (error, response) => (error ? reject(error) : resolveReady(response.ready))));
+      for (const started = Date.now(); !(await isReady());) {
+        if (Date.now() - started > timeoutMs) throw new Error(`${model} did not become ready in ${timeoutMs} ms`);
+        await new Promise((wake) => setTimeout(wake, 50));
+      }
+    },
+    executorStats(index = 0) {
+      return new Promise((resolveStats, reject) => {
+        executorClients[index].getStats({}, (error, response) => (error ? reject(error) : resolveStats(response)));
+      });
+    },
+    async stop() {
+      inference.close();
+      for (const client of executorClients) client.close();
+      await router.shutdown(1000);
+      for (const executor of executors) await executor.shutdown(1000);
+      await registry.shutdown(1000);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Typed contents holding FP32 values only. */
+export function fp32Contents(values: number[]) {
+  return {
+    boolContents: [], intContents: [], int64Contents: [], uintContents: [], uint64Contents: [],
+    fp32Contents: values, fp64Contents: [], bytesContents: [],
+  };
+}

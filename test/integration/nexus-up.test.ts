@@ -1,0 +1,51 @@
+/**
+ * The README's first command in miniature: `nexus up --example` as its own process tree, then a
+ * ModelInfer from another process (`nexus infer`) returns the right answer, and Ctrl-C stops all.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, expect, it } from 'vitest';
+import { REPO_ROOT } from './harness.ts';
+
+let up: ChildProcess | undefined;
+let home: string | undefined;
+
+afterAll(async () => {
+  if (up && up.exitCode === null) up.kill('SIGKILL');
+  if (home) await rm(home, { recursive: true, force: true });
+});
+
+it('serves the example model to another process, and stops on SIGINT', async () => {
+  home = await mkdtemp(join(tmpdir(), 'nexus-up-'));
+  const cli = join(REPO_ROOT, 'services/cli/main.ts');
+  up = spawn(process.execPath, [cli, 'up', '--example', '--port', '0', '--registry-port', '0'], {
+    env: { ...process.env, NEXUS_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  up.stderr!.on('data', (chunk) => (output += chunk));
+  const routerAddress = await new Promise<string>((resolve, reject) => {
+    up!.stdout!.on('data', (chunk) => {
+      output += chunk;
+      const match = /router \(Open Inference Protocol over gRPC\): (\S+)/.exec(output);
+      if (match) resolve(match[1]);
+    });
+    up!.once('exit', (code) => reject(new Error(`nexus up exited with ${code}:\n${output}`)));
+  });
+
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    cli, 'infer', 'iris', '--router', routerAddress, '--json', '--data', '[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3]]',
+  ]);
+  const result = JSON.parse(stdout);
+  expect(result.model_name).toBe('iris');
+  const probabilities: number[] = result.outputs[0].values;
+  expect(result.outputs[0].shape).toEqual([2, 3]);
+  expect(probabilities[0]).toBeGreaterThan(0.9); // the first flower is a setosa
+  expect(probabilities[5]).toBeGreaterThan(0.9); // the second a virginica
+
+  const exited = new Promise<number | null>((resolve) => up!.once('exit', resolve));
+  up.kill('SIGINT');
+  expect(await exited).toBe(0);
+}, 180_000);
