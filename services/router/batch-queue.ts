@@ -5,8 +5,11 @@
  *
  * Batches are cut by Triton's dynamic-batcher rules: requests are taken in arrival order while the
  * rows fit in `maxBatchSize`; the walk stops at the first request whose non-batch shape differs
- * from the oldest one; a full batch or a forced stop goes at once; otherwise the batch waits until
+ * from the first one; a full batch or a forced stop goes at once; otherwise the batch waits until
  * the oldest request has been queued for `maxQueueDelayMs`.
+ *
+ * Priorities follow Triton's: level 1 is the highest; every queued request of a level is taken
+ * before any of the next level; within a level, arrival order.
  */
 
 /** How a model version's requests are batched. */
@@ -17,9 +20,18 @@ export interface BatchingPolicy {
   maxQueueDelayMs: number;
   /** Most requests queued at once; more are refused. Default 1024. */
   maxQueueSize: number;
+  /**
+   * Batch sizes (in rows) worth sending before the delay runs out, e.g. [8, 16] for a model that
+   * is fastest there. Default [] (only max_batch_size counts as full).
+   */
+  preferredBatchSizes?: number[];
 }
 
 export const DEFAULT_BATCHING_POLICY: BatchingPolicy = { maxBatchSize: 32, maxQueueDelayMs: 2, maxQueueSize: 1024 };
+
+/** Priority levels: 1 (high) to 3 (low). */
+export const PRIORITY_LEVELS = { high: 1, normal: 2, low: 3 } as const;
+export const DEFAULT_PRIORITY = PRIORITY_LEVELS.normal;
 
 /** What the queue needs to know of a request. */
 export interface QueuedRequest {
@@ -32,7 +44,11 @@ export interface QueuedRequest {
   readonly enqueuedAtMs: number;
   /** When it must be answered by; undefined for no deadline. */
   readonly deadlineMs: number | undefined;
+  /** 1 is the highest; default DEFAULT_PRIORITY. */
+  readonly priority?: number;
 }
+
+const priorityOf = (request: QueuedRequest) => request.priority ?? DEFAULT_PRIORITY;
 
 export type BatchDecision<T> =
   | { kind: 'send'; requests: T[] }
@@ -52,10 +68,13 @@ export class BatchQueue<T extends QueuedRequest> {
     return this.queue.length;
   }
 
-  /** Queues a request; false (and nothing queued) when the queue is full. */
+  /** Queues a request behind those of its priority and above; false (nothing queued) when full. */
   enqueue(request: T): boolean {
     if (this.queue.length >= this.policy.maxQueueSize) return false;
-    this.queue.push(request);
+    const priority = priorityOf(request);
+    let index = this.queue.length;
+    while (index > 0 && priorityOf(this.queue[index - 1]) > priority) index -= 1;
+    this.queue.splice(index, 0, request);
     return true;
   }
 
@@ -74,6 +93,16 @@ export class BatchQueue<T extends QueuedRequest> {
     return expired;
   }
 
+  /** When the longest-waiting request (of any priority) was queued: it bounds everyone's delay. */
+  private oldestEnqueuedAtMs(): number {
+    return Math.min(...this.queue.map((request) => request.enqueuedAtMs));
+  }
+
+  /** Requests ahead of a queued one (for the task API's queue position); -1 if not queued. */
+  positionOf(id: number): number {
+    return this.queue.findIndex((request) => request.id === id);
+  }
+
   /** The earliest deadline of any queued request, or Infinity. */
   nearestDeadlineMs(): number {
     return Math.min(...this.queue.map((request) => request.deadlineMs ?? Infinity));
@@ -88,26 +117,29 @@ export class BatchQueue<T extends QueuedRequest> {
 
   /** The next batch to send now (removed from the queue), or when to look again, or idle. */
   nextBatch(nowMs: number): BatchDecision<T> {
-    const oldest = this.queue[0];
-    if (!oldest) return { kind: 'idle' };
+    const head = this.queue[0];
+    if (!head) return { kind: 'idle' };
 
     let rows = 0;
     let count = 0;
     let forced = false;
+    // The largest preferred size reached on the way, as a count of requests (Triton's "mark").
+    let preferredCount = 0;
+    const preferred = this.policy.preferredBatchSizes ?? [];
     for (const request of this.queue) {
-      if (request.shapeKey !== oldest.shapeKey || rows + request.rows > this.policy.maxBatchSize) {
+      if (request.shapeKey !== head.shapeKey || rows + request.rows > this.policy.maxBatchSize) {
         forced = true;
         break;
       }
       rows += request.rows;
       count += 1;
+      if (preferred.includes(rows)) preferredCount = count;
     }
     const full = rows >= this.policy.maxBatchSize;
-    const dueAtMs = oldest.enqueuedAtMs + this.policy.maxQueueDelayMs;
-    const due = full || forced || nowMs >= dueAtMs;
-    if (!due) {
-      return { kind: 'wait', untilMs: Math.min(dueAtMs, this.nearestDeadlineMs()) };
-    }
-    return { kind: 'send', requests: this.queue.splice(0, count) };
+    const dueAtMs = this.oldestEnqueuedAtMs() + this.policy.maxQueueDelayMs;
+    if (full || forced || nowMs >= dueAtMs) return { kind: 'send', requests: this.queue.splice(0, count) };
+    // Before the delay runs out, a batch of a preferred size goes at once.
+    if (preferredCount > 0) return { kind: 'send', requests: this.queue.splice(0, preferredCount) };
+    return { kind: 'wait', untilMs: Math.min(dueAtMs, this.nearestDeadlineMs()) };
   }
 }

@@ -2,18 +2,19 @@
  * inference.GRPCInferenceService, the Open Inference Protocol (KServe v2): what Triton and KServe
  * clients call. Every request is checked against the model's signature before it is queued.
  */
-import type { ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServerDuplexStream, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
   GRPCInferenceServiceService, type InferTensorContents, type ModelInferRequest, type ModelInferResponse,
-  type ModelInferResponse_InferOutputTensor, type ModelMetadataResponse,
+  type ModelInferResponse_InferOutputTensor, type ModelMetadataResponse, type ModelStreamInferResponse,
 } from '../protocol/generated/inference/grpc_service.ts';
 import type { Tensor } from '../protocol/generated/nexus/executor/v1/executor.ts';
 import { isDatatype, viewAs } from '../onnx/index.ts';
-import { ErrorCode, NexusError } from '../rpc/errors.ts';
+import { codeName, ErrorCode, NexusError } from '../rpc/errors.ts';
 import { unary } from '../rpc/handlers.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import { validateInferRequest } from './request-validation.ts';
+import { schedulingOf } from './scheduling.ts';
 
 export const SERVER_NAME = 'nexusml';
 export const SERVER_VERSION = '0.1.0';
@@ -44,17 +45,21 @@ function typedContents(tensor: Tensor): InferTensorContents {
 }
 
 /** An AbortSignal that fires when the client cancels or its call ends early. */
-function cancellationOf(call: ServerUnaryCall<unknown, unknown>): AbortSignal {
+function cancellationOf(call: ServerUnaryCall<ModelInferRequest, ModelInferResponse>): AbortSignal {
   const controller = new AbortController();
   call.on('cancelled', () => controller.abort());
   return controller.signal;
 }
 
 /** The call's deadline in Unix milliseconds, or undefined when the client set none. */
-function deadlineOf(call: ServerUnaryCall<unknown, unknown>): number | undefined {
+function deadlineOf(call: { getDeadline(): Date | number }): number | undefined {
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
   return Number.isFinite(ms) ? ms : undefined;
+}
+
+function writeStream(call: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>, message: ModelStreamInferResponse): void {
+  if (!call.cancelled && call.writable) call.write(message);
 }
 
 export function createInferenceService(
@@ -62,6 +67,33 @@ export function createInferenceService(
   isServerReady: () => boolean,
   logger: Logger,
 ): UntypedServiceImplementation {
+  /** One request from any entry point: resolve, validate, schedule, batch, answer. */
+  async function infer(request: ModelInferRequest, context: { callDeadlineMs: number | undefined; signal: AbortSignal }): Promise<ModelInferResponse> {
+    const model = await catalog.resolve(request.modelName, request.modelVersion);
+    const validated = validateInferRequest(request, model.signature, model.policy.maxBatchSize);
+    const { priority, deadlineMs } = schedulingOf(request.parameters, {
+      defaultPriority: model.defaultPriority, callDeadlineMs: context.callDeadlineMs, nowMs: Date.now(),
+    });
+    await model.loaded;
+    const outputs = await model.batcher.submit(validated, deadlineMs, context.signal, priority);
+    const tensors = validated.outputNames.map((name) => {
+      const tensor = outputs.get(name);
+      if (!tensor) throw new NexusError(ErrorCode.INTERNAL, `the executor returned no output '${name}'`);
+      return tensor;
+    });
+    const described = (tensor: Tensor, contents?: InferTensorContents): ModelInferResponse_InferOutputTensor => ({
+      name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, parameters: {}, contents,
+    });
+    return {
+      modelName: model.version.modelName,
+      modelVersion: String(model.version.version),
+      id: request.id,
+      parameters: {},
+      outputs: tensors.map((tensor) => described(tensor, validated.rawOutput ? undefined : typedContents(tensor))),
+      rawOutputContents: validated.rawOutput ? tensors.map((tensor) => tensor.data) : [],
+    };
+  }
+
   return {
     serverLive: unary('ServerLive', logger, async () => ({ live: true })),
     serverReady: unary('ServerReady', logger, async () => ({ ready: isServerReady() })),
@@ -98,28 +130,40 @@ export function createInferenceService(
       };
     }),
 
-    modelInfer: unary('ModelInfer', logger, async (request: ModelInferRequest, call): Promise<ModelInferResponse> => {
-      const model = await catalog.resolve(request.modelName, request.modelVersion);
-      const validated = validateInferRequest(request, model.signature, model.policy.maxBatchSize);
-      await model.loaded;
-      const outputs = await model.batcher.submit(validated, deadlineOf(call), cancellationOf(call));
-      const tensors = validated.outputNames.map((name) => {
-        const tensor = outputs.get(name);
-        if (!tensor) throw new NexusError(ErrorCode.INTERNAL, `the executor returned no output '${name}'`);
-        return tensor;
-      });
-      const described = (tensor: Tensor, contents?: InferTensorContents): ModelInferResponse_InferOutputTensor => ({
-        name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, parameters: {}, contents,
-      });
-      return {
-        modelName: model.version.modelName,
-        modelVersion: String(model.version.version),
-        id: request.id,
-        parameters: {},
-        outputs: tensors.map((tensor) => described(tensor, validated.rawOutput ? undefined : typedContents(tensor))),
-        rawOutputContents: validated.rawOutput ? tensors.map((tensor) => tensor.data) : [],
+    modelInfer: unary('ModelInfer', logger, (request: ModelInferRequest, call) =>
+      infer(request, { callDeadlineMs: deadlineOf(call), signal: cancellationOf(call) })),
+
+    modelStreamInfer(call: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>) {
+      const controller = new AbortController();
+      call.on('cancelled', () => controller.abort());
+      let pending = 0;
+      let ended = false;
+      const finishIfDone = () => {
+        if (ended && pending === 0 && !call.cancelled) call.end();
       };
-    }),
+      call.on('data', (request: ModelInferRequest) => {
+        pending += 1;
+        infer(request, { callDeadlineMs: deadlineOf(call), signal: controller.signal }).then(
+          (response) => writeStream(call, { errorMessage: '', inferResponse: response }),
+          (error: unknown) => {
+            const coded = NexusError.from(error);
+            if (coded.code === ErrorCode.INTERNAL) logger.error({ err: error }, 'stream request failed');
+            writeStream(call, {
+              errorMessage: `${codeName(coded.code)}: ${coded.message}`,
+              inferResponse: { modelName: request.modelName, modelVersion: request.modelVersion, id: request.id, parameters: {}, outputs: [], rawOutputContents: [] },
+            });
+          },
+        ).finally(() => {
+          pending -= 1;
+          finishIfDone();
+        });
+      });
+      call.on('end', () => {
+        ended = true;
+        finishIfDone();
+      });
+      call.on('error', () => controller.abort());
+    },
   };
 }
 

@@ -54,11 +54,20 @@ export class ModelBatcher {
    * Queues a request and resolves with its outputs. Rejects RESOURCE_EXHAUSTED at once when the
    * queue is full, DEADLINE_EXCEEDED if the deadline passes while queued, CANCELLED on `signal`.
    */
-  submit(validated: ValidatedRequest, deadlineMs: number | undefined, signal?: AbortSignal): Promise<RequestOutputs> {
+  submit(
+    validated: ValidatedRequest,
+    deadlineMs: number | undefined,
+    signal?: AbortSignal,
+    priority?: number,
+  ): Promise<RequestOutputs> {
     return new Promise<RequestOutputs>((resolve, reject) => {
+      if (deadlineMs !== undefined && deadlineMs <= this.now()) {
+        reject(new NexusError(ErrorCode.DEADLINE_EXCEEDED, 'the deadline had passed before the request was queued'));
+        return;
+      }
       const request: PendingRequest = {
         id: nextRequestId++, rows: validated.rows, shapeKey: validated.shapeKey,
-        enqueuedAtMs: this.now(), deadlineMs, validated, resolve, reject,
+        enqueuedAtMs: this.now(), deadlineMs, priority, validated, resolve, reject,
       };
       if (!this.queue.enqueue(request)) {
         reject(new NexusError(ErrorCode.RESOURCE_EXHAUSTED,

@@ -8,7 +8,7 @@ import type { ModelVersion, RegistryClient } from '../protocol/generated/nexus/r
 import type { ModelSignature, TensorSpec } from '../onnx/index.ts';
 import { isDatatype } from '../onnx/index.ts';
 import { ErrorCode, NexusError, invalidArgument } from '../rpc/errors.ts';
-import { DEFAULT_BATCHING_POLICY, type BatchingPolicy } from './batch-queue.ts';
+import { DEFAULT_BATCHING_POLICY, DEFAULT_PRIORITY, type BatchingPolicy } from './batch-queue.ts';
 import { ExecutorPool, versionKey } from './executor-pool.ts';
 import { ModelBatcher } from './model-batcher.ts';
 import { isBatchable } from './request-validation.ts';
@@ -17,6 +17,8 @@ export interface ServedModel {
   version: ModelVersion;
   signature: ModelSignature;
   policy: BatchingPolicy;
+  /** Priority of requests that name none (1 high … 3 low). */
+  defaultPriority: number;
   batcher: ModelBatcher;
   /** Settles when the version is loaded on at least one executor. */
   loaded: Promise<void>;
@@ -125,7 +127,7 @@ export class ModelCatalog {
         this.pool.execute(key, { modelName: version.modelName, version: version.version, inputs, deadlineUnixMs }),
     });
     const loaded = this.pool.ensureLoaded(version);
-    const model: ServedModel = { version, signature, policy, batcher, loaded };
+    const model: ServedModel = { version, signature, policy, defaultPriority: DEFAULT_PRIORITY, batcher, loaded };
     this.served.set(key, model);
     // A failed load is forgotten so the next request tries again.
     loaded.catch(() => {

@@ -87,4 +87,44 @@ describe('BatchQueue', () => {
     expect(queue.remove(cancelled.id)).toBe(false);
     expect(queue.nextBatch(1000)).toEqual({ kind: 'idle' });
   });
+
+  it('takes every request of a higher priority first, FIFO within a level', () => {
+    const queue = new BatchQueue(policy({ maxBatchSize: 3 }));
+    const low = request({ priority: 3 });
+    const normal1 = request({ priority: 2 });
+    const high = request({ priority: 1 });
+    const normal2 = request({ priority: 2 });
+    for (const item of [low, normal1, high, normal2]) queue.enqueue(item);
+    const first = queue.nextBatch(0);
+    expect(first.kind === 'send' && first.requests).toEqual([high, normal1, normal2]);
+    const second = queue.nextBatch(100);
+    expect(second.kind === 'send' && second.requests).toEqual([low]);
+  });
+
+  it('bounds the wait by the longest-waiting request, whatever its priority', () => {
+    const queue = new BatchQueue(policy({ maxQueueDelayMs: 10 }));
+    queue.enqueue(request({ priority: 3, enqueuedAtMs: 0 }));
+    queue.enqueue(request({ priority: 1, enqueuedAtMs: 8 }));
+    expect(queue.nextBatch(9)).toEqual({ kind: 'wait', untilMs: 10 });
+    expect(queue.nextBatch(10).kind).toBe('send');
+  });
+
+  it('sends a preferred batch size at once, before the delay runs out', () => {
+    const queue = new BatchQueue(policy({ maxBatchSize: 16, maxQueueDelayMs: 100, preferredBatchSizes: [4] }));
+    for (let index = 0; index < 5; index++) queue.enqueue(request({ enqueuedAtMs: 0 }));
+    const decision = queue.nextBatch(1);
+    expect(decision.kind === 'send' && decision.requests.length).toBe(4);
+    // The one left waits for company again.
+    expect(queue.nextBatch(2)).toEqual({ kind: 'wait', untilMs: 100 });
+  });
+
+  it('reports a request\'s position in the queue', () => {
+    const queue = new BatchQueue(policy());
+    const first = request();
+    const second = request();
+    queue.enqueue(first);
+    queue.enqueue(second);
+    expect(queue.positionOf(second.id)).toBe(1);
+    expect(queue.positionOf(-5)).toBe(-1);
+  });
 });

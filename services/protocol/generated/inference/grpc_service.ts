@@ -10,8 +10,10 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -185,6 +187,12 @@ export interface ModelInferResponse_InferOutputTensor_ParametersEntry {
 export interface ModelInferResponse_ParametersEntry {
   key: string;
   value: InferParameter | undefined;
+}
+
+export interface ModelStreamInferResponse {
+  /** Empty on success; otherwise why this request failed (prefixed by its gRPC status name). */
+  errorMessage: string;
+  inferResponse: ModelInferResponse | undefined;
 }
 
 function createBaseServerLiveRequest(): ServerLiveRequest {
@@ -3033,6 +3041,101 @@ export const ModelInferResponse_ParametersEntry: MessageFns<ModelInferResponse_P
   },
 };
 
+function createBaseModelStreamInferResponse(): ModelStreamInferResponse {
+  return { errorMessage: "", inferResponse: undefined };
+}
+
+export const ModelStreamInferResponse: MessageFns<ModelStreamInferResponse> = {
+  encode(message: ModelStreamInferResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.errorMessage !== "") {
+      writer.uint32(10).string(message.errorMessage);
+    }
+    if (message.inferResponse !== undefined) {
+      ModelInferResponse.encode(message.inferResponse, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelStreamInferResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelStreamInferResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.inferResponse = ModelInferResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelStreamInferResponse {
+    return {
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+      inferResponse: isSet(object.inferResponse)
+        ? ModelInferResponse.fromJSON(object.inferResponse)
+        : isSet(object.infer_response)
+        ? ModelInferResponse.fromJSON(object.infer_response)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ModelStreamInferResponse): unknown {
+    const obj: any = {};
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    if (message.inferResponse !== undefined) {
+      obj.inferResponse = ModelInferResponse.toJSON(message.inferResponse);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ModelStreamInferResponse>): ModelStreamInferResponse {
+    return ModelStreamInferResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ModelStreamInferResponse>): ModelStreamInferResponse {
+    const message = createBaseModelStreamInferResponse();
+    message.errorMessage = object.errorMessage ?? "";
+    message.inferResponse = (object.inferResponse !== undefined && object.inferResponse !== null)
+      ? ModelInferResponse.fromPartial(object.inferResponse)
+      : undefined;
+    return message;
+  },
+};
+
 export type GRPCInferenceServiceService = typeof GRPCInferenceServiceService;
 export const GRPCInferenceServiceService = {
   /** Whether the server process is alive (liveness). */
@@ -3098,6 +3201,21 @@ export const GRPCInferenceServiceService = {
     responseSerialize: (value: ModelInferResponse): Buffer => Buffer.from(ModelInferResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ModelInferResponse => ModelInferResponse.decode(value),
   },
+  /**
+   * Triton's streaming extension: requests in, responses out as each completes (not necessarily
+   * in order; match them by id). A failed request answers with error_message and the stream
+   * carries on.
+   */
+  modelStreamInfer: {
+    path: "/inference.GRPCInferenceService/ModelStreamInfer" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: ModelInferRequest): Buffer => Buffer.from(ModelInferRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ModelInferRequest => ModelInferRequest.decode(value),
+    responseSerialize: (value: ModelStreamInferResponse): Buffer =>
+      Buffer.from(ModelStreamInferResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ModelStreamInferResponse => ModelStreamInferResponse.decode(value),
+  },
 } as const;
 
 export interface GRPCInferenceServiceServer extends UntypedServiceImplementation {
@@ -3113,6 +3231,12 @@ export interface GRPCInferenceServiceServer extends UntypedServiceImplementation
   modelMetadata: handleUnaryCall<ModelMetadataRequest, ModelMetadataResponse>;
   /** Runs one inference request; the router may batch it with others. */
   modelInfer: handleUnaryCall<ModelInferRequest, ModelInferResponse>;
+  /**
+   * Triton's streaming extension: requests in, responses out as each completes (not necessarily
+   * in order; match them by id). A failed request answers with error_message and the stream
+   * carries on.
+   */
+  modelStreamInfer: handleBidiStreamingCall<ModelInferRequest, ModelStreamInferResponse>;
 }
 
 export interface GRPCInferenceServiceClient extends Client {
@@ -3212,6 +3336,17 @@ export interface GRPCInferenceServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ModelInferResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Triton's streaming extension: requests in, responses out as each completes (not necessarily
+   * in order; match them by id). A failed request answers with error_message and the stream
+   * carries on.
+   */
+  modelStreamInfer(): ClientDuplexStream<ModelInferRequest, ModelStreamInferResponse>;
+  modelStreamInfer(options: Partial<CallOptions>): ClientDuplexStream<ModelInferRequest, ModelStreamInferResponse>;
+  modelStreamInfer(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<ModelInferRequest, ModelStreamInferResponse>;
 }
 
 export const GRPCInferenceServiceClient = makeGenericClientConstructor(
