@@ -78,6 +78,19 @@ export class BatchQueue<T extends QueuedRequest> {
     return true;
   }
 
+  /**
+   * Puts requests back at the head of their priority level, in their original order (a batch
+   * whose executor died goes first next time). Ignores the size bound: they were accepted.
+   */
+  requeueFront(requests: T[]): void {
+    for (const request of [...requests].reverse()) {
+      const priority = priorityOf(request);
+      let index = 0;
+      while (index < this.queue.length && priorityOf(this.queue[index]) < priority) index += 1;
+      this.queue.splice(index, 0, request);
+    }
+  }
+
   /** Removes a request still waiting (e.g. its client went away); false if it was not queued. */
   remove(id: number): boolean {
     const index = this.queue.findIndex((request) => request.id === id);

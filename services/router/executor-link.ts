@@ -14,6 +14,10 @@ import type { Logger } from '../telemetry/logger.ts';
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
+/** Consecutive failed batches that open the circuit: the executor gets no batches for a while. */
+export const CIRCUIT_FAILURE_THRESHOLD = 5;
+/** How long an open circuit stays open, in milliseconds. */
+export const CIRCUIT_OPEN_MS = 5_000;
 
 interface Pending<T> {
   resolve(value: T): void;
@@ -56,9 +60,33 @@ export class ExecutorLink {
     return this.hello !== undefined && this.stream !== undefined;
   }
 
-  /** Free batch slots, as the executor advertised them. */
+  private consecutiveFailures = 0;
+  private circuitOpenUntilMs = 0;
+
+  /** True while the executor is benched for failing batch after batch. */
+  get circuitOpen(): boolean {
+    return Date.now() < this.circuitOpenUntilMs;
+  }
+
+  /** Free batch slots, as the executor advertised them; none while the circuit is open. */
   get freeSlots(): number {
-    return this.ready ? Math.max(0, this.hello!.maxInflightBatches - this.inflight) : 0;
+    if (!this.ready || this.circuitOpen) return 0;
+    return Math.max(0, this.hello!.maxInflightBatches - this.inflight);
+  }
+
+  /** Counts a batch's outcome; enough failures in a row open the circuit. */
+  private recordOutcome(succeeded: boolean): void {
+    if (succeeded) {
+      this.consecutiveFailures = 0;
+      return;
+    }
+    this.consecutiveFailures += 1;
+    if (this.consecutiveFailures >= CIRCUIT_FAILURE_THRESHOLD) {
+      this.consecutiveFailures = 0;
+      this.circuitOpenUntilMs = Date.now() + CIRCUIT_OPEN_MS;
+      this.logger.warn({ forMs: CIRCUIT_OPEN_MS }, 'executor failed repeatedly; circuit open');
+      setTimeout(() => this.onCapacity(), CIRCUIT_OPEN_MS).unref();
+    }
   }
 
   /** Resolves once the executor has said hello (or at once if it has). */
@@ -98,6 +126,9 @@ export class ExecutorLink {
       if (!pending) return;
       this.pendingBatches.delete(result.batchId);
       this.inflight -= 1;
+      // Bad input or a passed deadline says nothing about the executor's health.
+      const executorFault = result.errorCode === ErrorCode.INTERNAL || result.errorCode === ErrorCode.UNAVAILABLE;
+      this.recordOutcome(!executorFault);
       if (result.errorCode === 0) pending.resolve(result);
       else pending.reject(new NexusError(result.errorCode as ErrorCode, result.errorMessage));
       this.onCapacity();

@@ -1,7 +1,7 @@
 /**
  * All executors this router dials. Picks the least-loaded ready executor that holds a model and
- * has a free slot, keeps every served model loaded on every executor (also after one reconnects),
- * and retries a batch once elsewhere when its executor drops mid-flight.
+ * has a free slot, and keeps every served model loaded on every executor (also after one
+ * reconnects). A batch lost with its executor comes back to the batcher as UNAVAILABLE.
  */
 import type { BatchResult, ExecuteBatch } from '../protocol/generated/nexus/executor/v1/executor.ts';
 import type { ModelVersion } from '../protocol/generated/nexus/registry/v1/registry.ts';
@@ -50,10 +50,10 @@ export class ExecutorPool {
     return this.pick(key) !== undefined;
   }
 
-  private pick(key: string, exclude?: ExecutorLink): ExecutorLink | undefined {
+  private pick(key: string): ExecutorLink | undefined {
     let best: ExecutorLink | undefined;
     for (const link of this.links) {
-      if (link === exclude || !link.loaded.has(key) || link.freeSlots === 0) continue;
+      if (!link.loaded.has(key) || link.freeSlots === 0) continue;
       if (!best || link.inflight < best.inflight) best = link;
     }
     return best;
@@ -101,21 +101,13 @@ export class ExecutorPool {
   }
 
   /**
-   * Runs a batch on the best executor for it. If that executor drops the batch (UNAVAILABLE),
-   * the batch goes once more to another executor holding the model.
+   * Runs a batch on the least-loaded executor holding the model. UNAVAILABLE means the batch did
+   * not run (its executor was lost or none had a slot): the batcher queues it again.
    */
-  async execute(key: string, batch: Omit<ExecuteBatch, 'batchId'>): Promise<BatchResult> {
-    const first = this.pick(key);
-    if (!first) throw new NexusError(ErrorCode.UNAVAILABLE, `no executor with a free slot holds ${key}`);
-    try {
-      return await first.execute(batch);
-    } catch (error) {
-      const coded = NexusError.from(error);
-      const second = coded.code === ErrorCode.UNAVAILABLE ? this.pick(key, first) : undefined;
-      if (!second) throw coded;
-      this.logger.warn({ model: key, from: first.address, to: second.address }, 'retrying batch on another executor');
-      return second.execute(batch);
-    }
+  execute(key: string, batch: Omit<ExecuteBatch, 'batchId'>): Promise<BatchResult> {
+    const link = this.pick(key);
+    if (!link) return Promise.reject(new NexusError(ErrorCode.UNAVAILABLE, `no executor with a free slot holds ${key}`));
+    return link.execute(batch);
   }
 
   close(): void {

@@ -16,8 +16,13 @@ export type BatchRunner = (inputs: Tensor[], deadlineUnixMs: number) => Promise<
 /** One request's slice of the batch's outputs. */
 export type RequestOutputs = Map<string, Tensor>;
 
+/** How many times a request whose executor was lost goes back to the queue before failing. */
+export const MAX_REQUEUES = 3;
+
 interface PendingRequest extends QueuedRequest {
   readonly validated: ValidatedRequest;
+  /** Times it went back to the queue after its executor was lost. */
+  requeues: number;
   resolve(outputs: RequestOutputs): void;
   reject(error: NexusError): void;
 }
@@ -40,6 +45,7 @@ export class ModelBatcher {
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private timerDueMs = Infinity;
+  private closed = false;
   /** Sizes (in rows) of the batches sent, for observation. */
   readonly batchRows: number[] = [];
 
@@ -67,7 +73,7 @@ export class ModelBatcher {
       }
       const request: PendingRequest = {
         id: nextRequestId++, rows: validated.rows, shapeKey: validated.shapeKey,
-        enqueuedAtMs: this.now(), deadlineMs, priority, validated, resolve, reject,
+        enqueuedAtMs: this.now(), deadlineMs, priority, validated, resolve, reject, requeues: 0,
       };
       if (!this.queue.enqueue(request)) {
         reject(new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
@@ -132,13 +138,24 @@ export class ModelBatcher {
       },
       (error: unknown) => {
         const coded = NexusError.from(error);
-        for (const request of requests) request.reject(coded);
+        // The executor was lost before answering: the batch did not run, so it may run elsewhere.
+        const retryable = coded.code === ErrorCode.UNAVAILABLE && !this.closed;
+        const again = retryable ? requests.filter((request) => request.requeues < MAX_REQUEUES) : [];
+        for (const request of requests) {
+          if (again.includes(request)) request.requeues += 1;
+          else request.reject(coded);
+        }
+        if (again.length > 0) {
+          this.queue.requeueFront(again);
+          this.pump();
+        }
       },
     );
   }
 
   /** Fails everything still queued (shutdown). */
   close(reason: NexusError): void {
+    this.closed = true;
     clearTimeout(this.timer);
     for (const request of this.queue.drain()) request.reject(reason);
   }

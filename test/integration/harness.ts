@@ -3,7 +3,7 @@
  * temporary directory, and gives clients for them. Used by the integration tests.
  */
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,6 +21,7 @@ export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export interface Cluster {
   registry: RunningServer;
   executors: RunningExecutor[];
+  executorProcesses: ExecutorProcess[];
   router: RunningRouter;
   inference: GRPCInferenceServiceClient;
   dataDir: string;
@@ -33,24 +34,33 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(options: { executors?: number; policy?: BatchingPolicy } = {}): Promise<Cluster> {
+export async function startCluster(options: {
+  executors?: number;
+  /** Executors in child processes (killable), instead of in this process. */
+  executorProcesses?: number;
+  policy?: BatchingPolicy;
+} = {}): Promise<Cluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'nexus-it-'));
   const registry = await startRegistry({ dataDir: join(dataDir, 'registry') });
   const executors: RunningExecutor[] = [];
-  for (let index = 0; index < (options.executors ?? 1); index++) {
+  const executorProcesses: ExecutorProcess[] = [];
+  for (let index = 0; index < (options.executorProcesses ?? 0); index++) {
+    executorProcesses.push(await startExecutorProcess(registry.address, join(dataDir, `process-cache-${index}`)));
+  }
+  for (let index = 0; index < (options.executors ?? (executorProcesses.length > 0 ? 0 : 1)); index++) {
     executors.push(await startExecutor({ registryAddress: registry.address, cacheDir: join(dataDir, `cache-${index}`) }));
   }
   const router = await startRouter({
     address: '127.0.0.1:0',
     registryAddress: registry.address,
-    executorAddresses: executors.map((executor) => executor.address),
+    executorAddresses: [...executors, ...executorProcesses].map((executor) => executor.address),
     defaultPolicy: options.policy,
   });
   const inference = new GRPCInferenceServiceClient(router.address, credentials.createInsecure());
-  const executorClients = executors.map((executor) => new ExecutorClient(executor.address, credentials.createInsecure()));
+  const executorClients = [...executors, ...executorProcesses].map((executor) => new ExecutorClient(executor.address, credentials.createInsecure()));
 
   return {
-    registry, executors, router, inference, dataDir,
+    registry, executors, executorProcesses, router, inference, dataDir,
     async cli(args, cwd = REPO_ROOT) {
       try {
         const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'services/cli/main.ts'), ...args], {
@@ -89,10 +99,33 @@ export async function startCluster(options: { executors?: number; policy?: Batch
       for (const client of executorClients) client.close();
       await router.shutdown(1000);
       for (const executor of executors) await executor.shutdown(1000);
+      for (const child of executorProcesses) if (child.process.exitCode === null) child.process.kill('SIGKILL');
       await registry.shutdown(1000);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** An executor in its own process, so a test can kill it. */
+export interface ExecutorProcess {
+  address: string;
+  process: ChildProcess;
+}
+
+/** Starts `services/executor/main.ts` as a child process and waits until it listens. */
+export async function startExecutorProcess(registryAddress: string, cacheDir: string): Promise<ExecutorProcess> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'services/executor/main.ts'),
+    '--address', '127.0.0.1:0', '--registry', registryAddress, '--cache-dir', cacheDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const address = await new Promise<string>((resolveAddress, reject) => {
+    let output = '';
+    child.stdout!.on('data', (chunk) => {
+      output += chunk;
+      const line = output.split('\n').find((candidate) => candidate.includes('"listening"'));
+      if (line) resolveAddress(JSON.parse(line).address);
+    });
+    child.once('exit', (code) => reject(new Error(`executor exited with ${code} before listening`)));
+  });
+  return { address, process: child };
 }
 
 /** Typed contents holding FP32 values only. */

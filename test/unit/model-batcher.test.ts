@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { BatchResult, Tensor } from '../../services/protocol/generated/nexus/executor/v1/executor.ts';
-import { ModelBatcher } from '../../services/router/model-batcher.ts';
+import { MAX_REQUEUES, ModelBatcher } from '../../services/router/model-batcher.ts';
 import type { ValidatedRequest } from '../../services/router/request-validation.ts';
 import { ErrorCode, NexusError } from '../../services/rpc/errors.ts';
 
@@ -109,5 +109,37 @@ describe('ModelBatcher', () => {
       hasCapacity: () => true,
     });
     await expect(batcher.submit(validated([[1, 1]]), undefined)).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
+  });
+
+  it('queues a batch again when its executor is lost, and answers once it runs elsewhere', async () => {
+    let calls = 0;
+    const batches: Tensor[][] = [];
+    const succeed = doublingRunner(batches);
+    const batcher = new ModelBatcher({
+      policy: { maxBatchSize: 8, maxQueueDelayMs: 0, maxQueueSize: 10 },
+      run: async (inputs) => {
+        calls += 1;
+        if (calls === 1) throw new NexusError(ErrorCode.UNAVAILABLE, 'executor 1 disconnected');
+        return succeed(inputs);
+      },
+      hasCapacity: () => true,
+    });
+    const outputs = await batcher.submit(validated([[1, 2]]), undefined);
+    expect(calls).toBe(2);
+    expect(valuesOf(outputs.get('y'))).toEqual([2, 4]);
+  });
+
+  it('gives up with UNAVAILABLE after MAX_REQUEUES lost executors', async () => {
+    let calls = 0;
+    const batcher = new ModelBatcher({
+      policy: { maxBatchSize: 8, maxQueueDelayMs: 0, maxQueueSize: 10 },
+      run: async () => {
+        calls += 1;
+        throw new NexusError(ErrorCode.UNAVAILABLE, 'every executor is gone');
+      },
+      hasCapacity: () => true,
+    });
+    await expect(batcher.submit(validated([[1, 2]]), undefined)).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
+    expect(calls).toBe(MAX_REQUEUES + 1);
   });
 });
