@@ -1,0 +1,85 @@
+// Numerically stable softmax along one axis:
+//
+//   softmax(x)_j = exp(x_j - max(x)) / sum_i exp(x_i - max(x))
+//
+// Subtracting the row maximum keeps every exponent <= 0, so exp never overflows and the largest
+// term is exactly 1 (the sum is >= 1, never 0).
+//
+// Bindings (group 0):
+//   @binding(0) input   storage, read
+//   @binding(1) output  storage, write (same shape)
+//   @binding(2) params  uniform Params below
+// Override constants:
+//   WORKGROUP_SIZE  invocations cooperating on one row (a power of two)
+//
+// The tensor is viewed as [outer, axis_len, inner]; a "row" is the axis_len elements that share
+// (outer, inner), inner apart in memory. One workgroup per row (row = outer * inner + inner_index);
+// each invocation strides over the row, then a tree reduction in workgroup memory combines the
+// partial max, and again the partial sum. The grid may be 2-D for more than 65535 rows.
+
+override WORKGROUP_SIZE: u32 = 64u;
+
+struct Params {
+  rows: u32,
+  axis_len: u32,
+  inner: u32,
+  _pad0: u32,
+}
+
+@group(0) @binding(0) var<storage, read> input: array<f32>;
+@group(0) @binding(1) var<storage, read_write> output: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
+
+// Leaves max (IS_MAX) or sum of all partial[] in partial[0]; every invocation must call it.
+fn reduce_partials(local_index: u32, is_max: bool) {
+  for (var half = WORKGROUP_SIZE / 2u; half > 0u; half = half / 2u) {
+    workgroupBarrier();
+    if (local_index < half) {
+      let other = partial[local_index + half];
+      if (is_max) {
+        partial[local_index] = max(partial[local_index], other);
+      } else {
+        partial[local_index] = partial[local_index] + other;
+      }
+    }
+  }
+  workgroupBarrier();
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(
+  @builtin(workgroup_id) workgroup: vec3<u32>,
+  @builtin(num_workgroups) workgroups: vec3<u32>,
+  @builtin(local_invocation_index) local_index: u32,
+) {
+  let row = workgroup.y * workgroups.x + workgroup.x;
+  // The whole workgroup leaves together, so the barriers below stay in uniform control flow.
+  if (row >= params.rows) { return; }
+  let outer = row / params.inner;
+  let base = outer * params.axis_len * params.inner + row % params.inner;
+  let stride = params.inner;
+
+  var row_max = -3.402823466e+38;
+  for (var j = local_index; j < params.axis_len; j += WORKGROUP_SIZE) {
+    row_max = max(row_max, input[base + j * stride]);
+  }
+  partial[local_index] = row_max;
+  reduce_partials(local_index, true);
+  row_max = partial[0];
+  // Everyone has read partial[0] before it is overwritten by the sum pass.
+  workgroupBarrier();
+
+  var row_sum = 0.0;
+  for (var j = local_index; j < params.axis_len; j += WORKGROUP_SIZE) {
+    row_sum += exp(input[base + j * stride] - row_max);
+  }
+  partial[local_index] = row_sum;
+  reduce_partials(local_index, false);
+  let inverse_sum = 1.0 / partial[0];
+
+  for (var j = local_index; j < params.axis_len; j += WORKGROUP_SIZE) {
+    output[base + j * stride] = exp(input[base + j * stride] - row_max) * inverse_sum;
+  }
+}
