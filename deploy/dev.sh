@@ -10,11 +10,17 @@ command="${1:-}"
 [ $# -gt 0 ] && shift
 case "$command" in
   up)
-    ensure_node && ensure_npm_deps && ensure_vulkan
+    # One step per line: `set -e` does not stop inside an && chain.
+    ensure_node || exit 1
+    ensure_npm_deps || exit 1
+    ensure_vulkan || exit 1
     exec node services/cli/main.ts up --example "$@"
     ;;
   test)
-    ensure_node && ensure_npm_deps && ensure_vulkan && ensure_python_grpc
+    ensure_node || exit 1
+    ensure_npm_deps || exit 1
+    ensure_vulkan || exit 1
+    ensure_python_grpc || exit 1
     exec npm test -- "$@"
     ;;
   *)

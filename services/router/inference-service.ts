@@ -14,6 +14,7 @@ import { unary } from '../rpc/handlers.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import { validateInferRequest } from './request-validation.ts';
+import { cacheKeyOf } from './response-cache.ts';
 import { schedulingOf } from './scheduling.ts';
 
 export const SERVER_NAME = 'nexusml';
@@ -74,8 +75,13 @@ export function createInferenceService(
     const { priority, deadlineMs } = schedulingOf(request.parameters, {
       defaultPriority: model.defaultPriority, callDeadlineMs: context.callDeadlineMs, nowMs: Date.now(),
     });
-    await model.loaded;
-    const outputs = await model.batcher.submit(validated, deadlineMs, context.signal, priority);
+    const cacheKey = model.cache ? cacheKeyOf(`${model.version.modelName}:${model.version.version}`, validated) : undefined;
+    let outputs = cacheKey ? model.cache!.get(cacheKey) : undefined;
+    if (!outputs) {
+      await model.loaded;
+      outputs = await model.batcher.submit(validated, deadlineMs, context.signal, priority);
+      if (cacheKey) model.cache!.set(cacheKey, outputs);
+    }
     const tensors = validated.outputNames.map((name) => {
       const tensor = outputs.get(name);
       if (!tensor) throw new NexusError(ErrorCode.INTERNAL, `the executor returned no output '${name}'`);

@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { runServiceProcess } from '../rpc/service-process.ts';
 import { DEFAULT_BATCHING_POLICY } from './batch-queue.ts';
+import { DEFAULT_SERVING_CONFIG, loadRouterConfig, type ModelServingConfig } from './router-config.ts';
 import { startRouter } from './server.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -13,16 +14,17 @@ const options = new Command('nexus-router')
   .option('--max-batch-size <rows>', 'default max batch size', String(DEFAULT_BATCHING_POLICY.maxBatchSize))
   .option('--max-queue-delay-us <us>', 'default max queue delay in microseconds', String(DEFAULT_BATCHING_POLICY.maxQueueDelayMs * 1000))
   .option('--max-queue-size <requests>', 'default bound on queued requests per model', String(DEFAULT_BATCHING_POLICY.maxQueueSize))
+  .option('--config <file>', 'YAML serving settings per model (see services/router/router-config.ts)')
   .parse()
-  .opts<{ address: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string }>();
+  .opts<{ address: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string; config?: string }>();
 
-await runServiceProcess('router', () => startRouter({
-  address: options.address,
-  registryAddress: options.registry,
-  executorAddresses: options.executor,
-  defaultPolicy: {
+await runServiceProcess('router', async () => {
+  const fromFlags: ModelServingConfig = {
+    ...DEFAULT_SERVING_CONFIG,
     maxBatchSize: Number(options.maxBatchSize),
     maxQueueDelayMs: Number(options.maxQueueDelayUs) / 1000,
     maxQueueSize: Number(options.maxQueueSize),
-  },
-}));
+  };
+  const config = options.config ? loadRouterConfig(options.config, fromFlags) : { defaults: fromFlags, models: {} };
+  return startRouter({ address: options.address, registryAddress: options.registry, executorAddresses: options.executor, config });
+});

@@ -8,10 +8,12 @@ import type { ModelVersion, RegistryClient } from '../protocol/generated/nexus/r
 import type { ModelSignature, TensorSpec } from '../onnx/index.ts';
 import { isDatatype } from '../onnx/index.ts';
 import { ErrorCode, NexusError, invalidArgument } from '../rpc/errors.ts';
-import { DEFAULT_BATCHING_POLICY, DEFAULT_PRIORITY, type BatchingPolicy } from './batch-queue.ts';
+import type { BatchingPolicy } from './batch-queue.ts';
 import { ExecutorPool, versionKey } from './executor-pool.ts';
 import { ModelBatcher } from './model-batcher.ts';
 import { isBatchable } from './request-validation.ts';
+import { ResponseCache } from './response-cache.ts';
+import { DEFAULT_SERVING_CONFIG, servingConfigFor, type RouterConfig } from './router-config.ts';
 
 export interface ServedModel {
   version: ModelVersion;
@@ -20,13 +22,15 @@ export interface ServedModel {
   /** Priority of requests that name none (1 high … 3 low). */
   defaultPriority: number;
   batcher: ModelBatcher;
+  /** Present when the model's config enables response caching. */
+  cache: ResponseCache | undefined;
   /** Settles when the version is loaded on at least one executor. */
   loaded: Promise<void>;
 }
 
 export interface CatalogOptions {
-  /** Batching defaults for versions that set none. */
-  defaultPolicy?: BatchingPolicy;
+  /** Serving settings per model (see router-config.ts). Default: built-in defaults only. */
+  config?: RouterConfig;
   /** How long a resolved "latest version" is trusted, in milliseconds. Default 1000. */
   latestTtlMs?: number;
 }
@@ -49,7 +53,7 @@ function signatureOf(version: ModelVersion): ModelSignature {
 export class ModelCatalog {
   private readonly registry: RegistryClient;
   private readonly pool: ExecutorPool;
-  private readonly defaultPolicy: BatchingPolicy;
+  private readonly config: RouterConfig;
   private readonly latestTtlMs: number;
   private readonly latest = new Map<string, { version: number; checkedAtMs: number }>();
   private readonly served = new Map<string, ServedModel>();
@@ -57,7 +61,7 @@ export class ModelCatalog {
   constructor(registry: RegistryClient, pool: ExecutorPool, options: CatalogOptions = {}) {
     this.registry = registry;
     this.pool = pool;
-    this.defaultPolicy = options.defaultPolicy ?? DEFAULT_BATCHING_POLICY;
+    this.config = options.config ?? { defaults: DEFAULT_SERVING_CONFIG, models: {} };
     this.latestTtlMs = options.latestTtlMs ?? 1000;
     pool.onCapacity(() => {
       for (const model of this.served.values()) model.batcher.pump();
@@ -112,12 +116,7 @@ export class ModelCatalog {
     const existing = this.served.get(key);
     if (existing) return existing;
     const signature = signatureOf(version);
-    const configured = version.batching;
-    const policy: BatchingPolicy = {
-      ...this.defaultPolicy,
-      ...(configured?.maxBatchSize ? { maxBatchSize: configured.maxBatchSize } : {}),
-      ...(configured?.maxQueueDelayUs ? { maxQueueDelayMs: configured.maxQueueDelayUs / 1000 } : {}),
-    };
+    const { defaultPriority, responseCache, ...policy } = servingConfigFor(this.config, version.modelName, version.batching);
     // A model without a batch dimension takes one request per execution.
     if (!isBatchable(signature.inputs)) policy.maxBatchSize = 1;
     const batcher = new ModelBatcher({
@@ -127,7 +126,8 @@ export class ModelCatalog {
         this.pool.execute(key, { modelName: version.modelName, version: version.version, inputs, deadlineUnixMs }),
     });
     const loaded = this.pool.ensureLoaded(version);
-    const model: ServedModel = { version, signature, policy, defaultPriority: DEFAULT_PRIORITY, batcher, loaded };
+    const cache = responseCache ? new ResponseCache(responseCache) : undefined;
+    const model: ServedModel = { version, signature, policy, defaultPriority, batcher, loaded, cache };
     this.served.set(key, model);
     // A failed load is forgotten so the next request tries again.
     loaded.catch(() => {

@@ -4,7 +4,7 @@ import { RegistryClient } from '../protocol/generated/nexus/registry/v1/registry
 import { ErrorCode, NexusError } from '../rpc/errors.ts';
 import { startGrpcServer, type RunningServer } from '../rpc/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
-import type { BatchingPolicy } from './batch-queue.ts';
+import type { RouterConfig } from './router-config.ts';
 import { ExecutorPool } from './executor-pool.ts';
 import { createInferenceService, GRPCInferenceServiceService } from './inference-service.ts';
 import { ModelCatalog } from './model-catalog.ts';
@@ -15,8 +15,8 @@ export interface RouterOptions {
   registryAddress: string;
   /** Executors to dial, host:port each. */
   executorAddresses: string[];
-  /** Batching defaults for models whose version sets none. */
-  defaultPolicy?: BatchingPolicy;
+  /** Serving settings (batching, priorities, cache) per model; see router-config.ts. */
+  config?: RouterConfig;
 }
 
 export interface RunningRouter extends RunningServer {
@@ -28,7 +28,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const logger = createLogger('router');
   const registry = new RegistryClient(options.registryAddress, credentials.createInsecure());
   const pool = new ExecutorPool(options.executorAddresses, logger);
-  const catalog = new ModelCatalog(registry, pool, { defaultPolicy: options.defaultPolicy });
+  const catalog = new ModelCatalog(registry, pool, { config: options.config });
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:8001',
     services: [{

@@ -15,6 +15,7 @@ import { startRegistry } from '../../services/registry/server.ts';
 import { startRouter, type RunningRouter } from '../../services/router/server.ts';
 import type { RunningServer } from '../../services/rpc/server.ts';
 import type { BatchingPolicy } from '../../services/router/batch-queue.ts';
+import { DEFAULT_SERVING_CONFIG, type RouterConfig } from '../../services/router/router-config.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -39,6 +40,8 @@ export async function startCluster(options: {
   /** Executors in child processes (killable), instead of in this process. */
   executorProcesses?: number;
   policy?: BatchingPolicy;
+  /** Full router config; `policy` is a shorthand for its defaults. */
+  config?: RouterConfig;
 } = {}): Promise<Cluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'nexus-it-'));
   const registry = await startRegistry({ dataDir: join(dataDir, 'registry') });
@@ -54,7 +57,7 @@ export async function startCluster(options: {
     address: '127.0.0.1:0',
     registryAddress: registry.address,
     executorAddresses: [...executors, ...executorProcesses].map((executor) => executor.address),
-    defaultPolicy: options.policy,
+    config: options.config ?? (options.policy ? { defaults: { ...DEFAULT_SERVING_CONFIG, ...options.policy }, models: {} } : undefined),
   });
   const inference = new GRPCInferenceServiceClient(router.address, credentials.createInsecure());
   const executorClients = [...executors, ...executorProcesses].map((executor) => new ExecutorClient(executor.address, credentials.createInsecure()));
