@@ -36,6 +36,17 @@ export interface ModelBatcherOptions {
   now?: () => number;
 }
 
+export interface SubmitOptions {
+  /** Absolute deadline on the batcher's clock; undefined for none. */
+  deadlineMs?: number;
+  /** Aborting it removes the request if it is still queued (CANCELLED). */
+  signal?: AbortSignal;
+  /** 1 (high) … 3 (low). */
+  priority?: number;
+  /** Told the request's queue id, e.g. to ask its position later. */
+  onEnqueued?: (requestId: number) => void;
+}
+
 let nextRequestId = 1;
 
 export class ModelBatcher {
@@ -48,6 +59,8 @@ export class ModelBatcher {
   private closed = false;
   /** Sizes (in rows) of the batches sent, for observation. */
   readonly batchRows: number[] = [];
+  /** Smoothed time from sending a batch to its answer, in milliseconds (0 until one returns). */
+  averageBatchMs = 0;
 
   constructor(options: ModelBatcherOptions) {
     this.queue = new BatchQueue(options.policy);
@@ -60,12 +73,8 @@ export class ModelBatcher {
    * Queues a request and resolves with its outputs. Rejects RESOURCE_EXHAUSTED at once when the
    * queue is full, DEADLINE_EXCEEDED if the deadline passes while queued, CANCELLED on `signal`.
    */
-  submit(
-    validated: ValidatedRequest,
-    deadlineMs: number | undefined,
-    signal?: AbortSignal,
-    priority?: number,
-  ): Promise<RequestOutputs> {
+  submit(validated: ValidatedRequest, options: SubmitOptions = {}): Promise<RequestOutputs> {
+    const { deadlineMs, signal, priority } = options;
     return new Promise<RequestOutputs>((resolve, reject) => {
       if (deadlineMs !== undefined && deadlineMs <= this.now()) {
         reject(new NexusError(ErrorCode.DEADLINE_EXCEEDED, 'the deadline had passed before the request was queued'));
@@ -80,6 +89,7 @@ export class ModelBatcher {
           `the queue for this model is full (${this.queue.policy.maxQueueSize} requests); retry later`));
         return;
       }
+      options.onEnqueued?.(request.id);
       signal?.addEventListener('abort', () => {
         if (this.queue.remove(request.id)) reject(new NexusError(ErrorCode.CANCELLED, 'the client cancelled the request'));
       }, { once: true });
@@ -126,8 +136,11 @@ export class ModelBatcher {
     const inputs = stackInputs(requests.map((request) => request.validated), totalRows);
     const deadlines = requests.map((request) => request.deadlineMs ?? Infinity);
     const deadline = Math.max(...deadlines);
+    const sentAtMs = this.now();
     this.run(inputs, Number.isFinite(deadline) ? deadline : 0).then(
       (result) => {
+        const tookMs = this.now() - sentAtMs;
+        this.averageBatchMs = this.averageBatchMs === 0 ? tookMs : 0.8 * this.averageBatchMs + 0.2 * tookMs;
         try {
           const slices = splitOutputs(result.outputs, requests.map((request) => request.rows), totalRows);
           requests.forEach((request, index) => request.resolve(slices[index]));
@@ -151,6 +164,17 @@ export class ModelBatcher {
         }
       },
     );
+  }
+
+  /**
+   * Where a queued request stands: requests ahead of it and the expected wait until it runs;
+   * undefined once it has left the queue.
+   */
+  standing(requestId: number): { position: number; estimatedWaitMs: number } | undefined {
+    const position = this.queue.positionOf(requestId);
+    if (position < 0) return undefined;
+    const batchesAhead = Math.floor(position / this.queue.policy.maxBatchSize) + 1;
+    return { position, estimatedWaitMs: Math.round(batchesAhead * this.averageBatchMs + this.queue.policy.maxQueueDelayMs) };
   }
 
   /** Fails everything still queued (shutdown). */

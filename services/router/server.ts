@@ -7,7 +7,9 @@ import { createLogger } from '../telemetry/logger.ts';
 import type { RouterConfig } from './router-config.ts';
 import { ExecutorPool } from './executor-pool.ts';
 import { createInferenceService, GRPCInferenceServiceService } from './inference-service.ts';
+import { createInferencePipeline } from './inference-pipeline.ts';
 import { ModelCatalog } from './model-catalog.ts';
+import { createTaskService, TasksService } from './task-service.ts';
 
 export interface RouterOptions {
   /** host:port to bind. Default 127.0.0.1:8001 (Triton's gRPC port). */
@@ -36,6 +38,11 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       protoFile: 'inference/grpc_service.proto',
       definition: GRPCInferenceServiceService,
       implementation: createInferenceService(catalog, () => pool.anyReady, logger),
+    }, {
+      name: 'nexus.router.v1.Tasks',
+      protoFile: 'nexus/router/v1/tasks.proto',
+      definition: TasksService,
+      implementation: createTaskService(createInferencePipeline(catalog), logger),
     }],
   });
   logger.info({ address: running.address, executors: options.executorAddresses }, 'router listening');

@@ -37,8 +37,8 @@ describe('ModelBatcher', () => {
       policy: { maxBatchSize: 8, maxQueueDelayMs: 5, maxQueueSize: 10 },
       run: doublingRunner(batches), hasCapacity: () => true,
     });
-    const first = batcher.submit(validated([[1, 2]]), undefined);
-    const second = batcher.submit(validated([[3, 4], [5, 6]]), undefined);
+    const first = batcher.submit(validated([[1, 2]]));
+    const second = batcher.submit(validated([[3, 4], [5, 6]]));
     await vi.advanceTimersByTimeAsync(4);
     expect(batches).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(1);
@@ -56,7 +56,7 @@ describe('ModelBatcher', () => {
       policy: { maxBatchSize: 2, maxQueueDelayMs: 1000, maxQueueSize: 10 },
       run: doublingRunner(batches), hasCapacity: () => true,
     });
-    const results = [batcher.submit(validated([[1, 1]]), undefined), batcher.submit(validated([[2, 2]]), undefined)];
+    const results = [batcher.submit(validated([[1, 1]])), batcher.submit(validated([[2, 2]]))];
     await vi.advanceTimersByTimeAsync(0);
     expect(batches).toHaveLength(1);
     await Promise.all(results);
@@ -67,8 +67,8 @@ describe('ModelBatcher', () => {
       policy: { maxBatchSize: 8, maxQueueDelayMs: 1000, maxQueueSize: 1 },
       run: doublingRunner([]), hasCapacity: () => false,
     });
-    void batcher.submit(validated([[1, 1]]), undefined).catch(() => {});
-    await expect(batcher.submit(validated([[2, 2]]), undefined)).rejects.toMatchObject({ code: ErrorCode.RESOURCE_EXHAUSTED });
+    void batcher.submit(validated([[1, 1]])).catch(() => {});
+    await expect(batcher.submit(validated([[2, 2]]))).rejects.toMatchObject({ code: ErrorCode.RESOURCE_EXHAUSTED });
     batcher.close(new NexusError(ErrorCode.UNAVAILABLE, 'test over'));
   });
 
@@ -78,7 +78,7 @@ describe('ModelBatcher', () => {
       policy: { maxBatchSize: 8, maxQueueDelayMs: 1000, maxQueueSize: 10 },
       run: doublingRunner(batches), hasCapacity: () => false, // no executor slot: it stays queued
     });
-    const expiring = batcher.submit(validated([[1, 1]]), Date.now() + 20);
+    const expiring = batcher.submit(validated([[1, 1]]), { deadlineMs: Date.now() + 20 });
     const assertion = expect(expiring).rejects.toMatchObject({ code: ErrorCode.DEADLINE_EXCEEDED });
     await vi.advanceTimersByTimeAsync(20);
     await assertion;
@@ -92,8 +92,8 @@ describe('ModelBatcher', () => {
       run: doublingRunner(batches), hasCapacity: () => true,
     });
     const controller = new AbortController();
-    const cancelled = batcher.submit(validated([[1, 1]]), undefined, controller.signal);
-    const kept = batcher.submit(validated([[2, 2]]), undefined);
+    const cancelled = batcher.submit(validated([[1, 1]]), { signal: controller.signal });
+    const kept = batcher.submit(validated([[2, 2]]));
     controller.abort();
     await expect(cancelled).rejects.toMatchObject({ code: ErrorCode.CANCELLED });
     await vi.advanceTimersByTimeAsync(10);
@@ -108,7 +108,7 @@ describe('ModelBatcher', () => {
       run: async () => { throw new NexusError(ErrorCode.UNAVAILABLE, 'executor lost'); },
       hasCapacity: () => true,
     });
-    await expect(batcher.submit(validated([[1, 1]]), undefined)).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
+    await expect(batcher.submit(validated([[1, 1]]))).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
   });
 
   it('queues a batch again when its executor is lost, and answers once it runs elsewhere', async () => {
@@ -124,7 +124,7 @@ describe('ModelBatcher', () => {
       },
       hasCapacity: () => true,
     });
-    const outputs = await batcher.submit(validated([[1, 2]]), undefined);
+    const outputs = await batcher.submit(validated([[1, 2]]));
     expect(calls).toBe(2);
     expect(valuesOf(outputs.get('y'))).toEqual([2, 4]);
   });
@@ -139,7 +139,7 @@ describe('ModelBatcher', () => {
       },
       hasCapacity: () => true,
     });
-    await expect(batcher.submit(validated([[1, 2]]), undefined)).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
+    await expect(batcher.submit(validated([[1, 2]]))).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
     expect(calls).toBe(MAX_REQUEUES + 1);
   });
 });

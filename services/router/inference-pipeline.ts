@@ -1,0 +1,105 @@
+/**
+ * One inference request from any entry point (ModelInfer, ModelStreamInfer, the task API):
+ * resolve the model, validate against its signature, read priority and deadline, then answer from
+ * the response cache or through the batcher, and shape the protocol's response.
+ */
+import type {
+  InferTensorContents, ModelInferRequest, ModelInferResponse, ModelInferResponse_InferOutputTensor,
+} from '../protocol/generated/inference/grpc_service.ts';
+import type { Tensor } from '../protocol/generated/nexus/executor/v1/executor.ts';
+import { isDatatype, viewAs } from '../onnx/index.ts';
+import { ErrorCode, NexusError } from '../rpc/errors.ts';
+import type { ModelCatalog, ServedModel } from './model-catalog.ts';
+import { validateInferRequest, type ValidatedRequest } from './request-validation.ts';
+import { cacheKeyOf } from './response-cache.ts';
+import { schedulingOf } from './scheduling.ts';
+
+/** A request that passed every check and knows its model, priority and deadline. */
+export interface PreparedRequest {
+  request: ModelInferRequest;
+  model: ServedModel;
+  validated: ValidatedRequest;
+  priority: number;
+  deadlineMs: number | undefined;
+}
+
+export interface CallContext {
+  /** The gRPC deadline, Unix milliseconds; undefined when the client set none. */
+  callDeadlineMs: number | undefined;
+  signal?: AbortSignal;
+  /** Told the queue id once the request is queued. */
+  onEnqueued?: (requestId: number) => void;
+}
+
+function emptyContents(): InferTensorContents {
+  return {
+    boolContents: [], intContents: [], int64Contents: [], uintContents: [], uint64Contents: [],
+    fp32Contents: [], fp64Contents: [], bytesContents: [],
+  };
+}
+
+/** Typed contents for an output tensor, in the field its datatype uses. */
+function typedContents(tensor: Tensor): InferTensorContents {
+  const contents = emptyContents();
+  if (!isDatatype(tensor.datatype)) return contents;
+  const values = viewAs(tensor.datatype, tensor.data);
+  switch (tensor.datatype) {
+    case 'FP32': contents.fp32Contents = Array.from(values as Float32Array); break;
+    case 'FP64': contents.fp64Contents = Array.from(values as Float64Array); break;
+    case 'INT8': case 'INT16': case 'INT32': contents.intContents = Array.from(values as Int32Array); break;
+    case 'UINT8': case 'UINT16': case 'UINT32': contents.uintContents = Array.from(values as Uint32Array); break;
+    case 'INT64': contents.int64Contents = Array.from(values as BigInt64Array, Number); break;
+    case 'UINT64': contents.uint64Contents = Array.from(values as BigUint64Array, Number); break;
+    case 'BOOL': contents.boolContents = Array.from(values as Uint8Array, (value) => value !== 0); break;
+    default: throw new NexusError(ErrorCode.FAILED_PRECONDITION, `output datatype ${tensor.datatype} needs raw contents; send inputs in raw_input_contents`);
+  }
+  return contents;
+}
+
+export function createInferencePipeline(catalog: ModelCatalog) {
+  /** Resolves and checks a request; throws INVALID_ARGUMENT / NOT_FOUND before anything queues. */
+  async function prepare(request: ModelInferRequest, context: CallContext): Promise<PreparedRequest> {
+    const model = await catalog.resolve(request.modelName, request.modelVersion);
+    const validated = validateInferRequest(request, model.signature, model.policy.maxBatchSize);
+    const { priority, deadlineMs } = schedulingOf(request.parameters, {
+      defaultPriority: model.defaultPriority, callDeadlineMs: context.callDeadlineMs, nowMs: Date.now(),
+    });
+    return { request, model, validated, priority, deadlineMs };
+  }
+
+  /** Answers a prepared request from the cache or through the batcher. */
+  async function execute(prepared: PreparedRequest, context: CallContext): Promise<ModelInferResponse> {
+    const { request, model, validated } = prepared;
+    const cacheKey = model.cache ? cacheKeyOf(`${model.version.modelName}:${model.version.version}`, validated) : undefined;
+    let outputs = cacheKey ? model.cache!.get(cacheKey) : undefined;
+    if (!outputs) {
+      await model.loaded;
+      outputs = await model.batcher.submit(validated, {
+        deadlineMs: prepared.deadlineMs, signal: context.signal, priority: prepared.priority, onEnqueued: context.onEnqueued,
+      });
+      if (cacheKey) model.cache!.set(cacheKey, outputs);
+    }
+    const tensors = validated.outputNames.map((name) => {
+      const tensor = outputs.get(name);
+      if (!tensor) throw new NexusError(ErrorCode.INTERNAL, `the executor returned no output '${name}'`);
+      return tensor;
+    });
+    const described = (tensor: Tensor, contents?: InferTensorContents): ModelInferResponse_InferOutputTensor => ({
+      name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, parameters: {}, contents,
+    });
+    return {
+      modelName: model.version.modelName,
+      modelVersion: String(model.version.version),
+      id: request.id,
+      parameters: {},
+      outputs: tensors.map((tensor) => described(tensor, validated.rawOutput ? undefined : typedContents(tensor))),
+      rawOutputContents: validated.rawOutput ? tensors.map((tensor) => tensor.data) : [],
+    };
+  }
+
+  return {
+    prepare,
+    execute,
+    infer: async (request: ModelInferRequest, context: CallContext) => execute(await prepare(request, context), context),
+  };
+}
