@@ -4,7 +4,7 @@
  * the response cache or through the batcher, and shape the protocol's response.
  */
 import type {
-  InferTensorContents, ModelInferRequest, ModelInferResponse, ModelInferResponse_InferOutputTensor,
+  InferParameter, InferTensorContents, ModelInferRequest, ModelInferResponse, ModelInferResponse_InferOutputTensor,
 } from '../protocol/generated/inference/grpc_service.ts';
 import type { Tensor } from '../protocol/generated/nexus/executor/v1/executor.ts';
 import { isDatatype, viewAs } from '../onnx/index.ts';
@@ -72,11 +72,17 @@ export function createInferencePipeline(catalog: ModelCatalog) {
     const { request, model, validated } = prepared;
     const cacheKey = model.cache ? cacheKeyOf(`${model.version.modelName}:${model.version.version}`, validated) : undefined;
     let outputs = cacheKey ? model.cache!.get(cacheKey) : undefined;
+    // What the client can learn about how its request ran (Triton reports these as statistics).
+    const parameters: Record<string, InferParameter> = { nexus_cache_hit: { boolParam: outputs !== undefined } };
     if (!outputs) {
       await model.loaded;
-      outputs = await model.batcher.submit(validated, {
+      const answer = await model.batcher.submit(validated, {
         deadlineMs: prepared.deadlineMs, signal: context.signal, priority: prepared.priority, onEnqueued: context.onEnqueued,
       });
+      outputs = answer.outputs;
+      parameters.nexus_batch_size = { int64Param: answer.batchRows };
+      parameters.nexus_gpu_us = { int64Param: Math.round(answer.gpuNs / 1000) };
+      parameters.nexus_queue_us = { int64Param: Math.round(answer.queuedMs * 1000) };
       if (cacheKey) model.cache!.set(cacheKey, outputs);
     }
     const tensors = validated.outputNames.map((name) => {
@@ -91,7 +97,7 @@ export function createInferencePipeline(catalog: ModelCatalog) {
       modelName: model.version.modelName,
       modelVersion: String(model.version.version),
       id: request.id,
-      parameters: {},
+      parameters,
       outputs: tensors.map((tensor) => described(tensor, validated.rawOutput ? undefined : typedContents(tensor))),
       rawOutputContents: validated.rawOutput ? tensors.map((tensor) => tensor.data) : [],
     };

@@ -16,6 +16,17 @@ export type BatchRunner = (inputs: Tensor[], deadlineUnixMs: number) => Promise<
 /** One request's slice of the batch's outputs. */
 export type RequestOutputs = Map<string, Tensor>;
 
+/** A request's answer and what its batch was like. */
+export interface BatchAnswer {
+  outputs: RequestOutputs;
+  /** Rows in the batch it ran in. */
+  batchRows: number;
+  /** GPU time of that batch, in nanoseconds (0 when the adapter has no timestamps). */
+  gpuNs: number;
+  /** Time from queueing to the batch being sent, in milliseconds. */
+  queuedMs: number;
+}
+
 /** How many times a request whose executor was lost goes back to the queue before failing. */
 export const MAX_REQUEUES = 3;
 
@@ -23,7 +34,7 @@ interface PendingRequest extends QueuedRequest {
   readonly validated: ValidatedRequest;
   /** Times it went back to the queue after its executor was lost. */
   requeues: number;
-  resolve(outputs: RequestOutputs): void;
+  resolve(answer: BatchAnswer): void;
   reject(error: NexusError): void;
 }
 
@@ -73,9 +84,9 @@ export class ModelBatcher {
    * Queues a request and resolves with its outputs. Rejects RESOURCE_EXHAUSTED at once when the
    * queue is full, DEADLINE_EXCEEDED if the deadline passes while queued, CANCELLED on `signal`.
    */
-  submit(validated: ValidatedRequest, options: SubmitOptions = {}): Promise<RequestOutputs> {
+  submit(validated: ValidatedRequest, options: SubmitOptions = {}): Promise<BatchAnswer> {
     const { deadlineMs, signal, priority } = options;
-    return new Promise<RequestOutputs>((resolve, reject) => {
+    return new Promise<BatchAnswer>((resolve, reject) => {
       if (deadlineMs !== undefined && deadlineMs <= this.now()) {
         reject(new NexusError(ErrorCode.DEADLINE_EXCEEDED, 'the deadline had passed before the request was queued'));
         return;
@@ -143,7 +154,9 @@ export class ModelBatcher {
         this.averageBatchMs = this.averageBatchMs === 0 ? tookMs : 0.8 * this.averageBatchMs + 0.2 * tookMs;
         try {
           const slices = splitOutputs(result.outputs, requests.map((request) => request.rows), totalRows);
-          requests.forEach((request, index) => request.resolve(slices[index]));
+          requests.forEach((request, index) => request.resolve({
+            outputs: slices[index], batchRows: totalRows, gpuNs: result.gpuNs, queuedMs: sentAtMs - request.enqueuedAtMs,
+          }));
         } catch (error) {
           const coded = NexusError.from(error);
           for (const request of requests) request.reject(coded);

@@ -95,6 +95,9 @@ describe('a stored model served end to end', () => {
       expect(response.id).toBe(`request-${index}`);
       expect(response.modelVersion).toBe('1');
       expect(response.outputs[0].shape).toEqual([flowers[index].length, 3]);
+      // How it ran: the rows of its batch include its own.
+      expect(response.parameters.nexus_batch_size.int64Param).toBeGreaterThanOrEqual(flowers[index].length);
+      expect(response.parameters.nexus_cache_hit.boolParam).toBe(false);
       expectClose(response.outputs[0].contents!.fp32Contents, iris.predict(flowers[index]).flat());
     });
     const after = await cluster.executorStats();

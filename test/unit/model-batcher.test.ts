@@ -44,8 +44,8 @@ describe('ModelBatcher', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(batches).toHaveLength(1);
     expect(batches[0][0].shape).toEqual([3, 2]);
-    expect(valuesOf((await first).get('y'))).toEqual([2, 4]);
-    const secondOutputs = await second;
+    expect(valuesOf((await first).outputs.get('y'))).toEqual([2, 4]);
+    const secondOutputs = (await second).outputs;
     expect(secondOutputs.get('y')!.shape).toEqual([2, 2]);
     expect(valuesOf(secondOutputs.get('y'))).toEqual([6, 8, 10, 12]);
   });
@@ -99,7 +99,7 @@ describe('ModelBatcher', () => {
     await vi.advanceTimersByTimeAsync(10);
     expect(batches).toHaveLength(1);
     expect(batches[0][0].shape).toEqual([1, 2]);
-    expect(valuesOf((await kept).get('y'))).toEqual([4, 4]);
+    expect(valuesOf((await kept).outputs.get('y'))).toEqual([4, 4]);
   });
 
   it('fails every request of a batch whose execution fails, with the executor\'s code', async () => {
@@ -124,7 +124,7 @@ describe('ModelBatcher', () => {
       },
       hasCapacity: () => true,
     });
-    const outputs = await batcher.submit(validated([[1, 2]]));
+    const { outputs } = await batcher.submit(validated([[1, 2]]));
     expect(calls).toBe(2);
     expect(valuesOf(outputs.get('y'))).toEqual([2, 4]);
   });
