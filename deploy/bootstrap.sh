@@ -74,6 +74,17 @@ ensure_python_grpc() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-grpcio python3-grpc-tools >&2
 }
 
+# The observability tests scrape the services with a real Prometheus (Debian's package).
+ensure_prometheus() {
+  if command -v prometheus >/dev/null; then return 0; fi
+  if [ "$(id -u)" -ne 0 ]; then
+    nexus_log "prometheus is missing (observability tests). As root run: apt-get install -y prometheus"
+    return 1
+  fi
+  nexus_log "installing prometheus"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >&2
+}
+
 ensure_npm_deps() {
   local stamp="$NEXUS_ROOT/node_modules/.nexus-lock-stamp"
   if [ -f "$stamp" ] && cmp -s "$stamp" "$NEXUS_ROOT/package-lock.json"; then return 0; fi

@@ -7,7 +7,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { appendFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Metadata } from '@grpc/grpc-js';
 import type { RegistryClient } from '../protocol/generated/nexus/registry/v1/registry.ts';
+import { injectIntoMetadata } from '../telemetry/tracing.ts';
 import { ErrorCode, NexusError } from '../rpc/errors.ts';
 
 async function sha256OfFile(path: string): Promise<string> {
@@ -57,7 +59,8 @@ export class ArtifactCache {
   }
 
   private async download(sha256: string, path: string, offset: number): Promise<void> {
-    const stream = this.registry.downloadArtifact({ sha256, offset });
+    // The registry's span joins the trace of the load that asked for these bytes.
+    const stream = this.registry.downloadArtifact({ sha256, offset }, injectIntoMetadata(new Metadata()));
     let expectedOffset = offset;
     for await (const message of stream as AsyncIterable<{ chunk: Uint8Array; offset: number }>) {
       if (message.offset !== expectedOffset) {

@@ -4,15 +4,18 @@
  * each by id. Models are shared by every stream; a batch failure fails only that batch.
  */
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { SpanKind, type Span } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import {
   ExecutorService, type BatchResult, type ExecuteBatch, type ExecutorMessage, type GetStatsResponse,
   type LoadedModel, type LoadModel, type RouterMessage, type Tensor,
 } from '../protocol/generated/nexus/executor/v1/executor.ts';
-import { bytesOf, isDatatype, viewAs, type HostTensor } from '../onnx/index.ts';
+import { BYTES_PER_ELEMENT, bytesOf, elementCount, isDatatype, viewAs, type HostTensor } from '../onnx/index.ts';
 import { ErrorCode, NexusError, invalidArgument, notFound } from '../rpc/errors.ts';
 import { unary } from '../rpc/handlers.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { metrics } from '../telemetry/metrics.ts';
+import { contextFromCarrier, inSpan, tracerFor } from '../telemetry/tracing.ts';
 import type { ArtifactCache } from './artifact-cache.ts';
 import type { GpuContext } from './gpu/index.ts';
 import { compileOnnxModel, type CompiledModel } from './runtime/index.ts';
@@ -21,6 +24,7 @@ import { compileOnnxModel, type CompiledModel } from './runtime/index.ts';
 export const MAX_INFLIGHT_BATCHES = 4;
 
 const versionKey = (name: string, version: number) => `${name}:${version}`;
+const tracer = tracerFor('executor');
 
 function toHostTensor(tensor: Tensor): HostTensor {
   if (!isDatatype(tensor.datatype)) throw invalidArgument(`input '${tensor.name}' has unknown datatype '${tensor.datatype}'`);
@@ -29,6 +33,22 @@ function toHostTensor(tensor: Tensor): HostTensor {
 
 function toWireTensor(name: string, tensor: HostTensor): Tensor {
   return { name, datatype: tensor.datatype, shape: tensor.shape, data: bytesOf(tensor.data) };
+}
+
+/**
+ * Runs a model once on zeros (batch 1 where the batch dimension is variable), so its pipelines
+ * are compiled and its buffers allocated before it is reported ready. Models with inputs whose
+ * size is not known beyond the batch dimension are left cold.
+ */
+async function warmUp(model: CompiledModel): Promise<void> {
+  const inputs = new Map<string, HostTensor>();
+  for (const input of model.signature.inputs) {
+    const shape = input.shape.map((dim, axis) => (dim === -1 && axis === 0 ? 1 : dim));
+    if (shape.some((dim) => dim < 0) || input.datatype === 'BYTES') return;
+    const bytes = new Uint8Array(elementCount(shape) * BYTES_PER_ELEMENT[input.datatype]);
+    inputs.set(input.name, { datatype: input.datatype, shape, data: viewAs(input.datatype, bytes) });
+  }
+  await model.run(inputs);
 }
 
 export class ExecutorState {
@@ -54,18 +74,31 @@ export class ExecutorState {
     const existing = this.models.get(key);
     if (existing) return existing.model;
     const started = performance.now();
-    const model = (async () => {
-      const bytes = await this.artifacts.fetch(version.sha256);
-      const compiled = await compileOnnxModel(this.gpu, bytes);
-      this.logger.info({ model: key, sha256: version.sha256, ms: Math.round(performance.now() - started) }, 'model loaded');
+    const model = inSpan(tracer, 'load_model', {
+      parent: contextFromCarrier(request.traceContext),
+      attributes: { 'nexus.model': key, 'nexus.sha256': version.sha256 },
+    }, async () => {
+      const bytes = await inSpan(tracer, 'download_artifact', { kind: SpanKind.CLIENT }, () => this.artifacts.fetch(version.sha256));
+      const compiled = await inSpan(tracer, 'compile', {}, () => compileOnnxModel(this.gpu, bytes));
+      await inSpan(tracer, 'warm_up', {}, () => warmUp(compiled));
+      const seconds = (performance.now() - started) / 1000;
+      metrics.modelLoadTime.observe({ model: version.modelName }, seconds);
+      this.logger.info({ model: key, sha256: version.sha256, ms: Math.round(seconds * 1000) }, 'model loaded');
       return compiled;
-    })();
+    });
     this.models.set(key, { loaded: { modelName: version.modelName, version: version.version, sha256: version.sha256 }, model });
     model.catch(() => this.models.delete(key));
     return model;
   }
 
-  async execute(batch: ExecuteBatch): Promise<BatchResult> {
+  execute(batch: ExecuteBatch): Promise<BatchResult> {
+    return inSpan(tracer, 'execute_batch', {
+      parent: contextFromCarrier(batch.traceContext),
+      attributes: { 'nexus.model': `${batch.modelName}:${batch.version}`, 'nexus.batch.rows': batch.inputs[0]?.shape[0] ?? 0 },
+    }, (span) => this.executeInSpan(batch, span));
+  }
+
+  private async executeInSpan(batch: ExecuteBatch, span: Span): Promise<BatchResult> {
     const started = process.hrtime.bigint();
     const entry = this.models.get(versionKey(batch.modelName, batch.version));
     if (!entry) throw new NexusError(ErrorCode.FAILED_PRECONDITION, `model ${batch.modelName}:${batch.version} is not loaded on this executor`);
@@ -77,6 +110,10 @@ export class ExecutorState {
     const batchSize = batch.inputs[0]?.shape[0] ?? 0;
     const result = await model.run(inputs);
     this.batchesBySize.set(batchSize, (this.batchesBySize.get(batchSize) ?? 0) + 1);
+    if (result.gpuNs !== undefined) {
+      span.setAttribute('nexus.gpu_ns', result.gpuNs);
+      metrics.gpuTime.observe({ model: batch.modelName }, result.gpuNs / 1e9);
+    }
     return {
       batchId: batch.batchId,
       outputs: [...result.outputs].map(([name, tensor]) => toWireTensor(name, tensor)),

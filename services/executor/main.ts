@@ -7,11 +7,14 @@ import { runServiceProcess } from '../rpc/service-process.ts';
 import { startExecutor } from './server.ts';
 
 const options = new Command('nexus-executor')
+  .option('--metrics-address <host:port>', 'where /metrics is served for Prometheus', '127.0.0.1:8022')
   .option('--address <host:port>', 'address to listen on', '127.0.0.1:8021')
   .option('--registry <host:port>', 'registry to fetch models from', '127.0.0.1:8011')
   .option('--cache-dir <dir>', 'where verified artifacts are cached', join(defaultDataDir(), 'cache'))
   .parse()
-  .opts<{ address: string; registry: string; cacheDir: string }>();
+  .opts<{ address: string; metricsAddress: string; registry: string; cacheDir: string }>();
 
 await runServiceProcess('executor', () =>
-  startExecutor({ address: options.address, registryAddress: options.registry, cacheDir: options.cacheDir }));
+  startExecutor({ address: options.address, registryAddress: options.registry, cacheDir: options.cacheDir }), {
+  metricsAddress: options.metricsAddress,
+});

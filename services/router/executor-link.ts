@@ -9,7 +9,9 @@ import {
   type RouterMessage,
 } from '../protocol/generated/nexus/executor/v1/executor.ts';
 import type { ModelVersion } from '../protocol/generated/nexus/registry/v1/registry.ts';
+import { trace } from '@opentelemetry/api';
 import { ErrorCode, NexusError } from '../rpc/errors.ts';
+import { carrierOf } from '../telemetry/tracing.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
 const RECONNECT_MIN_MS = 100;
@@ -162,7 +164,8 @@ export class ExecutorLink {
     return new Promise<ModelLoadResult>((resolve, reject) => {
       this.pendingLoads.set(requestId, { resolve, reject });
       try {
-        this.send({ loadModel: { requestId, version } });
+        // The load is part of whichever request's trace asked for it first.
+        this.send({ loadModel: { requestId, version, traceContext: carrierOf(trace.getActiveSpan()) } });
       } catch (error) {
         this.pendingLoads.delete(requestId);
         reject(NexusError.from(error));

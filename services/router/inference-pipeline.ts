@@ -8,7 +8,9 @@ import type {
 } from '../protocol/generated/inference/grpc_service.ts';
 import type { Tensor } from '../protocol/generated/nexus/executor/v1/executor.ts';
 import { isDatatype, viewAs } from '../onnx/index.ts';
-import { ErrorCode, NexusError } from '../rpc/errors.ts';
+import { codeName, ErrorCode, NexusError } from '../rpc/errors.ts';
+import { metrics } from '../telemetry/metrics.ts';
+import { inSpan, tracerFor } from '../telemetry/tracing.ts';
 import type { ModelCatalog, ServedModel } from './model-catalog.ts';
 import { validateInferRequest, type ValidatedRequest } from './request-validation.ts';
 import { cacheKeyOf } from './response-cache.ts';
@@ -56,11 +58,14 @@ function typedContents(tensor: Tensor): InferTensorContents {
   return contents;
 }
 
+const tracer = tracerFor('router');
+
 export function createInferencePipeline(catalog: ModelCatalog) {
   /** Resolves and checks a request; throws INVALID_ARGUMENT / NOT_FOUND before anything queues. */
   async function prepare(request: ModelInferRequest, context: CallContext): Promise<PreparedRequest> {
     const model = await catalog.resolve(request.modelName, request.modelVersion);
-    const validated = validateInferRequest(request, model.signature, model.policy.maxBatchSize);
+    const validated = await inSpan(tracer, 'validate', { attributes: { 'nexus.model': request.modelName } },
+      async () => validateInferRequest(request, model.signature, model.policy.maxBatchSize));
     const { priority, deadlineMs } = schedulingOf(request.parameters, {
       defaultPriority: model.defaultPriority, callDeadlineMs: context.callDeadlineMs, nowMs: Date.now(),
     });
@@ -72,6 +77,7 @@ export function createInferencePipeline(catalog: ModelCatalog) {
     const { request, model, validated } = prepared;
     const cacheKey = model.cache ? cacheKeyOf(`${model.version.modelName}:${model.version.version}`, validated) : undefined;
     let outputs = cacheKey ? model.cache!.get(cacheKey) : undefined;
+    if (cacheKey) metrics.cacheLookups.inc({ model: model.version.modelName, result: outputs ? 'hit' : 'miss' });
     // What the client can learn about how its request ran (Triton reports these as statistics).
     const parameters: Record<string, InferParameter> = { nexus_cache_hit: { boolParam: outputs !== undefined } };
     if (!outputs) {
@@ -103,9 +109,24 @@ export function createInferencePipeline(catalog: ModelCatalog) {
     };
   }
 
-  return {
-    prepare,
-    execute,
-    infer: async (request: ModelInferRequest, context: CallContext) => execute(await prepare(request, context), context),
-  };
+  /** prepare + execute, counted and timed per model. */
+  async function infer(request: ModelInferRequest, context: CallContext): Promise<ModelInferResponse> {
+    const started = performance.now();
+    // Labelled by model only once the model is known: a client-chosen name must not mint series.
+    let model = 'unknown';
+    let outcome = 'ok';
+    try {
+      const prepared = await prepare(request, context);
+      model = prepared.model.version.modelName;
+      return await execute(prepared, context);
+    } catch (error) {
+      outcome = codeName(NexusError.from(error).code);
+      throw error;
+    } finally {
+      metrics.inferRequests.inc({ model, outcome });
+      metrics.inferLatency.observe({ model }, (performance.now() - started) / 1000);
+    }
+  }
+
+  return { prepare, execute, infer };
 }

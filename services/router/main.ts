@@ -8,6 +8,7 @@ import { startRouter } from './server.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 const options = new Command('nexus-router')
+  .option('--metrics-address <host:port>', 'where /metrics is served for Prometheus', '127.0.0.1:8002')
   .option('--address <host:port>', 'address to listen on', '127.0.0.1:8001')
   .option('--registry <host:port>', 'registry address', '127.0.0.1:8011')
   .addOption(new Option('--executor <host:port>', 'an executor to dial (repeatable)').argParser(collect).default([]))
@@ -16,7 +17,7 @@ const options = new Command('nexus-router')
   .option('--max-queue-size <requests>', 'default bound on queued requests per model', String(DEFAULT_BATCHING_POLICY.maxQueueSize))
   .option('--config <file>', 'YAML serving settings per model (see services/router/router-config.ts)')
   .parse()
-  .opts<{ address: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string; config?: string }>();
+  .opts<{ address: string; metricsAddress: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string; config?: string }>();
 
 await runServiceProcess('router', async () => {
   const fromFlags: ModelServingConfig = {
@@ -27,4 +28,4 @@ await runServiceProcess('router', async () => {
   };
   const config = options.config ? loadRouterConfig(options.config, fromFlags) : { defaults: fromFlags, models: {} };
   return startRouter({ address: options.address, registryAddress: options.registry, executorAddresses: options.executor, config });
-});
+}, { metricsAddress: options.metricsAddress });

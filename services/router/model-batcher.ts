@@ -5,13 +5,16 @@
  * without running; cancelled ones leave the queue.
  */
 import type { BatchResult, Tensor } from '../protocol/generated/nexus/executor/v1/executor.ts';
+import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { BYTES_PER_ELEMENT, elementCount, isDatatype } from '../onnx/index.ts';
+import { metrics } from '../telemetry/metrics.ts';
+import { carrierOf, linkTo, tracerFor } from '../telemetry/tracing.ts';
 import { ErrorCode, NexusError } from '../rpc/errors.ts';
 import { BatchQueue, type BatchingPolicy, type QueuedRequest } from './batch-queue.ts';
 import type { ValidatedRequest } from './request-validation.ts';
 
-/** Runs one stacked batch; supplied by the executor pool. */
-export type BatchRunner = (inputs: Tensor[], deadlineUnixMs: number) => Promise<BatchResult>;
+/** Runs one stacked batch; supplied by the executor pool. `traceContext` is the batch span's. */
+export type BatchRunner = (inputs: Tensor[], deadlineUnixMs: number, traceContext: Record<string, string>) => Promise<BatchResult>;
 
 /** One request's slice of the batch's outputs. */
 export type RequestOutputs = Map<string, Tensor>;
@@ -32,6 +35,10 @@ export const MAX_REQUEUES = 3;
 
 interface PendingRequest extends QueuedRequest {
   readonly validated: ValidatedRequest;
+  /** The request's own span (its ModelInfer call), which the batch span links to. */
+  readonly span: Span | undefined;
+  /** Open from queueing until the batch is sent. */
+  readonly queueSpan: Span;
   /** Times it went back to the queue after its executor was lost. */
   requeues: number;
   resolve(answer: BatchAnswer): void;
@@ -39,6 +46,8 @@ interface PendingRequest extends QueuedRequest {
 }
 
 export interface ModelBatcherOptions {
+  /** The model's name, for metrics and spans. */
+  name?: string;
   policy: BatchingPolicy;
   run: BatchRunner;
   /** Whether a batch may be sent now (an executor has a free slot). */
@@ -59,15 +68,20 @@ export interface SubmitOptions {
 }
 
 let nextRequestId = 1;
+const tracer = tracerFor('router');
 
 export class ModelBatcher {
   readonly queue: BatchQueue<PendingRequest>;
   private readonly run: BatchRunner;
+  private readonly name: string;
+  private inflight = 0;
   private readonly hasCapacity: () => boolean;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private timerDueMs = Infinity;
   private closed = false;
+  /** While draining, every queued request is due now: nothing waits for company. */
+  private draining = false;
   /** Sizes (in rows) of the batches sent, for observation. */
   readonly batchRows: number[] = [];
   /** Smoothed time from sending a batch to its answer, in milliseconds (0 until one returns). */
@@ -76,6 +90,7 @@ export class ModelBatcher {
   constructor(options: ModelBatcherOptions) {
     this.queue = new BatchQueue(options.policy);
     this.run = options.run;
+    this.name = options.name ?? 'unknown';
     this.hasCapacity = options.hasCapacity;
     this.now = options.now ?? Date.now;
   }
@@ -91,15 +106,22 @@ export class ModelBatcher {
         reject(new NexusError(ErrorCode.DEADLINE_EXCEEDED, 'the deadline had passed before the request was queued'));
         return;
       }
+      const span = trace.getActiveSpan();
+      const queueSpan = tracer.startSpan('queue', { attributes: { 'nexus.model': this.name, 'nexus.rows': validated.rows } });
       const request: PendingRequest = {
         id: nextRequestId++, rows: validated.rows, shapeKey: validated.shapeKey,
-        enqueuedAtMs: this.now(), deadlineMs, priority, validated, resolve, reject, requeues: 0,
+        enqueuedAtMs: this.now(), deadlineMs, priority, validated, requeues: 0, span, queueSpan,
+        resolve, reject: (error) => {
+          queueSpan.end();
+          reject(error);
+        },
       };
       if (!this.queue.enqueue(request)) {
         reject(new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
           `the queue for this model is full (${this.queue.policy.maxQueueSize} requests); retry later`));
         return;
       }
+      metrics.queueDepth.set({ model: this.name }, this.queue.depth);
       options.onEnqueued?.(request.id);
       signal?.addEventListener('abort', () => {
         if (this.queue.remove(request.id)) reject(new NexusError(ErrorCode.CANCELLED, 'the client cancelled the request'));
@@ -115,7 +137,7 @@ export class ModelBatcher {
       expired.reject(new NexusError(ErrorCode.DEADLINE_EXCEEDED, 'the deadline passed while the request was queued; it was not executed'));
     }
     while (this.queue.depth > 0 && this.hasCapacity()) {
-      const decision = this.queue.nextBatch(now);
+      const decision = this.queue.nextBatch(this.draining ? Number.MAX_SAFE_INTEGER : now);
       if (decision.kind === 'send') {
         this.dispatch(decision.requests);
         continue;
@@ -144,12 +166,33 @@ export class ModelBatcher {
   private dispatch(requests: PendingRequest[]): void {
     const totalRows = requests.reduce((sum, request) => sum + request.rows, 0);
     this.batchRows.push(totalRows);
+    metrics.queueDepth.set({ model: this.name }, this.queue.depth);
+    metrics.batchSize.observe({ model: this.name }, totalRows);
+    for (const request of requests) {
+      request.queueSpan.end();
+      metrics.queueTime.observe({ model: this.name }, (this.now() - request.enqueuedAtMs) / 1000);
+    }
+    // A batch is its own span: a child of the first request it serves, linked to every one.
+    const firstSpan = requests.find((request) => request.span)?.span;
+    const batchSpan = tracer.startSpan('batch', {
+      attributes: { 'nexus.model': this.name, 'nexus.batch.rows': totalRows, 'nexus.batch.requests': requests.length },
+      links: requests.flatMap((request) => (request.span ? [linkTo(request.span)] : [])),
+    }, firstSpan ? trace.setSpan(context.active(), firstSpan) : context.active());
+    this.inflight += 1;
+    metrics.inflightBatches.set({ model: this.name }, this.inflight);
+    const settled = (gpuNs?: number) => {
+      this.inflight -= 1;
+      metrics.inflightBatches.set({ model: this.name }, this.inflight);
+      if (gpuNs) batchSpan.setAttribute('nexus.gpu_ns', gpuNs);
+      batchSpan.end();
+    };
     const inputs = stackInputs(requests.map((request) => request.validated), totalRows);
     const deadlines = requests.map((request) => request.deadlineMs ?? Infinity);
     const deadline = Math.max(...deadlines);
     const sentAtMs = this.now();
-    this.run(inputs, Number.isFinite(deadline) ? deadline : 0).then(
+    this.run(inputs, Number.isFinite(deadline) ? deadline : 0, carrierOf(batchSpan)).then(
       (result) => {
+        settled(result.gpuNs);
         const tookMs = this.now() - sentAtMs;
         this.averageBatchMs = this.averageBatchMs === 0 ? tookMs : 0.8 * this.averageBatchMs + 0.2 * tookMs;
         try {
@@ -163,7 +206,9 @@ export class ModelBatcher {
         }
       },
       (error: unknown) => {
+        settled();
         const coded = NexusError.from(error);
+        batchSpan.setStatus({ code: SpanStatusCode.ERROR, message: coded.message });
         // The executor was lost before answering: the batch did not run, so it may run elsewhere.
         const retryable = coded.code === ErrorCode.UNAVAILABLE && !this.closed;
         const again = retryable ? requests.filter((request) => request.requeues < MAX_REQUEUES) : [];
@@ -188,6 +233,17 @@ export class ModelBatcher {
     if (position < 0) return undefined;
     const batchesAhead = Math.floor(position / this.queue.policy.maxBatchSize) + 1;
     return { position, estimatedWaitMs: Math.round(batchesAhead * this.averageBatchMs + this.queue.policy.maxQueueDelayMs) };
+  }
+
+  /** Sends what is queued without waiting for the batch delay (shutdown drain). */
+  flush(): void {
+    this.draining = true;
+    this.pump();
+  }
+
+  /** True when nothing is queued and no batch is in flight. */
+  get idle(): boolean {
+    return this.queue.depth === 0 && this.inflight === 0;
   }
 
   /** Fails everything still queued (shutdown). */

@@ -3,11 +3,12 @@
  * catalog resolves it through the registry (the latest version is re-checked at most every
  * `latestTtlMs`), loads it on the executors the first time, and keeps one batcher per version.
  */
-import type { Metadata } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import type { ModelVersion, RegistryClient } from '../protocol/generated/nexus/registry/v1/registry.ts';
 import type { ModelSignature, TensorSpec } from '../onnx/index.ts';
 import { isDatatype } from '../onnx/index.ts';
 import { ErrorCode, NexusError, invalidArgument } from '../rpc/errors.ts';
+import { injectIntoMetadata } from '../telemetry/tracing.ts';
 import type { BatchingPolicy } from './batch-queue.ts';
 import { ExecutorPool, versionKey } from './executor-pool.ts';
 import { ModelBatcher } from './model-batcher.ts';
@@ -33,6 +34,8 @@ export interface CatalogOptions {
   config?: RouterConfig;
   /** How long a resolved "latest version" is trusted, in milliseconds. Default 1000. */
   latestTtlMs?: number;
+  /** Told when a model becomes servable (loaded and warmed) or stops being so. */
+  onModelHealth?: (modelName: string, serving: boolean) => void;
 }
 
 /** Parses the protocol's version string: '' → 0 (latest), else a positive integer. */
@@ -57,12 +60,15 @@ export class ModelCatalog {
   private readonly latestTtlMs: number;
   private readonly latest = new Map<string, { version: number; checkedAtMs: number }>();
   private readonly served = new Map<string, ServedModel>();
+  private readonly onModelHealth: (modelName: string, serving: boolean) => void;
+  private accepting = true;
 
   constructor(registry: RegistryClient, pool: ExecutorPool, options: CatalogOptions = {}) {
     this.registry = registry;
     this.pool = pool;
     this.config = options.config ?? { defaults: DEFAULT_SERVING_CONFIG, models: {} };
     this.latestTtlMs = options.latestTtlMs ?? 1000;
+    this.onModelHealth = options.onModelHealth ?? (() => {});
     pool.onCapacity(() => {
       for (const model of this.served.values()) model.batcher.pump();
     });
@@ -79,8 +85,7 @@ export class ModelCatalog {
         else resolve(response.version);
       };
       const deadline = { deadline: Date.now() + 10_000 };
-      if (metadata) this.registry.getVersion({ modelName, version }, metadata, deadline, callback);
-      else this.registry.getVersion({ modelName, version }, callback);
+      this.registry.getVersion({ modelName, version }, injectIntoMetadata(metadata ?? new Metadata()), deadline, callback);
     });
   }
 
@@ -96,6 +101,7 @@ export class ModelCatalog {
 
   /** The served model for a request's name and version string; loads it the first time. */
   async resolve(modelName: string, versionString: string): Promise<ServedModel> {
+    if (!this.accepting) throw new NexusError(ErrorCode.UNAVAILABLE, 'the router is shutting down; send the request to another replica');
     if (modelName === '') throw invalidArgument('model_name is required');
     let number = parseVersion(versionString, 'model_version');
     if (number === 0) {
@@ -120,12 +126,14 @@ export class ModelCatalog {
     // A model without a batch dimension takes one request per execution.
     if (!isBatchable(signature.inputs)) policy.maxBatchSize = 1;
     const batcher = new ModelBatcher({
+      name: version.modelName,
       policy,
       hasCapacity: () => this.pool.hasCapacity(key),
-      run: (inputs, deadlineUnixMs) =>
-        this.pool.execute(key, { modelName: version.modelName, version: version.version, inputs, deadlineUnixMs }),
+      run: (inputs, deadlineUnixMs, traceContext) =>
+        this.pool.execute(key, { modelName: version.modelName, version: version.version, inputs, deadlineUnixMs, traceContext }),
     });
     const loaded = this.pool.ensureLoaded(version);
+    loaded.then(() => this.onModelHealth(version.modelName, true), () => this.onModelHealth(version.modelName, false));
     const cache = responseCache ? new ResponseCache(responseCache) : undefined;
     const model: ServedModel = { version, signature, policy, defaultPriority, batcher, loaded, cache };
     this.served.set(key, model);
@@ -138,6 +146,16 @@ export class ModelCatalog {
 
   isLoaded(version: ModelVersion): boolean {
     return this.pool.isLoaded(versionKey(version));
+  }
+
+  /** Refuses new requests and sends queued ones at once; resolves when all are answered or after `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.accepting = false;
+    for (const model of this.served.values()) model.batcher.flush();
+    for (const started = Date.now(); Date.now() - started < timeoutMs;) {
+      if ([...this.served.values()].every((model) => model.batcher.idle)) return;
+      await new Promise((wake) => setTimeout(wake, 20));
+    }
   }
 
   close(reason: NexusError): void {

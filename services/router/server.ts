@@ -30,7 +30,12 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const logger = createLogger('router');
   const registry = new RegistryClient(options.registryAddress, credentials.createInsecure());
   const pool = new ExecutorPool(options.executorAddresses, logger);
-  const catalog = new ModelCatalog(registry, pool, { config: options.config });
+  let setHealth: RunningServer['setHealth'] = () => {};
+  const catalog = new ModelCatalog(registry, pool, {
+    config: options.config,
+    // grpc.health.v1 per model: SERVING once the model is loaded and warmed on an executor.
+    onModelHealth: (modelName, serving) => setHealth(`model/${modelName}`, serving ? 'SERVING' : 'NOT_SERVING'),
+  });
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:8001',
     services: [{
@@ -45,13 +50,17 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       implementation: createTaskService(createInferencePipeline(catalog), logger),
     }],
   });
+  setHealth = running.setHealth;
   logger.info({ address: running.address, executors: options.executorAddresses }, 'router listening');
   const shutdown = running.shutdown;
   return {
     ...running,
     pool,
     catalog,
-    async shutdown(graceMs) {
+    async shutdown(graceMs = 5_000) {
+      // Not ready first, then answer everything queued, then stop listening.
+      running.drain();
+      await catalog.drain(graceMs);
       await shutdown(graceMs);
       catalog.close(new NexusError(ErrorCode.UNAVAILABLE, 'the router is shutting down'));
       pool.close();

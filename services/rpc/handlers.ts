@@ -3,12 +3,42 @@
  * is logged in full and answered as INTERNAL, so a bug never leaks a stack trace to a client
  * nor crashes the process.
  */
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type {
-  handleClientStreamingCall, handleServerStreamingCall, handleUnaryCall, ServerReadableStream,
+  handleClientStreamingCall, handleServerStreamingCall, handleUnaryCall, Metadata, ServerReadableStream,
   ServerUnaryCall, ServerWritableStream, ServiceError,
 } from '@grpc/grpc-js';
 import type { Logger } from '../telemetry/logger.ts';
-import { ErrorCode, NexusError } from './errors.ts';
+import { metrics } from '../telemetry/metrics.ts';
+import { contextFromMetadata, tracerFor } from '../telemetry/tracing.ts';
+import { codeName, ErrorCode, NexusError } from './errors.ts';
+
+/**
+ * Runs one call's handler inside a server span parented by the caller's traceparent, and counts
+ * it. `run` resolves or rejects with the call's outcome.
+ */
+function observed<T>(method: string, logger: Logger, metadata: Metadata, run: () => Promise<T>): Promise<T> {
+  const service = String(logger.bindings().service ?? 'unknown');
+  const span = tracerFor(service).startSpan(method, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.method': method } }, contextFromMetadata(metadata));
+  const stopTimer = metrics.rpcDuration.startTimer({ service, method });
+  const finish = (code: number, message?: string) => {
+    stopTimer();
+    metrics.rpcRequests.inc({ service, method, code: codeName(code) });
+    span.setAttribute('rpc.grpc.status_code', code);
+    if (code !== 0) span.setStatus({ code: SpanStatusCode.ERROR, message });
+    span.end();
+  };
+  return context.with(trace.setSpan(context.active(), span), run).then(
+    (value) => {
+      finish(0);
+      return value;
+    },
+    (error: unknown) => {
+      finish(NexusError.from(error).code, NexusError.from(error).message);
+      throw error;
+    },
+  );
+}
 
 function toStatus(error: unknown, method: string, logger: Logger): Partial<ServiceError> {
   const coded = NexusError.from(error);
@@ -23,7 +53,7 @@ export function unary<Req, Res>(
   handler: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    handler(call.request, call).then(
+    observed(method, logger, call.metadata, () => handler(call.request, call)).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toStatus(error, method, logger) as ServiceError),
     );
@@ -36,7 +66,7 @@ export function clientStream<Req, Res>(
   handler: (call: ServerReadableStream<Req, Res>) => Promise<Res>,
 ): handleClientStreamingCall<Req, Res> {
   return (call, callback) => {
-    handler(call).then(
+    observed(method, logger, call.metadata, () => handler(call)).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toStatus(error, method, logger) as ServiceError),
     );
@@ -49,7 +79,7 @@ export function serverStream<Req, Res>(
   handler: (request: Req, call: ServerWritableStream<Req, Res>) => Promise<void>,
 ): handleServerStreamingCall<Req, Res> {
   return (call) => {
-    handler(call.request, call).then(
+    observed(method, logger, call.metadata, () => handler(call.request, call)).then(
       () => call.end(),
       (error: unknown) => call.emit('error', toStatus(error, method, logger)),
     );

@@ -38,7 +38,12 @@ export interface RunningServer {
   address: string;
   /** Sets the health of one service ('' = the whole server). */
   setHealth(service: string, status: ServingStatus): void;
-  /** Stops accepting calls, lets running ones finish for up to `graceMs`, then forces. */
+  /**
+   * Marks the server not ready ('' , 'readiness' and every service NOT_SERVING) while it keeps
+   * answering, so load balancers stop sending before it stops listening. 'liveness' stays SERVING.
+   */
+  drain(): void;
+  /** Drains, stops accepting calls, lets running ones finish for up to `graceMs`, then forces. */
   shutdown(graceMs?: number): Promise<void>;
 }
 
@@ -51,7 +56,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   });
   for (const service of options.services) server.addService(service.definition, service.implementation);
 
-  const health = new HealthImplementation({ '': 'SERVING' });
+  // '' and 'readiness' answer "send me traffic"; 'liveness' answers "do not restart me".
+  const health = new HealthImplementation({ '': 'SERVING', liveness: 'SERVING', readiness: 'SERVING' });
   for (const service of options.services) health.setStatus(service.name, 'SERVING');
   health.addToServer(server);
 
@@ -77,15 +83,19 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const dialHost = host === '0.0.0.0' || host === '[::]' || host === '' ? '127.0.0.1' : host;
 
   let shutdownPromise: Promise<void> | undefined;
+  const drain = () => {
+    for (const service of ['', 'readiness', ...options.services.map((mounted) => mounted.name)]) health.setStatus(service, 'NOT_SERVING');
+  };
   return {
     server,
     port,
     address: `${dialHost}:${port}`,
     setHealth: (service, status) => health.setStatus(service, status),
+    drain,
     shutdown(graceMs = 5_000) {
       shutdownPromise ??= new Promise<void>((done) => {
-        health.setStatus('', 'NOT_SERVING');
-        for (const service of options.services) health.setStatus(service.name, 'NOT_SERVING');
+        drain();
+        health.setStatus('liveness', 'NOT_SERVING');
         const force = setTimeout(() => server.forceShutdown(), graceMs);
         force.unref();
         server.tryShutdown(() => {

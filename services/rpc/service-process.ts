@@ -3,6 +3,8 @@
  * stdout, and an IPC message when a parent such as `nexus up` is listening), and on SIGTERM or
  * SIGINT stops accepting, drains for a bounded time and exits 0.
  */
+import { startMetricsServer, type MetricsServer } from '../telemetry/metrics-server.ts';
+import { startTracing, stopTracing } from '../telemetry/tracing.ts';
 import type { RunningServer } from './server.ts';
 
 /** The message a service process sends its parent once it listens. */
@@ -10,20 +12,29 @@ export interface ListeningMessage {
   event: 'listening';
   service: string;
   address: string;
+  /** Where Prometheus scrapes it (http://…/metrics). */
+  metricsAddress: string;
 }
 
 /** How long a stopping service waits for calls in flight, in milliseconds. */
 export const DRAIN_TIMEOUT_MS = 10_000;
 
-export async function runServiceProcess(service: string, start: () => Promise<RunningServer>): Promise<void> {
+export async function runServiceProcess(
+  service: string,
+  start: () => Promise<RunningServer>,
+  options: { metricsAddress: string },
+): Promise<void> {
+  startTracing(`nexus-${service}`);
   let running: RunningServer;
+  let metricsServer: MetricsServer;
   try {
     running = await start();
+    metricsServer = await startMetricsServer(options.metricsAddress);
   } catch (error) {
     console.error(`${service} failed to start: ${(error as Error).message}`);
     process.exit(1);
   }
-  const message: ListeningMessage = { event: 'listening', service, address: running.address };
+  const message: ListeningMessage = { event: 'listening', service, address: running.address, metricsAddress: metricsServer.address };
   console.log(JSON.stringify(message));
   process.send?.(message);
 
@@ -33,6 +44,8 @@ export async function runServiceProcess(service: string, start: () => Promise<Ru
     stopping = true;
     console.error(JSON.stringify({ event: 'stopping', service, signal }));
     await running.shutdown(DRAIN_TIMEOUT_MS);
+    await metricsServer.close();
+    await stopTracing();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -131,6 +131,45 @@ export async function startExecutorProcess(registryAddress: string, cacheDir: st
   return { address, process: child };
 }
 
+/** `nexus up` as a process tree, with the addresses it printed. */
+export interface NexusUp {
+  process: ChildProcess;
+  router: string;
+  registry: string;
+  /** host:port of each service's /metrics, by the name `nexus up` gives it (registry, executor-0, router). */
+  metrics: Record<string, string>;
+  stop(): Promise<number | null>;
+}
+
+/** Starts `nexus up` on free ports with `env` added, and waits for its summary. */
+export async function startNexusUp(dataDir: string, env: Record<string, string> = {}, args: string[] = []): Promise<NexusUp> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'services/cli/main.ts'), 'up', '--port', '0', '--registry-port', '0', '--data-dir', dataDir, ...args], {
+    env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  await new Promise<void>((resolveUp, reject) => {
+    child.stdout!.on('data', (chunk) => {
+      output += chunk;
+      if (output.includes('press Ctrl-C to stop')) resolveUp();
+    });
+    child.once('exit', (code) => reject(new Error(`nexus up exited with ${code}:\n${output}`)));
+  });
+  const metrics: Record<string, string> = {};
+  for (const match of output.matchAll(/^\s+(\S+)\s+(\S+)\s+metrics http:\/\/(\S+)\/metrics$/gm)) metrics[match[1]] = match[3];
+  return {
+    process: child,
+    router: /router \(Open Inference Protocol over gRPC\): (\S+)/.exec(output)![1],
+    registry: /^\s+registry\s+(\S+)/m.exec(output)![1],
+    metrics,
+    stop: () => new Promise((resolveExit) => {
+      if (child.exitCode !== null) return resolveExit(child.exitCode);
+      child.once('exit', (code) => resolveExit(code));
+      child.kill('SIGINT');
+    }),
+  };
+}
+
 /** Typed contents holding FP32 values only. */
 export function fp32Contents(values: number[]) {
   return {

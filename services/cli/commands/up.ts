@@ -34,19 +34,23 @@ interface Child {
   name: string;
   process: ChildProcess;
   address: string;
+  metricsAddress: string;
 }
+
+/** The metrics port beside a service port (8001 → 8002, as Triton does); 0 stays 0. */
+const metricsPortBeside = (port: string) => (Number(port) === 0 ? 0 : Number(port) + 1);
 
 async function startChild(name: string, script: string, args: string[], logDir: string): Promise<Child> {
   const logPath = join(logDir, `${name}.log`);
   const log = createWriteStream(logPath, { flags: 'a' });
   const child = fork(join(SERVICES_DIR, script), args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   child.stderr!.pipe(log);
-  const address = await new Promise<string>((resolveAddress, reject) => {
+  const listening = await new Promise<ListeningMessage>((resolveAddress, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_TIMEOUT_MS / 1000}s; see ${logPath}`)), START_TIMEOUT_MS);
     child.on('message', (message: ListeningMessage) => {
       if (message.event !== 'listening') return;
       clearTimeout(timer);
-      resolveAddress(message.address);
+      resolveAddress(message);
     });
     child.once('exit', async (code) => {
       clearTimeout(timer);
@@ -54,7 +58,7 @@ async function startChild(name: string, script: string, args: string[], logDir: 
       reject(new Error(`${name} exited with code ${code} while starting; last log lines (${logPath}):\n${tail}`));
     });
   });
-  return { name, process: child, address };
+  return { name, process: child, address: listening.address, metricsAddress: listening.metricsAddress };
 }
 
 /** Trains the Iris example and stores it, unless the latest stored version has the same bytes. */
@@ -111,14 +115,17 @@ export async function up(options: UpOptions): Promise<number> {
 
   try {
     const registry = await startChild('registry', 'registry/main.ts',
-      ['--address', `${options.host}:${options.registryPort}`, '--data-dir', join(dataDir, 'registry')], logDir);
+      ['--address', `${options.host}:${options.registryPort}`, '--data-dir', join(dataDir, 'registry'),
+        '--metrics-address', `${options.host}:${metricsPortBeside(options.registryPort)}`], logDir);
     children.push(registry);
     const executorCount = Math.max(1, Number(options.executors));
     for (let index = 0; index < executorCount; index++) {
       children.push(await startChild(`executor-${index}`, 'executor/main.ts',
-        ['--address', '127.0.0.1:0', '--registry', registry.address, '--cache-dir', join(dataDir, 'cache')], logDir));
+        ['--address', '127.0.0.1:0', '--registry', registry.address, '--cache-dir', join(dataDir, 'cache'),
+          '--metrics-address', '127.0.0.1:0'], logDir));
     }
     const routerArgs = ['--address', `${options.host}:${options.port}`, '--registry', registry.address,
+      '--metrics-address', `${options.host}:${metricsPortBeside(options.port)}`,
       ...children.filter((child) => child.name.startsWith('executor')).flatMap((child) => ['--executor', child.address])];
     if (options.maxBatchSize) routerArgs.push('--max-batch-size', options.maxBatchSize);
     if (options.maxQueueDelayUs) routerArgs.push('--max-queue-delay-us', options.maxQueueDelayUs);
@@ -139,7 +146,7 @@ export async function up(options: UpOptions): Promise<number> {
     }
 
     console.log('NexusML is up');
-    for (const child of children) console.log(`  ${child.name.padEnd(11)} ${child.address}`);
+    for (const child of children) console.log(`  ${child.name.padEnd(11)} ${child.address.padEnd(21)} metrics http://${child.metricsAddress}/metrics`);
     console.log(`  data        ${dataDir}`);
     console.log(`  logs        ${logDir}`);
     console.log(`router (Open Inference Protocol over gRPC): ${router.address}`);

@@ -60,7 +60,16 @@ export interface ExecutorHello {
 /** Asks the executor to fetch a version from the registry by digest, verify it and compile it. */
 export interface LoadModel {
   requestId: number;
-  version: ModelVersion | undefined;
+  version:
+    | ModelVersion
+    | undefined;
+  /** W3C trace context (traceparent, tracestate) of the span that asked for the load. */
+  traceContext: { [key: string]: string };
+}
+
+export interface LoadModel_TraceContextEntry {
+  key: string;
+  value: string;
 }
 
 export interface ModelLoadResult {
@@ -90,6 +99,13 @@ export interface ExecuteBatch {
   inputs: Tensor[];
   /** Absolute deadline in Unix milliseconds; 0 means none. Work past it is not started. */
   deadlineUnixMs: number;
+  /** W3C trace context (traceparent, tracestate) of the router's batch span. */
+  traceContext: { [key: string]: string };
+}
+
+export interface ExecuteBatch_TraceContextEntry {
+  key: string;
+  value: string;
 }
 
 export interface BatchResult {
@@ -566,7 +582,7 @@ export const ExecutorHello: MessageFns<ExecutorHello> = {
 };
 
 function createBaseLoadModel(): LoadModel {
-  return { requestId: 0, version: undefined };
+  return { requestId: 0, version: undefined, traceContext: {} };
 }
 
 export const LoadModel: MessageFns<LoadModel> = {
@@ -577,6 +593,9 @@ export const LoadModel: MessageFns<LoadModel> = {
     if (message.version !== undefined) {
       ModelVersion.encode(message.version, writer.uint32(18).fork()).join();
     }
+    globalThis.Object.entries(message.traceContext).forEach(([key, value]: [string, string]) => {
+      LoadModel_TraceContextEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
     return writer;
   },
 
@@ -609,6 +628,17 @@ export const LoadModel: MessageFns<LoadModel> = {
             message.version = ModelVersion.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = LoadModel_TraceContextEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.traceContext[entry3.key] = entry3.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -629,6 +659,33 @@ export const LoadModel: MessageFns<LoadModel> = {
         ? globalThis.Number(object.request_id)
         : 0,
       version: isSet(object.version) ? ModelVersion.fromJSON(object.version) : undefined,
+      traceContext: isObject(object.traceContext)
+        ? (globalThis.Object.entries(object.traceContext) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.trace_context)
+        ? (globalThis.Object.entries(object.trace_context) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -639,6 +696,15 @@ export const LoadModel: MessageFns<LoadModel> = {
     }
     if (message.version !== undefined) {
       obj.version = ModelVersion.toJSON(message.version);
+    }
+    if (message.traceContext) {
+      const entries = globalThis.Object.entries(message.traceContext) as [string, string][];
+      if (entries.length > 0) {
+        obj.traceContext = {};
+        entries.forEach(([k, v]) => {
+          obj.traceContext[k] = v;
+        });
+      }
     }
     return obj;
   },
@@ -652,6 +718,100 @@ export const LoadModel: MessageFns<LoadModel> = {
     message.version = (object.version !== undefined && object.version !== null)
       ? ModelVersion.fromPartial(object.version)
       : undefined;
+    message.traceContext = (globalThis.Object.entries(object.traceContext ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseLoadModel_TraceContextEntry(): LoadModel_TraceContextEntry {
+  return { key: "", value: "" };
+}
+
+export const LoadModel_TraceContextEntry: MessageFns<LoadModel_TraceContextEntry> = {
+  encode(message: LoadModel_TraceContextEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LoadModel_TraceContextEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLoadModel_TraceContextEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LoadModel_TraceContextEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: LoadModel_TraceContextEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LoadModel_TraceContextEntry>): LoadModel_TraceContextEntry {
+    return LoadModel_TraceContextEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LoadModel_TraceContextEntry>): LoadModel_TraceContextEntry {
+    const message = createBaseLoadModel_TraceContextEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -939,7 +1099,7 @@ export const Tensor: MessageFns<Tensor> = {
 };
 
 function createBaseExecuteBatch(): ExecuteBatch {
-  return { batchId: 0, modelName: "", version: 0, inputs: [], deadlineUnixMs: 0 };
+  return { batchId: 0, modelName: "", version: 0, inputs: [], deadlineUnixMs: 0, traceContext: {} };
 }
 
 export const ExecuteBatch: MessageFns<ExecuteBatch> = {
@@ -959,6 +1119,9 @@ export const ExecuteBatch: MessageFns<ExecuteBatch> = {
     if (message.deadlineUnixMs !== 0) {
       writer.uint32(40).int64(message.deadlineUnixMs);
     }
+    globalThis.Object.entries(message.traceContext).forEach(([key, value]: [string, string]) => {
+      ExecuteBatch_TraceContextEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
     return writer;
   },
 
@@ -1015,6 +1178,17 @@ export const ExecuteBatch: MessageFns<ExecuteBatch> = {
             message.deadlineUnixMs = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = ExecuteBatch_TraceContextEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.traceContext[entry6.key] = entry6.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1046,6 +1220,33 @@ export const ExecuteBatch: MessageFns<ExecuteBatch> = {
         : isSet(object.deadline_unix_ms)
         ? globalThis.Number(object.deadline_unix_ms)
         : 0,
+      traceContext: isObject(object.traceContext)
+        ? (globalThis.Object.entries(object.traceContext) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.trace_context)
+        ? (globalThis.Object.entries(object.trace_context) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1066,6 +1267,15 @@ export const ExecuteBatch: MessageFns<ExecuteBatch> = {
     if (message.deadlineUnixMs !== 0) {
       obj.deadlineUnixMs = Math.round(message.deadlineUnixMs);
     }
+    if (message.traceContext) {
+      const entries = globalThis.Object.entries(message.traceContext) as [string, string][];
+      if (entries.length > 0) {
+        obj.traceContext = {};
+        entries.forEach(([k, v]) => {
+          obj.traceContext[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -1079,6 +1289,100 @@ export const ExecuteBatch: MessageFns<ExecuteBatch> = {
     message.version = object.version ?? 0;
     message.inputs = object.inputs?.map((e) => Tensor.fromPartial(e)) || [];
     message.deadlineUnixMs = object.deadlineUnixMs ?? 0;
+    message.traceContext = (globalThis.Object.entries(object.traceContext ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseExecuteBatch_TraceContextEntry(): ExecuteBatch_TraceContextEntry {
+  return { key: "", value: "" };
+}
+
+export const ExecuteBatch_TraceContextEntry: MessageFns<ExecuteBatch_TraceContextEntry> = {
+  encode(message: ExecuteBatch_TraceContextEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecuteBatch_TraceContextEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecuteBatch_TraceContextEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecuteBatch_TraceContextEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ExecuteBatch_TraceContextEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExecuteBatch_TraceContextEntry>): ExecuteBatch_TraceContextEntry {
+    return ExecuteBatch_TraceContextEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExecuteBatch_TraceContextEntry>): ExecuteBatch_TraceContextEntry {
+    const message = createBaseExecuteBatch_TraceContextEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };

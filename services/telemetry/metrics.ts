@@ -1,0 +1,71 @@
+/**
+ * The Prometheus metrics of every NexusML service, in one place so names, labels and units are
+ * documented together (docs/observability.md lists them). Each process serves its registry on
+ * /metrics (see metrics-server.ts). Durations are in seconds, sizes in bytes, as Prometheus asks.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const metricsRegistry = new Registry();
+collectDefaultMetrics({ register: metricsRegistry, prefix: 'nexus_process_' });
+
+/** Latency buckets from 0.5 ms to 10 s. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+
+const registers = [metricsRegistry];
+
+export const metrics = {
+  // Every gRPC method of every service.
+  rpcRequests: new Counter({
+    name: 'nexus_rpc_requests_total', help: 'gRPC calls handled, by service, method and status code name.',
+    labelNames: ['service', 'method', 'code'], registers,
+  }),
+  rpcDuration: new Histogram({
+    name: 'nexus_rpc_duration_seconds', help: 'Time to handle a gRPC call, by service and method.',
+    labelNames: ['service', 'method'], buckets: LATENCY_BUCKETS, registers,
+  }),
+
+  // Router: inference requests.
+  inferRequests: new Counter({
+    name: 'nexus_inference_requests_total', help: 'Inference requests answered, by model and outcome (ok or a gRPC status code name).',
+    labelNames: ['model', 'outcome'], registers,
+  }),
+  inferLatency: new Histogram({
+    name: 'nexus_inference_latency_seconds', help: 'End-to-end inference latency in the router, by model.',
+    labelNames: ['model'], buckets: LATENCY_BUCKETS, registers,
+  }),
+  queueTime: new Histogram({
+    name: 'nexus_queue_time_seconds', help: 'Time a request waited in its model queue before its batch was sent.',
+    labelNames: ['model'], buckets: LATENCY_BUCKETS, registers,
+  }),
+  batchSize: new Histogram({
+    name: 'nexus_batch_size_rows', help: 'Rows per batch sent to an executor, by model.',
+    labelNames: ['model'], buckets: BATCH_BUCKETS, registers,
+  }),
+  queueDepth: new Gauge({
+    name: 'nexus_queue_depth', help: 'Requests waiting in the model queue.', labelNames: ['model'], registers,
+  }),
+  inflightBatches: new Gauge({
+    name: 'nexus_inflight_batches', help: 'Batches sent to executors and not yet answered, by model.', labelNames: ['model'], registers,
+  }),
+  cacheLookups: new Counter({
+    name: 'nexus_response_cache_lookups_total', help: 'Response cache lookups, by model and result (hit or miss).',
+    labelNames: ['model', 'result'], registers,
+  }),
+
+  // Executor.
+  gpuTime: new Histogram({
+    name: 'nexus_gpu_execution_seconds', help: 'GPU time of a batch (timestamp queries), by model.',
+    labelNames: ['model'], buckets: LATENCY_BUCKETS, registers,
+  }),
+  modelLoadTime: new Histogram({
+    name: 'nexus_model_load_seconds', help: 'Time to fetch, verify and compile a model version, by model.',
+    labelNames: ['model'], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120], registers,
+  }),
+
+  // Registry.
+  registryBytes: new Counter({
+    name: 'nexus_registry_bytes_total', help: 'Artifact bytes moved by the registry, by direction (up or down).',
+    labelNames: ['direction'], registers,
+  }),
+};
