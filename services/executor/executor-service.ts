@@ -125,6 +125,16 @@ export class ExecutorState {
     };
   }
 
+  /** Drops a version: later batches for it fail FAILED_PRECONDITION; its GPU memory is freed. */
+  unload(modelName: string, version: number): void {
+    const key = versionKey(modelName, version);
+    const entry = this.models.get(key);
+    if (!entry) return;
+    this.models.delete(key);
+    entry.model.then((model) => model.dispose(), () => {});
+    this.logger.info({ model: key }, 'model unloaded');
+  }
+
   stats(): GetStatsResponse {
     return { batchesBySize: Object.fromEntries(this.batchesBySize), requestsFailed: this.requestsFailed };
   }
@@ -162,6 +172,8 @@ export function createExecutorService(state: ExecutorState, device: string, logg
               } });
             },
           );
+        } else if (message.unloadModel) {
+          state.unload(message.unloadModel.modelName, message.unloadModel.version);
         } else if (message.executeBatch) {
           const batch = message.executeBatch;
           state.execute(batch).then(

@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { defaultDataDir } from '../cli/config.ts';
-import { runServiceProcess } from '../rpc/service-process.ts';
+import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
 import { startExecutor } from './server.ts';
 
 const options = new Command('nexus-executor')
@@ -15,6 +15,6 @@ const options = new Command('nexus-executor')
   .opts<{ address: string; metricsAddress: string; registry: string; cacheDir: string }>();
 
 await runServiceProcess('executor', () =>
-  startExecutor({ address: options.address, registryAddress: options.registry, cacheDir: options.cacheDir }), {
+  startExecutor({ address: options.address, registryAddress: options.registry, cacheDir: options.cacheDir, drainDelayMs: drainDelayMs() }), {
   metricsAddress: options.metricsAddress,
 });

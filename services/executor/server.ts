@@ -14,6 +14,8 @@ export interface ExecutorOptions {
   registryAddress: string;
   /** Where verified artifacts are cached. */
   cacheDir: string;
+  /** Least time between turning NOT_SERVING and closing, in milliseconds. Default 0. */
+  drainDelayMs?: number;
 }
 
 export interface RunningExecutor extends RunningServer {
@@ -29,6 +31,7 @@ export async function startExecutor(options: ExecutorOptions): Promise<RunningEx
   const state = new ExecutorState(gpu, new ArtifactCache(options.cacheDir, registry), logger);
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:0',
+    drainDelayMs: options.drainDelayMs,
     services: [{
       name: 'nexus.executor.v1.Executor',
       protoFile: 'nexus/executor/v1/executor.proto',

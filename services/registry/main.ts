@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The registry as a process: node services/registry/main.ts --address 127.0.0.1:8011 --data-dir DIR */
 import { Command } from 'commander';
-import { runServiceProcess } from '../rpc/service-process.ts';
+import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
 import { startRegistry } from './server.ts';
 import { defaultDataDir } from '../cli/config.ts';
 import { join } from 'node:path';
@@ -13,6 +13,6 @@ const options = new Command('nexus-registry')
   .parse()
   .opts<{ address: string; metricsAddress: string; dataDir: string }>();
 
-await runServiceProcess('registry', () => startRegistry({ address: options.address, dataDir: options.dataDir }), {
+await runServiceProcess('registry', () => startRegistry({ address: options.address, dataDir: options.dataDir, drainDelayMs: drainDelayMs() }), {
   metricsAddress: options.metricsAddress,
 });

@@ -9,6 +9,8 @@ export interface RegistryOptions {
   address?: string;
   /** Directory holding blobs and records. */
   dataDir: string;
+  /** Least time between turning NOT_SERVING and closing, in milliseconds. Default 0. */
+  drainDelayMs?: number;
 }
 
 export async function startRegistry(options: RegistryOptions): Promise<RunningServer> {
@@ -16,6 +18,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningSe
   const store = await new LocalStore(options.dataDir).init();
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:0',
+    drainDelayMs: options.drainDelayMs,
     services: [{
       name: 'nexus.registry.v1.Registry',
       protoFile: 'nexus/registry/v1/registry.proto',

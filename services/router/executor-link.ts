@@ -173,6 +173,12 @@ export class ExecutorLink {
     });
   }
 
+  /** Tells the executor to free a version (fire and forget; a lost stream unloads everything anyway). */
+  unload(modelName: string, version: number): void {
+    this.loaded.delete(`${modelName}:${version}`);
+    if (this.stream) this.stream.write({ unloadModel: { modelName, version } });
+  }
+
   /** Runs a batch; the caller must have checked `freeSlots`. */
   execute(batch: Omit<ExecuteBatch, 'batchId'>): Promise<BatchResult> {
     const batchId = this.nextId++;

@@ -100,6 +100,12 @@ export class ExecutorPool {
     }
   }
 
+  /** Stops serving a version: no reload on reconnect, and every executor frees it. */
+  unload(version: Pick<ModelVersion, 'modelName' | 'version'>): void {
+    this.served.delete(versionKey(version));
+    for (const link of this.links) link.unload(version.modelName, version.version);
+  }
+
   /**
    * Runs a batch on the least-loaded executor holding the model. UNAVAILABLE means the batch did
    * not run (its executor was lost or none had a slot): the batcher queues it again.

@@ -110,7 +110,11 @@ export function createInferencePipeline(catalog: ModelCatalog) {
   }
 
   /** prepare + execute, counted and timed per model. */
-  async function infer(request: ModelInferRequest, context: CallContext): Promise<ModelInferResponse> {
+  function infer(request: ModelInferRequest, context: CallContext): Promise<ModelInferResponse> {
+    return catalog.track(() => inferCounted(request, context));
+  }
+
+  async function inferCounted(request: ModelInferRequest, context: CallContext): Promise<ModelInferResponse> {
     const started = performance.now();
     // Labelled by model only once the model is known: a client-chosen name must not mint series.
     let model = 'unknown';

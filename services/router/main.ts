@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The router as a process: node services/router/main.ts --registry HOST:PORT --executor HOST:PORT */
 import { Command, Option } from 'commander';
-import { runServiceProcess } from '../rpc/service-process.ts';
+import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
 import { DEFAULT_BATCHING_POLICY } from './batch-queue.ts';
 import { DEFAULT_SERVING_CONFIG, loadRouterConfig, type ModelServingConfig } from './router-config.ts';
 import { startRouter } from './server.ts';
@@ -27,5 +27,8 @@ await runServiceProcess('router', async () => {
     maxQueueSize: Number(options.maxQueueSize),
   };
   const config = options.config ? loadRouterConfig(options.config, fromFlags) : { defaults: fromFlags, models: {} };
-  return startRouter({ address: options.address, registryAddress: options.registry, executorAddresses: options.executor, config });
+  return startRouter({
+    address: options.address, registryAddress: options.registry, executorAddresses: options.executor, config,
+    drainDelayMs: drainDelayMs(),
+  });
 }, { metricsAddress: options.metricsAddress });

@@ -62,6 +62,8 @@ export class ModelCatalog {
   private readonly served = new Map<string, ServedModel>();
   private readonly onModelHealth: (modelName: string, serving: boolean) => void;
   private accepting = true;
+  /** Requests between arriving and being answered, wherever they are (resolving, queued, running). */
+  private activeRequests = 0;
 
   constructor(registry: RegistryClient, pool: ExecutorPool, options: CatalogOptions = {}) {
     this.registry = registry;
@@ -103,18 +105,56 @@ export class ModelCatalog {
   async resolve(modelName: string, versionString: string): Promise<ServedModel> {
     if (!this.accepting) throw new NexusError(ErrorCode.UNAVAILABLE, 'the router is shutting down; send the request to another replica');
     if (modelName === '') throw invalidArgument('model_name is required');
-    let number = parseVersion(versionString, 'model_version');
-    if (number === 0) {
-      const cached = this.latest.get(modelName);
-      if (cached && Date.now() - cached.checkedAtMs < this.latestTtlMs) number = cached.version;
-    }
-    const key = `${modelName}:${number}`;
-    const existing = number > 0 ? this.served.get(key) : undefined;
+    const number = parseVersion(versionString, 'model_version');
+    if (number === 0) return this.resolveLatest(modelName);
+    const existing = this.served.get(`${modelName}:${number}`);
     if (existing) return existing;
+    return this.serve(await this.getVersion(modelName, number));
+  }
 
-    const version = await this.getVersion(modelName, number);
-    if (versionString === '') this.latest.set(modelName, { version: version.version, checkedAtMs: Date.now() });
-    return this.serve(version);
+  /**
+   * The version that traffic for "latest" goes to. When the registry has a newer one, it is loaded
+   * and warmed in the background while traffic stays on the current one; traffic moves only once
+   * the new version is ready, and the old one is unloaded after its queue drains.
+   */
+  private async resolveLatest(modelName: string): Promise<ServedModel> {
+    const current = this.latest.get(modelName);
+    const currentModel = current && this.served.get(`${modelName}:${current.version}`);
+    if (current && currentModel && Date.now() - current.checkedAtMs < this.latestTtlMs) return currentModel;
+
+    let newest: ModelVersion;
+    try {
+      newest = await this.getVersion(modelName, 0);
+    } catch (error) {
+      // A registry outage must not stop a model that is already being served.
+      if (currentModel && NexusError.from(error).code === ErrorCode.UNAVAILABLE) return currentModel;
+      throw error;
+    }
+    const now = Date.now();
+    if (!currentModel || newest.version === current!.version) {
+      this.latest.set(modelName, { version: newest.version, checkedAtMs: now });
+      return this.serve(newest);
+    }
+    current!.checkedAtMs = now;
+    if (newest.version > current!.version) {
+      const next = this.serve(newest);
+      next.loaded.then(() => {
+        const still = this.latest.get(modelName);
+        if (!still || still.version >= newest.version) return;
+        this.latest.set(modelName, { version: newest.version, checkedAtMs: Date.now() });
+        void this.retire(currentModel);
+      }, () => {});
+    }
+    return currentModel;
+  }
+
+  /** Unloads a version once nothing is queued or running for it (or after a minute regardless). */
+  private async retire(model: ServedModel): Promise<void> {
+    for (const started = Date.now(); !model.batcher.idle && Date.now() - started < 60_000;) {
+      await new Promise((wake) => setTimeout(wake, 50));
+    }
+    this.served.delete(versionKey(model.version));
+    this.pool.unload(model.version);
   }
 
   private serve(version: ModelVersion): ServedModel {
@@ -148,12 +188,23 @@ export class ModelCatalog {
     return this.pool.isLoaded(versionKey(version));
   }
 
+  /** Counts a request from arrival to answer, so a drain waits for it wherever it is. */
+  async track<T>(work: () => Promise<T>): Promise<T> {
+    this.activeRequests += 1;
+    try {
+      return await work();
+    } finally {
+      this.activeRequests -= 1;
+    }
+  }
+
   /** Refuses new requests and sends queued ones at once; resolves when all are answered or after `timeoutMs`. */
   async drain(timeoutMs: number): Promise<void> {
     this.accepting = false;
-    for (const model of this.served.values()) model.batcher.flush();
     for (const started = Date.now(); Date.now() - started < timeoutMs;) {
-      if ([...this.served.values()].every((model) => model.batcher.idle)) return;
+      // Flushed on every pass: a request still validating when the drain began queues later.
+      for (const model of this.served.values()) model.batcher.flush();
+      if (this.activeRequests === 0 && [...this.served.values()].every((model) => model.batcher.idle)) return;
       await new Promise((wake) => setTimeout(wake, 20));
     }
   }

@@ -19,6 +19,8 @@ export interface RouterOptions {
   executorAddresses: string[];
   /** Serving settings (batching, priorities, cache) per model; see router-config.ts. */
   config?: RouterConfig;
+  /** Least time between turning NOT_SERVING and closing, in milliseconds. Default 0. */
+  drainDelayMs?: number;
 }
 
 export interface RunningRouter extends RunningServer {
@@ -38,6 +40,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   });
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:8001',
+    drainDelayMs: options.drainDelayMs,
     services: [{
       name: 'inference.GRPCInferenceService',
       protoFile: 'inference/grpc_service.proto',

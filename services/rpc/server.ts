@@ -28,6 +28,11 @@ export interface GrpcServerOptions {
   services: ServiceMount[];
   /** Largest message accepted or sent, in bytes. Default 64 MiB. */
   maxMessageBytes?: number;
+  /**
+   * How long a shutdown keeps answering NOT_SERVING before it stops listening, in milliseconds,
+   * so load balancers and Kubernetes endpoints notice first. Default 0.
+   */
+  drainDelayMs?: number;
 }
 
 export interface RunningServer {
@@ -95,6 +100,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     shutdown(graceMs = 5_000) {
       shutdownPromise ??= new Promise<void>((done) => {
         drain();
+        setTimeout(done, options.drainDelayMs ?? 0);
+      }).then(() => new Promise<void>((done) => {
         health.setStatus('liveness', 'NOT_SERVING');
         const force = setTimeout(() => server.forceShutdown(), graceMs);
         force.unref();
@@ -102,7 +109,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
           clearTimeout(force);
           done();
         });
-      });
+      }));
       return shutdownPromise;
     },
   };

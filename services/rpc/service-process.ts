@@ -19,6 +19,15 @@ export interface ListeningMessage {
 /** How long a stopping service waits for calls in flight, in milliseconds. */
 export const DRAIN_TIMEOUT_MS = 10_000;
 
+/**
+ * NEXUS_DRAIN_DELAY_MS, default 2000: how long a stopping service answers NOT_SERVING before it
+ * closes, so Kubernetes takes it out of the endpoints first.
+ */
+export function drainDelayMs(): number {
+  const value = Number(process.env.NEXUS_DRAIN_DELAY_MS ?? 2000);
+  return Number.isFinite(value) && value >= 0 ? value : 2000;
+}
+
 export async function runServiceProcess(
   service: string,
   start: () => Promise<RunningServer>,

@@ -42,6 +42,8 @@ export async function startCluster(options: {
   policy?: BatchingPolicy;
   /** Full router config; `policy` is a shorthand for its defaults. */
   config?: RouterConfig;
+  /** The router's least NOT_SERVING time on shutdown, in milliseconds. */
+  drainDelayMs?: number;
 } = {}): Promise<Cluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'nexus-it-'));
   const registry = await startRegistry({ dataDir: join(dataDir, 'registry') });
@@ -57,6 +59,7 @@ export async function startCluster(options: {
     address: '127.0.0.1:0',
     registryAddress: registry.address,
     executorAddresses: [...executors, ...executorProcesses].map((executor) => executor.address),
+    drainDelayMs: options.drainDelayMs,
     config: options.config ?? (options.policy ? { defaults: { ...DEFAULT_SERVING_CONFIG, ...options.policy }, models: {} } : undefined),
   });
   const inference = new GRPCInferenceServiceClient(router.address, credentials.createInsecure());
@@ -118,7 +121,8 @@ export interface ExecutorProcess {
 /** Starts `services/executor/main.ts` as a child process and waits until it listens. */
 export async function startExecutorProcess(registryAddress: string, cacheDir: string): Promise<ExecutorProcess> {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'services/executor/main.ts'),
-    '--address', '127.0.0.1:0', '--registry', registryAddress, '--cache-dir', cacheDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--address', '127.0.0.1:0', '--metrics-address', '127.0.0.1:0', '--registry', registryAddress, '--cache-dir', cacheDir],
+  { stdio: ['ignore', 'pipe', 'inherit'] });
   const address = await new Promise<string>((resolveAddress, reject) => {
     let output = '';
     child.stdout!.on('data', (chunk) => {

@@ -17,8 +17,8 @@ const HealthClient = ((healthPackage.grpc as GrpcObject).health as GrpcObject).v
 let cluster: Cluster;
 
 beforeAll(async () => {
-  // A lone request waits 1.5 s for company: long enough to drain around it.
-  cluster = await startCluster({ policy: { maxBatchSize: 32, maxQueueDelayMs: 1500, maxQueueSize: 64 } });
+  // A lone request waits 1.5 s for company, and a drain answers NOT_SERVING for 1.5 s before closing.
+  cluster = await startCluster({ policy: { maxBatchSize: 32, maxQueueDelayMs: 1500, maxQueueSize: 64 }, drainDelayMs: 1500 });
   const path = join(cluster.dataDir, 'iris.onnx');
   await writeFile(path, trainIrisModel().onnx);
   expect((await cluster.cli(['store', path, 'iris'])).code).toBe(0);
@@ -54,7 +54,8 @@ it('reports a model SERVING once it is loaded, and unknown before', async () => 
 
 it('drains: not ready at once, queued work answered, new work refused, then stopped', async () => {
   const queued = cluster.infer(flowerRequest());
-  await new Promise((wake) => setTimeout(wake, 100));
+  const model = await cluster.router.catalog.resolve('iris', '');
+  while (model.batcher.queue.depth === 0) await new Promise((wake) => setTimeout(wake, 10));
   const shutdown = cluster.router.shutdown(10_000);
 
   expect(await check('readiness')).toBe('NOT_SERVING');

@@ -34,6 +34,13 @@ export const protobufFileName = "nexus/executor/v1/executor.proto";
 export interface RouterMessage {
   loadModel?: LoadModel | undefined;
   executeBatch?: ExecuteBatch | undefined;
+  unloadModel?: UnloadModel | undefined;
+}
+
+/** Frees a version's GPU memory once the router has moved its traffic elsewhere. No answer. */
+export interface UnloadModel {
+  modelName: string;
+  version: number;
 }
 
 export interface ExecutorMessage {
@@ -136,7 +143,7 @@ export interface GetStatsResponse_BatchesBySizeEntry {
 }
 
 function createBaseRouterMessage(): RouterMessage {
-  return { loadModel: undefined, executeBatch: undefined };
+  return { loadModel: undefined, executeBatch: undefined, unloadModel: undefined };
 }
 
 export const RouterMessage: MessageFns<RouterMessage> = {
@@ -146,6 +153,9 @@ export const RouterMessage: MessageFns<RouterMessage> = {
     }
     if (message.executeBatch !== undefined) {
       ExecuteBatch.encode(message.executeBatch, writer.uint32(18).fork()).join();
+    }
+    if (message.unloadModel !== undefined) {
+      UnloadModel.encode(message.unloadModel, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -179,6 +189,14 @@ export const RouterMessage: MessageFns<RouterMessage> = {
             message.executeBatch = ExecuteBatch.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.unloadModel = UnloadModel.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -203,6 +221,11 @@ export const RouterMessage: MessageFns<RouterMessage> = {
         : isSet(object.execute_batch)
         ? ExecuteBatch.fromJSON(object.execute_batch)
         : undefined,
+      unloadModel: isSet(object.unloadModel)
+        ? UnloadModel.fromJSON(object.unloadModel)
+        : isSet(object.unload_model)
+        ? UnloadModel.fromJSON(object.unload_model)
+        : undefined,
     };
   },
 
@@ -213,6 +236,9 @@ export const RouterMessage: MessageFns<RouterMessage> = {
     }
     if (message.executeBatch !== undefined) {
       obj.executeBatch = ExecuteBatch.toJSON(message.executeBatch);
+    }
+    if (message.unloadModel !== undefined) {
+      obj.unloadModel = UnloadModel.toJSON(message.unloadModel);
     }
     return obj;
   },
@@ -228,6 +254,98 @@ export const RouterMessage: MessageFns<RouterMessage> = {
     message.executeBatch = (object.executeBatch !== undefined && object.executeBatch !== null)
       ? ExecuteBatch.fromPartial(object.executeBatch)
       : undefined;
+    message.unloadModel = (object.unloadModel !== undefined && object.unloadModel !== null)
+      ? UnloadModel.fromPartial(object.unloadModel)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUnloadModel(): UnloadModel {
+  return { modelName: "", version: 0 };
+}
+
+export const UnloadModel: MessageFns<UnloadModel> = {
+  encode(message: UnloadModel, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).uint32(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnloadModel {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnloadModel();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnloadModel {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+    };
+  },
+
+  toJSON(message: UnloadModel): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnloadModel>): UnloadModel {
+    return UnloadModel.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UnloadModel>): UnloadModel {
+    const message = createBaseUnloadModel();
+    message.modelName = object.modelName ?? "";
+    message.version = object.version ?? 0;
     return message;
   },
 };
