@@ -13,6 +13,7 @@ import { decodeModel, signatureOf } from '../onnx/index.ts';
 import { clientStream, serverStream, unary } from '../rpc/handlers.ts';
 import { invalidArgument, notFound } from '../rpc/errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { metrics } from '../telemetry/metrics.ts';
 import { checkModelName, checkSha256 } from './names.ts';
 import type { LocalStore } from './store/local-store.ts';
 
@@ -71,6 +72,7 @@ export function createRegistryService(store: LocalStore, logger: Logger): Untype
         throw error;
       }
       await blob.commit();
+      metrics.registryBytes.inc({ direction: 'up' }, blob.sizeBytes);
 
       const record = await store.createVersion<ModelVersion>(header.modelName, (version) => ({
         modelName: header.modelName,
@@ -124,6 +126,7 @@ export function createRegistryService(store: LocalStore, logger: Logger): Untype
         if (call.cancelled) return;
         const message: DownloadArtifactResponse = { chunk, offset, totalSizeBytes: total };
         offset += chunk.byteLength;
+        metrics.registryBytes.inc({ direction: 'down' }, chunk.byteLength);
         // Respect the client's pace: wait for the transport to drain before reading more.
         if (!call.write(message)) await new Promise((resume) => call.once('drain', resume));
       }

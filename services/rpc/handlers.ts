@@ -35,12 +35,27 @@ function observed<T>(method: string, logger: Logger, metadata: Metadata, run: ()
     },
     (error: unknown) => {
       finish(NexusError.from(error).code, NexusError.from(error).message);
-      throw error;
+      // Logged here, where the span is known, so the line carries the trace id.
+      const { traceId, spanId } = span.spanContext();
+      throw new ObservedError(error, logger.child({ trace_id: traceId, span_id: spanId }));
     },
   );
 }
 
-function toStatus(error: unknown, method: string, logger: Logger): Partial<ServiceError> {
+/** A handler's failure, with a logger that carries the call's trace. */
+class ObservedError {
+  readonly error: unknown;
+  readonly logger: Logger;
+
+  constructor(error: unknown, logger: Logger) {
+    this.error = error;
+    this.logger = logger;
+  }
+}
+
+function toStatus(failure: unknown, method: string, fallbackLogger: Logger): Partial<ServiceError> {
+  const error = failure instanceof ObservedError ? failure.error : failure;
+  const logger = failure instanceof ObservedError ? failure.logger : fallbackLogger;
   const coded = NexusError.from(error);
   if (coded.code === ErrorCode.INTERNAL) logger.error({ err: error, method }, 'internal error');
   else logger.debug({ method, code: coded.code, reason: coded.message }, 'request failed');

@@ -140,5 +140,9 @@ describe('metrics', () => {
     // The executor's and registry's own series are scraped too.
     expect(await waitFor('executor GPU time', () => query('sum(nexus_gpu_execution_seconds_count{model="iris"})'))).toBeGreaterThanOrEqual(sent);
     expect(await waitFor('registry RPCs', () => query('sum(nexus_rpc_requests_total{service="registry",method="UploadVersion",code="OK"})'))).toBe(1);
+    // The model's bytes went up once (store) and down once (the executor's fetch).
+    const modelBytes = trainIrisModel().onnx.byteLength;
+    expect(await waitFor('registry bytes', () => query('nexus_registry_bytes_total{direction="up"}'))).toBe(modelBytes);
+    expect(await waitFor('registry bytes', () => query('nexus_registry_bytes_total{direction="down"}'))).toBe(modelBytes);
   }, 90_000);
 });
