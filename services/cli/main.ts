@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_BATCHING_POLICY } from '../router/batch-queue.ts';
 import { defaultDataDir, defaultRegistryAddress, defaultRouterAddress } from './config.ts';
+import { reportOutcome, showExperiment } from './commands/experiment.ts';
 import { infer } from './commands/infer.ts';
 import { listModels } from './commands/models.ts';
 import { storeModel } from './commands/store.ts';
@@ -59,5 +60,20 @@ program.command('infer')
   .option('--timeout-ms <ms>', 'deadline for the call', '30000')
   .option('--json', 'print JSON')
   .action(async (model: string, options) => process.exit(await infer(model, options)));
+
+program.command('experiment')
+  .description("show an A/B split's arms: traffic, errors, latency, outcomes and Welch t-tests")
+  .argument('<model>', 'the model name')
+  .addOption(routerOption())
+  .option('--json', 'print JSON')
+  .action(async (model: string, options) => process.exit(await showExperiment(model, options)));
+
+program.command('outcome')
+  .description('report a numeric outcome for the version that answered a request')
+  .argument('<model>', 'the model name')
+  .argument('<version>', 'the version that answered (ModelInferResponse.model_version)')
+  .argument('<value>', 'the outcome, e.g. 1 for a click')
+  .addOption(routerOption())
+  .action(async (model: string, version: string, value: string, options) => process.exit(await reportOutcome(model, version, value, options)));
 
 await program.parseAsync();

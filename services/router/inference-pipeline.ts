@@ -13,6 +13,7 @@ import { metrics } from '../telemetry/metrics.ts';
 import { inSpan, tracerFor } from '../telemetry/tracing.ts';
 import type { ModelCatalog, ServedModel } from './model-catalog.ts';
 import { validateInferRequest, type ValidatedRequest } from './request-validation.ts';
+import { chooseArm, stickyKeyOf } from './experiment.ts';
 import { cacheKeyOf } from './response-cache.ts';
 import { schedulingOf } from './scheduling.ts';
 
@@ -63,7 +64,10 @@ const tracer = tracerFor('router');
 export function createInferencePipeline(catalog: ModelCatalog) {
   /** Resolves and checks a request; throws INVALID_ARGUMENT / NOT_FOUND before anything queues. */
   async function prepare(request: ModelInferRequest, context: CallContext): Promise<PreparedRequest> {
-    const model = await catalog.resolve(request.modelName, request.modelVersion);
+    // An A/B split decides the version of requests that name none.
+    const experiment = request.modelVersion === '' ? catalog.experimentFor(request.modelName) : undefined;
+    const version = experiment ? String(chooseArm(experiment.split, stickyKeyOf(experiment.split, request.parameters))) : request.modelVersion;
+    const model = await catalog.resolve(request.modelName, version);
     const validated = await inSpan(tracer, 'validate', { attributes: { 'nexus.model': request.modelName } },
       async () => validateInferRequest(request, model.signature, model.policy.maxBatchSize));
     const { priority, deadlineMs } = schedulingOf(request.parameters, {
@@ -118,17 +122,21 @@ export function createInferencePipeline(catalog: ModelCatalog) {
     const started = performance.now();
     // Labelled by model only once the model is known: a client-chosen name must not mint series.
     let model = 'unknown';
+    let version = 0;
     let outcome = 'ok';
     try {
       const prepared = await prepare(request, context);
       model = prepared.model.version.modelName;
+      version = prepared.model.version.version;
       return await execute(prepared, context);
     } catch (error) {
       outcome = codeName(NexusError.from(error).code);
       throw error;
     } finally {
+      const latencyMs = performance.now() - started;
       metrics.inferRequests.inc({ model, outcome });
-      metrics.inferLatency.observe({ model }, (performance.now() - started) / 1000);
+      metrics.inferLatency.observe({ model }, latencyMs / 1000);
+      if (version > 0) catalog.experimentFor(model)?.recordRequest(version, latencyMs, outcome !== 'ok');
     }
   }
 

@@ -13,6 +13,7 @@ import type { BatchingPolicy } from './batch-queue.ts';
 import { ExecutorPool, versionKey } from './executor-pool.ts';
 import { ModelBatcher } from './model-batcher.ts';
 import { isBatchable } from './request-validation.ts';
+import { Experiment } from './experiment.ts';
 import { ResponseCache } from './response-cache.ts';
 import { DEFAULT_SERVING_CONFIG, servingConfigFor, type RouterConfig } from './router-config.ts';
 
@@ -62,6 +63,7 @@ export class ModelCatalog {
   private readonly served = new Map<string, ServedModel>();
   private readonly onModelHealth: (modelName: string, serving: boolean) => void;
   private accepting = true;
+  private readonly experiments = new Map<string, Experiment>();
   /** Requests between arriving and being answered, wherever they are (resolving, queued, running). */
   private activeRequests = 0;
 
@@ -186,6 +188,18 @@ export class ModelCatalog {
 
   isLoaded(version: ModelVersion): boolean {
     return this.pool.isLoaded(versionKey(version));
+  }
+
+  /** The A/B split configured for a model, with its running results; undefined when none. */
+  experimentFor(modelName: string): Experiment | undefined {
+    const split = this.config.models[modelName]?.split;
+    if (!split) return undefined;
+    let experiment = this.experiments.get(modelName);
+    if (!experiment) {
+      experiment = new Experiment(split);
+      this.experiments.set(modelName, experiment);
+    }
+    return experiment;
   }
 
   /** Counts a request from arrival to answer, so a drain waits for it wherever it is. */

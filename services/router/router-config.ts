@@ -10,6 +10,9 @@
  *     iris:
  *       preferred_batch_sizes: [8, 16]
  *       response_cache: { max_bytes: 16777216, ttl_seconds: 60 }
+ *       split:                     # A/B: unversioned requests go to these versions by weight
+ *         sticky_parameter: user   # a request parameter that keeps a client on one arm
+ *         arms: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }]
  *
  * Precedence, lowest first: built-in defaults, the file's `defaults` (or the router's flags), the
  * batching stored with the version (`nexus store --max-batch-size`), the file's `models.<name>`.
@@ -19,11 +22,20 @@ import { parse } from 'yaml';
 import type { BatchingConfig } from '../protocol/generated/nexus/registry/v1/registry.ts';
 import { DEFAULT_BATCHING_POLICY, DEFAULT_PRIORITY, PRIORITY_LEVELS, type BatchingPolicy } from './batch-queue.ts';
 
+/** An A/B split of a model's unversioned traffic between versions. */
+export interface TrafficSplit {
+  arms: Array<{ version: number; weight: number }>;
+  /** A request parameter whose value pins a client to one arm; absent: random per request. */
+  stickyParameter?: string;
+}
+
 export interface ModelServingConfig extends BatchingPolicy {
   /** 1 (high) … 3 (low). */
   defaultPriority: number;
   /** Absent: no caching. */
   responseCache?: { maxBytes: number; ttlMs: number };
+  /** Absent: requests without a version go to the latest. */
+  split?: TrafficSplit;
 }
 
 export interface RouterConfig {
@@ -33,7 +45,7 @@ export interface RouterConfig {
 
 export const DEFAULT_SERVING_CONFIG: ModelServingConfig = { ...DEFAULT_BATCHING_POLICY, defaultPriority: DEFAULT_PRIORITY };
 
-const KNOWN_KEYS = ['max_batch_size', 'max_queue_delay_us', 'max_queue_size', 'preferred_batch_sizes', 'default_priority', 'response_cache'];
+const KNOWN_KEYS = ['max_batch_size', 'max_queue_delay_us', 'max_queue_size', 'preferred_batch_sizes', 'default_priority', 'response_cache', 'split'];
 
 function positiveInteger(value: unknown, where: string, allowZero = false): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
@@ -70,7 +82,27 @@ function parseBlock(raw: unknown, where: string): Partial<ModelServingConfig> {
       ttlMs: positiveInteger(cache.ttl_seconds, `${where}.response_cache.ttl_seconds`) * 1000,
     };
   }
+  if (block.split !== undefined) config.split = parseSplit(block.split, `${where}.split`);
   return config;
+}
+
+function parseSplit(raw: unknown, where: string): TrafficSplit {
+  const split = raw as { arms?: unknown; sticky_parameter?: unknown };
+  if (typeof split !== 'object' || split === null || !Array.isArray(split.arms) || split.arms.length < 2) {
+    throw new Error(`${where}.arms must list at least two { version, weight } entries`);
+  }
+  const arms = split.arms.map((arm: { version?: unknown; weight?: unknown }, index: number) => {
+    const weight = arm?.weight;
+    if (typeof weight !== 'number' || !(weight > 0) || !Number.isFinite(weight)) {
+      throw new Error(`${where}.arms[${index}].weight must be a positive number`);
+    }
+    return { version: positiveInteger(arm?.version, `${where}.arms[${index}].version`), weight };
+  });
+  if (new Set(arms.map((arm) => arm.version)).size !== arms.length) throw new Error(`${where}.arms names a version twice`);
+  if (split.sticky_parameter !== undefined && typeof split.sticky_parameter !== 'string') {
+    throw new Error(`${where}.sticky_parameter must be a parameter name`);
+  }
+  return { arms, stickyParameter: split.sticky_parameter as string | undefined };
 }
 
 /** Parses the YAML text of a router config; throws an Error naming the first bad setting. */

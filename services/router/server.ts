@@ -7,6 +7,7 @@ import { createLogger } from '../telemetry/logger.ts';
 import type { RouterConfig } from './router-config.ts';
 import { ExecutorPool } from './executor-pool.ts';
 import { createInferenceService, GRPCInferenceServiceService } from './inference-service.ts';
+import { createExperimentService, ExperimentsService } from './experiment-service.ts';
 import { createInferencePipeline } from './inference-pipeline.ts';
 import { ModelCatalog } from './model-catalog.ts';
 import { createTaskService, TasksService } from './task-service.ts';
@@ -51,6 +52,11 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       protoFile: 'nexus/router/v1/tasks.proto',
       definition: TasksService,
       implementation: createTaskService(createInferencePipeline(catalog), logger),
+    }, {
+      name: 'nexus.router.v1.Experiments',
+      protoFile: 'nexus/router/v1/experiments.proto',
+      definition: ExperimentsService,
+      implementation: createExperimentService(catalog, logger),
     }],
   });
   setHealth = running.setHealth;
