@@ -46,22 +46,33 @@ export async function startCluster(options: {
   drainDelayMs?: number;
 } = {}): Promise<Cluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'nexus-it-'));
-  const registry = await startRegistry({ dataDir: join(dataDir, 'registry') });
   const executors: RunningExecutor[] = [];
   const executorProcesses: ExecutorProcess[] = [];
-  for (let index = 0; index < (options.executorProcesses ?? 0); index++) {
-    executorProcesses.push(await startExecutorProcess(registry.address, join(dataDir, `process-cache-${index}`)));
+  let registry: RunningServer | undefined;
+  let router: RunningRouter;
+  try {
+    registry = await startRegistry({ dataDir: join(dataDir, 'registry') });
+    for (let index = 0; index < (options.executorProcesses ?? 0); index++) {
+      executorProcesses.push(await startExecutorProcess(registry.address, join(dataDir, `process-cache-${index}`)));
+    }
+    for (let index = 0; index < (options.executors ?? (executorProcesses.length > 0 ? 0 : 1)); index++) {
+      executors.push(await startExecutor({ registryAddress: registry.address, cacheDir: join(dataDir, `cache-${index}`) }));
+    }
+    router = await startRouter({
+      address: '127.0.0.1:0',
+      registryAddress: registry.address,
+      executorAddresses: [...executors, ...executorProcesses].map((executor) => executor.address),
+      drainDelayMs: options.drainDelayMs,
+      config: options.config ?? (options.policy ? { defaults: { ...DEFAULT_SERVING_CONFIG, ...options.policy }, models: {} } : undefined),
+    });
+  } catch (error) {
+    // A half-started cluster must not leave processes behind (they would keep the test run alive).
+    for (const child of executorProcesses) child.process.kill('SIGKILL');
+    for (const executor of executors) await executor.shutdown(100);
+    await registry?.shutdown(100);
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
   }
-  for (let index = 0; index < (options.executors ?? (executorProcesses.length > 0 ? 0 : 1)); index++) {
-    executors.push(await startExecutor({ registryAddress: registry.address, cacheDir: join(dataDir, `cache-${index}`) }));
-  }
-  const router = await startRouter({
-    address: '127.0.0.1:0',
-    registryAddress: registry.address,
-    executorAddresses: [...executors, ...executorProcesses].map((executor) => executor.address),
-    drainDelayMs: options.drainDelayMs,
-    config: options.config ?? (options.policy ? { defaults: { ...DEFAULT_SERVING_CONFIG, ...options.policy }, models: {} } : undefined),
-  });
   const inference = new GRPCInferenceServiceClient(router.address, credentials.createInsecure());
   const executorClients = [...executors, ...executorProcesses].map((executor) => new ExecutorClient(executor.address, credentials.createInsecure()));
 
