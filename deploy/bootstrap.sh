@@ -9,6 +9,16 @@ NEXUS_TOOLS="$NEXUS_ROOT/.tools"
 
 nexus_log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 
+NEXUS_APT_UPDATED=0
+# apt-get install with the package lists refreshed once per set-up run.
+apt_install() {
+  if [ "$NEXUS_APT_UPDATED" -eq 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || return 1
+    NEXUS_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2
+}
+
 node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 
 ensure_node() {
@@ -60,8 +70,7 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -t bookworm-backports mesa-vulkan-drivers libvulkan1 >&2
+  apt_install -t bookworm-backports mesa-vulkan-drivers libvulkan1
 }
 
 ensure_python_grpc() {
@@ -71,7 +80,7 @@ ensure_python_grpc() {
     return 1
   fi
   nexus_log "installing python3-grpcio and python3-grpc-tools"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-grpcio python3-grpc-tools >&2
+  apt_install python3-grpcio python3-grpc-tools
 }
 
 # The observability tests scrape the services with a real Prometheus (Debian's package).
@@ -82,7 +91,7 @@ ensure_prometheus() {
     return 1
   fi
   nexus_log "installing prometheus"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >&2
+  apt_install prometheus
 }
 
 ensure_npm_deps() {
