@@ -1,7 +1,5 @@
 /** An A/B split between two stored versions: sticky assignment, outcomes, significance, CLI. */
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ExperimentsClient, type GetExperimentResponse } from '../../services/protocol/generated/nexus/router/v1/experiments.ts';
 import { trainIrisModel } from '../../services/examples/iris/train.ts';
@@ -18,11 +16,7 @@ beforeAll(async () => {
       models: { iris: { split: { stickyParameter: 'user', arms: [{ version: 1, weight: 1 }, { version: 2, weight: 1 }] } } },
     },
   });
-  for (const [seed, file] of [[42, 'a.onnx'], [43, 'b.onnx']] as const) {
-    const path = join(cluster.dataDir, file);
-    await writeFile(path, trainIrisModel({ seed }).onnx);
-    expect((await cluster.cli(['store', path, 'iris'])).code).toBe(0);
-  }
+  for (const seed of [42, 43]) await cluster.store('iris', trainIrisModel({ seed }).onnx);
   experiments = new ExperimentsClient(cluster.router.address, credentials.createInsecure());
 });
 

@@ -3,8 +3,6 @@
  * is refused promptly with RESOURCE_EXHAUSTED instead of queueing without bound.
  */
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainIrisModel, type TrainedIrisModel } from '../../services/examples/iris/train.ts';
 import { fp32Contents, startCluster, type Cluster } from './harness.ts';
@@ -18,9 +16,7 @@ let iris: TrainedIrisModel;
 beforeAll(async () => {
   cluster = await startCluster({ executorProcesses: 2, policy: { maxBatchSize: 16, maxQueueDelayMs: 2, maxQueueSize: 256 } });
   iris = trainIrisModel();
-  const path = join(cluster.dataDir, 'iris.onnx');
-  await writeFile(path, iris.onnx);
-  expect((await cluster.cli(['store', path, 'iris'])).code).toBe(0);
+  await cluster.store('iris', iris.onnx);
   await cluster.waitUntilReady('iris');
   // Both executors hold the model before the load starts.
   const started = Date.now();

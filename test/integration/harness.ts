@@ -4,7 +4,8 @@
  */
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -29,6 +30,8 @@ export interface Cluster {
   /** Runs the nexus CLI as a separate process; resolves with its exit code and output. */
   cli(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }>;
   infer(request: Partial<ModelInferRequest>, deadlineMs?: number): Promise<ModelInferResponse>;
+  /** Stores ONNX bytes as a new version of `name` through the CLI; throws with its stderr if it fails. */
+  store(name: string, onnx: Uint8Array): Promise<void>;
   /** Polls ModelReady (which loads the model on first touch) until it says ready. */
   waitUntilReady(model: string, timeoutMs?: number): Promise<void>;
   executorStats(index?: number): Promise<GetStatsResponse>;
@@ -76,7 +79,7 @@ export async function startCluster(options: {
   const inference = new GRPCInferenceServiceClient(router.address, credentials.createInsecure());
   const executorClients = [...executors, ...executorProcesses].map((executor) => new ExecutorClient(executor.address, credentials.createInsecure()));
 
-  return {
+  const cluster: Cluster = {
     registry, executors, executorProcesses, router, inference, dataDir,
     async cli(args, cwd = REPO_ROOT) {
       try {
@@ -97,6 +100,12 @@ export async function startCluster(options: {
         inference.modelInfer(full, new Metadata(), { deadline: Date.now() + deadlineMs }, (error: ServiceError | null, response: ModelInferResponse) =>
           (error ? reject(error) : resolveResponse(response)));
       });
+    },
+    async store(name, onnx) {
+      const path = join(dataDir, `${name}-${randomUUID()}.onnx`);
+      await writeFile(path, onnx);
+      const result = await cluster.cli(['store', path, name]);
+      if (result.code !== 0) throw new Error(`nexus store ${name} exited with ${result.code}: ${result.stderr}`);
     },
     async waitUntilReady(model, timeoutMs = 60_000) {
       const isReady = () => new Promise<boolean>((resolveReady, reject) =>
@@ -121,6 +130,7 @@ export async function startCluster(options: {
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+  return cluster;
 }
 
 /** An executor in its own process, so a test can kill it. */

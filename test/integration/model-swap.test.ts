@@ -3,8 +3,6 @@
  * moves once it is ready, no request fails, and the old version is unloaded after it drains.
  */
 import type { ServiceError } from '@grpc/grpc-js';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { trainIrisModel } from '../../services/examples/iris/train.ts';
 import { fp32Contents, startCluster, type Cluster } from './harness.ts';
@@ -15,9 +13,7 @@ const v2 = trainIrisModel({ seed: 43 });
 
 beforeAll(async () => {
   cluster = await startCluster();
-  const path = join(cluster.dataDir, 'v1.onnx');
-  await writeFile(path, v1.onnx);
-  expect((await cluster.cli(['store', path, 'iris'])).code).toBe(0);
+  await cluster.store('iris', v1.onnx);
   await cluster.waitUntilReady('iris');
 });
 
@@ -46,9 +42,7 @@ it('swaps to a newly stored version under load with no failed request', async ()
   };
   const load = Promise.all(Array.from({ length: 8 }, worker));
   await new Promise((wake) => setTimeout(wake, 300));
-  const path = join(cluster.dataDir, 'v2.onnx');
-  await writeFile(path, v2.onnx);
-  expect((await cluster.cli(['store', path, 'iris'])).code).toBe(0);
+  await cluster.store('iris', v2.onnx);
   storing = false;
   await load;
 

@@ -4,7 +4,6 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,9 +26,7 @@ let iris: TrainedIrisModel;
 beforeAll(async () => {
   cluster = await startCluster();
   iris = trainIrisModel();
-  const path = join(cluster.dataDir, 'iris.onnx');
-  await writeFile(path, iris.onnx);
-  expect((await cluster.cli(['store', path, 'iris'])).code).toBe(0);
+  await cluster.store('iris', iris.onnx);
   await cluster.waitUntilReady('iris');
 });
 

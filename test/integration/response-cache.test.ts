@@ -1,6 +1,4 @@
 /** The optional response cache: a repeated request is answered without running the model again. */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { trainIrisModel } from '../../services/examples/iris/train.ts';
 import { DEFAULT_SERVING_CONFIG } from '../../services/router/router-config.ts';
@@ -12,9 +10,7 @@ beforeAll(async () => {
   cluster = await startCluster({
     config: { defaults: DEFAULT_SERVING_CONFIG, models: { iris: { responseCache: { maxBytes: 1 << 20, ttlMs: 60_000 } } } },
   });
-  const path = join(cluster.dataDir, 'iris.onnx');
-  await writeFile(path, trainIrisModel().onnx);
-  expect((await cluster.cli(['store', path, 'iris'])).code).toBe(0);
+  await cluster.store('iris', trainIrisModel().onnx);
   await cluster.waitUntilReady('iris');
 });
 

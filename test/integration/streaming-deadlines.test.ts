@@ -2,8 +2,6 @@
  * Triton's streaming extension and the schedule-policy parameters against the real services.
  */
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelInferRequest, ModelStreamInferResponse } from '../../services/protocol/generated/inference/grpc_service.ts';
 import { trainIrisModel, type TrainedIrisModel } from '../../services/examples/iris/train.ts';
@@ -16,9 +14,7 @@ beforeAll(async () => {
   // A long queue delay makes a lone request wait, so a short timeout expires it in the queue.
   cluster = await startCluster({ policy: { maxBatchSize: 32, maxQueueDelayMs: 300, maxQueueSize: 64 } });
   iris = trainIrisModel();
-  const path = join(cluster.dataDir, 'iris.onnx');
-  await writeFile(path, iris.onnx);
-  expect((await cluster.cli(['store', path, 'iris'])).code).toBe(0);
+  await cluster.store('iris', iris.onnx);
   await cluster.waitUntilReady('iris');
 });
 

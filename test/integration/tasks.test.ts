@@ -1,7 +1,5 @@
 /** The asynchronous task API: submit, poll, watch, cancel. */
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelInferRequest } from '../../services/protocol/generated/inference/grpc_service.ts';
 import { TasksClient, TaskState, type TaskStatus, type WatchTaskResponse } from '../../services/protocol/generated/nexus/router/v1/tasks.ts';
@@ -16,9 +14,7 @@ beforeAll(async () => {
   // A lone request waits 400 ms for company, long enough to see tasks queued.
   cluster = await startCluster({ policy: { maxBatchSize: 32, maxQueueDelayMs: 400, maxQueueSize: 64 } });
   iris = trainIrisModel();
-  const path = join(cluster.dataDir, 'iris.onnx');
-  await writeFile(path, iris.onnx);
-  expect((await cluster.cli(['store', path, 'iris'])).code).toBe(0);
+  await cluster.store('iris', iris.onnx);
   await cluster.waitUntilReady('iris');
   tasks = new TasksClient(cluster.router.address, credentials.createInsecure());
 });

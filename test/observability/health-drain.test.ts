@@ -5,8 +5,6 @@
 import { credentials, loadPackageDefinition, status, type GrpcObject, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { trainIrisModel } from '../../services/examples/iris/train.ts';
 import { fp32Contents, startCluster, type Cluster } from '../integration/harness.ts';
@@ -19,9 +17,7 @@ let cluster: Cluster;
 beforeAll(async () => {
   // A lone request waits 1.5 s for company, and a drain answers NOT_SERVING for 1.5 s before closing.
   cluster = await startCluster({ policy: { maxBatchSize: 32, maxQueueDelayMs: 1500, maxQueueSize: 64 }, drainDelayMs: 1500 });
-  const path = join(cluster.dataDir, 'iris.onnx');
-  await writeFile(path, trainIrisModel().onnx);
-  expect((await cluster.cli(['store', path, 'iris'])).code).toBe(0);
+  await cluster.store('iris', trainIrisModel().onnx);
 });
 
 afterAll(async () => {
