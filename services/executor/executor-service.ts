@@ -11,7 +11,7 @@ import {
   type LoadedModel, type LoadModel, type RouterMessage, type Tensor,
 } from '../protocol/generated/nexus/executor/v1/executor.ts';
 import { BYTES_PER_ELEMENT, bytesOf, elementCount, isDatatype, viewAs, type HostTensor } from '../onnx/index.ts';
-import { ErrorCode, NexusError, invalidArgument, notFound } from '../rpc/errors.ts';
+import { ErrorCode, NexusError, invalidArgument } from '../rpc/errors.ts';
 import { unary } from '../rpc/handlers.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { metrics } from '../telemetry/metrics.ts';
@@ -198,4 +198,4 @@ export function createExecutorService(state: ExecutorState, device: string, logg
   };
 }
 
-export { ExecutorService, notFound };
+export { ExecutorService };

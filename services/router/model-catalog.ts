@@ -4,7 +4,7 @@
  * `latestTtlMs`), loads it on the executors the first time, and keeps one batcher per version.
  */
 import { Metadata } from '@grpc/grpc-js';
-import type { ModelVersion, RegistryClient } from '../protocol/generated/nexus/registry/v1/registry.ts';
+import { GetVersionRequest, type ModelVersion, type RegistryClient } from '../protocol/generated/nexus/registry/v1/registry.ts';
 import type { ModelSignature, TensorSpec } from '../onnx/index.ts';
 import { isDatatype } from '../onnx/index.ts';
 import { ErrorCode, NexusError, invalidArgument } from '../rpc/errors.ts';
@@ -89,7 +89,7 @@ export class ModelCatalog {
         else resolve(response.version);
       };
       const deadline = { deadline: Date.now() + 10_000 };
-      this.registry.getVersion({ modelName, version }, injectIntoMetadata(metadata ?? new Metadata()), deadline, callback);
+      this.registry.getVersion(GetVersionRequest.fromPartial({ modelName, version }), injectIntoMetadata(metadata ?? new Metadata()), deadline, callback);
     });
   }
 

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { RegistryClient } from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
+import { GetVersionRequest, RegistryClient } from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
 import { REPO_ROOT } from '../integration/harness.ts';
 
 let registry: ChildProcess | undefined;
@@ -37,7 +37,7 @@ it('writes each failed call as a JSON line with the caller\'s trace id', async (
   metadata.set('traceparent', `00-${traceId}-${randomBytes(8).toString('hex')}-01`);
   const client = new RegistryClient(address, credentials.createInsecure());
   const error = await new Promise<ServiceError>((resolve) =>
-    client.getVersion({ modelName: 'missing', version: 0 }, metadata, (failure) => resolve(failure!)));
+    client.getVersion(GetVersionRequest.fromPartial({ modelName: 'missing', version: 0 }), metadata, (failure) => resolve(failure!)));
   client.close();
   expect(error.code).toBe(status.NOT_FOUND);
 

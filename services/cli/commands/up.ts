@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import type { ListeningMessage } from '../../rpc/service-process.ts';
 import { trainIrisModel } from '../../examples/iris/train.ts';
 import type { ModelReadyResponse } from '../../protocol/generated/inference/grpc_service.ts';
-import type { GetVersionResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { GetVersionRequest, type GetVersionResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { inferenceClient, registryClient, unaryCall } from '../clients.ts';
 import { ExitCode } from '../output.ts';
 import { storeModel } from './store.ts';
@@ -69,7 +69,7 @@ async function serveExample(dataDir: string, registry: string): Promise<void> {
   await writeFile(path, trained.onnx);
   const client = registryClient(registry);
   try {
-    const latest = await unaryCall<GetVersionResponse>((done) => client.getVersion({ modelName: 'iris', version: 0 }, done))
+    const latest = await unaryCall<GetVersionResponse>((done) => client.getVersion(GetVersionRequest.fromPartial({ modelName: 'iris', version: 0 }), done))
       .catch(() => undefined);
     if (latest?.version?.sha256 === (await sha256OfFile(path))) return;
   } finally {
