@@ -7,6 +7,13 @@ import { reportOutcome, showExperiment } from './commands/experiment.ts';
 import { infer } from './commands/infer.ts';
 import { listModels } from './commands/models.ts';
 import { storeModel } from './commands/store.ts';
+import { collectGarbage } from './commands/gc.ts';
+import { aliasHistory } from './commands/history.ts';
+import { promote } from './commands/promote.ts';
+import { pull } from './commands/pull.ts';
+import { rollback } from './commands/rollback.ts';
+import { showVersion } from './commands/show.ts';
+import { listVersions } from './commands/versions.ts';
 import { up } from './commands/up.ts';
 import { ExitCode } from './output.ts';
 
@@ -33,16 +40,78 @@ program.command('up')
   .action(async (options) => process.exit(await up(options)));
 
 program.command('store')
-  .description('upload a model file as a new version, recording the git commit it came from')
-  .argument('<file>', 'the model file (ONNX)')
+  .description('upload a model file or directory as a new version, tied to the git commit it came from')
+  .argument('<path>', 'the model: an ONNX file, or a directory (safetensors, config.json, tokenizer files, ...)')
   .argument('<name>', 'the model name')
   .addOption(registryOption())
-  .option('--format <format>', 'artifact format', 'onnx')
+  .option('--format <format>', 'artifact format (default: onnx for a file; safetensors or directory for a directory)')
+  .option('--alias <alias>', 'point this alias (e.g. production) at the new version')
   .addOption(new Option('--tag <key=value>', 'a tag (repeatable)').argParser(collect).default([]))
+  .option('--allow-dirty', 'store even if tracked files have uncommitted changes (they are recorded)')
   .option('--max-batch-size <rows>', 'the router batches at most this many rows')
   .option('--max-queue-delay-us <us>', 'the router holds a request at most this long for a batch')
   .option('--json', 'print the version record as JSON')
-  .action(async (file: string, name: string, options) => process.exit(await storeModel(file, name, options)));
+  .action(async (path: string, name: string, options) =>
+    process.exit(await storeModel(path, name, { ...options, refuseDirty: !options.allowDirty })));
+
+program.command('versions')
+  .description('list every version of a model, with its aliases and commit')
+  .argument('<name>', 'the model name')
+  .addOption(registryOption())
+  .option('--json', 'print JSON')
+  .action(async (name: string, options) => process.exit(await listVersions(name, options)));
+
+program.command('show')
+  .description('show one version in full: lineage, signature, files, aliases')
+  .argument('<ref>', 'name (the newest), name:version, or name@alias')
+  .addOption(registryOption())
+  .option('--json', 'print JSON')
+  .action(async (ref: string, options) => process.exit(await showVersion(ref, options)));
+
+program.command('promote')
+  .description('point an alias at a version (compare-and-swap: a concurrent move makes this fail)')
+  .argument('<name>', 'the model name')
+  .argument('<version>', 'the version number')
+  .argument('<alias>', 'the alias, e.g. production or staging')
+  .addOption(registryOption())
+  .option('--reason <text>', 'why, recorded in the alias history')
+  .option('--expect <version>', 'fail unless the alias points at this version now (0: unset); default: what it points at when read')
+  .option('--json', 'print JSON')
+  .action(async (name: string, version: string, alias: string, options) => process.exit(await promote(name, version, alias, options)));
+
+program.command('rollback')
+  .description('move an alias back to its target before the latest promotion')
+  .argument('<name>', 'the model name')
+  .argument('<alias>', 'the alias')
+  .addOption(registryOption())
+  .option('--reason <text>', 'why, recorded in the alias history')
+  .option('--expect <version>', 'fail unless the alias points at this version now')
+  .option('--json', 'print JSON')
+  .action(async (name: string, alias: string, options) => process.exit(await rollback(name, alias, options)));
+
+program.command('history')
+  .description("show an alias's history: who moved it, when, from which version to which, and why")
+  .argument('<name>', 'the model name')
+  .argument('<alias>', 'the alias')
+  .addOption(registryOption())
+  .option('--json', 'print JSON')
+  .action(async (name: string, alias: string, options) => process.exit(await aliasHistory(name, alias, options)));
+
+program.command('pull')
+  .description("download a version's files into a directory, verified by sha256, resuming interrupted downloads")
+  .argument('<ref>', 'name (the newest), name:version, or name@alias')
+  .argument('<dir>', 'where to put the files')
+  .addOption(registryOption())
+  .option('--json', 'print JSON')
+  .action(async (ref: string, dir: string, options) => process.exit(await pull(ref, dir, options)));
+
+program.command('gc')
+  .description('list blobs no version refers to and abandoned uploads; --delete removes them')
+  .addOption(registryOption())
+  .option('--delete', 'delete them (default: only list)')
+  .option('--min-age-seconds <s>', 'keep objects younger than this (an upload may still refer to them)', '3600')
+  .option('--json', 'print JSON')
+  .action(async (options) => process.exit(await collectGarbage(options)));
 
 program.command('models')
   .description('list models with their latest version')

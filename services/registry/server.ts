@@ -1,21 +1,41 @@
-/** Starts a registry: the gRPC API over a local store, plus health and reflection. */
+/** Starts a registry: the gRPC API over a store (a local directory, S3 or GCS), plus health and reflection. */
 import { startGrpcServer, type RunningServer } from '../rpc/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
+import { ModelRegistry } from './model-registry.ts';
 import { createRegistryService, RegistryService } from './registry-service.ts';
-import { LocalStore } from './store/local-store.ts';
+import type { ObjectStore } from './store/object-store.ts';
+import { openStore, type StoreConfig } from './store/store-config.ts';
 
 export interface RegistryOptions {
   /** host:port to bind. Default 127.0.0.1:0 (a free port). */
   address?: string;
-  /** Directory holding blobs and records. */
-  dataDir: string;
+  /** A local directory holding blobs and records; used when `store` is not given. */
+  dataDir?: string;
+  /** The store to use: a configuration (see store-config.ts) or an opened store. */
+  store?: StoreConfig | ObjectStore;
   /** Least time between turning NOT_SERVING and closing, in milliseconds. Default 0. */
   drainDelayMs?: number;
+  /** How often Watch streams look for events written by other registry processes, in ms. Default 500. */
+  watchPollIntervalMs?: number;
 }
 
-export async function startRegistry(options: RegistryOptions): Promise<RunningServer> {
+export interface RunningRegistry extends RunningServer {
+  registry: ModelRegistry;
+}
+
+export async function startRegistry(options: RegistryOptions): Promise<RunningRegistry> {
   const logger = createLogger('registry');
-  const store = await new LocalStore(options.dataDir).init();
+  const store = options.store && 'get' in options.store
+    ? options.store
+    : await openStore(options.store ?? { provider: 'local', path: options.dataDir ?? '' });
+  let registry: ModelRegistry;
+  try {
+    registry = await ModelRegistry.open(store, { pollIntervalMs: options.watchPollIntervalMs });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const service = createRegistryService(registry, logger);
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:0',
     drainDelayMs: options.drainDelayMs,
@@ -23,9 +43,24 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningSe
       name: 'nexus.registry.v1.Registry',
       protoFile: 'nexus/registry/v1/registry.proto',
       definition: RegistryService,
-      implementation: createRegistryService(store, logger),
+      implementation: service.implementation,
     }],
   });
-  logger.info({ address: running.address, dataDir: options.dataDir }, 'registry listening');
-  return running;
+  logger.info({ address: running.address, store: store.description }, 'registry listening');
+  const shutdown = running.shutdown;
+  let closing: Promise<void> | undefined;
+  return {
+    ...running,
+    registry,
+    shutdown(graceMs) {
+      closing ??= (async () => {
+        // Watch streams never end by themselves; their clients resume elsewhere with their cursor.
+        const draining = shutdown(graceMs);
+        service.closeWatchers();
+        await draining;
+        await registry.close();
+      })();
+      return closing;
+    },
+  };
 }

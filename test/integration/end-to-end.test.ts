@@ -62,9 +62,12 @@ describe('a stored model served end to end', () => {
     });
   });
 
-  it('records a dirty tree and which tracked files changed', async () => {
+  it('refuses a dirty tree unless told, then records it and which tracked files changed', async () => {
     await writeFile(join(repo, 'train.py'), 'print("training, tweaked")\n');
-    const stored = await cluster.cli(['store', 'iris.onnx', 'iris-dirty', '--json'], repo);
+    const refused = await cluster.cli(['store', 'iris.onnx', 'iris-dirty'], repo);
+    expect(refused.code).toBe(6); // ExitCode.REFUSED
+    expect(refused.stderr).toMatch(/train\.py/);
+    const stored = await cluster.cli(['store', 'iris.onnx', 'iris-dirty', '--json', '--allow-dirty'], repo);
     expect(stored.code, stored.stderr).toBe(0);
     expect(JSON.parse(stored.stdout).lineage).toMatchObject({ commit, dirty: true, changedFiles: ['train.py'] });
   });

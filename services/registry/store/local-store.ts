@@ -1,148 +1,124 @@
 /**
- * The embedded default store: one local directory holding both the artifacts and the records.
+ * The embedded default store: one local directory. An object is a file named by its key.
  *
- *   blobs/sha256/ab/cdef…            artifact bytes, named by their digest, written once
- *   uploads/<random>                 in-flight uploads, never visible as a blob until verified
- *   models/<name>/versions/000001.json  version records, created exclusively (O_EXCL), never rewritten
- *
- * Exclusive create makes version numbering safe across processes sharing the directory: two writers
- * racing for number N both try to create N's file, one wins, the other moves on to N+1.
+ * Create-only writes go to a temporary file that is then hard-linked into place: link() fails if
+ * the name exists, so of two racing writers exactly one wins, even across processes, and nobody
+ * sees a half-written file. Compare-and-swap uses the same primitive on generations: an object
+ * rewritten by compare-and-swap keeps its first content at `key` and each later one at
+ * `key#2`, `key#3`, … (never removed, so an alias keeps its whole past on disk as well). The
+ * etag is the generation; replacing generation N means creating `key#N+1` exclusively, which
+ * fails as soon as anybody else did it first. Large uploads are written to `uploads/`, synced,
+ * and renamed into place only after `beforeCommit` accepts them.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { ErrorCode, NexusError, notFound } from '../../rpc/errors.ts';
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import {
+  checkKey, ObjectNotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type StoredObject,
+  type WriteCondition,
+} from './object-store.ts';
 
-export interface StoredBlob {
-  sha256: string;
-  sizeBytes: number;
-  /** True when these bytes were already stored before this write. */
-  existed: boolean;
-}
+/** Bytes per chunk when reading a file. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+const GENERATION = /^(.+)#(\d+)$/;
 
-export interface VersionRecordBase {
-  modelName: string;
-  version: number;
-}
+const isCode = (error: unknown, code: string) => (error as NodeJS.ErrnoException)?.code === code;
 
-export class LocalStore {
+export class LocalObjectStore implements ObjectStore {
   readonly root: string;
+  readonly description: string;
 
   constructor(root: string) {
     this.root = root;
+    this.description = `file://${root}`;
   }
 
+  /** Creates the directory (and its `uploads/`) when missing. */
   async init(): Promise<this> {
-    await mkdir(join(this.root, 'blobs/sha256'), { recursive: true });
     await mkdir(join(this.root, 'uploads'), { recursive: true });
-    await mkdir(join(this.root, 'models'), { recursive: true });
-    // Uploads left by a process that died mid-stream are garbage: nothing refers to them. Only
-    // old ones go, since another registry process may share this directory and be mid-upload.
-    const staleBefore = Date.now() - 24 * 3600_000;
-    for (const leftover of await readdir(join(this.root, 'uploads'))) {
-      const path = join(this.root, 'uploads', leftover);
-      const info = await stat(path).catch(() => undefined);
-      if (info && info.mtimeMs < staleBefore) await rm(path, { force: true });
-    }
     return this;
   }
 
-  blobPath(sha256: string): string {
-    return join(this.root, 'blobs/sha256', sha256.slice(0, 2), sha256.slice(2));
+  /** The file holding generation `generation` of `key` (1 is the plain name). */
+  private pathOf(key: string, generation = 1): string {
+    const path = join(this.root, checkKey(key));
+    return generation === 1 ? path : `${path}#${generation}`;
   }
 
-  /**
-   * Streams `chunks` to a temporary file while hashing them, checks the expected size and digest,
-   * and only then moves the file under its digest. A failed or aborted write leaves nothing visible.
-   */
-  async writeBlob(
-    chunks: AsyncIterable<Uint8Array>,
-    expected: { sha256?: string; sizeBytes?: number } = {},
-  ): Promise<StoredBlob & { tempPath: string; commit(): Promise<void>; discard(): Promise<void> }> {
-    const tempPath = join(this.root, 'uploads', randomUUID());
-    const hash = createHash('sha256');
-    let sizeBytes = 0;
-    const output = createWriteStream(tempPath, { flags: 'wx' });
-    try {
-      await pipeline(async function* () {
-        for await (const chunk of chunks) {
-          hash.update(chunk);
-          sizeBytes += chunk.byteLength;
-          yield chunk;
-        }
-      }, output);
-    } catch (error) {
-      await rm(tempPath, { force: true });
+  private async exists(path: string): Promise<boolean> {
+    return stat(path).then(() => true, (error: unknown) => {
+      if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return false;
       throw error;
-    }
-    const sha256 = hash.digest('hex');
-    const fail = async (message: string) => {
-      await rm(tempPath, { force: true });
-      return new NexusError(ErrorCode.DATA_LOSS, message);
-    };
-    if (expected.sizeBytes && expected.sizeBytes !== sizeBytes) {
-      throw await fail(`upload ended after ${sizeBytes} bytes, but the header announced ${expected.sizeBytes}`);
-    }
-    if (expected.sha256 && expected.sha256 !== sha256) {
-      throw await fail(`uploaded bytes hash to sha256 ${sha256}, but the header announced ${expected.sha256}`);
-    }
-    const finalPath = this.blobPath(sha256);
-    const existed = await stat(finalPath).then(() => true, () => false);
-    return {
-      sha256, sizeBytes, existed, tempPath,
-      commit: async () => {
-        if (existed) return rm(tempPath, { force: true });
-        await mkdir(join(finalPath, '..'), { recursive: true });
-        await rename(tempPath, finalPath);
-      },
-      discard: () => rm(tempPath, { force: true }),
-    };
-  }
-
-  /** Size of a stored blob; NOT_FOUND when absent. */
-  async blobSize(sha256: string): Promise<number> {
-    try {
-      return (await stat(this.blobPath(sha256))).size;
-    } catch {
-      throw notFound(`no artifact with sha256 ${sha256}`);
-    }
-  }
-
-  /** Reads a blob from `offset` in chunks of `chunkBytes`. */
-  readBlob(sha256: string, offset: number, chunkBytes: number): AsyncIterable<Uint8Array> {
-    return createReadStream(this.blobPath(sha256), { start: offset, highWaterMark: chunkBytes });
-  }
-
-  private versionsDir(modelName: string): string {
-    return join(this.root, 'models', modelName, 'versions');
-  }
-
-  private versionPath(modelName: string, version: number): string {
-    return join(this.versionsDir(modelName), `${String(version).padStart(6, '0')}.json`);
+    });
   }
 
   /**
-   * Records the next version of a model. `build` receives the number this attempt claims and
-   * returns the record to write. The record is written to a temporary file and hard-linked into
-   * place: link() fails if the name exists, so concurrent writers never share a number, and a
-   * reader never sees a half-written record.
+   * The newest generation of `key`, 0 when absent. Generations are contiguous (N+1 is only ever
+   * created after N), so a doubling probe and a binary search find it in O(log N) stats.
    */
-  async createVersion<T extends VersionRecordBase>(modelName: string, build: (version: number) => T): Promise<T> {
-    await mkdir(this.versionsDir(modelName), { recursive: true });
+  private async latestGeneration(key: string): Promise<number> {
+    if (!(await this.exists(this.pathOf(key)))) return 0;
+    let low = 1;
+    let high = 2;
+    while (await this.exists(this.pathOf(key, high))) {
+      low = high;
+      high *= 2;
+    }
+    // Invariant: `low` exists, `high` does not.
+    while (high - low > 1) {
+      const middle = Math.floor((low + high) / 2);
+      if (await this.exists(this.pathOf(key, middle))) low = middle;
+      else high = middle;
+    }
+    return low;
+  }
+
+  async get(key: string): Promise<StoredObject | undefined> {
+    // A reader racing a writer may find its generation gone only if the key was deleted; retry once.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const generation = await this.latestGeneration(key);
+      if (generation === 0) return undefined;
+      try {
+        return { body: await readFile(this.pathOf(key, generation)), etag: `g${generation}` };
+      } catch (error) {
+        if (!isCode(error, 'ENOENT')) throw error;
+      }
+    }
+    return undefined;
+  }
+
+  async put(key: string, body: Uint8Array, condition?: WriteCondition): Promise<string> {
+    const target = this.pathOf(key);
+    await mkdir(dirname(target), { recursive: true });
     const tempPath = join(this.root, 'uploads', `record-${randomUUID()}`);
+    const handle = await open(tempPath, 'wx');
     try {
-      let version = (await this.latestVersionNumber(modelName)) + 1;
+      await handle.writeFile(body);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      if (condition && 'ifNoneMatch' in condition) {
+        await this.linkExclusive(tempPath, target, key);
+        return 'g1';
+      }
+      if (condition && 'ifMatch' in condition) {
+        const expected = /^g(\d+)$/.exec(condition.ifMatch);
+        const generation = expected ? Number(expected[1]) : 0;
+        if (generation < 1 || !(await this.exists(this.pathOf(key, generation)))) throw new PreconditionFailedError(key);
+        await this.linkExclusive(tempPath, this.pathOf(key, generation + 1), key);
+        return `g${generation + 1}`;
+      }
+      // Unconditional: take the next generation, whoever else is writing.
       for (;;) {
-        const record = build(version);
-        await writeFile(tempPath, JSON.stringify(record, null, 2), { flush: true });
+        const next = (await this.latestGeneration(key)) + 1;
         try {
-          await link(tempPath, this.versionPath(modelName, version));
-          return record;
+          await this.linkExclusive(tempPath, this.pathOf(key, next), key);
+          return `g${next}`;
         } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-          version += 1;
+          if (!(error instanceof PreconditionFailedError)) throw error;
         }
       }
     } finally {
@@ -150,40 +126,105 @@ export class LocalStore {
     }
   }
 
-  private async versionNumbers(modelName: string): Promise<number[]> {
-    const files = await readdir(this.versionsDir(modelName)).catch(() => [] as string[]);
-    return files.filter((file) => /^\d{6,}\.json$/.test(file)).map((file) => Number(file.slice(0, -5))).sort((a, b) => a - b);
-  }
-
-  private async latestVersionNumber(modelName: string): Promise<number> {
-    const numbers = await this.versionNumbers(modelName);
-    return numbers.at(-1) ?? 0;
-  }
-
-  /** Reads one version record; 0 means the latest. */
-  async readVersion<T>(modelName: string, version: number): Promise<T | undefined> {
-    const number = version === 0 ? await this.latestVersionNumber(modelName) : version;
-    if (number === 0) return undefined;
-    const text = await readFile(this.versionPath(modelName, number), 'utf8').catch(() => undefined);
-    if (text === undefined) return undefined;
+  private async linkExclusive(from: string, to: string, key: string): Promise<void> {
     try {
-      return JSON.parse(text) as T;
+      await link(from, to);
     } catch (error) {
-      throw new NexusError(ErrorCode.DATA_LOSS, `version record ${modelName}:${number} is unreadable`, { cause: error });
+      if (isCode(error, 'EEXIST')) throw new PreconditionFailedError(key, { cause: error });
+      throw error;
     }
   }
 
-  async listVersions<T>(modelName: string): Promise<T[]> {
-    const records: T[] = [];
-    for (const number of await this.versionNumbers(modelName)) {
-      const record = await this.readVersion<T>(modelName, number);
-      if (record) records.push(record);
-    }
-    return records;
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const generation = await this.latestGeneration(key);
+    if (generation === 0) return undefined;
+    const info = await stat(this.pathOf(key, generation)).catch(() => undefined);
+    return info && { key, sizeBytes: info.size, modifiedAtMs: info.mtimeMs };
   }
 
-  async listModelNames(): Promise<string[]> {
-    const names = await readdir(join(this.root, 'models')).catch(() => [] as string[]);
-    return names.sort();
+  async *list(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<ObjectInfo> {
+    const slash = prefix.lastIndexOf('/');
+    const baseKey = slash < 0 ? '' : prefix.slice(0, slash);
+    const keys = new Set<string>();
+    const walk = async (dirKey: string): Promise<void> => {
+      const entries = await readdir(dirKey ? join(this.root, dirKey) : this.root, { withFileTypes: true }).catch((error: unknown) => {
+        if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return [];
+        throw error;
+      });
+      for (const entry of entries) {
+        const key = dirKey ? `${dirKey}/${entry.name}` : entry.name;
+        if (entry.isDirectory()) {
+          if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(key);
+        } else if (entry.isFile() && !entry.name.startsWith('.')) {
+          // Later generations are the same object as the plain name.
+          const base = GENERATION.exec(key)?.[1] ?? key;
+          if (base.startsWith(prefix)) keys.add(base);
+        }
+      }
+    };
+    await walk(baseKey);
+    for (const key of [...keys].sort()) {
+      if (options.startAfter !== undefined && key <= options.startAfter) continue;
+      const info = await this.head(key);
+      if (info) yield info;
+    }
   }
+
+  async delete(key: string): Promise<void> {
+    const newest = await this.latestGeneration(key);
+    for (let generation = newest; generation >= 1; generation--) {
+      await unlink(this.pathOf(key, generation)).catch((error: unknown) => {
+        if (!isCode(error, 'ENOENT')) throw error;
+      });
+    }
+  }
+
+  async *read(key: string, offset = 0): AsyncIterable<Uint8Array> {
+    const generation = await this.latestGeneration(key);
+    if (generation === 0) throw new ObjectNotFoundError(key);
+    yield* createReadStream(this.pathOf(key, generation), { start: offset, highWaterMark: READ_CHUNK_BYTES }) as AsyncIterable<Buffer>;
+  }
+
+  async upload(key: string, chunks: AsyncIterable<Uint8Array>, beforeCommit: () => Promise<void>): Promise<void> {
+    const target = this.pathOf(key);
+    const tempPath = join(this.root, 'uploads', `part-${randomUUID()}`);
+    const handle = await open(tempPath, 'wx');
+    let committed = false;
+    try {
+      try {
+        for await (const chunk of chunks) await handle.write(chunk);
+        // On disk before it has a name: a crash never leaves a named blob with missing bytes.
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await beforeCommit();
+      await mkdir(dirname(target), { recursive: true });
+      await rename(tempPath, target);
+      committed = true;
+    } finally {
+      if (!committed) await rm(tempPath, { force: true });
+    }
+  }
+
+  async copy(fromKey: string, toKey: string): Promise<void> {
+    const from = this.pathOf(fromKey);
+    const target = this.pathOf(toKey);
+    await mkdir(dirname(target), { recursive: true });
+    // A hard link shares the bytes; the rename publishes it atomically under the new name.
+    const tempPath = join(this.root, 'uploads', `copy-${randomUUID()}`);
+    try {
+      await link(from, tempPath);
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) throw new ObjectNotFoundError(fromKey, { cause: error });
+      throw error;
+    }
+    try {
+      await rename(tempPath, target);
+    } finally {
+      await rm(tempPath, { force: true });
+    }
+  }
+
+  async close(): Promise<void> {}
 }

@@ -78,12 +78,29 @@ export interface ModelVersion {
   tags: { [key: string]: string };
   creator: string;
   createdAtUnixMs: number;
-  batching: BatchingConfig | undefined;
+  batching:
+    | BatchingConfig
+    | undefined;
+  /**
+   * The files `nexus pull` restores. One entry (the stored file's name) for a single-file model;
+   * for a directory model (format "safetensors" or "directory") every file, while `sha256` then
+   * names the manifest blob that lists them.
+   */
+  files: ManifestEntry[];
 }
 
 export interface ModelVersion_TagsEntry {
   key: string;
   value: string;
+}
+
+/** One file of a model: where it goes relative to the model's directory, and which blob holds it. */
+export interface ManifestEntry {
+  /** Relative path with '/' separators; no '..', no leading '/', no empty segments. */
+  path: string;
+  /** Lower-case hex sha256 of the file's bytes (the blob's name). */
+  sha256: string;
+  sizeBytes: number;
 }
 
 export interface UploadHeader {
@@ -96,7 +113,19 @@ export interface UploadHeader {
   lineage: GitLineage | undefined;
   tags: { [key: string]: string };
   creator: string;
-  batching: BatchingConfig | undefined;
+  batching:
+    | BatchingConfig
+    | undefined;
+  /**
+   * For a directory model: its files, each stored beforehand with UploadBlob. No chunks follow;
+   * the registry writes the manifest. Empty for a single-file model.
+   */
+  files: ManifestEntry[];
+  /**
+   * The single file's base name (e.g. "model.onnx"), restored by `nexus pull`; empty to use
+   * "<model_name>.<format>".
+   */
+  fileName: string;
 }
 
 export interface UploadHeader_TagsEntry {
@@ -104,9 +133,19 @@ export interface UploadHeader_TagsEntry {
   value: string;
 }
 
+/**
+ * Sent after the last chunk by a client that hashed the bytes while sending them, so the digest
+ * is checked on both sides even when the header could not carry it.
+ */
+export interface UploadTrailer {
+  /** Lower-case hex sha256 the client computed over every chunk it sent. */
+  sha256: string;
+}
+
 export interface UploadVersionRequest {
   header?: UploadHeader | undefined;
   chunk?: Uint8Array | undefined;
+  trailer?: UploadTrailer | undefined;
 }
 
 export interface UploadVersionResponse {
@@ -119,12 +158,18 @@ export interface UploadVersionResponse {
 
 export interface GetVersionRequest {
   modelName: string;
-  /** 0 means the latest version. */
+  /** 0 means the latest version (or the alias's target when `alias` is set). */
   version: number;
+  /** When set, the version this alias points at; `version` must then be 0. */
+  alias: string;
 }
 
 export interface GetVersionResponse {
-  version: ModelVersion | undefined;
+  version:
+    | ModelVersion
+    | undefined;
+  /** The aliases pointing at this version now, sorted. */
+  aliases: string[];
 }
 
 export interface ListVersionsRequest {
@@ -133,6 +178,8 @@ export interface ListVersionsRequest {
 
 export interface ListVersionsResponse {
   versions: ModelVersion[];
+  /** The model's aliases with their current targets, sorted by alias name. */
+  aliases: Alias[];
 }
 
 export interface ListModelsRequest {
@@ -155,6 +202,207 @@ export interface DownloadArtifactResponse {
   offset: number;
   /** The artifact's whole size, repeated on every chunk. */
   totalSizeBytes: number;
+}
+
+export interface UploadBlobHeader {
+  /** Lower-case hex sha256 of the bytes that follow; required, checked before the blob is visible. */
+  sha256: string;
+  /** Size of the bytes that follow; a mismatch fails the upload. */
+  sizeBytes: number;
+}
+
+export interface UploadBlobRequest {
+  header?: UploadBlobHeader | undefined;
+  chunk?: Uint8Array | undefined;
+}
+
+export interface UploadBlobResponse {
+  sha256: string;
+  sizeBytes: number;
+  /** True when these bytes were stored already. */
+  deduplicated: boolean;
+}
+
+export interface StatBlobsRequest {
+  /** Lower-case hex sha256 digests to look up; at most 10000. */
+  sha256: string[];
+}
+
+export interface BlobStat {
+  sha256: string;
+  /** False when no blob has this digest. */
+  present: boolean;
+  /** The stored size; 0 when absent. */
+  sizeBytes: number;
+}
+
+export interface StatBlobsResponse {
+  /** One entry per requested digest, in request order. */
+  blobs: BlobStat[];
+}
+
+/** Where an alias points now. */
+export interface Alias {
+  modelName: string;
+  /** Lower-case name, e.g. "production". */
+  alias: string;
+  /** The version it points at. */
+  version: number;
+  /** How many times it has moved; 1 after it was first set. Each move's `revision` in the history. */
+  revision: number;
+  /** Who made the latest move (as the client reported it). */
+  updatedBy: string;
+  updatedAtUnixMs: number;
+}
+
+/** One entry of an alias's append-only history. */
+export interface AliasMove {
+  modelName: string;
+  alias: string;
+  /** 1 for the move that created the alias, then 2, 3, ... without gaps. */
+  revision: number;
+  /** The version it pointed at before; 0 when this move created it. */
+  fromVersion: number;
+  toVersion: number;
+  /** Who moved it (as the client reported it). */
+  actor: string;
+  movedAtUnixMs: number;
+  reason: string;
+  /** True when made by RollbackAlias. */
+  rollback: boolean;
+}
+
+export interface SetAliasRequest {
+  modelName: string;
+  alias: string;
+  /** The version to point at; it must exist. */
+  version: number;
+  /**
+   * The version the alias must point at now for the move to happen; 0 means it must not exist
+   * yet. Unset moves it whatever it points at (still atomically, and still recorded).
+   */
+  expectedVersion?:
+    | number
+    | undefined;
+  /** Why, recorded in the history. */
+  reason: string;
+  /** Who, recorded in the history (e.g. the CLI's user name). */
+  actor: string;
+}
+
+export interface SetAliasResponse {
+  alias:
+    | Alias
+    | undefined;
+  /** The history entry this move appended. */
+  move: AliasMove | undefined;
+}
+
+export interface GetAliasRequest {
+  modelName: string;
+  alias: string;
+}
+
+export interface GetAliasResponse {
+  alias: Alias | undefined;
+}
+
+export interface ListAliasesRequest {
+  modelName: string;
+}
+
+export interface ListAliasesResponse {
+  aliases: Alias[];
+}
+
+export interface GetAliasHistoryRequest {
+  modelName: string;
+  alias: string;
+}
+
+export interface GetAliasHistoryResponse {
+  /** Oldest first. */
+  moves: AliasMove[];
+}
+
+export interface RollbackAliasRequest {
+  modelName: string;
+  alias: string;
+  /** The version the alias must point at now; unset to roll back whatever it points at. */
+  expectedVersion?: number | undefined;
+  reason: string;
+  actor: string;
+}
+
+export interface RollbackAliasResponse {
+  alias: Alias | undefined;
+  move: AliasMove | undefined;
+}
+
+export interface WatchRequest {
+  /**
+   * Resume after this cursor: every event with a greater cursor is sent, in order. 0 replays from
+   * the first event ever recorded.
+   */
+  afterCursor: number;
+  /** Only events of this model; empty for all models. Cursors stay global either way. */
+  modelName: string;
+  /** Skip the backlog: start after the newest event now recorded (after_cursor is then ignored). */
+  fromNow: boolean;
+}
+
+/** Sent once the backlog is replayed; later messages are live events. */
+export interface WatchCaughtUp {
+  /** The newest cursor recorded when the backlog ended. */
+  cursor: number;
+}
+
+export interface WatchResponse {
+  /** This event's position in the global order; pass it back as after_cursor to resume. */
+  cursor: number;
+  /** When the event was recorded. */
+  recordedAtUnixMs: number;
+  /** A version was created. */
+  versionCreated?:
+    | ModelVersion
+    | undefined;
+  /** An alias moved (or was created, or rolled back). */
+  aliasMoved?:
+    | AliasMove
+    | undefined;
+  /** The replay of the backlog is over (cursor then repeats caught_up.cursor). */
+  caughtUp?: WatchCaughtUp | undefined;
+}
+
+export interface GarbageCollectRequest {
+  /** False (the default) only lists what would go; true deletes it. */
+  delete: boolean;
+  /**
+   * Unreferenced blobs and uploads younger than this are kept, since an upload may still be
+   * about to refer to them. Unset means 3600 (one hour).
+   */
+  minAgeSeconds?: number | undefined;
+}
+
+/** One stored object no version refers to. */
+export interface GarbageObject {
+  /** The object's key in the store, e.g. "blobs/sha256/ab/cdef..." or "uploads/<id>". */
+  key: string;
+  /** The blob's digest; empty for an abandoned upload. */
+  sha256: string;
+  sizeBytes: number;
+  modifiedAtUnixMs: number;
+}
+
+export interface GarbageCollectResponse {
+  /** What is (or, with delete, was) garbage, sorted by key. */
+  garbage: GarbageObject[];
+  /** Total size of `garbage`. */
+  garbageBytes: number;
+  /** Blobs kept because a version refers to them. */
+  referencedBlobs: number;
+  /** True when `garbage` was deleted. */
+  deleted: boolean;
 }
 
 function createBaseTensorSpec(): TensorSpec {
@@ -636,6 +884,7 @@ function createBaseModelVersion(): ModelVersion {
     creator: "",
     createdAtUnixMs: 0,
     batching: undefined,
+    files: [],
   };
 }
 
@@ -673,6 +922,9 @@ export const ModelVersion: MessageFns<ModelVersion> = {
     }
     if (message.batching !== undefined) {
       BatchingConfig.encode(message.batching, writer.uint32(90).fork()).join();
+    }
+    for (const v of message.files) {
+      ManifestEntry.encode(v!, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -781,6 +1033,14 @@ export const ModelVersion: MessageFns<ModelVersion> = {
             message.batching = BatchingConfig.decode(reader, reader.uint32());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.files.push(ManifestEntry.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -831,6 +1091,9 @@ export const ModelVersion: MessageFns<ModelVersion> = {
         ? globalThis.Number(object.created_at_unix_ms)
         : 0,
       batching: isSet(object.batching) ? BatchingConfig.fromJSON(object.batching) : undefined,
+      files: globalThis.Array.isArray(object?.files)
+        ? object.files.map((e: any) => ManifestEntry.fromJSON(e))
+        : [],
     };
   },
 
@@ -875,6 +1138,9 @@ export const ModelVersion: MessageFns<ModelVersion> = {
     if (message.batching !== undefined) {
       obj.batching = BatchingConfig.toJSON(message.batching);
     }
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => ManifestEntry.toJSON(e));
+    }
     return obj;
   },
 
@@ -908,6 +1174,7 @@ export const ModelVersion: MessageFns<ModelVersion> = {
     message.batching = (object.batching !== undefined && object.batching !== null)
       ? BatchingConfig.fromPartial(object.batching)
       : undefined;
+    message.files = object.files?.map((e) => ManifestEntry.fromPartial(e)) || [];
     return message;
   },
 };
@@ -997,6 +1264,111 @@ export const ModelVersion_TagsEntry: MessageFns<ModelVersion_TagsEntry> = {
   },
 };
 
+function createBaseManifestEntry(): ManifestEntry {
+  return { path: "", sha256: "", sizeBytes: 0 };
+}
+
+export const ManifestEntry: MessageFns<ManifestEntry> = {
+  encode(message: ManifestEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(18).string(message.sha256);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(24).uint64(message.sizeBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ManifestEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseManifestEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ManifestEntry {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: ManifestEntry): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ManifestEntry>): ManifestEntry {
+    return ManifestEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ManifestEntry>): ManifestEntry {
+    const message = createBaseManifestEntry();
+    message.path = object.path ?? "";
+    message.sha256 = object.sha256 ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    return message;
+  },
+};
+
 function createBaseUploadHeader(): UploadHeader {
   return {
     modelName: "",
@@ -1007,6 +1379,8 @@ function createBaseUploadHeader(): UploadHeader {
     tags: {},
     creator: "",
     batching: undefined,
+    files: [],
+    fileName: "",
   };
 }
 
@@ -1035,6 +1409,12 @@ export const UploadHeader: MessageFns<UploadHeader> = {
     }
     if (message.batching !== undefined) {
       BatchingConfig.encode(message.batching, writer.uint32(66).fork()).join();
+    }
+    for (const v of message.files) {
+      ManifestEntry.encode(v!, writer.uint32(74).fork()).join();
+    }
+    if (message.fileName !== "") {
+      writer.uint32(82).string(message.fileName);
     }
     return writer;
   },
@@ -1119,6 +1499,22 @@ export const UploadHeader: MessageFns<UploadHeader> = {
             message.batching = BatchingConfig.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.files.push(ManifestEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.fileName = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1162,6 +1558,14 @@ export const UploadHeader: MessageFns<UploadHeader> = {
         : {},
       creator: isSet(object.creator) ? globalThis.String(object.creator) : "",
       batching: isSet(object.batching) ? BatchingConfig.fromJSON(object.batching) : undefined,
+      files: globalThis.Array.isArray(object?.files)
+        ? object.files.map((e: any) => ManifestEntry.fromJSON(e))
+        : [],
+      fileName: isSet(object.fileName)
+        ? globalThis.String(object.fileName)
+        : isSet(object.file_name)
+        ? globalThis.String(object.file_name)
+        : "",
     };
   },
 
@@ -1197,6 +1601,12 @@ export const UploadHeader: MessageFns<UploadHeader> = {
     if (message.batching !== undefined) {
       obj.batching = BatchingConfig.toJSON(message.batching);
     }
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => ManifestEntry.toJSON(e));
+    }
+    if (message.fileName !== "") {
+      obj.fileName = message.fileName;
+    }
     return obj;
   },
 
@@ -1225,6 +1635,8 @@ export const UploadHeader: MessageFns<UploadHeader> = {
     message.batching = (object.batching !== undefined && object.batching !== null)
       ? BatchingConfig.fromPartial(object.batching)
       : undefined;
+    message.files = object.files?.map((e) => ManifestEntry.fromPartial(e)) || [];
+    message.fileName = object.fileName ?? "";
     return message;
   },
 };
@@ -1314,8 +1726,75 @@ export const UploadHeader_TagsEntry: MessageFns<UploadHeader_TagsEntry> = {
   },
 };
 
+function createBaseUploadTrailer(): UploadTrailer {
+  return { sha256: "" };
+}
+
+export const UploadTrailer: MessageFns<UploadTrailer> = {
+  encode(message: UploadTrailer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sha256 !== "") {
+      writer.uint32(10).string(message.sha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UploadTrailer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUploadTrailer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UploadTrailer {
+    return { sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "" };
+  },
+
+  toJSON(message: UploadTrailer): unknown {
+    const obj: any = {};
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UploadTrailer>): UploadTrailer {
+    return UploadTrailer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UploadTrailer>): UploadTrailer {
+    const message = createBaseUploadTrailer();
+    message.sha256 = object.sha256 ?? "";
+    return message;
+  },
+};
+
 function createBaseUploadVersionRequest(): UploadVersionRequest {
-  return { header: undefined, chunk: undefined };
+  return { header: undefined, chunk: undefined, trailer: undefined };
 }
 
 export const UploadVersionRequest: MessageFns<UploadVersionRequest> = {
@@ -1325,6 +1804,9 @@ export const UploadVersionRequest: MessageFns<UploadVersionRequest> = {
     }
     if (message.chunk !== undefined) {
       writer.uint32(18).bytes(message.chunk);
+    }
+    if (message.trailer !== undefined) {
+      UploadTrailer.encode(message.trailer, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1358,6 +1840,14 @@ export const UploadVersionRequest: MessageFns<UploadVersionRequest> = {
             message.chunk = reader.bytes();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.trailer = UploadTrailer.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1374,6 +1864,7 @@ export const UploadVersionRequest: MessageFns<UploadVersionRequest> = {
     return {
       header: isSet(object.header) ? UploadHeader.fromJSON(object.header) : undefined,
       chunk: isSet(object.chunk) ? bytesFromBase64(object.chunk) : undefined,
+      trailer: isSet(object.trailer) ? UploadTrailer.fromJSON(object.trailer) : undefined,
     };
   },
 
@@ -1384,6 +1875,9 @@ export const UploadVersionRequest: MessageFns<UploadVersionRequest> = {
     }
     if (message.chunk !== undefined) {
       obj.chunk = base64FromBytes(message.chunk);
+    }
+    if (message.trailer !== undefined) {
+      obj.trailer = UploadTrailer.toJSON(message.trailer);
     }
     return obj;
   },
@@ -1397,6 +1891,9 @@ export const UploadVersionRequest: MessageFns<UploadVersionRequest> = {
       ? UploadHeader.fromPartial(object.header)
       : undefined;
     message.chunk = object.chunk ?? undefined;
+    message.trailer = (object.trailer !== undefined && object.trailer !== null)
+      ? UploadTrailer.fromPartial(object.trailer)
+      : undefined;
     return message;
   },
 };
@@ -1489,7 +1986,7 @@ export const UploadVersionResponse: MessageFns<UploadVersionResponse> = {
 };
 
 function createBaseGetVersionRequest(): GetVersionRequest {
-  return { modelName: "", version: 0 };
+  return { modelName: "", version: 0, alias: "" };
 }
 
 export const GetVersionRequest: MessageFns<GetVersionRequest> = {
@@ -1499,6 +1996,9 @@ export const GetVersionRequest: MessageFns<GetVersionRequest> = {
     }
     if (message.version !== 0) {
       writer.uint32(16).uint32(message.version);
+    }
+    if (message.alias !== "") {
+      writer.uint32(26).string(message.alias);
     }
     return writer;
   },
@@ -1532,6 +2032,14 @@ export const GetVersionRequest: MessageFns<GetVersionRequest> = {
             message.version = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1552,6 +2060,7 @@ export const GetVersionRequest: MessageFns<GetVersionRequest> = {
         ? globalThis.String(object.model_name)
         : "",
       version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      alias: isSet(object.alias) ? globalThis.String(object.alias) : "",
     };
   },
 
@@ -1563,6 +2072,9 @@ export const GetVersionRequest: MessageFns<GetVersionRequest> = {
     if (message.version !== 0) {
       obj.version = Math.round(message.version);
     }
+    if (message.alias !== "") {
+      obj.alias = message.alias;
+    }
     return obj;
   },
 
@@ -1573,18 +2085,22 @@ export const GetVersionRequest: MessageFns<GetVersionRequest> = {
     const message = createBaseGetVersionRequest();
     message.modelName = object.modelName ?? "";
     message.version = object.version ?? 0;
+    message.alias = object.alias ?? "";
     return message;
   },
 };
 
 function createBaseGetVersionResponse(): GetVersionResponse {
-  return { version: undefined };
+  return { version: undefined, aliases: [] };
 }
 
 export const GetVersionResponse: MessageFns<GetVersionResponse> = {
   encode(message: GetVersionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.version !== undefined) {
       ModelVersion.encode(message.version, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.aliases) {
+      writer.uint32(18).string(v!);
     }
     return writer;
   },
@@ -1610,6 +2126,14 @@ export const GetVersionResponse: MessageFns<GetVersionResponse> = {
             message.version = ModelVersion.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.aliases.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1623,13 +2147,19 @@ export const GetVersionResponse: MessageFns<GetVersionResponse> = {
   },
 
   fromJSON(object: any): GetVersionResponse {
-    return { version: isSet(object.version) ? ModelVersion.fromJSON(object.version) : undefined };
+    return {
+      version: isSet(object.version) ? ModelVersion.fromJSON(object.version) : undefined,
+      aliases: globalThis.Array.isArray(object?.aliases) ? object.aliases.map((e: any) => globalThis.String(e)) : [],
+    };
   },
 
   toJSON(message: GetVersionResponse): unknown {
     const obj: any = {};
     if (message.version !== undefined) {
       obj.version = ModelVersion.toJSON(message.version);
+    }
+    if (message.aliases?.length) {
+      obj.aliases = message.aliases;
     }
     return obj;
   },
@@ -1642,6 +2172,7 @@ export const GetVersionResponse: MessageFns<GetVersionResponse> = {
     message.version = (object.version !== undefined && object.version !== null)
       ? ModelVersion.fromPartial(object.version)
       : undefined;
+    message.aliases = object.aliases?.map((e) => e) || [];
     return message;
   },
 };
@@ -1720,13 +2251,16 @@ export const ListVersionsRequest: MessageFns<ListVersionsRequest> = {
 };
 
 function createBaseListVersionsResponse(): ListVersionsResponse {
-  return { versions: [] };
+  return { versions: [], aliases: [] };
 }
 
 export const ListVersionsResponse: MessageFns<ListVersionsResponse> = {
   encode(message: ListVersionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.versions) {
       ModelVersion.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.aliases) {
+      Alias.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -1752,6 +2286,14 @@ export const ListVersionsResponse: MessageFns<ListVersionsResponse> = {
             message.versions.push(ModelVersion.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.aliases.push(Alias.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1769,6 +2311,7 @@ export const ListVersionsResponse: MessageFns<ListVersionsResponse> = {
       versions: globalThis.Array.isArray(object?.versions)
         ? object.versions.map((e: any) => ModelVersion.fromJSON(e))
         : [],
+      aliases: globalThis.Array.isArray(object?.aliases) ? object.aliases.map((e: any) => Alias.fromJSON(e)) : [],
     };
   },
 
@@ -1776,6 +2319,9 @@ export const ListVersionsResponse: MessageFns<ListVersionsResponse> = {
     const obj: any = {};
     if (message.versions?.length) {
       obj.versions = message.versions.map((e) => ModelVersion.toJSON(e));
+    }
+    if (message.aliases?.length) {
+      obj.aliases = message.aliases.map((e) => Alias.toJSON(e));
     }
     return obj;
   },
@@ -1786,6 +2332,7 @@ export const ListVersionsResponse: MessageFns<ListVersionsResponse> = {
   fromPartial(object: DeepPartial<ListVersionsResponse>): ListVersionsResponse {
     const message = createBaseListVersionsResponse();
     message.versions = object.versions?.map((e) => ModelVersion.fromPartial(e)) || [];
+    message.aliases = object.aliases?.map((e) => Alias.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2101,6 +2648,2512 @@ export const DownloadArtifactResponse: MessageFns<DownloadArtifactResponse> = {
   },
 };
 
+function createBaseUploadBlobHeader(): UploadBlobHeader {
+  return { sha256: "", sizeBytes: 0 };
+}
+
+export const UploadBlobHeader: MessageFns<UploadBlobHeader> = {
+  encode(message: UploadBlobHeader, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sha256 !== "") {
+      writer.uint32(10).string(message.sha256);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(16).uint64(message.sizeBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UploadBlobHeader {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUploadBlobHeader();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UploadBlobHeader {
+    return {
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: UploadBlobHeader): unknown {
+    const obj: any = {};
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UploadBlobHeader>): UploadBlobHeader {
+    return UploadBlobHeader.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UploadBlobHeader>): UploadBlobHeader {
+    const message = createBaseUploadBlobHeader();
+    message.sha256 = object.sha256 ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseUploadBlobRequest(): UploadBlobRequest {
+  return { header: undefined, chunk: undefined };
+}
+
+export const UploadBlobRequest: MessageFns<UploadBlobRequest> = {
+  encode(message: UploadBlobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      UploadBlobHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.chunk !== undefined) {
+      writer.uint32(18).bytes(message.chunk);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UploadBlobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUploadBlobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = UploadBlobHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chunk = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UploadBlobRequest {
+    return {
+      header: isSet(object.header) ? UploadBlobHeader.fromJSON(object.header) : undefined,
+      chunk: isSet(object.chunk) ? bytesFromBase64(object.chunk) : undefined,
+    };
+  },
+
+  toJSON(message: UploadBlobRequest): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = UploadBlobHeader.toJSON(message.header);
+    }
+    if (message.chunk !== undefined) {
+      obj.chunk = base64FromBytes(message.chunk);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UploadBlobRequest>): UploadBlobRequest {
+    return UploadBlobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UploadBlobRequest>): UploadBlobRequest {
+    const message = createBaseUploadBlobRequest();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? UploadBlobHeader.fromPartial(object.header)
+      : undefined;
+    message.chunk = object.chunk ?? undefined;
+    return message;
+  },
+};
+
+function createBaseUploadBlobResponse(): UploadBlobResponse {
+  return { sha256: "", sizeBytes: 0, deduplicated: false };
+}
+
+export const UploadBlobResponse: MessageFns<UploadBlobResponse> = {
+  encode(message: UploadBlobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sha256 !== "") {
+      writer.uint32(10).string(message.sha256);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(16).uint64(message.sizeBytes);
+    }
+    if (message.deduplicated !== false) {
+      writer.uint32(24).bool(message.deduplicated);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UploadBlobResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUploadBlobResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.deduplicated = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UploadBlobResponse {
+    return {
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+      deduplicated: isSet(object.deduplicated) ? globalThis.Boolean(object.deduplicated) : false,
+    };
+  },
+
+  toJSON(message: UploadBlobResponse): unknown {
+    const obj: any = {};
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    if (message.deduplicated !== false) {
+      obj.deduplicated = message.deduplicated;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UploadBlobResponse>): UploadBlobResponse {
+    return UploadBlobResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UploadBlobResponse>): UploadBlobResponse {
+    const message = createBaseUploadBlobResponse();
+    message.sha256 = object.sha256 ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.deduplicated = object.deduplicated ?? false;
+    return message;
+  },
+};
+
+function createBaseStatBlobsRequest(): StatBlobsRequest {
+  return { sha256: [] };
+}
+
+export const StatBlobsRequest: MessageFns<StatBlobsRequest> = {
+  encode(message: StatBlobsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.sha256) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StatBlobsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStatBlobsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sha256.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StatBlobsRequest {
+    return {
+      sha256: globalThis.Array.isArray(object?.sha256) ? object.sha256.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: StatBlobsRequest): unknown {
+    const obj: any = {};
+    if (message.sha256?.length) {
+      obj.sha256 = message.sha256;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StatBlobsRequest>): StatBlobsRequest {
+    return StatBlobsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StatBlobsRequest>): StatBlobsRequest {
+    const message = createBaseStatBlobsRequest();
+    message.sha256 = object.sha256?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseBlobStat(): BlobStat {
+  return { sha256: "", present: false, sizeBytes: 0 };
+}
+
+export const BlobStat: MessageFns<BlobStat> = {
+  encode(message: BlobStat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sha256 !== "") {
+      writer.uint32(10).string(message.sha256);
+    }
+    if (message.present !== false) {
+      writer.uint32(16).bool(message.present);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(24).uint64(message.sizeBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BlobStat {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBlobStat();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.present = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BlobStat {
+    return {
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      present: isSet(object.present) ? globalThis.Boolean(object.present) : false,
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: BlobStat): unknown {
+    const obj: any = {};
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.present !== false) {
+      obj.present = message.present;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BlobStat>): BlobStat {
+    return BlobStat.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BlobStat>): BlobStat {
+    const message = createBaseBlobStat();
+    message.sha256 = object.sha256 ?? "";
+    message.present = object.present ?? false;
+    message.sizeBytes = object.sizeBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseStatBlobsResponse(): StatBlobsResponse {
+  return { blobs: [] };
+}
+
+export const StatBlobsResponse: MessageFns<StatBlobsResponse> = {
+  encode(message: StatBlobsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.blobs) {
+      BlobStat.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StatBlobsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStatBlobsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.blobs.push(BlobStat.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StatBlobsResponse {
+    return { blobs: globalThis.Array.isArray(object?.blobs) ? object.blobs.map((e: any) => BlobStat.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: StatBlobsResponse): unknown {
+    const obj: any = {};
+    if (message.blobs?.length) {
+      obj.blobs = message.blobs.map((e) => BlobStat.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StatBlobsResponse>): StatBlobsResponse {
+    return StatBlobsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StatBlobsResponse>): StatBlobsResponse {
+    const message = createBaseStatBlobsResponse();
+    message.blobs = object.blobs?.map((e) => BlobStat.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAlias(): Alias {
+  return { modelName: "", alias: "", version: 0, revision: 0, updatedBy: "", updatedAtUnixMs: 0 };
+}
+
+export const Alias: MessageFns<Alias> = {
+  encode(message: Alias, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.alias !== "") {
+      writer.uint32(18).string(message.alias);
+    }
+    if (message.version !== 0) {
+      writer.uint32(24).uint32(message.version);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(32).uint64(message.revision);
+    }
+    if (message.updatedBy !== "") {
+      writer.uint32(42).string(message.updatedBy);
+    }
+    if (message.updatedAtUnixMs !== 0) {
+      writer.uint32(48).int64(message.updatedAtUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Alias {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAlias();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.updatedBy = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.updatedAtUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Alias {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      alias: isSet(object.alias) ? globalThis.String(object.alias) : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      updatedBy: isSet(object.updatedBy)
+        ? globalThis.String(object.updatedBy)
+        : isSet(object.updated_by)
+        ? globalThis.String(object.updated_by)
+        : "",
+      updatedAtUnixMs: isSet(object.updatedAtUnixMs)
+        ? globalThis.Number(object.updatedAtUnixMs)
+        : isSet(object.updated_at_unix_ms)
+        ? globalThis.Number(object.updated_at_unix_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: Alias): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.alias !== "") {
+      obj.alias = message.alias;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.updatedBy !== "") {
+      obj.updatedBy = message.updatedBy;
+    }
+    if (message.updatedAtUnixMs !== 0) {
+      obj.updatedAtUnixMs = Math.round(message.updatedAtUnixMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Alias>): Alias {
+    return Alias.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Alias>): Alias {
+    const message = createBaseAlias();
+    message.modelName = object.modelName ?? "";
+    message.alias = object.alias ?? "";
+    message.version = object.version ?? 0;
+    message.revision = object.revision ?? 0;
+    message.updatedBy = object.updatedBy ?? "";
+    message.updatedAtUnixMs = object.updatedAtUnixMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseAliasMove(): AliasMove {
+  return {
+    modelName: "",
+    alias: "",
+    revision: 0,
+    fromVersion: 0,
+    toVersion: 0,
+    actor: "",
+    movedAtUnixMs: 0,
+    reason: "",
+    rollback: false,
+  };
+}
+
+export const AliasMove: MessageFns<AliasMove> = {
+  encode(message: AliasMove, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.alias !== "") {
+      writer.uint32(18).string(message.alias);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(24).uint64(message.revision);
+    }
+    if (message.fromVersion !== 0) {
+      writer.uint32(32).uint32(message.fromVersion);
+    }
+    if (message.toVersion !== 0) {
+      writer.uint32(40).uint32(message.toVersion);
+    }
+    if (message.actor !== "") {
+      writer.uint32(50).string(message.actor);
+    }
+    if (message.movedAtUnixMs !== 0) {
+      writer.uint32(56).int64(message.movedAtUnixMs);
+    }
+    if (message.reason !== "") {
+      writer.uint32(66).string(message.reason);
+    }
+    if (message.rollback !== false) {
+      writer.uint32(72).bool(message.rollback);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AliasMove {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAliasMove();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.fromVersion = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.toVersion = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.actor = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.movedAtUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.rollback = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AliasMove {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      alias: isSet(object.alias) ? globalThis.String(object.alias) : "",
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      fromVersion: isSet(object.fromVersion)
+        ? globalThis.Number(object.fromVersion)
+        : isSet(object.from_version)
+        ? globalThis.Number(object.from_version)
+        : 0,
+      toVersion: isSet(object.toVersion)
+        ? globalThis.Number(object.toVersion)
+        : isSet(object.to_version)
+        ? globalThis.Number(object.to_version)
+        : 0,
+      actor: isSet(object.actor) ? globalThis.String(object.actor) : "",
+      movedAtUnixMs: isSet(object.movedAtUnixMs)
+        ? globalThis.Number(object.movedAtUnixMs)
+        : isSet(object.moved_at_unix_ms)
+        ? globalThis.Number(object.moved_at_unix_ms)
+        : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      rollback: isSet(object.rollback) ? globalThis.Boolean(object.rollback) : false,
+    };
+  },
+
+  toJSON(message: AliasMove): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.alias !== "") {
+      obj.alias = message.alias;
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.fromVersion !== 0) {
+      obj.fromVersion = Math.round(message.fromVersion);
+    }
+    if (message.toVersion !== 0) {
+      obj.toVersion = Math.round(message.toVersion);
+    }
+    if (message.actor !== "") {
+      obj.actor = message.actor;
+    }
+    if (message.movedAtUnixMs !== 0) {
+      obj.movedAtUnixMs = Math.round(message.movedAtUnixMs);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.rollback !== false) {
+      obj.rollback = message.rollback;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AliasMove>): AliasMove {
+    return AliasMove.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AliasMove>): AliasMove {
+    const message = createBaseAliasMove();
+    message.modelName = object.modelName ?? "";
+    message.alias = object.alias ?? "";
+    message.revision = object.revision ?? 0;
+    message.fromVersion = object.fromVersion ?? 0;
+    message.toVersion = object.toVersion ?? 0;
+    message.actor = object.actor ?? "";
+    message.movedAtUnixMs = object.movedAtUnixMs ?? 0;
+    message.reason = object.reason ?? "";
+    message.rollback = object.rollback ?? false;
+    return message;
+  },
+};
+
+function createBaseSetAliasRequest(): SetAliasRequest {
+  return { modelName: "", alias: "", version: 0, expectedVersion: undefined, reason: "", actor: "" };
+}
+
+export const SetAliasRequest: MessageFns<SetAliasRequest> = {
+  encode(message: SetAliasRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.alias !== "") {
+      writer.uint32(18).string(message.alias);
+    }
+    if (message.version !== 0) {
+      writer.uint32(24).uint32(message.version);
+    }
+    if (message.expectedVersion !== undefined) {
+      writer.uint32(32).uint32(message.expectedVersion);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    if (message.actor !== "") {
+      writer.uint32(50).string(message.actor);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetAliasRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetAliasRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.expectedVersion = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.actor = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetAliasRequest {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      alias: isSet(object.alias) ? globalThis.String(object.alias) : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      expectedVersion: isSet(object.expectedVersion)
+        ? globalThis.Number(object.expectedVersion)
+        : isSet(object.expected_version)
+        ? globalThis.Number(object.expected_version)
+        : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      actor: isSet(object.actor) ? globalThis.String(object.actor) : "",
+    };
+  },
+
+  toJSON(message: SetAliasRequest): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.alias !== "") {
+      obj.alias = message.alias;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.expectedVersion !== undefined) {
+      obj.expectedVersion = Math.round(message.expectedVersion);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.actor !== "") {
+      obj.actor = message.actor;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetAliasRequest>): SetAliasRequest {
+    return SetAliasRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetAliasRequest>): SetAliasRequest {
+    const message = createBaseSetAliasRequest();
+    message.modelName = object.modelName ?? "";
+    message.alias = object.alias ?? "";
+    message.version = object.version ?? 0;
+    message.expectedVersion = object.expectedVersion ?? undefined;
+    message.reason = object.reason ?? "";
+    message.actor = object.actor ?? "";
+    return message;
+  },
+};
+
+function createBaseSetAliasResponse(): SetAliasResponse {
+  return { alias: undefined, move: undefined };
+}
+
+export const SetAliasResponse: MessageFns<SetAliasResponse> = {
+  encode(message: SetAliasResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.alias !== undefined) {
+      Alias.encode(message.alias, writer.uint32(10).fork()).join();
+    }
+    if (message.move !== undefined) {
+      AliasMove.encode(message.move, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetAliasResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetAliasResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.alias = Alias.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.move = AliasMove.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetAliasResponse {
+    return {
+      alias: isSet(object.alias) ? Alias.fromJSON(object.alias) : undefined,
+      move: isSet(object.move) ? AliasMove.fromJSON(object.move) : undefined,
+    };
+  },
+
+  toJSON(message: SetAliasResponse): unknown {
+    const obj: any = {};
+    if (message.alias !== undefined) {
+      obj.alias = Alias.toJSON(message.alias);
+    }
+    if (message.move !== undefined) {
+      obj.move = AliasMove.toJSON(message.move);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetAliasResponse>): SetAliasResponse {
+    return SetAliasResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetAliasResponse>): SetAliasResponse {
+    const message = createBaseSetAliasResponse();
+    message.alias = (object.alias !== undefined && object.alias !== null) ? Alias.fromPartial(object.alias) : undefined;
+    message.move = (object.move !== undefined && object.move !== null) ? AliasMove.fromPartial(object.move) : undefined;
+    return message;
+  },
+};
+
+function createBaseGetAliasRequest(): GetAliasRequest {
+  return { modelName: "", alias: "" };
+}
+
+export const GetAliasRequest: MessageFns<GetAliasRequest> = {
+  encode(message: GetAliasRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.alias !== "") {
+      writer.uint32(18).string(message.alias);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAliasRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAliasRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAliasRequest {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      alias: isSet(object.alias) ? globalThis.String(object.alias) : "",
+    };
+  },
+
+  toJSON(message: GetAliasRequest): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.alias !== "") {
+      obj.alias = message.alias;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetAliasRequest>): GetAliasRequest {
+    return GetAliasRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetAliasRequest>): GetAliasRequest {
+    const message = createBaseGetAliasRequest();
+    message.modelName = object.modelName ?? "";
+    message.alias = object.alias ?? "";
+    return message;
+  },
+};
+
+function createBaseGetAliasResponse(): GetAliasResponse {
+  return { alias: undefined };
+}
+
+export const GetAliasResponse: MessageFns<GetAliasResponse> = {
+  encode(message: GetAliasResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.alias !== undefined) {
+      Alias.encode(message.alias, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAliasResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAliasResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.alias = Alias.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAliasResponse {
+    return { alias: isSet(object.alias) ? Alias.fromJSON(object.alias) : undefined };
+  },
+
+  toJSON(message: GetAliasResponse): unknown {
+    const obj: any = {};
+    if (message.alias !== undefined) {
+      obj.alias = Alias.toJSON(message.alias);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetAliasResponse>): GetAliasResponse {
+    return GetAliasResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetAliasResponse>): GetAliasResponse {
+    const message = createBaseGetAliasResponse();
+    message.alias = (object.alias !== undefined && object.alias !== null) ? Alias.fromPartial(object.alias) : undefined;
+    return message;
+  },
+};
+
+function createBaseListAliasesRequest(): ListAliasesRequest {
+  return { modelName: "" };
+}
+
+export const ListAliasesRequest: MessageFns<ListAliasesRequest> = {
+  encode(message: ListAliasesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAliasesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAliasesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAliasesRequest {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+    };
+  },
+
+  toJSON(message: ListAliasesRequest): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListAliasesRequest>): ListAliasesRequest {
+    return ListAliasesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListAliasesRequest>): ListAliasesRequest {
+    const message = createBaseListAliasesRequest();
+    message.modelName = object.modelName ?? "";
+    return message;
+  },
+};
+
+function createBaseListAliasesResponse(): ListAliasesResponse {
+  return { aliases: [] };
+}
+
+export const ListAliasesResponse: MessageFns<ListAliasesResponse> = {
+  encode(message: ListAliasesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.aliases) {
+      Alias.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAliasesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAliasesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.aliases.push(Alias.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAliasesResponse {
+    return {
+      aliases: globalThis.Array.isArray(object?.aliases) ? object.aliases.map((e: any) => Alias.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListAliasesResponse): unknown {
+    const obj: any = {};
+    if (message.aliases?.length) {
+      obj.aliases = message.aliases.map((e) => Alias.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListAliasesResponse>): ListAliasesResponse {
+    return ListAliasesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListAliasesResponse>): ListAliasesResponse {
+    const message = createBaseListAliasesResponse();
+    message.aliases = object.aliases?.map((e) => Alias.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGetAliasHistoryRequest(): GetAliasHistoryRequest {
+  return { modelName: "", alias: "" };
+}
+
+export const GetAliasHistoryRequest: MessageFns<GetAliasHistoryRequest> = {
+  encode(message: GetAliasHistoryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.alias !== "") {
+      writer.uint32(18).string(message.alias);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAliasHistoryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAliasHistoryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAliasHistoryRequest {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      alias: isSet(object.alias) ? globalThis.String(object.alias) : "",
+    };
+  },
+
+  toJSON(message: GetAliasHistoryRequest): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.alias !== "") {
+      obj.alias = message.alias;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetAliasHistoryRequest>): GetAliasHistoryRequest {
+    return GetAliasHistoryRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetAliasHistoryRequest>): GetAliasHistoryRequest {
+    const message = createBaseGetAliasHistoryRequest();
+    message.modelName = object.modelName ?? "";
+    message.alias = object.alias ?? "";
+    return message;
+  },
+};
+
+function createBaseGetAliasHistoryResponse(): GetAliasHistoryResponse {
+  return { moves: [] };
+}
+
+export const GetAliasHistoryResponse: MessageFns<GetAliasHistoryResponse> = {
+  encode(message: GetAliasHistoryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.moves) {
+      AliasMove.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAliasHistoryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAliasHistoryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.moves.push(AliasMove.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAliasHistoryResponse {
+    return {
+      moves: globalThis.Array.isArray(object?.moves) ? object.moves.map((e: any) => AliasMove.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: GetAliasHistoryResponse): unknown {
+    const obj: any = {};
+    if (message.moves?.length) {
+      obj.moves = message.moves.map((e) => AliasMove.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetAliasHistoryResponse>): GetAliasHistoryResponse {
+    return GetAliasHistoryResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetAliasHistoryResponse>): GetAliasHistoryResponse {
+    const message = createBaseGetAliasHistoryResponse();
+    message.moves = object.moves?.map((e) => AliasMove.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRollbackAliasRequest(): RollbackAliasRequest {
+  return { modelName: "", alias: "", expectedVersion: undefined, reason: "", actor: "" };
+}
+
+export const RollbackAliasRequest: MessageFns<RollbackAliasRequest> = {
+  encode(message: RollbackAliasRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.alias !== "") {
+      writer.uint32(18).string(message.alias);
+    }
+    if (message.expectedVersion !== undefined) {
+      writer.uint32(24).uint32(message.expectedVersion);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.actor !== "") {
+      writer.uint32(42).string(message.actor);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RollbackAliasRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRollbackAliasRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.expectedVersion = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.actor = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RollbackAliasRequest {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      alias: isSet(object.alias) ? globalThis.String(object.alias) : "",
+      expectedVersion: isSet(object.expectedVersion)
+        ? globalThis.Number(object.expectedVersion)
+        : isSet(object.expected_version)
+        ? globalThis.Number(object.expected_version)
+        : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      actor: isSet(object.actor) ? globalThis.String(object.actor) : "",
+    };
+  },
+
+  toJSON(message: RollbackAliasRequest): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.alias !== "") {
+      obj.alias = message.alias;
+    }
+    if (message.expectedVersion !== undefined) {
+      obj.expectedVersion = Math.round(message.expectedVersion);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.actor !== "") {
+      obj.actor = message.actor;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RollbackAliasRequest>): RollbackAliasRequest {
+    return RollbackAliasRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RollbackAliasRequest>): RollbackAliasRequest {
+    const message = createBaseRollbackAliasRequest();
+    message.modelName = object.modelName ?? "";
+    message.alias = object.alias ?? "";
+    message.expectedVersion = object.expectedVersion ?? undefined;
+    message.reason = object.reason ?? "";
+    message.actor = object.actor ?? "";
+    return message;
+  },
+};
+
+function createBaseRollbackAliasResponse(): RollbackAliasResponse {
+  return { alias: undefined, move: undefined };
+}
+
+export const RollbackAliasResponse: MessageFns<RollbackAliasResponse> = {
+  encode(message: RollbackAliasResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.alias !== undefined) {
+      Alias.encode(message.alias, writer.uint32(10).fork()).join();
+    }
+    if (message.move !== undefined) {
+      AliasMove.encode(message.move, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RollbackAliasResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRollbackAliasResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.alias = Alias.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.move = AliasMove.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RollbackAliasResponse {
+    return {
+      alias: isSet(object.alias) ? Alias.fromJSON(object.alias) : undefined,
+      move: isSet(object.move) ? AliasMove.fromJSON(object.move) : undefined,
+    };
+  },
+
+  toJSON(message: RollbackAliasResponse): unknown {
+    const obj: any = {};
+    if (message.alias !== undefined) {
+      obj.alias = Alias.toJSON(message.alias);
+    }
+    if (message.move !== undefined) {
+      obj.move = AliasMove.toJSON(message.move);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RollbackAliasResponse>): RollbackAliasResponse {
+    return RollbackAliasResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RollbackAliasResponse>): RollbackAliasResponse {
+    const message = createBaseRollbackAliasResponse();
+    message.alias = (object.alias !== undefined && object.alias !== null) ? Alias.fromPartial(object.alias) : undefined;
+    message.move = (object.move !== undefined && object.move !== null) ? AliasMove.fromPartial(object.move) : undefined;
+    return message;
+  },
+};
+
+function createBaseWatchRequest(): WatchRequest {
+  return { afterCursor: 0, modelName: "", fromNow: false };
+}
+
+export const WatchRequest: MessageFns<WatchRequest> = {
+  encode(message: WatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.afterCursor !== 0) {
+      writer.uint32(8).uint64(message.afterCursor);
+    }
+    if (message.modelName !== "") {
+      writer.uint32(18).string(message.modelName);
+    }
+    if (message.fromNow !== false) {
+      writer.uint32(24).bool(message.fromNow);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.afterCursor = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.fromNow = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchRequest {
+    return {
+      afterCursor: isSet(object.afterCursor)
+        ? globalThis.Number(object.afterCursor)
+        : isSet(object.after_cursor)
+        ? globalThis.Number(object.after_cursor)
+        : 0,
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      fromNow: isSet(object.fromNow)
+        ? globalThis.Boolean(object.fromNow)
+        : isSet(object.from_now)
+        ? globalThis.Boolean(object.from_now)
+        : false,
+    };
+  },
+
+  toJSON(message: WatchRequest): unknown {
+    const obj: any = {};
+    if (message.afterCursor !== 0) {
+      obj.afterCursor = Math.round(message.afterCursor);
+    }
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.fromNow !== false) {
+      obj.fromNow = message.fromNow;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchRequest>): WatchRequest {
+    return WatchRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchRequest>): WatchRequest {
+    const message = createBaseWatchRequest();
+    message.afterCursor = object.afterCursor ?? 0;
+    message.modelName = object.modelName ?? "";
+    message.fromNow = object.fromNow ?? false;
+    return message;
+  },
+};
+
+function createBaseWatchCaughtUp(): WatchCaughtUp {
+  return { cursor: 0 };
+}
+
+export const WatchCaughtUp: MessageFns<WatchCaughtUp> = {
+  encode(message: WatchCaughtUp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cursor !== 0) {
+      writer.uint32(8).uint64(message.cursor);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchCaughtUp {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchCaughtUp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.cursor = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchCaughtUp {
+    return { cursor: isSet(object.cursor) ? globalThis.Number(object.cursor) : 0 };
+  },
+
+  toJSON(message: WatchCaughtUp): unknown {
+    const obj: any = {};
+    if (message.cursor !== 0) {
+      obj.cursor = Math.round(message.cursor);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchCaughtUp>): WatchCaughtUp {
+    return WatchCaughtUp.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchCaughtUp>): WatchCaughtUp {
+    const message = createBaseWatchCaughtUp();
+    message.cursor = object.cursor ?? 0;
+    return message;
+  },
+};
+
+function createBaseWatchResponse(): WatchResponse {
+  return { cursor: 0, recordedAtUnixMs: 0, versionCreated: undefined, aliasMoved: undefined, caughtUp: undefined };
+}
+
+export const WatchResponse: MessageFns<WatchResponse> = {
+  encode(message: WatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cursor !== 0) {
+      writer.uint32(8).uint64(message.cursor);
+    }
+    if (message.recordedAtUnixMs !== 0) {
+      writer.uint32(16).int64(message.recordedAtUnixMs);
+    }
+    if (message.versionCreated !== undefined) {
+      ModelVersion.encode(message.versionCreated, writer.uint32(26).fork()).join();
+    }
+    if (message.aliasMoved !== undefined) {
+      AliasMove.encode(message.aliasMoved, writer.uint32(34).fork()).join();
+    }
+    if (message.caughtUp !== undefined) {
+      WatchCaughtUp.encode(message.caughtUp, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.cursor = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.recordedAtUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.versionCreated = ModelVersion.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.aliasMoved = AliasMove.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.caughtUp = WatchCaughtUp.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchResponse {
+    return {
+      cursor: isSet(object.cursor) ? globalThis.Number(object.cursor) : 0,
+      recordedAtUnixMs: isSet(object.recordedAtUnixMs)
+        ? globalThis.Number(object.recordedAtUnixMs)
+        : isSet(object.recorded_at_unix_ms)
+        ? globalThis.Number(object.recorded_at_unix_ms)
+        : 0,
+      versionCreated: isSet(object.versionCreated)
+        ? ModelVersion.fromJSON(object.versionCreated)
+        : isSet(object.version_created)
+        ? ModelVersion.fromJSON(object.version_created)
+        : undefined,
+      aliasMoved: isSet(object.aliasMoved)
+        ? AliasMove.fromJSON(object.aliasMoved)
+        : isSet(object.alias_moved)
+        ? AliasMove.fromJSON(object.alias_moved)
+        : undefined,
+      caughtUp: isSet(object.caughtUp)
+        ? WatchCaughtUp.fromJSON(object.caughtUp)
+        : isSet(object.caught_up)
+        ? WatchCaughtUp.fromJSON(object.caught_up)
+        : undefined,
+    };
+  },
+
+  toJSON(message: WatchResponse): unknown {
+    const obj: any = {};
+    if (message.cursor !== 0) {
+      obj.cursor = Math.round(message.cursor);
+    }
+    if (message.recordedAtUnixMs !== 0) {
+      obj.recordedAtUnixMs = Math.round(message.recordedAtUnixMs);
+    }
+    if (message.versionCreated !== undefined) {
+      obj.versionCreated = ModelVersion.toJSON(message.versionCreated);
+    }
+    if (message.aliasMoved !== undefined) {
+      obj.aliasMoved = AliasMove.toJSON(message.aliasMoved);
+    }
+    if (message.caughtUp !== undefined) {
+      obj.caughtUp = WatchCaughtUp.toJSON(message.caughtUp);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchResponse>): WatchResponse {
+    return WatchResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchResponse>): WatchResponse {
+    const message = createBaseWatchResponse();
+    message.cursor = object.cursor ?? 0;
+    message.recordedAtUnixMs = object.recordedAtUnixMs ?? 0;
+    message.versionCreated = (object.versionCreated !== undefined && object.versionCreated !== null)
+      ? ModelVersion.fromPartial(object.versionCreated)
+      : undefined;
+    message.aliasMoved = (object.aliasMoved !== undefined && object.aliasMoved !== null)
+      ? AliasMove.fromPartial(object.aliasMoved)
+      : undefined;
+    message.caughtUp = (object.caughtUp !== undefined && object.caughtUp !== null)
+      ? WatchCaughtUp.fromPartial(object.caughtUp)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGarbageCollectRequest(): GarbageCollectRequest {
+  return { delete: false, minAgeSeconds: undefined };
+}
+
+export const GarbageCollectRequest: MessageFns<GarbageCollectRequest> = {
+  encode(message: GarbageCollectRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.delete !== false) {
+      writer.uint32(8).bool(message.delete);
+    }
+    if (message.minAgeSeconds !== undefined) {
+      writer.uint32(16).uint64(message.minAgeSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GarbageCollectRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGarbageCollectRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.delete = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.minAgeSeconds = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GarbageCollectRequest {
+    return {
+      delete: isSet(object.delete) ? globalThis.Boolean(object.delete) : false,
+      minAgeSeconds: isSet(object.minAgeSeconds)
+        ? globalThis.Number(object.minAgeSeconds)
+        : isSet(object.min_age_seconds)
+        ? globalThis.Number(object.min_age_seconds)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GarbageCollectRequest): unknown {
+    const obj: any = {};
+    if (message.delete !== false) {
+      obj.delete = message.delete;
+    }
+    if (message.minAgeSeconds !== undefined) {
+      obj.minAgeSeconds = Math.round(message.minAgeSeconds);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GarbageCollectRequest>): GarbageCollectRequest {
+    return GarbageCollectRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GarbageCollectRequest>): GarbageCollectRequest {
+    const message = createBaseGarbageCollectRequest();
+    message.delete = object.delete ?? false;
+    message.minAgeSeconds = object.minAgeSeconds ?? undefined;
+    return message;
+  },
+};
+
+function createBaseGarbageObject(): GarbageObject {
+  return { key: "", sha256: "", sizeBytes: 0, modifiedAtUnixMs: 0 };
+}
+
+export const GarbageObject: MessageFns<GarbageObject> = {
+  encode(message: GarbageObject, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(18).string(message.sha256);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(24).uint64(message.sizeBytes);
+    }
+    if (message.modifiedAtUnixMs !== 0) {
+      writer.uint32(32).int64(message.modifiedAtUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GarbageObject {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGarbageObject();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.modifiedAtUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GarbageObject {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+      modifiedAtUnixMs: isSet(object.modifiedAtUnixMs)
+        ? globalThis.Number(object.modifiedAtUnixMs)
+        : isSet(object.modified_at_unix_ms)
+        ? globalThis.Number(object.modified_at_unix_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: GarbageObject): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    if (message.modifiedAtUnixMs !== 0) {
+      obj.modifiedAtUnixMs = Math.round(message.modifiedAtUnixMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GarbageObject>): GarbageObject {
+    return GarbageObject.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GarbageObject>): GarbageObject {
+    const message = createBaseGarbageObject();
+    message.key = object.key ?? "";
+    message.sha256 = object.sha256 ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.modifiedAtUnixMs = object.modifiedAtUnixMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseGarbageCollectResponse(): GarbageCollectResponse {
+  return { garbage: [], garbageBytes: 0, referencedBlobs: 0, deleted: false };
+}
+
+export const GarbageCollectResponse: MessageFns<GarbageCollectResponse> = {
+  encode(message: GarbageCollectResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.garbage) {
+      GarbageObject.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.garbageBytes !== 0) {
+      writer.uint32(16).uint64(message.garbageBytes);
+    }
+    if (message.referencedBlobs !== 0) {
+      writer.uint32(24).uint32(message.referencedBlobs);
+    }
+    if (message.deleted !== false) {
+      writer.uint32(32).bool(message.deleted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GarbageCollectResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGarbageCollectResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.garbage.push(GarbageObject.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.garbageBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.referencedBlobs = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.deleted = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GarbageCollectResponse {
+    return {
+      garbage: globalThis.Array.isArray(object?.garbage)
+        ? object.garbage.map((e: any) => GarbageObject.fromJSON(e))
+        : [],
+      garbageBytes: isSet(object.garbageBytes)
+        ? globalThis.Number(object.garbageBytes)
+        : isSet(object.garbage_bytes)
+        ? globalThis.Number(object.garbage_bytes)
+        : 0,
+      referencedBlobs: isSet(object.referencedBlobs)
+        ? globalThis.Number(object.referencedBlobs)
+        : isSet(object.referenced_blobs)
+        ? globalThis.Number(object.referenced_blobs)
+        : 0,
+      deleted: isSet(object.deleted) ? globalThis.Boolean(object.deleted) : false,
+    };
+  },
+
+  toJSON(message: GarbageCollectResponse): unknown {
+    const obj: any = {};
+    if (message.garbage?.length) {
+      obj.garbage = message.garbage.map((e) => GarbageObject.toJSON(e));
+    }
+    if (message.garbageBytes !== 0) {
+      obj.garbageBytes = Math.round(message.garbageBytes);
+    }
+    if (message.referencedBlobs !== 0) {
+      obj.referencedBlobs = Math.round(message.referencedBlobs);
+    }
+    if (message.deleted !== false) {
+      obj.deleted = message.deleted;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GarbageCollectResponse>): GarbageCollectResponse {
+    return GarbageCollectResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GarbageCollectResponse>): GarbageCollectResponse {
+    const message = createBaseGarbageCollectResponse();
+    message.garbage = object.garbage?.map((e) => GarbageObject.fromPartial(e)) || [];
+    message.garbageBytes = object.garbageBytes ?? 0;
+    message.referencedBlobs = object.referencedBlobs ?? 0;
+    message.deleted = object.deleted ?? false;
+    return message;
+  },
+};
+
 export type RegistryService = typeof RegistryService;
 export const RegistryService = {
   /**
@@ -2148,7 +5201,11 @@ export const RegistryService = {
     responseSerialize: (value: ListModelsResponse): Buffer => Buffer.from(ListModelsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListModelsResponse => ListModelsResponse.decode(value),
   },
-  /** Streams an artifact by digest, starting at an offset so an interrupted download resumes. */
+  /**
+   * Streams an artifact by digest, starting at an offset so an interrupted download resumes.
+   * A download from offset 0 is hashed as it goes and ends in DATA_LOSS if the stored bytes no
+   * longer match their digest.
+   */
   downloadArtifact: {
     path: "/nexus.registry.v1.Registry/DownloadArtifact" as const,
     requestStream: false as const,
@@ -2159,6 +5216,110 @@ export const RegistryService = {
     responseSerialize: (value: DownloadArtifactResponse): Buffer =>
       Buffer.from(DownloadArtifactResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DownloadArtifactResponse => DownloadArtifactResponse.decode(value),
+  },
+  /**
+   * Stores one blob (a file of a directory model) under its sha256. The first message is the
+   * header, every later one a chunk; the blob becomes visible only once its digest is verified.
+   */
+  uploadBlob: {
+    path: "/nexus.registry.v1.Registry/UploadBlob" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: UploadBlobRequest): Buffer => Buffer.from(UploadBlobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UploadBlobRequest => UploadBlobRequest.decode(value),
+    responseSerialize: (value: UploadBlobResponse): Buffer => Buffer.from(UploadBlobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UploadBlobResponse => UploadBlobResponse.decode(value),
+  },
+  /** Which of the given blobs are stored already, so a client uploads only the missing ones. */
+  statBlobs: {
+    path: "/nexus.registry.v1.Registry/StatBlobs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StatBlobsRequest): Buffer => Buffer.from(StatBlobsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StatBlobsRequest => StatBlobsRequest.decode(value),
+    responseSerialize: (value: StatBlobsResponse): Buffer => Buffer.from(StatBlobsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StatBlobsResponse => StatBlobsResponse.decode(value),
+  },
+  /**
+   * Points an alias (production, staging, ...) at a version by compare-and-swap on the version it
+   * points at now: a stale expectation fails with FAILED_PRECONDITION and changes nothing.
+   */
+  setAlias: {
+    path: "/nexus.registry.v1.Registry/SetAlias" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetAliasRequest): Buffer => Buffer.from(SetAliasRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetAliasRequest => SetAliasRequest.decode(value),
+    responseSerialize: (value: SetAliasResponse): Buffer => Buffer.from(SetAliasResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetAliasResponse => SetAliasResponse.decode(value),
+  },
+  /** The version an alias points at now. */
+  getAlias: {
+    path: "/nexus.registry.v1.Registry/GetAlias" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetAliasRequest): Buffer => Buffer.from(GetAliasRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetAliasRequest => GetAliasRequest.decode(value),
+    responseSerialize: (value: GetAliasResponse): Buffer => Buffer.from(GetAliasResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetAliasResponse => GetAliasResponse.decode(value),
+  },
+  /** Every alias of one model with its current target, sorted by alias name. */
+  listAliases: {
+    path: "/nexus.registry.v1.Registry/ListAliases" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListAliasesRequest): Buffer => Buffer.from(ListAliasesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAliasesRequest => ListAliasesRequest.decode(value),
+    responseSerialize: (value: ListAliasesResponse): Buffer => Buffer.from(ListAliasesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAliasesResponse => ListAliasesResponse.decode(value),
+  },
+  /** Every move of one alias, oldest first: who, when, from, to and why. Append-only. */
+  getAliasHistory: {
+    path: "/nexus.registry.v1.Registry/GetAliasHistory" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetAliasHistoryRequest): Buffer =>
+      Buffer.from(GetAliasHistoryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetAliasHistoryRequest => GetAliasHistoryRequest.decode(value),
+    responseSerialize: (value: GetAliasHistoryResponse): Buffer =>
+      Buffer.from(GetAliasHistoryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetAliasHistoryResponse => GetAliasHistoryResponse.decode(value),
+  },
+  /** Moves an alias back to the target it had before its latest promotion, by compare-and-swap. */
+  rollbackAlias: {
+    path: "/nexus.registry.v1.Registry/RollbackAlias" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RollbackAliasRequest): Buffer => Buffer.from(RollbackAliasRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RollbackAliasRequest => RollbackAliasRequest.decode(value),
+    responseSerialize: (value: RollbackAliasResponse): Buffer =>
+      Buffer.from(RollbackAliasResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RollbackAliasResponse => RollbackAliasResponse.decode(value),
+  },
+  /**
+   * A stream of version and alias events in one global order. Every event carries a cursor; a
+   * client that reconnects with the last cursor it saw receives every later event exactly once.
+   */
+  watch: {
+    path: "/nexus.registry.v1.Registry/Watch" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchRequest): Buffer => Buffer.from(WatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchRequest => WatchRequest.decode(value),
+    responseSerialize: (value: WatchResponse): Buffer => Buffer.from(WatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchResponse => WatchResponse.decode(value),
+  },
+  /** Lists (and with delete=true removes) blobs no version refers to, and abandoned uploads. */
+  garbageCollect: {
+    path: "/nexus.registry.v1.Registry/GarbageCollect" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GarbageCollectRequest): Buffer =>
+      Buffer.from(GarbageCollectRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GarbageCollectRequest => GarbageCollectRequest.decode(value),
+    responseSerialize: (value: GarbageCollectResponse): Buffer =>
+      Buffer.from(GarbageCollectResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GarbageCollectResponse => GarbageCollectResponse.decode(value),
   },
 } as const;
 
@@ -2174,8 +5335,39 @@ export interface RegistryServer extends UntypedServiceImplementation {
   listVersions: handleUnaryCall<ListVersionsRequest, ListVersionsResponse>;
   /** Every model with its latest version. */
   listModels: handleUnaryCall<ListModelsRequest, ListModelsResponse>;
-  /** Streams an artifact by digest, starting at an offset so an interrupted download resumes. */
+  /**
+   * Streams an artifact by digest, starting at an offset so an interrupted download resumes.
+   * A download from offset 0 is hashed as it goes and ends in DATA_LOSS if the stored bytes no
+   * longer match their digest.
+   */
   downloadArtifact: handleServerStreamingCall<DownloadArtifactRequest, DownloadArtifactResponse>;
+  /**
+   * Stores one blob (a file of a directory model) under its sha256. The first message is the
+   * header, every later one a chunk; the blob becomes visible only once its digest is verified.
+   */
+  uploadBlob: handleClientStreamingCall<UploadBlobRequest, UploadBlobResponse>;
+  /** Which of the given blobs are stored already, so a client uploads only the missing ones. */
+  statBlobs: handleUnaryCall<StatBlobsRequest, StatBlobsResponse>;
+  /**
+   * Points an alias (production, staging, ...) at a version by compare-and-swap on the version it
+   * points at now: a stale expectation fails with FAILED_PRECONDITION and changes nothing.
+   */
+  setAlias: handleUnaryCall<SetAliasRequest, SetAliasResponse>;
+  /** The version an alias points at now. */
+  getAlias: handleUnaryCall<GetAliasRequest, GetAliasResponse>;
+  /** Every alias of one model with its current target, sorted by alias name. */
+  listAliases: handleUnaryCall<ListAliasesRequest, ListAliasesResponse>;
+  /** Every move of one alias, oldest first: who, when, from, to and why. Append-only. */
+  getAliasHistory: handleUnaryCall<GetAliasHistoryRequest, GetAliasHistoryResponse>;
+  /** Moves an alias back to the target it had before its latest promotion, by compare-and-swap. */
+  rollbackAlias: handleUnaryCall<RollbackAliasRequest, RollbackAliasResponse>;
+  /**
+   * A stream of version and alias events in one global order. Every event carries a cursor; a
+   * client that reconnects with the last cursor it saw receives every later event exactly once.
+   */
+  watch: handleServerStreamingCall<WatchRequest, WatchResponse>;
+  /** Lists (and with delete=true removes) blobs no version refers to, and abandoned uploads. */
+  garbageCollect: handleUnaryCall<GarbageCollectRequest, GarbageCollectResponse>;
 }
 
 export interface RegistryClient extends Client {
@@ -2247,7 +5439,11 @@ export interface RegistryClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListModelsResponse) => void,
   ): ClientUnaryCall;
-  /** Streams an artifact by digest, starting at an offset so an interrupted download resumes. */
+  /**
+   * Streams an artifact by digest, starting at an offset so an interrupted download resumes.
+   * A download from offset 0 is hashed as it goes and ends in DATA_LOSS if the stored bytes no
+   * longer match their digest.
+   */
   downloadArtifact(
     request: DownloadArtifactRequest,
     options?: Partial<CallOptions>,
@@ -2257,6 +5453,151 @@ export interface RegistryClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<DownloadArtifactResponse>;
+  /**
+   * Stores one blob (a file of a directory model) under its sha256. The first message is the
+   * header, every later one a chunk; the blob becomes visible only once its digest is verified.
+   */
+  uploadBlob(
+    callback: (error: ServiceError | null, response: UploadBlobResponse) => void,
+  ): ClientWritableStream<UploadBlobRequest>;
+  uploadBlob(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UploadBlobResponse) => void,
+  ): ClientWritableStream<UploadBlobRequest>;
+  uploadBlob(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UploadBlobResponse) => void,
+  ): ClientWritableStream<UploadBlobRequest>;
+  uploadBlob(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UploadBlobResponse) => void,
+  ): ClientWritableStream<UploadBlobRequest>;
+  /** Which of the given blobs are stored already, so a client uploads only the missing ones. */
+  statBlobs(
+    request: StatBlobsRequest,
+    callback: (error: ServiceError | null, response: StatBlobsResponse) => void,
+  ): ClientUnaryCall;
+  statBlobs(
+    request: StatBlobsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StatBlobsResponse) => void,
+  ): ClientUnaryCall;
+  statBlobs(
+    request: StatBlobsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StatBlobsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Points an alias (production, staging, ...) at a version by compare-and-swap on the version it
+   * points at now: a stale expectation fails with FAILED_PRECONDITION and changes nothing.
+   */
+  setAlias(
+    request: SetAliasRequest,
+    callback: (error: ServiceError | null, response: SetAliasResponse) => void,
+  ): ClientUnaryCall;
+  setAlias(
+    request: SetAliasRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetAliasResponse) => void,
+  ): ClientUnaryCall;
+  setAlias(
+    request: SetAliasRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetAliasResponse) => void,
+  ): ClientUnaryCall;
+  /** The version an alias points at now. */
+  getAlias(
+    request: GetAliasRequest,
+    callback: (error: ServiceError | null, response: GetAliasResponse) => void,
+  ): ClientUnaryCall;
+  getAlias(
+    request: GetAliasRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetAliasResponse) => void,
+  ): ClientUnaryCall;
+  getAlias(
+    request: GetAliasRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetAliasResponse) => void,
+  ): ClientUnaryCall;
+  /** Every alias of one model with its current target, sorted by alias name. */
+  listAliases(
+    request: ListAliasesRequest,
+    callback: (error: ServiceError | null, response: ListAliasesResponse) => void,
+  ): ClientUnaryCall;
+  listAliases(
+    request: ListAliasesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAliasesResponse) => void,
+  ): ClientUnaryCall;
+  listAliases(
+    request: ListAliasesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAliasesResponse) => void,
+  ): ClientUnaryCall;
+  /** Every move of one alias, oldest first: who, when, from, to and why. Append-only. */
+  getAliasHistory(
+    request: GetAliasHistoryRequest,
+    callback: (error: ServiceError | null, response: GetAliasHistoryResponse) => void,
+  ): ClientUnaryCall;
+  getAliasHistory(
+    request: GetAliasHistoryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetAliasHistoryResponse) => void,
+  ): ClientUnaryCall;
+  getAliasHistory(
+    request: GetAliasHistoryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetAliasHistoryResponse) => void,
+  ): ClientUnaryCall;
+  /** Moves an alias back to the target it had before its latest promotion, by compare-and-swap. */
+  rollbackAlias(
+    request: RollbackAliasRequest,
+    callback: (error: ServiceError | null, response: RollbackAliasResponse) => void,
+  ): ClientUnaryCall;
+  rollbackAlias(
+    request: RollbackAliasRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RollbackAliasResponse) => void,
+  ): ClientUnaryCall;
+  rollbackAlias(
+    request: RollbackAliasRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RollbackAliasResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A stream of version and alias events in one global order. Every event carries a cursor; a
+   * client that reconnects with the last cursor it saw receives every later event exactly once.
+   */
+  watch(request: WatchRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchResponse>;
+  watch(
+    request: WatchRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchResponse>;
+  /** Lists (and with delete=true removes) blobs no version refers to, and abandoned uploads. */
+  garbageCollect(
+    request: GarbageCollectRequest,
+    callback: (error: ServiceError | null, response: GarbageCollectResponse) => void,
+  ): ClientUnaryCall;
+  garbageCollect(
+    request: GarbageCollectRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GarbageCollectResponse) => void,
+  ): ClientUnaryCall;
+  garbageCollect(
+    request: GarbageCollectRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GarbageCollectResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const RegistryClient = makeGenericClientConstructor(

@@ -5,7 +5,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient, type UploadVersionResponse } from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
+import { GetVersionRequest, RegistryClient, UploadHeader, type UploadVersionResponse } from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
 import { GraphBuilder } from '../../services/onnx/index.ts';
 import { startRegistry } from '../../services/registry/server.ts';
 import type { RunningServer } from '../../services/rpc/server.ts';
@@ -87,14 +87,14 @@ describe('registry', () => {
   it('refuses an upload whose bytes do not match the announced digest, leaving nothing visible', async () => {
     const error = await new Promise<ServiceError>((resolve) => {
       const stream = client.uploadVersion((failure) => resolve(failure!));
-      stream.write({ header: { modelName: 'liar', format: 'onnx', sizeBytes: 0, sha256: 'a'.repeat(64), tags: {}, creator: '', lineage: undefined, batching: undefined } });
+      stream.write({ header: UploadHeader.fromPartial({ modelName: 'liar', format: 'onnx', sha256: 'a'.repeat(64) }) });
       stream.write({ chunk: modelBytes(3) });
       stream.end();
     });
     expect(error.code).toBe(status.DATA_LOSS);
     expect(error.details).toMatch(/hash to sha256 .* announced a{64}/);
     const missing = await new Promise<ServiceError>((resolve) =>
-      client.getVersion({ modelName: 'liar', version: 0 }, (failure) => resolve(failure!)));
+      client.getVersion(GetVersionRequest.fromPartial({ modelName: 'liar' }), (failure) => resolve(failure!)));
     expect(missing.code).toBe(status.NOT_FOUND);
     expect(await readdir(join(dataDir, 'store/uploads'))).toEqual([]);
   });

@@ -1,0 +1,32 @@
+/**
+ * nexus rollback <name> <alias>: moves an alias back to its target before the latest promotion
+ * still in effect (rolling back twice walks back two promotions), recorded in its history.
+ */
+import type { RollbackAliasResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { registryClient, unaryCall } from '../clients.ts';
+import { ExitCode, printJson, reportError } from '../output.ts';
+import { parseVersionNumber } from './promote.ts';
+import { currentUser } from './store.ts';
+
+export async function rollback(name: string, alias: string, options: { registry: string; reason?: string; expect?: string; json?: boolean }): Promise<number> {
+  let expected: number | undefined;
+  try {
+    if (options.expect !== undefined) expected = parseVersionNumber(options.expect, '--expect');
+  } catch (error) {
+    console.error((error as Error).message);
+    return ExitCode.USAGE;
+  }
+  const client = registryClient(options.registry);
+  try {
+    const response = await unaryCall<RollbackAliasResponse>((done) => client.rollbackAlias({
+      modelName: name, alias, expectedVersion: expected, reason: options.reason ?? '', actor: currentUser(),
+    }, done));
+    if (options.json) printJson(response);
+    else console.log(`${name}@${alias}: ${response.move!.fromVersion} -> ${response.move!.toVersion} (rolled back, revision ${response.move!.revision})`);
+    return ExitCode.OK;
+  } catch (error) {
+    return reportError(error, `could not roll back ${name}@${alias}`);
+  } finally {
+    client.close();
+  }
+}
