@@ -7,6 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ErrorCode, invalidArgument, NexusError, notFound } from '../rpc/errors.ts';
 import { ObjectNotFoundError, type ObjectInfo, type ObjectStore } from './store/object-store.ts';
+import { noteTransferredBytes } from './transfer-memory.ts';
 
 /** The key of the blob with this digest. */
 export const blobKey = (sha256: string) => `blobs/sha256/${sha256.slice(0, 2)}/${sha256.slice(2)}`;
@@ -63,6 +64,7 @@ export class BlobStore {
           throw dataLoss(`upload sent more than the ${expectedSize} bytes its header announced`);
         }
         hash.update(chunk);
+        noteTransferredBytes(chunk.byteLength);
         options.onChunk?.(chunk);
         yield chunk;
       }

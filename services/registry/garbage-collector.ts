@@ -67,10 +67,10 @@ export class GarbageCollector {
       const sha256 = sha256OfBlobKey(info.key);
       if (!sha256) continue;
       if (referenced.has(sha256)) referencedBlobs += 1;
-      else if (oldEnough(info.modifiedAtMs)) garbage.push({ key: info.key, sha256, sizeBytes: info.sizeBytes, modifiedAtUnixMs: info.modifiedAtMs });
+      else if (oldEnough(info.modifiedAtMs)) garbage.push({ key: info.key, sha256, sizeBytes: info.sizeBytes, modifiedAtUnixMs: Math.floor(info.modifiedAtMs) });
     }
     for await (const info of this.store.list('uploads/')) {
-      if (oldEnough(info.modifiedAtMs)) garbage.push({ key: info.key, sha256: '', sizeBytes: info.sizeBytes, modifiedAtUnixMs: info.modifiedAtMs });
+      if (oldEnough(info.modifiedAtMs)) garbage.push({ key: info.key, sha256: '', sizeBytes: info.sizeBytes, modifiedAtUnixMs: Math.floor(info.modifiedAtMs) });
     }
 
     const removed: GarbageObject[] = [];

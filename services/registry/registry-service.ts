@@ -23,11 +23,15 @@ import type { RegistryEvent } from './event-log.ts';
 import { FILE_FORMATS, DIRECTORY_FORMATS, isDirectoryFormat, type ModelRegistry } from './model-registry.ts';
 import { checkAliasName, checkManifestPath, checkModelName, checkSha256, checkTags } from './names.ts';
 import { OnnxSignatureReader } from './onnx-signature.ts';
+import { noteTransferredBytes } from './transfer-memory.ts';
 
 /** Artifact formats the registry accepts. */
 export const SUPPORTED_FORMATS = [...FILE_FORMATS, ...DIRECTORY_FORMATS] as const;
-/** Size of each streamed download chunk, in bytes. */
-export const DOWNLOAD_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Size of each streamed download chunk, in bytes: small enough that the few chunks in flight and
+ * their encoded copies stay a few megabytes, large enough that framing costs nothing.
+ */
+export const DOWNLOAD_CHUNK_BYTES = 256 * 1024;
 /** Most digests one StatBlobs call may ask about. */
 const MAX_STAT_BLOBS = 10_000;
 
@@ -94,6 +98,59 @@ function toWatchResponse(event: RegistryEvent): WatchResponse {
 }
 
 const eventModel = (event: RegistryEvent) => event.versionCreated?.modelName ?? event.aliasMoved?.modelName;
+
+function varintBytes(value: number): number {
+  let bytes = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 0x80);
+    bytes += 1;
+  }
+  return bytes;
+}
+
+function writeVarint(target: Buffer, at: number, value: number): number {
+  while (value >= 0x80) {
+    target[at++] = (value % 0x80) | 0x80;
+    value = Math.floor(value / 0x80);
+  }
+  target[at++] = value;
+  return at;
+}
+
+/**
+ * Encodes a DownloadArtifactResponse with one copy of the chunk (the generated serializer makes
+ * three), which keeps the garbage of a multi-gigabyte download, and so the registry's memory, low.
+ * Field order and encoding are protobuf's: 1 bytes chunk, 2 uint64 offset, 3 uint64 total.
+ */
+export function encodeDownloadResponse(message: DownloadArtifactResponse): Buffer {
+  const chunk = message.chunk;
+  const size = (chunk.byteLength > 0 ? 1 + varintBytes(chunk.byteLength) + chunk.byteLength : 0)
+    + (message.offset > 0 ? 1 + varintBytes(message.offset) : 0)
+    + (message.totalSizeBytes > 0 ? 1 + varintBytes(message.totalSizeBytes) : 0);
+  const output = Buffer.allocUnsafe(size);
+  let at = 0;
+  if (chunk.byteLength > 0) {
+    output[at++] = 0x0a;
+    at = writeVarint(output, at, chunk.byteLength);
+    output.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  if (message.offset > 0) {
+    output[at++] = 0x10;
+    at = writeVarint(output, at, message.offset);
+  }
+  if (message.totalSizeBytes > 0) {
+    output[at++] = 0x18;
+    at = writeVarint(output, at, message.totalSizeBytes);
+  }
+  return output;
+}
+
+/** The service definition, with the lean download encoder in place of the generated one. */
+export const REGISTRY_SERVICE_DEFINITION = {
+  ...RegistryService,
+  downloadArtifact: { ...RegistryService.downloadArtifact, responseSerialize: encodeDownloadResponse },
+};
 
 export interface RegistryServiceHandle {
   implementation: UntypedServiceImplementation;
@@ -214,6 +271,7 @@ export function createRegistryService(registry: ModelRegistry, logger: Logger): 
       for await (const piece of registry.blobs.read(request.sha256, request.offset)) {
         if (call.cancelled) return;
         hash?.update(piece);
+        noteTransferredBytes(piece.byteLength);
         // Backends read in pieces of their own size: send about DOWNLOAD_CHUNK_BYTES per message.
         for (let at = 0; at < piece.byteLength;) {
           const take = Math.min(piece.byteLength - at, DOWNLOAD_CHUNK_BYTES - pendingBytes);

@@ -2,7 +2,7 @@
 import { startGrpcServer, type RunningServer } from '../rpc/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { ModelRegistry } from './model-registry.ts';
-import { createRegistryService, RegistryService } from './registry-service.ts';
+import { createRegistryService, REGISTRY_SERVICE_DEFINITION } from './registry-service.ts';
 import type { ObjectStore } from './store/object-store.ts';
 import { openStore, type StoreConfig } from './store/store-config.ts';
 
@@ -42,7 +42,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     services: [{
       name: 'nexus.registry.v1.Registry',
       protoFile: 'nexus/registry/v1/registry.proto',
-      definition: RegistryService,
+      definition: REGISTRY_SERVICE_DEFINITION,
       implementation: service.implementation,
     }],
   });

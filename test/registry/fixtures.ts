@@ -94,6 +94,8 @@ export function hugeOnnxModel(weightBytes: number): GeneratedModel {
 export interface RegistryProcess {
   process: ChildProcess;
   address: string;
+  /** Everything it printed so far, stdout and stderr. */
+  output(): string;
   /** The process's peak resident memory so far (VmHWM), in bytes. */
   peakResidentBytes(): Promise<number>;
   stop(): Promise<void>;
@@ -105,7 +107,12 @@ export async function startRegistryProcess(args: string[], env: Record<string, s
     cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  let output = '';
+  child.stderr!.on('data', (chunk) => {
+    stderr += chunk;
+    output += chunk;
+  });
+  child.stdout!.on('data', (chunk) => (output += chunk));
   const address = await new Promise<string>((resolve, reject) => {
     let stdout = '';
     child.stdout!.on('data', (chunk) => {
@@ -118,6 +125,7 @@ export async function startRegistryProcess(args: string[], env: Record<string, s
   return {
     process: child,
     address,
+    output: () => output,
     async peakResidentBytes() {
       const { readFile } = await import('node:fs/promises');
       const status = await readFile(`/proc/${child.pid}/status`, 'utf8');

@@ -1,18 +1,28 @@
-/** The registry over gRPC: verified uploads, one copy per digest, resumable downloads, numbering. */
+/**
+ * The registry over gRPC: verified uploads, one copy per digest, resumable downloads, numbering,
+ * damage detected on download, aborted uploads leaving nothing, directory models, aliases moved
+ * by compare-and-swap, and the Watch stream resumed by cursor, across two registries over one store.
+ */
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GetVersionRequest, RegistryClient, UploadHeader, type UploadVersionResponse } from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
+import { readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import {
+  GetAliasHistoryRequest, GetVersionRequest, RegistryClient, SetAliasRequest, UploadHeader, WatchRequest,
+  type GetAliasHistoryResponse, type GetVersionResponse, type SetAliasResponse, type UploadVersionResponse, type WatchResponse,
+} from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
 import { GraphBuilder } from '../../services/onnx/index.ts';
-import { startRegistry } from '../../services/registry/server.ts';
-import type { RunningServer } from '../../services/rpc/server.ts';
-import { uploadModelFile } from '../../services/cli/upload.ts';
+import { startRegistry, type RunningRegistry } from '../../services/registry/server.ts';
+import { downloadBlob, uploadModelDirectory, uploadModelFile } from '../../services/cli/upload.ts';
+import { unaryCall } from '../../services/cli/clients.ts';
+import { blobKey } from '../../services/registry/blob-store.ts';
 
 let dataDir: string;
-let registry: RunningServer;
+let registry: RunningRegistry;
 let client: RegistryClient;
 
 /** A small valid ONNX model; `seed` changes its weights and so its digest. */
@@ -111,5 +121,193 @@ describe('registry', () => {
   it('answers NOT_FOUND for an unknown digest and INVALID_ARGUMENT for a malformed one', async () => {
     await expect(download('0'.repeat(64))).rejects.toMatchObject({ code: status.NOT_FOUND });
     await expect(download('../../etc/passwd')).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+  });
+});
+
+/** A safetensors file: 8-byte little-endian header length, JSON header, then the tensor bytes. */
+function safetensors(values: number[]): Buffer {
+  const data = Buffer.from(new Float32Array(values).buffer);
+  const header = Buffer.from(JSON.stringify({ weight: { dtype: 'F32', shape: [values.length], data_offsets: [0, data.byteLength] } }));
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(header.byteLength));
+  return Buffer.concat([length, header, data]);
+}
+
+const header = { lineage: undefined, tags: {}, creator: 'test', batching: undefined };
+
+describe('damage and interruption', () => {
+  it('detects a blob damaged at rest when it is downloaded, and the client keeps nothing of it', async () => {
+    const { version } = await upload('damaged', modelBytes(7));
+    const path = join(dataDir, 'store', blobKey(version!.sha256));
+    const bytes = await readFile(path);
+    bytes[bytes.byteLength >> 1] ^= 0xff; // same size, one byte flipped
+    await writeFile(path, bytes);
+
+    await expect(download(version!.sha256)).rejects.toMatchObject({ code: status.DATA_LOSS, details: expect.stringMatching(/corrupt/) });
+    const target = join(dataDir, 'pulled', 'damaged.onnx');
+    await expect(downloadBlob(client, version!.sha256, target)).rejects.toMatchObject({ code: status.DATA_LOSS });
+    await expect(readFile(target)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(readFile(`${target}.partial`)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('leaves nothing visible when the client goes away halfway through an upload', async () => {
+    const model = modelBytes(8);
+    const stream = client.uploadVersion(() => undefined);
+    stream.write({ header: UploadHeader.fromPartial({ modelName: 'abandoned', format: 'onnx', sizeBytes: model.byteLength * 2 }) });
+    stream.write({ chunk: model });
+    await new Promise((wait) => setTimeout(wait, 100));
+    stream.cancel();
+    for (const started = Date.now(); (await readdir(join(dataDir, 'store/uploads'))).length > 0 && Date.now() - started < 5000;) {
+      await new Promise((wait) => setTimeout(wait, 20));
+    }
+    expect(await readdir(join(dataDir, 'store/uploads'))).toEqual([]);
+    await expect(unaryCall((done) => client.getVersion(GetVersionRequest.fromPartial({ modelName: 'abandoned' }), done)))
+      .rejects.toMatchObject({ code: status.NOT_FOUND });
+    const digest = createHash('sha256').update(model).digest('hex');
+    await expect(download(digest)).rejects.toMatchObject({ code: status.NOT_FOUND });
+  });
+});
+
+describe('directory models', () => {
+  it('stores a directory as a manifest of blobs, sends each file once, and restores every file', async () => {
+    const dir = join(dataDir, 'llm');
+    await mkdir(join(dir, 'tokenizer'), { recursive: true });
+    const files: Record<string, Buffer> = {
+      'model.safetensors': safetensors([1, 2, 3, 4]),
+      'config.json': Buffer.from('{"hidden_size": 4}\n'),
+      'tokenizer/tokenizer.json': Buffer.from('{"vocab": {"a": 0}}\n'),
+    };
+    for (const [path, bytes] of Object.entries(files)) await writeFile(join(dir, path), bytes);
+
+    const first = await uploadModelDirectory(client, dir, { modelName: 'llm', format: 'safetensors', ...header });
+    expect(first.uploadedFiles).toBe(3);
+    expect(first.version).toMatchObject({ modelName: 'llm', version: 1, format: 'safetensors', signature: { inputs: [], outputs: [] } });
+    expect(first.version!.files.map((file) => file.path)).toEqual(['config.json', 'model.safetensors', 'tokenizer/tokenizer.json']);
+    // The version's digest names the manifest, which lists every file's blob.
+    const manifest = JSON.parse((await download(first.version!.sha256)).toString());
+    expect(manifest.files.map((file: { sha256: string }) => file.sha256)).toEqual(first.version!.files.map((file) => file.sha256));
+
+    const again = await uploadModelDirectory(client, dir, { modelName: 'llm', format: 'safetensors', ...header });
+    expect({ uploaded: again.uploadedFiles, skipped: again.skippedFiles, version: again.version!.version }).toEqual({ uploaded: 0, skipped: 3, version: 2 });
+    expect(again.version!.sha256).toBe(first.version!.sha256); // the same directory, the same manifest
+
+    for (const file of first.version!.files) {
+      const target = join(dataDir, 'restored', file.path);
+      await downloadBlob(client, file.sha256, target);
+      expect((await readFile(target)).equals(files[file.path])).toBe(true);
+    }
+  });
+
+  it('refuses a manifest naming a blob that was never uploaded, or a broken safetensors file', async () => {
+    const missing = UploadHeader.fromPartial({ modelName: 'ghost', format: 'directory', files: [{ path: 'a.bin', sha256: 'b'.repeat(64), sizeBytes: 3 }] });
+    const refused = await new Promise<ServiceError>((resolve) => {
+      const stream = client.uploadVersion((error) => resolve(error!));
+      stream.write({ header: missing });
+      stream.end();
+    });
+    expect(refused.code).toBe(status.FAILED_PRECONDITION);
+    expect(refused.details).toMatch(/a\.bin.*not stored.*UploadBlob/);
+
+    const dir = join(dataDir, 'broken');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'model.safetensors'), Buffer.concat([safetensors([1, 2]).subarray(0, 20)]));
+    await expect(uploadModelDirectory(client, dir, { modelName: 'broken', format: 'safetensors', ...header }))
+      .rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/not a valid safetensors file/) });
+
+    const traversal = UploadHeader.fromPartial({ modelName: 'escape', format: 'directory', files: [{ path: '../../etc/passwd', sha256: 'b'.repeat(64), sizeBytes: 3 }] });
+    const escaped = await new Promise<ServiceError>((resolve) => {
+      const stream = client.uploadVersion((error) => resolve(error!));
+      stream.write({ header: traversal });
+      stream.end();
+    });
+    expect(escaped.code).toBe(status.INVALID_ARGUMENT);
+  });
+});
+
+describe('aliases and Watch across two registries over one store', () => {
+  let second: RunningRegistry;
+  let secondClient: RegistryClient;
+
+  beforeAll(async () => {
+    second = await startRegistry({ dataDir: join(dataDir, 'store'), watchPollIntervalMs: 50 });
+    secondClient = new RegistryClient(second.address, credentials.createInsecure());
+  });
+
+  afterAll(async () => {
+    secondClient?.close();
+    await second?.shutdown(1000);
+  });
+
+  const setAlias = (target: RegistryClient, version: number, expectedVersion?: number) =>
+    unaryCall<SetAliasResponse>((done) => target.setAlias(SetAliasRequest.fromPartial({
+      modelName: 'shared', alias: 'production', version, expectedVersion, reason: `promote ${version}`, actor: 'test',
+    }), done));
+
+  it('refuses an alias move with a stale expected version, changing and losing nothing', async () => {
+    for (const seed of [21, 22, 23]) await upload('shared', modelBytes(seed));
+    await setAlias(client, 1, 0);
+    await setAlias(secondClient, 2, 1); // through the other registry
+    const stale = await setAlias(client, 3, 1).then(() => undefined, (error: ServiceError) => error);
+    expect(stale?.code).toBe(status.FAILED_PRECONDITION);
+    expect(stale?.details).toMatch(/points at version 2, not the expected 1; nothing changed/);
+
+    const { moves } = await unaryCall<GetAliasHistoryResponse>((done) => client.getAliasHistory(GetAliasHistoryRequest.fromPartial({ modelName: 'shared', alias: 'production' }), done));
+    expect(moves.map((move) => [move.revision, move.fromVersion, move.toVersion, move.actor])).toEqual([[1, 0, 1, 'test'], [2, 1, 2, 'test']]);
+    const resolved = await unaryCall<GetVersionResponse>((done) => secondClient.getVersion(GetVersionRequest.fromPartial({ modelName: 'shared', alias: 'production' }), done));
+    expect(resolved.version?.version).toBe(2);
+    expect(resolved.aliases).toEqual(['production']);
+  });
+
+  it('gives a watcher that reconnects with its cursor every later event once, in order', async () => {
+    /** Watches through `target` from `afterCursor`; collects events until `count` arrived, then hangs up. */
+    const watch = (target: RegistryClient, afterCursor: number, count: number) => new Promise<WatchResponse[]>((resolve, reject) => {
+      const events: WatchResponse[] = [];
+      const stream = target.watch(WatchRequest.fromPartial({ afterCursor, modelName: 'watched' }));
+      stream.on('data', (message: WatchResponse) => {
+        if (message.caughtUp) return;
+        events.push(message);
+        if (events.length === count) {
+          stream.cancel();
+          resolve(events);
+        }
+      });
+      stream.on('error', (error: ServiceError) => (error.code === status.CANCELLED ? undefined : reject(error)));
+    });
+
+    // Before anything happens: where the log stands now.
+    const head = await new Promise<number>((resolve) => {
+      const stream = client.watch(WatchRequest.fromPartial({ fromNow: true }));
+      stream.on('data', (message: WatchResponse) => {
+        if (message.caughtUp) {
+          stream.cancel();
+          resolve(message.caughtUp.cursor);
+        }
+      });
+      stream.on('error', () => undefined);
+    });
+
+    // A watcher on the second registry sees the first three events, written through the first.
+    const firstPart = watch(secondClient, head, 3);
+    await upload('watched', modelBytes(31));
+    await upload('watched', modelBytes(32));
+    await unaryCall((done) => client.setAlias(SetAliasRequest.fromPartial({ modelName: 'watched', alias: 'staging', version: 2, expectedVersion: 0, actor: 'test' }), done));
+    const seen = await firstPart;
+
+    // While it is away, more happens, some of it through the other registry and another model.
+    await upload('watched', modelBytes(33));
+    await upload('unrelated', modelBytes(34));
+    await unaryCall((done) => secondClient.setAlias(SetAliasRequest.fromPartial({ modelName: 'watched', alias: 'staging', version: 3, expectedVersion: 2, actor: 'test' }), done));
+    await unaryCall((done) => client.rollbackAlias({ modelName: 'watched', alias: 'staging', reason: 'rollback', actor: 'test', expectedVersion: undefined }, done));
+
+    const rest = await watch(client, seen.at(-1)!.cursor, 3);
+    const all = [...seen, ...rest];
+    const describe = (event: WatchResponse) => (event.versionCreated
+      ? `version ${event.versionCreated.version}`
+      : `staging ${event.aliasMoved!.fromVersion}->${event.aliasMoved!.toVersion}${event.aliasMoved!.rollback ? ' rollback' : ''}`);
+    expect(all.map(describe)).toEqual(['version 1', 'version 2', 'staging 0->2', 'version 3', 'staging 2->3', 'staging 3->2 rollback']);
+    const cursors = all.map((event) => event.cursor);
+    expect(cursors).toEqual([...cursors].sort((a, b) => a - b));
+    expect(new Set(cursors).size).toBe(cursors.length);
+    expect(cursors[0]).toBeGreaterThan(head);
   });
 });

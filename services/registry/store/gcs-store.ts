@@ -12,7 +12,7 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { ErrorCode, NexusError } from '../../rpc/errors.ts';
 import {
-  checkKey, ObjectNotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type StoredObject,
+  checkKey, normalizePrefix, ObjectNotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type StoredObject,
   type WriteCondition,
 } from './object-store.ts';
 import { endpointForDisplay } from './s3-store.ts';
@@ -53,7 +53,7 @@ export async function createGcsStore(options: GcsStoreOptions): Promise<ObjectSt
     ...(options.projectId ? { projectId: options.projectId } : {}),
   });
   const bucket: Bucket = storage.bucket(options.bucket);
-  const prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
+  const prefix = normalizePrefix(options.prefix);
   const full = (key: string) => (prefix ? `${prefix}/${checkKey(key)}` : checkKey(key));
   const fullPrefix = (listPrefix: string) => (prefix ? `${prefix}/` : '') + listPrefix;
   const relative = (name: string) => (prefix ? name.slice(prefix.length + 1) : name);

@@ -19,8 +19,8 @@ import {
   type WriteCondition,
 } from './object-store.ts';
 
-/** Bytes per chunk when reading a file. */
-const READ_CHUNK_BYTES = 1024 * 1024;
+/** Bytes per chunk when reading a file (a download's message size). */
+const READ_CHUNK_BYTES = 256 * 1024;
 const GENERATION = /^(.+)#(\d+)$/;
 
 const isCode = (error: unknown, code: string) => (error as NodeJS.ErrnoException)?.code === code;

@@ -115,3 +115,10 @@ export function checkKey(key: string): string {
   }
   return key;
 }
+
+/** Normalises a bucket prefix ('' or segments without '/' at either end); throws on '.', '..' or odd characters. */
+export function normalizePrefix(prefix: string | undefined): string {
+  const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
+  if (trimmed) checkKey(trimmed);
+  return trimmed;
+}

@@ -11,7 +11,7 @@ import type { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { ErrorCode, NexusError } from '../../rpc/errors.ts';
 import {
-  checkKey, ObjectNotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type StoredObject,
+  checkKey, normalizePrefix, ObjectNotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type StoredObject,
   type WriteCondition,
 } from './object-store.ts';
 
@@ -64,7 +64,7 @@ export async function createS3Store(options: S3StoreOptions): Promise<ObjectStor
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   const bucket = options.bucket;
-  const prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
+  const prefix = normalizePrefix(options.prefix);
   const full = (key: string) => (prefix ? `${prefix}/${checkKey(key)}` : checkKey(key));
   const fullPrefix = (listPrefix: string) => (prefix ? `${prefix}/` : '') + listPrefix;
   const relative = (key: string) => (prefix ? key.slice(prefix.length + 1) : key);

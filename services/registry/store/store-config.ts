@@ -105,7 +105,8 @@ export function checkStoreConfig(config: StoreConfig): StoreConfig {
   if (!/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/.test(config.bucket)) {
     throw new Error(`bucket '${config.bucket}' is not a valid bucket name (3-63 lower-case letters, digits, '.', '-' or '_')`);
   }
-  if (config.prefix && !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/.test(config.prefix.replace(/^\//, ''))) {
+  const prefixSegments = (config.prefix ?? '').replace(/^\/+|\/+$/g, '').split('/');
+  if (config.prefix && prefixSegments.some((segment) => !/^[A-Za-z0-9._-]+$/.test(segment) || segment === '.' || segment === '..')) {
     throw new Error(`store prefix '${config.prefix}' is invalid: use '/'-separated segments of letters, digits, '.', '_' or '-'`);
   }
   if (config.endpoint) {
