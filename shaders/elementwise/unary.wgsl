@@ -1,46 +1,33 @@
-// Element-wise activation: output[i] = f(input[i]).
+// Element-wise unary op: output[i] = f(input[i]). One pipeline serves every op of a type pair:
+// the op is a uniform (a branch every invocation takes the same way), not an override constant.
 //
 // Bindings (group 0):
-//   @binding(0) input   storage, read
-//   @binding(1) output  storage, write (same element count)
-//   @binding(2) params  uniform { count }
+//   @binding(0) input   storage, read   array<TI>
+//   @binding(1) output  storage, write  array<TO> (same element count)
+//   @binding(2) params  uniform         Params below
+// Type aliases (declared by the pipeline cache): TI, TO are f32, f16 or i32.
 // Override constants:
-//   OP              0 = Relu, 1 = Sigmoid, 2 = Tanh (named in services/executor/kernels/unary.ts)
+//   MODE            0 = float math: TO(unary_op(f32(x)))   (also int -> float casts)
+//                   1 = integer math: TO(unary_int(i32(x))) (also float -> int casts, truncating)
+//                   2 = to boolean: x != 0
 //   WORKGROUP_SIZE  invocations per workgroup; one element per invocation
+// Preludes: common/unary_ops.wgsl (the op table).
 // The grid may be 2-D when count / WORKGROUP_SIZE exceeds the 65535 workgroups per dimension:
 // the element index is the row-major position of the invocation in the whole grid.
 
-const OP_RELU: u32 = 0u;
-const OP_SIGMOID: u32 = 1u;
-const OP_TANH: u32 = 2u;
-
-override OP: u32 = OP_RELU;
+override MODE: u32 = 0u;
 override WORKGROUP_SIZE: u32 = 256u;
 
 struct Params {
   count: u32,
+  op: u32,
+  alpha: f32,
+  beta: f32,
 }
 
-@group(0) @binding(0) var<storage, read> input: array<f32>;
-@group(0) @binding(1) var<storage, read_write> output: array<f32>;
+@group(0) @binding(0) var<storage, read> input: array<TI>;
+@group(0) @binding(1) var<storage, read_write> output: array<TO>;
 @group(0) @binding(2) var<uniform> params: Params;
-
-// sigmoid(x) = 1 / (1 + exp(-x)), evaluated on the side where exp cannot overflow:
-// for x < 0 it is exp(x) / (1 + exp(x)).
-fn sigmoid(x: f32) -> f32 {
-  if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-  let e = exp(x);
-  return e / (1.0 + e);
-}
-
-fn apply(x: f32) -> f32 {
-  switch (OP) {
-    case OP_SIGMOID: { return sigmoid(x); }
-    // tanh(±10) is ±1 in f32; clamping keeps exp-based tanh implementations from overflowing to NaN.
-    case OP_TANH: { return tanh(clamp(x, -10.0, 10.0)); }
-    default: { return max(x, 0.0); }
-  }
-}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
@@ -50,5 +37,12 @@ fn main(
 ) {
   let index = (workgroup.y * workgroups.x + workgroup.x) * WORKGROUP_SIZE + local_index;
   if (index >= params.count) { return; }
-  output[index] = apply(input[index]);
+  let x = input[index];
+  if (MODE == 1u) {
+    output[index] = TO(unary_int(i32(x), params.op));
+  } else if (MODE == 2u) {
+    output[index] = TO(select(0, 1, f32(x) != 0.0));
+  } else {
+    output[index] = TO(unary_op(f32(x), params.op, params.alpha, params.beta));
+  }
 }

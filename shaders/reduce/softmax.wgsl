@@ -1,14 +1,16 @@
-// Numerically stable softmax along one axis:
+// Numerically stable Softmax and LogSoftmax along one axis:
 //
-//   softmax(x)_j = exp(x_j - max(x)) / sum_i exp(x_i - max(x))
+//   softmax(x)_j    = exp(x_j - max(x)) / sum_i exp(x_i - max(x))
+//   logsoftmax(x)_j = x_j - max(x) - log(sum_i exp(x_i - max(x)))
 //
 // Subtracting the row maximum keeps every exponent <= 0, so exp never overflows and the largest
-// term is exactly 1 (the sum is >= 1, never 0).
+// term is exactly 1 (the sum is >= 1, its log never -inf).
 //
 // Bindings (group 0):
-//   @binding(0) input   storage, read
-//   @binding(1) output  storage, write (same shape)
-//   @binding(2) params  uniform Params below
+//   @binding(0) input   storage, read   array<T>
+//   @binding(1) output  storage, write  array<T> (same shape)
+//   @binding(2) params  uniform         Params below
+// Type aliases: T is f32 or f16 (arithmetic in f32).
 // Override constants:
 //   WORKGROUP_SIZE  invocations cooperating on one row (a power of two)
 //
@@ -23,16 +25,17 @@ struct Params {
   rows: u32,
   axis_len: u32,
   inner: u32,
-  _pad0: u32,
+  // 1 for LogSoftmax.
+  log_output: u32,
 }
 
-@group(0) @binding(0) var<storage, read> input: array<f32>;
-@group(0) @binding(1) var<storage, read_write> output: array<f32>;
+@group(0) @binding(0) var<storage, read> input: array<T>;
+@group(0) @binding(1) var<storage, read_write> output: array<T>;
 @group(0) @binding(2) var<uniform> params: Params;
 
 var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
 
-// Leaves max (IS_MAX) or sum of all partial[] in partial[0]; every invocation must call it.
+// Leaves max (is_max) or sum of all partial[] in partial[0]; every invocation must call it.
 fn reduce_partials(local_index: u32, is_max: bool) {
   for (var half = WORKGROUP_SIZE / 2u; half > 0u; half = half / 2u) {
     workgroupBarrier();
@@ -63,7 +66,7 @@ fn main(
 
   var row_max = -3.402823466e+38;
   for (var j = local_index; j < params.axis_len; j += WORKGROUP_SIZE) {
-    row_max = max(row_max, input[base + j * stride]);
+    row_max = max(row_max, f32(input[base + j * stride]));
   }
   partial[local_index] = row_max;
   reduce_partials(local_index, true);
@@ -73,13 +76,21 @@ fn main(
 
   var row_sum = 0.0;
   for (var j = local_index; j < params.axis_len; j += WORKGROUP_SIZE) {
-    row_sum += exp(input[base + j * stride] - row_max);
+    row_sum += exp(f32(input[base + j * stride]) - row_max);
   }
   partial[local_index] = row_sum;
   reduce_partials(local_index, false);
-  let inverse_sum = 1.0 / partial[0];
+  let total = partial[0];
 
-  for (var j = local_index; j < params.axis_len; j += WORKGROUP_SIZE) {
-    output[base + j * stride] = exp(input[base + j * stride] - row_max) * inverse_sum;
+  if (params.log_output == 1u) {
+    let log_total = log(total);
+    for (var j = local_index; j < params.axis_len; j += WORKGROUP_SIZE) {
+      output[base + j * stride] = T(f32(input[base + j * stride]) - row_max - log_total);
+    }
+  } else {
+    let inverse_sum = 1.0 / total;
+    for (var j = local_index; j < params.axis_len; j += WORKGROUP_SIZE) {
+      output[base + j * stride] = T(exp(f32(input[base + j * stride]) - row_max) * inverse_sum);
+    }
   }
 }

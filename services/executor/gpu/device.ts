@@ -17,6 +17,15 @@ export interface GpuContext {
   readonly hasTimestamps: boolean;
   /** True when the device has shader-f16. */
   readonly hasF16: boolean;
+  /** True when the device has subgroups. */
+  readonly hasSubgroups: boolean;
+  /** The adapter's smallest subgroup size (4 when it does not say). */
+  readonly subgroupMinSize: number;
+  /**
+   * True for a CPU implementation (lavapipe, SwiftShader, WARP): the kernels then pick the
+   * variants tuned for SIMD lanes instead of GPU workgroup tiling.
+   */
+  readonly isSoftware: boolean;
   /** Destroys the device; safe to call more than once. */
   destroy(): void;
 }
@@ -51,7 +60,7 @@ const ADAPTER_LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
-const OPTIONAL_FEATURES: GPUFeatureName[] = ['shader-f16', 'timestamp-query'];
+const OPTIONAL_FEATURES: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups'];
 
 let globalsInstalled = false;
 
@@ -105,6 +114,9 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<GpuContext>
     description,
     hasTimestamps: device.features.has('timestamp-query'),
     hasF16: device.features.has('shader-f16'),
+    hasSubgroups: device.features.has('subgroups'),
+    subgroupMinSize: (adapter.info as GPUAdapterInfo & { subgroupMinSize?: number }).subgroupMinSize ?? 4,
+    isSoftware: isSoftwareAdapter(adapter.info),
     destroy() {
       if (destroyed) return;
       destroyed = true;
@@ -120,6 +132,13 @@ function noAdapter(options: OpenGpuOptions, detail?: string) {
     `(Debian/Ubuntu: apt-get install libvulkan1 mesa-vulkan-drivers for the CPU fallback, ` +
     `or the GPU vendor's Vulkan ICD)`,
   );
+}
+
+/** lavapipe (llvmpipe), SwiftShader and WARP run compute shaders on the CPU. */
+function isSoftwareAdapter(info: GPUAdapterInfo): boolean {
+  const names = `${info.architecture} ${info.device} ${info.description}`.toLowerCase();
+  return (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter === true
+    || /software|llvmpipe|lavapipe|swiftshader|microsoft basic render/.test(names);
 }
 
 /** "mesa llvmpipe (software)": vendor, the device's name, architecture. */

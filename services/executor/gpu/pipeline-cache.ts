@@ -1,9 +1,23 @@
 /**
  * Compute pipelines built from the WGSL files under shaders/, cached per device.
  *
- * The cache key holds only what changes the compiled code: the shader file and its override
+ * The cache key holds only what changes the compiled code: the shader file and its preludes,
+ * its type aliases (f32 / f16 / i32), the trip counts of its unrolled blocks and its override
  * constants (workgroup sizes included). Shapes travel in uniforms, so one pipeline serves every
- * shape. Set NEXUS_DUMP_WGSL=1 to print the WGSL (and constants) of each pipeline as it is built.
+ * shape. Set NEXUS_DUMP_WGSL=1 to print the assembled WGSL (and constants) of each pipeline as
+ * it is built.
+ *
+ * Assembling a module: every `enable …;` line of the preludes and the shader moves to the top
+ * (plus `enable f16;` when an alias is f16), then one `alias NAME = type;` per type alias, then
+ * the preludes, then the shader. Inside any of them,
+ *
+ *     //#for r in ROWS
+ *     var acc_{r} = vec4<f32>();
+ *     //#end
+ *
+ * repeats the lines between the markers ROWS times (ROWS from the variant's `unroll`), with
+ * `{r}` replaced by 0, 1, … (and `const ROWS: u32` declared) — explicit unrolling, which software GPUs (lavapipe) need to keep
+ * register blocks out of memory; WGSL loops over arrays run about half as fast there.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -35,12 +49,78 @@ export function shaderSource(file: string): string {
   return source;
 }
 
-/** "matmul/matmul.wgsl{HAS_BIAS=1,TRANS_A=0,TRANS_B=1}": the cache key, also used as the label. */
-export function pipelineKey(variant: Pick<KernelVariant, 'shader' | 'constants'>): string {
-  const constants = Object.entries(variant.constants)
-    .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0))
-    .map(([name, value]) => `${name}=${value}`);
-  return `${variant.shader}{${constants.join(',')}}`;
+const sortedEntries = (record: Readonly<Record<string, number | string>> | undefined) =>
+  Object.entries(record ?? {}).sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
+
+/**
+ * "matmul/gemm_simd.wgsl+conv/fetch_im2col.wgsl<T=f32>[ROWS=32]{ACT=1}": the cache key, also used
+ * as the pipeline's label.
+ */
+export function pipelineKey(variant: Pick<KernelVariant, 'shader' | 'constants' | 'preludes' | 'types' | 'unroll'>): string {
+  const preludes = (variant.preludes ?? []).map((file) => `+${file}`).join('');
+  const types = sortedEntries(variant.types).map(([name, type]) => `${name}=${type}`).join(',');
+  const unroll = sortedEntries(variant.unroll).map(([name, count]) => `${name}=${count}`).join(',');
+  const constants = sortedEntries(variant.constants).map(([name, value]) => `${name}=${value}`).join(',');
+  return `${variant.shader}${preludes}${types ? `<${types}>` : ''}${unroll ? `[${unroll}]` : ''}{${constants}}`;
+}
+
+/**
+ * Expands `//#for NAME in COUNT` … `//#end` blocks (nesting allowed). Throws when a count is
+ * not given or a block is not closed.
+ */
+export function expandUnrolled(source: string, counts: Readonly<Record<string, number>>, file = 'shader'): string {
+  const lines = source.split('\n');
+  let position = 0;
+  const expand = (bindings: ReadonlyArray<[string, number]>, until: boolean): string[] => {
+    const out: string[] = [];
+    while (position < lines.length) {
+      const line = lines[position++];
+      const start = /^\s*\/\/#for\s+(\w+)\s+in\s+(\w+)\s*$/.exec(line);
+      if (start) {
+        const [, name, countName] = start;
+        const count = counts[countName];
+        if (count === undefined) throw failedPrecondition(`${file}: unroll count '${countName}' is not given`);
+        const bodyStart = position;
+        let body: string[] = [];
+        for (let iteration = 0; iteration < Math.max(count, 1); iteration++) {
+          position = bodyStart;
+          const expanded = expand([...bindings, [name, iteration]], true);
+          if (iteration < count) body = body.concat(expanded);
+        }
+        out.push(...body);
+        continue;
+      }
+      if (/^\s*\/\/#end\s*$/.test(line)) {
+        if (!until) throw failedPrecondition(`${file}:${position}: //#end without //#for`);
+        return out;
+      }
+      let text = line;
+      for (const [name, value] of bindings) text = text.replaceAll(`{${name}}`, String(value));
+      out.push(text);
+    }
+    if (until) throw failedPrecondition(`${file}: //#for block is not closed`);
+    return out;
+  };
+  return expand([], false).join('\n');
+}
+
+/** The WGSL module text of a variant (see the file comment). */
+export function assembleShader(variant: Pick<KernelVariant, 'shader' | 'preludes' | 'types' | 'unroll'>): string {
+  const enables = new Set<string>();
+  const types = sortedEntries(variant.types);
+  if (types.some(([, type]) => type === 'f16')) enables.add('enable f16;');
+  const bodies = [...(variant.preludes ?? []), variant.shader].map((file) => {
+    const source = expandUnrolled(shaderSource(file), variant.unroll ?? {}, file);
+    return source.split('\n').filter((line) => {
+      const enable = /^\s*enable\s+[\w\s,]+;\s*$/.exec(line);
+      if (enable) enables.add(line.trim());
+      return !enable;
+    }).join('\n');
+  });
+  const aliases = types.map(([name, type]) => `alias ${name} = ${type};`);
+  // Unroll counts are also visible to the code as constants.
+  const counts = sortedEntries(variant.unroll).map(([name, count]) => `const ${name}: u32 = ${count}u;`);
+  return [...enables, ...aliases, ...counts, ...bodies].join('\n');
 }
 
 const BINDING_TYPES: Record<BindingKind, GPUBufferBindingType> = {
@@ -82,14 +162,14 @@ export class PipelineCache {
   }
 
   private async build(label: string, variant: KernelVariant): Promise<CachedPipeline> {
-    const code = shaderSource(variant.shader);
+    const code = assembleShader(variant);
     if (this.dumpWgsl) {
       console.error(`// ---- NEXUS_DUMP_WGSL: ${label}\n${code}`);
     }
-    let module = this.modules.get(variant.shader);
+    let module = this.modules.get(code);
     if (!module) {
-      module = this.device.createShaderModule({ label: variant.shader, code });
-      this.modules.set(variant.shader, module);
+      module = this.device.createShaderModule({ label, code });
+      this.modules.set(code, module);
     }
     const bindGroupLayout = this.device.createBindGroupLayout({
       label,
@@ -108,7 +188,7 @@ export class PipelineCache {
       });
     } catch (error) {
       const info = await module.getCompilationInfo();
-      const messages = info.messages.map((message) => `${variant.shader}:${message.lineNum}:${message.linePos} ${message.type}: ${message.message}`);
+      const messages = info.messages.map((message) => `${label}:${message.lineNum}:${message.linePos} ${message.type}: ${message.message}`);
       throw failedPrecondition(`pipeline ${label} failed to build: ${[(error as Error).message, ...messages].join('\n')}`);
     }
     return { pipeline, bindGroupLayout, label };

@@ -7,12 +7,36 @@
 export type BindingKind = 'read-only-storage' | 'storage' | 'uniform';
 
 /**
+ * How a tensor is stored on the GPU. Floats are f32 (safe mode) or f16 (fast mode); every
+ * integer and boolean tensor is i32 (INT64 values are narrowed when they are uploaded).
+ */
+export type StorageType = 'f32' | 'f16' | 'i32';
+
+/** Bytes per element of each storage type. */
+export const STORAGE_BYTES: Readonly<Record<StorageType, number>> = { f32: 4, f16: 2, i32: 4 };
+
+/**
  * Everything that changes a compiled pipeline. Shapes never appear here: they go in uniforms,
  * so one pipeline serves every shape.
  */
 export interface KernelVariant {
-  /** WGSL file under shaders/, e.g. "matmul/matmul.wgsl". Its bindings never change. */
+  /** WGSL file under shaders/, e.g. "matmul/gemm_simd.wgsl". Its bindings never change. */
   readonly shader: string;
+  /**
+   * WGSL files under shaders/ placed before `shader` (shared functions such as the activation
+   * table, or the operand fetchers of a GEMM). Default none.
+   */
+  readonly preludes?: readonly string[];
+  /**
+   * Type aliases the shader is written against, e.g. `{ T: 'f16' }` becomes `alias T = f16;`
+   * (and `enable f16;`). Default none.
+   */
+  readonly types?: Readonly<Record<string, StorageType | 'u32'>>;
+  /**
+   * Trip counts of the shader's `//#for NAME in COUNT` blocks, by COUNT's name (see
+   * pipeline-cache.ts). Default none.
+   */
+  readonly unroll?: Readonly<Record<string, number>>;
   /** WGSL override constants, booleans as 0 / 1 (workgroup sizes included). */
   readonly constants: Readonly<Record<string, number>>;
   /** Group-0 bindings in binding order; the last one is the uniform block. */
@@ -43,6 +67,22 @@ export function linearGrid(workgroupCount: number, maxPerDimension: number): [nu
   return [Math.ceil(workgroupCount / rows), rows, 1];
 }
 
+/** Throws RangeError when a grid dimension is beyond the device's limit. */
+export function checkGrid(what: string, workgroups: readonly [number, number, number], maxPerDimension: number): [number, number, number] {
+  if (workgroups.some((count) => count > maxPerDimension)) {
+    throw new RangeError(`${what} grid [${workgroups}] exceeds ${maxPerDimension} workgroups per dimension`);
+  }
+  return [workgroups[0], workgroups[1], workgroups[2]];
+}
+
+/**
+ * The f32 reciprocal the shaders' `fast_div(x, d, inv_d)` (shaders/common/index.wgsl) needs to
+ * divide by `d` without an integer division, which software GPUs run one lane at a time.
+ */
+export function reciprocal(divisor: number): number {
+  return divisor === 0 ? 0 : 1 / divisor;
+}
+
 /**
  * Writes a WGSL uniform struct field by field, in declaration order. Fields are 4-byte scalars
  * or vec4s of them; the caller keeps the WGSL alignment (vec4 on 16 bytes) by padding.
@@ -65,20 +105,66 @@ export class UniformWriter {
     return this;
   }
 
+  i32(value: number): this {
+    if (!Number.isInteger(value) || value < -0x8000_0000 || value > 0x7fff_ffff) {
+      throw new RangeError(`uniform value ${value} does not fit in an i32`);
+    }
+    this.view.setInt32(this.offset, value, true);
+    this.offset += 4;
+    return this;
+  }
+
   f32(value: number): this {
     this.view.setFloat32(this.offset, value, true);
     this.offset += 4;
     return this;
   }
 
-  /** A vec4<u32>: the values, then zeros up to 4. */
-  vec4u32(values: readonly number[]): this {
+  /** A vec4<u32>: the values, then `fill` up to 4. */
+  vec4u32(values: readonly number[], fill = 0): this {
     if (values.length > 4) throw new RangeError(`${values.length} values do not fit in a vec4`);
-    for (let lane = 0; lane < 4; lane++) this.u32(values[lane] ?? 0);
+    for (let lane = 0; lane < 4; lane++) this.u32(values[lane] ?? fill);
+    return this;
+  }
+
+  /** A vec4<i32>: the values, then `fill` up to 4. */
+  vec4i32(values: readonly number[], fill = 0): this {
+    if (values.length > 4) throw new RangeError(`${values.length} values do not fit in a vec4`);
+    for (let lane = 0; lane < 4; lane++) this.i32(values[lane] ?? fill);
+    return this;
+  }
+
+  /** A vec4<f32>: the values, then `fill` up to 4. */
+  vec4f32(values: readonly number[], fill = 0): this {
+    if (values.length > 4) throw new RangeError(`${values.length} values do not fit in a vec4`);
+    for (let lane = 0; lane < 4; lane++) this.f32(values[lane] ?? fill);
+    return this;
+  }
+
+  /** `array<vec4<u32>, count>`: `values` padded with `fill` to 4 * count lanes. */
+  u32Array(values: readonly number[], count: number, fill = 0): this {
+    for (let index = 0; index < count; index++) this.vec4u32(values.slice(index * 4, index * 4 + 4), fill);
+    return this;
+  }
+
+  /** `array<vec4<i32>, count>`. */
+  i32Array(values: readonly number[], count: number, fill = 0): this {
+    for (let index = 0; index < count; index++) this.vec4i32(values.slice(index * 4, index * 4 + 4), fill);
+    return this;
+  }
+
+  /** `array<vec4<f32>, count>`. */
+  f32Array(values: readonly number[], count: number, fill = 0): this {
+    for (let index = 0; index < count; index++) this.vec4f32(values.slice(index * 4, index * 4 + 4), fill);
     return this;
   }
 
   finish(): ArrayBuffer {
     return this.view.buffer as ArrayBuffer;
   }
+}
+
+/** Product of the dims (1 for a scalar). */
+export function product(dims: readonly number[]): number {
+  return dims.reduce((total, dim) => total * dim, 1);
 }

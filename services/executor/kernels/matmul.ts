@@ -1,56 +1,73 @@
 /**
- * shaders/matmul/matmul.wgsl: output[batch] = alpha * op(A[batch]) @ op(B[batch]) + beta * bias.
- * Serves MatMul (batched, broadcast batch dims) and Gemm (transA / transB / alpha / beta / C).
+ * GEMM-shaped kernels: MatMul, Gemm and Conv (as an implicit GEMM) share one parameter block,
+ * one epilogue (bias, residual, activation) and two algorithms:
+ *
+ * - `simd` (shaders/matmul/gemm_simd.wgsl): for GPUs that are a CPU's SIMD units (lavapipe);
+ *   one subgroup per workgroup, no workgroup memory, A spread over lanes with subgroupBroadcast.
+ * - `tiled` (shaders/matmul/gemm_tiled.wgsl): the classic workgroup-memory tiling for GPUs.
+ *
+ * Operand fetchers (shaders/matmul/fetch_dense.wgsl, shaders/conv/fetch_im2col.wgsl) decide what
+ * A, B and the output are; B loaders (b_vec4 / b_scalar) read B's rows.
  */
-import { UniformWriter, type Dispatch, type KernelVariant } from './kernel.ts';
+import { checkGrid, reciprocal, UniformWriter, type Dispatch, type KernelVariant, type StorageType } from './kernel.ts';
+import { IDENTITY, type UnaryFunction } from './unary-ops.ts';
 
-/**
- * Workgroup shapes, as the shader's WG_X x WG_Y (each invocation computes 4x4 outputs):
- * `square` makes 64x64 output tiles; `skinny` makes 4x256 tiles for products with few rows
- * (batch-1 and small-batch dense layers), where a 64-row tile would compute mostly padding.
- */
-export const MATMUL_TILES = {
-  square: { WG_X: 16, WG_Y: 16 },
-  skinny: { WG_X: 64, WG_Y: 1 },
-} as const;
-export type MatMulTile = keyof typeof MATMUL_TILES;
-const TILE_ORDER: readonly MatMulTile[] = ['square', 'skinny'];
-/** Products with at most this many rows use the skinny tile. */
-export const SKINNY_MAX_ROWS = 8;
+export type GemmAlgorithm = 'simd' | 'tiled';
+export type GemmFetcher = 'dense' | 'conv';
+
+/** Rows per workgroup of the simd algorithm: a large block for throughput, a small one for few rows. */
+export const SIMD_ROWS = { large: 32, small: 4 } as const;
+/** Products with at most this many rows take the small block (simd) or the skinny tile (tiled). */
+export const SMALL_M = 8;
+/** Workgroup shapes of the tiled algorithm (each invocation computes 4x4 outputs). */
+export const TILED_SHAPES = { square: { WG_X: 16, WG_Y: 16 }, skinny: { WG_X: 64, WG_Y: 1 } } as const;
 /** Batch dims the uniform block has room for. */
 export const MATMUL_MAX_BATCH_RANK = 4;
 
-export interface MatMulVariantOptions {
-  /** A is stored [K, M] (Gemm transA). */
-  transA: boolean;
-  /** B is stored [N, K] (Gemm transB). */
-  transB: boolean;
-  /** Add beta * bias; without it binding 2 takes any small placeholder buffer. */
+export interface GemmVariantOptions {
+  algorithm: GemmAlgorithm;
+  fetcher: GemmFetcher;
+  type: StorageType;
+  /** B rows are read as vec4 (N a multiple of 4, or padded by the host); else 4 scalar loads. */
+  bVec4: boolean;
+  /** Dense only: A stored [K, M] / B stored [N, K] (Gemm transA / transB; transB needs !bVec4). */
+  transA?: boolean;
+  transB?: boolean;
   hasBias: boolean;
+  hasResidual: boolean;
 }
 
-/** Bindings: a, b, bias, output, params. One variant per tile, in the order matmulDispatch indexes them. */
-export function matmulVariants(options: MatMulVariantOptions): KernelVariant[] {
-  return TILE_ORDER.map((tile) => ({
-    shader: 'matmul/matmul.wgsl',
-    constants: {
-      TRANS_A: Number(options.transA), TRANS_B: Number(options.transB), HAS_BIAS: Number(options.hasBias), ...MATMUL_TILES[tile],
-    },
-    bindings: ['read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'uniform'],
+/**
+ * Bindings: a, b, bias, residual, output, params. Two variants, in the order gemmDispatch
+ * indexes them: [large, small] blocks (simd) or [square, skinny] tiles (tiled).
+ */
+export function gemmVariants(options: GemmVariantOptions): KernelVariant[] {
+  const preludes = [
+    'common/index.wgsl', 'common/unary_ops.wgsl', 'matmul/gemm_common.wgsl',
+    options.fetcher === 'conv' ? 'conv/fetch_im2col.wgsl' : 'matmul/fetch_dense.wgsl',
+    options.bVec4 ? 'matmul/b_vec4.wgsl' : 'matmul/b_scalar.wgsl',
+  ];
+  const constants: Record<string, number> = { HAS_BIAS: Number(options.hasBias), HAS_RESIDUAL: Number(options.hasResidual) };
+  if (options.fetcher === 'dense') constants.TRANS_A = Number(options.transA ?? false);
+  if (!options.bVec4) constants.TRANS_B = Number(options.transB ?? false);
+  const types = { T: options.type, BT: options.bVec4 ? `vec4<${options.type}>` : options.type } as Record<string, StorageType>;
+  const bindings = ['read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'uniform'] as const;
+  if (options.algorithm === 'simd') {
+    return [SIMD_ROWS.large, SIMD_ROWS.small].map((rows) => ({
+      shader: 'matmul/gemm_simd.wgsl', preludes, types, unroll: { ROWS: rows }, constants, bindings,
+    }));
+  }
+  return [TILED_SHAPES.square, TILED_SHAPES.skinny].map((shape) => ({
+    shader: 'matmul/gemm_tiled.wgsl', preludes, types, constants: { ...constants, ...shape }, bindings,
   }));
 }
 
-/** The tile for an M-row product. */
-export function matmulTileFor(m: number): MatMulTile {
-  return m <= SKINNY_MAX_ROWS ? 'skinny' : 'square';
-}
-
-/** One (batched) matrix product with concrete sizes. */
+/** One (batched) dense matrix product with concrete sizes. */
 export interface MatMulProblem {
   m: number;
   n: number;
   k: number;
-  /** Output batch dims (at most MATMUL_MAX_BATCH_RANK); [] for a plain matrix product. */
+  /** Output batch dims (at most MATMUL_MAX_BATCH_RANK); [1] for a plain matrix product. */
   batchShape: number[];
   /** Element stride of A per output batch dim, 0 where A is broadcast. */
   aBatchStrides: number[];
@@ -64,28 +81,128 @@ export interface MatMulProblem {
   biasStrides?: [number, number];
 }
 
-/** The variant (tile), workgroups (N tiles, M tiles, batch) and the Params block. */
-export function matmulDispatch(problem: MatMulProblem, maxPerDimension: number): Dispatch {
-  const { m, n, k, batchShape } = problem;
-  const tile = matmulTileFor(m);
-  const { WG_X, WG_Y } = MATMUL_TILES[tile];
+/** A 2-D convolution with concrete sizes (NCHW). */
+export interface ConvProblem {
+  batch: number;
+  inChannels: number;
+  inH: number;
+  inW: number;
+  outChannels: number;
+  groups: number;
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+  padTop: number;
+  padLeft: number;
+  dilationH: number;
+  dilationW: number;
+  outH: number;
+  outW: number;
+}
+
+interface GemmGeometry {
+  m: number;
+  n: number;
+  k: number;
+  n4: number;
+  z: number;
+}
+
+function writeParams(
+  geometry: GemmGeometry, epilogue: UnaryFunction, dense: MatMulProblem | undefined, conv: ConvProblem | undefined,
+): ArrayBuffer {
+  const writer = new UniformWriter(176)
+    .u32(geometry.m).u32(geometry.n).u32(geometry.k).u32(geometry.n4)
+    .f32(dense?.alpha ?? 1).f32(dense?.beta ?? 1).u32(dense?.biasStrides?.[0] ?? 0).u32(dense?.biasStrides?.[1] ?? (conv ? 1 : 0))
+    .u32(epilogue.op).f32(epilogue.alpha).f32(epilogue.beta).u32(0);
+  const batchShape = dense?.batchShape ?? [1];
   if (batchShape.length > MATMUL_MAX_BATCH_RANK) {
-    throw new RangeError(`matmul supports at most ${MATMUL_MAX_BATCH_RANK} batch dims, got [${batchShape}]`);
-  }
-  const batchCount = batchShape.reduce((product, dim) => product * dim, 1);
-  const workgroups: [number, number, number] = [Math.ceil(n / (4 * WG_X)), Math.ceil(m / (4 * WG_Y)), batchCount];
-  if (workgroups.some((count) => count > maxPerDimension)) {
-    throw new RangeError(`matmul grid [${workgroups}] exceeds ${maxPerDimension} workgroups per dimension`);
+    throw new RangeError(`matmul supports at most ${MATMUL_MAX_BATCH_RANK} separate batch dims, got [${batchShape}]`);
   }
   const pad = MATMUL_MAX_BATCH_RANK - batchShape.length;
-  const padFront = (values: number[], fill: number) => [...new Array<number>(pad).fill(fill), ...values];
-  const [biasStrideM, biasStrideN] = problem.biasStrides ?? [0, 0];
-  const uniforms = new UniformWriter(80)
-    .u32(m).u32(n).u32(k).u32(0)
-    .f32(problem.alpha ?? 1).f32(problem.beta ?? 1).u32(biasStrideM).u32(biasStrideN)
-    .vec4u32(padFront(batchShape, 1))
-    .vec4u32(padFront(problem.aBatchStrides, 0))
-    .vec4u32(padFront(problem.bBatchStrides, 0))
-    .finish();
-  return { variant: TILE_ORDER.indexOf(tile), workgroups, uniforms };
+  const front = (values: readonly number[], fill: number) => [...new Array<number>(pad).fill(fill), ...values];
+  writer.vec4u32(front(batchShape, 1)).vec4u32(front(dense?.aBatchStrides ?? [0], 0)).vec4u32(front(dense?.bBatchStrides ?? [0], 0));
+  const c = conv;
+  writer
+    .u32(c?.inChannels ?? 0).u32(c ? c.inChannels / c.groups : 0).u32(c?.inH ?? 0).u32(c?.inW ?? 0)
+    .u32(c?.outChannels ?? 0).u32(c ? c.outChannels / c.groups : 0).u32(c?.outH ?? 0).u32(c?.outW ?? 0)
+    .u32(c?.kernelH ?? 0).u32(c?.kernelW ?? 0).u32(c?.strideH ?? 0).u32(c?.strideW ?? 0)
+    .i32(c?.padTop ?? 0).i32(c?.padLeft ?? 0).u32(c?.dilationH ?? 0).u32(c?.dilationW ?? 0)
+    .f32(reciprocal(c ? c.outH * c.outW : 0)).f32(reciprocal(c?.outW ?? 0))
+    .f32(reciprocal(c ? c.kernelH * c.kernelW : 0)).f32(reciprocal(c?.kernelW ?? 0));
+  return writer.finish();
+}
+
+function gemmGrid(algorithm: GemmAlgorithm, geometry: GemmGeometry, maxPerDimension: number): { variant: number; workgroups: [number, number, number] } {
+  const small = geometry.m <= SMALL_M;
+  if (geometry.m === 0 || geometry.n === 0 || geometry.z === 0) return { variant: 0, workgroups: [0, 1, 1] };
+  if (algorithm === 'simd') {
+    const rows = small ? SIMD_ROWS.small : SIMD_ROWS.large;
+    return {
+      variant: small ? 1 : 0,
+      workgroups: checkGrid('matmul', [Math.ceil(geometry.n4 / 8), Math.ceil(geometry.m / rows), geometry.z], maxPerDimension),
+    };
+  }
+  const shape = small ? TILED_SHAPES.skinny : TILED_SHAPES.square;
+  return {
+    variant: small ? 1 : 0,
+    workgroups: checkGrid('matmul', [Math.ceil(geometry.n4 / shape.WG_X), Math.ceil(geometry.m / (4 * shape.WG_Y)), geometry.z], maxPerDimension),
+  };
+}
+
+/**
+ * The dispatch of a dense product. `bRowVec4s`: the vec4s per B row (N / 4 for vec4 rows, or
+ * the padded width of a host-padded B); undefined for scalar B loads.
+ */
+export function matmulDispatch(
+  algorithm: GemmAlgorithm, problem: MatMulProblem, bRowVec4s: number | undefined, epilogue: UnaryFunction = IDENTITY, maxPerDimension = 65535,
+): Dispatch {
+  const z = problem.batchShape.reduce((total, dim) => total * dim, 1);
+  const geometry = { m: problem.m, n: problem.n, k: problem.k, n4: bRowVec4s ?? Math.ceil(problem.n / 4), z };
+  const { variant, workgroups } = gemmGrid(algorithm, geometry, maxPerDimension);
+  return { variant, workgroups, uniforms: writeParams(geometry, epilogue, problem, undefined) };
+}
+
+/** The dispatch of a convolution (weights laid out by convWeightsForGemm). */
+export function convDispatch(algorithm: GemmAlgorithm, problem: ConvProblem, epilogue: UnaryFunction = IDENTITY, maxPerDimension = 65535): Dispatch {
+  const columns = problem.outChannels / problem.groups;
+  const geometry = {
+    m: problem.batch * problem.outH * problem.outW,
+    n: columns,
+    k: (problem.inChannels / problem.groups) * problem.kernelH * problem.kernelW,
+    n4: Math.ceil(columns / 4),
+    z: problem.groups,
+  };
+  const { variant, workgroups } = gemmGrid(algorithm, geometry, maxPerDimension);
+  return { variant, workgroups, uniforms: writeParams(geometry, epilogue, undefined, problem) };
+}
+
+/**
+ * Conv weights [C_out, C_in / groups, KH, KW] as the conv fetcher's B: per group, [K, C_out /
+ * groups] with the columns padded to a multiple of 4 (zeros), K = C_in / groups * KH * KW.
+ */
+export function convWeightsForGemm(weights: Float32Array, outChannels: number, groups: number, k: number): Float32Array {
+  const columns = outChannels / groups;
+  const padded = Math.ceil(columns / 4) * 4;
+  const out = new Float32Array(groups * k * padded);
+  for (let group = 0; group < groups; group++) {
+    for (let column = 0; column < columns; column++) {
+      const source = (group * columns + column) * k;
+      for (let row = 0; row < k; row++) out[(group * k + row) * padded + column] = weights[source + row];
+    }
+  }
+  return out;
+}
+
+/** A constant [K, N] (or [N, K] when `transposed`) matrix as row-major [K, N padded to 4]. */
+export function denseWeightsForGemm(weights: Float32Array, k: number, n: number, transposed: boolean): Float32Array {
+  const padded = Math.ceil(n / 4) * 4;
+  const out = new Float32Array(k * padded);
+  for (let row = 0; row < k; row++) {
+    for (let column = 0; column < n; column++) {
+      out[row * padded + column] = transposed ? weights[column * k + row] : weights[row * n + column];
+    }
+  }
+  return out;
 }

@@ -1,3 +1,6 @@
 /** The executor's model runtime: compile an ONNX model for a GPU, run batches on it. */
-export { compileOnnxModel, PLAN_CACHE_CAPACITY, type CompiledModel, type RunResult } from './model-runtime.ts';
+export {
+  compileOnnxModel, gemmAlgorithmFor, PLAN_CACHE_CAPACITY, requestedPrecision, type CompiledModel, type CompileOptions, type RunResult,
+} from './model-runtime.ts';
 export { SUPPORTED_OPERATORS } from './operators.ts';
+export type { Precision } from './values.ts';

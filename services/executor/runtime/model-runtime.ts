@@ -1,29 +1,55 @@
 /**
  * Runs ONNX models on the GPU with the executor's own WGSL kernels.
  *
- * Compile once: decode, check every operator, order the nodes, upload the weights, build the
- * pipelines. Then per batch: find (or build) the plan for these input shapes, write the inputs,
- * encode every dispatch and every output copy in one command encoder, submit once, map the
- * read-back buffer once.
+ * Compile once: decode, check every operator, fold constants and fuse, build the pipelines.
+ * Then per batch: find (or build) the plan for these input shapes, write the inputs, encode
+ * every dispatch and every output copy in one command encoder, submit once, map the read-back
+ * buffer once. Weights are uploaded when a plan first needs them (the executor's warm-up run).
  */
 import { elementCount } from '../../onnx/datatypes.ts';
 import { decodeModel, type HostTensor, type ModelSignature } from '../../onnx/model.ts';
 import { ErrorCode, failedPrecondition, invalidArgument, NexusError } from '../../rpc/errors.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { pipelineCacheFor, type CachedPipeline } from '../gpu/pipeline-cache.ts';
-import { compileGraph, type CompiledGraph, type Step } from './graph.ts';
+import { STORAGE_BYTES } from '../kernels/kernel.ts';
+import type { GemmAlgorithm } from '../kernels/matmul.ts';
+import { compileGraph, type CompiledGraph, type DeviceStep } from './graph.ts';
 import { LruCache } from './plan-cache.ts';
-import { checkInputBindingSize, createExecutionPlan, TIMESTAMP_BYTES, type ExecutionPlan, type PlanResources } from './plan.ts';
+import { bufferBytes, checkInputBindingSize, createExecutionPlan, TIMESTAMP_BYTES, type ExecutionPlan, type PlanResources } from './plan.ts';
+import { fromStorageBytes, storageOf, toStorageBytes, type Precision } from './values.ts';
 
 /** Distinct input-shape sets whose plans (buffers + bind groups) are kept per model. */
 export const PLAN_CACHE_CAPACITY = 8;
 
+export interface CompileOptions {
+  /**
+   * "fp32" (safe mode): floats stored and computed in f32. "fp16" (fast mode): floats stored in
+   * f16 (arithmetic still accumulates in f32), when the device has shader-f16; without it the
+   * model runs in fp32. Default: the NEXUS_PRECISION environment variable, else "fp32".
+   */
+  precision?: Precision;
+  /**
+   * The GEMM / convolution algorithm: "simd" for CPU implementations of WebGPU (lavapipe),
+   * "tiled" for GPUs. Default: NEXUS_GEMM, else "simd" on a software adapter with subgroups.
+   */
+  gemmAlgorithm?: GemmAlgorithm;
+}
+
 export interface CompiledModel {
   readonly signature: ModelSignature;
+  /** The precision the model actually runs in (fp16 falls back to fp32 without shader-f16). */
+  readonly precision: Precision;
+  /** Bytes of constants (weights) the model may upload to the GPU. */
+  readonly weightBytes: number;
+  /** What fusion merged away: "Relu 'relu_3' into Conv 'conv_2'", ... */
+  readonly fused: readonly string[];
+  /** GPU dispatches one batch runs (after fusion). */
+  readonly stepCount: number;
   /**
-   * Runs one batch. FP32 inputs by name, each matching the signature's rank and fixed dims.
-   * Concurrent calls are queued and run one at a time. Rejects with INVALID_ARGUMENT for bad
-   * inputs, FAILED_PRECONDITION after dispose() or when the batch does not fit the device.
+   * Runs one batch. Inputs by name (FP32 in a Float32Array, INT64 in a BigInt64Array, ... as the
+   * signature says), each matching the signature's rank and fixed dims. Concurrent calls are
+   * queued and run one at a time. Rejects with INVALID_ARGUMENT for bad inputs,
+   * FAILED_PRECONDITION after dispose() or when the batch does not fit the device.
    */
   run(inputs: Map<string, HostTensor>): Promise<RunResult>;
   /** Frees the model's GPU memory once queued runs have finished; later runs reject. */
@@ -31,10 +57,32 @@ export interface CompiledModel {
 }
 
 export interface RunResult {
-  /** FP32 outputs by name, in signature order. */
+  /** Outputs by name, in signature order, in their graph datatypes. */
   outputs: Map<string, HostTensor>;
   /** GPU time of the batch's compute pass in nanoseconds; undefined without timestamp-query. */
   gpuNs: number | undefined;
+  /**
+   * Bytes of GPU memory the batch's activations take: inputs and intermediates (buffers shared
+   * by tensors whose lifetimes do not overlap), weights excluded.
+   */
+  peakBytes: number;
+}
+
+/** The precision a model asks for: the option, else NEXUS_PRECISION, else fp32. */
+export function requestedPrecision(option: Precision | undefined): Precision {
+  const value = option ?? process.env.NEXUS_PRECISION ?? 'fp32';
+  if (value !== 'fp32' && value !== 'fp16') throw invalidArgument(`precision '${value}' is not one of 'fp32', 'fp16'`);
+  return value;
+}
+
+/** The GEMM algorithm for a device: the option, else NEXUS_GEMM, else by the adapter's kind. */
+export function gemmAlgorithmFor(gpu: GpuContext, option: GemmAlgorithm | undefined): GemmAlgorithm {
+  const value = option ?? process.env.NEXUS_GEMM;
+  if (value !== undefined && value !== 'simd' && value !== 'tiled') throw invalidArgument(`gemm algorithm '${value}' is not one of 'simd', 'tiled'`);
+  const simdPossible = gpu.hasSubgroups && gpu.subgroupMinSize >= 8;
+  if (value === 'simd') return simdPossible ? 'simd' : 'tiled';
+  if (value === 'tiled') return 'tiled';
+  return gpu.isSoftware && simdPossible ? 'simd' : 'tiled';
 }
 
 /**
@@ -42,22 +90,34 @@ export interface RunResult {
  * ONNX model, and with FAILED_PRECONDITION ("operator 'X' (node 'n') is not supported", ...)
  * when the model uses anything the executor cannot run.
  */
-export async function compileOnnxModel(gpu: GpuContext, onnxBytes: Uint8Array): Promise<CompiledModel> {
-  const graph = compileGraph(decodeModel(onnxBytes));
+export async function compileOnnxModel(gpu: GpuContext, onnxBytes: Uint8Array, options: CompileOptions = {}): Promise<CompiledModel> {
+  const wanted = requestedPrecision(options.precision);
+  const precision: Precision = wanted === 'fp16' && !gpu.hasF16 ? 'fp32' : wanted;
+  const graph = compileGraph(decodeModel(onnxBytes), { precision, traits: { gemmAlgorithm: gemmAlgorithmFor(gpu, options.gemmAlgorithm) } });
   const { device } = gpu;
   const label = `model '${graph.name || 'unnamed'}'`;
 
   const pipelineCache = pipelineCacheFor(device);
-  const pipelines = new Map<Step, CachedPipeline[]>();
+  const pipelines = new Map<DeviceStep, CachedPipeline[]>();
   await Promise.all(graph.steps.map(async (step) => {
-    if (step.operator.kind !== 'kernel') return;
+    if (step.kind !== 'device' || step.operator.kind !== 'kernel') return;
     pipelines.set(step, await Promise.all(step.operator.variants.map((variant) => pipelineCache.get(variant))));
   }));
 
-  const constantBuffers = uploadConstants(device, label, graph);
+  const constantBuffers = new Map<string, GPUBuffer>();
   const placeholder = device.createBuffer({ label: `${label} placeholder`, size: 16, usage: GPUBufferUsage.STORAGE });
   const timer = gpu.hasTimestamps ? createTimer(device, label) : undefined;
-  const resources: PlanResources = { device, label, graph, constantBuffers, pipelines, placeholder, timestamps: Boolean(timer) };
+  const resources: PlanResources = {
+    device, label, graph, pipelines, placeholder, timestamps: Boolean(timer),
+    constantBuffer: (name) => {
+      let buffer = constantBuffers.get(name);
+      if (!buffer) {
+        buffer = uploadConstant(device, label, graph, name);
+        constantBuffers.set(name, buffer);
+      }
+      return buffer;
+    },
+  };
   return new GpuModel(resources, timer, () => {
     for (const buffer of constantBuffers.values()) buffer.destroy();
     placeholder.destroy();
@@ -66,33 +126,22 @@ export async function compileOnnxModel(gpu: GpuContext, onnxBytes: Uint8Array): 
   });
 }
 
-/** The FP32 constants that some step reads or that are graph outputs, on the GPU. */
-function uploadConstants(device: GPUDevice, label: string, graph: CompiledGraph): Map<string, GPUBuffer> {
-  const used = new Set<string>(graph.outputs);
-  for (const step of graph.steps) for (const input of step.inputs) if (input) used.add(input);
-  const buffers = new Map<string, GPUBuffer>();
-  for (const name of used) {
-    const tensor = graph.constants.get(name);
-    if (!tensor) continue;
-    const bytes = tensor.data.byteLength;
-    if (bytes > device.limits.maxStorageBufferBindingSize) {
-      for (const buffer of buffers.values()) buffer.destroy();
-      throw failedPrecondition(
-        `constant '${name}' [${tensor.shape.join(', ')}] has ${bytes} bytes, more than this device binds ` +
-        `(maxStorageBufferBindingSize ${device.limits.maxStorageBufferBindingSize})`,
-      );
-    }
-    const buffer = device.createBuffer({
-      label: `${label} constant '${name}'`,
-      size: Math.max(16, Math.ceil(bytes / 16) * 16),
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
-      mappedAtCreation: true,
-    });
-    new Float32Array(buffer.getMappedRange()).set(tensor.data as Float32Array);
-    buffer.unmap();
-    buffers.set(name, buffer);
+/** One constant on the GPU, in its storage type. */
+function uploadConstant(device: GPUDevice, label: string, graph: CompiledGraph, name: string): GPUBuffer {
+  const tensor = graph.constants.get(name)!;
+  const bytes = toStorageBytes(tensor, storageOf(tensor.datatype, graph.precision), name);
+  if (bytes.byteLength > device.limits.maxStorageBufferBindingSize) {
+    throw failedPrecondition(
+      `constant '${name}' [${tensor.shape.join(', ')}] has ${bytes.byteLength} bytes, more than this device binds ` +
+      `(maxStorageBufferBindingSize ${device.limits.maxStorageBufferBindingSize})`,
+    );
   }
-  return buffers;
+  const buffer = device.createBuffer({
+    label: `${label} constant '${name}'`, size: bufferBytes(bytes.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true,
+  });
+  new Uint8Array(buffer.getMappedRange()).set(bytes);
+  buffer.unmap();
+  return buffer;
 }
 
 /** Two timestamps around the compute pass, resolved into a buffer the read-back copies from. */
@@ -110,8 +159,16 @@ function createTimer(device: GPUDevice, label: string): Timer {
   };
 }
 
+const EXPECTED_ARRAY: Record<string, string> = {
+  FP32: 'Float32Array', FP16: 'Uint16Array', INT64: 'BigInt64Array', INT32: 'Int32Array', BOOL: 'Uint8Array',
+};
+
 class GpuModel implements CompiledModel {
   readonly signature: ModelSignature;
+  readonly precision: Precision;
+  readonly weightBytes: number;
+  readonly fused: readonly string[];
+  readonly stepCount: number;
   private readonly resources: PlanResources;
   private readonly timer: Timer | undefined;
   private readonly releaseModel: () => void;
@@ -121,7 +178,12 @@ class GpuModel implements CompiledModel {
   private disposed = false;
 
   constructor(resources: PlanResources, timer: Timer | undefined, releaseModel: () => void) {
-    this.signature = resources.graph.signature;
+    const { graph } = resources;
+    this.signature = graph.signature;
+    this.precision = graph.precision;
+    this.fused = graph.fused;
+    this.stepCount = graph.steps.filter((step) => step.kind === 'device' && step.operator.kind === 'kernel').length;
+    this.weightBytes = [...graph.constants.values()].reduce((total, tensor) => total + tensor.data.byteLength, 0);
     this.resources = resources;
     this.timer = timer;
     this.releaseModel = releaseModel;
@@ -155,8 +217,11 @@ class GpuModel implements CompiledModel {
     }
 
     for (const input of plan.inputs) {
-      const data = inputs.get(input.name)!.data as Float32Array;
-      if (data.byteLength > 0) device.queue.writeBuffer(input.buffer, 0, data);
+      const bytes = toStorageBytes(inputs.get(input.name)!, input.storage, input.name);
+      if (bytes.byteLength === 0) continue;
+      // writeBuffer takes whole 4-byte words.
+      const padded = bytes.byteLength % 4 === 0 ? bytes : (() => { const copy = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4); copy.set(bytes); return copy; })();
+      device.queue.writeBuffer(input.buffer, 0, padded);
     }
     // Encoding mistakes surface at submit as validation errors; this scope holds only this batch.
     device.pushErrorScope('validation');
@@ -174,9 +239,13 @@ class GpuModel implements CompiledModel {
     const bytes = plan.readback.getMappedRange();
     const outputs = new Map<string, HostTensor>();
     for (const output of plan.outputs) {
+      if (output.kind === 'host') {
+        outputs.set(output.name, { ...output.tensor, shape: [...output.tensor.shape] });
+        continue;
+      }
       // slice() copies: the mapped range is detached on unmap.
-      const data = new Float32Array(bytes.slice(output.readbackOffset, output.readbackOffset + output.byteLength));
-      outputs.set(output.name, { datatype: 'FP32', shape: [...output.shape], data });
+      const region = bytes.slice(output.readbackOffset, output.readbackOffset + output.byteLength);
+      outputs.set(output.name, fromStorageBytes(region, output.storage, output.datatype, output.shape));
     }
     let gpuNs: number | undefined;
     if (this.timer) {
@@ -184,7 +253,7 @@ class GpuModel implements CompiledModel {
       gpuNs = end >= begin && begin > 0n ? Number(end - begin) : undefined;
     }
     plan.readback.unmap();
-    return { outputs, gpuNs };
+    return { outputs, gpuNs, peakBytes: plan.peakBytes };
   }
 
   /** The batch's one command buffer: every dispatch in one timed pass, then every read-back copy. */
@@ -207,7 +276,9 @@ class GpuModel implements CompiledModel {
       encoder.copyBufferToBuffer(this.timer.resolveBuffer, 0, plan.readback, 0, TIMESTAMP_BYTES);
     }
     for (const output of plan.outputs) {
-      if (output.byteLength > 0) encoder.copyBufferToBuffer(output.source, 0, plan.readback, output.readbackOffset, output.byteLength);
+      if (output.kind === 'device' && output.byteLength > 0) {
+        encoder.copyBufferToBuffer(output.source, 0, plan.readback, output.readbackOffset, output.byteLength);
+      }
     }
     return encoder.finish();
   }
@@ -225,8 +296,9 @@ class GpuModel implements CompiledModel {
       const tensor = inputs.get(spec.name);
       if (!tensor) throw invalidArgument(`missing input '${spec.name}'`);
       const { shape } = tensor;
-      if (tensor.datatype !== 'FP32' || !(tensor.data instanceof Float32Array)) {
-        throw invalidArgument(`input '${spec.name}' is ${tensor.datatype} (${tensor.data.constructor.name}); expected FP32 in a Float32Array`);
+      const arrayName = EXPECTED_ARRAY[spec.datatype];
+      if (tensor.datatype !== spec.datatype || tensor.data.constructor.name !== arrayName) {
+        throw invalidArgument(`input '${spec.name}' is ${tensor.datatype} (${tensor.data.constructor.name}); expected ${spec.datatype} in a ${arrayName}`);
       }
       const expected = `[${spec.shape.map((dim) => (dim < 0 ? '?' : dim)).join(', ')}]`;
       if (shape.length !== spec.shape.length || shape.some((dim, axis) => !Number.isInteger(dim) || dim < 0 || (spec.shape[axis] >= 0 && dim !== spec.shape[axis]))) {
@@ -235,7 +307,7 @@ class GpuModel implements CompiledModel {
       if (tensor.data.length !== elementCount(shape)) {
         throw invalidArgument(`input '${spec.name}' has ${tensor.data.length} elements, its shape [${shape.join(', ')}] needs ${elementCount(shape)}`);
       }
-      checkInputBindingSize(this.resources.device, spec.name, shape);
+      checkInputBindingSize(this.resources.device, spec.name, shape, STORAGE_BYTES[storageOf(spec.datatype, this.precision)]);
       shapes.set(spec.name, [...shape]);
     }
     return shapes;

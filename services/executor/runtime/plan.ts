@@ -1,17 +1,20 @@
 /**
  * The per-shape half of a compiled model: for one set of input shapes, every tensor's shape,
- * the GPU buffers (intermediates shared by the memory planner), the uniform blocks and bind
- * groups of every dispatch, and where each output lands in the read-back buffer. Building a
- * plan is the expensive part of a new batch size; running one only writes inputs and encodes.
+ * the host values of shape computations, the GPU buffers (intermediates shared by the memory
+ * planner), the uniform blocks and bind groups of every dispatch, and where each output lands
+ * in the read-back buffer. Building a plan is the expensive part of a new batch size; running
+ * one only writes inputs and encodes.
  */
-import { elementCount } from '../../onnx/datatypes.ts';
-import { failedPrecondition, NexusError } from '../../rpc/errors.ts';
+import { elementCount, type Datatype } from '../../onnx/datatypes.ts';
+import type { HostTensor } from '../../onnx/model.ts';
+import { failedPrecondition } from '../../rpc/errors.ts';
 import type { CachedPipeline } from '../gpu/pipeline-cache.ts';
-import type { Dispatch } from '../kernels/kernel.ts';
-import type { CompiledGraph, Step } from './graph.ts';
-import { planMemory, type MemoryPlan } from './memory-planner.ts';
+import { STORAGE_BYTES, type StorageType } from '../kernels/kernel.ts';
+import { walkShapes, type CompiledGraph, type DeviceStep } from './graph.ts';
+import { planMemory } from './memory-planner.ts';
+import type { BindingRef, PlannedKernel } from './operators.ts';
+import { storageOf, toStorageBytes } from './values.ts';
 
-const FP32_BYTES = 4;
 /** Bytes at the start of the read-back buffer that hold the two resolved timestamps. */
 export const TIMESTAMP_BYTES = 16;
 
@@ -20,14 +23,14 @@ export interface PlanResources {
   readonly device: GPUDevice;
   readonly label: string;
   readonly graph: CompiledGraph;
-  /** FP32 constants on the GPU, by value name. */
-  readonly constantBuffers: ReadonlyMap<string, GPUBuffer>;
-  /** The pipelines of every kernel step, one per variant of its operator. */
-  readonly pipelines: ReadonlyMap<Step, readonly CachedPipeline[]>;
-  /** Bound where a kernel has an input slot the node leaves empty (MatMul's bias). */
+  /** The pipelines of every device step, one per variant of its operator. */
+  readonly pipelines: ReadonlyMap<DeviceStep, readonly CachedPipeline[]>;
+  /** Bound where a kernel has a binding the node leaves empty (MatMul's bias). */
   readonly placeholder: GPUBuffer;
   /** Reserve TIMESTAMP_BYTES at the front of the read-back buffer. */
   readonly timestamps: boolean;
+  /** The GPU copy of a constant, uploaded on first use and shared by every plan. */
+  constantBuffer(name: string): GPUBuffer;
 }
 
 export interface PlannedDispatch {
@@ -37,28 +40,45 @@ export interface PlannedDispatch {
   readonly workgroups: readonly [number, number, number];
 }
 
-export interface PlannedOutput {
+/** A graph output copied back from the GPU. */
+export interface DeviceOutput {
+  readonly kind: 'device';
   readonly name: string;
   readonly shape: number[];
+  readonly datatype: Datatype;
+  readonly storage: StorageType;
   readonly source: GPUBuffer;
+  /** Bytes copied (the tensor's bytes rounded up to 4). */
   readonly byteLength: number;
   /** Where the output is copied in the read-back buffer. */
   readonly readbackOffset: number;
 }
 
+/** A graph output known on the host (a constant, or a shape computation). */
+export interface HostOutput {
+  readonly kind: 'host';
+  readonly name: string;
+  readonly tensor: HostTensor;
+}
+
 export interface PlannedInput {
   readonly name: string;
   readonly buffer: GPUBuffer;
+  readonly storage: StorageType;
 }
 
 export interface ExecutionPlan {
   readonly inputs: readonly PlannedInput[];
   readonly dispatches: readonly PlannedDispatch[];
-  readonly outputs: readonly PlannedOutput[];
-  /** MAP_READ | COPY_DST: timestamps (when measured), then every output. */
+  readonly outputs: ReadonlyArray<DeviceOutput | HostOutput>;
+  /** MAP_READ | COPY_DST: timestamps (when measured), then every device output. */
   readonly readback: GPUBuffer;
   /** Bytes of GPU memory this plan owns. */
   readonly byteSize: number;
+  /** Activation memory: inputs, intermediates (shared by the memory planner) and host values. */
+  readonly peakBytes: number;
+  /** What the intermediates would take with one buffer each. */
+  readonly unsharedBytes: number;
   destroy(): void;
 }
 
@@ -66,13 +86,14 @@ export interface ExecutionPlan {
 type Storage =
   | { kind: 'input'; name: string }
   | { kind: 'constant'; name: string }
+  | { kind: 'host'; name: string }
   | { kind: 'intermediate'; id: number };
 
 /** Storage buffers are sized in whole 16-byte units and never empty. */
-const bufferBytes = (bytes: number) => Math.max(16, Math.ceil(bytes / 16) * 16);
+export const bufferBytes = (bytes: number) => Math.max(16, Math.ceil(bytes / 16) * 16);
 
 /**
- * Builds the plan for `inputShapes` (name → shape of every graph input). Shape errors reject
+ * Builds the plan for `inputShapes` (name -> shape of every graph input). Shape errors reject
  * with INVALID_ARGUMENT naming the node; tensors beyond the device's binding limit and
  * out-of-memory with FAILED_PRECONDITION.
  */
@@ -84,10 +105,10 @@ export async function createExecutionPlan(resources: PlanResources, inputShapes:
   // Out-of-memory shows up in an error scope, not as an exception; nothing awaits in between,
   // so no other work on the device lands in this scope.
   device.pushErrorScope('out-of-memory');
-  let plan: Omit<ExecutionPlan, 'byteSize' | 'destroy'>;
+  let plan: Omit<ExecutionPlan, 'byteSize' | 'destroy' | 'peakBytes' | 'unsharedBytes'>;
   let outOfMemory: Promise<GPUError | null>;
   try {
-    plan = allocate(resources, inputShapes, layout, (descriptor) => {
+    plan = allocate(resources, layout, (descriptor) => {
       const buffer = device.createBuffer(descriptor);
       owned.push(buffer);
       return buffer;
@@ -101,121 +122,190 @@ export async function createExecutionPlan(resources: PlanResources, inputShapes:
     destroy();
     throw failedPrecondition(`out of GPU memory for a batch of ${describeShapes(inputShapes)} (${byteSize} bytes): ${error.message}`);
   }
-  return { ...plan, byteSize, destroy };
+  return { ...plan, byteSize, peakBytes: layout.peakBytes, unsharedBytes: layout.unsharedBytes, destroy };
 }
 
 /** Everything about a plan that is decided before touching the device. */
 interface PlanLayout {
+  readonly inputShapes: ReadonlyMap<string, readonly number[]>;
   readonly shapes: ReadonlyMap<string, readonly number[]>;
+  readonly values: ReadonlyMap<string, HostTensor>;
   readonly storage: ReadonlyMap<string, Storage>;
-  /** Intermediate buffer sizes, and which buffer each intermediate tensor (by id) uses. */
-  readonly memory: MemoryPlan;
-  readonly kernels: ReadonlyArray<{ step: Step; dispatch: Dispatch }>;
+  /** Byte size of each intermediate (by id) and the shared buffer it lives in. */
+  readonly bufferSizes: readonly number[];
+  readonly bufferOf: readonly number[];
+  readonly scratchIds: ReadonlyMap<DeviceStep, readonly number[]>;
+  readonly kernels: ReadonlyArray<{ step: DeviceStep; kernel: PlannedKernel }>;
+  /** Host values some dispatch binds. */
+  readonly hostBound: ReadonlySet<string>;
+  readonly peakBytes: number;
+  readonly unsharedBytes: number;
+}
+
+function storageType(resources: PlanResources, name: string): StorageType {
+  const datatype = resources.graph.datatypes.get(name);
+  if (!datatype) throw new Error(`value '${name}' has no datatype`);
+  return storageOf(datatype, resources.graph.precision);
+}
+
+/** The value name (or scratch) a binding refers to, within `step`. */
+function bindingTarget(step: DeviceStep, binding: BindingRef): string | { scratch: number } | undefined {
+  if ('input' in binding) return step.inputs[binding.input];
+  if ('value' in binding) return binding.value;
+  if ('output' in binding) return step.outputs[binding.output];
+  if ('scratch' in binding) return { scratch: binding.scratch };
+  return undefined;
 }
 
 /** Shapes, storage, memory plan and dispatches; pure apart from reading device limits. */
 function planLayout(resources: PlanResources, inputShapes: ReadonlyMap<string, readonly number[]>): PlanLayout {
   const { device, graph } = resources;
-  const shapes = new Map<string, readonly number[]>(inputShapes);
-  for (const [name, tensor] of graph.constants) shapes.set(name, tensor.shape);
+  const walk = walkShapes(graph.steps, graph.constants, inputShapes, device.limits.maxComputeWorkgroupsPerDimension);
   const storage = new Map<string, Storage>();
   for (const name of inputShapes.keys()) storage.set(name, { kind: 'input', name });
-  for (const name of resources.constantBuffers.keys()) storage.set(name, { kind: 'constant', name });
-  const shapesOf = (step: Step) => step.inputs.map((name) => (name === undefined ? undefined : shapes.get(name)));
+  for (const name of graph.constants.keys()) storage.set(name, { kind: 'constant', name });
+  for (const [name] of walk.values) if (!storage.has(name)) storage.set(name, { kind: 'host', name });
 
-  // Each kernel output is a new intermediate tensor; an alias shares its input's storage.
   const lifetimes: Array<{ byteSize: number; firstStep: number; lastStep: number }> = [];
-  graph.steps.forEach((step, index) => {
-    const shape = inferStepShape(step, shapesOf(step));
-    checkBindingSize(device, step, shape);
-    shapes.set(step.output, shape);
+  const scratchIds = new Map<DeviceStep, number[]>();
+  const kernels: Array<{ step: DeviceStep; kernel: PlannedKernel }> = [];
+  const hostBound = new Set<string>();
+  const deviceSteps = graph.steps.filter((step): step is DeviceStep => step.kind === 'device');
+  const extend = (name: string | undefined, index: number) => {
+    const where = name === undefined ? undefined : storage.get(name);
+    if (where?.kind === 'intermediate') lifetimes[where.id].lastStep = Math.max(lifetimes[where.id].lastStep, index);
+    if (where?.kind === 'host') hostBound.add(where.name);
+  };
+
+  deviceSteps.forEach((step, index) => {
+    const plan = walk.plans.get(step)!;
+    step.outputs.forEach((name, output) => {
+      if (!name) return;
+      const shape = plan.outputShapes[output];
+      const bytes = elementCount(shape) * STORAGE_BYTES[storageType(resources, name)];
+      checkBindingSize(device, step, name, shape, bytes);
+      if (step.operator.kind === 'alias') {
+        storage.set(name, storage.get(step.inputs[0]!)!);
+        return;
+      }
+      storage.set(name, { kind: 'intermediate', id: lifetimes.length });
+      lifetimes.push({ byteSize: bufferBytes(bytes), firstStep: index, lastStep: index });
+    });
+    const scratchBytes = STORAGE_BYTES[storageType(resources, step.outputs[0])];
+    scratchIds.set(step, (plan.scratch ?? []).map((count) => {
+      lifetimes.push({ byteSize: bufferBytes(count * scratchBytes), firstStep: index, lastStep: index });
+      return lifetimes.length - 1;
+    }));
     if (step.operator.kind === 'alias') {
-      storage.set(step.output, storage.get(step.inputs[0]!)!);
-    } else {
-      storage.set(step.output, { kind: 'intermediate', id: lifetimes.length });
-      lifetimes.push({ byteSize: bufferBytes(elementCount(shape) * FP32_BYTES), firstStep: index, lastStep: index });
+      extend(step.inputs[0], index);
+      return;
+    }
+    for (const kernel of plan.dispatches) {
+      for (const binding of kernel.bindings) {
+        const target = bindingTarget(step, binding);
+        if (typeof target === 'string') extend(target, index);
+      }
+      // Empty tensors: nothing to compute.
+      if (kernel.workgroups.every((count) => count > 0)) kernels.push({ step, kernel });
     }
   });
-  // A tensor lives until its last reader (through any alias); graph outputs until the read-back.
-  const extend = (name: string | undefined, step: number) => {
-    const where = name === undefined ? undefined : storage.get(name);
-    if (where?.kind === 'intermediate') lifetimes[where.id].lastStep = Math.max(lifetimes[where.id].lastStep, step);
-  };
-  graph.steps.forEach((step, index) => { for (const name of step.inputs) extend(name, index); });
-  for (const name of graph.outputs) extend(name, graph.steps.length);
+  // Graph outputs live until the read-back copy after the last step.
+  for (const name of graph.outputs) extend(name, deviceSteps.length);
 
-  const kernels: Array<PlanLayout['kernels'][number]> = [];
-  for (const step of graph.steps) {
-    if (step.operator.kind !== 'kernel') continue;
-    const dispatch = dispatchOf(step, shapesOf(step), shapes.get(step.output)!, device.limits.maxComputeWorkgroupsPerDimension);
-    // Empty tensors: nothing to compute.
-    if (dispatch.workgroups.some((count) => count === 0)) continue;
-    kernels.push({ step, dispatch });
-  }
-  return { shapes, storage, memory: planMemory(lifetimes), kernels };
+  const memory = planMemory(lifetimes);
+  const inputBytes = [...inputShapes].reduce((total, [name, shape]) => total + bufferBytes(elementCount(shape) * STORAGE_BYTES[storageType(resources, name)]), 0);
+  const hostBytes = [...hostBound].reduce((total, name) => total + bufferBytes(walk.values.get(name)!.data.byteLength), 0);
+  return {
+    inputShapes, shapes: walk.shapes, values: walk.values, storage, bufferSizes: memory.bufferSizes, bufferOf: memory.bufferOf, scratchIds, kernels, hostBound,
+    peakBytes: memory.bufferSizes.reduce((total, size) => total + size, 0) + inputBytes + hostBytes,
+    unsharedBytes: lifetimes.reduce((total, lifetime) => total + lifetime.byteSize, 0),
+  };
 }
 
 /** Creates the plan's buffers and bind groups. */
 function allocate(
-  resources: PlanResources,
-  inputShapes: ReadonlyMap<string, readonly number[]>,
-  { shapes, storage, memory, kernels }: PlanLayout,
-  createBuffer: (descriptor: GPUBufferDescriptor) => GPUBuffer,
-): Omit<ExecutionPlan, 'byteSize' | 'destroy'> {
-  const { device, label: modelLabel } = resources;
-  const intermediates = memory.bufferSizes.map((size, index) => createBuffer({
+  resources: PlanResources, layout: PlanLayout, createBuffer: (descriptor: GPUBufferDescriptor) => GPUBuffer,
+): Omit<ExecutionPlan, 'byteSize' | 'destroy' | 'peakBytes' | 'unsharedBytes'> {
+  const { device, label: modelLabel, graph } = resources;
+  const intermediates = layout.bufferSizes.map((size, index) => createBuffer({
     label: `${modelLabel} intermediate ${index}`, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
   }));
-  const inputs: PlannedInput[] = [...inputShapes].map(([name, shape]) => ({
-    name,
-    buffer: createBuffer({
-      label: `${modelLabel} input '${name}'`,
-      size: bufferBytes(elementCount(shape) * FP32_BYTES),
-      // COPY_SRC: a graph input may also be a graph output.
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
-    }),
-  }));
+  const inputs: PlannedInput[] = [...layout.inputShapes].map(([name, shape]) => {
+    const storage = storageType(resources, name);
+    return {
+      name, storage,
+      buffer: createBuffer({
+        label: `${modelLabel} input '${name}'`,
+        size: bufferBytes(elementCount(shape) * STORAGE_BYTES[storage]),
+        // COPY_SRC: a graph input may also be a graph output.
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+      }),
+    };
+  });
   const inputBuffers = new Map(inputs.map((input) => [input.name, input.buffer]));
+  const hostBuffers = new Map<string, GPUBuffer>();
+  for (const name of layout.hostBound) {
+    const bytes = toStorageBytes(layout.values.get(name)!, storageType(resources, name), name);
+    const buffer = createBuffer({
+      label: `${modelLabel} host value '${name}'`, size: bufferBytes(bytes.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    });
+    const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+    padded.set(bytes);
+    if (padded.byteLength > 0) device.queue.writeBuffer(buffer, 0, padded);
+    hostBuffers.set(name, buffer);
+  }
   const bufferOf = (name: string): GPUBuffer => {
-    const where = storage.get(name);
+    const where = layout.storage.get(name);
     if (!where) throw new Error(`value '${name}' has no storage`);
     switch (where.kind) {
       case 'input': return inputBuffers.get(where.name)!;
-      case 'constant': return resources.constantBuffers.get(where.name)!;
-      case 'intermediate': return intermediates[memory.bufferOf[where.id]];
+      case 'constant': return resources.constantBuffer(where.name);
+      case 'host': return hostBuffers.get(where.name)!;
+      case 'intermediate': return intermediates[layout.bufferOf[where.id]];
     }
   };
 
   // Every dispatch's uniform block in one buffer, at the device's offset alignment; shapes are
   // fixed for the plan, so it is written once here and never per run.
   const alignment = device.limits.minUniformBufferOffsetAlignment;
-  const uniformBytes = new Uint8Array(Math.max(16, kernels.length * alignment));
-  kernels.forEach(({ dispatch }, index) => uniformBytes.set(new Uint8Array(dispatch.uniforms), index * alignment));
+  const uniformBytes = new Uint8Array(Math.max(16, layout.kernels.length * alignment));
+  layout.kernels.forEach(({ kernel }, index) => uniformBytes.set(new Uint8Array(kernel.uniforms), index * alignment));
   const uniformBuffer = createBuffer({
     label: `${modelLabel} uniforms`, size: uniformBytes.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
   });
   device.queue.writeBuffer(uniformBuffer, 0, uniformBytes);
 
-  const dispatches: PlannedDispatch[] = kernels.map(({ step, dispatch: { variant = 0, workgroups, uniforms } }, index) => {
-    const pipeline = resources.pipelines.get(step)![variant];
-    const label = `${step.node.opType} '${step.node.name}'`;
-    const buffers = [...step.inputs.map((name) => (name === undefined ? resources.placeholder : bufferOf(name))), bufferOf(step.output)];
+  const dispatches: PlannedDispatch[] = layout.kernels.map(({ step, kernel }, index) => {
+    const pipeline = resources.pipelines.get(step)![kernel.variant ?? 0];
+    const buffers = kernel.bindings.map((binding) => {
+      const target = bindingTarget(step, binding);
+      if (target === undefined) return resources.placeholder;
+      if (typeof target === 'string') return bufferOf(target);
+      return intermediates[layout.bufferOf[layout.scratchIds.get(step)![target.scratch]]];
+    });
     const bindGroup = device.createBindGroup({
-      label,
+      label: step.label,
       layout: pipeline.bindGroupLayout,
       entries: [
         ...buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
-        { binding: buffers.length, resource: { buffer: uniformBuffer, offset: index * alignment, size: uniforms.byteLength } },
+        { binding: buffers.length, resource: { buffer: uniformBuffer, offset: index * alignment, size: kernel.uniforms.byteLength } },
       ],
     });
-    return { label, pipeline: pipeline.pipeline, bindGroup, workgroups };
+    return { label: step.label, pipeline: pipeline.pipeline, bindGroup, workgroups: kernel.workgroups };
   });
 
   let readbackSize = resources.timestamps ? TIMESTAMP_BYTES : 0;
-  const outputs: PlannedOutput[] = resources.graph.outputs.map((name) => {
-    const shape = [...shapes.get(name)!];
-    const byteLength = elementCount(shape) * FP32_BYTES;
-    const output = { name, shape, source: bufferOf(name), byteLength, readbackOffset: readbackSize };
+  const outputs = graph.outputs.map((name): DeviceOutput | HostOutput => {
+    const where = layout.storage.get(name);
+    if (where?.kind === 'constant' || where?.kind === 'host') {
+      return { kind: 'host', name, tensor: (where.kind === 'constant' ? graph.constants.get(name) : layout.values.get(name))! };
+    }
+    const shape = [...layout.shapes.get(name)!];
+    const storage = storageType(resources, name);
+    const byteLength = Math.ceil((elementCount(shape) * STORAGE_BYTES[storage]) / 4) * 4;
+    const output: DeviceOutput = {
+      kind: 'device', name, shape, datatype: graph.datatypes.get(name)!, storage, source: bufferOf(name), byteLength, readbackOffset: readbackSize,
+    };
     readbackSize += byteLength;
     return output;
   });
@@ -229,45 +319,19 @@ function describeShapes(shapes: ReadonlyMap<string, readonly number[]>): string 
   return [...shapes].map(([name, shape]) => `${name}[${shape.join(',')}]`).join(' ');
 }
 
-function nodeLabel(step: Step): string {
-  return `node '${step.node.name}' (${step.node.opType})`;
-}
-
-function inferStepShape(step: Step, inputShapes: ReadonlyArray<readonly number[] | undefined>): number[] {
-  try {
-    return step.operator.inferShape(inputShapes);
-  } catch (error) {
-    if (error instanceof NexusError) throw new NexusError(error.code, `${nodeLabel(step)}: ${error.message}`, { cause: error });
-    throw error;
-  }
-}
-
-function dispatchOf(step: Step, inputShapes: ReadonlyArray<readonly number[] | undefined>, outputShape: readonly number[], maxPerDimension: number) {
-  if (step.operator.kind !== 'kernel') throw new Error(`${nodeLabel(step)} has no kernel`);
-  try {
-    return step.operator.dispatch(inputShapes, outputShape, maxPerDimension);
-  } catch (error) {
-    // The kernels' own limits (grid size, batch rank) are limits of this executor, not bad input.
-    if (error instanceof RangeError) throw failedPrecondition(`${nodeLabel(step)}: ${error.message}`);
-    if (error instanceof NexusError) throw new NexusError(error.code, `${nodeLabel(step)}: ${error.message}`, { cause: error });
-    throw error;
-  }
-}
-
-function checkBindingSize(device: GPUDevice, step: Step, shape: readonly number[]): void {
-  const bytes = elementCount(shape) * FP32_BYTES;
+function checkBindingSize(device: GPUDevice, step: DeviceStep, name: string, shape: readonly number[], bytes: number): void {
   const limit = device.limits.maxStorageBufferBindingSize;
   if (bytes > limit) {
     throw failedPrecondition(
-      `${nodeLabel(step)}: output [${shape.join(', ')}] needs ${bytes} bytes, more than this device binds ` +
+      `${step.label}: output '${name}' [${shape.join(', ')}] needs ${bytes} bytes, more than this device binds ` +
       `(maxStorageBufferBindingSize ${limit}); use a smaller batch`,
     );
   }
 }
 
 /** Throws FAILED_PRECONDITION when an input of `shape` is larger than the device can bind. */
-export function checkInputBindingSize(device: GPUDevice, name: string, shape: readonly number[]): void {
-  const bytes = elementCount(shape) * FP32_BYTES;
+export function checkInputBindingSize(device: GPUDevice, name: string, shape: readonly number[], bytesPerElement: number): void {
+  const bytes = elementCount(shape) * bytesPerElement;
   if (bytes > device.limits.maxStorageBufferBindingSize) {
     throw failedPrecondition(
       `input '${name}' [${shape.join(', ')}] needs ${bytes} bytes, more than this device binds ` +

@@ -1,0 +1,97 @@
+/**
+ * Data-movement kernels: shaders/data/{copy,gather,pad}.wgsl. Copies do not look at values, so
+ * every 4-byte type shares one pipeline (T = u32) and f16 has its own.
+ */
+import { mergeDims } from '../runtime/shapes.ts';
+import { linearGrid, product, reciprocal, UniformWriter, type Dispatch, type KernelVariant, type StorageType } from './kernel.ts';
+
+const WORKGROUP_SIZE = 256;
+/** Dims a copy, a pad or a gather's index math unravels (after merging). */
+export const COPY_MAX_RANK = 8;
+
+/** The copy shader's element type for a storage type: any 4-byte element is copied as u32. */
+export function copyElementType(type: StorageType): 'u32' | 'f16' {
+  return type === 'f16' ? 'f16' : 'u32';
+}
+
+/** Bindings: input, output, params. */
+export function copyVariant(type: StorageType): KernelVariant {
+  return {
+    shader: 'data/copy.wgsl',
+    preludes: ['common/index.wgsl'],
+    types: { T: copyElementType(type) },
+    constants: { WORKGROUP_SIZE },
+    bindings: ['read-only-storage', 'storage', 'uniform'],
+  };
+}
+
+/** A strided copy: walk `shape`, read at inOffset + coords . inStrides, write at outOffset + coords . outStrides. */
+export interface CopyProblem {
+  shape: readonly number[];
+  inStrides: readonly number[];
+  outStrides: readonly number[];
+  inOffset: number;
+  outOffset: number;
+}
+
+export function copyDispatch(problem: CopyProblem, maxPerDimension: number): Dispatch {
+  const count = product(problem.shape);
+  const merged = mergeDims(problem.shape, [problem.inStrides, problem.outStrides]);
+  if (merged.shape.length > COPY_MAX_RANK) {
+    throw new RangeError(`a copy over [${problem.shape}] needs ${merged.shape.length} dims, at most ${COPY_MAX_RANK} are supported`);
+  }
+  const writer = new UniformWriter(16 + 4 * 32).u32(count).u32(merged.shape.length).u32(problem.inOffset).u32(problem.outOffset)
+    .u32Array(merged.shape, 2).f32Array(merged.shape.map(reciprocal), 2)
+    .i32Array(merged.strides[0], 2).i32Array(merged.strides[1], 2);
+  return { workgroups: count === 0 ? [0, 1, 1] : linearGrid(Math.ceil(count / WORKGROUP_SIZE), maxPerDimension), uniforms: writer.finish() };
+}
+
+/** Bindings: data, indices, output, params. */
+export function gatherVariant(type: StorageType): KernelVariant {
+  return {
+    shader: 'data/gather.wgsl',
+    preludes: ['common/index.wgsl'],
+    types: { T: copyElementType(type) },
+    constants: { WORKGROUP_SIZE },
+    bindings: ['read-only-storage', 'read-only-storage', 'storage', 'uniform'],
+  };
+}
+
+/** data viewed as [outer, axisLength, inner], indices flattened to `indexCount`. */
+export function gatherDispatch(outer: number, axisLength: number, indexCount: number, inner: number, maxPerDimension: number): Dispatch {
+  const count = outer * indexCount * inner;
+  const uniforms = new UniformWriter(32).u32(count).u32(axisLength).u32(indexCount).u32(inner)
+    .f32(reciprocal(inner)).f32(reciprocal(indexCount)).finish();
+  return { workgroups: count === 0 ? [0, 1, 1] : linearGrid(Math.ceil(count / WORKGROUP_SIZE), maxPerDimension), uniforms };
+}
+
+export const PAD_MODES = { constant: 0, reflect: 1, edge: 2, wrap: 3 } as const;
+export type PadMode = keyof typeof PAD_MODES;
+
+/** Bindings: input, output, params. */
+export function padVariant(type: StorageType): KernelVariant {
+  return {
+    shader: 'data/pad.wgsl',
+    preludes: ['common/index.wgsl'],
+    types: { T: type },
+    constants: { WORKGROUP_SIZE },
+    bindings: ['read-only-storage', 'storage', 'uniform'],
+  };
+}
+
+export function padDispatch(
+  inShape: readonly number[], outShape: readonly number[], padBegin: readonly number[], mode: PadMode, value: number, maxPerDimension: number,
+): Dispatch {
+  if (outShape.length > COPY_MAX_RANK) throw new RangeError(`Pad supports rank <= ${COPY_MAX_RANK}, got ${outShape.length}`);
+  const count = product(outShape);
+  const inStrides: number[] = [];
+  let stride = 1;
+  for (let dim = inShape.length - 1; dim >= 0; dim--) {
+    inStrides[dim] = stride;
+    stride *= inShape[dim];
+  }
+  const writer = new UniformWriter(16 + 5 * 32).u32(count).u32(outShape.length).u32(PAD_MODES[mode]).f32(value)
+    .u32Array(outShape, 2).f32Array(outShape.map(reciprocal), 2)
+    .i32Array(inShape, 2).u32Array(inStrides, 2).i32Array(padBegin, 2);
+  return { workgroups: count === 0 ? [0, 1, 1] : linearGrid(Math.ceil(count / WORKGROUP_SIZE), maxPerDimension), uniforms: writer.finish() };
+}

@@ -1,0 +1,130 @@
+// Reduction over any set of axes (ReduceSum / ReduceMean / ReduceMax / ReduceMin / ReduceProd,
+// GlobalAveragePool, GlobalMaxPool):
+//
+//   output[o] = REDUCE over r of input[base(o) + r0 * s0 + r1 * s1 + r2 * s2]
+//
+// The host splits the input's dims into kept dims (up to 4, unravelled from the output index,
+// with their input strides) and reduced dims (up to 3 after merging, walked by nested loops with
+// no index division).
+//
+// Bindings (group 0):
+//   @binding(0) input   storage, read   array<T>
+//   @binding(1) output  storage, write  array<T>
+//   @binding(2) params  uniform         Params below
+// Type aliases: T is f32, f16 or i32 (accumulation in f32).
+// Override constants:
+//   WORKGROUP_SIZE  1: one invocation per output (short reductions, many outputs);
+//                   a power of two: one workgroup per output, the innermost reduced dim split
+//                   across invocations, then a tree reduction in workgroup memory.
+// Preludes: common/index.wgsl (fast_div).
+//
+// Ops: 0 sum, 1 mean (sum / count), 2 max, 3 min, 4 product, 5 sum of squares, 6 L1, 7 L2.
+// Max and min of an empty set give -inf / +inf as ONNX's identity elements.
+
+override WORKGROUP_SIZE: u32 = 1u;
+
+struct Params {
+  outputs: u32,
+  op: u32,
+  kept_rank: u32,
+  reduce_count: u32,
+  kept_shape: vec4<u32>,
+  kept_inverse: vec4<f32>,
+  kept_strides: vec4<u32>,
+  // Innermost first: dims[0] is walked fastest.
+  reduce_dims: vec4<u32>,
+  reduce_strides: vec4<u32>,
+}
+
+@group(0) @binding(0) var<storage, read> input: array<T>;
+@group(0) @binding(1) var<storage, read_write> output: array<T>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
+
+fn identity_of(op: u32) -> f32 {
+  switch (op) {
+    case 2u: { return bitcast<f32>(select(0xff800000u, 0u, op == 0u)); }
+    case 3u: { return bitcast<f32>(select(0x7f800000u, 0u, op == 0u)); }
+    case 4u: { return 1.0; }
+    default: { return 0.0; }
+  }
+}
+
+fn combine(acc: f32, x: f32, op: u32) -> f32 {
+  switch (op) {
+    case 2u: { return max(acc, x); }
+    case 3u: { return min(acc, x); }
+    case 4u: { return acc * x; }
+    case 5u, 7u: { return acc + x * x; }
+    case 6u: { return acc + abs(x); }
+    default: { return acc + x; }
+  }
+}
+
+// Combining two partial results (squares and absolute values are already taken).
+fn merge(left: f32, right: f32, op: u32) -> f32 {
+  switch (op) {
+    case 2u: { return max(left, right); }
+    case 3u: { return min(left, right); }
+    case 4u: { return left * right; }
+    default: { return left + right; }
+  }
+}
+
+fn finish(acc: f32, op: u32) -> f32 {
+  switch (op) {
+    case 1u: { return acc / f32(params.reduce_count); }
+    case 7u: { return sqrt(acc); }
+    default: { return acc; }
+  }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(
+  @builtin(workgroup_id) workgroup: vec3<u32>,
+  @builtin(num_workgroups) workgroups: vec3<u32>,
+  @builtin(local_invocation_index) local_index: u32,
+) {
+  let group = workgroup.y * workgroups.x + workgroup.x;
+  let out_index = select(group * WORKGROUP_SIZE + local_index, group, WORKGROUP_SIZE > 1u);
+  // No early return: with one invocation per output it would be non-uniform, and WGSL then
+  // refuses the barriers below (which that variant never reaches).
+  let active = out_index < params.outputs;
+
+  var rest = select(0u, out_index, active);
+  var base = 0u;
+  for (var dim = i32(params.kept_rank) - 1; dim >= 0; dim--) {
+    let size = params.kept_shape[dim];
+    let quotient = fast_div(rest, size, params.kept_inverse[dim]);
+    base += (rest - quotient * size) * params.kept_strides[dim];
+    rest = quotient;
+  }
+
+  let op = params.op;
+  var acc = identity_of(op);
+  let lane_start = select(0u, local_index, WORKGROUP_SIZE > 1u);
+  let reduce_dim0 = select(0u, params.reduce_dims[0], active);
+  for (var r2 = 0u; r2 < params.reduce_dims[2]; r2++) {
+    for (var r1 = 0u; r1 < params.reduce_dims[1]; r1++) {
+      let row = base + r2 * params.reduce_strides[2] + r1 * params.reduce_strides[1];
+      for (var r0 = lane_start; r0 < reduce_dim0; r0 += WORKGROUP_SIZE) {
+        acc = combine(acc, f32(input[row + r0 * params.reduce_strides[0]]), op);
+      }
+    }
+  }
+
+  if (WORKGROUP_SIZE > 1u) {
+    partial[local_index] = acc;
+    for (var half = WORKGROUP_SIZE / 2u; half > 0u; half = half / 2u) {
+      workgroupBarrier();
+      if (local_index < half) {
+        partial[local_index] = merge(partial[local_index], partial[local_index + half], op);
+      }
+    }
+    workgroupBarrier();
+    if (local_index == 0u && active) { output[out_index] = T(finish(partial[0], op)); }
+  } else if (active) {
+    output[out_index] = T(finish(acc, op));
+  }
+}
