@@ -15,7 +15,9 @@ export const ExitCode = {
 } as const;
 
 export function printTable(head: string[], rows: Array<Array<string | number>>): void {
-  const table = new Table({ head, style: { head: ['cyan'] } });
+  // Colour only on a terminal: piped into grep or a file, escape codes are noise.
+  const colour = process.stdout.isTTY === true;
+  const table = new Table({ head, style: colour ? { head: ['cyan'] } : { head: [], border: [] } });
   table.push(...rows.map((row) => row.map(String)));
   console.log(table.toString());
 }
