@@ -33,7 +33,7 @@ export async function runServiceProcess(
   start: () => Promise<RunningServer>,
   options: { metricsAddress: string },
 ): Promise<void> {
-  startTracing(`nexus-${service}`);
+  await startTracing(`nexus-${service}`);
   let running: RunningServer;
   let metricsServer: MetricsServer;
   try {

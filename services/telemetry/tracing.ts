@@ -9,8 +9,7 @@ import {
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import type { NodeSDK } from '@opentelemetry/sdk-node';
 import type { Metadata } from '@grpc/grpc-js';
 
 let sdk: NodeSDK | undefined;
@@ -28,9 +27,16 @@ export function tracingConfigured(env: NodeJS.ProcessEnv = process.env): boolean
 /**
  * Starts the process's tracer provider when an endpoint is configured; OTEL_SERVICE_NAME, if
  * set, wins over `serviceName`. Safe to call more than once.
+ *
+ * The SDK and exporter are imported only here: they weigh ~40 MB of resident memory, which a
+ * process with tracing off (the default) should not carry.
  */
-export function startTracing(serviceName: string): void {
+export async function startTracing(serviceName: string): Promise<void> {
   if (sdk || !tracingConfigured()) return;
+  const [{ NodeSDK }, { OTLPTraceExporter }] = await Promise.all([
+    import('@opentelemetry/sdk-node'), import('@opentelemetry/exporter-trace-otlp-proto'),
+  ]);
+  if (sdk) return;
   sdk = new NodeSDK({
     serviceName: process.env.OTEL_SERVICE_NAME ?? serviceName,
     traceExporter: new OTLPTraceExporter(),
