@@ -1,9 +1,10 @@
 /**
  * End-to-end load through the router: closed loop at a chosen concurrency and open loop at a
- * chosen rate, with batching on and off, on the Iris example and a heavier MLP. Services run as
- * their own processes (`nexus up`); this process is only the client.
+ * chosen rate, with batching on and off, on the Iris example, a heavier MLP and a small
+ * ResNet-style convolutional network. Services run as their own processes (`nexus up`); this
+ * process is only the client.
  *
- *   node bench/e2e-load.bench.ts [--seconds 8] [--concurrency 64] [--rate 400] [--models iris,mlp]
+ *   node bench/e2e-load.bench.ts [--seconds 8] [--concurrency 64] [--rate 400] [--models iris,mlp,resnet]
  *
  * Prints one table: throughput, latency percentiles, mean batch size, and the router+executor
  * overhead per request (end to end minus the GPU time of the batch it ran in).
@@ -27,7 +28,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '8' },
     concurrency: { type: 'string', default: '64' },
     rate: { type: 'string', default: '400' },
-    models: { type: 'string', default: 'iris,mlp' },
+    models: { type: 'string', default: 'iris,mlp,resnet' },
     'max-batch-size': { type: 'string', default: '32' },
     'max-queue-delay-us': { type: 'string', default: '2000' },
   },
@@ -42,7 +43,8 @@ interface BenchModel {
   name: string;
   onnx: Uint8Array;
   inputName: string;
-  features: number;
+  /** One request's input shape, batch dimension (1) first. */
+  shape: number[];
 }
 
 /** A dense 256→1024→1024→256 network: ~3 MFLOP a row, enough GPU work for batching to matter. */
@@ -63,12 +65,55 @@ function heavyMlp(): BenchModel {
     }
   }
   graph.node('Identity', [current], ['y']).output('y', 'FP32', [-1, widths.at(-1)!]);
-  return { name: 'mlp', onnx: graph.toBytes(), inputName: 'x', features: widths[0] };
+  return { name: 'mlp', onnx: graph.toBytes(), inputName: 'x', shape: [1, widths[0]] };
+}
+
+const randomWeights = (count: number, fanIn: number) => Float32Array.from({ length: count }, () => (Math.random() - 0.5) * 2 / Math.sqrt(fanIn));
+
+/**
+ * A small ResNet for 3×32×32 images: a 3×3 stem to 16 channels, two residual blocks of two 3×3
+ * convolutions each (Conv → BatchNormalization → Relu, the block's input added back before the
+ * last Relu), GlobalAveragePool, Flatten and a 16→10 Gemm. About 20 MFLOP a row: convolution
+ * work rather than the MLP's matrix products.
+ */
+function smallResnet(): BenchModel {
+  const channels = 16;
+  const graph = new GraphBuilder('resnet').input('image', 'FP32', [-1, 3, 32, 32]);
+  let convs = 0;
+  /** Conv 3×3 (padding 1) → BatchNormalization, from `input` to a new value; returns its name. */
+  const convBn = (input: string, inChannels: number): string => {
+    const id = convs++;
+    graph.initializer(`conv${id}.w`, 'FP32', [channels, inChannels, 3, 3], randomWeights(channels * inChannels * 9, inChannels * 9))
+      .initializer(`conv${id}.b`, 'FP32', [channels], new Float32Array(channels))
+      .initializer(`bn${id}.scale`, 'FP32', [channels], Float32Array.from({ length: channels }, () => 0.8 + Math.random() * 0.4))
+      .initializer(`bn${id}.shift`, 'FP32', [channels], Float32Array.from({ length: channels }, () => (Math.random() - 0.5) * 0.1))
+      .initializer(`bn${id}.mean`, 'FP32', [channels], Float32Array.from({ length: channels }, () => (Math.random() - 0.5) * 0.1))
+      .initializer(`bn${id}.var`, 'FP32', [channels], Float32Array.from({ length: channels }, () => 0.9 + Math.random() * 0.2))
+      .node('Conv', [input, `conv${id}.w`, `conv${id}.b`], [`conv${id}`], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1] })
+      .node('BatchNormalization', [`conv${id}`, `bn${id}.scale`, `bn${id}.shift`, `bn${id}.mean`, `bn${id}.var`], [`bn${id}`], { epsilon: { kind: 'float', value: 1e-5 } });
+    return `bn${id}`;
+  };
+  graph.node('Relu', [convBn('image', 3)], ['stem']);
+  let current = 'stem';
+  for (let block = 0; block < 2; block++) {
+    graph.node('Relu', [convBn(current, channels)], [`block${block}.a`]);
+    graph.node('Add', [convBn(`block${block}.a`, channels), current], [`block${block}.sum`])
+      .node('Relu', [`block${block}.sum`], [`block${block}`]);
+    current = `block${block}`;
+  }
+  graph.node('GlobalAveragePool', [current], ['pooled'])
+    .node('Flatten', ['pooled'], ['features'], { axis: 1 })
+    .initializer('fc.w', 'FP32', [channels, 10], randomWeights(channels * 10, channels))
+    .initializer('fc.b', 'FP32', [10], new Float32Array(10))
+    .node('Gemm', ['features', 'fc.w', 'fc.b'], ['logits'])
+    .output('logits', 'FP32', [-1, 10]);
+  return { name: 'resnet', onnx: graph.toBytes(), inputName: 'image', shape: [1, 3, 32, 32] };
 }
 
 const MODELS: Record<string, () => BenchModel> = {
-  iris: () => ({ name: 'iris', onnx: trainIrisModel().onnx, inputName: 'features', features: 4 }),
+  iris: () => ({ name: 'iris', onnx: trainIrisModel().onnx, inputName: 'features', shape: [1, 4] }),
   mlp: heavyMlp,
+  resnet: smallResnet,
 };
 
 interface Cluster {
@@ -116,10 +161,10 @@ interface Sample {
 }
 
 function requestFor(model: BenchModel): ModelInferRequest {
-  const values = Float32Array.from({ length: model.features }, () => Math.random() * 5);
+  const values = Float32Array.from({ length: model.shape.reduce((product, dim) => product * dim, 1) }, () => Math.random() * 5);
   return {
     modelName: model.name, modelVersion: '', id: '', parameters: {}, outputs: [],
-    inputs: [{ name: model.inputName, datatype: 'FP32', shape: [1, model.features], parameters: {}, contents: undefined }],
+    inputs: [{ name: model.inputName, datatype: 'FP32', shape: model.shape, parameters: {}, contents: undefined }],
     rawInputContents: [new Uint8Array(values.buffer)],
   };
 }

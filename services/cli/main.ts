@@ -69,15 +69,16 @@ program.command('show')
   .action(async (ref: string, options) => process.exit(await showVersion(ref, options)));
 
 program.command('promote')
-  .description('point an alias at a version (compare-and-swap: a concurrent move makes this fail)')
+  .description('point an alias at a version, or split its traffic between versions (compare-and-swap: a concurrent move makes this fail)')
   .argument('<name>', 'the model name')
-  .argument('<version>', 'the version number')
+  .argument('<target>', 'a version number, or a split by weight with the control first, e.g. 3=90,4=10')
   .argument('<alias>', 'the alias, e.g. production or staging')
   .addOption(registryOption())
+  .option('--sticky <parameter>', 'with a split: the request parameter (e.g. user) that keeps a client on one arm; default random per request')
   .option('--reason <text>', 'why, recorded in the alias history')
-  .option('--expect <version>', 'fail unless the alias points at this version now (0: unset); default: what it points at when read')
+  .option('--expect <version>', 'fail unless the alias points at this version now (0: unset); default: the alias exactly as read (revision)')
   .option('--json', 'print JSON')
-  .action(async (name: string, version: string, alias: string, options) => process.exit(await promote(name, version, alias, options)));
+  .action(async (name: string, target: string, alias: string, options) => process.exit(await promote(name, target, alias, options)));
 
 program.command('rollback')
   .description('move an alias back to its target before the latest promotion')
@@ -123,7 +124,7 @@ program.command('infer')
   .description('run one inference through the router')
   .argument('<model>', 'the model name')
   .addOption(routerOption())
-  .option('--version <n>', 'a version number (default: the latest)')
+  .option('--version <n>', "a version number, an alias (e.g. staging) or 'latest' (default: the production alias, else the latest)")
   .option('--data <json>', 'the input of a one-input model, as a nested JSON array, e.g. [[5.1,3.5,1.4,0.2]]')
   .addOption(new Option('--input <name=json>', 'a named input (repeatable)').argParser(collect).default([]))
   .option('--timeout-ms <ms>', 'deadline for the call', '30000')
@@ -134,6 +135,7 @@ program.command('experiment')
   .description("show an A/B split's arms: traffic, errors, latency, outcomes and Welch t-tests")
   .argument('<model>', 'the model name')
   .addOption(routerOption())
+  .option('--alias <alias>', "the alias whose split to show (default: the split unversioned requests follow)")
   .option('--json', 'print JSON')
   .action(async (model: string, options) => process.exit(await showExperiment(model, options)));
 
@@ -143,6 +145,7 @@ program.command('outcome')
   .argument('<version>', 'the version that answered (ModelInferResponse.model_version)')
   .argument('<value>', 'the outcome, e.g. 1 for a click')
   .addOption(routerOption())
+  .option('--alias <alias>', 'the split the request went through (default: the one unversioned requests follow)')
   .action(async (model: string, version: string, value: string, options) => process.exit(await reportOutcome(model, version, value, options)));
 
 await program.parseAsync();

@@ -11,7 +11,7 @@
  * so the history entry written right after the swap can always be rewritten by whoever comes next
  * should the writer die in between: no move is ever missing from the history.
  */
-import { Alias, AliasMove } from '../protocol/generated/nexus/registry/v1/registry.ts';
+import { Alias, AliasMove, type AliasTarget } from '../protocol/generated/nexus/registry/v1/registry.ts';
 import { ErrorCode, failedPrecondition, NexusError, notFound } from '../rpc/errors.ts';
 import { PreconditionFailedError, type ObjectStore } from './store/object-store.ts';
 
@@ -35,20 +35,40 @@ export interface MoveRequest {
   alias: string;
   /** Must be the alias's current version (0: must not exist); undefined skips the check. */
   expectedVersion?: number;
+  /** Must be the alias's current revision (0: must not exist); undefined skips the check. */
+  expectedRevision?: number;
   reason: string;
   actor: string;
 }
 
+/** Where an alias sends traffic: one version, or a split (whose first arm is `version`). */
+export interface AliasDestination {
+  version: number;
+  /** Empty: no split. */
+  split: AliasTarget[];
+  /** With a split: the request parameter that keeps a client on one arm; '' for random. */
+  stickyParameter: string;
+}
+
+/** True when two destinations send the same traffic to the same places. */
+export function sameDestination(a: AliasDestination, b: AliasDestination): boolean {
+  return a.version === b.version && a.stickyParameter === b.stickyParameter && a.split.length === b.split.length
+    && a.split.every((arm, index) => arm.version === b.split[index].version && arm.weight === b.split[index].weight);
+}
+
+const destinationOf = (move: AliasMove): AliasDestination =>
+  ({ version: move.toVersion, split: move.toSplit, stickyParameter: move.toStickyParameter });
+
 /**
- * The version a rollback returns to: the target before the latest promotion still in effect.
- * Promotions push their target and rollbacks pop, so rolling back twice walks back two steps.
- * Undefined when there is no earlier target.
+ * The destination a rollback returns to: the one before the latest promotion still in effect.
+ * Promotions push their destination and rollbacks pop, so rolling back twice walks back two
+ * steps. Undefined when there is no earlier destination.
  */
-export function rollbackTarget(moves: AliasMove[]): number | undefined {
-  const targets: number[] = [];
+export function rollbackTarget(moves: AliasMove[]): AliasDestination | undefined {
+  const targets: AliasDestination[] = [];
   for (const move of moves) {
     if (move.rollback) targets.pop();
-    else targets.push(move.toVersion);
+    else targets.push(destinationOf(move));
   }
   return targets.length >= 2 ? targets[targets.length - 2] : undefined;
 }
@@ -122,30 +142,43 @@ export class AliasRecords {
   }
 
   /**
-   * Points `alias` at `toVersion` (which the caller has checked exists). A move to where it
+   * Points `alias` at `to` (whose versions the caller has checked exist). A move to where it
    * already points changes nothing and returns the move that put it there.
    */
-  async move(request: MoveRequest, toVersion: number, rollback = false): Promise<{ alias: Alias; move: AliasMove }> {
+  async move(request: MoveRequest, to: AliasDestination, rollback = false): Promise<{ alias: Alias; move: AliasMove }> {
     const { modelName, alias } = request;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = await this.readRecord(modelName, alias);
       const currentVersion = current?.record.alias.version ?? 0;
+      const currentRevision = current?.record.alias.revision ?? 0;
       if (request.expectedVersion !== undefined && request.expectedVersion !== currentVersion) {
         throw failedPrecondition(current
           ? `alias '${alias}' of model '${modelName}' points at version ${currentVersion}, not the expected ${request.expectedVersion}; nothing changed (read it again and retry)`
           : `alias '${alias}' of model '${modelName}' does not exist, but version ${request.expectedVersion} was expected; nothing changed`);
       }
-      if (current && currentVersion === toVersion) return { alias: current.record.alias, move: current.record.lastMove };
+      if (request.expectedRevision !== undefined && request.expectedRevision !== currentRevision) {
+        throw failedPrecondition(current
+          ? `alias '${alias}' of model '${modelName}' is at revision ${currentRevision}, not the expected ${request.expectedRevision}; nothing changed (read it again and retry)`
+          : `alias '${alias}' of model '${modelName}' does not exist, but revision ${request.expectedRevision} was expected; nothing changed`);
+      }
+      const from: AliasDestination = {
+        version: currentVersion, split: current?.record.alias.split ?? [], stickyParameter: current?.record.alias.stickyParameter ?? '',
+      };
+      if (current && sameDestination(from, to)) return { alias: current.record.alias, move: current.record.lastMove };
       if (current) await this.writeHistory(current.record.lastMove);
 
       const now = Date.now();
-      const revision = (current?.record.alias.revision ?? 0) + 1;
+      const revision = currentRevision + 1;
       const move: AliasMove = {
-        modelName, alias, revision, fromVersion: currentVersion, toVersion,
+        modelName, alias, revision, fromVersion: currentVersion, toVersion: to.version,
         actor: request.actor, movedAtUnixMs: now, reason: request.reason, rollback,
+        fromSplit: from.split, toSplit: to.split, fromStickyParameter: from.stickyParameter, toStickyParameter: to.stickyParameter,
       };
       const next: AliasRecord = {
-        alias: { modelName, alias, version: toVersion, revision, updatedBy: request.actor, updatedAtUnixMs: now },
+        alias: {
+          modelName, alias, version: to.version, revision, updatedBy: request.actor, updatedAtUnixMs: now,
+          split: to.split, stickyParameter: to.stickyParameter,
+        },
         lastMove: move,
       };
       try {
@@ -171,15 +204,18 @@ export class AliasRecords {
       if (request.expectedVersion !== undefined && request.expectedVersion !== current.version) {
         throw failedPrecondition(`alias '${alias}' of model '${modelName}' points at version ${current.version}, not the expected ${request.expectedVersion}; nothing changed (read it again and retry)`);
       }
+      if (request.expectedRevision !== undefined && request.expectedRevision !== current.revision) {
+        throw failedPrecondition(`alias '${alias}' of model '${modelName}' is at revision ${current.revision}, not the expected ${request.expectedRevision}; nothing changed (read it again and retry)`);
+      }
       const target = rollbackTarget(await this.history(modelName, alias));
       if (target === undefined) {
         throw failedPrecondition(`alias '${alias}' of model '${modelName}' has no earlier target to roll back to (it points at version ${current.version})`);
       }
       try {
-        // The swap expects the version the target was computed from, so a concurrent move is never undone blindly.
-        return await this.move({ ...request, expectedVersion: current.version }, target, true);
+        // The swap expects the revision the target was computed from, so a concurrent move is never undone blindly.
+        return await this.move({ ...request, expectedVersion: undefined, expectedRevision: current.revision }, target, true);
       } catch (error) {
-        if (request.expectedVersion === undefined && error instanceof NexusError && error.code === ErrorCode.FAILED_PRECONDITION) continue;
+        if (request.expectedVersion === undefined && request.expectedRevision === undefined && error instanceof NexusError && error.code === ErrorCode.FAILED_PRECONDITION) continue;
         throw error;
       }
     }

@@ -5,10 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import type {
-  Alias, AliasMove, ManifestEntry, ModelSignature, ModelVersion, UploadHeader,
+  Alias, AliasMove, AliasTarget, ManifestEntry, ModelSignature, ModelVersion, UploadHeader,
 } from '../protocol/generated/nexus/registry/v1/registry.ts';
 import { failedPrecondition, invalidArgument, notFound } from '../rpc/errors.ts';
-import { AliasRecords, type MoveRequest } from './alias-records.ts';
+import { AliasRecords, type AliasDestination, type MoveRequest } from './alias-records.ts';
 import { BlobStore } from './blob-store.ts';
 import { EventLog, type EventLogOptions } from './event-log.ts';
 import { GarbageCollector } from './garbage-collector.ts';
@@ -24,6 +24,42 @@ export const DIRECTORY_FORMATS = ['safetensors', 'directory'] as const;
 const MAX_SAFETENSORS_HEADER_BYTES = 16 * 1024 * 1024;
 /** Longest reason or actor recorded, in characters. */
 const MAX_NOTE_CHARS = 1024;
+/** Most arms of a split alias. */
+export const MAX_SPLIT_ARMS = 16;
+/** Largest weight of one arm of a split alias. */
+export const MAX_SPLIT_WEIGHT = 1_000_000;
+/** A request parameter name that keeps a client on one arm of a split. */
+const STICKY_PARAMETER = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * Checks where SetAlias should point an alias: one version, or a split of two or more distinct
+ * versions with positive weights whose first arm is the control (`version` is 0 or the first
+ * arm's). Returns the destination to record; INVALID_ARGUMENT names the field at fault.
+ */
+export function checkDestination(version: number, split: AliasTarget[], stickyParameter: string): AliasDestination {
+  if (split.length === 0) {
+    if (version <= 0) throw invalidArgument('version must be 1 or more');
+    if (stickyParameter) throw invalidArgument('sticky_parameter needs a split: give split, or leave sticky_parameter empty');
+    return { version, split: [], stickyParameter: '' };
+  }
+  if (split.length < 2 || split.length > MAX_SPLIT_ARMS) throw invalidArgument(`split has ${split.length} arms; give 2 to ${MAX_SPLIT_ARMS}`);
+  const seen = new Set<number>();
+  split.forEach((arm, index) => {
+    if (arm.version <= 0) throw invalidArgument(`split[${index}].version must be 1 or more`);
+    if (!Number.isInteger(arm.weight) || arm.weight < 1 || arm.weight > MAX_SPLIT_WEIGHT) {
+      throw invalidArgument(`split[${index}].weight must be 1 to ${MAX_SPLIT_WEIGHT}, got ${arm.weight}`);
+    }
+    if (seen.has(arm.version)) throw invalidArgument(`split[${index}].version ${arm.version} is listed twice`);
+    seen.add(arm.version);
+  });
+  if (version !== 0 && version !== split[0].version) {
+    throw invalidArgument(`version ${version} differs from split[0].version ${split[0].version}; give 0 or the first arm's version (the control)`);
+  }
+  if (stickyParameter && !STICKY_PARAMETER.test(stickyParameter)) {
+    throw invalidArgument(`sticky_parameter '${stickyParameter.slice(0, 100)}' is invalid: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or '_'`);
+  }
+  return { version: split[0].version, split: split.map((arm) => ({ version: arm.version, weight: arm.weight })), stickyParameter };
+}
 
 export const isDirectoryFormat = (format: string) => (DIRECTORY_FORMATS as readonly string[]).includes(format);
 
@@ -202,12 +238,17 @@ export class ModelRegistry {
     return { ...request, actor: request.actor || 'unknown' };
   }
 
-  /** Points an alias at an existing version, by compare-and-swap on `expectedVersion`. */
-  async setAlias(request: MoveRequest, version: number): Promise<{ alias: Alias; move: AliasMove }> {
+  /**
+   * Points an alias at an existing version, or splits it between existing versions, by
+   * compare-and-swap on `expectedVersion` and/or `expectedRevision`.
+   */
+  async setAlias(request: MoveRequest, version: number, split: AliasTarget[] = [], stickyParameter = ''): Promise<{ alias: Alias; move: AliasMove }> {
     const checked = this.checkMove(request);
-    if (version <= 0) throw invalidArgument('version must be 1 or more');
-    await this.resolve(checked.modelName, { version });
-    return this.aliases.move(checked, version);
+    const destination = checkDestination(version, split, stickyParameter);
+    for (const arm of destination.split.length > 0 ? destination.split : [destination]) {
+      await this.resolve(checked.modelName, { version: arm.version });
+    }
+    return this.aliases.move(checked, destination);
   }
 
   /** Moves an alias back to its previous target. */

@@ -297,9 +297,12 @@ export function createRegistryService(registry: ModelRegistry, logger: Logger): 
     setAlias: unary('SetAlias', logger, async (request: SetAliasRequest): Promise<SetAliasResponse> => {
       const { alias, move } = await registry.setAlias({
         modelName: request.modelName, alias: request.alias, expectedVersion: request.expectedVersion,
-        reason: request.reason, actor: request.actor,
-      }, request.version);
-      logger.info({ model: alias.modelName, alias: alias.alias, from: move.fromVersion, to: move.toVersion, actor: move.actor }, 'alias moved');
+        expectedRevision: request.expectedRevision, reason: request.reason, actor: request.actor,
+      }, request.version, request.split, request.stickyParameter);
+      logger.info({
+        model: alias.modelName, alias: alias.alias, from: move.fromVersion, to: move.toVersion, actor: move.actor,
+        ...(alias.split.length > 0 ? { split: alias.split.map((arm) => `${arm.version}=${arm.weight}`).join(',') } : {}),
+      }, 'alias moved');
       return { alias, move };
     }),
 
@@ -339,7 +342,13 @@ export function createRegistryService(registry: ModelRegistry, logger: Logger): 
       watchers.add(stop);
       call.on('cancelled', () => stop.abort());
       try {
-        let cursor = request.fromNow ? await registry.events.refreshHead() : request.afterCursor;
+        const head = await registry.events.refreshHead();
+        // A cursor from the future means the client followed another log (a replaced or restored
+        // store): continuing would silently skip events, so it is told to start over.
+        if (!request.fromNow && request.afterCursor > head) {
+          throw new NexusError(ErrorCode.OUT_OF_RANGE, `after_cursor ${request.afterCursor} is past the newest event (${head}); read the state again and watch with from_now`);
+        }
+        let cursor = request.fromNow ? head : request.afterCursor;
         const drain = async () => {
           for (;;) {
             const events = await registry.events.readAfter(cursor);

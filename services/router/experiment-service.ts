@@ -9,18 +9,17 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 
 export function createExperimentService(catalog: ModelCatalog, logger: Logger): UntypedServiceImplementation {
-  const experimentOf = (modelName: string) => {
-    const experiment = catalog.experimentFor(modelName);
-    if (!experiment) throw notFound(`model '${modelName.slice(0, 128)}' has no A/B split; set models.${modelName.slice(0, 128)}.split in the router config`);
-    return experiment;
+  const experimentOf = (modelName: string, alias: string) => {
+    if (modelName === '') throw invalidArgument('model_name is required');
+    return catalog.experimentFor(modelName, alias);
   };
   return {
     getExperiment: unary('GetExperiment', logger, async (request: GetExperimentRequest): Promise<GetExperimentResponse> =>
-      experimentOf(request.modelName).report(request.modelName)),
+      experimentOf(request.modelName, request.alias).report(request.modelName)),
 
     reportOutcome: unary('ReportOutcome', logger, async (request: ReportOutcomeRequest) => {
       if (!Number.isFinite(request.value)) throw invalidArgument(`value must be a finite number, got ${request.value}`);
-      const experiment = experimentOf(request.modelName);
+      const experiment = experimentOf(request.modelName, request.alias);
       if (!experiment.has(request.modelVersion)) {
         throw notFound(`version ${request.modelVersion} is not an arm of ${request.modelName}'s split (arms: ${experiment.split.arms.map((arm) => arm.version).join(', ')})`);
       }

@@ -57,15 +57,32 @@ interface ArmResults {
 const asTest = (result: WelchResult | undefined): WelchTest | undefined =>
   result && { t: result.t, degreesOfFreedom: result.degreesOfFreedom, pValue: result.pValue };
 
-/** Running results of one model's split. */
+/** Running results of one split (of the router config's, or of a registry alias). */
 export class Experiment {
-  readonly split: TrafficSplit;
+  private current: TrafficSplit;
   private readonly arms = new Map<number, ArmResults>();
+  /** The alias whose split this is; '' for the router config's. */
+  readonly alias: string;
 
-  constructor(split: TrafficSplit) {
-    this.split = split;
+  constructor(split: TrafficSplit, alias = '') {
+    this.current = split;
+    this.alias = alias;
+    this.retarget(split);
+  }
+
+  get split(): TrafficSplit {
+    return this.current;
+  }
+
+  /**
+   * Follows a changed split (an alias moved to new weights or arms). Arms that stay keep their
+   * figures, so re-weighting does not lose what was measured; arms that leave are dropped.
+   */
+  retarget(split: TrafficSplit): void {
+    this.current = split;
+    for (const version of [...this.arms.keys()]) if (!split.arms.some((arm) => arm.version === version)) this.arms.delete(version);
     for (const arm of split.arms) {
-      this.arms.set(arm.version, { requests: 0, errors: 0, latencyMs: new RunningStats(), outcome: new RunningStats() });
+      if (!this.arms.has(arm.version)) this.arms.set(arm.version, { requests: 0, errors: 0, latencyMs: new RunningStats(), outcome: new RunningStats() });
     }
   }
 
@@ -91,6 +108,7 @@ export class Experiment {
     const control = entries[0].results;
     return {
       modelName,
+      alias: this.alias,
       stickyParameter: this.split.stickyParameter ?? '',
       arms: entries.map(({ arm, results }) => ({
         version: arm.version, weight: arm.weight, requests: results.requests, errors: results.errors,

@@ -13,7 +13,7 @@ import { metrics } from '../telemetry/metrics.ts';
 import { inSpan, tracerFor } from '../telemetry/tracing.ts';
 import type { ModelCatalog, ServedModel } from './model-catalog.ts';
 import { validateInferRequest, type ValidatedRequest } from './request-validation.ts';
-import { chooseArm, stickyKeyOf } from './experiment.ts';
+import type { Experiment } from './experiment.ts';
 import { cacheKeyOf } from './response-cache.ts';
 import { schedulingOf } from './scheduling.ts';
 
@@ -24,6 +24,8 @@ export interface PreparedRequest {
   validated: ValidatedRequest;
   priority: number;
   deadlineMs: number | undefined;
+  /** The A/B split the request went through, if any. */
+  experiment: Experiment | undefined;
 }
 
 export interface CallContext {
@@ -62,30 +64,48 @@ function typedContents(tensor: Tensor): InferTensorContents {
 const tracer = tracerFor('router');
 
 export function createInferencePipeline(catalog: ModelCatalog) {
-  /** Resolves and checks a request; throws INVALID_ARGUMENT / NOT_FOUND before anything queues. */
+  /**
+   * Routes and checks a request; throws INVALID_ARGUMENT / NOT_FOUND before anything queues. The
+   * model stays held (never unloaded under it) until `execute` has queued it, so execute must
+   * follow.
+   */
   async function prepare(request: ModelInferRequest, context: CallContext): Promise<PreparedRequest> {
-    // An A/B split decides the version of requests that name none.
-    const experiment = request.modelVersion === '' ? catalog.experimentFor(request.modelName) : undefined;
-    const version = experiment ? String(chooseArm(experiment.split, stickyKeyOf(experiment.split, request.parameters))) : request.modelVersion;
-    const model = await catalog.resolve(request.modelName, version);
-    const validated = await inSpan(tracer, 'validate', { attributes: { 'nexus.model': request.modelName } },
-      async () => validateInferRequest(request, model.signature, model.policy.maxBatchSize));
-    const { priority, deadlineMs } = schedulingOf(request.parameters, {
-      defaultPriority: model.defaultPriority, callDeadlineMs: context.callDeadlineMs, nowMs: Date.now(),
-    });
-    return { request, model, validated, priority, deadlineMs };
+    // model_version is a number, an alias, 'latest' or empty; a split picks the arm.
+    const { model, experiment } = await catalog.route(request.modelName, request.modelVersion, request.parameters);
+    catalog.hold(model);
+    try {
+      const validated = await inSpan(tracer, 'validate', { attributes: { 'nexus.model': request.modelName } },
+        async () => validateInferRequest(request, model.signature, model.policy.maxBatchSize));
+      const { priority, deadlineMs } = schedulingOf(request.parameters, {
+        defaultPriority: model.defaultPriority, callDeadlineMs: context.callDeadlineMs, nowMs: Date.now(),
+      });
+      return { request, model, validated, priority, deadlineMs, experiment };
+    } catch (error) {
+      catalog.release(model);
+      throw error;
+    }
   }
 
   /** Answers a prepared request from the cache or through the batcher. */
   async function execute(prepared: PreparedRequest, context: CallContext): Promise<ModelInferResponse> {
-    const { request, model, validated } = prepared;
+    try {
+      return await executeHeld(prepared, context);
+    } finally {
+      catalog.release(prepared.model);
+    }
+  }
+
+  async function executeHeld(prepared: PreparedRequest, context: CallContext): Promise<ModelInferResponse> {
+    const { request, validated } = prepared;
+    let model = prepared.model;
     const cacheKey = model.cache ? cacheKeyOf(`${model.version.modelName}:${model.version.version}`, validated) : undefined;
     let outputs = cacheKey ? model.cache!.get(cacheKey) : undefined;
     if (cacheKey) metrics.cacheLookups.inc({ model: model.version.modelName, result: outputs ? 'hit' : 'miss' });
     // What the client can learn about how its request ran (Triton reports these as statistics).
     const parameters: Record<string, InferParameter> = { nexus_cache_hit: { boolParam: outputs !== undefined } };
     if (!outputs) {
-      await model.loaded;
+      // No await between this and submit: once queued, the batch keeps the version loaded.
+      model = await catalog.live(model);
       const answer = await model.batcher.submit(validated, {
         deadlineMs: prepared.deadlineMs, signal: context.signal, priority: prepared.priority, onEnqueued: context.onEnqueued,
       });
@@ -124,10 +144,12 @@ export function createInferencePipeline(catalog: ModelCatalog) {
     let model = 'unknown';
     let version = 0;
     let outcome = 'ok';
+    let experiment: Experiment | undefined;
     try {
       const prepared = await prepare(request, context);
       model = prepared.model.version.modelName;
       version = prepared.model.version.version;
+      experiment = prepared.experiment;
       return await execute(prepared, context);
     } catch (error) {
       outcome = codeName(NexusError.from(error).code);
@@ -136,7 +158,7 @@ export function createInferencePipeline(catalog: ModelCatalog) {
       const latencyMs = performance.now() - started;
       metrics.inferRequests.inc({ model, outcome });
       metrics.inferLatency.observe({ model }, latencyMs / 1000);
-      if (version > 0) catalog.experimentFor(model)?.recordRequest(version, latencyMs, outcome !== 'ok');
+      if (version > 0) experiment?.recordRequest(version, latencyMs, outcome !== 'ok');
     }
   }
 

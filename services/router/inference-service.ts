@@ -48,18 +48,23 @@ export function createInferenceService(
       name: SERVER_NAME, version: SERVER_VERSION, extensions: [],
     })),
 
+    // Ready when every version the name and version route to now is loaded: the one traffic
+    // goes to, or every arm of a split. A version being warmed for a move does not count until
+    // traffic moves to it.
     modelReady: unary('ModelReady', logger, async (request: { name: string; version: string }) => {
       try {
-        const model = await catalog.resolve(request.name, request.version);
-        return { ready: catalog.isLoaded(model.version) };
+        const { models } = await catalog.describe(request.name, request.version);
+        return { ready: models.every((model) => catalog.isLoaded(model.version)) };
       } catch (error) {
         if (NexusError.from(error).code === ErrorCode.NOT_FOUND) return { ready: false };
         throw error;
       }
     }),
 
+    // The version traffic goes to now (a split's control), with the alias and split followed.
     modelMetadata: unary('ModelMetadata', logger, async (request: { name: string; version: string }): Promise<ModelMetadataResponse> => {
-      const model = await catalog.resolve(request.name, request.version);
+      const described = await catalog.describe(request.name, request.version);
+      const model = described.models[0];
       const versions = await catalog.listVersions(request.name);
       const { version, signature } = model;
       return {
@@ -73,6 +78,9 @@ export function createInferenceService(
           sha256: version.sha256,
           max_batch_size: String(model.policy.maxBatchSize),
           ...(version.lineage?.commit ? { git_commit: version.lineage.commit } : {}),
+          ...(described.alias ? { alias: described.alias } : {}),
+          ...(described.split ? { split: described.split.arms.map((arm) => `${arm.version}=${arm.weight}`).join(',') } : {}),
+          ...(described.split?.stickyParameter ? { sticky_parameter: described.split.stickyParameter } : {}),
         },
       };
     }),

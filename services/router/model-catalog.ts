@@ -1,19 +1,36 @@
 /**
- * Which model versions the router serves. A request names a model and optionally a version; the
- * catalog resolves it through the registry (the latest version is re-checked at most every
- * `latestTtlMs`), loads it on the executors the first time, and keeps one batcher per version.
+ * Which model versions the router serves, and where each request goes.
+ *
+ * A request names a model and a model_version: a number, `latest`, an alias (`production`,
+ * `staging`), or nothing (the router config's split if there is one, else the `production`
+ * alias if it exists, else `latest`). Numbers are served as asked. `latest` and aliases are
+ * routes: their targets (one version, or a split by weight) come from the registry, read once per
+ * model and then kept current by the registry's Watch stream (registry-watch.ts); nothing polls.
+ *
+ * When a route's target changes, its new versions are loaded and warmed on the executors while
+ * traffic stays on the old target; traffic moves once every new version is ready; versions no
+ * route needs any more are unloaded after their queues drain. ModelReady and ModelMetadata read
+ * the same state, so they describe where traffic goes at that moment.
  */
 import { Metadata } from '@grpc/grpc-js';
-import { GetVersionRequest, type ModelVersion, type RegistryClient } from '../protocol/generated/nexus/registry/v1/registry.ts';
+import {
+  GetVersionRequest, ListAliasesRequest, type Alias, type ModelVersion, type RegistryClient, type WatchResponse,
+} from '../protocol/generated/nexus/registry/v1/registry.ts';
+import type { InferParameter } from '../protocol/generated/inference/grpc_service.ts';
 import type { ModelSignature, TensorSpec } from '../onnx/index.ts';
 import { isDatatype } from '../onnx/index.ts';
-import { ErrorCode, NexusError, invalidArgument } from '../rpc/errors.ts';
+import { ErrorCode, NexusError, invalidArgument, notFound } from '../rpc/errors.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import { injectIntoMetadata } from '../telemetry/tracing.ts';
 import type { BatchingPolicy } from './batch-queue.ts';
 import { ExecutorPool, versionKey } from './executor-pool.ts';
+import { chooseArm, Experiment, stickyKeyOf } from './experiment.ts';
+import {
+  applyAlias, applyAliasMove, applyVersion, DEFAULT_ALIAS, defaultRoute, desiredTarget, emptyView, isSplit, parseSelector,
+  sameTarget, targetOfAlias, versionsOf, versionsToRetire, type ModelView, type RouteKey, type Target,
+} from './lifecycle.ts';
 import { ModelBatcher } from './model-batcher.ts';
 import { isBatchable } from './request-validation.ts';
-import { Experiment } from './experiment.ts';
 import { ResponseCache } from './response-cache.ts';
 import { DEFAULT_SERVING_CONFIG, servingConfigFor, type RouterConfig } from './router-config.ts';
 
@@ -28,22 +45,39 @@ export interface ServedModel {
   cache: ResponseCache | undefined;
   /** Settles when the version is loaded on at least one executor. */
   loaded: Promise<void>;
+  /** Requests holding this model between routing and being queued (see hold/release). */
+  holders: number;
+  /** Set once unloaded; a request still holding it asks the catalog for a fresh one. */
+  retired: boolean;
+}
+
+/** Where one request goes. */
+export interface Routed {
+  model: ServedModel;
+  /** The split the request went through, when it went through one. */
+  experiment?: Experiment;
+}
+
+/** What a model name and model_version resolve to now, for ModelReady and ModelMetadata. */
+export interface Described {
+  /** Every version traffic goes to (one, or each arm of a split), the control first. */
+  models: ServedModel[];
+  /** The alias followed, if any. */
+  alias?: string;
+  /** The split followed, if any. */
+  split?: Target;
 }
 
 export interface CatalogOptions {
   /** Serving settings per model (see router-config.ts). Default: built-in defaults only. */
   config?: RouterConfig;
-  /** How long a resolved "latest version" is trusted, in milliseconds. Default 1000. */
-  latestTtlMs?: number;
   /** Told when a model becomes servable (loaded and warmed) or stops being so. */
   onModelHealth?: (modelName: string, serving: boolean) => void;
-}
-
-/** Parses the protocol's version string: '' → 0 (latest), else a positive integer. */
-export function parseVersion(version: string, field: string): number {
-  if (version === '') return 0;
-  if (!/^[1-9]\d{0,8}$/.test(version)) throw invalidArgument(`${field} '${version.slice(0, 50)}' is not a version number`);
-  return Number(version);
+  logger?: Logger;
+  /** A route no request used for this long is dropped and its versions unloaded. Default 10 minutes. */
+  idleRouteMs?: number;
+  /** Delays between attempts to load a route's new target, in ms. Default 1 s, 2 s, 4 s, 8 s, 16 s. */
+  loadRetryDelaysMs?: number[];
 }
 
 function signatureOf(version: ModelVersion): ModelSignature {
@@ -54,16 +88,46 @@ function signatureOf(version: ModelVersion): ModelSignature {
   return { inputs: (version.signature?.inputs ?? []).map(toSpec), outputs: (version.signature?.outputs ?? []).map(toSpec) };
 }
 
+/** A route (`latest` or an alias) of one model: where its traffic goes, and where it is moving. */
+interface Route {
+  key: RouteKey;
+  /** Where traffic goes now; every version in it has been asked to load. */
+  active: Target | undefined;
+  /** The target being loaded and warmed; traffic moves to it once all of it is ready. */
+  pending: Target | undefined;
+  /** Results per arm while the active target is a split. */
+  experiment: Experiment | undefined;
+  lastUsedMs: number;
+}
+
+/** One model the router follows. */
+interface ModelEntry {
+  name: string;
+  view: ModelView;
+  /** Settles once the model's state was read from the registry the first time. */
+  synced: Promise<void>;
+  routes: Map<RouteKey, Route>;
+}
+
+const sleep = (ms: number) => new Promise((wake) => setTimeout(wake, ms));
+const splitText = (target: Target) => target.arms.map((arm) => `${arm.version}=${arm.weight}`).join(',');
+
 export class ModelCatalog {
   private readonly registry: RegistryClient;
   private readonly pool: ExecutorPool;
   private readonly config: RouterConfig;
-  private readonly latestTtlMs: number;
-  private readonly latest = new Map<string, { version: number; checkedAtMs: number }>();
   private readonly served = new Map<string, ServedModel>();
+  /** Version records by "name:version"; versions are immutable, so they never go stale. */
+  private readonly records = new Map<string, ModelVersion>();
+  private readonly models = new Map<string, ModelEntry>();
   private readonly onModelHealth: (modelName: string, serving: boolean) => void;
+  private readonly logger: Logger | undefined;
+  private readonly idleRouteMs: number;
+  private readonly loadRetryDelaysMs: number[];
+  private readonly sweeper: NodeJS.Timeout;
   private accepting = true;
-  private readonly experiments = new Map<string, Experiment>();
+  /** Splits from the router config, by model. */
+  private readonly configExperiments = new Map<string, Experiment>();
   /** Requests between arriving and being answered, wherever they are (resolving, queued, running). */
   private activeRequests = 0;
 
@@ -71,25 +135,40 @@ export class ModelCatalog {
     this.registry = registry;
     this.pool = pool;
     this.config = options.config ?? { defaults: DEFAULT_SERVING_CONFIG, models: {} };
-    this.latestTtlMs = options.latestTtlMs ?? 1000;
     this.onModelHealth = options.onModelHealth ?? (() => {});
+    this.logger = options.logger;
+    this.idleRouteMs = options.idleRouteMs ?? 600_000;
+    this.loadRetryDelaysMs = options.loadRetryDelaysMs ?? [1000, 2000, 4000, 8000, 16_000];
     pool.onCapacity(() => {
       for (const model of this.served.values()) model.batcher.pump();
     });
+    this.sweeper = setInterval(() => this.dropIdleRoutes(), Math.max(1000, Math.min(60_000, this.idleRouteMs / 2)));
+    this.sweeper.unref();
   }
 
-  private getVersion(modelName: string, version: number, metadata?: Metadata): Promise<ModelVersion> {
+  // ---------------------------------------------------------------- registry reads
+
+  private registryError(error: unknown): NexusError {
+    const coded = NexusError.from(error);
+    if (coded.code === ErrorCode.INVALID_ARGUMENT || coded.code === ErrorCode.NOT_FOUND) return coded;
+    return new NexusError(ErrorCode.UNAVAILABLE, `the registry could not be reached: ${coded.message}`);
+  }
+
+  private getVersion(modelName: string, version: number): Promise<ModelVersion> {
     return new Promise((resolve, reject) => {
-      const callback = (error: Error | null, response?: { version?: ModelVersion }) => {
-        if (error) {
-          const coded = NexusError.from(error);
-          if (coded.code === ErrorCode.INVALID_ARGUMENT || coded.code === ErrorCode.NOT_FOUND) reject(coded);
-          else reject(new NexusError(ErrorCode.UNAVAILABLE, `the registry could not be reached: ${coded.message}`));
-        } else if (!response?.version) reject(new NexusError(ErrorCode.INTERNAL, 'the registry returned no version'));
-        else resolve(response.version);
-      };
-      const deadline = { deadline: Date.now() + 10_000 };
-      this.registry.getVersion(GetVersionRequest.fromPartial({ modelName, version }), injectIntoMetadata(metadata ?? new Metadata()), deadline, callback);
+      this.registry.getVersion(GetVersionRequest.fromPartial({ modelName, version }), injectIntoMetadata(new Metadata()),
+        { deadline: Date.now() + 10_000 }, (error, response) => {
+          if (error) reject(this.registryError(error));
+          else if (!response?.version) reject(new NexusError(ErrorCode.INTERNAL, 'the registry returned no version'));
+          else resolve(response.version);
+        });
+    });
+  }
+
+  private listAliases(modelName: string): Promise<Alias[]> {
+    return new Promise((resolve, reject) => {
+      this.registry.listAliases(ListAliasesRequest.fromPartial({ modelName }), new Metadata(), { deadline: Date.now() + 10_000 },
+        (error, response) => (error ? reject(this.registryError(error)) : resolve(response.aliases)));
     });
   }
 
@@ -103,60 +182,218 @@ export class ModelCatalog {
     });
   }
 
-  /** The served model for a request's name and version string; loads it the first time. */
-  async resolve(modelName: string, versionString: string): Promise<ServedModel> {
-    if (!this.accepting) throw new NexusError(ErrorCode.UNAVAILABLE, 'the router is shutting down; send the request to another replica');
-    if (modelName === '') throw invalidArgument('model_name is required');
-    const number = parseVersion(versionString, 'model_version');
-    if (number === 0) return this.resolveLatest(modelName);
-    const existing = this.served.get(`${modelName}:${number}`);
-    if (existing) return existing;
-    return this.serve(await this.getVersion(modelName, number));
+  private async record(modelName: string, version: number): Promise<ModelVersion> {
+    const cached = this.records.get(`${modelName}:${version}`);
+    if (cached) return cached;
+    const record = await this.getVersion(modelName, version);
+    this.records.set(versionKey(record), record);
+    return record;
+  }
+
+  // ---------------------------------------------------------------- following the registry
+
+  /** The model's entry, reading its state from the registry the first time. */
+  private async entry(modelName: string): Promise<ModelEntry> {
+    let entry = this.models.get(modelName);
+    if (!entry) {
+      const created: ModelEntry = { name: modelName, view: emptyView(), synced: Promise.resolve(), routes: new Map() };
+      entry = created;
+      this.models.set(modelName, created);
+      created.synced = this.sync(created).catch((error: unknown) => {
+        // Forgotten, so the next request asks again (the model may be stored by then).
+        if (this.models.get(modelName) === created) this.models.delete(modelName);
+        throw error;
+      });
+    }
+    await entry.synced;
+    return entry;
   }
 
   /**
-   * The version that traffic for "latest" goes to. When the registry has a newer one, it is loaded
-   * and warmed in the background while traffic stays on the current one; traffic moves only once
-   * the new version is ready, and the old one is unloaded after its queue drains.
+   * Reads a model's newest version and aliases and merges them into its view. Merging only moves
+   * forward (versions grow, alias revisions grow), so a read racing the Watch stream is harmless.
    */
-  private async resolveLatest(modelName: string): Promise<ServedModel> {
-    const current = this.latest.get(modelName);
-    const currentModel = current && this.served.get(`${modelName}:${current.version}`);
-    if (current && currentModel && Date.now() - current.checkedAtMs < this.latestTtlMs) return currentModel;
-
-    let newest: ModelVersion;
-    try {
-      newest = await this.getVersion(modelName, 0);
-    } catch (error) {
-      // A registry outage must not stop a model that is already being served.
-      if (currentModel && NexusError.from(error).code === ErrorCode.UNAVAILABLE) return currentModel;
-      throw error;
-    }
-    const now = Date.now();
-    if (!currentModel || newest.version === current!.version) {
-      this.latest.set(modelName, { version: newest.version, checkedAtMs: now });
-      return this.serve(newest);
-    }
-    current!.checkedAtMs = now;
-    if (newest.version > current!.version) {
-      const next = this.serve(newest);
-      next.loaded.then(() => {
-        const still = this.latest.get(modelName);
-        if (!still || still.version >= newest.version) return;
-        this.latest.set(modelName, { version: newest.version, checkedAtMs: Date.now() });
-        void this.retire(currentModel);
-      }, () => {});
-    }
-    return currentModel;
+  private async sync(entry: ModelEntry): Promise<void> {
+    const [latest, aliases] = await Promise.all([this.getVersion(entry.name, 0), this.listAliases(entry.name)]);
+    this.records.set(versionKey(latest), latest);
+    const changed = applyVersion(entry.view, latest.version);
+    for (const alias of aliases) changed.push(...applyAlias(entry.view, alias.alias, alias.revision, targetOfAlias(alias)));
+    for (const key of changed) this.follow(entry, key);
   }
 
-  /** Unloads a version once nothing is queued or running for it (or after a minute regardless). */
-  private async retire(model: ServedModel): Promise<void> {
-    for (const started = Date.now(); !model.batcher.idle && Date.now() - started < 60_000;) {
-      await new Promise((wake) => setTimeout(wake, 50));
+  /** Applies one event of the registry's Watch stream. */
+  applyEvent(event: WatchResponse): void {
+    if (event.versionCreated) {
+      const version = event.versionCreated;
+      const entry = this.models.get(version.modelName);
+      if (!entry) return; // not followed: its first request reads the state afresh
+      this.records.set(versionKey(version), version);
+      for (const key of applyVersion(entry.view, version.version)) this.follow(entry, key);
+    } else if (event.aliasMoved) {
+      const entry = this.models.get(event.aliasMoved.modelName);
+      if (!entry) return;
+      for (const key of applyAliasMove(entry.view, event.aliasMoved)) this.follow(entry, key);
     }
+  }
+
+  /** Re-reads every followed model (the Watch stream could not continue from where it was). */
+  async resync(): Promise<void> {
+    const entries = [...this.models.values()];
+    const results = await Promise.allSettled(entries.map(async (entry) => {
+      await entry.synced.catch(() => undefined);
+      if (this.models.get(entry.name) === entry) await this.sync(entry);
+    }));
+    results.forEach((result, index) => {
+      if (result.status === 'rejected') this.logger?.warn({ err: result.reason, model: entries[index].name }, 're-reading a model failed');
+    });
+  }
+
+  // ---------------------------------------------------------------- routes
+
+  /** The route for `key`, created (and pointed at its target) on first use. */
+  private routeFor(entry: ModelEntry, key: RouteKey): Route {
+    let route = entry.routes.get(key);
+    if (!route?.active) {
+      const target = route?.pending ?? desiredTarget(entry.view, key);
+      if (!target) {
+        const alias = key.slice('alias:'.length);
+        throw notFound(`model '${entry.name}' has no alias '${alias}' (aliases: ${[...entry.view.aliases.keys()].sort().join(', ') || 'none'})`);
+      }
+      // No traffic follows this route yet, so there is none to keep on an old target: it starts
+      // on its target at once, and its first requests wait for the load.
+      if (!route) {
+        route = { key, active: undefined, pending: undefined, experiment: undefined, lastUsedMs: Date.now() };
+        entry.routes.set(key, route);
+      }
+      route.active = target;
+      this.setExperiment(route);
+      for (const version of versionsOf(target)) {
+        this.servedVersion(entry.name, version).catch((error: unknown) => this.logger?.warn({ err: error, model: entry.name, version }, 'load failed'));
+      }
+    }
+    route.lastUsedMs = Date.now();
+    return route;
+  }
+
+  private setExperiment(route: Route): void {
+    if (!route.active || !isSplit(route.active)) {
+      route.experiment = undefined;
+      return;
+    }
+    const alias = route.key === 'latest' ? '' : route.key.slice('alias:'.length);
+    if (route.experiment) route.experiment.retarget(route.active);
+    else route.experiment = new Experiment(route.active, alias);
+  }
+
+  /** Moves a route towards the view's target for it: load and warm first, then switch. */
+  private follow(entry: ModelEntry, key: RouteKey): void {
+    const route = entry.routes.get(key);
+    if (!route) return; // nobody sends traffic this way yet
+    const desired = desiredTarget(entry.view, key);
+    if (!desired) return;
+    if (sameTarget(route.active, desired)) {
+      // Back where it is (a move undone before its load finished): stop the pending switch.
+      route.pending = undefined;
+      return;
+    }
+    if (sameTarget(route.pending, desired)) return;
+    route.pending = desired;
+    this.logger?.info({ model: entry.name, route: key, to: splitText(desired) }, 'loading the new target before moving traffic');
+    void this.switchWhenReady(entry, route, desired);
+  }
+
+  private async switchWhenReady(entry: ModelEntry, route: Route, target: Target): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const models = await Promise.all(versionsOf(target).map((version) => this.servedVersion(entry.name, version)));
+        await Promise.all(models.map((model) => model.loaded));
+        break;
+      } catch (error) {
+        if (route.pending !== target) {
+          this.retireUnrouted(entry, target);
+          return;
+        }
+        const delay = this.loadRetryDelaysMs[attempt];
+        if (delay === undefined) {
+          // Traffic stays where it is; the next move of this route tries again.
+          this.logger?.error({ err: error, model: entry.name, route: route.key, to: splitText(target) }, 'the new target could not be loaded; traffic stays');
+          route.pending = undefined;
+          this.retireUnrouted(entry, target);
+          return;
+        }
+        this.logger?.warn({ err: error, model: entry.name, route: route.key, retry_ms: delay }, 'loading the new target failed; retrying');
+        await sleep(delay);
+        if (route.pending !== target) {
+          this.retireUnrouted(entry, target);
+          return;
+        }
+      }
+    }
+    if (route.pending !== target || entry.routes.get(route.key) !== route) {
+      // Superseded while loading: what it loaded may be needed by nobody.
+      this.retireUnrouted(entry, target);
+      return;
+    }
+    const previous = route.active;
+    route.active = target;
+    route.pending = undefined;
+    this.setExperiment(route);
+    this.logger?.info({ model: entry.name, route: route.key, from: previous && splitText(previous), to: splitText(target) }, 'traffic moved');
+    if (previous) this.retireUnrouted(entry, previous);
+  }
+
+  /** Every target some route of the model sends or is about to send traffic to. */
+  private routedTargets(entry: ModelEntry): Target[] {
+    return [...entry.routes.values()].flatMap((route) => [route.active, route.pending].filter((target): target is Target => target !== undefined));
+  }
+
+  /** Unloads the versions of `target` that no route needs and the router config does not pin. */
+  private retireUnrouted(entry: ModelEntry, target: Target): void {
+    const pinned = this.config.models[entry.name]?.split?.arms.map((arm) => arm.version) ?? [];
+    for (const version of versionsToRetire(target, this.routedTargets(entry), pinned)) {
+      const model = this.served.get(`${entry.name}:${version}`);
+      if (model) void this.retire(entry, model);
+    }
+  }
+
+  /**
+   * Unloads a version once nothing is queued, running or about to queue for it, unless a route
+   * has come back to it meanwhile.
+   */
+  private async retire(entry: ModelEntry, model: ServedModel): Promise<void> {
+    const stillUnrouted = () => !this.routedTargets(entry).some((target) => versionsOf(target).includes(model.version.version));
+    // Requests routed just before the switch take their hold a few microtasks later: let them.
+    await sleep(50);
+    while (!(model.batcher.idle && model.holders === 0)) {
+      await sleep(50);
+      if (!stillUnrouted() || this.served.get(versionKey(model.version)) !== model) return;
+    }
+    if (!stillUnrouted() || this.served.get(versionKey(model.version)) !== model) return;
+    model.retired = true;
     this.served.delete(versionKey(model.version));
     this.pool.unload(model.version);
+    this.logger?.info({ model: model.version.modelName, version: model.version.version }, 'version unloaded after its queue drained');
+  }
+
+  /** Drops routes no request used for `idleRouteMs`, unloading what only they needed. */
+  private dropIdleRoutes(): void {
+    const now = Date.now();
+    for (const entry of this.models.values()) {
+      for (const route of [...entry.routes.values()]) {
+        if (now - route.lastUsedMs < this.idleRouteMs) continue;
+        entry.routes.delete(route.key);
+        for (const target of [route.active, route.pending]) if (target) this.retireUnrouted(entry, target);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- serving
+
+  /** The served model of one version, loading it the first time. */
+  private async servedVersion(modelName: string, version: number): Promise<ServedModel> {
+    const existing = this.served.get(`${modelName}:${version}`);
+    if (existing) return existing;
+    return this.serve(await this.record(modelName, version));
   }
 
   private serve(version: ModelVersion): ServedModel {
@@ -177,7 +414,7 @@ export class ModelCatalog {
     const loaded = this.pool.ensureLoaded(version);
     loaded.then(() => this.onModelHealth(version.modelName, true), () => this.onModelHealth(version.modelName, false));
     const cache = responseCache ? new ResponseCache(responseCache) : undefined;
-    const model: ServedModel = { version, signature, policy, defaultPriority, batcher, loaded, cache };
+    const model: ServedModel = { version, signature, policy, defaultPriority, batcher, loaded, cache, holders: 0, retired: false };
     this.served.set(key, model);
     // A failed load is forgotten so the next request tries again.
     loaded.catch(() => {
@@ -186,20 +423,117 @@ export class ModelCatalog {
     return model;
   }
 
+  /**
+   * Where a request goes: its model_version resolved to a route or a number, an arm chosen when
+   * the route splits (sticky by the split's request parameter), and that version's served model.
+   */
+  async route(modelName: string, versionText: string, parameters: Record<string, InferParameter> = {}): Promise<Routed> {
+    if (!this.accepting) throw new NexusError(ErrorCode.UNAVAILABLE, 'the router is shutting down; send the request to another replica');
+    if (modelName === '') throw invalidArgument('model_name is required');
+    const selector = parseSelector(versionText);
+    if (selector.kind === 'version') return { model: await this.servedVersion(modelName, selector.version) };
+    if (selector.kind === 'default') {
+      const experiment = this.configExperiment(modelName);
+      if (experiment) {
+        const version = chooseArm(experiment.split, stickyKeyOf(experiment.split, parameters));
+        return { model: await this.servedVersion(modelName, version), experiment };
+      }
+    }
+    const route = await this.routeOf(modelName, selector.kind === 'alias' ? `alias:${selector.alias}` : selector.kind === 'latest' ? 'latest' : undefined);
+    const target = route.active!;
+    const version = isSplit(target) ? chooseArm(target, stickyKeyOf(target, parameters)) : target.arms[0].version;
+    return { model: await this.servedVersion(modelName, version), experiment: route.experiment };
+  }
+
+  /** The served model a name and model_version lead to (a split's arm chosen at random). */
+  async resolve(modelName: string, versionText: string): Promise<ServedModel> {
+    return (await this.route(modelName, versionText)).model;
+  }
+
+  /** The route of a key, or (undefined) of the default: production if it exists, else latest. */
+  private async routeOf(modelName: string, key: RouteKey | undefined): Promise<Route> {
+    const entry = await this.entry(modelName);
+    if (key) return this.routeFor(entry, key);
+    const choice = defaultRoute(entry.view, (candidate) => entry.routes.get(candidate)?.active !== undefined);
+    if (choice.warm && !entry.routes.has(choice.warm)) {
+      // Production was just created: warm it while traffic stays on latest.
+      const warm: Route = { key: choice.warm, active: undefined, pending: undefined, experiment: undefined, lastUsedMs: Date.now() };
+      entry.routes.set(choice.warm, warm);
+      this.follow(entry, choice.warm);
+    }
+    return this.routeFor(entry, choice.key);
+  }
+
+  /** What a model name and model_version resolve to now (loading it on first use). */
+  async describe(modelName: string, versionText: string): Promise<Described> {
+    if (modelName === '') throw invalidArgument('name is required');
+    const selector = parseSelector(versionText, 'version');
+    if (selector.kind === 'version') return { models: [await this.servedVersion(modelName, selector.version)] };
+    if (selector.kind === 'default') {
+      const experiment = this.configExperiment(modelName);
+      if (experiment) return { models: await Promise.all(versionsOf(experiment.split).map((version) => this.servedVersion(modelName, version))), split: experiment.split };
+    }
+    const route = await this.routeOf(modelName, selector.kind === 'alias' ? `alias:${selector.alias}` : selector.kind === 'latest' ? 'latest' : undefined);
+    const target = route.active!;
+    return {
+      models: await Promise.all(versionsOf(target).map((version) => this.servedVersion(modelName, version))),
+      alias: route.key === 'latest' ? undefined : route.key.slice('alias:'.length),
+      split: isSplit(target) ? target : undefined,
+    };
+  }
+
+  /** Keeps a routed model from being unloaded until `release`; call between routing and queueing. */
+  hold(model: ServedModel): void {
+    model.holders += 1;
+  }
+
+  release(model: ServedModel): void {
+    model.holders -= 1;
+  }
+
+  /**
+   * The model to queue on: `model` once loaded, or, if it was unloaded meanwhile (a request
+   * asking for an old version by number), the same version loaded again.
+   */
+  async live(model: ServedModel): Promise<ServedModel> {
+    for (let current = model; ;) {
+      await current.loaded;
+      if (!current.retired) return current;
+      current = await this.servedVersion(current.version.modelName, current.version.version);
+    }
+  }
+
   isLoaded(version: ModelVersion): boolean {
     return this.pool.isLoaded(versionKey(version));
   }
 
-  /** The A/B split configured for a model, with its running results; undefined when none. */
-  experimentFor(modelName: string): Experiment | undefined {
+  private configExperiment(modelName: string): Experiment | undefined {
     const split = this.config.models[modelName]?.split;
     if (!split) return undefined;
-    let experiment = this.experiments.get(modelName);
+    let experiment = this.configExperiments.get(modelName);
     if (!experiment) {
       experiment = new Experiment(split);
-      this.experiments.set(modelName, experiment);
+      this.configExperiments.set(modelName, experiment);
     }
     return experiment;
+  }
+
+  /**
+   * A split's running results: the alias's, or with no alias the one unversioned requests follow
+   * (the router config's, else the production alias's). NOT_FOUND when there is none.
+   */
+  experimentFor(modelName: string, alias = ''): Experiment {
+    const name = modelName.slice(0, 128);
+    if (alias === '') {
+      const configured = this.configExperiment(modelName);
+      if (configured) return configured;
+    }
+    const wanted = alias || DEFAULT_ALIAS;
+    const experiment = this.models.get(modelName)?.routes.get(`alias:${wanted}`)?.experiment;
+    if (experiment) return experiment;
+    throw notFound(alias
+      ? `alias '${alias.slice(0, 64)}' of model '${name}' has no A/B split in use on this router; split it with nexus promote ${name} 1=50,2=50 ${alias.slice(0, 64)}`
+      : `model '${name}' has no A/B split; set models.${name}.split in the router config, or split its production alias (nexus promote ${name} 1=50,2=50 production)`);
   }
 
   /** Counts a request from arrival to answer, so a drain waits for it wherever it is. */
@@ -224,6 +558,7 @@ export class ModelCatalog {
   }
 
   close(reason: NexusError): void {
+    clearInterval(this.sweeper);
     for (const model of this.served.values()) model.batcher.close(reason);
   }
 }

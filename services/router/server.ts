@@ -10,6 +10,7 @@ import { createInferenceService, GRPCInferenceServiceService } from './inference
 import { createExperimentService, ExperimentsService } from './experiment-service.ts';
 import { createInferencePipeline } from './inference-pipeline.ts';
 import { ModelCatalog } from './model-catalog.ts';
+import { RegistryWatcher } from './registry-watch.ts';
 import { createTaskService, TasksService } from './task-service.ts';
 
 export interface RouterOptions {
@@ -27,6 +28,7 @@ export interface RouterOptions {
 export interface RunningRouter extends RunningServer {
   pool: ExecutorPool;
   catalog: ModelCatalog;
+  watcher: RegistryWatcher;
 }
 
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
@@ -36,6 +38,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   let setHealth: RunningServer['setHealth'] = () => {};
   const catalog = new ModelCatalog(registry, pool, {
     config: options.config,
+    logger,
     // grpc.health.v1 per model: SERVING once the model is loaded and warmed on an executor.
     onModelHealth: (modelName, serving) => setHealth(`model/${modelName}`, serving ? 'SERVING' : 'NOT_SERVING'),
   });
@@ -60,18 +63,27 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     }],
   });
   setHealth = running.setHealth;
+  // One stream for every model: new versions and alias moves reach the catalog as they happen.
+  const watcher = new RegistryWatcher(registry, {
+    onEvent: (event) => catalog.applyEvent(event),
+    onResync: () => catalog.resync(),
+    logger,
+  });
+  watcher.start();
   logger.info({ address: running.address, executors: options.executorAddresses }, 'router listening');
   const shutdown = running.shutdown;
   return {
     ...running,
     pool,
     catalog,
+    watcher,
     async shutdown(graceMs = 5_000) {
       // Not ready first, then answer everything queued, then stop listening.
       running.drain();
       await catalog.drain(graceMs);
       await shutdown(graceMs);
       catalog.close(new NexusError(ErrorCode.UNAVAILABLE, 'the router is shutting down'));
+      watcher.close();
       pool.close();
       registry.close();
     },

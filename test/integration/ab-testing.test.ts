@@ -1,7 +1,7 @@
 /** An A/B split between two stored versions: sticky assignment, outcomes, significance, CLI. */
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ExperimentsClient, type GetExperimentResponse } from '../../services/protocol/generated/nexus/router/v1/experiments.ts';
+import { ExperimentsClient, GetExperimentRequest, ReportOutcomeRequest, type GetExperimentResponse } from '../../services/protocol/generated/nexus/router/v1/experiments.ts';
 import { trainIrisModel } from '../../services/examples/iris/train.ts';
 import { DEFAULT_SERVING_CONFIG } from '../../services/router/router-config.ts';
 import { fp32Contents, startCluster, type Cluster } from './harness.ts';
@@ -30,7 +30,7 @@ const ask = (user: string) => cluster.infer({
   inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], parameters: {}, contents: fp32Contents([5.8, 2.7, 5.1, 1.9]) }],
 });
 const report = (value: number, version: number) => new Promise<void>((resolve, reject) =>
-  experiments.reportOutcome({ modelName: 'iris', modelVersion: version, value }, (error) => (error ? reject(error) : resolve())));
+  experiments.reportOutcome(ReportOutcomeRequest.fromPartial({ modelName: 'iris', modelVersion: version, value }), (error) => (error ? reject(error) : resolve())));
 
 it('keeps each user on one arm, splits users between arms, and tests the outcome difference', async () => {
   const versionOf = new Map<string, string>();
@@ -48,7 +48,7 @@ it('keeps each user on one arm, splits users between arms, and tests the outcome
   expect(arms).toEqual(new Set(['1', '2']));
 
   const result = await new Promise<GetExperimentResponse>((resolve, reject) =>
-    experiments.getExperiment({ modelName: 'iris' }, (error, response) => (error ? reject(error) : resolve(response))));
+    experiments.getExperiment(GetExperimentRequest.fromPartial({ modelName: 'iris' }), (error, response) => (error ? reject(error) : resolve(response))));
   expect(result.arms.map((arm) => arm.version)).toEqual([1, 2]);
   expect(result.arms.reduce((sum, arm) => sum + arm.requests, 0)).toBe(120);
   expect(result.arms.reduce((sum, arm) => sum + arm.outcomes, 0)).toBe(60);
@@ -64,6 +64,6 @@ it('refuses outcomes for a version outside the split, and experiments on models 
   await expect(report(1, 7)).rejects.toMatchObject({ code: status.NOT_FOUND });
   await expect(report(Number.NaN, 1)).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
   const missing = await new Promise<ServiceError>((resolve) =>
-    experiments.getExperiment({ modelName: 'other' }, (error) => resolve(error!)));
+    experiments.getExperiment(GetExperimentRequest.fromPartial({ modelName: 'other' }), (error) => resolve(error!)));
   expect(missing.code).toBe(status.NOT_FOUND);
 });

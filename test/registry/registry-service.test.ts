@@ -311,3 +311,61 @@ describe('aliases and Watch across two registries over one store', () => {
     expect(cursors[0]).toBeGreaterThan(head);
   });
 });
+
+describe('split aliases and stale watch cursors', () => {
+  const setAlias = (fields: Partial<SetAliasRequest>) =>
+    unaryCall<SetAliasResponse>((done) => client.setAlias(SetAliasRequest.fromPartial({ modelName: 'splitted', alias: 'production', actor: 'test', ...fields }), done));
+  const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (error: ServiceError) => error);
+
+  it('records a split with compare-and-swap on the revision, in the history, and rolls it back', async () => {
+    for (const seed of [51, 52, 53]) await upload('splitted', modelBytes(seed));
+    await setAlias({ version: 1, expectedRevision: 0 });
+    const split = await setAlias({ split: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }], stickyParameter: 'user', expectedRevision: 1 });
+    expect(split.alias).toMatchObject({ version: 1, revision: 2, split: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }], stickyParameter: 'user' });
+    expect(split.move).toMatchObject({ fromVersion: 1, fromSplit: [], toVersion: 1, toSplit: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }], toStickyParameter: 'user' });
+
+    // Only the weights change: the version (the control) is the same, so only the revision catches a race.
+    const reweighted = await setAlias({ split: [{ version: 1, weight: 50 }, { version: 2, weight: 50 }], stickyParameter: 'user', expectedRevision: 2 });
+    expect(reweighted.alias?.revision).toBe(3);
+    const stale = await failure(setAlias({ split: [{ version: 1, weight: 10 }, { version: 2, weight: 90 }], stickyParameter: 'user', expectedRevision: 2 }));
+    expect(stale?.code).toBe(status.FAILED_PRECONDITION);
+    expect(stale?.details).toMatch(/is at revision 3, not the expected 2; nothing changed/);
+    // The same destination again changes nothing.
+    expect((await setAlias({ split: [{ version: 1, weight: 50 }, { version: 2, weight: 50 }], stickyParameter: 'user' })).alias?.revision).toBe(3);
+
+    await setAlias({ version: 3, expectedVersion: 1 });
+    const rolledBack = await unaryCall<{ alias?: { split: unknown; version: number; stickyParameter: string } }>((done) =>
+      client.rollbackAlias({ modelName: 'splitted', alias: 'production', reason: 'bad', actor: 'test', expectedVersion: 3 }, done));
+    expect(rolledBack.alias).toMatchObject({ version: 1, split: [{ version: 1, weight: 50 }, { version: 2, weight: 50 }], stickyParameter: 'user' });
+  });
+
+  it('refuses bad splits with INVALID_ARGUMENT naming the field, and missing versions with NOT_FOUND', async () => {
+    const cases: Array<[Partial<SetAliasRequest>, RegExp]> = [
+      [{ split: [{ version: 1, weight: 1 }] }, /split has 1 arms; give 2 to 16/],
+      [{ split: [{ version: 1, weight: 1 }, { version: 1, weight: 1 }] }, /split\[1\]\.version 1 is listed twice/],
+      [{ split: [{ version: 1, weight: 0 }, { version: 2, weight: 1 }] }, /split\[0\]\.weight must be 1 to 1000000, got 0/],
+      [{ split: [{ version: 1, weight: 1 }, { version: 0, weight: 1 }] }, /split\[1\]\.version must be 1 or more/],
+      [{ version: 2, split: [{ version: 1, weight: 1 }, { version: 2, weight: 1 }] }, /version 2 differs from split\[0\]\.version 1/],
+      [{ split: [{ version: 1, weight: 1 }, { version: 2, weight: 1 }], stickyParameter: 'a b' }, /sticky_parameter 'a b' is invalid/],
+      [{ version: 1, stickyParameter: 'user' }, /sticky_parameter needs a split/],
+    ];
+    for (const [fields, message] of cases) {
+      const error = await failure(setAlias({ alias: 'staging', ...fields }));
+      expect(error?.code, String(message)).toBe(status.INVALID_ARGUMENT);
+      expect(error?.details).toMatch(message);
+    }
+    const missing = await failure(setAlias({ alias: 'staging', split: [{ version: 1, weight: 1 }, { version: 9, weight: 1 }] }));
+    expect(missing?.code).toBe(status.NOT_FOUND);
+    expect(missing?.details).toMatch(/no version 9/);
+  });
+
+  it('answers OUT_OF_RANGE to a cursor past the newest event', async () => {
+    const error = await new Promise<ServiceError>((resolve) => {
+      const stream = client.watch(WatchRequest.fromPartial({ afterCursor: 1_000_000 }));
+      stream.on('data', () => undefined);
+      stream.on('error', resolve);
+    });
+    expect(error.code).toBe(status.OUT_OF_RANGE);
+    expect(error.details).toMatch(/after_cursor 1000000 is past the newest event/);
+  });
+});

@@ -1,6 +1,6 @@
 /** nexus experiment <model>: an A/B split's arms and significance; nexus outcome: report a result. */
 import { credentials } from '@grpc/grpc-js';
-import { ExperimentsClient, type GetExperimentResponse, type WelchTest } from '../../protocol/generated/nexus/router/v1/experiments.ts';
+import { ExperimentsClient, GetExperimentRequest, ReportOutcomeRequest, type GetExperimentResponse, type WelchTest } from '../../protocol/generated/nexus/router/v1/experiments.ts';
 import { unaryCall } from '../clients.ts';
 import { ExitCode, printJson, printTable, reportError } from '../output.ts';
 
@@ -9,15 +9,15 @@ const fixed = (value: number, digits = 2) => (Number.isFinite(value) ? value.toF
 const verdict = (test: WelchTest | undefined) =>
   test ? `p=${test.pValue.toPrecision(3)}${test.pValue < 0.05 ? ' (differs)' : ''}` : 'not enough data';
 
-export async function showExperiment(model: string, options: { router: string; json?: boolean }): Promise<number> {
+export async function showExperiment(model: string, options: { router: string; alias?: string; json?: boolean }): Promise<number> {
   const client = experimentsClient(options.router);
   try {
-    const report = await unaryCall<GetExperimentResponse>((done) => client.getExperiment({ modelName: model }, done));
+    const report = await unaryCall<GetExperimentResponse>((done) => client.getExperiment(GetExperimentRequest.fromPartial({ modelName: model, alias: options.alias ?? '' }), done));
     if (options.json) {
       printJson(report);
       return ExitCode.OK;
     }
-    console.log(`${model}: A/B split${report.stickyParameter ? `, sticky by parameter '${report.stickyParameter}'` : ', random per request'}`);
+    console.log(`${model}${report.alias ? `@${report.alias}` : ''}: A/B split${report.alias ? ' (registry alias)' : ' (router config)'}${report.stickyParameter ? `, sticky by parameter '${report.stickyParameter}'` : ', random per request'}`);
     printTable(
       ['version', 'weight', 'requests', 'errors', 'latency ms (mean ± sd)', 'outcomes', 'outcome (mean ± sd)', 'vs control: outcome', 'vs control: latency'],
       report.arms.map((arm, index) => {
@@ -38,10 +38,10 @@ export async function showExperiment(model: string, options: { router: string; j
   }
 }
 
-export async function reportOutcome(model: string, version: string, value: string, options: { router: string }): Promise<number> {
+export async function reportOutcome(model: string, version: string, value: string, options: { router: string; alias?: string }): Promise<number> {
   const client = experimentsClient(options.router);
   try {
-    await unaryCall((done) => client.reportOutcome({ modelName: model, modelVersion: Number(version), value: Number(value) }, done));
+    await unaryCall((done) => client.reportOutcome(ReportOutcomeRequest.fromPartial({ modelName: model, modelVersion: Number(version), value: Number(value), alias: options.alias ?? '' }), done));
     return ExitCode.OK;
   } catch (error) {
     return reportError(error, `could not report an outcome for ${model}`);

@@ -3,6 +3,7 @@ import type { GetAliasHistoryResponse } from '../../protocol/generated/nexus/reg
 import { registryClient, unaryCall } from '../clients.ts';
 import { ExitCode, printJson, printTable, reportError } from '../output.ts';
 import { formatTime } from './show.ts';
+import { formatDestination } from './promote.ts';
 
 export async function aliasHistory(name: string, alias: string, options: { registry: string; json?: boolean }): Promise<number> {
   const client = registryClient(options.registry);
@@ -15,7 +16,9 @@ export async function aliasHistory(name: string, alias: string, options: { regis
     printTable(
       ['revision', 'when', 'who', 'from', 'to', 'kind', 'reason'],
       moves.map((move) => [
-        move.revision, formatTime(move.movedAtUnixMs), move.actor, move.fromVersion || '-', move.toVersion,
+        move.revision, formatTime(move.movedAtUnixMs), move.actor,
+        move.fromVersion ? formatDestination(move.fromVersion, move.fromSplit, move.fromStickyParameter) : '-',
+        formatDestination(move.toVersion, move.toSplit, move.toStickyParameter),
         move.rollback ? 'rollback' : move.fromVersion === 0 ? 'created' : 'promote', move.reason || '',
       ]),
     );

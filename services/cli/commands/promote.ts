@@ -1,10 +1,14 @@
 /**
- * nexus promote <name> <version> <alias>: points an alias at a version by compare-and-swap. The
- * expected current target is --expect, or what the alias pointed at when this command read it,
- * so a move made by somebody else in between is never overwritten: it fails with exit code 6.
+ * nexus promote <name> <target> <alias>: points an alias at a version (`3`), or splits its
+ * traffic between versions by weight (`3=90,4=10`, the control first), by compare-and-swap. The
+ * expectation is --expect (a version), or the alias exactly as this command read it (its
+ * revision), so a move made by somebody else in between, weights included, is never overwritten:
+ * it fails with exit code 6.
  */
 import { status } from '@grpc/grpc-js';
-import type { GetAliasResponse, SetAliasResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import {
+  SetAliasRequest, type AliasTarget, type GetAliasResponse, type SetAliasResponse,
+} from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { isServiceError } from '../../rpc/errors.ts';
 import { registryClient, unaryCall } from '../clients.ts';
 import { ExitCode, printJson, reportError } from '../output.ts';
@@ -15,6 +19,8 @@ export interface PromoteOptions {
   reason?: string;
   /** The version the alias must point at now (0: must not exist yet). */
   expect?: string;
+  /** With a split: the request parameter that keeps a client on one arm. */
+  sticky?: string;
   json?: boolean;
 }
 
@@ -25,37 +31,66 @@ export function parseVersionNumber(text: string, what: string, allowZero = false
   return value;
 }
 
-export async function promote(name: string, versionText: string, alias: string, options: PromoteOptions): Promise<number> {
-  let version: number;
-  let expected: number | undefined;
+/**
+ * Parses promote's target: `3` (one version, no split) or `3=90,4=10` (a split by weight, the
+ * control first). The registry checks the rest (distinct versions, that they exist).
+ */
+export function parseTarget(text: string): { version: number; split: AliasTarget[] } {
+  if (!text.includes('=')) return { version: parseVersionNumber(text, 'version'), split: [] };
+  const split = text.split(',').map((part) => {
+    const match = /^\s*(\d+)\s*=\s*(\d+)\s*$/.exec(part);
+    if (!match) throw new Error(`'${part}' in '${text}' is not version=weight (e.g. 3=90,4=10)`);
+    return { version: parseVersionNumber(match[1], 'version'), weight: Number(match[2]) };
+  });
+  if (split.length < 2) throw new Error(`a split needs at least two arms, e.g. 3=90,4=10; for one version give just its number`);
+  return { version: split[0].version, split };
+}
+
+/** `3`, or `3=90,4=10 (sticky user)`: where an alias sends traffic, for tables and messages. */
+export function formatDestination(version: number, split: AliasTarget[], stickyParameter: string): string {
+  if (split.length === 0) return String(version);
+  return `${split.map((arm) => `${arm.version}=${arm.weight}`).join(',')}${stickyParameter ? ` (sticky ${stickyParameter})` : ''}`;
+}
+
+export async function promote(name: string, targetText: string, alias: string, options: PromoteOptions): Promise<number> {
+  let target: { version: number; split: AliasTarget[] };
+  let expectedVersion: number | undefined;
   try {
-    version = parseVersionNumber(versionText, 'version');
-    if (options.expect !== undefined) expected = parseVersionNumber(options.expect, '--expect', true);
+    target = parseTarget(targetText);
+    if (options.expect !== undefined) expectedVersion = parseVersionNumber(options.expect, '--expect', true);
+    if (options.sticky !== undefined && target.split.length === 0) throw new Error('--sticky needs a split target, e.g. 3=90,4=10');
   } catch (error) {
     console.error((error as Error).message);
     return ExitCode.USAGE;
   }
   const client = registryClient(options.registry);
+  const described = formatDestination(target.version, target.split, options.sticky ?? '');
   try {
-    expected ??= await unaryCall<GetAliasResponse>((done) => client.getAlias({ modelName: name, alias }, done)).then(
-      (reply) => reply.alias?.version ?? 0,
+    // The revision read here is the expectation unless --expect names a version; either way it
+    // tells a real move from "already there" afterwards.
+    const readRevision = await unaryCall<GetAliasResponse>((done) => client.getAlias({ modelName: name, alias }, done)).then(
+      (reply) => reply.alias?.revision ?? 0,
       (error: unknown) => {
         if (isServiceError(error) && error.code === status.NOT_FOUND) return 0; // not set yet
         throw error;
       },
     );
-    const response = await unaryCall<SetAliasResponse>((done) => client.setAlias({
-      modelName: name, alias, version, expectedVersion: expected, reason: options.reason ?? '', actor: currentUser(),
-    }, done));
+    const response = await unaryCall<SetAliasResponse>((done) => client.setAlias(SetAliasRequest.fromPartial({
+      modelName: name, alias, version: target.version, split: target.split, stickyParameter: options.sticky ?? '',
+      expectedVersion, expectedRevision: expectedVersion === undefined ? readRevision : undefined,
+      reason: options.reason ?? '', actor: currentUser(),
+    }), done));
+    const move = response.move;
     if (options.json) printJson(response);
-    else if (response.move?.revision && response.move.toVersion === version && response.move.fromVersion !== version) {
-      console.log(`${name}@${alias}: ${response.move.fromVersion || 'unset'} -> ${version} (revision ${response.move.revision})`);
+    else if (move && move.revision > readRevision) {
+      const from = move.fromVersion ? formatDestination(move.fromVersion, move.fromSplit, move.fromStickyParameter) : 'unset';
+      console.log(`${name}@${alias}: ${from} -> ${described} (revision ${move.revision})`);
     } else {
-      console.log(`${name}@${alias} already points at version ${version}; nothing changed`);
+      console.log(`${name}@${alias} already points at ${described}; nothing changed`);
     }
     return ExitCode.OK;
   } catch (error) {
-    return reportError(error, `could not point ${name}@${alias} at version ${versionText}`);
+    return reportError(error, `could not point ${name}@${alias} at ${described}`);
   } finally {
     client.close();
   }

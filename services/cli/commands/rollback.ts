@@ -5,7 +5,7 @@
 import type { RollbackAliasResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { registryClient, unaryCall } from '../clients.ts';
 import { ExitCode, printJson, reportError } from '../output.ts';
-import { parseVersionNumber } from './promote.ts';
+import { formatDestination, parseVersionNumber } from './promote.ts';
 import { currentUser } from './store.ts';
 
 export async function rollback(name: string, alias: string, options: { registry: string; reason?: string; expect?: string; json?: boolean }): Promise<number> {
@@ -22,7 +22,11 @@ export async function rollback(name: string, alias: string, options: { registry:
       modelName: name, alias, expectedVersion: expected, reason: options.reason ?? '', actor: currentUser(),
     }, done));
     if (options.json) printJson(response);
-    else console.log(`${name}@${alias}: ${response.move!.fromVersion} -> ${response.move!.toVersion} (rolled back, revision ${response.move!.revision})`);
+    else {
+      const move = response.move!;
+      const from = formatDestination(move.fromVersion, move.fromSplit, move.fromStickyParameter);
+      console.log(`${name}@${alias}: ${from} -> ${formatDestination(move.toVersion, move.toSplit, move.toStickyParameter)} (rolled back, revision ${move.revision})`);
+    }
     return ExitCode.OK;
   } catch (error) {
     return reportError(error, `could not roll back ${name}@${alias}`);

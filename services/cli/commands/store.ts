@@ -8,7 +8,7 @@ import { SingleBar } from 'cli-progress';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
-import type { GetAliasResponse, ModelVersion, SetAliasResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { SetAliasRequest, type GetAliasResponse, type ModelVersion, type SetAliasResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { isServiceError } from '../../rpc/errors.ts';
 import { registryClient, unaryCall } from '../clients.ts';
 import { findRepositoryRoot, META_FILE, readGitLineage, type LineageResult } from '../git-lineage.ts';
@@ -195,10 +195,10 @@ export async function storeModel(file: string, name: string, options: StoreOptio
             if (isServiceError(error) && error.code === status.NOT_FOUND) return 0;
             throw error;
           });
-        aliasMoved = await unaryCall<SetAliasResponse>((done) => client.setAlias({
+        aliasMoved = await unaryCall<SetAliasResponse>((done) => client.setAlias(SetAliasRequest.fromPartial({
           modelName: name, alias: options.alias!, version: version.version, expectedVersion: current,
           reason: `stored by nexus store`, actor: currentUser(),
-        }, done));
+        }), done));
       } catch (error) {
         aliasError = error;
       }

@@ -16,7 +16,12 @@ export async function listVersions(name: string, options: { registry: string; js
       ['version', 'aliases', 'format', 'size', 'sha256', 'commit', 'creator', 'stored'],
       versions.map((version) => [
         version.version,
-        aliases.filter((alias) => alias.version === version.version).map((alias) => alias.alias).join(', '),
+        // A split alias is listed on each of its arms, with that arm's weight.
+        aliases.flatMap((alias) => {
+          if (alias.split.length === 0) return alias.version === version.version ? [alias.alias] : [];
+          const arm = alias.split.find((entry) => entry.version === version.version);
+          return arm ? [`${alias.alias} (weight ${arm.weight})`] : [];
+        }).join(', '),
         version.format,
         formatBytes(version.files.length > 1 ? version.files.reduce((sum, file) => sum + file.sizeBytes, 0) : version.sizeBytes),
         version.sha256.slice(0, 12),

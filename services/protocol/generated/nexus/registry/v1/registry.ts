@@ -253,6 +253,23 @@ export interface Alias {
   /** Who made the latest move (as the client reported it). */
   updatedBy: string;
   updatedAtUnixMs: number;
+  /**
+   * When the alias splits traffic: every arm with its weight, the first (whose version is
+   * `version`) being the control. Empty: all of the alias's traffic goes to `version`.
+   */
+  split: AliasTarget[];
+  /**
+   * With a split, the request parameter whose value keeps a client on one arm; empty: each
+   * request is assigned at random by weight.
+   */
+  stickyParameter: string;
+}
+
+/** One arm of a split alias. */
+export interface AliasTarget {
+  version: number;
+  /** Share of the alias's traffic relative to the other arms' weights; 1 or more. */
+  weight: number;
 }
 
 /** One entry of an alias's append-only history. */
@@ -270,6 +287,14 @@ export interface AliasMove {
   reason: string;
   /** True when made by RollbackAlias. */
   rollback: boolean;
+  /**
+   * The split before and after the move (empty: one version, no split), and the sticky parameter
+   * before and after; with `from_version` and `to_version` they are the whole target.
+   */
+  fromSplit: AliasTarget[];
+  toSplit: AliasTarget[];
+  fromStickyParameter: string;
+  toStickyParameter: string;
 }
 
 export interface SetAliasRequest {
@@ -288,6 +313,22 @@ export interface SetAliasRequest {
   reason: string;
   /** Who, recorded in the history (e.g. the CLI's user name). */
   actor: string;
+  /**
+   * Splits the alias's traffic between versions by weight: two to 16 arms of distinct existing
+   * versions, weights 1 to 1000000, the first arm being the control. `version` must then be 0 or
+   * the first arm's version. Empty: all traffic goes to `version`.
+   */
+  split: AliasTarget[];
+  /**
+   * With a split, the request parameter (e.g. "user") whose value keeps a client on one arm;
+   * empty for random assignment. Must be empty without a split.
+   */
+  stickyParameter: string;
+  /**
+   * The revision the alias must have now (0: must not exist yet); unset skips this check. Unlike
+   * expected_version it also catches a concurrent change of the split's weights.
+   */
+  expectedRevision?: number | undefined;
 }
 
 export interface SetAliasResponse {
@@ -3171,7 +3212,16 @@ export const StatBlobsResponse: MessageFns<StatBlobsResponse> = {
 };
 
 function createBaseAlias(): Alias {
-  return { modelName: "", alias: "", version: 0, revision: 0, updatedBy: "", updatedAtUnixMs: 0 };
+  return {
+    modelName: "",
+    alias: "",
+    version: 0,
+    revision: 0,
+    updatedBy: "",
+    updatedAtUnixMs: 0,
+    split: [],
+    stickyParameter: "",
+  };
 }
 
 export const Alias: MessageFns<Alias> = {
@@ -3193,6 +3243,12 @@ export const Alias: MessageFns<Alias> = {
     }
     if (message.updatedAtUnixMs !== 0) {
       writer.uint32(48).int64(message.updatedAtUnixMs);
+    }
+    for (const v of message.split) {
+      AliasTarget.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.stickyParameter !== "") {
+      writer.uint32(66).string(message.stickyParameter);
     }
     return writer;
   },
@@ -3258,6 +3314,22 @@ export const Alias: MessageFns<Alias> = {
             message.updatedAtUnixMs = longToNumber(reader.int64());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.split.push(AliasTarget.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.stickyParameter = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3290,6 +3362,14 @@ export const Alias: MessageFns<Alias> = {
         : isSet(object.updated_at_unix_ms)
         ? globalThis.Number(object.updated_at_unix_ms)
         : 0,
+      split: globalThis.Array.isArray(object?.split)
+        ? object.split.map((e: any) => AliasTarget.fromJSON(e))
+        : [],
+      stickyParameter: isSet(object.stickyParameter)
+        ? globalThis.String(object.stickyParameter)
+        : isSet(object.sticky_parameter)
+        ? globalThis.String(object.sticky_parameter)
+        : "",
     };
   },
 
@@ -3313,6 +3393,12 @@ export const Alias: MessageFns<Alias> = {
     if (message.updatedAtUnixMs !== 0) {
       obj.updatedAtUnixMs = Math.round(message.updatedAtUnixMs);
     }
+    if (message.split?.length) {
+      obj.split = message.split.map((e) => AliasTarget.toJSON(e));
+    }
+    if (message.stickyParameter !== "") {
+      obj.stickyParameter = message.stickyParameter;
+    }
     return obj;
   },
 
@@ -3327,6 +3413,93 @@ export const Alias: MessageFns<Alias> = {
     message.revision = object.revision ?? 0;
     message.updatedBy = object.updatedBy ?? "";
     message.updatedAtUnixMs = object.updatedAtUnixMs ?? 0;
+    message.split = object.split?.map((e) => AliasTarget.fromPartial(e)) || [];
+    message.stickyParameter = object.stickyParameter ?? "";
+    return message;
+  },
+};
+
+function createBaseAliasTarget(): AliasTarget {
+  return { version: 0, weight: 0 };
+}
+
+export const AliasTarget: MessageFns<AliasTarget> = {
+  encode(message: AliasTarget, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).uint32(message.version);
+    }
+    if (message.weight !== 0) {
+      writer.uint32(16).uint32(message.weight);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AliasTarget {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAliasTarget();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.weight = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AliasTarget {
+    return {
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      weight: isSet(object.weight) ? globalThis.Number(object.weight) : 0,
+    };
+  },
+
+  toJSON(message: AliasTarget): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.weight !== 0) {
+      obj.weight = Math.round(message.weight);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AliasTarget>): AliasTarget {
+    return AliasTarget.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AliasTarget>): AliasTarget {
+    const message = createBaseAliasTarget();
+    message.version = object.version ?? 0;
+    message.weight = object.weight ?? 0;
     return message;
   },
 };
@@ -3342,6 +3515,10 @@ function createBaseAliasMove(): AliasMove {
     movedAtUnixMs: 0,
     reason: "",
     rollback: false,
+    fromSplit: [],
+    toSplit: [],
+    fromStickyParameter: "",
+    toStickyParameter: "",
   };
 }
 
@@ -3373,6 +3550,18 @@ export const AliasMove: MessageFns<AliasMove> = {
     }
     if (message.rollback !== false) {
       writer.uint32(72).bool(message.rollback);
+    }
+    for (const v of message.fromSplit) {
+      AliasTarget.encode(v!, writer.uint32(82).fork()).join();
+    }
+    for (const v of message.toSplit) {
+      AliasTarget.encode(v!, writer.uint32(90).fork()).join();
+    }
+    if (message.fromStickyParameter !== "") {
+      writer.uint32(98).string(message.fromStickyParameter);
+    }
+    if (message.toStickyParameter !== "") {
+      writer.uint32(106).string(message.toStickyParameter);
     }
     return writer;
   },
@@ -3462,6 +3651,38 @@ export const AliasMove: MessageFns<AliasMove> = {
             message.rollback = reader.bool();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.fromSplit.push(AliasTarget.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.toSplit.push(AliasTarget.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.fromStickyParameter = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.toStickyParameter = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3501,6 +3722,26 @@ export const AliasMove: MessageFns<AliasMove> = {
         : 0,
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
       rollback: isSet(object.rollback) ? globalThis.Boolean(object.rollback) : false,
+      fromSplit: globalThis.Array.isArray(object?.fromSplit)
+        ? object.fromSplit.map((e: any) => AliasTarget.fromJSON(e))
+        : globalThis.Array.isArray(object?.from_split)
+        ? object.from_split.map((e: any) => AliasTarget.fromJSON(e))
+        : [],
+      toSplit: globalThis.Array.isArray(object?.toSplit)
+        ? object.toSplit.map((e: any) => AliasTarget.fromJSON(e))
+        : globalThis.Array.isArray(object?.to_split)
+        ? object.to_split.map((e: any) => AliasTarget.fromJSON(e))
+        : [],
+      fromStickyParameter: isSet(object.fromStickyParameter)
+        ? globalThis.String(object.fromStickyParameter)
+        : isSet(object.from_sticky_parameter)
+        ? globalThis.String(object.from_sticky_parameter)
+        : "",
+      toStickyParameter: isSet(object.toStickyParameter)
+        ? globalThis.String(object.toStickyParameter)
+        : isSet(object.to_sticky_parameter)
+        ? globalThis.String(object.to_sticky_parameter)
+        : "",
     };
   },
 
@@ -3533,6 +3774,18 @@ export const AliasMove: MessageFns<AliasMove> = {
     if (message.rollback !== false) {
       obj.rollback = message.rollback;
     }
+    if (message.fromSplit?.length) {
+      obj.fromSplit = message.fromSplit.map((e) => AliasTarget.toJSON(e));
+    }
+    if (message.toSplit?.length) {
+      obj.toSplit = message.toSplit.map((e) => AliasTarget.toJSON(e));
+    }
+    if (message.fromStickyParameter !== "") {
+      obj.fromStickyParameter = message.fromStickyParameter;
+    }
+    if (message.toStickyParameter !== "") {
+      obj.toStickyParameter = message.toStickyParameter;
+    }
     return obj;
   },
 
@@ -3550,12 +3803,26 @@ export const AliasMove: MessageFns<AliasMove> = {
     message.movedAtUnixMs = object.movedAtUnixMs ?? 0;
     message.reason = object.reason ?? "";
     message.rollback = object.rollback ?? false;
+    message.fromSplit = object.fromSplit?.map((e) => AliasTarget.fromPartial(e)) || [];
+    message.toSplit = object.toSplit?.map((e) => AliasTarget.fromPartial(e)) || [];
+    message.fromStickyParameter = object.fromStickyParameter ?? "";
+    message.toStickyParameter = object.toStickyParameter ?? "";
     return message;
   },
 };
 
 function createBaseSetAliasRequest(): SetAliasRequest {
-  return { modelName: "", alias: "", version: 0, expectedVersion: undefined, reason: "", actor: "" };
+  return {
+    modelName: "",
+    alias: "",
+    version: 0,
+    expectedVersion: undefined,
+    reason: "",
+    actor: "",
+    split: [],
+    stickyParameter: "",
+    expectedRevision: undefined,
+  };
 }
 
 export const SetAliasRequest: MessageFns<SetAliasRequest> = {
@@ -3577,6 +3844,15 @@ export const SetAliasRequest: MessageFns<SetAliasRequest> = {
     }
     if (message.actor !== "") {
       writer.uint32(50).string(message.actor);
+    }
+    for (const v of message.split) {
+      AliasTarget.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.stickyParameter !== "") {
+      writer.uint32(66).string(message.stickyParameter);
+    }
+    if (message.expectedRevision !== undefined) {
+      writer.uint32(72).uint64(message.expectedRevision);
     }
     return writer;
   },
@@ -3642,6 +3918,30 @@ export const SetAliasRequest: MessageFns<SetAliasRequest> = {
             message.actor = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.split.push(AliasTarget.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.stickyParameter = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.expectedRevision = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3670,6 +3970,17 @@ export const SetAliasRequest: MessageFns<SetAliasRequest> = {
         : undefined,
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
       actor: isSet(object.actor) ? globalThis.String(object.actor) : "",
+      split: globalThis.Array.isArray(object?.split) ? object.split.map((e: any) => AliasTarget.fromJSON(e)) : [],
+      stickyParameter: isSet(object.stickyParameter)
+        ? globalThis.String(object.stickyParameter)
+        : isSet(object.sticky_parameter)
+        ? globalThis.String(object.sticky_parameter)
+        : "",
+      expectedRevision: isSet(object.expectedRevision)
+        ? globalThis.Number(object.expectedRevision)
+        : isSet(object.expected_revision)
+        ? globalThis.Number(object.expected_revision)
+        : undefined,
     };
   },
 
@@ -3693,6 +4004,15 @@ export const SetAliasRequest: MessageFns<SetAliasRequest> = {
     if (message.actor !== "") {
       obj.actor = message.actor;
     }
+    if (message.split?.length) {
+      obj.split = message.split.map((e) => AliasTarget.toJSON(e));
+    }
+    if (message.stickyParameter !== "") {
+      obj.stickyParameter = message.stickyParameter;
+    }
+    if (message.expectedRevision !== undefined) {
+      obj.expectedRevision = Math.round(message.expectedRevision);
+    }
     return obj;
   },
 
@@ -3707,6 +4027,9 @@ export const SetAliasRequest: MessageFns<SetAliasRequest> = {
     message.expectedVersion = object.expectedVersion ?? undefined;
     message.reason = object.reason ?? "";
     message.actor = object.actor ?? "";
+    message.split = object.split?.map((e) => AliasTarget.fromPartial(e)) || [];
+    message.stickyParameter = object.stickyParameter ?? "";
+    message.expectedRevision = object.expectedRevision ?? undefined;
     return message;
   },
 };
@@ -5241,8 +5564,9 @@ export const RegistryService = {
     responseDeserialize: (value: Buffer): StatBlobsResponse => StatBlobsResponse.decode(value),
   },
   /**
-   * Points an alias (production, staging, ...) at a version by compare-and-swap on the version it
-   * points at now: a stale expectation fails with FAILED_PRECONDITION and changes nothing.
+   * Points an alias (production, staging, ...) at a version, or splits it between versions by
+   * weight, by compare-and-swap on the version (or revision) it has now: a stale expectation fails
+   * with FAILED_PRECONDITION and changes nothing.
    */
   setAlias: {
     path: "/nexus.registry.v1.Registry/SetAlias" as const,
@@ -5299,6 +5623,9 @@ export const RegistryService = {
   /**
    * A stream of version and alias events in one global order. Every event carries a cursor; a
    * client that reconnects with the last cursor it saw receives every later event exactly once.
+   * A cursor past the newest event (the store was replaced or restored from a backup) fails with
+   * OUT_OF_RANGE: the client's view cannot be continued, so it reads the state afresh and watches
+   * with from_now.
    */
   watch: {
     path: "/nexus.registry.v1.Registry/Watch" as const,
@@ -5349,8 +5676,9 @@ export interface RegistryServer extends UntypedServiceImplementation {
   /** Which of the given blobs are stored already, so a client uploads only the missing ones. */
   statBlobs: handleUnaryCall<StatBlobsRequest, StatBlobsResponse>;
   /**
-   * Points an alias (production, staging, ...) at a version by compare-and-swap on the version it
-   * points at now: a stale expectation fails with FAILED_PRECONDITION and changes nothing.
+   * Points an alias (production, staging, ...) at a version, or splits it between versions by
+   * weight, by compare-and-swap on the version (or revision) it has now: a stale expectation fails
+   * with FAILED_PRECONDITION and changes nothing.
    */
   setAlias: handleUnaryCall<SetAliasRequest, SetAliasResponse>;
   /** The version an alias points at now. */
@@ -5364,6 +5692,9 @@ export interface RegistryServer extends UntypedServiceImplementation {
   /**
    * A stream of version and alias events in one global order. Every event carries a cursor; a
    * client that reconnects with the last cursor it saw receives every later event exactly once.
+   * A cursor past the newest event (the store was replaced or restored from a backup) fails with
+   * OUT_OF_RANGE: the client's view cannot be continued, so it reads the state afresh and watches
+   * with from_now.
    */
   watch: handleServerStreamingCall<WatchRequest, WatchResponse>;
   /** Lists (and with delete=true removes) blobs no version refers to, and abandoned uploads. */
@@ -5490,8 +5821,9 @@ export interface RegistryClient extends Client {
     callback: (error: ServiceError | null, response: StatBlobsResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Points an alias (production, staging, ...) at a version by compare-and-swap on the version it
-   * points at now: a stale expectation fails with FAILED_PRECONDITION and changes nothing.
+   * Points an alias (production, staging, ...) at a version, or splits it between versions by
+   * weight, by compare-and-swap on the version (or revision) it has now: a stale expectation fails
+   * with FAILED_PRECONDITION and changes nothing.
    */
   setAlias(
     request: SetAliasRequest,
@@ -5575,6 +5907,9 @@ export interface RegistryClient extends Client {
   /**
    * A stream of version and alias events in one global order. Every event carries a cursor; a
    * client that reconnects with the last cursor it saw receives every later event exactly once.
+   * A cursor past the newest event (the store was replaced or restored from a backup) fails with
+   * OUT_OF_RANGE: the client's view cannot be continued, so it reads the state afresh and watches
+   * with from_now.
    */
   watch(request: WatchRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchResponse>;
   watch(

@@ -23,10 +23,18 @@ export const protobufPackage = "nexus.router.v1";
 
 export const protobufFileName = "nexus/router/v1/experiments.proto";
 
-/** A/B splits between versions of a model (set in the router's config) and their results. */
+/**
+ * A/B splits between versions of a model and their results. A split comes from the router's
+ * config (models.<name>.split) or from a registry alias that splits its traffic by weight.
+ */
 
 export interface GetExperimentRequest {
   modelName: string;
+  /**
+   * The alias whose split to report. Empty: the split that requests naming no version follow
+   * (the router config's, else the `production` alias's).
+   */
+  alias: string;
 }
 
 export interface ArmStats {
@@ -63,25 +71,32 @@ export interface GetExperimentResponse {
   stickyParameter: string;
   arms: ArmStats[];
   comparisons: ArmComparison[];
+  /** The alias whose split this is; empty for the router config's split. */
+  alias: string;
 }
 
 export interface ReportOutcomeRequest {
   modelName: string;
   modelVersion: number;
   value: number;
+  /** The split the request went through, as in GetExperimentRequest.alias. */
+  alias: string;
 }
 
 export interface ReportOutcomeResponse {
 }
 
 function createBaseGetExperimentRequest(): GetExperimentRequest {
-  return { modelName: "" };
+  return { modelName: "", alias: "" };
 }
 
 export const GetExperimentRequest: MessageFns<GetExperimentRequest> = {
   encode(message: GetExperimentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.modelName !== "") {
       writer.uint32(10).string(message.modelName);
+    }
+    if (message.alias !== "") {
+      writer.uint32(18).string(message.alias);
     }
     return writer;
   },
@@ -107,6 +122,14 @@ export const GetExperimentRequest: MessageFns<GetExperimentRequest> = {
             message.modelName = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -126,6 +149,7 @@ export const GetExperimentRequest: MessageFns<GetExperimentRequest> = {
         : isSet(object.model_name)
         ? globalThis.String(object.model_name)
         : "",
+      alias: isSet(object.alias) ? globalThis.String(object.alias) : "",
     };
   },
 
@@ -133,6 +157,9 @@ export const GetExperimentRequest: MessageFns<GetExperimentRequest> = {
     const obj: any = {};
     if (message.modelName !== "") {
       obj.modelName = message.modelName;
+    }
+    if (message.alias !== "") {
+      obj.alias = message.alias;
     }
     return obj;
   },
@@ -143,6 +170,7 @@ export const GetExperimentRequest: MessageFns<GetExperimentRequest> = {
   fromPartial(object: DeepPartial<GetExperimentRequest>): GetExperimentRequest {
     const message = createBaseGetExperimentRequest();
     message.modelName = object.modelName ?? "";
+    message.alias = object.alias ?? "";
     return message;
   },
 };
@@ -585,7 +613,7 @@ export const ArmComparison: MessageFns<ArmComparison> = {
 };
 
 function createBaseGetExperimentResponse(): GetExperimentResponse {
-  return { modelName: "", stickyParameter: "", arms: [], comparisons: [] };
+  return { modelName: "", stickyParameter: "", arms: [], comparisons: [], alias: "" };
 }
 
 export const GetExperimentResponse: MessageFns<GetExperimentResponse> = {
@@ -601,6 +629,9 @@ export const GetExperimentResponse: MessageFns<GetExperimentResponse> = {
     }
     for (const v of message.comparisons) {
       ArmComparison.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.alias !== "") {
+      writer.uint32(42).string(message.alias);
     }
     return writer;
   },
@@ -650,6 +681,14 @@ export const GetExperimentResponse: MessageFns<GetExperimentResponse> = {
             message.comparisons.push(ArmComparison.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -678,6 +717,7 @@ export const GetExperimentResponse: MessageFns<GetExperimentResponse> = {
       comparisons: globalThis.Array.isArray(object?.comparisons)
         ? object.comparisons.map((e: any) => ArmComparison.fromJSON(e))
         : [],
+      alias: isSet(object.alias) ? globalThis.String(object.alias) : "",
     };
   },
 
@@ -695,6 +735,9 @@ export const GetExperimentResponse: MessageFns<GetExperimentResponse> = {
     if (message.comparisons?.length) {
       obj.comparisons = message.comparisons.map((e) => ArmComparison.toJSON(e));
     }
+    if (message.alias !== "") {
+      obj.alias = message.alias;
+    }
     return obj;
   },
 
@@ -707,12 +750,13 @@ export const GetExperimentResponse: MessageFns<GetExperimentResponse> = {
     message.stickyParameter = object.stickyParameter ?? "";
     message.arms = object.arms?.map((e) => ArmStats.fromPartial(e)) || [];
     message.comparisons = object.comparisons?.map((e) => ArmComparison.fromPartial(e)) || [];
+    message.alias = object.alias ?? "";
     return message;
   },
 };
 
 function createBaseReportOutcomeRequest(): ReportOutcomeRequest {
-  return { modelName: "", modelVersion: 0, value: 0 };
+  return { modelName: "", modelVersion: 0, value: 0, alias: "" };
 }
 
 export const ReportOutcomeRequest: MessageFns<ReportOutcomeRequest> = {
@@ -725,6 +769,9 @@ export const ReportOutcomeRequest: MessageFns<ReportOutcomeRequest> = {
     }
     if (message.value !== 0) {
       writer.uint32(25).double(message.value);
+    }
+    if (message.alias !== "") {
+      writer.uint32(34).string(message.alias);
     }
     return writer;
   },
@@ -766,6 +813,14 @@ export const ReportOutcomeRequest: MessageFns<ReportOutcomeRequest> = {
             message.value = reader.double();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -791,6 +846,7 @@ export const ReportOutcomeRequest: MessageFns<ReportOutcomeRequest> = {
         ? globalThis.Number(object.model_version)
         : 0,
       value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+      alias: isSet(object.alias) ? globalThis.String(object.alias) : "",
     };
   },
 
@@ -805,6 +861,9 @@ export const ReportOutcomeRequest: MessageFns<ReportOutcomeRequest> = {
     if (message.value !== 0) {
       obj.value = floatToJson(message.value);
     }
+    if (message.alias !== "") {
+      obj.alias = message.alias;
+    }
     return obj;
   },
 
@@ -816,6 +875,7 @@ export const ReportOutcomeRequest: MessageFns<ReportOutcomeRequest> = {
     message.modelName = object.modelName ?? "";
     message.modelVersion = object.modelVersion ?? 0;
     message.value = object.value ?? 0;
+    message.alias = object.alias ?? "";
     return message;
   },
 };
