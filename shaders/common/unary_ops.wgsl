@@ -5,6 +5,7 @@
 //   LeakyRelu, Elu: alpha; Selu: alpha, gamma (beta); HardSigmoid: alpha, beta;
 //   Clip: min (alpha), max (beta).
 //   unary_int(x, op): i32 -> i32 for Identity, Neg, Abs and Not (booleans are 0 / 1).
+//   ROUND_F16 / ROUND_BF16: Cast to FLOAT16 / BFLOAT16 when floats are stored in f32.
 
 const OP_IDENTITY: u32 = 0u;
 const OP_RELU: u32 = 1u;
@@ -29,6 +30,8 @@ const OP_RECIPROCAL: u32 = 19u;
 const OP_FLOOR: u32 = 20u;
 const OP_CEIL: u32 = 21u;
 const OP_NOT: u32 = 22u;
+const OP_ROUND_F16: u32 = 23u;
+const OP_ROUND_BF16: u32 = 24u;
 
 // sigmoid(x) = 1 / (1 + exp(-x)), evaluated on the side where exp cannot overflow:
 // for x < 0 it is exp(x) / (1 + exp(x)).
@@ -53,6 +56,30 @@ fn erf(x: f32) -> f32 {
 // tanh(±10) is ±1 in f32; clamping keeps exp-based tanh implementations from overflowing to NaN.
 fn safe_tanh(x: f32) -> f32 {
   return tanh(clamp(x, -10.0, 10.0));
+}
+
+// x rounded to the nearest value with `dropped` fewer mantissa bits, ties to even, on the bits
+// (so the result does not depend on how the device converts): adding half a unit (minus one
+// when the kept lsb is 0) and truncating carries into the exponent, up to infinity, by itself.
+// NaN passes through (its payload could round to infinity).
+fn round_mantissa(x: f32, dropped: u32) -> f32 {
+  let bits = bitcast<u32>(x);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) { return x; }
+  let half = (1u << (dropped - 1u)) - 1u;
+  let rounded = bits + half + ((bits >> dropped) & 1u);
+  return bitcast<f32>(rounded & ~((1u << dropped) - 1u));
+}
+
+// What a Cast to FLOAT16 stores: 11 significant bits, subnormal steps of 2^-24 below 2^-14,
+// +-infinity past 65504 (the rounded value is 65536 or more there).
+fn round_to_f16(x: f32) -> f32 {
+  if (abs(x) < 6.103515625e-05) {
+    // round() breaks ties to even; scaling by powers of two is exact.
+    return round(x * 16777216.0) * 5.9604644775390625e-08;
+  }
+  let rounded = round_mantissa(x, 13u);
+  let infinity = bitcast<f32>((bitcast<u32>(x) & 0x80000000u) | 0x7f800000u);
+  return select(rounded, infinity, abs(rounded) > 65504.0);
 }
 
 fn unary_op(x: f32, op: u32, alpha: f32, beta: f32) -> f32 {
@@ -82,6 +109,9 @@ fn unary_op(x: f32, op: u32, alpha: f32, beta: f32) -> f32 {
     case OP_FLOOR: { return floor(x); }
     case OP_CEIL: { return ceil(x); }
     case OP_NOT: { return select(0.0, 1.0, x == 0.0); }
+    case OP_ROUND_F16: { return round_to_f16(x); }
+    // BFLOAT16 keeps f32's exponent: only the mantissa shrinks, to 8 significant bits.
+    case OP_ROUND_BF16: { return round_mantissa(x, 16u); }
     default: { return x; }
   }
 }

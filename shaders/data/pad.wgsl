@@ -2,7 +2,8 @@
 // the input; outside the input, MODE decides:
 //   0 constant: the value          1 reflect: mirror without repeating the edge (dcb|abcd|cba)
 //   2 edge: repeat the edge         3 wrap: wrap around (cd|abcd|ab)
-// Negative pads crop (the coordinate simply starts inside the input).
+// Negative pads crop (the coordinate simply starts inside the input). Wrap goes round what is
+// left after cropping, as onnxruntime does: pads (-1, 1) of abcd give bcd|b.
 //
 // Bindings (group 0):
 //   @binding(0) input   storage, read   array<T>
@@ -23,6 +24,7 @@ struct Params {
   in_shape: array<vec4<i32>, 2>,
   in_strides: array<vec4<u32>, 2>,
   pads_begin: array<vec4<i32>, 2>,
+  pads_end: array<vec4<i32>, 2>,
 }
 
 @group(0) @binding(0) var<storage, read> input: array<T>;
@@ -56,7 +58,11 @@ fn main(
           c = select(c, period - c, c >= n);
         }
         case 2u: { c = clamp(c, 0, n - 1); }
-        case 3u: { c = ((c % n) + n) % n; }
+        case 3u: {
+          let low = max(-params.pads_begin[dim / 4][dim % 4], 0);
+          let span = max(n - low - max(-params.pads_end[dim / 4][dim % 4], 0), 1);
+          c = low + (((c - low) % span) + span) % span;
+        }
         default: { outside = true; c = 0; }
       }
     }

@@ -74,7 +74,8 @@ fn merge(left: f32, right: f32, op: u32) -> f32 {
 
 fn finish(acc: f32, op: u32) -> f32 {
   switch (op) {
-    case 1u: { return acc / f32(params.reduce_count); }
+    // The mean of nothing is 0 (onnxruntime's answer), not 0 / 0.
+    case 1u: { return select(acc / f32(params.reduce_count), 0.0, params.reduce_count == 0u); }
     case 7u: { return sqrt(acc); }
     default: { return acc; }
   }
@@ -90,9 +91,9 @@ fn main(
   let out_index = select(group * WORKGROUP_SIZE + local_index, group, WORKGROUP_SIZE > 1u);
   // No early return: with one invocation per output it would be non-uniform, and WGSL then
   // refuses the barriers below (which that variant never reaches).
-  let active = out_index < params.outputs;
+  let in_range = out_index < params.outputs;
 
-  var rest = select(0u, out_index, active);
+  var rest = select(0u, out_index, in_range);
   var base = 0u;
   for (var dim = i32(params.kept_rank) - 1; dim >= 0; dim--) {
     let size = params.kept_shape[dim];
@@ -104,7 +105,7 @@ fn main(
   let op = params.op;
   var acc = identity_of(op);
   let lane_start = select(0u, local_index, WORKGROUP_SIZE > 1u);
-  let reduce_dim0 = select(0u, params.reduce_dims[0], active);
+  let reduce_dim0 = select(0u, params.reduce_dims[0], in_range);
   for (var r2 = 0u; r2 < params.reduce_dims[2]; r2++) {
     for (var r1 = 0u; r1 < params.reduce_dims[1]; r1++) {
       let row = base + r2 * params.reduce_strides[2] + r1 * params.reduce_strides[1];
@@ -123,8 +124,8 @@ fn main(
       }
     }
     workgroupBarrier();
-    if (local_index == 0u && active) { output[out_index] = T(finish(partial[0], op)); }
-  } else if (active) {
+    if (local_index == 0u && in_range) { output[out_index] = T(finish(partial[0], op)); }
+  } else if (in_range) {
     output[out_index] = T(finish(acc, op));
   }
 }

@@ -80,7 +80,8 @@ export function padVariant(type: StorageType): KernelVariant {
 }
 
 export function padDispatch(
-  inShape: readonly number[], outShape: readonly number[], padBegin: readonly number[], mode: PadMode, value: number, maxPerDimension: number,
+  inShape: readonly number[], outShape: readonly number[], padBegin: readonly number[], padEnd: readonly number[], mode: PadMode, value: number,
+  maxPerDimension: number,
 ): Dispatch {
   if (outShape.length > COPY_MAX_RANK) throw new RangeError(`Pad supports rank <= ${COPY_MAX_RANK}, got ${outShape.length}`);
   const count = product(outShape);
@@ -90,8 +91,8 @@ export function padDispatch(
     inStrides[dim] = stride;
     stride *= inShape[dim];
   }
-  const writer = new UniformWriter(16 + 5 * 32).u32(count).u32(outShape.length).u32(PAD_MODES[mode]).f32(value)
+  const writer = new UniformWriter(16 + 6 * 32).u32(count).u32(outShape.length).u32(PAD_MODES[mode]).f32(value)
     .u32Array(outShape, 2).f32Array(outShape.map(reciprocal), 2)
-    .i32Array(inShape, 2).u32Array(inStrides, 2).i32Array(padBegin, 2);
+    .i32Array(inShape, 2).u32Array(inStrides, 2).i32Array(padBegin, 2).i32Array(padEnd, 2);
   return { workgroups: count === 0 ? [0, 1, 1] : linearGrid(Math.ceil(count / WORKGROUP_SIZE), maxPerDimension), uniforms: writer.finish() };
 }

@@ -8,6 +8,8 @@ export const UNARY_OPS = {
   Identity: 0, Relu: 1, LeakyRelu: 2, Elu: 3, Selu: 4, Sigmoid: 5, HardSigmoid: 6, HardSwish: 7,
   Tanh: 8, Gelu: 9, GeluTanh: 10, Erf: 11, Softplus: 12, Clip: 13, Sqrt: 14, Exp: 15, Log: 16,
   Neg: 17, Abs: 18, Reciprocal: 19, Floor: 20, Ceil: 21, Not: 22,
+  // Cast to FLOAT16 / BFLOAT16: values keep their f32 storage but lose the narrow type's precision.
+  RoundToFloat16: 23, RoundToBfloat16: 24,
 } as const;
 export type UnaryOpName = keyof typeof UNARY_OPS;
 

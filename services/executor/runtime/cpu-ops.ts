@@ -264,12 +264,16 @@ function concat(context: CpuContext): HostTensor[] {
   const { outShape, axis } = concatShape(inputs.map((input) => input.shape), intAttribute(context.node, 'axis', 0));
   const outer = product(outShape.slice(0, axis));
   const inner = product(outShape.slice(axis + 1));
-  const values: number[] = [];
+  // Element by element: spreading a block into push() overflows the stack for blocks of more
+  // than ~100k values (large initializers folded at load).
+  const values = new Array<number>(product(outShape));
   const sources = inputs.map(toNumbers);
+  let next = 0;
   for (let o = 0; o < outer; o++) {
     inputs.forEach((input, index) => {
       const block = input.shape[axis] * inner;
-      values.push(...sources[index].slice(o * block, (o + 1) * block));
+      const source = sources[index];
+      for (let offset = o * block; offset < (o + 1) * block; offset++) values[next++] = source[offset];
     });
   }
   return [store(context.outputTypes[0], outShape, values)];
@@ -389,7 +393,7 @@ function pad(context: CpuContext): HostTensor[] {
   const input = value(context, 0);
   const { pads, value: fill, axes } = padParameters(context);
   const mode = stringAttribute(context.node, 'mode', 'constant');
-  const { begin, outShape } = padAmounts(input.shape, pads, axes);
+  const { begin, end, outShape } = padAmounts(input.shape, pads, axes);
   const values = toNumbers(input);
   const strides = stridesOf(input.shape);
   const out = stridedIndices(outShape, outShape.map(() => 0), 0).map((_, index) => {
@@ -402,7 +406,12 @@ function pad(context: CpuContext): HostTensor[] {
       if (c < 0 || c >= n) {
         if (mode === 'constant') return fill;
         if (mode === 'edge') c = Math.min(Math.max(c, 0), n - 1);
-        else if (mode === 'wrap') c = ((c % n) + n) % n;
+        else if (mode === 'wrap') {
+          // Round what negative pads leave of the axis, as onnxruntime does.
+          const low = Math.max(-begin[dim], 0);
+          const span = Math.max(n - low - Math.max(-end[dim], 0), 1);
+          c = low + ((((c - low) % span) + span) % span);
+        }
         else {
           const period = Math.max(2 * (n - 1), 1);
           c = ((c % period) + period) % period;
@@ -460,7 +469,8 @@ function reduce(opType: string): CpuOp {
       }
     }
     const count = product(axes.map((axis) => input.shape[axis]));
-    const result = opType === 'ReduceMean' ? acc.map((sum) => sum / count) : acc;
+    // The mean of nothing is 0, as onnxruntime computes it (the sum, not 0 / 0).
+    const result = opType === 'ReduceMean' ? acc.map((sum) => (count === 0 ? 0 : sum / count)) : acc;
     return [store(context.outputTypes[0], outShape, result)];
   };
 }

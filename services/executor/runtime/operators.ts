@@ -8,14 +8,16 @@
 import { datatypeOfOnnxCode, type Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor, NodeProto } from '../../onnx/model.ts';
 import { invalidArgument } from '../../rpc/errors.ts';
-import { copyDispatch, copyVariant, gatherDispatch, gatherVariant, PAD_MODES, padDispatch, padVariant, type PadMode } from '../kernels/data.ts';
+import {
+  COPY_MAX_RANK, copyDispatch, copyVariant, gatherDispatch, gatherVariant, PAD_MODES, padDispatch, padVariant, type CopyProblem, type PadMode,
+} from '../kernels/data.ts';
 import {
   BINARY_OPS, binaryDispatch, binaryVariant, channelAffineDispatch, channelAffineVariant, INTEGER_BINARY_OPS, unaryDispatch, unaryVariant,
   whereDispatch, whereVariant, type BinaryOpName, type UnaryMode,
 } from '../kernels/elementwise.ts';
 import type { Dispatch, KernelVariant, StorageType } from '../kernels/kernel.ts';
 import { layerNormDispatch, layerNormVariant, reduceDispatch, reduceVariants, softmaxDispatch, softmaxVariant, type ReduceOp } from '../kernels/reduce.ts';
-import { IDENTITY, INTEGER_UNARY_OPS, ONNX_UNARY, unaryFunction, type UnaryFunction } from '../kernels/unary-ops.ts';
+import { IDENTITY, INTEGER_UNARY_OPS, ONNX_UNARY, UNARY_OPS, unaryFunction, type UnaryFunction } from '../kernels/unary-ops.ts';
 import {
   booleanAttribute, enumAttribute, floatAttribute, intAttribute, intsAttribute, invalidNode, stringAttribute, tensorAttribute, unsupported,
 } from './attributes.ts';
@@ -24,7 +26,7 @@ import {
 } from './cpu-ops.ts';
 import { convOperator, convTransposeOperator, batchNormOperator, gemmOperator, matMulOperator, poolOperator } from './operators-gemm.ts';
 import {
-  broadcastShapes, broadcastStrides, concatShape, flattenShape, gatherShape, normalizeAxis, padAmounts, product, reduceShape, reshapeShape,
+  broadcastShapes, broadcastStrides, concatShape, flattenShape, gatherShape, mergeDims, normalizeAxis, padAmounts, product, reduceShape, reshapeShape,
   sliceAxes, softmaxProblem, splitSizes, squeezeShape, stridesOf, tileShape, transposeShape, unsqueezeShape,
 } from './shapes.ts';
 import { kindOf, storageOf, toNumbers, type Precision } from './values.ts';
@@ -229,6 +231,9 @@ const clipSpec: OperatorSpec = {
   },
 };
 
+/** The unary op that rounds f32 values to a narrower float datatype. */
+const NARROW_FLOAT_ROUNDING: Partial<Record<Datatype, number>> = { FP16: UNARY_OPS.RoundToFloat16, BF16: UNARY_OPS.RoundToBfloat16 };
+
 const castSpec: OperatorSpec = {
   attributes: ['to', 'saturate'],
   inputs: [1, 1],
@@ -243,12 +248,15 @@ const castSpec: OperatorSpec = {
     const to = kindOf(context.outputTypes[0]);
     const mode: UnaryMode = to === 'bool' ? 'toBoolean' : to === 'int' ? 'integer' : 'float';
     const variant = unaryVariant(inputStorage(context, 0), outputStorage(context), from === 'bool' && to === 'int' ? 'integer' : mode);
+    // Narrow floats live in wider storage (f32, or f16 for BFLOAT16), so the cast itself rounds.
+    const narrow = NARROW_FLOAT_ROUNDING[context.outputTypes[0]];
+    const fn = narrow === undefined || context.inputs[0].datatype === context.outputTypes[0] ? IDENTITY : { op: narrow, alpha: 0, beta: 0 };
     return {
       kind: 'kernel',
       variants: [variant],
       plan(inputs, maxPerDimension) {
         const shape = [...required(inputs, 0).shape];
-        return { outputShapes: [shape], dispatches: [{ ...unaryDispatch(product(shape), IDENTITY, maxPerDimension), bindings: io(1) }] };
+        return { outputShapes: [shape], dispatches: [{ ...unaryDispatch(product(shape), fn, maxPerDimension), bindings: io(1) }] };
       },
     };
   },
@@ -440,11 +448,24 @@ function globalPoolSpec(op: ReduceOp): OperatorSpec {
 // ---------------------------------------------------------------------------------------------
 // Data movement
 
-/** A copy dispatch from input `input` into output `output`. */
-function copyKernel(
-  problem: Parameters<typeof copyDispatch>[0], maxPerDimension: number, input: BindingRef = { input: 0 }, output: BindingRef = { output: 0 },
-): PlannedKernel {
-  return { ...copyDispatch(problem, maxPerDimension), bindings: [input, output] };
+/**
+ * Copy dispatches from input `input` into output `output`: one, unless the walk has more separate
+ * dims than the copy kernel unravels (a rank-5 Tile walks 10); then the outermost dims are peeled
+ * off, one dispatch per index with its own offsets.
+ */
+function copyKernels(
+  problem: CopyProblem, maxPerDimension: number, input: BindingRef = { input: 0 }, output: BindingRef = { output: 0 },
+): PlannedKernel[] {
+  if (product(problem.shape) === 0) return [];
+  if (mergeDims(problem.shape, [problem.inStrides, problem.outStrides]).shape.length <= COPY_MAX_RANK) {
+    return [{ ...copyDispatch(problem, maxPerDimension), bindings: [input, output] }];
+  }
+  const [size, ...shape] = problem.shape;
+  const [inStride, ...inStrides] = problem.inStrides;
+  const [outStride, ...outStrides] = problem.outStrides;
+  return Array.from({ length: size }, (_, index) => copyKernels({
+    shape, inStrides, outStrides, inOffset: problem.inOffset + index * inStride, outOffset: problem.outOffset + index * outStride,
+  }, maxPerDimension, input, output)).flat();
 }
 
 function copyOperator(context: LoadContext, plan: DeviceOperator['plan']): DeviceOperator {
@@ -464,7 +485,7 @@ const transposeSpec: OperatorSpec = {
       const strides = stridesOf(shape);
       return {
         outputShapes: [outShape],
-        dispatches: [copyKernel({ shape: outShape, inStrides: order.map((axis) => strides[axis]), outStrides: stridesOf(outShape), inOffset: 0, outOffset: 0 }, maxPerDimension)],
+        dispatches: copyKernels({ shape: outShape, inStrides: order.map((axis) => strides[axis]), outStrides: stridesOf(outShape), inOffset: 0, outOffset: 0 }, maxPerDimension),
       };
     });
   },
@@ -485,7 +506,7 @@ const concatSpec: OperatorSpec = {
       const dispatches: PlannedKernel[] = [];
       shapes.forEach((shape, index) => {
         if (product(shape) > 0) {
-          dispatches.push(copyKernel({ shape, inStrides: stridesOf(shape), outStrides, inOffset: 0, outOffset: offset * outStrides[axis] }, maxPerDimension, { input: index }));
+          dispatches.push(...copyKernels({ shape, inStrides: stridesOf(shape), outStrides, inOffset: 0, outOffset: offset * outStrides[axis] }, maxPerDimension, { input: index }));
         }
         offset += shape[axis];
       });
@@ -518,7 +539,7 @@ const splitSpec: OperatorSpec = {
         outShape[axis] = size;
         outputShapes.push(outShape);
         if (product(outShape) > 0) {
-          dispatches.push(copyKernel({ shape: outShape, inStrides: strides, outStrides: stridesOf(outShape), inOffset: start * strides[axis], outOffset: 0 }, maxPerDimension, { input: 0 }, { output }));
+          dispatches.push(...copyKernels({ shape: outShape, inStrides: strides, outStrides: stridesOf(outShape), inOffset: start * strides[axis], outOffset: 0 }, maxPerDimension, { input: 0 }, { output }));
         }
         start += size;
       });
@@ -544,9 +565,9 @@ const sliceSpec: OperatorSpec = {
       const offset = product(outShape) === 0 ? 0 : sliced.reduce((total, axis, dim) => total + axis.start * strides[dim], 0);
       return {
         outputShapes: [outShape],
-        dispatches: product(outShape) === 0 ? [] : [copyKernel({
+        dispatches: copyKernels({
           shape: outShape, inStrides: sliced.map((axis, dim) => axis.step * strides[dim]), outStrides: stridesOf(outShape), inOffset: offset, outOffset: 0,
-        }, maxPerDimension)],
+        }, maxPerDimension),
       };
     });
   },
@@ -566,7 +587,7 @@ const expandSpec: OperatorSpec = {
       const outShape = broadcastShapes(shape, toNumbers(target));
       return {
         outputShapes: [outShape],
-        dispatches: [copyKernel({ shape: outShape, inStrides: broadcastStrides(shape, outShape), outStrides: stridesOf(outShape), inOffset: 0, outOffset: 0 }, maxPerDimension)],
+        dispatches: copyKernels({ shape: outShape, inStrides: broadcastStrides(shape, outShape), outStrides: stridesOf(outShape), inOffset: 0, outOffset: 0 }, maxPerDimension),
       };
     });
   },
@@ -599,7 +620,7 @@ const tileSpec: OperatorSpec = {
       });
       return {
         outputShapes: [outShape],
-        dispatches: product(outShape) === 0 ? [] : [copyKernel({ shape: walk, inStrides: inWalk, outStrides: outWalk, inOffset: 0, outOffset: 0 }, maxPerDimension)],
+        dispatches: copyKernels({ shape: walk, inStrides: inWalk, outStrides: outWalk, inOffset: 0, outOffset: 0 }, maxPerDimension),
       };
     });
   },
@@ -650,9 +671,9 @@ const padSpec: OperatorSpec = {
       plan(inputs, maxPerDimension) {
         const shape = required(inputs, 0).shape;
         const { pads, value, axes } = padParameters({ node, opset, inputs: inputs.map((input) => (input?.value ? { tensor: input.value } : undefined)) });
-        const { begin, outShape } = padAmounts(shape, pads, axes);
+        const { begin, end, outShape } = padAmounts(shape, pads, axes);
         if (mode !== 'constant' && product(shape) === 0 && product(outShape) > 0) throw invalidArgument(`Pad mode '${mode}' of an empty tensor`);
-        return { outputShapes: [outShape], dispatches: [{ ...padDispatch(shape, outShape, begin, mode, value, maxPerDimension), bindings: io(1) }] };
+        return { outputShapes: [outShape], dispatches: [{ ...padDispatch(shape, outShape, begin, end, mode, value, maxPerDimension), bindings: io(1) }] };
       },
     };
   },
@@ -723,12 +744,20 @@ const dropoutSpec: OperatorSpec = {
   parameters: [1, 2],
   types: sameAsInput,
   cpu: CPU_OPS.get('Dropout'),
-  device: () => alias((inputs) => {
-    const training = parameter(inputs, 2);
-    if (training && toNumbers(training)[0] !== 0) throw invalidArgument('Dropout with training_mode=true is not supported for inference');
-    return [...required(inputs, 0).shape];
-  }),
+  device(context) {
+    // A constant training_mode=true is a property of the model: refuse it at load, not per run.
+    const trainingConstant = context.inputs[2]?.constant;
+    if (trainingConstant && toNumbers(trainingConstant)[0] !== 0) throw unsupported(context.node, 'training_mode=true');
+    return dropoutAlias;
+  },
 };
+
+/** Dropout in inference; training_mode computed from shapes is only known per plan. */
+const dropoutAlias = alias((inputs) => {
+  const training = parameter(inputs, 2);
+  if (training && toNumbers(training)[0] !== 0) throw invalidArgument('Dropout with training_mode=true is not supported for inference');
+  return [...required(inputs, 0).shape];
+});
 
 // ---------------------------------------------------------------------------------------------
 // Host only: shapes and generated tensors

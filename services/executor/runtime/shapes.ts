@@ -430,8 +430,9 @@ export function convTransposeGeometry(
       const out = attributes.outputShape ? attributes.outputShape[dim] : inputSpatial[dim] * stride;
       const total = Math.max(0, full - out);
       const small = Math.floor(total / 2);
-      // As onnxruntime: SAME_UPPER puts the odd pad at the start, anything else at the end.
-      const [begin, end] = attributes.autoPad === 'SAME_UPPER' ? [total - small, small] : [small, total - small];
+      // As the ONNX spec and onnxruntime: SAME_UPPER puts the odd pad at the end, SAME_LOWER and
+      // an explicit output_shape at the start.
+      const [begin, end] = attributes.autoPad === 'SAME_UPPER' ? [small, total - small] : [total - small, small];
       outSpatial.push(out);
       padBegin.push(begin);
       padEnd.push(end);

@@ -60,6 +60,7 @@ export function fromNumbers(datatype: Datatype, shape: readonly number[], values
     case 'FP32': data = Float32Array.from(values as ArrayLike<number>); break;
     case 'FP64': data = Float64Array.from(values as ArrayLike<number>); break;
     case 'FP16': data = new Uint16Array(Float16Array.from(values as ArrayLike<number>).buffer); break;
+    case 'BF16': data = Uint16Array.from({ length: count }, (_, index) => bfloat16Bits(values[index])); break;
     case 'INT64': data = BigInt64Array.from({ length: count }, (_, index) => BigInt(integer(values[index]))); break;
     case 'UINT64': data = BigUint64Array.from({ length: count }, (_, index) => BigInt(Math.max(0, integer(values[index])))); break;
     case 'INT32': data = Int32Array.from({ length: count }, (_, index) => integer(values[index])); break;
@@ -72,6 +73,17 @@ export function fromNumbers(datatype: Datatype, shape: readonly number[], values
     default: throw invalidArgument(`cannot build a ${datatype} tensor`);
   }
   return { datatype, shape: [...shape], data };
+}
+
+const f32Bits = new Uint32Array(1);
+const f32View = new Float32Array(f32Bits.buffer);
+
+/** The BFLOAT16 bit pattern nearest to `value` (ties to even; NaN stays NaN). */
+function bfloat16Bits(value: number): number {
+  f32View[0] = value;
+  const bits = f32Bits[0];
+  if ((bits & 0x7fff_ffff) > 0x7f80_0000) return (bits >>> 16) | 0x40;
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
 /** A tensor's values as `storage` GPU bytes (4-byte aligned). Throws for integers beyond i32. */
