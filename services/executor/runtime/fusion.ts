@@ -77,10 +77,14 @@ function setConstant(context: Pick<FusionContext, 'constants' | 'datatypes' | 'l
   return name;
 }
 
-/** Folds every BatchNormalization that directly follows a Conv with constant weights into it. */
+/**
+ * Folds every BatchNormalization that directly follows a Conv with constant weights into it.
+ * Returns the remaining nodes and one "BatchNormalization 'bn' into Conv 'conv'" per fold.
+ */
 export function foldBatchNorms(
   placed: readonly PlacedNode[], context: Pick<FusionContext, 'constants' | 'datatypes' | 'locations'>, graphOutputs: readonly string[],
-): PlacedNode[] {
+): { placed: PlacedNode[]; foldedDescriptions: string[] } {
+  const foldedDescriptions: string[] = [];
   const readBy = readers(placed);
   const byOutput = new Map<string, PlacedNode>();
   for (const entry of placed) for (const name of entry.node.output) if (name) byOutput.set(name, entry);
@@ -113,8 +117,9 @@ export function foldBatchNorms(
     const node: NodeProto = { ...conv.node, input: [conv.node.input[0], weightsName, biasName], output: [bn.node.output[0]] };
     replaced.set(conv, { ...conv, node });
     removed.add(bn);
+    foldedDescriptions.push(`BatchNormalization '${bn.node.name}' into Conv '${conv.node.name}'`);
   }
-  return placed.filter((entry) => !removed.has(entry)).map((entry) => replaced.get(entry) ?? entry);
+  return { placed: placed.filter((entry) => !removed.has(entry)).map((entry) => replaced.get(entry) ?? entry), foldedDescriptions };
 }
 
 const GEMM_HEADS = new Set(['Conv', 'MatMul', 'Gemm']);

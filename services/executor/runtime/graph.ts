@@ -66,7 +66,10 @@ export interface CompiledGraph {
   readonly steps: readonly Step[];
   /** Graph output names, in signature order. */
   readonly outputs: readonly string[];
-  /** Nodes merged away by fusion, for reports ("Relu 'relu_3' into Conv 'conv_2'"). */
+  /**
+   * Nodes merged away by fusion, for reports: BatchNormalizations folded into convolutions first
+   * ("BatchNormalization 'bn_1' into Conv 'conv_1'"), then epilogues ("Relu 'relu_3' into Conv 'conv_2'").
+   */
   readonly fused: readonly string[];
 }
 
@@ -165,7 +168,7 @@ export function compileGraph(model: ModelProto, options: CompileOptions): Compil
   checkExtraOutputs(placed.map((entry) => entry.node), outputs);
 
   const live = withoutDeadNodes(placed, outputs);
-  const folded = foldBatchNorms(live, { constants, datatypes, locations }, outputs);
+  const { placed: folded, foldedDescriptions } = foldBatchNorms(live, { constants, datatypes, locations }, outputs);
   const context = { opset, precision: options.precision, traits: options.traits, constants, datatypes, locations };
   // The probe builds throw-away unfused operators over copies of the value maps, so the weights
   // they re-lay out never reach the model.
@@ -177,7 +180,7 @@ export function compileGraph(model: ModelProto, options: CompileOptions): Compil
   const steps = buildSteps(folded, fusion, context);
   return {
     name: graph.name, signature, opset, precision: options.precision, constants, datatypes, locations, steps, outputs,
-    fused: fusion.fusedDescriptions,
+    fused: [...foldedDescriptions, ...fusion.fusedDescriptions],
   };
 }
 

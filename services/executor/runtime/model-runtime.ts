@@ -41,10 +41,18 @@ export interface CompiledModel {
   readonly precision: Precision;
   /** Bytes of constants (weights) the model may upload to the GPU. */
   readonly weightBytes: number;
-  /** What fusion merged away: "Relu 'relu_3' into Conv 'conv_2'", ... */
+  /**
+   * What fusion merged away: "BatchNormalization 'bn_1' into Conv 'conv_1'" (folded into the
+   * weights), "Relu 'relu_3' into Conv 'conv_2'", ...
+   */
   readonly fused: readonly string[];
   /** GPU dispatches one batch runs (after fusion). */
   readonly stepCount: number;
+  /**
+   * What each of those GPU steps computes, in run order: "Conv 'conv_2' + Add 'add_3' + Relu
+   * 'relu_4'" for a fused step, "Softmax 'softmax'" for one node.
+   */
+  readonly stepLabels: readonly string[];
   /**
    * Runs one batch. Inputs by name (FP32 in a Float32Array, INT64 in a BigInt64Array, ... as the
    * signature says), each matching the signature's rank and fixed dims. Concurrent calls are
@@ -169,6 +177,7 @@ class GpuModel implements CompiledModel {
   readonly weightBytes: number;
   readonly fused: readonly string[];
   readonly stepCount: number;
+  readonly stepLabels: readonly string[];
   private readonly resources: PlanResources;
   private readonly timer: Timer | undefined;
   private readonly releaseModel: () => void;
@@ -182,7 +191,10 @@ class GpuModel implements CompiledModel {
     this.signature = graph.signature;
     this.precision = graph.precision;
     this.fused = graph.fused;
-    this.stepCount = graph.steps.filter((step) => step.kind === 'device' && step.operator.kind === 'kernel').length;
+    this.stepLabels = graph.steps
+      .filter((step): step is DeviceStep => step.kind === 'device' && step.operator.kind === 'kernel')
+      .map((step) => step.label);
+    this.stepCount = this.stepLabels.length;
     this.weightBytes = [...graph.constants.values()].reduce((total, tensor) => total + tensor.data.byteLength, 0);
     this.resources = resources;
     this.timer = timer;

@@ -113,7 +113,8 @@ export const gemmOperator: OperatorSpec = {
       transB: booleanAttribute(node, 'transB'),
     };
     const epilogue = context.epilogue;
-    const hasC = Boolean(context.inputs[2]?.name);
+    // The node's own C, not a fused bias appended after a Gemm's two inputs (which lands at index 2).
+    const hasC = Boolean(node.input[2]);
     if (hasC && epilogue?.bias !== undefined) throw new Error('a Gemm with C takes no fused bias');
     const weights = paddedWeights(context, 1, attributes.transB);
     const variants = gemmVariants({
@@ -202,7 +203,9 @@ export const convOperator: OperatorSpec = {
     const [outChannels, inPerGroup] = wShape;
     if (groups < 1 || outChannels % groups !== 0) throw invalidNode(node, `group ${groups} does not divide ${outChannels} output channels`);
     const epilogue = context.epilogue;
-    const biasInput = epilogue?.bias ?? (context.inputs[2]?.name ? 2 : undefined);
+    // The node's own bias is input 2 only when the node has one: fused values are appended after
+    // the node's inputs, so a residual fused into a Conv without bias also sits at index 2.
+    const biasInput = epilogue?.bias ?? (node.input[2] ? 2 : undefined);
     const hasResidual = epilogue?.residual !== undefined;
     const depthwise = groups > 1 && inPerGroup === 1;
     const [kernelH, kernelW] = as2d(spatial, window.kernel, 1);
@@ -266,7 +269,7 @@ export const convTransposeOperator: OperatorSpec = {
     const outputPadding = intsAttribute(node, 'output_padding') ?? new Array<number>(spatial).fill(0);
     const outputShape = intsAttribute(node, 'output_shape');
     const groups = intAttribute(node, 'group', 1);
-    const hasBias = Boolean(context.inputs[2]?.name);
+    const hasBias = Boolean(node.input[2]);
     const activation = context.epilogue?.activation ?? IDENTITY;
     return {
       kind: 'kernel',
@@ -352,8 +355,8 @@ export const batchNormOperator: OperatorSpec = {
 export function poolOperator(isMax: boolean): OperatorSpec {
   return {
     attributes: isMax
-      ? ['auto_pad', 'ceil_mode', 'dilations', 'kernel_shape', 'pads', 'storage_order']
-      : ['auto_pad', 'ceil_mode', 'count_include_pad', 'dilations', 'kernel_shape', 'pads'],
+      ? ['auto_pad', 'ceil_mode', 'dilations', 'kernel_shape', 'pads', 'storage_order', 'strides']
+      : ['auto_pad', 'ceil_mode', 'count_include_pad', 'dilations', 'kernel_shape', 'pads', 'strides'],
     inputs: [1, 1],
     outputs: isMax ? [1, 2] : [1, 1],
     types: sameAsInput,
