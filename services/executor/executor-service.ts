@@ -11,14 +11,15 @@ import {
   type LoadedModel, type LoadModel, type RouterMessage, type Tensor,
 } from '../protocol/generated/nexus/executor/v1/executor.ts';
 import { BYTES_PER_ELEMENT, bytesOf, elementCount, isDatatype, viewAs, type HostTensor } from '../onnx/index.ts';
-import { ErrorCode, NexusError, invalidArgument } from '../rpc/errors.ts';
+import type { ModelVersion } from '../protocol/generated/nexus/registry/v1/registry.ts';
+import { ErrorCode, NexusError, failedPrecondition, invalidArgument } from '../rpc/errors.ts';
 import { unary } from '../rpc/handlers.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { metrics } from '../telemetry/metrics.ts';
 import { contextFromCarrier, inSpan, tracerFor } from '../telemetry/tracing.ts';
 import type { ArtifactCache } from './artifact-cache.ts';
 import type { GpuContext } from './gpu/index.ts';
-import { compileOnnxModel, type CompiledModel } from './runtime/index.ts';
+import { compileOnnxModel, type CompiledModel, type Precision } from './runtime/index.ts';
 
 /** Batches the router may have in flight on this executor at once. */
 export const MAX_INFLIGHT_BATCHES = 4;
@@ -51,9 +52,28 @@ async function warmUp(model: CompiledModel): Promise<void> {
   await model.run(inputs);
 }
 
+/** The version tag that asks for a precision: `nexus store --precision fp16` sets it. */
+export const PRECISION_TAG = 'nexus.precision';
+
+/** The precision a version's tags ask for (undefined: the executor's default). */
+export function precisionOf(version: ModelVersion): Precision | undefined {
+  const wanted = version.tags[PRECISION_TAG];
+  if (wanted === undefined || wanted === '') return undefined;
+  if (wanted === 'fp16' || wanted === 'fp32') return wanted;
+  throw failedPrecondition(`model ${version.modelName}:${version.version} has tag ${PRECISION_TAG}='${wanted}'; use fp16 or fp32`);
+}
+
+interface LoadedEntry {
+  /** Filled in (precision, steps, weights) once the model has compiled. */
+  readonly loaded: LoadedModel;
+  readonly model: Promise<CompiledModel>;
+  peakActivationBytes: number;
+  peakBatchSize: number;
+}
+
 export class ExecutorState {
   readonly id = randomUUID();
-  readonly models = new Map<string, { loaded: LoadedModel; model: Promise<CompiledModel> }>();
+  readonly models = new Map<string, LoadedEntry>();
   readonly batchesBySize = new Map<number, number>();
   requestsFailed = 0;
   private readonly gpu: GpuContext;
@@ -74,19 +94,22 @@ export class ExecutorState {
     const existing = this.models.get(key);
     if (existing) return existing.model;
     const started = performance.now();
+    const loaded: LoadedModel = { modelName: version.modelName, version: version.version, sha256: version.sha256, precision: '', stepCount: 0, weightBytes: 0 };
     const model = inSpan(tracer, 'load_model', {
       parent: contextFromCarrier(request.traceContext),
       attributes: { 'nexus.model': key, 'nexus.sha256': version.sha256 },
     }, async () => {
       const bytes = await inSpan(tracer, 'download_artifact', { kind: SpanKind.CLIENT }, () => this.artifacts.fetch(version.sha256));
-      const compiled = await inSpan(tracer, 'compile', {}, () => compileOnnxModel(this.gpu, bytes));
+      const compiled = await inSpan(tracer, 'compile', {}, () => compileOnnxModel(this.gpu, bytes, { precision: precisionOf(version) }));
+      Object.assign(loaded, { precision: compiled.precision, stepCount: compiled.stepCount, weightBytes: compiled.weightBytes });
+      metrics.modelWeightBytes.set({ model: version.modelName, version: String(version.version) }, compiled.weightBytes);
       await inSpan(tracer, 'warm_up', {}, () => warmUp(compiled));
       const seconds = (performance.now() - started) / 1000;
       metrics.modelLoadTime.observe({ model: version.modelName }, seconds);
       this.logger.info({ model: key, sha256: version.sha256, ms: Math.round(seconds * 1000) }, 'model loaded');
       return compiled;
     });
-    this.models.set(key, { loaded: { modelName: version.modelName, version: version.version, sha256: version.sha256 }, model });
+    this.models.set(key, { loaded, model, peakActivationBytes: 0, peakBatchSize: 0 });
     model.catch(() => this.models.delete(key));
     return model;
   }
@@ -110,6 +133,11 @@ export class ExecutorState {
     const batchSize = batch.inputs[0]?.shape[0] ?? 0;
     const result = await model.run(inputs);
     this.batchesBySize.set(batchSize, (this.batchesBySize.get(batchSize) ?? 0) + 1);
+    if (result.peakBytes > entry.peakActivationBytes) {
+      entry.peakActivationBytes = result.peakBytes;
+      entry.peakBatchSize = batchSize;
+      metrics.modelPeakActivationBytes.set({ model: batch.modelName, version: String(batch.version) }, result.peakBytes);
+    }
     if (result.gpuNs !== undefined) {
       span.setAttribute('nexus.gpu_ns', result.gpuNs);
       metrics.gpuTime.observe({ model: batch.modelName }, result.gpuNs / 1e9);
@@ -131,12 +159,20 @@ export class ExecutorState {
     const entry = this.models.get(key);
     if (!entry) return;
     this.models.delete(key);
+    metrics.modelWeightBytes.remove({ model: modelName, version: String(version) });
+    metrics.modelPeakActivationBytes.remove({ model: modelName, version: String(version) });
     entry.model.then((model) => model.dispose(), () => {});
     this.logger.info({ model: key }, 'model unloaded');
   }
 
   stats(): GetStatsResponse {
-    return { batchesBySize: Object.fromEntries(this.batchesBySize), requestsFailed: this.requestsFailed };
+    return {
+      batchesBySize: Object.fromEntries(this.batchesBySize),
+      requestsFailed: this.requestsFailed,
+      models: [...this.models.values()].map((entry) => ({
+        model: entry.loaded, peakActivationBytes: entry.peakActivationBytes, peakBatchSize: entry.peakBatchSize,
+      })),
+    };
   }
 }
 
@@ -161,7 +197,7 @@ export function createExecutorService(state: ExecutorState, device: string, logg
           Promise.resolve().then(() => state.load(request)).then(
             () => send({ modelLoadResult: {
               requestId: request.requestId, errorCode: 0, errorMessage: '',
-              model: { modelName: request.version!.modelName, version: request.version!.version, sha256: request.version!.sha256 },
+              model: state.models.get(versionKey(request.version!.modelName, request.version!.version))?.loaded,
               loadNs: Number(process.hrtime.bigint() - started),
             } }),
             (error: unknown) => {

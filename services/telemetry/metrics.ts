@@ -62,6 +62,15 @@ export const metrics = {
     name: 'nexus_model_load_seconds', help: 'Time to fetch, verify and compile a model version, by model.',
     labelNames: ['model'], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120], registers,
   }),
+  modelWeightBytes: new Gauge({
+    name: 'nexus_executor_model_weight_bytes', help: 'GPU memory of a loaded version\'s weights.',
+    labelNames: ['model', 'version'], registers,
+  }),
+  modelPeakActivationBytes: new Gauge({
+    name: 'nexus_executor_model_peak_activation_bytes',
+    help: 'Largest GPU memory a batch of a loaded version has needed for inputs and intermediates (weights excluded).',
+    labelNames: ['model', 'version'], registers,
+  }),
 
   // Registry.
   registryBytes: new Counter({

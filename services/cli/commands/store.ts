@@ -20,6 +20,8 @@ export interface StoreOptions {
   /** Artifact format; default: onnx for a file, safetensors or directory for a directory. */
   format?: string;
   tag: string[];
+  /** fp32 (safe) or fp16 (fast, where the GPU has shader-f16): recorded as the nexus.precision tag. */
+  precision?: string;
   maxBatchSize?: string;
   maxQueueDelayUs?: string;
   json?: boolean;
@@ -117,6 +119,10 @@ export async function storeModel(file: string, name: string, options: StoreOptio
   let tags: Record<string, string>;
   try {
     tags = parseTags(options.tag);
+    if (options.precision !== undefined) {
+      if (options.precision !== 'fp16' && options.precision !== 'fp32') throw new Error(`--precision '${options.precision}' must be fp16 or fp32`);
+      tags['nexus.precision'] = options.precision;
+    }
   } catch (error) {
     console.error((error as Error).message);
     return ExitCode.USAGE;

@@ -195,7 +195,9 @@ class GpuModel implements CompiledModel {
       .filter((step): step is DeviceStep => step.kind === 'device' && step.operator.kind === 'kernel')
       .map((step) => step.label);
     this.stepCount = this.stepLabels.length;
-    this.weightBytes = [...graph.constants.values()].reduce((total, tensor) => total + tensor.data.byteLength, 0);
+    // In their GPU storage type: fp16 mode halves float weights, INT64 constants are narrowed to i32.
+    this.weightBytes = [...graph.constants.values()]
+      .reduce((total, tensor) => total + elementCount(tensor.shape) * STORAGE_BYTES[storageOf(tensor.datatype, graph.precision)], 0);
     this.resources = resources;
     this.timer = timer;
     this.releaseModel = releaseModel;

@@ -53,6 +53,12 @@ export interface LoadedModel {
   modelName: string;
   version: number;
   sha256: string;
+  /** "fp32" or "fp16": what the model runs in (fp16 falls back to fp32 without shader-f16). */
+  precision: string;
+  /** GPU dispatches one batch runs, after fusion. */
+  stepCount: number;
+  /** Bytes of weights on the GPU. */
+  weightBytes: number;
 }
 
 export interface ExecutorHello {
@@ -135,11 +141,26 @@ export interface GetStatsResponse {
   /** Number of batches executed, keyed by batch size. */
   batchesBySize: { [key: number]: number };
   requestsFailed: number;
+  /** Every model loaded now, with its memory. */
+  models: ModelMemory[];
 }
 
 export interface GetStatsResponse_BatchesBySizeEntry {
   key: number;
   value: number;
+}
+
+export interface ModelMemory {
+  model:
+    | LoadedModel
+    | undefined;
+  /**
+   * The largest activation footprint of any batch run so far: inputs and intermediates, with
+   * buffers shared by tensors whose lifetimes do not overlap (weights excluded).
+   */
+  peakActivationBytes: number;
+  /** The batch size that needed it. */
+  peakBatchSize: number;
 }
 
 function createBaseRouterMessage(): RouterMessage {
@@ -466,7 +487,7 @@ export const ExecutorMessage: MessageFns<ExecutorMessage> = {
 };
 
 function createBaseLoadedModel(): LoadedModel {
-  return { modelName: "", version: 0, sha256: "" };
+  return { modelName: "", version: 0, sha256: "", precision: "", stepCount: 0, weightBytes: 0 };
 }
 
 export const LoadedModel: MessageFns<LoadedModel> = {
@@ -479,6 +500,15 @@ export const LoadedModel: MessageFns<LoadedModel> = {
     }
     if (message.sha256 !== "") {
       writer.uint32(26).string(message.sha256);
+    }
+    if (message.precision !== "") {
+      writer.uint32(34).string(message.precision);
+    }
+    if (message.stepCount !== 0) {
+      writer.uint32(40).uint32(message.stepCount);
+    }
+    if (message.weightBytes !== 0) {
+      writer.uint32(48).uint64(message.weightBytes);
     }
     return writer;
   },
@@ -520,6 +550,30 @@ export const LoadedModel: MessageFns<LoadedModel> = {
             message.sha256 = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.precision = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.stepCount = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.weightBytes = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -541,6 +595,17 @@ export const LoadedModel: MessageFns<LoadedModel> = {
         : "",
       version: isSet(object.version) ? globalThis.Number(object.version) : 0,
       sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      precision: isSet(object.precision) ? globalThis.String(object.precision) : "",
+      stepCount: isSet(object.stepCount)
+        ? globalThis.Number(object.stepCount)
+        : isSet(object.step_count)
+        ? globalThis.Number(object.step_count)
+        : 0,
+      weightBytes: isSet(object.weightBytes)
+        ? globalThis.Number(object.weightBytes)
+        : isSet(object.weight_bytes)
+        ? globalThis.Number(object.weight_bytes)
+        : 0,
     };
   },
 
@@ -555,6 +620,15 @@ export const LoadedModel: MessageFns<LoadedModel> = {
     if (message.sha256 !== "") {
       obj.sha256 = message.sha256;
     }
+    if (message.precision !== "") {
+      obj.precision = message.precision;
+    }
+    if (message.stepCount !== 0) {
+      obj.stepCount = Math.round(message.stepCount);
+    }
+    if (message.weightBytes !== 0) {
+      obj.weightBytes = Math.round(message.weightBytes);
+    }
     return obj;
   },
 
@@ -566,6 +640,9 @@ export const LoadedModel: MessageFns<LoadedModel> = {
     message.modelName = object.modelName ?? "";
     message.version = object.version ?? 0;
     message.sha256 = object.sha256 ?? "";
+    message.precision = object.precision ?? "";
+    message.stepCount = object.stepCount ?? 0;
+    message.weightBytes = object.weightBytes ?? 0;
     return message;
   },
 };
@@ -1747,7 +1824,7 @@ export const GetStatsRequest: MessageFns<GetStatsRequest> = {
 };
 
 function createBaseGetStatsResponse(): GetStatsResponse {
-  return { batchesBySize: {}, requestsFailed: 0 };
+  return { batchesBySize: {}, requestsFailed: 0, models: [] };
 }
 
 export const GetStatsResponse: MessageFns<GetStatsResponse> = {
@@ -1757,6 +1834,9 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
     });
     if (message.requestsFailed !== 0) {
       writer.uint32(16).uint64(message.requestsFailed);
+    }
+    for (const v of message.models) {
+      ModelMemory.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1791,6 +1871,14 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
             }
 
             message.requestsFailed = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.models.push(ModelMemory.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -1839,6 +1927,7 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
         : isSet(object.requests_failed)
         ? globalThis.Number(object.requests_failed)
         : 0,
+      models: globalThis.Array.isArray(object?.models) ? object.models.map((e: any) => ModelMemory.fromJSON(e)) : [],
     };
   },
 
@@ -1855,6 +1944,9 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
     }
     if (message.requestsFailed !== 0) {
       obj.requestsFailed = Math.round(message.requestsFailed);
+    }
+    if (message.models?.length) {
+      obj.models = message.models.map((e) => ModelMemory.toJSON(e));
     }
     return obj;
   },
@@ -1874,6 +1966,7 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
       {},
     );
     message.requestsFailed = object.requestsFailed ?? 0;
+    message.models = object.models?.map((e) => ModelMemory.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1959,6 +2052,117 @@ export const GetStatsResponse_BatchesBySizeEntry: MessageFns<GetStatsResponse_Ba
     const message = createBaseGetStatsResponse_BatchesBySizeEntry();
     message.key = object.key ?? 0;
     message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseModelMemory(): ModelMemory {
+  return { model: undefined, peakActivationBytes: 0, peakBatchSize: 0 };
+}
+
+export const ModelMemory: MessageFns<ModelMemory> = {
+  encode(message: ModelMemory, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== undefined) {
+      LoadedModel.encode(message.model, writer.uint32(10).fork()).join();
+    }
+    if (message.peakActivationBytes !== 0) {
+      writer.uint32(16).uint64(message.peakActivationBytes);
+    }
+    if (message.peakBatchSize !== 0) {
+      writer.uint32(24).uint32(message.peakBatchSize);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelMemory {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelMemory();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = LoadedModel.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.peakActivationBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.peakBatchSize = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelMemory {
+    return {
+      model: isSet(object.model) ? LoadedModel.fromJSON(object.model) : undefined,
+      peakActivationBytes: isSet(object.peakActivationBytes)
+        ? globalThis.Number(object.peakActivationBytes)
+        : isSet(object.peak_activation_bytes)
+        ? globalThis.Number(object.peak_activation_bytes)
+        : 0,
+      peakBatchSize: isSet(object.peakBatchSize)
+        ? globalThis.Number(object.peakBatchSize)
+        : isSet(object.peak_batch_size)
+        ? globalThis.Number(object.peak_batch_size)
+        : 0,
+    };
+  },
+
+  toJSON(message: ModelMemory): unknown {
+    const obj: any = {};
+    if (message.model !== undefined) {
+      obj.model = LoadedModel.toJSON(message.model);
+    }
+    if (message.peakActivationBytes !== 0) {
+      obj.peakActivationBytes = Math.round(message.peakActivationBytes);
+    }
+    if (message.peakBatchSize !== 0) {
+      obj.peakBatchSize = Math.round(message.peakBatchSize);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ModelMemory>): ModelMemory {
+    return ModelMemory.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ModelMemory>): ModelMemory {
+    const message = createBaseModelMemory();
+    message.model = (object.model !== undefined && object.model !== null)
+      ? LoadedModel.fromPartial(object.model)
+      : undefined;
+    message.peakActivationBytes = object.peakActivationBytes ?? 0;
+    message.peakBatchSize = object.peakBatchSize ?? 0;
     return message;
   },
 };
