@@ -72,6 +72,67 @@ let globalsInstalled = false;
  */
 const openInstances: GPU[] = [];
 
+/** How long a burst of Dawn's event polling runs back to back before each poll first sleeps. */
+const EAGER_POLLING_MS = 0.5;
+/** The sleep before each later poll: the most a finished batch waits to be noticed. */
+const POLL_SLEEP_MS = 0.1;
+let dawnPollingThrottled = false;
+
+/**
+ * dawn.node settles mapAsync, popErrorScope and the other promises by calling the global
+ * `setImmediate` with a native callback that runs `instance.ProcessEvents()` and queues itself
+ * again while anything is pending: a busy loop on the main thread for as long as the GPU works.
+ * On a software adapter the "GPU" is the CPU's cores, and that loop takes one of them from the
+ * threads running the shaders (on a 2-core machine a 256×1024×1024 matmul on lavapipe took 30 ms
+ * with the loop spinning, 16 ms without). So, on software adapters only, Dawn's polls run back
+ * to back for the first EAGER_POLLING_MS of a wait (short batches stay as fast as before), then
+ * each one first sleeps POLL_SLEEP_MS. The sleep blocks the main thread, which has nothing
+ * else to do but I/O; between polls the event loop runs as usual, so I/O waits at most that
+ * long. (A timer instead would add up to a millisecond to every batch.) Dawn's callbacks are
+ * recognized as what they are, anonymous native functions of no parameters made by the addon
+ * (unlike promise resolvers, which take one and have no prototype, or bound functions, which
+ * are named); every other caller is untouched.
+ */
+function throttleDawnPolling(): void {
+  if (dawnPollingThrottled) return;
+  dawnPollingThrottled = true;
+  const original = globalThis.setImmediate;
+  const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+  // Dawn's loop ends with a tick that queues no further tick; the next poll starts a new wait.
+  let polling = false;
+  let requeued = false;
+  let waitStart = 0;
+  const tick = (callback: () => void) => {
+    requeued = false;
+    try {
+      callback();
+    } finally {
+      if (!requeued) polling = false;
+    }
+  };
+  const throttled = function setImmediate(callback: (...args: unknown[]) => void, ...args: unknown[]) {
+    const isDawnPoll = typeof callback === 'function' && callback.name === '' && callback.length === 0 && args.length === 0
+      && Object.hasOwn(callback, 'prototype') && Function.prototype.toString.call(callback).includes('[native code]');
+    if (!isDawnPoll) return original(callback, ...args);
+    requeued = true;
+    const now = performance.now();
+    if (!polling) {
+      polling = true;
+      waitStart = now;
+    }
+    if (now - waitStart < EAGER_POLLING_MS) return original(() => tick(callback));
+    return original(() => {
+      Atomics.wait(sleepCell, 0, 0, POLL_SLEEP_MS);
+      tick(callback);
+    });
+  };
+  // Keep what hangs off the original (util.promisify's custom implementation).
+  for (const key of Reflect.ownKeys(original)) {
+    if (typeof key === 'symbol') Object.defineProperty(throttled, key, Object.getOwnPropertyDescriptor(original, key)!);
+  }
+  globalThis.setImmediate = throttled as typeof globalThis.setImmediate;
+}
+
 /**
  * Opens a WebGPU device with the adapter's own limits.
  *
@@ -106,6 +167,8 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<GpuContext>
   for (const name of ADAPTER_LIMITS) requiredLimits[name] = adapter.limits[name];
   const requiredFeatures = OPTIONAL_FEATURES.filter((feature) => adapter.features.has(feature));
   const description = describeAdapter(adapter.info);
+  const isSoftware = isSoftwareAdapter(adapter.info);
+  if (isSoftware) throttleDawnPolling();
   const device = await adapter.requestDevice({ label: `nexus ${description}`, requiredFeatures, requiredLimits });
 
   let destroyed = false;
@@ -116,7 +179,7 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<GpuContext>
     hasF16: device.features.has('shader-f16'),
     hasSubgroups: device.features.has('subgroups'),
     subgroupMinSize: (adapter.info as GPUAdapterInfo & { subgroupMinSize?: number }).subgroupMinSize ?? 4,
-    isSoftware: isSoftwareAdapter(adapter.info),
+    isSoftware,
     destroy() {
       if (destroyed) return;
       destroyed = true;

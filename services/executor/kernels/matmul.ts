@@ -152,12 +152,35 @@ function gemmGrid(algorithm: GemmAlgorithm, geometry: GemmGeometry, maxPerDimens
 }
 
 /**
+ * A batched product whose B is shared by every batch (a dense layer applied to [N, S, K]) and
+ * whose A batches are packed one after another is one product with batch * M rows: the output
+ * rows are packed the same way. Folding fills the row blocks (13 rows a batch would use 13 of a
+ * 32-row block) and makes one wide grid instead of many thin ones. Not when the bias varies
+ * along M (its row index would run past M).
+ */
+function foldBatchIntoRows(problem: MatMulProblem): MatMulProblem {
+  const { batchShape, aBatchStrides, bBatchStrides } = problem;
+  if (batchShape.length === 0 || batchShape.every((dim) => dim === 1)) return problem;
+  if (bBatchStrides.some((stride, dim) => stride !== 0 && batchShape[dim] !== 1)) return problem;
+  if ((problem.biasStrides?.[0] ?? 0) !== 0) return problem;
+  let packed = problem.m * problem.k;
+  for (let dim = batchShape.length - 1; dim >= 0; dim--) {
+    if (batchShape[dim] === 1) continue;
+    if (aBatchStrides[dim] !== packed) return problem;
+    packed *= batchShape[dim];
+  }
+  const batches = batchShape.reduce((total, dim) => total * dim, 1);
+  return { ...problem, m: problem.m * batches, batchShape: [1], aBatchStrides: [0], bBatchStrides: [0] };
+}
+
+/**
  * The dispatch of a dense product. `bRowVec4s`: the vec4s per B row (N / 4 for vec4 rows, or
  * the padded width of a host-padded B); undefined for scalar B loads.
  */
 export function matmulDispatch(
   algorithm: GemmAlgorithm, problem: MatMulProblem, bRowVec4s: number | undefined, epilogue: UnaryFunction = IDENTITY, maxPerDimension = 65535,
 ): Dispatch {
+  problem = foldBatchIntoRows(problem);
   const z = problem.batchShape.reduce((total, dim) => total * dim, 1);
   const geometry = { m: problem.m, n: problem.n, k: problem.k, n4: bRowVec4s ?? Math.ceil(problem.n / 4), z };
   const { variant, workgroups } = gemmGrid(algorithm, geometry, maxPerDimension);
