@@ -12,9 +12,13 @@
 //   @binding(0) input   storage, read   array<T>
 //   @binding(1) output  storage, write  array<T>
 //   @binding(2) params  uniform         Params below
-// Type aliases: T is u32 (any 4-byte element: f32, i32) or f16.
-// Override constants: WORKGROUP_SIZE. Preludes: common/index.wgsl (fast_div).
-// Up to 6 dims, merged by the host where both sides stay contiguous.
+// Type aliases: T is u32 (any 4-byte element: f32, i32) or f16, or a vec4 of those (the host
+// then walks the copy in vec4 units: innermost dim contiguous on both sides); E, when present,
+// is the vec4's element type.
+// Override constants: WORKGROUP_SIZE. Unrolled: MAX_RANK (the //#for block). Preludes:
+// common/index.wgsl (fast_div).
+// Up to MAX_RANK dims, merged by the host where both sides stay contiguous, stored innermost
+// first.
 
 override WORKGROUP_SIZE: u32 = 256u;
 
@@ -23,6 +27,7 @@ struct Params {
   rank: u32,
   in_offset: u32,
   out_offset: u32,
+  // Dim d (0 = innermost) is [d / 4][d % 4].
   shape: array<vec4<u32>, 2>,
   inverse: array<vec4<f32>, 2>,
   in_strides: array<vec4<i32>, 2>,
@@ -44,13 +49,17 @@ fn main(
   var rest = index;
   var in_index = i32(params.in_offset);
   var out_index = i32(params.out_offset);
-  for (var dim = i32(params.rank) - 1; dim >= 0; dim--) {
-    let size = params.shape[dim / 4][dim % 4];
-    let quotient = fast_div(rest, size, params.inverse[dim / 4][dim % 4]);
+  // Dims innermost first. Unrolled, so every uniform read has a constant index: a software GPU
+  // (lavapipe) turns a uniform array read at a loop-variable index into a read per lane.
+  //#for d in MAX_RANK
+  if ({d}u < params.rank) {
+    let size = params.shape[{d}u / 4u][{d}u % 4u];
+    let quotient = fast_div(rest, size, params.inverse[{d}u / 4u][{d}u % 4u]);
     let coord = i32(rest - quotient * size);
     rest = quotient;
-    in_index += coord * params.in_strides[dim / 4][dim % 4];
-    out_index += coord * params.out_strides[dim / 4][dim % 4];
+    in_index += coord * params.in_strides[{d}u / 4u][{d}u % 4u];
+    out_index += coord * params.out_strides[{d}u / 4u][{d}u % 4u];
   }
+  //#end
   output[u32(out_index)] = input[u32(in_index)];
 }

@@ -1,10 +1,14 @@
 // Numerically stable Softmax and LogSoftmax along one axis:
 //
-//   softmax(x)_j    = exp(x_j - max(x)) / sum_i exp(x_i - max(x))
-//   logsoftmax(x)_j = x_j - max(x) - log(sum_i exp(x_i - max(x)))
+//   v_j             = scale * x_j
+//   softmax(x)_j    = exp(v_j - max(v)) / sum_i exp(v_i - max(v))
+//   logsoftmax(x)_j = v_j - max(v) - log(sum_i exp(v_i - max(v)))
 //
 // Subtracting the row maximum keeps every exponent <= 0, so exp never overflows and the largest
-// term is exactly 1 (the sum is >= 1, its log never -inf).
+// term is exactly 1 (the sum is >= 1, its log never -inf). `scale` is a constant factor folded in
+// from the node before (attention's 1 / sqrt(d)); 1 when there is none.
+//
+// This kernel is for long rows; reduce/softmax_rows.wgsl runs short rows an invocation each.
 //
 // Bindings (group 0):
 //   @binding(0) input   storage, read   array<T>
@@ -27,6 +31,11 @@ struct Params {
   inner: u32,
   // 1 for LogSoftmax.
   log_output: u32,
+  scale: f32,
+  // Read by reduce/softmax_rows.wgsl, which shares this block.
+  inner_inverse: f32,
+  _pad0: u32,
+  _pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> input: array<T>;
@@ -63,10 +72,11 @@ fn main(
   let outer = row / params.inner;
   let base = outer * params.axis_len * params.inner + row % params.inner;
   let stride = params.inner;
+  let scale = params.scale;
 
   var row_max = -3.402823466e+38;
   for (var j = local_index; j < params.axis_len; j += WORKGROUP_SIZE) {
-    row_max = max(row_max, f32(input[base + j * stride]));
+    row_max = max(row_max, scale * f32(input[base + j * stride]));
   }
   partial[local_index] = row_max;
   reduce_partials(local_index, true);
@@ -76,7 +86,7 @@ fn main(
 
   var row_sum = 0.0;
   for (var j = local_index; j < params.axis_len; j += WORKGROUP_SIZE) {
-    row_sum += exp(f32(input[base + j * stride]) - row_max);
+    row_sum += exp(scale * f32(input[base + j * stride]) - row_max);
   }
   partial[local_index] = row_sum;
   reduce_partials(local_index, false);
@@ -85,12 +95,12 @@ fn main(
   if (params.log_output == 1u) {
     let log_total = log(total);
     for (var j = local_index; j < params.axis_len; j += WORKGROUP_SIZE) {
-      output[base + j * stride] = T(f32(input[base + j * stride]) - row_max - log_total);
+      output[base + j * stride] = T(scale * f32(input[base + j * stride]) - row_max - log_total);
     }
   } else {
     let inverse_sum = 1.0 / total;
     for (var j = local_index; j < params.axis_len; j += WORKGROUP_SIZE) {
-      output[base + j * stride] = T(exp(f32(input[base + j * stride]) - row_max) * inverse_sum);
+      output[base + j * stride] = T(exp(scale * f32(input[base + j * stride]) - row_max) * inverse_sum);
     }
   }
 }

@@ -248,6 +248,31 @@ describe('chains that fuse', () => {
       fused: ["Add 'bias' into Gemm 'gemm'", "Add 'residual' into Gemm 'gemm'", "Clip 'clip' into Gemm 'gemm'"],
     });
   });
+
+  it('MatMul → Div(scalar constant) → Softmax: attention scores, the scale in the softmax kernel', () => {
+    const graph = new GraphBuilder('scaled_softmax').input('q', 'FP32', [2, 4, 13, 16]).input('k', 'FP32', [2, 4, 16, 13]);
+    graph.initializer('scale', 'FP32', [], Float32Array.of(4))
+      .node('MatMul', ['q', 'k'], ['scores'], {}, 'scores')
+      .node('Div', ['scores', 'scale'], ['scaled'], {}, 'divide')
+      .node('Softmax', ['scaled'], ['y'], { axis: -1 }, 'softmax')
+      .output('y', 'FP32', [2, 4, 13, 13]);
+    return checkFusion(graph.toBytes(), [['q', [2, 4, 13, 16]], ['k', [2, 4, 16, 13]]], {
+      steps: ["MatMul 'scores'", "Div 'divide' + Softmax 'softmax'"],
+      fused: ["Div 'divide' into Softmax 'softmax'"],
+    });
+  });
+
+  it('Mul(negative constant [1], as the first operand) → LogSoftmax along a strided axis', () => {
+    const graph = new GraphBuilder('scaled_log_softmax').input('x', 'FP32', [3, 9, 5]);
+    graph.initializer('factor', 'FP32', [1], Float32Array.of(-1.7))
+      .node('Mul', ['factor', 'x'], ['scaled'], {}, 'multiply')
+      .node('LogSoftmax', ['scaled'], ['y'], { axis: 1 }, 'log_softmax')
+      .output('y', 'FP32', [3, 9, 5]);
+    return checkFusion(graph.toBytes(), [['x', [3, 9, 5]]], {
+      steps: ["Mul 'multiply' + LogSoftmax 'log_softmax'"],
+      fused: ["Mul 'multiply' into LogSoftmax 'log_softmax'"],
+    });
+  });
 });
 
 describe('chains that must not fuse', () => {
@@ -317,6 +342,33 @@ describe('chains that must not fuse', () => {
     return checkFusion(graph.toBytes(), [['x', [7, 10]], ['row', [1, 5]]], {
       steps: ["MatMul 'matmul'", "Add 'add_row' + Relu 'relu'"],
       fused: ["Relu 'relu' into Add 'add_row'"],
+    });
+  });
+
+  it('a Div whose quotient is also a graph output stays apart from its Softmax', () => {
+    const graph = new GraphBuilder('scaled_output').input('x', 'FP32', [4, 11]);
+    graph.initializer('scale', 'FP32', [], Float32Array.of(2.5))
+      .node('Div', ['x', 'scale'], ['scaled'], {}, 'divide')
+      .node('Softmax', ['scaled'], ['y'], {}, 'softmax')
+      .output('y', 'FP32', [4, 11]).output('scaled', 'FP32', [4, 11]);
+    return checkFusion(graph.toBytes(), [['x', [4, 11]]], {
+      steps: ["Div 'divide'", "Softmax 'softmax'"],
+      fused: [],
+    });
+  });
+
+  it('a Div by a run-time tensor, and a constant that adds dims (moving an opset-11 axis), stay apart', () => {
+    const graph = new GraphBuilder('unscalable').input('x', 'FP32', [3, 5]).input('d', 'FP32', [1]);
+    graph.initializer('wide', 'FP32', [1, 1, 1], Float32Array.of(0.5))
+      .node('Div', ['x', 'd'], ['by_tensor'], {}, 'by_tensor')
+      .node('Softmax', ['by_tensor'], ['a'], { axis: 1 }, 'softmax_a')
+      .node('Mul', ['x', 'wide'], ['widened'], {}, 'widen')
+      .node('Softmax', ['widened'], ['b'], { axis: 1 }, 'softmax_b')
+      .output('a', 'FP32', [3, 5]).output('b', 'FP32', [1, 3, 5]);
+    return checkFusion(graph.toBytes({ opset: 11 }), [['x', [3, 5]], ['d', [1]]], {
+      // Nodes run in topological order, the file's order among those ready.
+      steps: ["Div 'by_tensor'", "Mul 'widen'", "Softmax 'softmax_a'", "Softmax 'softmax_b'"],
+      fused: [],
     });
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Data-movement kernels: shaders/data/{copy,gather,pad}.wgsl. Copies do not look at values, so
- * every 4-byte type shares one pipeline (T = u32) and f16 has its own.
+ * every 4-byte type shares one pipeline (T = u32) and f16 has its own (each in a scalar and a
+ * vec4 width).
  */
 import { mergeDims } from '../runtime/shapes.ts';
 import { linearGrid, product, reciprocal, UniformWriter, type Dispatch, type KernelVariant, type StorageType } from './kernel.ts';
@@ -14,15 +15,24 @@ export function copyElementType(type: StorageType): 'u32' | 'f16' {
   return type === 'f16' ? 'f16' : 'u32';
 }
 
-/** Bindings: input, output, params. */
-export function copyVariant(type: StorageType): KernelVariant {
-  return {
+/**
+ * Bindings: input, output, params. Variant 0 copies one element per invocation; variant 1 four
+ * (as one vec4), for copies whose innermost dim is contiguous on both sides (Transpose keeping
+ * the last axis, Concat / Split / Slice along an outer one).
+ */
+export function copyVariants(type: StorageType): KernelVariant[] {
+  const element = copyElementType(type);
+  // The vec4 variant's T is a vector type, which the alias table takes as written; E names the
+  // element type too, so that the module enables f16 when the elements are f16.
+  const types: Array<Record<string, StorageType | 'u32'>> = [{ T: element }, { T: `vec4<${element}>` as StorageType, E: element }];
+  return types.map((aliases) => ({
     shader: 'data/copy.wgsl',
     preludes: ['common/index.wgsl'],
-    types: { T: copyElementType(type) },
+    types: aliases,
+    unroll: { MAX_RANK: COPY_MAX_RANK },
     constants: { WORKGROUP_SIZE },
-    bindings: ['read-only-storage', 'storage', 'uniform'],
-  };
+    bindings: ['read-only-storage', 'storage', 'uniform'] as const,
+  }));
 }
 
 /** A strided copy: walk `shape`, read at inOffset + coords . inStrides, write at outOffset + coords . outStrides. */
@@ -34,16 +44,43 @@ export interface CopyProblem {
   outOffset: number;
 }
 
+/**
+ * The merged walk in vec4 units, when the innermost dim is contiguous on both sides, a multiple
+ * of 4 long, and every other stride and both offsets are multiples of 4 (so every vec4 is
+ * aligned in both buffers); undefined otherwise.
+ */
+function asVec4(merged: { shape: number[]; strides: number[][] }, inOffset: number, outOffset: number) {
+  const last = merged.shape.length - 1;
+  const [inStrides, outStrides] = merged.strides;
+  if (merged.shape[last] % 4 !== 0 || inStrides[last] !== 1 || outStrides[last] !== 1 || inOffset % 4 !== 0 || outOffset % 4 !== 0) return undefined;
+  if (inStrides.some((stride, dim) => dim !== last && stride % 4 !== 0) || outStrides.some((stride, dim) => dim !== last && stride % 4 !== 0)) return undefined;
+  const quarter = (values: readonly number[]) => values.map((value, dim) => (dim === last ? value : value / 4));
+  return {
+    shape: merged.shape.map((size, dim) => (dim === last ? size / 4 : size)),
+    strides: [quarter(inStrides), quarter(outStrides)],
+    inOffset: inOffset / 4,
+    outOffset: outOffset / 4,
+  };
+}
+
 export function copyDispatch(problem: CopyProblem, maxPerDimension: number): Dispatch {
-  const count = product(problem.shape);
   const merged = mergeDims(problem.shape, [problem.inStrides, problem.outStrides]);
   if (merged.shape.length > COPY_MAX_RANK) {
     throw new RangeError(`a copy over [${problem.shape}] needs ${merged.shape.length} dims, at most ${COPY_MAX_RANK} are supported`);
   }
-  const writer = new UniformWriter(16 + 4 * 32).u32(count).u32(merged.shape.length).u32(problem.inOffset).u32(problem.outOffset)
-    .u32Array(merged.shape, 2).f32Array(merged.shape.map(reciprocal), 2)
-    .i32Array(merged.strides[0], 2).i32Array(merged.strides[1], 2);
-  return { workgroups: count === 0 ? [0, 1, 1] : linearGrid(Math.ceil(count / WORKGROUP_SIZE), maxPerDimension), uniforms: writer.finish() };
+  const vec4 = product(problem.shape) === 0 ? undefined : asVec4(merged, problem.inOffset, problem.outOffset);
+  const walk = vec4 ?? { ...merged, inOffset: problem.inOffset, outOffset: problem.outOffset };
+  const count = product(walk.shape);
+  // The shader walks the dims innermost first.
+  const reversed = (values: readonly number[]) => [...values].reverse();
+  const writer = new UniformWriter(16 + 4 * 32).u32(count).u32(walk.shape.length).u32(walk.inOffset).u32(walk.outOffset)
+    .u32Array(reversed(walk.shape), 2).f32Array(reversed(walk.shape.map(reciprocal)), 2)
+    .i32Array(reversed(walk.strides[0]), 2).i32Array(reversed(walk.strides[1]), 2);
+  return {
+    variant: vec4 ? 1 : 0,
+    workgroups: product(problem.shape) === 0 ? [0, 1, 1] : linearGrid(Math.ceil(count / WORKGROUP_SIZE), maxPerDimension),
+    uniforms: writer.finish(),
+  };
 }
 
 /** Bindings: data, indices, output, params. */

@@ -1,5 +1,7 @@
 /**
- * Row-wise kernels: shaders/reduce/{reduce,softmax}.wgsl and shaders/norm/layernorm.wgsl.
+ * Row-wise kernels: shaders/reduce/{reduce,softmax,softmax_rows}.wgsl and
+ * shaders/norm/{layernorm,layernorm_rows}.wgsl. Softmax and LayerNormalization each have a
+ * workgroup-per-row kernel for long rows and an invocation-per-row kernel for short ones.
  */
 import { linearGrid, product, reciprocal, UniformWriter, type Dispatch, type KernelVariant, type StorageType } from './kernel.ts';
 
@@ -71,42 +73,73 @@ export function reduceDispatch(shape: readonly number[], axes: readonly number[]
 }
 
 const SOFTMAX_GROUP = 64;
+/** Rows per workgroup of the row kernels (an invocation per row). */
+const ROWS_PER_GROUP = 64;
 
-/** Bindings: input, output, params. */
-export function softmaxVariant(type: StorageType): KernelVariant {
-  return {
-    shader: 'reduce/softmax.wgsl',
-    types: { T: type },
-    constants: { WORKGROUP_SIZE: SOFTMAX_GROUP },
-    bindings: ['read-only-storage', 'storage', 'uniform'],
-  };
+/**
+ * The longest row a row kernel (one invocation per row) takes, by device. On a CPU's SIMD units
+ * (lavapipe) every workgroup barrier and workgroup-memory access is a loop over the lanes, so the
+ * cooperative kernel's two tree reductions cost far more than an invocation walking a row of a
+ * few hundred elements; there are only a few cores to keep busy, so a few dozen rows already
+ * fill them. On GPUs the cooperative kernel keeps long rows fast (and few rows busy); only rows
+ * short enough to leave most of a 64-invocation workgroup idle go one per invocation.
+ */
+export const ROW_KERNEL_MAX_LENGTH = { cpuSimd: 1024, gpu: 64 } as const;
+
+/** Bindings: input, output, params. Variant 0: a workgroup per row; 1: an invocation per row. */
+export function softmaxVariants(type: StorageType): KernelVariant[] {
+  const bindings = ['read-only-storage', 'storage', 'uniform'] as const;
+  return [
+    { shader: 'reduce/softmax.wgsl', types: { T: type }, constants: { WORKGROUP_SIZE: SOFTMAX_GROUP }, bindings },
+    { shader: 'reduce/softmax_rows.wgsl', preludes: ['common/index.wgsl'], types: { T: type }, constants: { WORKGROUP_SIZE: ROWS_PER_GROUP }, bindings },
+  ];
 }
 
-/** The tensor viewed as [outer, axisLength, inner]; softmax runs along the middle dim. */
-export function softmaxDispatch(problem: { outer: number; axisLength: number; inner: number }, logOutput: boolean, maxPerDimension: number): Dispatch {
+/**
+ * The tensor viewed as [outer, axisLength, inner]; softmax runs along the middle dim, of
+ * `scale` times the input (a folded constant factor, default 1). Rows up to `maxRowLength`
+ * long take the row kernel.
+ */
+export function softmaxDispatch(
+  problem: { outer: number; axisLength: number; inner: number }, logOutput: boolean, maxPerDimension: number,
+  options: { scale?: number; maxRowLength?: number } = {},
+): Dispatch {
   const rows = problem.outer * problem.inner;
   const empty = problem.axisLength === 0 || rows === 0;
+  const inner = Math.max(problem.inner, 1);
+  const perInvocation = problem.axisLength <= (options.maxRowLength ?? ROW_KERNEL_MAX_LENGTH.gpu);
+  const groups = perInvocation ? Math.ceil(rows / ROWS_PER_GROUP) : rows;
   return {
-    workgroups: empty ? [0, 1, 1] : linearGrid(rows, maxPerDimension),
-    uniforms: new UniformWriter(16).u32(rows).u32(problem.axisLength).u32(Math.max(problem.inner, 1)).u32(Number(logOutput)).finish(),
+    variant: perInvocation ? 1 : 0,
+    workgroups: empty ? [0, 1, 1] : linearGrid(groups, maxPerDimension),
+    uniforms: new UniformWriter(32).u32(rows).u32(problem.axisLength).u32(inner).u32(Number(logOutput))
+      .f32(options.scale ?? 1).f32(reciprocal(inner)).finish(),
   };
 }
 
 const LAYERNORM_GROUP = 64;
 
-/** Bindings: input, scale, bias, output, params. */
-export function layerNormVariant(type: StorageType, hasBias: boolean): KernelVariant {
-  return {
-    shader: 'norm/layernorm.wgsl',
-    types: { T: type },
-    constants: { HAS_BIAS: Number(hasBias), WORKGROUP_SIZE: LAYERNORM_GROUP },
-    bindings: ['read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'uniform'],
-  };
+/**
+ * Bindings: input, scale, bias, output, params. Variant 0: a workgroup per row; 1: an invocation
+ * per row reading vec4s (rows a multiple of 4 long).
+ */
+export function layerNormVariants(type: StorageType, hasBias: boolean): KernelVariant[] {
+  const bindings = ['read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'uniform'] as const;
+  return [
+    { shader: 'norm/layernorm.wgsl', types: { T: type }, constants: { HAS_BIAS: Number(hasBias), WORKGROUP_SIZE: LAYERNORM_GROUP }, bindings },
+    { shader: 'norm/layernorm_rows.wgsl', types: { T: type }, constants: { HAS_BIAS: Number(hasBias), WORKGROUP_SIZE: ROWS_PER_GROUP }, bindings },
+  ];
 }
 
-export function layerNormDispatch(rows: number, length: number, epsilon: number, scaleCount: number, biasCount: number, maxPerDimension: number): Dispatch {
+export function layerNormDispatch(
+  rows: number, length: number, epsilon: number, scaleCount: number, biasCount: number, maxPerDimension: number,
+  maxRowLength: number = ROW_KERNEL_MAX_LENGTH.gpu,
+): Dispatch {
+  const perInvocation = length % 4 === 0 && length <= maxRowLength;
+  const groups = perInvocation ? Math.ceil(rows / ROWS_PER_GROUP) : rows;
   return {
-    workgroups: rows === 0 || length === 0 ? [0, 1, 1] : linearGrid(rows, maxPerDimension),
+    variant: perInvocation ? 1 : 0,
+    workgroups: rows === 0 || length === 0 ? [0, 1, 1] : linearGrid(groups, maxPerDimension),
     uniforms: new UniformWriter(32).u32(rows).u32(length).f32(epsilon).u32(scaleCount === 1 ? 0 : 1).u32(biasCount === 1 ? 0 : 1).finish(),
   };
 }

@@ -8,6 +8,8 @@
  *   shapes are proven equal on two probe input shapes first).
  * - any of those, BatchNormalization, ConvTranspose or a float binary op -> activation (Relu,
  *   Gelu, Clip, ...): the activation in the epilogue.
+ * - Mul / Div by a scalar constant -> Softmax / LogSoftmax (attention's scores / sqrt(d)): the
+ *   factor in the softmax kernel, which reads the Mul / Div's input instead.
  *
  * An intermediate is only fused away when its one reader is the next node of the chain and it
  * is not a graph output.
@@ -37,6 +39,8 @@ export interface FusedHead {
   readonly label: string;
   /** The fused step runs where this (last absorbed) node ran. */
   readonly runsAt: NodeProto;
+  /** The head reads this value as its input 0 instead (the input of a node absorbed before it). */
+  readonly input0?: string;
 }
 
 export interface FusionPlan {
@@ -195,6 +199,66 @@ function withOwnBias(head: NodeProto, bias: Float32Array, constants: ReadonlyMap
 const sameShape = (left: readonly number[] | undefined, right: readonly number[] | undefined) =>
   Boolean(left && right && left.length === right.length && left.every((dim, index) => dim === right[index]));
 
+const SCALED_SOFTMAX = new Set(['Softmax', 'LogSoftmax']);
+
+/**
+ * The factor of a Mul / Div by a single-value float constant, and the input it scales; undefined
+ * for anything else (a Div of a constant by a tensor, a zero or non-finite factor).
+ */
+function scaleOf(node: NodeProto, constants: ReadonlyMap<string, HostTensor>): { factor: number; input: string; constant: HostTensor } | undefined {
+  if ((node.opType !== 'Mul' && node.opType !== 'Div') || node.input.length !== 2) return undefined;
+  const candidates = node.opType === 'Div' ? [1] : [1, 0];
+  for (const index of candidates) {
+    const constant = constants.get(node.input[index]);
+    const input = node.input[1 - index];
+    if (!constant || constants.has(input) || kindOf(constant.datatype) !== 'float' || constant.shape.some((dim) => dim !== 1)) continue;
+    const value = toNumbers(constant)[0];
+    const factor = node.opType === 'Div' ? 1 / value : value;
+    if (value === 0 || !Number.isFinite(value) || !Number.isFinite(factor)) continue;
+    return { factor, input, constant };
+  }
+  return undefined;
+}
+
+/**
+ * Softmax / LogSoftmax heads that take over the Mul / Div by a constant before them: saves a
+ * dispatch and a pass over the scores. Only when the product's one reader is the softmax, it is
+ * not a graph output, and (for a constant of rank > 0) the product provably has the scaled
+ * input's shape (a [1, 1, 1, 1, 1] factor would add dims, which moves a softmax axis).
+ */
+function planScaledSoftmaxes(
+  placed: readonly PlacedNode[], context: FusionContext, graphOutputs: readonly string[], probe: Probe,
+  readBy: ReadonlyMap<string, Array<{ node: NodeProto; index: number }>>, heads: Map<NodeProto, FusedHead>, absorbed: Set<NodeProto>,
+  fusedDescriptions: string[],
+): void {
+  const byOutput = new Map<string, PlacedNode>();
+  for (const entry of placed) for (const name of entry.node.output) if (name) byOutput.set(name, entry);
+  for (const softmax of placed) {
+    if (softmax.host || !SCALED_SOFTMAX.has(softmax.node.opType) || heads.has(softmax.node)) continue;
+    const scaledName = softmax.node.input[0];
+    const producer = byOutput.get(scaledName);
+    if (!producer || producer.host || absorbed.has(producer.node) || heads.has(producer.node)) continue;
+    if (graphOutputs.includes(scaledName) || (readBy.get(scaledName)?.length ?? 0) !== 1) continue;
+    if (kindOf(producer.outputTypes[0]) !== 'float') continue;
+    const scale = scaleOf(producer.node, context.constants);
+    if (!scale || kindOf(context.datatypes.get(scale.input) ?? 'FP32') !== 'float') continue;
+    if (scale.constant.shape.length > 0) {
+      const shapes = probe();
+      if (!shapes || !shapes.every((walk) => sameShape(walk.get(scale.input), walk.get(scaledName)))) continue;
+    }
+    absorbed.add(producer.node);
+    fusedDescriptions.push(`${producer.node.opType} '${producer.node.name}' into ${softmax.node.opType} '${softmax.node.name}'`);
+    heads.set(softmax.node, {
+      epilogue: { activation: IDENTITY, inputScale: scale.factor },
+      extraInputs: [],
+      output: softmax.node.output[0],
+      label: [producer.node, softmax.node].map((node) => `${node.opType} '${node.name}'`).join(' + '),
+      runsAt: softmax.node,
+      input0: scale.input,
+    });
+  }
+}
+
 /** Decides which nodes fuse into which; registers fused biases as constants. */
 export function planFusion(placed: readonly PlacedNode[], context: FusionContext, graphOutputs: readonly string[], probeShapes: Probe): FusionPlan {
   const readBy = readers(placed);
@@ -208,8 +272,10 @@ export function planFusion(placed: readonly PlacedNode[], context: FusionContext
     return probeResult;
   };
 
+  planScaledSoftmaxes(placed, context, graphOutputs, probe, readBy, heads, absorbed, fusedDescriptions);
+
   for (const head of placed) {
-    if (head.host || absorbed.has(head.node)) continue;
+    if (head.host || absorbed.has(head.node) || heads.has(head.node)) continue;
     const opType = head.node.opType;
     const gemm = GEMM_HEADS.has(opType);
     if (!gemm && !ACTIVATION_HEADS.has(opType)) continue;

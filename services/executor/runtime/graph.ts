@@ -7,7 +7,8 @@
  *    them alone, folded now on the CPU), host values (shape computations such as
  *    Shape -> Gather -> Concat, evaluated on the CPU once per input shape) and device values;
  * 4. fusion (fusion.ts): BatchNormalization folded into the Conv before it, biases, residual
- *    additions and activations folded into the GEMM / convolution / binary op before them;
+ *    additions and activations folded into the GEMM / convolution / binary op before them, a
+ *    constant Mul / Div into the Softmax after it;
  * 5. nodes no output depends on dropped.
  *
  * walkShapes() then gives every value's shape (and every host value) for concrete input shapes;
@@ -240,7 +241,9 @@ function buildSteps(placed: readonly Placed[], fusion: FusionPlan, context: Step
       continue;
     }
     const fused = fusion.heads.get(entry.node);
-    const { operator, inputs } = createOperator(entry, context, fused?.extraInputs ?? [], fused?.epilogue);
+    // A head that took over the node before it reads that node's input instead.
+    const head = fused?.input0 === undefined ? entry : { ...entry, node: { ...entry.node, input: [fused.input0, ...entry.node.input.slice(1)] } };
+    const { operator, inputs } = createOperator(head, context, fused?.extraInputs ?? [], fused?.epilogue);
     positioned.push({
       // A fused step runs where its last absorbed node ran: after every value it reads.
       position: fused ? order.get(fused.runsAt)! : position,

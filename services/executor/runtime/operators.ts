@@ -9,14 +9,16 @@ import { datatypeOfOnnxCode, type Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor, NodeProto } from '../../onnx/model.ts';
 import { invalidArgument } from '../../rpc/errors.ts';
 import {
-  COPY_MAX_RANK, copyDispatch, copyVariant, gatherDispatch, gatherVariant, PAD_MODES, padDispatch, padVariant, type CopyProblem, type PadMode,
+  COPY_MAX_RANK, copyDispatch, copyVariants, gatherDispatch, gatherVariant, PAD_MODES, padDispatch, padVariant, type CopyProblem, type PadMode,
 } from '../kernels/data.ts';
 import {
   BINARY_OPS, binaryDispatch, binaryVariant, channelAffineDispatch, channelAffineVariant, INTEGER_BINARY_OPS, unaryDispatch, unaryVariant,
   whereDispatch, whereVariant, type BinaryOpName, type UnaryMode,
 } from '../kernels/elementwise.ts';
 import type { Dispatch, KernelVariant, StorageType } from '../kernels/kernel.ts';
-import { layerNormDispatch, layerNormVariant, reduceDispatch, reduceVariants, softmaxDispatch, softmaxVariant, type ReduceOp } from '../kernels/reduce.ts';
+import {
+  layerNormDispatch, layerNormVariants, reduceDispatch, reduceVariants, ROW_KERNEL_MAX_LENGTH, softmaxDispatch, softmaxVariants, type ReduceOp,
+} from '../kernels/reduce.ts';
 import { IDENTITY, INTEGER_UNARY_OPS, ONNX_UNARY, UNARY_OPS, unaryFunction, type UnaryFunction } from '../kernels/unary-ops.ts';
 import {
   booleanAttribute, enumAttribute, floatAttribute, intAttribute, intsAttribute, invalidNode, stringAttribute, tensorAttribute, unsupported,
@@ -54,11 +56,25 @@ export interface Epilogue {
   readonly bias?: number;
   /** A value with exactly the output's shape, added before the activation. */
   readonly residual?: number;
+  /**
+   * Softmax / LogSoftmax only: a constant factor the input is multiplied by first (a Mul or Div
+   * by a scalar constant before the node, such as attention's 1 / sqrt(d)).
+   */
+  readonly inputScale?: number;
 }
 
 /** What the executor knows about the GPU that changes which kernels an operator picks. */
 export interface GpuTraits {
   readonly gemmAlgorithm: GemmAlgorithm;
+}
+
+/**
+ * The longest row the row kernels (Softmax, LayerNormalization: one invocation per row) take.
+ * The simd GEMM is chosen exactly for GPUs that are a CPU's SIMD units (lavapipe), where
+ * barriers and workgroup memory are slow loops over the lanes, so it selects the longer limit.
+ */
+function rowKernelMaxLength(traits: GpuTraits): number {
+  return traits.gemmAlgorithm === 'simd' ? ROW_KERNEL_MAX_LENGTH.cpuSimd : ROW_KERNEL_MAX_LENGTH.gpu;
 }
 
 export interface LoadContext {
@@ -342,14 +358,15 @@ function softmaxSpec(logOutput: boolean): OperatorSpec {
       const { node, opset } = context;
       const axis = intAttribute(node, 'axis', opset >= 13 ? -1 : 1);
       if (kindOf(context.inputs[0].datatype!) !== 'float') throw unsupported(node, `${context.inputs[0].datatype} input`);
+      const options = { scale: context.epilogue?.inputScale ?? 1, maxRowLength: rowKernelMaxLength(context.traits) };
       return {
         kind: 'kernel',
-        variants: [softmaxVariant(inputStorage(context, 0))],
+        variants: softmaxVariants(inputStorage(context, 0)),
         plan(inputs, maxPerDimension) {
           const shape = [...required(inputs, 0).shape];
           return {
             outputShapes: [shape],
-            dispatches: [{ ...softmaxDispatch(softmaxProblem(shape, axis, opset), logOutput, maxPerDimension), bindings: io(1) }],
+            dispatches: [{ ...softmaxDispatch(softmaxProblem(shape, axis, opset), logOutput, maxPerDimension, options), bindings: io(1) }],
           };
         },
       };
@@ -368,9 +385,10 @@ const layerNormSpec: OperatorSpec = {
     const epsilon = floatAttribute(node, 'epsilon', 1e-5);
     const hasBias = Boolean(context.inputs[2]?.name);
     const storage = inputStorage(context, 0);
+    const maxRowLength = rowKernelMaxLength(context.traits);
     return {
       kind: 'kernel',
-      variants: [layerNormVariant(storage, hasBias)],
+      variants: layerNormVariants(storage, hasBias),
       plan(inputs, maxPerDimension) {
         const shape = [...required(inputs, 0).shape];
         const split = normalizeAxis(axis, shape.length);
@@ -384,7 +402,7 @@ const layerNormSpec: OperatorSpec = {
         return {
           outputShapes: [shape],
           dispatches: [{
-            ...layerNormDispatch(rows, length, epsilon, scaleCount, biasCount, maxPerDimension),
+            ...layerNormDispatch(rows, length, epsilon, scaleCount, biasCount, maxPerDimension, maxRowLength),
             bindings: [{ input: 0 }, { input: 1 }, hasBias ? { input: 2 } : { placeholder: true }, { output: 0 }],
           }],
         };
@@ -469,7 +487,7 @@ function copyKernels(
 }
 
 function copyOperator(context: LoadContext, plan: DeviceOperator['plan']): DeviceOperator {
-  return { kind: 'kernel', variants: [copyVariant(inputStorage(context, 0))], plan };
+  return { kind: 'kernel', variants: copyVariants(inputStorage(context, 0)), plan };
 }
 
 const transposeSpec: OperatorSpec = {
