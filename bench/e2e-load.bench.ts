@@ -6,8 +6,11 @@
  *
  *   node bench/e2e-load.bench.ts [--seconds 8] [--concurrency 64] [--rate 400] [--models iris,mlp,resnet]
  *
- * Prints one table: throughput, latency percentiles, mean batch size, and the router+executor
- * overhead per request (end to end minus the GPU time of the batch it ran in).
+ * Prints one table: throughput, latency percentiles, mean batch size, the router+executor
+ * overhead per request (end to end minus the GPU time of the batch it ran in), and the CPU time
+ * each process spent per request in the closed loop (router and executor from their
+ * nexus_process_process_cpu_seconds_total, the client from process.cpuUsage): on a machine with few
+ * cores the processes share them, so CPU per request bounds the closed-loop throughput.
  */
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -119,6 +122,8 @@ const MODELS: Record<string, () => BenchModel> = {
 interface Cluster {
   router: string;
   registry: string;
+  /** /metrics URL of each service process, by name (router, executor-0, …). */
+  metrics: Map<string, string>;
   process: ChildProcess;
 }
 
@@ -133,7 +138,10 @@ async function startUp(dataDir: string, maxBatchSize: number): Promise<Cluster> 
       output += chunk;
       const router = /router \(Open Inference Protocol over gRPC\): (\S+)/.exec(output)?.[1];
       const registry = /registry\s+(\S+)/.exec(output)?.[1];
-      if (router && registry) resolveCluster({ router, registry, process: child });
+      if (router && registry) {
+        const metrics = new Map([...output.matchAll(/^\s+(\S+)\s+\S+\s+metrics (http:\/\/\S+)$/gm)].map((match) => [match[1], match[2]]));
+        resolveCluster({ router, registry, metrics, process: child });
+      }
     });
     child.once('exit', (code) => reject(new Error(`nexus up exited with ${code}:\n${output}`)));
   });
@@ -214,12 +222,26 @@ async function openLoop(client: GRPCInferenceServiceClient, model: BenchModel) {
   return { samples, errors: errors.count, seconds: (performance.now() - start) / 1000 };
 }
 
+/** CPU seconds used so far by the router, the executors (summed) and this client. */
+async function cpuSeconds(cluster: Cluster): Promise<{ router: number; executor: number; client: number }> {
+  const read = async (url: string) => {
+    const text = await (await fetch(url)).text();
+    return Number(/^nexus_process_process_cpu_seconds_total (\S+)$/m.exec(text)?.[1] ?? NaN);
+  };
+  let executor = 0;
+  for (const [name, url] of cluster.metrics) if (name.startsWith('executor')) executor += await read(url);
+  const { user, system } = process.cpuUsage();
+  return { router: await read(cluster.metrics.get('router')!), executor, client: (user + system) / 1e6 };
+}
+
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 0.5);
 
 interface Row {
   model: string; load: string; batching: string; throughput: number; p50: number; p95: number; p99: number;
   meanBatch: number; overheadP50: number; gpuP50: number; errors: number;
+  /** CPU microseconds per request by process, closed loop only. */
+  cpuUs?: { router: number; executor: number; client: number };
 }
 
 function summarise(model: string, load: string, batching: string, result: { samples: Sample[]; errors: number; seconds: number }): Row {
@@ -247,7 +269,12 @@ for (const [batching, maxBatchSize] of [['on', MAX_BATCH], ['off', 1]] as const)
       await storeModel(cluster, model, dataDir);
       for (let warm = 0; warm < 20; warm++) await send(client, requestFor(model));
       console.error(`${name}, batching ${batching}: closed loop at concurrency ${CONCURRENCY} for ${SECONDS}s`);
-      rows.push(summarise(name, `closed c=${CONCURRENCY}`, batching, await closedLoop(client, model)));
+      const cpuBefore = await cpuSeconds(cluster);
+      const closed = summarise(name, `closed c=${CONCURRENCY}`, batching, await closedLoop(client, model));
+      const cpuAfter = await cpuSeconds(cluster);
+      const perRequestUs = (key: 'router' | 'executor' | 'client') => ((cpuAfter[key] - cpuBefore[key]) * 1e6) / Math.max(1, closed.throughput * SECONDS);
+      closed.cpuUs = { router: perRequestUs('router'), executor: perRequestUs('executor'), client: perRequestUs('client') };
+      rows.push(closed);
       console.error(`${name}, batching ${batching}: open loop at ${RATE} req/s for ${SECONDS}s`);
       rows.push(summarise(name, `open ${RATE}/s`, batching, await openLoop(client, model)));
     }
@@ -268,12 +295,14 @@ for (const row of rows) {
 }
 console.log(table.toString());
 
-const ratios = new Table({ head: ['model', 'closed-loop req/s, batching on', 'off', 'ratio on/off', 'p99 on (ms)', 'bound: delay + 2 x batch GPU (ms)'] });
+const ratios = new Table({ head: ['model', 'closed-loop req/s, batching on', 'off', 'ratio on/off', 'p99 on (ms)', 'bound: delay + 2 x batch GPU (ms)',
+  'CPU us/req on: router / executor / client', 'off'] });
+const cpuText = (row: Row) => (row.cpuUs ? `${fixed(row.cpuUs.router, 0)} / ${fixed(row.cpuUs.executor, 0)} / ${fixed(row.cpuUs.client, 0)}` : '-');
 for (const name of modelNames) {
   const on = rows.find((row) => row.model === name && row.batching === 'on' && row.load.startsWith('closed'))!;
   const off = rows.find((row) => row.model === name && row.batching === 'off' && row.load.startsWith('closed'))!;
   ratios.push([name, fixed(on.throughput, 0), fixed(off.throughput, 0), `${fixed(on.throughput / off.throughput, 2)}x`, fixed(on.p99),
-    fixed(MAX_DELAY_US / 1000 + 2 * on.gpuP50)]);
+    fixed(MAX_DELAY_US / 1000 + 2 * on.gpuP50), cpuText(on), cpuText(off)]);
 }
 console.log(ratios.toString());
 process.exit(0);

@@ -74,7 +74,8 @@ export class BatchQueue<T extends QueuedRequest> {
     const priority = priorityOf(request);
     let index = this.queue.length;
     while (index > 0 && priorityOf(this.queue[index - 1]) > priority) index -= 1;
-    this.queue.splice(index, 0, request);
+    if (index === this.queue.length) this.queue.push(request);
+    else this.queue.splice(index, 0, request);
     return true;
   }
 
@@ -101,14 +102,23 @@ export class BatchQueue<T extends QueuedRequest> {
 
   /** Removes and returns every request whose deadline has passed; they must not run. */
   takeExpired(nowMs: number): T[] {
-    const expired = this.queue.filter((request) => request.deadlineMs !== undefined && request.deadlineMs <= nowMs);
-    if (expired.length > 0) this.queue = this.queue.filter((request) => !expired.includes(request));
+    // Called on every pump: the usual answer (nothing expired) allocates nothing but the result.
+    const expired: T[] = [];
+    if (this.nearestDeadlineMs() > nowMs) return expired;
+    const kept: T[] = [];
+    for (const request of this.queue) {
+      if (request.deadlineMs !== undefined && request.deadlineMs <= nowMs) expired.push(request);
+      else kept.push(request);
+    }
+    this.queue = kept;
     return expired;
   }
 
   /** When the longest-waiting request (of any priority) was queued: it bounds everyone's delay. */
   private oldestEnqueuedAtMs(): number {
-    return Math.min(...this.queue.map((request) => request.enqueuedAtMs));
+    let oldest = Infinity;
+    for (const request of this.queue) if (request.enqueuedAtMs < oldest) oldest = request.enqueuedAtMs;
+    return oldest;
   }
 
   /** Requests ahead of a queued one (for the task API's queue position); -1 if not queued. */
@@ -118,7 +128,9 @@ export class BatchQueue<T extends QueuedRequest> {
 
   /** The earliest deadline of any queued request, or Infinity. */
   nearestDeadlineMs(): number {
-    return Math.min(...this.queue.map((request) => request.deadlineMs ?? Infinity));
+    let nearest = Infinity;
+    for (const request of this.queue) if (request.deadlineMs !== undefined && request.deadlineMs < nearest) nearest = request.deadlineMs;
+    return nearest;
   }
 
   /** Removes and returns everything queued (for shutdown). */

@@ -10,12 +10,13 @@ import type { Tensor } from '../protocol/generated/nexus/executor/v1/executor.ts
 import { isDatatype, viewAs } from '../onnx/index.ts';
 import { codeName, ErrorCode, NexusError } from '../rpc/errors.ts';
 import { metrics } from '../telemetry/metrics.ts';
-import { inSpan, tracerFor } from '../telemetry/tracing.ts';
-import type { ModelCatalog, ServedModel } from './model-catalog.ts';
+import { inSyncSpan, tracerFor } from '../telemetry/tracing.ts';
+import type { ModelCatalog, Routed, ServedModel } from './model-catalog.ts';
 import { validateInferRequest, type ValidatedRequest } from './request-validation.ts';
 import type { Experiment } from './experiment.ts';
 import { cacheKeyOf } from './response-cache.ts';
 import { schedulingOf } from './scheduling.ts';
+import type { CancelSignal } from './model-batcher.ts';
 
 /** A request that passed every check and knows its model, priority and deadline. */
 export interface PreparedRequest {
@@ -31,7 +32,7 @@ export interface PreparedRequest {
 export interface CallContext {
   /** The gRPC deadline, Unix milliseconds; undefined when the client set none. */
   callDeadlineMs: number | undefined;
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   /** Told the queue id once the request is queued. */
   onEnqueued?: (requestId: number) => void;
 }
@@ -64,18 +65,13 @@ function typedContents(tensor: Tensor): InferTensorContents {
 const tracer = tracerFor('router');
 
 export function createInferencePipeline(catalog: ModelCatalog) {
-  /**
-   * Routes and checks a request; throws INVALID_ARGUMENT / NOT_FOUND before anything queues. The
-   * model stays held (never unloaded under it) until `execute` has queued it, so execute must
-   * follow.
-   */
-  async function prepare(request: ModelInferRequest, context: CallContext): Promise<PreparedRequest> {
-    // model_version is a number, an alias, 'latest' or empty; a split picks the arm.
-    const { model, experiment } = await catalog.route(request.modelName, request.modelVersion, request.parameters);
+  /** Checks a routed request and reads its scheduling; the model is held from here (see prepare). */
+  function prepareRouted(request: ModelInferRequest, { model, experiment }: Routed, context: CallContext): PreparedRequest {
     catalog.hold(model);
     try {
-      const validated = await inSpan(tracer, 'validate', { attributes: { 'nexus.model': request.modelName } },
-        async () => validateInferRequest(request, model.signature, model.policy.maxBatchSize));
+      // Validation is pure and synchronous: its span needs no context of its own.
+      const validated = inSyncSpan(tracer, 'validate', { attributes: { 'nexus.model': request.modelName } },
+        () => validateInferRequest(request, model.signature, model.policy.maxBatchSize));
       const { priority, deadlineMs } = schedulingOf(request.parameters, {
         defaultPriority: model.defaultPriority, callDeadlineMs: context.callDeadlineMs, nowMs: Date.now(),
       });
@@ -84,6 +80,25 @@ export function createInferencePipeline(catalog: ModelCatalog) {
       catalog.release(model);
       throw error;
     }
+  }
+
+  /**
+   * Where a request goes. model_version is a number, an alias, 'latest' or empty; a split picks
+   * the arm. A route already in use answers at once; only a model's first requests wait (for the
+   * registry and the load).
+   */
+  function routed(request: ModelInferRequest): Routed | Promise<Routed> {
+    return catalog.routeNow(request.modelName, request.modelVersion, request.parameters)
+      ?? catalog.route(request.modelName, request.modelVersion, request.parameters);
+  }
+
+  /**
+   * Routes and checks a request; throws INVALID_ARGUMENT / NOT_FOUND before anything queues. The
+   * model stays held (never unloaded under it) until `execute` has queued it, so execute must
+   * follow.
+   */
+  async function prepare(request: ModelInferRequest, context: CallContext): Promise<PreparedRequest> {
+    return prepareRouted(request, await routed(request), context);
   }
 
   /** Answers a prepared request from the cache or through the batcher. */
@@ -104,8 +119,9 @@ export function createInferencePipeline(catalog: ModelCatalog) {
     // What the client can learn about how its request ran (Triton reports these as statistics).
     const parameters: Record<string, InferParameter> = { nexus_cache_hit: { boolParam: outputs !== undefined } };
     if (!outputs) {
-      // No await between this and submit: once queued, the batch keeps the version loaded.
-      model = await catalog.live(model);
+      // No await between this and submit: once queued, the batch keeps the version loaded. A
+      // loaded version that is still served is the one to queue on, without a turn of the loop.
+      if (!model.ready || model.retired) model = await catalog.live(model);
       const answer = await model.batcher.submit(validated, {
         deadlineMs: prepared.deadlineMs, signal: context.signal, priority: prepared.priority, onEnqueued: context.onEnqueued,
       });
@@ -115,30 +131,31 @@ export function createInferencePipeline(catalog: ModelCatalog) {
       parameters.nexus_queue_us = { int64Param: Math.round(answer.queuedMs * 1000) };
       if (cacheKey) model.cache!.set(cacheKey, outputs);
     }
-    const tensors = validated.outputNames.map((name) => {
+    const outputTensors: ModelInferResponse_InferOutputTensor[] = [];
+    const rawOutputContents: Uint8Array[] = [];
+    for (const name of validated.outputNames) {
       const tensor = outputs.get(name);
       if (!tensor) throw new NexusError(ErrorCode.INTERNAL, `the executor returned no output '${name}'`);
-      return tensor;
-    });
-    const described = (tensor: Tensor, contents?: InferTensorContents): ModelInferResponse_InferOutputTensor => ({
-      name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, parameters: {}, contents,
-    });
+      outputTensors.push({
+        name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, parameters: {},
+        contents: validated.rawOutput ? undefined : typedContents(tensor),
+      });
+      if (validated.rawOutput) rawOutputContents.push(tensor.data);
+    }
     return {
       modelName: model.version.modelName,
       modelVersion: String(model.version.version),
       id: request.id,
       parameters,
-      outputs: tensors.map((tensor) => described(tensor, validated.rawOutput ? undefined : typedContents(tensor))),
-      rawOutputContents: validated.rawOutput ? tensors.map((tensor) => tensor.data) : [],
+      outputs: outputTensors,
+      rawOutputContents,
     };
   }
 
-  /** prepare + execute, counted and timed per model. */
-  function infer(request: ModelInferRequest, context: CallContext): Promise<ModelInferResponse> {
-    return catalog.track(() => inferCounted(request, context));
-  }
-
-  async function inferCounted(request: ModelInferRequest, context: CallContext): Promise<ModelInferResponse> {
+  /** Routes, checks and answers a request, counted and timed per model. */
+  async function infer(request: ModelInferRequest, context: CallContext): Promise<ModelInferResponse> {
+    // Counted from arrival to answer, so a drain waits for it wherever it is.
+    catalog.requestArrived();
     const started = performance.now();
     // Labelled by model only once the model is known: a client-chosen name must not mint series.
     let model = 'unknown';
@@ -146,15 +163,21 @@ export function createInferencePipeline(catalog: ModelCatalog) {
     let outcome = 'ok';
     let experiment: Experiment | undefined;
     try {
-      const prepared = await prepare(request, context);
+      const route = routed(request);
+      const prepared = prepareRouted(request, route instanceof Promise ? await route : route, context);
       model = prepared.model.version.modelName;
       version = prepared.model.version.version;
       experiment = prepared.experiment;
-      return await execute(prepared, context);
+      try {
+        return await executeHeld(prepared, context);
+      } finally {
+        catalog.release(prepared.model);
+      }
     } catch (error) {
       outcome = codeName(NexusError.from(error).code);
       throw error;
     } finally {
+      catalog.requestAnswered();
       const latencyMs = performance.now() - started;
       metrics.inferRequests.inc({ model, outcome });
       metrics.inferLatency.observe({ model }, latencyMs / 1000);

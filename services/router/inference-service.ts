@@ -11,16 +11,46 @@ import { codeName, ErrorCode, NexusError } from '../rpc/errors.ts';
 import { unary } from '../rpc/handlers.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { ModelCatalog } from './model-catalog.ts';
+import type { CancelSignal } from './model-batcher.ts';
 import { createInferencePipeline } from './inference-pipeline.ts';
 
 export const SERVER_NAME = 'nexusml';
 export const SERVER_VERSION = '0.1.0';
 
-/** An AbortSignal that fires when the client cancels or its call ends early. */
-export function cancellationOf(call: ServerUnaryCall<ModelInferRequest, ModelInferResponse>): AbortSignal {
-  const controller = new AbortController();
-  call.on('cancelled', () => controller.abort());
-  return controller.signal;
+/**
+ * The cancellation of one unary call: it fires when the client cancels or the call ends early.
+ *
+ * grpc-js emits 'cancelled' for every call once its stream closes, answered or not. By then an
+ * answered request has left the queue and taken its listener with it, so the event costs
+ * nothing; an AbortController would build an AbortError (with its stack trace) and dispatch an
+ * event for every request served.
+ */
+class CallCancellation implements CancelSignal {
+  aborted = false;
+  private listeners: Array<() => void> = [];
+
+  constructor(call: ServerUnaryCall<ModelInferRequest, ModelInferResponse>) {
+    call.once('cancelled', () => this.abort());
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (!this.aborted) this.listeners.push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const index = this.listeners.indexOf(listener);
+    if (index >= 0) this.listeners.splice(index, 1);
+  }
+
+  private abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    for (const listener of this.listeners.splice(0)) listener();
+  }
+}
+
+export function cancellationOf(call: ServerUnaryCall<ModelInferRequest, ModelInferResponse>): CancelSignal {
+  return new CallCancellation(call);
 }
 
 /** The call's deadline in Unix milliseconds, or undefined when the client set none. */

@@ -5,7 +5,7 @@
  * without running; cancelled ones leave the queue.
  */
 import type { BatchResult, Tensor } from '../protocol/generated/nexus/executor/v1/executor.ts';
-import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { context, SpanStatusCode, trace, type Link, type Span } from '@opentelemetry/api';
 import { BYTES_PER_ELEMENT, elementCount, isDatatype } from '../onnx/index.ts';
 import { metrics } from '../telemetry/metrics.ts';
 import { carrierOf, linkTo, tracerFor } from '../telemetry/tracing.ts';
@@ -56,11 +56,21 @@ export interface ModelBatcherOptions {
   now?: () => number;
 }
 
+/**
+ * What the batcher needs of a cancellation signal. An AbortSignal is one; a unary call uses a
+ * lighter one (see inference-service.ts).
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface SubmitOptions {
   /** Absolute deadline on the batcher's clock; undefined for none. */
   deadlineMs?: number;
   /** Aborting it removes the request if it is still queued (CANCELLED). */
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   /** 1 (high) … 3 (low). */
   priority?: number;
   /** Told the request's queue id, e.g. to ask its position later. */
@@ -80,6 +90,10 @@ export class ModelBatcher {
   private timer: NodeJS.Timeout | undefined;
   private timerDueMs = Infinity;
   private closed = false;
+  /** The metric labels of this model, built once: every request and batch is counted under them. */
+  private readonly labels: { model: string };
+  /** The queue depth last written to the gauge, so an unchanged depth is not written again. */
+  private reportedDepth = -1;
   /** While draining, every queued request is due now: nothing waits for company. */
   private draining = false;
   /** Sizes (in rows) of the batches sent, for observation. */
@@ -91,6 +105,7 @@ export class ModelBatcher {
     this.queue = new BatchQueue(options.policy);
     this.run = options.run;
     this.name = options.name ?? 'unknown';
+    this.labels = { model: this.name };
     this.hasCapacity = options.hasCapacity;
     this.now = options.now ?? Date.now;
   }
@@ -102,32 +117,58 @@ export class ModelBatcher {
   submit(validated: ValidatedRequest, options: SubmitOptions = {}): Promise<BatchAnswer> {
     const { deadlineMs, signal, priority } = options;
     return new Promise<BatchAnswer>((resolve, reject) => {
-      if (deadlineMs !== undefined && deadlineMs <= this.now()) {
+      const now = this.now();
+      if (deadlineMs !== undefined && deadlineMs <= now) {
         reject(new NexusError(ErrorCode.DEADLINE_EXCEEDED, 'the deadline had passed before the request was queued'));
+        return;
+      }
+      if (signal?.aborted) {
+        reject(new NexusError(ErrorCode.CANCELLED, 'the client cancelled the request'));
         return;
       }
       const span = trace.getActiveSpan();
       const queueSpan = tracer.startSpan('queue', { attributes: { 'nexus.model': this.name, 'nexus.rows': validated.rows } });
+      // Removed once the request settles: a stream's signal serves many requests and must not
+      // collect a listener for each one it ever carried.
+      let onAbort: (() => void) | undefined;
       const request: PendingRequest = {
         id: nextRequestId++, rows: validated.rows, shapeKey: validated.shapeKey,
-        enqueuedAtMs: this.now(), deadlineMs, priority, validated, requeues: 0, span, queueSpan,
-        resolve, reject: (error) => {
+        enqueuedAtMs: now, deadlineMs, priority, validated, requeues: 0, span, queueSpan,
+        resolve: (answer) => {
+          if (onAbort) signal!.removeEventListener('abort', onAbort);
+          resolve(answer);
+        },
+        reject: (error) => {
+          if (onAbort) signal!.removeEventListener('abort', onAbort);
           queueSpan.end();
           reject(error);
         },
       };
       if (!this.queue.enqueue(request)) {
+        queueSpan.end();
         reject(new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
           `the queue for this model is full (${this.queue.policy.maxQueueSize} requests); retry later`));
         return;
       }
-      metrics.queueDepth.set({ model: this.name }, this.queue.depth);
       options.onEnqueued?.(request.id);
-      signal?.addEventListener('abort', () => {
-        if (this.queue.remove(request.id)) reject(new NexusError(ErrorCode.CANCELLED, 'the client cancelled the request'));
-      }, { once: true });
+      if (signal) {
+        onAbort = () => {
+          if (!this.queue.remove(request.id)) return;
+          this.reportDepth();
+          request.reject(new NexusError(ErrorCode.CANCELLED, 'the client cancelled the request'));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
       this.pump();
     });
+  }
+
+  /** Writes the queue depth to its gauge when it changed since the last write. */
+  private reportDepth(): void {
+    const depth = this.queue.depth;
+    if (depth === this.reportedDepth) return;
+    this.reportedDepth = depth;
+    metrics.queueDepth.set(this.labels, depth);
   }
 
   /** Sends every batch that is due and fits the free capacity, then arms the timer for the next. */
@@ -136,18 +177,23 @@ export class ModelBatcher {
     for (const expired of this.queue.takeExpired(now)) {
       expired.reject(new NexusError(ErrorCode.DEADLINE_EXCEEDED, 'the deadline passed while the request was queued; it was not executed'));
     }
-    while (this.queue.depth > 0 && this.hasCapacity()) {
-      const decision = this.queue.nextBatch(this.draining ? Number.MAX_SAFE_INTEGER : now);
-      if (decision.kind === 'send') {
-        this.dispatch(decision.requests);
-        continue;
+    try {
+      while (this.queue.depth > 0 && this.hasCapacity()) {
+        const decision = this.queue.nextBatch(this.draining ? Number.MAX_SAFE_INTEGER : now);
+        if (decision.kind === 'send') {
+          this.dispatch(decision.requests, now);
+          continue;
+        }
+        if (decision.kind === 'wait') this.armTimer(decision.untilMs - now);
+        return;
       }
-      if (decision.kind === 'wait') this.armTimer(decision.untilMs - now);
-      return;
+      // No capacity: the pool calls pump() when a slot frees. Deadlines still need a wake-up.
+      const nearestDeadlineMs = this.queue.nearestDeadlineMs();
+      if (Number.isFinite(nearestDeadlineMs)) this.armTimer(nearestDeadlineMs - now);
+    } finally {
+      // Once per pump rather than per request: every enqueue and dispatch ends in one.
+      this.reportDepth();
     }
-    // No capacity: the pool calls pump() when a slot frees. Deadlines still need a wake-up.
-    const nearestDeadlineMs = this.queue.nearestDeadlineMs();
-    if (Number.isFinite(nearestDeadlineMs)) this.armTimer(nearestDeadlineMs - now);
   }
 
   private armTimer(delayMs: number): void {
@@ -163,40 +209,49 @@ export class ModelBatcher {
     this.timer.unref();
   }
 
-  private dispatch(requests: PendingRequest[]): void {
-    const totalRows = requests.reduce((sum, request) => sum + request.rows, 0);
-    this.batchRows.push(totalRows);
-    metrics.queueDepth.set({ model: this.name }, this.queue.depth);
-    metrics.batchSize.observe({ model: this.name }, totalRows);
-    for (const request of requests) {
-      request.queueSpan.end();
-      metrics.queueTime.observe({ model: this.name }, (this.now() - request.enqueuedAtMs) / 1000);
-    }
+  private dispatch(requests: PendingRequest[], sentAtMs: number): void {
+    let totalRows = 0;
+    // The batch runs until its last request's deadline; none without one (0).
+    let deadline = -Infinity;
     // A batch is its own span: a child of the first request it serves, linked to every one.
-    const firstSpan = requests.find((request) => request.span)?.span;
+    let firstSpan: Span | undefined;
+    const links: Link[] = [];
+    const validated: ValidatedRequest[] = [];
+    const rows: number[] = [];
+    for (const request of requests) {
+      totalRows += request.rows;
+      deadline = Math.max(deadline, request.deadlineMs ?? Infinity);
+      request.queueSpan.end();
+      metrics.queueTime.observe(this.labels, (sentAtMs - request.enqueuedAtMs) / 1000);
+      if (request.span) {
+        firstSpan ??= request.span;
+        links.push(linkTo(request.span));
+      }
+      validated.push(request.validated);
+      rows.push(request.rows);
+    }
+    this.batchRows.push(totalRows);
+    metrics.batchSize.observe(this.labels, totalRows);
     const batchSpan = tracer.startSpan('batch', {
       attributes: { 'nexus.model': this.name, 'nexus.batch.rows': totalRows, 'nexus.batch.requests': requests.length },
-      links: requests.flatMap((request) => (request.span ? [linkTo(request.span)] : [])),
+      links,
     }, firstSpan ? trace.setSpan(context.active(), firstSpan) : context.active());
     this.inflight += 1;
-    metrics.inflightBatches.set({ model: this.name }, this.inflight);
+    metrics.inflightBatches.set(this.labels, this.inflight);
     const settled = (gpuNs?: number) => {
       this.inflight -= 1;
-      metrics.inflightBatches.set({ model: this.name }, this.inflight);
+      metrics.inflightBatches.set(this.labels, this.inflight);
       if (gpuNs) batchSpan.setAttribute('nexus.gpu_ns', gpuNs);
       batchSpan.end();
     };
-    const inputs = stackInputs(requests.map((request) => request.validated), totalRows);
-    const deadlines = requests.map((request) => request.deadlineMs ?? Infinity);
-    const deadline = Math.max(...deadlines);
-    const sentAtMs = this.now();
+    const inputs = stackInputs(validated, totalRows);
     this.run(inputs, Number.isFinite(deadline) ? deadline : 0, carrierOf(batchSpan)).then(
       (result) => {
         settled(result.gpuNs);
         const tookMs = this.now() - sentAtMs;
         this.averageBatchMs = this.averageBatchMs === 0 ? tookMs : 0.8 * this.averageBatchMs + 0.2 * tookMs;
         try {
-          const slices = splitOutputs(result.outputs, requests.map((request) => request.rows), totalRows);
+          const slices = splitOutputs(result.outputs, rows, totalRows);
           requests.forEach((request, index) => request.resolve({
             outputs: slices[index], batchRows: totalRows, gpuNs: result.gpuNs, queuedMs: sentAtMs - request.enqueuedAtMs,
           }));
@@ -251,6 +306,7 @@ export class ModelBatcher {
     this.closed = true;
     clearTimeout(this.timer);
     for (const request of this.queue.drain()) request.reject(reason);
+    this.reportDepth();
   }
 }
 

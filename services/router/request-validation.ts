@@ -88,17 +88,18 @@ export function validateInferRequest(
   signature: { inputs: readonly TensorSpec[]; outputs: readonly TensorSpec[] },
   maxBatchSize: number,
 ): ValidatedRequest {
-  const expectedNames = signature.inputs.map((input) => input.name).join(', ');
+  // Only error messages need it.
+  const expectedNames = () => signature.inputs.map((input) => input.name).join(', ');
   const seen = new Set<string>();
   for (const input of request.inputs) {
     if (seen.has(input.name)) throw invalidArgument(`input '${input.name}' appears twice`);
     seen.add(input.name);
     if (!signature.inputs.some((spec) => spec.name === input.name)) {
-      throw invalidArgument(`unexpected input '${input.name}'; the model takes: ${expectedNames}`);
+      throw invalidArgument(`unexpected input '${input.name}'; the model takes: ${expectedNames()}`);
     }
   }
   for (const spec of signature.inputs) {
-    if (!seen.has(spec.name)) throw invalidArgument(`missing input '${spec.name}' (${spec.datatype} [${spec.shape}]); the model takes: ${expectedNames}`);
+    if (!seen.has(spec.name)) throw invalidArgument(`missing input '${spec.name}' (${spec.datatype} [${spec.shape}]); the model takes: ${expectedNames()}`);
   }
 
   const raw = request.rawInputContents.length > 0;

@@ -48,6 +48,7 @@ export function schedulingOf(
   const priority = priorityOf(parameters.priority, options.defaultPriority);
   const timeoutMs = timeoutMsOf(parameters.timeout);
   const fromTimeout = timeoutMs === undefined ? undefined : options.nowMs + timeoutMs;
-  const candidates = [fromTimeout, options.callDeadlineMs].filter((value): value is number => value !== undefined);
-  return { priority, deadlineMs: candidates.length > 0 ? Math.min(...candidates) : undefined };
+  const { callDeadlineMs } = options;
+  const deadlineMs = fromTimeout === undefined ? callDeadlineMs : callDeadlineMs === undefined ? fromTimeout : Math.min(fromTimeout, callDeadlineMs);
+  return { priority, deadlineMs };
 }

@@ -3,7 +3,7 @@
  * is logged in full and answered as INTERNAL, so a bug never leaks a stack trace to a client
  * nor crashes the process.
  */
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, type SpanOptions, type Tracer } from '@opentelemetry/api';
 import type {
   handleClientStreamingCall, handleServerStreamingCall, handleUnaryCall, Metadata, ServerReadableStream,
   ServerUnaryCall, ServerWritableStream, ServiceError,
@@ -14,16 +14,45 @@ import { contextFromMetadata, tracerFor } from '../telemetry/tracing.ts';
 import { codeName, ErrorCode, NexusError } from './errors.ts';
 
 /**
+ * What every call of one method shares: its service and method labels, resolved once when the
+ * handler is made rather than on every call (reading a logger's bindings parses JSON).
+ */
+interface MethodObservation {
+  method: string;
+  service: string;
+  tracer: Tracer;
+  /** Shared by every call's span (span processors copy attributes, never keep the object). */
+  spanOptions: SpanOptions;
+  logger: Logger;
+  durationLabels: { service: string; method: string };
+  /** Counter labels by status code, built on first use. */
+  requestLabels: Map<number, { service: string; method: string; code: string }>;
+}
+
+function observationOf(method: string, logger: Logger): MethodObservation {
+  const service = String(logger.bindings().service ?? 'unknown');
+  return {
+    method, service, tracer: tracerFor(service), logger, durationLabels: { service, method }, requestLabels: new Map(),
+    spanOptions: { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.method': method } },
+  };
+}
+
+/**
  * Runs one call's handler inside a server span parented by the caller's traceparent, and counts
  * it. `run` resolves or rejects with the call's outcome.
  */
-function observed<T>(method: string, logger: Logger, metadata: Metadata, run: () => Promise<T>): Promise<T> {
-  const service = String(logger.bindings().service ?? 'unknown');
-  const span = tracerFor(service).startSpan(method, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.method': method } }, contextFromMetadata(metadata));
-  const stopTimer = metrics.rpcDuration.startTimer({ service, method });
+function observed<T>(observation: MethodObservation, metadata: Metadata, run: () => Promise<T>): Promise<T> {
+  const { method, service, logger } = observation;
+  const span = observation.tracer.startSpan(method, observation.spanOptions, contextFromMetadata(metadata));
+  const started = performance.now();
   const finish = (code: number, message?: string) => {
-    stopTimer();
-    metrics.rpcRequests.inc({ service, method, code: codeName(code) });
+    metrics.rpcDuration.observe(observation.durationLabels, (performance.now() - started) / 1000);
+    let labels = observation.requestLabels.get(code);
+    if (!labels) {
+      labels = { service, method, code: codeName(code) };
+      observation.requestLabels.set(code, labels);
+    }
+    metrics.rpcRequests.inc(labels);
     span.setAttribute('rpc.grpc.status_code', code);
     if (code !== 0) span.setStatus({ code: SpanStatusCode.ERROR, message });
     span.end();
@@ -34,7 +63,8 @@ function observed<T>(method: string, logger: Logger, metadata: Metadata, run: ()
       return value;
     },
     (error: unknown) => {
-      finish(NexusError.from(error).code, NexusError.from(error).message);
+      const coded = NexusError.from(error);
+      finish(coded.code, coded.message);
       // Logged here, where the span is known, so the line carries the trace id.
       const { traceId, spanId } = span.spanContext();
       throw new ObservedError(error, logger.child({ trace_id: traceId, span_id: spanId }));
@@ -67,8 +97,9 @@ export function unary<Req, Res>(
   logger: Logger,
   handler: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
+  const observation = observationOf(method, logger);
   return (call, callback) => {
-    observed(method, logger, call.metadata, () => handler(call.request, call)).then(
+    observed(observation, call.metadata, () => handler(call.request, call)).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toStatus(error, method, logger) as ServiceError),
     );
@@ -80,8 +111,9 @@ export function clientStream<Req, Res>(
   logger: Logger,
   handler: (call: ServerReadableStream<Req, Res>) => Promise<Res>,
 ): handleClientStreamingCall<Req, Res> {
+  const observation = observationOf(method, logger);
   return (call, callback) => {
-    observed(method, logger, call.metadata, () => handler(call)).then(
+    observed(observation, call.metadata, () => handler(call)).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toStatus(error, method, logger) as ServiceError),
     );
@@ -93,8 +125,9 @@ export function serverStream<Req, Res>(
   logger: Logger,
   handler: (request: Req, call: ServerWritableStream<Req, Res>) => Promise<void>,
 ): handleServerStreamingCall<Req, Res> {
+  const observation = observationOf(method, logger);
   return (call) => {
-    observed(method, logger, call.metadata, () => handler(call.request, call)).then(
+    observed(observation, call.metadata, () => handler(call.request, call)).then(
       () => call.end(),
       (error: unknown) => call.emit('error', toStatus(error, method, logger)),
     );
