@@ -33,7 +33,13 @@ export interface RunningRouter extends RunningServer {
 
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
   const logger = createLogger('router');
-  const registry = new RegistryClient(options.registryAddress, credentials.createInsecure());
+  // Keepalive pings: the Watch stream is otherwise silent for as long as nothing changes, and a
+  // half-open connection (a registry host gone without a reset) would go unnoticed until TCP
+  // gives up, minutes later, with the router following nothing meanwhile.
+  const registry = new RegistryClient(options.registryAddress, credentials.createInsecure(), {
+    'grpc.keepalive_time_ms': 10_000,
+    'grpc.keepalive_timeout_ms': 5_000,
+  });
   const pool = new ExecutorPool(options.executorAddresses, logger);
   let setHealth: RunningServer['setHealth'] = () => {};
   const catalog = new ModelCatalog(registry, pool, {
