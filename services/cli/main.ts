@@ -24,6 +24,9 @@ const routerOption = () => new Option('--router <host:port>', 'router address (e
 const program = new Command('nexus')
   .description('Version ML models against the git commit that made them, and serve them on any GPU.')
   .version('0.1.0')
+  // Program options only before the command: otherwise `nexus infer iris --version 2` would
+  // print the CLI's version instead of asking for model version 2.
+  .enablePositionalOptions()
   .showHelpAfterError()
   .exitOverride((error) => process.exit(error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE));
 

@@ -45,6 +45,12 @@ it('serves the example model to another process, and stops on SIGINT', async () 
   expect(probabilities[0]).toBeGreaterThan(0.9); // the first flower is a setosa
   expect(probabilities[5]).toBeGreaterThan(0.9); // the second a virginica
 
+  // `--version` after the command is the model version, not the CLI's own.
+  const pinned = await promisify(execFile)(process.execPath, [
+    cli, 'infer', 'iris', '--version', '1', '--router', routerAddress, '--json', '--data', '[[5.1,3.5,1.4,0.2]]',
+  ]);
+  expect(JSON.parse(pinned.stdout).model_version).toBe('1');
+
   const exited = new Promise<number | null>((resolve) => up!.once('exit', resolve));
   up.kill('SIGINT');
   expect(await exited).toBe(0);
