@@ -131,6 +131,7 @@ program.command('infer')
   .option('--version <n>', "a version number, an alias (e.g. staging) or 'latest' (default: the production alias, else the latest)")
   .option('--data <json>', 'the input of a one-input model, as a nested JSON array, e.g. [[5.1,3.5,1.4,0.2]]')
   .addOption(new Option('--input <name=json>', 'a named input (repeatable)').argParser(collect).default([]))
+  .addOption(new Option('--param <key=value>', 'a request parameter, e.g. priority=1, timeout=50000 (us), user=42 for a sticky A/B split (repeatable)').argParser(collect).default([]))
   .option('--timeout-ms <ms>', 'deadline for the call', '30000')
   .option('--json', 'print JSON')
   .action(async (model: string, options) => process.exit(await infer(model, options)));

@@ -4,7 +4,7 @@
  */
 import { Metadata } from '@grpc/grpc-js';
 import type {
-  InferTensorContents, ModelInferRequest_InferInputTensor, ModelInferResponse, ModelMetadataResponse,
+  InferParameter, InferTensorContents, ModelInferRequest_InferInputTensor, ModelInferResponse, ModelMetadataResponse,
 } from '../../protocol/generated/inference/grpc_service.ts';
 import { inferenceClient, unaryCall } from '../clients.ts';
 import { ExitCode, printJson, printTable, reportError } from '../output.ts';
@@ -14,6 +14,8 @@ export interface InferOptions {
   version?: string;
   data?: string;
   input: string[];
+  /** Request parameters as key=value: priority, timeout, a sticky key such as user, ... */
+  param?: string[];
   json?: boolean;
   timeoutMs: string;
 }
@@ -60,6 +62,26 @@ function valuesOf(contents: InferTensorContents | undefined): number[] {
   return fields.find((field) => field.length > 0) ?? [];
 }
 
+/**
+ * --param key=value as an Open Inference Protocol parameter: integers as int64, other numbers
+ * as double, true / false as bool, anything else as a string.
+ */
+export function parseParameters(entries: readonly string[]): Record<string, InferParameter> {
+  const parameters: Record<string, InferParameter> = {};
+  for (const entry of entries) {
+    const at = entry.indexOf('=');
+    if (at <= 0) throw new Error(`--param '${entry}' must look like key=value`);
+    const key = entry.slice(0, at);
+    const text = entry.slice(at + 1);
+    const number = Number(text);
+    if (text === 'true' || text === 'false') parameters[key] = { boolParam: text === 'true' };
+    else if (text.trim() !== '' && Number.isSafeInteger(number)) parameters[key] = { int64Param: number };
+    else if (text.trim() !== '' && Number.isFinite(number)) parameters[key] = { doubleParam: number };
+    else parameters[key] = { stringParam: text };
+  }
+  return parameters;
+}
+
 export async function infer(model: string, options: InferOptions): Promise<number> {
   const client = inferenceClient(options.router);
   try {
@@ -88,7 +110,8 @@ export async function infer(model: string, options: InferOptions): Promise<numbe
       const { shape, values } = flattenNested(parsed, `input '${name}'`);
       return { name, datatype: spec.datatype, shape, parameters: {}, contents: contentsFor(spec.datatype, values) };
     });
-    const request = { modelName: model, modelVersion: options.version ?? '', id: '', parameters: {}, inputs, outputs: [], rawInputContents: [] };
+    const parameters = parseParameters(options.param ?? []);
+    const request = { modelName: model, modelVersion: options.version ?? '', id: '', parameters, inputs, outputs: [], rawInputContents: [] };
     const response = await unaryCall<ModelInferResponse>((done) =>
       client.modelInfer(request, new Metadata(), { deadline: Date.now() + Number(options.timeoutMs) }, done));
 
