@@ -223,8 +223,10 @@ describe('refusals', () => {
   }
 
   it.each<[string, string, string[], Record<string, AttributeValue>]>([
-    ['Conv', 'conv_1', ['x', 'w'], { kernel_shape: [3, 3] }],
     ['LSTM', 'encoder_lstm', ['x', 'w', 'r'], { hidden_size: 4 }],
+    ['Resize', 'upsample_1', ['x'], {}],
+    // Supported, but not with weights that arrive as a graph input: the kernel packs them at load.
+    ['Conv', 'conv_1', ['x', 'w'], { kernel_shape: [3, 3] }],
   ])('an unsupported operator (%s) fails compile with FAILED_PRECONDITION', async (op, nodeName, inputs, attributes) => {
     const bytes = new GraphBuilder('unsupported')
       .input('x', 'FP32', [1, 3, 8, 8]).input('w', 'FP32', [4, 3, 3, 3]).input('r', 'FP32', [1, 16, 4])
@@ -235,6 +237,13 @@ describe('refusals', () => {
     const error = await compileError(bytes);
     expect(error.code).toBe(ErrorCode.FAILED_PRECONDITION);
     expect(error.message).toContain(`operator '${op}' (node '${nodeName}') is not supported`);
+  });
+
+  it('a model newer than the operator semantics the runtime knows (opset 22) fails compile', async () => {
+    const bytes = new GraphBuilder('future').input('x', 'FP32', [2]).node('Relu', ['x'], ['y']).output('y', 'FP32', [2]).toBytes({ opset: 22 });
+    const error = await compileError(bytes);
+    expect(error.code).toBe(ErrorCode.FAILED_PRECONDITION);
+    expect(error.message).toContain('opset 22');
   });
 
   it('an unsupported attribute value fails compile (Gemm transA=2)', async () => {

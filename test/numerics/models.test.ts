@@ -61,3 +61,19 @@ describe.each(ALGORITHMS)(`transformer encoder, 2 layers, sequence 13, hidden 64
 
   it.each([1, 8])('matches onnxruntime at batch %i', (batch) => expectBatchMatches(model(), transformer, batch, 1));
 });
+
+// The newest opset the runtime takes: the same graphs declared at opset 21 must load and match.
+describe('both models at opset 21', () => {
+  const models = [
+    buildResNetStyle({ opset: 21, channels: 8 }),
+    buildTransformerEncoder({ opset: 21, layers: 1 }),
+  ];
+  it.each(models.map((built) => [built.onnx.byteLength, built] as const))('a %i-byte model matches onnxruntime at batch 2', async (_bytes, built) => {
+    const model = await compileOnnxModel(gpu, built.onnx, { precision: 'fp32' });
+    try {
+      await expectBatchMatches(model, built, 2, 1);
+    } finally {
+      model.dispose();
+    }
+  });
+});

@@ -22,6 +22,8 @@ export interface ResNetStyleOptions {
   channels?: number;
   /** Classifier outputs (default 10). */
   classes?: number;
+  /** ONNX opset of the model (default 17; every operator used exists since 13, and the runtime takes up to 21). */
+  opset?: number;
 }
 
 /** Spatial size after a window of `kernel` with `stride` and `pad` on each side. */
@@ -89,7 +91,7 @@ export function buildResNetStyle(options: ResNetStyleOptions = {}): ExampleModel
 
   return {
     name: 'resnet_style',
-    onnx: graph.toBytes({ opset: 17 }),
+    onnx: graph.toBytes({ opset: options.opset ?? 17 }),
     seed,
     input: { name: 'image', shape: [-1, 3, size, size] },
     output: { name: 'logits', shape: [-1, classes] },

@@ -26,6 +26,8 @@ export interface TransformerEncoderOptions {
   heads?: number;
   /** Encoder layers (default 2). */
   layers?: number;
+  /** ONNX opset of the model (default 20; Gelu needs 20, and the runtime takes up to 21). */
+  opset?: number;
 }
 
 export function buildTransformerEncoder(options: TransformerEncoderOptions = {}): ExampleModel {
@@ -96,7 +98,7 @@ export function buildTransformerEncoder(options: TransformerEncoderOptions = {})
   const perLayer = 2 * sequence * (4 * hidden * hidden + 2 * sequence * hidden + 2 * hidden * mlp);
   return {
     name: 'transformer_encoder',
-    onnx: graph.toBytes({ opset: 20 }),
+    onnx: graph.toBytes({ opset: options.opset ?? 20 }),
     seed,
     input: { name: 'x', shape: [-1, sequence, hidden] },
     output: { name: 'hidden', shape: [-1, sequence, hidden] },

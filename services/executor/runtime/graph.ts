@@ -79,10 +79,18 @@ export interface CompileOptions {
   readonly traits: GpuTraits;
 }
 
+/** The newest default-domain opset whose operator semantics the runtime implements. */
+export const MAX_OPSET = 21;
+
 /** Compiles the model's graph; throws FAILED_PRECONDITION for anything the executor cannot run. */
 export function compileGraph(model: ModelProto, options: CompileOptions): CompiledGraph {
   const graph = model.graph!;
   const opset = defaultOpsetVersion(model);
+  // A later opset may change an operator's meaning; running it under the old rules could give
+  // wrong answers instead of an error.
+  if (opset > MAX_OPSET) {
+    throw failedPrecondition(`the model imports ONNX opset ${opset}; this executor knows the operators up to opset ${MAX_OPSET}`);
+  }
   const signature = signatureOf(model);
   for (const input of signature.inputs) {
     if (!INPUT_DATATYPES.includes(input.datatype)) {
