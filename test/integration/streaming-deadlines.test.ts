@@ -12,7 +12,7 @@ let iris: TrainedIrisModel;
 
 beforeAll(async () => {
   // A long queue delay makes a lone request wait, so a short timeout expires it in the queue.
-  cluster = await startCluster({ policy: { maxBatchSize: 32, maxQueueDelayMs: 300, maxQueueSize: 64 } });
+  cluster = await startCluster({ policy: { maxBatchSize: 32, maxQueueDelayMs: 1000, maxQueueSize: 64 } });
   iris = trainIrisModel();
   await cluster.store('iris', iris.onnx);
   await cluster.waitUntilReady('iris');
@@ -68,7 +68,9 @@ describe('deadlines', () => {
       .then(() => undefined, (failure: ServiceError) => failure);
     expect(error?.code).toBe(status.DEADLINE_EXCEEDED);
     expect(error?.details).toMatch(/not executed/);
-    expect(Date.now() - started).toBeLessThan(250); // well before the 300 ms batch delay
+    // Answered when its 30 ms deadline passed, well before the 1 s batch delay would have sent it
+    // (the margin absorbs a loaded CI machine).
+    expect(Date.now() - started).toBeLessThan(800);
     expect((await cluster.executorStats()).batchesBySize).toEqual(before.batchesBySize);
   });
 
