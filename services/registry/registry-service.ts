@@ -330,7 +330,7 @@ export function createRegistryService(registry: ModelRegistry, logger: Logger): 
     rollbackAlias: unary('RollbackAlias', logger, async (request: RollbackAliasRequest): Promise<RollbackAliasResponse> => {
       const { alias, move } = await registry.rollbackAlias({
         modelName: request.modelName, alias: request.alias, expectedVersion: request.expectedVersion,
-        reason: request.reason, actor: request.actor,
+        expectedRevision: request.expectedRevision, reason: request.reason, actor: request.actor,
       });
       logger.info({ model: alias.modelName, alias: alias.alias, from: move.fromVersion, to: move.toVersion, actor: move.actor }, 'alias rolled back');
       return { alias, move };

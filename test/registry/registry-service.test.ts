@@ -334,8 +334,13 @@ describe('split aliases and stale watch cursors', () => {
     expect((await setAlias({ split: [{ version: 1, weight: 50 }, { version: 2, weight: 50 }], stickyParameter: 'user' })).alias?.revision).toBe(3);
 
     await setAlias({ version: 3, expectedVersion: 1 });
+    // A rollback can compare on the revision too: revision 4 is the move to version 3.
+    const staleRollback = await failure(unaryCall((done) =>
+      client.rollbackAlias({ modelName: 'splitted', alias: 'production', reason: 'bad', actor: 'test', expectedRevision: 3 }, done)));
+    expect(staleRollback?.code).toBe(status.FAILED_PRECONDITION);
+    expect(staleRollback?.details).toMatch(/is at revision 4, not the expected 3; nothing changed/);
     const rolledBack = await unaryCall<{ alias?: { split: unknown; version: number; stickyParameter: string } }>((done) =>
-      client.rollbackAlias({ modelName: 'splitted', alias: 'production', reason: 'bad', actor: 'test', expectedVersion: 3 }, done));
+      client.rollbackAlias({ modelName: 'splitted', alias: 'production', reason: 'bad', actor: 'test', expectedVersion: 3, expectedRevision: 4 }, done));
     expect(rolledBack.alias).toMatchObject({ version: 1, split: [{ version: 1, weight: 50 }, { version: 2, weight: 50 }], stickyParameter: 'user' });
   });
 

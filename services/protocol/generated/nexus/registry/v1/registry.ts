@@ -373,6 +373,11 @@ export interface RollbackAliasRequest {
   expectedVersion?: number | undefined;
   reason: string;
   actor: string;
+  /**
+   * The revision the alias must be at now (catches a concurrent change of a split's weights,
+   * which expected_version cannot see); unset to roll back whatever it is.
+   */
+  expectedRevision?: number | undefined;
 }
 
 export interface RollbackAliasResponse {
@@ -4576,7 +4581,7 @@ export const GetAliasHistoryResponse: MessageFns<GetAliasHistoryResponse> = {
 };
 
 function createBaseRollbackAliasRequest(): RollbackAliasRequest {
-  return { modelName: "", alias: "", expectedVersion: undefined, reason: "", actor: "" };
+  return { modelName: "", alias: "", expectedVersion: undefined, reason: "", actor: "", expectedRevision: undefined };
 }
 
 export const RollbackAliasRequest: MessageFns<RollbackAliasRequest> = {
@@ -4595,6 +4600,9 @@ export const RollbackAliasRequest: MessageFns<RollbackAliasRequest> = {
     }
     if (message.actor !== "") {
       writer.uint32(42).string(message.actor);
+    }
+    if (message.expectedRevision !== undefined) {
+      writer.uint32(48).uint64(message.expectedRevision);
     }
     return writer;
   },
@@ -4652,6 +4660,14 @@ export const RollbackAliasRequest: MessageFns<RollbackAliasRequest> = {
             message.actor = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.expectedRevision = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4679,6 +4695,11 @@ export const RollbackAliasRequest: MessageFns<RollbackAliasRequest> = {
         : undefined,
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
       actor: isSet(object.actor) ? globalThis.String(object.actor) : "",
+      expectedRevision: isSet(object.expectedRevision)
+        ? globalThis.Number(object.expectedRevision)
+        : isSet(object.expected_revision)
+        ? globalThis.Number(object.expected_revision)
+        : undefined,
     };
   },
 
@@ -4699,6 +4720,9 @@ export const RollbackAliasRequest: MessageFns<RollbackAliasRequest> = {
     if (message.actor !== "") {
       obj.actor = message.actor;
     }
+    if (message.expectedRevision !== undefined) {
+      obj.expectedRevision = Math.round(message.expectedRevision);
+    }
     return obj;
   },
 
@@ -4712,6 +4736,7 @@ export const RollbackAliasRequest: MessageFns<RollbackAliasRequest> = {
     message.expectedVersion = object.expectedVersion ?? undefined;
     message.reason = object.reason ?? "";
     message.actor = object.actor ?? "";
+    message.expectedRevision = object.expectedRevision ?? undefined;
     return message;
   },
 };
