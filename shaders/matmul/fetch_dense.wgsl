@@ -1,13 +1,10 @@
-// Operand fetcher for dense products (MatMul, Gemm): A and B are row-major matrices, batched
+// Operand fetcher for dense products (MatMul, Gemm): A and B are strided matrices, batched
 // over up to 4 broadcast batch dims (workgroup_id.z walks the output batch).
 //
-//   A[m, k] = a[a_batch + m * K + k]      (TRANS_A: a[a_batch + k * M + m])
+//   A[m, k] = a[a_batch + m * a_stride_m + k * a_stride_k]   (packed row-major: K and 1)
 //   C[m, n] -> output[z * M * N + m * N + n]
 //
-// Override constants: TRANS_A (Gemm transA). B's loader is matmul/b_vec4.wgsl or
-// matmul/b_scalar.wgsl (which also reads B transposed).
-
-override TRANS_A: bool = false;
+// B's loader is matmul/b_vec4.wgsl (packed rows) or matmul/b_scalar.wgsl (any strides).
 
 struct Setup {
   a_base: u32,
@@ -47,12 +44,12 @@ fn gemm_setup(z: u32) -> Setup {
 }
 
 fn gemm_row(setup: Setup, m: u32) -> Row {
-  let base = select(setup.a_base + m * params.k, setup.a_base + m, TRANS_A);
+  let base = setup.a_base + m * params.a_stride_m;
   return Row(i32(base), 0, 0, setup.out_base + m * params.n, m, m < params.m);
 }
 
 fn gemm_tap(k: u32) -> Tap {
-  return Tap(i32(select(k, k * params.m, TRANS_A)), 0, 0, k < params.k);
+  return Tap(i32(k * params.a_stride_k), 0, 0, k < params.k);
 }
 
 fn gemm_a(setup: Setup, row: Row, tap: Tap) -> f32 {

@@ -42,6 +42,12 @@ struct Params {
   batch_shape: vec4<u32>,
   a_batch_strides: vec4<u32>,
   b_batch_strides: vec4<u32>,
+  // Dense products: element strides of A along m and k and of B along k and n, so an operand
+  // may be a strided view (a transposed matrix, heads interleaved in a row) rather than packed.
+  a_stride_m: u32,
+  a_stride_k: u32,
+  b_stride_k: u32,
+  b_stride_n: u32,
   // Convolution geometry (NCHW; groups walk workgroup_id.z).
   in_channels: u32,
   in_channels_per_group: u32,

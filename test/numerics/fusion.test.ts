@@ -273,6 +273,60 @@ describe('chains that fuse', () => {
       fused: ["Mul 'multiply' into LogSoftmax 'log_softmax'"],
     });
   });
+
+  it('Transpose(0, 2, 1, 3) → MatMul A and Transpose(0, 2, 3, 1) → MatMul B: attention scores read the heads in place', () => {
+    const graph = new GraphBuilder('transposed_scores').input('q', 'FP32', [2, 13, 4, 16]).input('k', 'FP32', [2, 13, 4, 16]);
+    graph.initializer('scale', 'FP32', [], Float32Array.of(4))
+      .node('Transpose', ['q'], ['q_heads'], { perm: [0, 2, 1, 3] }, 'q_heads')
+      .node('Transpose', ['k'], ['k_heads'], { perm: [0, 2, 3, 1] }, 'k_heads')
+      .node('MatMul', ['q_heads', 'k_heads'], ['scores'], {}, 'scores')
+      .node('Div', ['scores', 'scale'], ['scaled'], {}, 'divide')
+      .node('Softmax', ['scaled'], ['y'], { axis: -1 }, 'softmax')
+      .output('y', 'FP32', [2, 4, 13, 13]);
+    return checkFusion(graph.toBytes(), [['q', [2, 13, 4, 16]], ['k', [2, 13, 4, 16]]], {
+      steps: ["Transpose 'q_heads' + Transpose 'k_heads' + MatMul 'scores'", "Div 'divide' + Softmax 'softmax'"],
+      fused: ["Div 'divide' into Softmax 'softmax'", "Transpose 'q_heads' into MatMul 'scores'", "Transpose 'k_heads' into MatMul 'scores'"],
+    });
+  });
+
+  it('Transpose(0, 2, 1, 3) → MatMul B: attention probabilities times the value heads', () => {
+    const graph = new GraphBuilder('transposed_values').input('p', 'FP32', [3, 2, 9, 9]).input('v', 'FP32', [3, 9, 2, 10]);
+    graph.node('Transpose', ['v'], ['v_heads'], { perm: [0, 2, 1, 3] }, 'v_heads')
+      .node('MatMul', ['p', 'v_heads'], ['y'], {}, 'context')
+      .output('y', 'FP32', [3, 2, 9, 10]);
+    return checkFusion(graph.toBytes(), [['p', [3, 2, 9, 9]], ['v', [3, 9, 2, 10]]], {
+      steps: ["Transpose 'v_heads' + MatMul 'context'"],
+      fused: ["Transpose 'v_heads' into MatMul 'context'"],
+    });
+  });
+
+  // The batches of A, one after another, would look packed (batch stride M * K) although each
+  // one is read transposed: the product must not become one of batch * M rows.
+  it('Transpose(0, 2, 1) → MatMul A with constant weights → Add(bias) → Relu', () => {
+    const graph = new GraphBuilder('transposed_dense').input('x', 'FP32', [3, 6, 4]);
+    const w = weight(graph, 'w', randomTensor([6, 5], Math.sqrt(3 / 6)));
+    const b = weight(graph, 'b', randomTensor([5], 0.5));
+    graph.node('Transpose', ['x'], ['xt'], { perm: [0, 2, 1] }, 'xt')
+      .node('MatMul', ['xt', w], ['p'], {}, 'matmul')
+      .node('Add', ['p', b], ['s'], {}, 'bias')
+      .node('Relu', ['s'], ['y'], {}, 'relu')
+      .output('y', 'FP32', [3, 4, 5]);
+    return checkFusion(graph.toBytes(), [['x', [3, 6, 4]]], {
+      steps: ["Transpose 'xt' + MatMul 'matmul' + Add 'bias' + Relu 'relu'"],
+      fused: ["Add 'bias' into MatMul 'matmul'", "Relu 'relu' into MatMul 'matmul'", "Transpose 'xt' into MatMul 'matmul'"],
+    });
+  });
+
+  it('Transpose(1, 3, 2, 0) → MatMul B: batch, row and column dims all moved, A broadcast over a batch dim', () => {
+    const graph = new GraphBuilder('transposed_scrambled').input('a', 'FP32', [3, 5, 8]).input('w', 'FP32', [6, 2, 8, 3]);
+    graph.node('Transpose', ['w'], ['wt'], { perm: [1, 3, 2, 0] }, 'wt')
+      .node('MatMul', ['a', 'wt'], ['y'], {}, 'matmul')
+      .output('y', 'FP32', [2, 3, 5, 6]);
+    return checkFusion(graph.toBytes(), [['a', [3, 5, 8]], ['w', [6, 2, 8, 3]]], {
+      steps: ["Transpose 'wt' + MatMul 'matmul'"],
+      fused: ["Transpose 'wt' into MatMul 'matmul'"],
+    });
+  });
 });
 
 describe('chains that must not fuse', () => {
@@ -368,6 +422,21 @@ describe('chains that must not fuse', () => {
     return checkFusion(graph.toBytes({ opset: 11 }), [['x', [3, 5]], ['d', [1]]], {
       // Nodes run in topological order, the file's order among those ready.
       steps: ["Div 'by_tensor'", "Mul 'widen'", "Softmax 'softmax_a'", "Softmax 'softmax_b'"],
+      fused: [],
+    });
+  });
+
+  it('a Transpose read twice (by a MatMul and a Relu), and one that is a graph output, stay their own steps', () => {
+    const graph = new GraphBuilder('transpose_read_twice').input('x', 'FP32', [2, 7, 5]).input('b', 'FP32', [2, 7, 3]);
+    graph.node('Transpose', ['x'], ['xt'], { perm: [0, 2, 1] }, 'xt')
+      .node('MatMul', ['xt', 'b'], ['p'], {}, 'matmul')
+      .node('Relu', ['xt'], ['r'], {}, 'relu')
+      .node('Transpose', ['b'], ['bt'], { perm: [0, 2, 1] }, 'bt')
+      .node('MatMul', ['bt', 'x'], ['q'], {}, 'matmul_out')
+      .output('p', 'FP32', [2, 5, 3]).output('r', 'FP32', [2, 5, 7]).output('q', 'FP32', [2, 3, 5]).output('bt', 'FP32', [2, 3, 7]);
+    return checkFusion(graph.toBytes(), [['x', [2, 7, 5]], ['b', [2, 7, 3]]], {
+      // Nodes run in topological order, the file's order among those ready.
+      steps: ["Transpose 'xt'", "Transpose 'bt'", "MatMul 'matmul'", "Relu 'relu'", "MatMul 'matmul_out'"],
       fused: [],
     });
   });

@@ -59,6 +59,21 @@ describe.each(ALGORITHMS)(`transformer encoder, 2 layers, sequence 13, hidden 64
     expect(fused.filter((line) => line.startsWith('Add'))).toHaveLength(16);
   });
 
+  it('reads the q, k and v heads through their Transposes (the merge Transpose before the Reshape stays)', () => {
+    const { fused, stepLabels } = model();
+    expect(fused.filter((line) => line.startsWith('Transpose'))).toHaveLength(6);
+    expect(stepLabels.filter((label) => label.startsWith('Transpose'))).toEqual([
+      "Transpose 'layer0.q_heads' + Transpose 'layer0.k_heads_t' + MatMul 'layer0.scores'",
+      "Transpose 'layer0.v_heads' + MatMul 'layer0.context'",
+      "Transpose 'layer0.context_t'",
+      "Transpose 'layer1.q_heads' + Transpose 'layer1.k_heads_t' + MatMul 'layer1.scores'",
+      "Transpose 'layer1.v_heads' + MatMul 'layer1.context'",
+      "Transpose 'layer1.context_t'",
+    ]);
+    // 31 dispatches unfolded, less the 6 Transposes now read in place.
+    expect(model().stepCount).toBe(25);
+  });
+
   it.each([1, 8])('matches onnxruntime at batch %i', (batch) => expectBatchMatches(model(), transformer, batch, 1));
 });
 

@@ -28,11 +28,11 @@ export interface GemmVariantOptions {
   algorithm: GemmAlgorithm;
   fetcher: GemmFetcher;
   type: StorageType;
-  /** B rows are read as vec4 (N a multiple of 4, or padded by the host); else 4 scalar loads. */
+  /**
+   * B rows are read as vec4 (packed rows, N a multiple of 4 or padded by the host); else 4 scalar
+   * loads through B's strides (any layout: transposed, interleaved).
+   */
   bVec4: boolean;
-  /** Dense only: A stored [K, M] / B stored [N, K] (Gemm transA / transB; transB needs !bVec4). */
-  transA?: boolean;
-  transB?: boolean;
   hasBias: boolean;
   hasResidual: boolean;
 }
@@ -48,8 +48,6 @@ export function gemmVariants(options: GemmVariantOptions): KernelVariant[] {
     options.bVec4 ? 'matmul/b_vec4.wgsl' : 'matmul/b_scalar.wgsl',
   ];
   const constants: Record<string, number> = { HAS_BIAS: Number(options.hasBias), HAS_RESIDUAL: Number(options.hasResidual) };
-  if (options.fetcher === 'dense') constants.TRANS_A = Number(options.transA ?? false);
-  if (!options.bVec4) constants.TRANS_B = Number(options.transB ?? false);
   const types = { T: options.type, BT: options.bVec4 ? `vec4<${options.type}>` : options.type } as Record<string, StorageType>;
   const bindings = ['read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'uniform'] as const;
   if (options.algorithm === 'simd') {
@@ -73,6 +71,10 @@ export interface MatMulProblem {
   aBatchStrides: number[];
   /** Element stride of B per output batch dim, 0 where B is broadcast. */
   bBatchStrides: number[];
+  /** Element strides of A along m and k. Default [k, 1] (packed rows). */
+  aStrides?: [number, number];
+  /** Element strides of B along k and n. Default [n, 1]; the vec4 B loader needs the default. */
+  bStrides?: [number, number];
   /** Default 1. */
   alpha?: number;
   /** Default 1 (only read with a bias). */
@@ -112,7 +114,7 @@ interface GemmGeometry {
 function writeParams(
   geometry: GemmGeometry, epilogue: UnaryFunction, dense: MatMulProblem | undefined, conv: ConvProblem | undefined,
 ): ArrayBuffer {
-  const writer = new UniformWriter(176)
+  const writer = new UniformWriter(192)
     .u32(geometry.m).u32(geometry.n).u32(geometry.k).u32(geometry.n4)
     .f32(dense?.alpha ?? 1).f32(dense?.beta ?? 1).u32(dense?.biasStrides?.[0] ?? 0).u32(dense?.biasStrides?.[1] ?? (conv ? 1 : 0))
     .u32(epilogue.op).f32(epilogue.alpha).f32(epilogue.beta).u32(0);
@@ -123,6 +125,9 @@ function writeParams(
   const pad = MATMUL_MAX_BATCH_RANK - batchShape.length;
   const front = (values: readonly number[], fill: number) => [...new Array<number>(pad).fill(fill), ...values];
   writer.vec4u32(front(batchShape, 1)).vec4u32(front(dense?.aBatchStrides ?? [0], 0)).vec4u32(front(dense?.bBatchStrides ?? [0], 0));
+  const [aStrideM, aStrideK] = dense?.aStrides ?? [geometry.k, 1];
+  const [bStrideK, bStrideN] = dense?.bStrides ?? [geometry.n, 1];
+  writer.u32(aStrideM).u32(aStrideK).u32(bStrideK).u32(bStrideN);
   const c = conv;
   writer
     .u32(c?.inChannels ?? 0).u32(c ? c.inChannels / c.groups : 0).u32(c?.inH ?? 0).u32(c?.inW ?? 0)
@@ -163,6 +168,8 @@ function foldBatchIntoRows(problem: MatMulProblem): MatMulProblem {
   if (batchShape.length === 0 || batchShape.every((dim) => dim === 1)) return problem;
   if (bBatchStrides.some((stride, dim) => stride !== 0 && batchShape[dim] !== 1)) return problem;
   if ((problem.biasStrides?.[0] ?? 0) !== 0) return problem;
+  // Rows of a strided A (a transposed view) are not one packed run across the batches.
+  if (problem.aStrides && (problem.aStrides[0] !== problem.k || problem.aStrides[1] !== 1)) return problem;
   let packed = problem.m * problem.k;
   for (let dim = batchShape.length - 1; dim >= 0; dim--) {
     if (batchShape[dim] === 1) continue;

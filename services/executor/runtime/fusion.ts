@@ -10,6 +10,8 @@
  *   Gelu, Clip, ...): the activation in the epilogue.
  * - Mul / Div by a scalar constant -> Softmax / LogSoftmax (attention's scores / sqrt(d)): the
  *   factor in the softmax kernel, which reads the Mul / Div's input instead.
+ * - Transpose -> MatMul operand (attention's heads split out of [N, S, heads, d]): the product
+ *   reads the Transpose's input through permuted strides instead of a transposed copy.
  *
  * An intermediate is only fused away when its one reader is the next node of the chain and it
  * is not a graph output.
@@ -17,7 +19,7 @@
 import type { Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor, NodeProto } from '../../onnx/model.ts';
 import { IDENTITY, FUSABLE_ACTIVATIONS, ONNX_UNARY, unaryFunction, type UnaryFunction } from '../kernels/unary-ops.ts';
-import { floatAttribute, intAttribute, stringAttribute } from './attributes.ts';
+import { floatAttribute, intAttribute, intsAttribute, stringAttribute } from './attributes.ts';
 import type { Epilogue, GpuTraits, Location, OperatorSpec } from './operators.ts';
 import { foldBatchNorm } from './operators-gemm.ts';
 import { kindOf, toNumbers, type Precision } from './values.ts';
@@ -41,6 +43,8 @@ export interface FusedHead {
   readonly runsAt: NodeProto;
   /** The head reads this value as its input 0 instead (the input of a node absorbed before it). */
   readonly input0?: string;
+  /** Likewise for input 1 (a Transpose folded into a MatMul's B). */
+  readonly input1?: string;
 }
 
 export interface FusionPlan {
@@ -259,6 +263,57 @@ function planScaledSoftmaxes(
   }
 }
 
+/**
+ * MatMuls that read an operand through a Transpose's permutation instead of its copy: saves a
+ * dispatch and a pass over the operand. Any permutation is a strided view, so each one folds,
+ * but only when the Transpose's one reader is this MatMul, its output is not a graph output,
+ * its input is computed on the device (a constant B is re-laid out for the vec4 loader instead),
+ * and the perm is explicit. Runs after the epilogue chains, whose heads it extends.
+ */
+function planTransposedOperands(
+  placed: readonly PlacedNode[], context: FusionContext, graphOutputs: readonly string[],
+  readBy: ReadonlyMap<string, Array<{ node: NodeProto; index: number }>>, heads: Map<NodeProto, FusedHead>, absorbed: Set<NodeProto>,
+  fusedDescriptions: string[],
+): void {
+  const byOutput = new Map<string, PlacedNode>();
+  for (const entry of placed) for (const name of entry.node.output) if (name) byOutput.set(name, entry);
+  for (const matmul of placed) {
+    if (matmul.host || matmul.node.opType !== 'MatMul' || absorbed.has(matmul.node)) continue;
+    const folded: Array<{ index: number; transpose: NodeProto; perm: number[] }> = [];
+    for (const index of [0, 1]) {
+      const name = matmul.node.input[index];
+      const transpose = name ? byOutput.get(name) : undefined;
+      if (!transpose || transpose.host || transpose.node.opType !== 'Transpose') continue;
+      if (absorbed.has(transpose.node) || heads.has(transpose.node)) continue;
+      if (graphOutputs.includes(name) || (readBy.get(name)?.length ?? 0) !== 1) continue;
+      const source = transpose.node.input[0];
+      if (!source || context.constants.has(source) || context.locations.get(source) === 'host') continue;
+      if (kindOf(context.datatypes.get(source) ?? 'FP32') !== 'float') continue;
+      const perm = intsAttribute(transpose.node, 'perm');
+      if (!perm || perm.length < 2) continue;
+      folded.push({ index, transpose: transpose.node, perm });
+    }
+    if (folded.length === 0) continue;
+    const existing = heads.get(matmul.node);
+    for (const { transpose } of folded) {
+      absorbed.add(transpose);
+      fusedDescriptions.push(`Transpose '${transpose.name}' into MatMul '${matmul.node.name}'`);
+    }
+    const a = folded.find(({ index }) => index === 0);
+    const b = folded.find(({ index }) => index === 1);
+    const ownLabel = existing?.label ?? `MatMul '${matmul.node.name}'`;
+    heads.set(matmul.node, {
+      epilogue: { ...(existing?.epilogue ?? { activation: IDENTITY }), aPerm: a?.perm, bPerm: b?.perm },
+      extraInputs: existing?.extraInputs ?? [],
+      output: existing?.output ?? matmul.node.output[0],
+      label: [...folded.map(({ transpose }) => `Transpose '${transpose.name}'`), ownLabel].join(' + '),
+      runsAt: existing?.runsAt ?? matmul.node,
+      input0: a ? a.transpose.input[0] : existing?.input0,
+      input1: b ? b.transpose.input[0] : existing?.input1,
+    });
+  }
+}
+
 /** Decides which nodes fuse into which; registers fused biases as constants. */
 export function planFusion(placed: readonly PlacedNode[], context: FusionContext, graphOutputs: readonly string[], probeShapes: Probe): FusionPlan {
   const readBy = readers(placed);
@@ -331,5 +386,6 @@ export function planFusion(placed: readonly PlacedNode[], context: FusionContext
       runsAt: chain[chain.length - 1],
     });
   }
+  planTransposedOperands(placed, context, graphOutputs, readBy, heads, absorbed, fusedDescriptions);
   return { heads, absorbed, fusedDescriptions };
 }

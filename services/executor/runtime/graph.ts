@@ -250,7 +250,10 @@ function buildSteps(placed: readonly Placed[], fusion: FusionPlan, context: Step
     }
     const fused = fusion.heads.get(entry.node);
     // A head that took over the node before it reads that node's input instead.
-    const head = fused?.input0 === undefined ? entry : { ...entry, node: { ...entry.node, input: [fused.input0, ...entry.node.input.slice(1)] } };
+    const input = [...entry.node.input];
+    if (fused?.input0 !== undefined) input[0] = fused.input0;
+    if (fused?.input1 !== undefined) input[1] = fused.input1;
+    const head = fused?.input0 === undefined && fused?.input1 === undefined ? entry : { ...entry, node: { ...entry.node, input } };
     const { operator, inputs } = createOperator(head, context, fused?.extraInputs ?? [], fused?.epilogue);
     positioned.push({
       // A fused step runs where its last absorbed node ran: after every value it reads.

@@ -77,13 +77,14 @@ export const matMulOperator: OperatorSpec = {
   device(context) {
     const type = floatStorage(context);
     const epilogue = context.epilogue;
-    const weights = paddedWeights(context, 1, false);
+    // A B read through a folded Transpose keeps its stored layout (and the scalar B loader).
+    const weights = epilogue?.bPerm ? undefined : paddedWeights(context, 1, false);
     const options = { algorithm: context.traits.gemmAlgorithm, fetcher: 'dense' as const, type, hasBias: epilogue?.bias !== undefined, hasResidual: epilogue?.residual !== undefined };
     return {
       kind: 'kernel',
       variants: gemmVariants({ ...options, bVec4: Boolean(weights) }),
       plan(inputs, maxPerDimension) {
-        const { outShape, problem } = matmulShapes(required(inputs, 0).shape, required(inputs, 1).shape);
+        const { outShape, problem } = matmulShapes(required(inputs, 0).shape, required(inputs, 1).shape, epilogue?.aPerm, epilogue?.bPerm);
         if (epilogue?.bias !== undefined) {
           const count = product(required(inputs, epilogue.bias).shape);
           if (count !== problem.n) throw invalidArgument(`the bias added to this MatMul has ${count} elements, its output ${problem.n} columns`);
@@ -119,7 +120,6 @@ export const gemmOperator: OperatorSpec = {
     const weights = paddedWeights(context, 1, attributes.transB);
     const variants = gemmVariants({
       algorithm: context.traits.gemmAlgorithm, fetcher: 'dense', type, bVec4: Boolean(weights),
-      transA: attributes.transA, transB: !weights && attributes.transB,
       hasBias: hasC || epilogue?.bias !== undefined, hasResidual: epilogue?.residual !== undefined,
     });
     return {
@@ -128,6 +128,8 @@ export const gemmOperator: OperatorSpec = {
       plan(inputs, maxPerDimension) {
         const cShape = hasC ? required(inputs, 2).shape : undefined;
         const { outShape, problem } = gemmShapes(required(inputs, 0).shape, required(inputs, 1).shape, cShape, attributes);
+        // The padded weights are already [K, N] whatever transB said.
+        if (weights) delete problem.bStrides;
         let bias: BindingRef | undefined = hasC ? { input: 2 } : undefined;
         if (epilogue?.bias !== undefined) {
           problem.biasStrides = biasStrides(required(inputs, epilogue.bias).shape, problem.m, problem.n, 'the fused bias');

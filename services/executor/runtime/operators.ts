@@ -47,8 +47,9 @@ export interface LoadInput {
 }
 
 /**
- * Fused work an operator takes over from the nodes after it. Bias and residual are indices into
- * the operator's inputs: the graph compiler appends those values after the node's own inputs.
+ * Fused work an operator takes over from the nodes after it (and, for MatMul, the Transposes
+ * before it). Bias and residual are indices into the operator's inputs: the graph compiler
+ * appends those values after the node's own inputs.
  */
 export interface Epilogue {
   readonly activation: UnaryFunction;
@@ -61,6 +62,12 @@ export interface Epilogue {
    * by a scalar constant before the node, such as attention's 1 / sqrt(d)).
    */
   readonly inputScale?: number;
+  /**
+   * MatMul only: a Transpose folded into operand A / B. The operator's input is the Transpose's
+   * input, read through the permutation (strides) instead of a transposed copy.
+   */
+  readonly aPerm?: readonly number[];
+  readonly bPerm?: readonly number[];
 }
 
 /** What the executor knows about the GPU that changes which kernels an operator picks. */

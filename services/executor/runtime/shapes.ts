@@ -96,37 +96,62 @@ export function normalizeAxes(axes: readonly number[], rank: number): number[] {
 }
 
 /**
+ * An operand stored with shape `stored` and read through the permutation `perm` (a Transpose
+ * folded into the product): its logical shape and the element strides of each logical dim.
+ */
+function operandView(stored: readonly number[], perm: readonly number[] | undefined, what: string): { shape: number[]; strides: number[] } {
+  const strides = stridesOf(stored);
+  if (!perm) return { shape: [...stored], strides };
+  const seen = new Set(perm);
+  if (perm.length !== stored.length || seen.size !== perm.length || perm.some((dim) => !Number.isInteger(dim) || dim < 0 || dim >= stored.length)) {
+    throw invalidArgument(`Transpose perm [${perm}] of MatMul ${what} does not fit its shape ${show(stored)}`);
+  }
+  return { shape: perm.map((dim) => stored[dim]), strides: perm.map((dim) => strides[dim]) };
+}
+
+/**
  * numpy.matmul: 1-D operands become a row (A) / column (B) vector and lose that dim again in the
  * output; batch dims broadcast. Batch dims are merged where both operands allow it, so the
- * kernel's 4 batch dims cover most outputs of rank <= 6.
+ * kernel's 4 batch dims cover most outputs of rank <= 6. `aPerm` / `bPerm`: the operand is
+ * stored with the given shape and read transposed by that permutation (through its strides).
  */
-export function matmulShapes(aShape: readonly number[], bShape: readonly number[]): { outShape: number[]; problem: MatMulProblem } {
-  if (aShape.length === 0 || bShape.length === 0) {
-    throw invalidArgument(`MatMul needs operands of rank >= 1, got ${show(aShape)} and ${show(bShape)}`);
+export function matmulShapes(
+  aShape: readonly number[], bShape: readonly number[], aPerm?: readonly number[], bPerm?: readonly number[],
+): { outShape: number[]; problem: MatMulProblem } {
+  const aView = operandView(aShape, aPerm, 'A');
+  const bView = operandView(bShape, bPerm, 'B');
+  if (aView.shape.length === 0 || bView.shape.length === 0) {
+    throw invalidArgument(`MatMul needs operands of rank >= 1, got ${show(aView.shape)} and ${show(bView.shape)}`);
   }
-  const a = aShape.length === 1 ? [1, aShape[0]] : [...aShape];
-  const b = bShape.length === 1 ? [bShape[0], 1] : [...bShape];
+  const aRank1 = aView.shape.length === 1;
+  const bRank1 = bView.shape.length === 1;
+  const a = aRank1 ? [1, aView.shape[0]] : aView.shape;
+  const aStrides = aRank1 ? [aView.shape[0], 1] : aView.strides;
+  const b = bRank1 ? [bView.shape[0], 1] : bView.shape;
+  const bStrides = bRank1 ? [1, 1] : bView.strides;
   const [m, k] = a.slice(-2);
   const [kB, n] = b.slice(-2);
   if (k !== kB) {
-    throw invalidArgument(`MatMul inner dims differ: ${show(aShape)} @ ${show(bShape)} (${k} vs ${kB})`);
+    throw invalidArgument(`MatMul inner dims differ: ${show(aView.shape)} @ ${show(bView.shape)} (${k} vs ${kB})`);
   }
   const aBatch = a.slice(0, -2);
   const bBatch = b.slice(0, -2);
   const batch = broadcastShapes(aBatch, bBatch);
-  const merged = mergeDims(batch, [broadcastStrides(aBatch, batch), broadcastStrides(bBatch, batch)]);
+  // Each operand's element stride along the output batch dims, 0 where it broadcasts.
+  const batchStrides = (shape: readonly number[], strides: readonly number[]) => batch.map((_, dim) => {
+    const own = dim - (batch.length - shape.length);
+    return own < 0 || shape[own] === 1 ? 0 : strides[own];
+  });
+  const merged = mergeDims(batch, [batchStrides(aBatch, aStrides), batchStrides(bBatch, bStrides)]);
   const outShape = [...batch, m, n];
-  if (bShape.length === 1) outShape.splice(-1, 1);
-  if (aShape.length === 1) outShape.splice(-2, 1);
-  return {
-    outShape,
-    problem: {
-      m, n, k,
-      batchShape: merged.shape,
-      aBatchStrides: merged.strides[0].map((stride) => stride * m * k),
-      bBatchStrides: merged.strides[1].map((stride) => stride * k * n),
-    },
-  };
+  if (bRank1) outShape.splice(-1, 1);
+  if (aRank1) outShape.splice(-2, 1);
+  const problem: MatMulProblem = { m, n, k, batchShape: merged.shape, aBatchStrides: merged.strides[0], bBatchStrides: merged.strides[1] };
+  const [aStrideM, aStrideK] = aStrides.slice(-2);
+  const [bStrideK, bStrideN] = bStrides.slice(-2);
+  if (aStrideM !== k || aStrideK !== 1) problem.aStrides = [aStrideM, aStrideK];
+  if (bStrideK !== n || bStrideN !== 1) problem.bStrides = [bStrideK, bStrideN];
+  return { outShape, problem };
 }
 
 export interface GemmAttributes {
@@ -151,6 +176,9 @@ export function gemmShapes(
   const problem: MatMulProblem = {
     m, n, k, batchShape: [1], aBatchStrides: [0], bBatchStrides: [0], alpha: attributes.alpha, beta: attributes.beta,
   };
+  // A stored [K, M] / B stored [N, K]: read through their strides.
+  if (attributes.transA) problem.aStrides = [1, m];
+  if (attributes.transB) problem.bStrides = [1, k];
   if (cShape) problem.biasStrides = biasStrides(cShape, m, n, 'Gemm\'s C');
   return { outShape: [m, n], problem };
 }
