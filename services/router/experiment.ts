@@ -47,6 +47,11 @@ export function chooseArm(split: TrafficSplit, stickyKey: string | undefined, ra
   return split.arms.at(-1)!.version;
 }
 
+/** The version a request goes to under a target: its only arm, or the arm its sticky key (or chance) picks. */
+export function armFor(split: TrafficSplit, parameters: Record<string, InferParameter>): number {
+  return split.arms.length > 1 ? chooseArm(split, stickyKeyOf(split, parameters)) : split.arms[0].version;
+}
+
 interface ArmResults {
   requests: number;
   errors: number;

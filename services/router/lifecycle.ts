@@ -62,6 +62,11 @@ export function sameTarget(a: Target | undefined, b: Target | undefined): boolea
 }
 
 export const isSplit = (target: Target) => target.arms.length > 1;
+/** The route a selector names; undefined for the default, which depends on the aliases that exist. */
+export function routeKeyOf(selector: Selector): RouteKey | undefined {
+  if (selector.kind === 'alias') return `alias:${selector.alias}`;
+  return selector.kind === 'latest' ? 'latest' : undefined;
+}
 export const versionsOf = (target: Target) => target.arms.map((arm) => arm.version);
 
 /** The registry's state of one model as this router knows it. */

@@ -24,9 +24,9 @@ import type { Logger } from '../telemetry/logger.ts';
 import { injectIntoMetadata } from '../telemetry/tracing.ts';
 import type { BatchingPolicy } from './batch-queue.ts';
 import { ExecutorPool, versionKey } from './executor-pool.ts';
-import { chooseArm, Experiment, stickyKeyOf } from './experiment.ts';
+import { armFor, Experiment } from './experiment.ts';
 import {
-  applyAlias, applyAliasMove, applyVersion, DEFAULT_ALIAS, defaultRoute, desiredTarget, emptyView, isSplit, parseSelector,
+  applyAlias, applyAliasMove, applyVersion, DEFAULT_ALIAS, defaultRoute, desiredTarget, emptyView, isSplit, parseSelector, routeKeyOf,
   sameTarget, targetOfAlias, versionsOf, versionsToRetire, type ModelView, type RouteKey, type Target,
 } from './lifecycle.ts';
 import { ModelBatcher } from './model-batcher.ts';
@@ -444,14 +444,11 @@ export class ModelCatalog {
     if (selector.kind === 'default') {
       const experiment = this.configExperiment(modelName);
       if (experiment) {
-        const version = chooseArm(experiment.split, stickyKeyOf(experiment.split, parameters));
-        return { model: await this.servedVersion(modelName, version), experiment };
+        return { model: await this.servedVersion(modelName, armFor(experiment.split, parameters)), experiment };
       }
     }
-    const route = await this.routeOf(modelName, selector.kind === 'alias' ? `alias:${selector.alias}` : selector.kind === 'latest' ? 'latest' : undefined);
-    const target = route.active!;
-    const version = isSplit(target) ? chooseArm(target, stickyKeyOf(target, parameters)) : target.arms[0].version;
-    return { model: await this.servedVersion(modelName, version), experiment: route.experiment };
+    const route = await this.routeOf(modelName, routeKeyOf(selector));
+    return { model: await this.servedVersion(modelName, armFor(route.active!, parameters)), experiment: route.experiment };
   }
 
   /**
@@ -470,16 +467,14 @@ export class ModelCatalog {
     if (selector.kind === 'default') {
       const experiment = this.configExperiment(modelName);
       if (experiment) {
-        const model = this.served.get(`${modelName}:${chooseArm(experiment.split, stickyKeyOf(experiment.split, parameters))}`);
+        const model = this.served.get(`${modelName}:${armFor(experiment.split, parameters)}`);
         return model && { model, experiment };
       }
     }
     const entry = this.models.get(modelName);
     if (!entry?.ready) return undefined;
-    let key: RouteKey;
-    if (selector.kind === 'alias') key = `alias:${selector.alias}`;
-    else if (selector.kind === 'latest') key = 'latest';
-    else {
+    let key = routeKeyOf(selector);
+    if (!key) {
       const choice = defaultRoute(entry.view, (candidate) => entry.routes.get(candidate)?.active !== undefined);
       // A production alias to warm first is route()'s to start.
       if (choice.warm && !entry.routes.has(choice.warm)) return undefined;
@@ -488,8 +483,7 @@ export class ModelCatalog {
     const route = entry.routes.get(key);
     const target = route?.active;
     if (!target) return undefined;
-    const version = isSplit(target) ? chooseArm(target, stickyKeyOf(target, parameters)) : target.arms[0].version;
-    const model = this.served.get(`${modelName}:${version}`);
+    const model = this.served.get(`${modelName}:${armFor(target, parameters)}`);
     if (!model) return undefined;
     route.lastUsedMs = Date.now();
     return { model, experiment: route.experiment };
@@ -523,7 +517,7 @@ export class ModelCatalog {
       const experiment = this.configExperiment(modelName);
       if (experiment) return { models: await Promise.all(versionsOf(experiment.split).map((version) => this.servedVersion(modelName, version))), split: experiment.split };
     }
-    const route = await this.routeOf(modelName, selector.kind === 'alias' ? `alias:${selector.alias}` : selector.kind === 'latest' ? 'latest' : undefined);
+    const route = await this.routeOf(modelName, routeKeyOf(selector));
     const target = route.active!;
     return {
       models: await Promise.all(versionsOf(target).map((version) => this.servedVersion(modelName, version))),

@@ -5,7 +5,7 @@
  * metadata, so one request is one trace across client, router, executor and registry.
  */
 import {
-  context, propagation, trace, type Context, type Link, type Span, type SpanOptions, type Tracer,
+  context, propagation, SpanStatusCode, trace, type Context, type Link, type Span, type SpanOptions, type Tracer,
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -109,8 +109,7 @@ export async function inSpan<T>(
   try {
     return await context.with(trace.setSpan(parent, span), () => work(span));
   } catch (error) {
-    span.recordException(error as Error);
-    span.setStatus({ code: 2, message: (error as Error).message });
+    recordFailure(span, error);
     throw error;
   } finally {
     span.end();
@@ -128,10 +127,15 @@ export function inSyncSpan<T>(tracer: Tracer, name: string, options: SpanOptions
   try {
     return work();
   } catch (error) {
-    span.recordException(error as Error);
-    span.setStatus({ code: 2, message: (error as Error).message });
+    recordFailure(span, error);
     throw error;
   } finally {
     span.end();
   }
+}
+
+/** Marks a span failed with the error that ended it. */
+function recordFailure(span: Span, error: unknown): void {
+  span.recordException(error as Error);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
 }

@@ -20,7 +20,7 @@ import { defaultOpsetVersion, signatureOf, tensorFromProto } from '../../onnx/mo
 import { ErrorCode, failedPrecondition, invalidArgument, NexusError } from '../../rpc/errors.ts';
 import { invalidNode, unsupported } from './attributes.ts';
 import { SHAPE_OPS, type CpuInput } from './cpu-ops.ts';
-import { foldBatchNorms, planFusion, type FusionPlan, type PlacedNode } from './fusion.ts';
+import { foldBatchNorms, planFusion, type FusionContext, type FusionPlan, type PlacedNode } from './fusion.ts';
 import {
   checkSupported, operatorSpec, type DeviceOperator, type Epilogue, type GpuTraits, type LoadInput, type Location, type OperatorPlan,
   type OperatorSpec, type PlanInput,
@@ -193,22 +193,11 @@ export function compileGraph(model: ModelProto, options: CompileOptions): Compil
   };
 }
 
-interface StepContext {
-  readonly opset: number;
-  readonly precision: Precision;
-  readonly traits: GpuTraits;
-  readonly constants: Map<string, HostTensor>;
-  readonly datatypes: Map<string, Datatype>;
-  readonly locations: Map<string, Location>;
-}
-
-type Placed = PlacedNode;
-
 const NO_FUSION: FusionPlan = { heads: new Map(), absorbed: new Set(), fusedDescriptions: [] };
 
 /** Creates the device operator of a node (with an epilogue, appended inputs after the node's own). */
 export function createOperator(
-  entry: Placed, context: StepContext, extraInputs: readonly string[] = [], epilogue?: Epilogue,
+  entry: PlacedNode, context: FusionContext, extraInputs: readonly string[] = [], epilogue?: Epilogue,
 ): { operator: DeviceOperator; inputs: Array<string | undefined> } {
   const { node, spec } = entry;
   const inputs = [...node.input.map((name) => name || undefined), ...extraInputs];
@@ -232,7 +221,7 @@ export function createOperator(
   return { operator, inputs };
 }
 
-function buildSteps(placed: readonly Placed[], fusion: FusionPlan, context: StepContext): Step[] {
+function buildSteps(placed: readonly PlacedNode[], fusion: FusionPlan, context: FusionContext): Step[] {
   const order = new Map<NodeProto, number>(placed.map((entry, index) => [entry.node, index]));
   const positioned: Array<{ step: Step; position: number }> = [];
   for (const entry of placed) {
@@ -407,9 +396,9 @@ export function topologicalOrder(nodes: readonly NodeProto[], available: Iterabl
 }
 
 /** Placed nodes that some graph output depends on, in their original order. */
-function withoutDeadNodes(placed: readonly Placed[], outputs: readonly string[]): Placed[] {
+function withoutDeadNodes(placed: readonly PlacedNode[], outputs: readonly string[]): PlacedNode[] {
   const needed = new Set(outputs);
-  const kept: Placed[] = [];
+  const kept: PlacedNode[] = [];
   for (let index = placed.length - 1; index >= 0; index--) {
     const entry = placed[index];
     if (!entry.node.output.some((name) => name && needed.has(name))) continue;

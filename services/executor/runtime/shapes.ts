@@ -418,9 +418,7 @@ export function windowGeometry(inputSpatial: readonly number[], attributes: Wind
     const extent = (attributes.kernel[dim] - 1) * attributes.dilations[dim] + 1;
     if (attributes.autoPad === 'SAME_UPPER' || attributes.autoPad === 'SAME_LOWER') {
       const out = Math.ceil(size / stride);
-      const total = Math.max(0, (out - 1) * stride + extent - size);
-      const small = Math.floor(total / 2);
-      const [begin, end] = attributes.autoPad === 'SAME_UPPER' ? [small, total - small] : [total - small, small];
+      const [begin, end] = splitSamePad(Math.max(0, (out - 1) * stride + extent - size), attributes.autoPad === 'SAME_UPPER');
       outSpatial.push(out);
       padBegin.push(begin);
       padEnd.push(end);
@@ -441,6 +439,12 @@ export function windowGeometry(inputSpatial: readonly number[], attributes: Wind
   return { outSpatial, padBegin, padEnd };
 }
 
+/** Splits an auto_pad SAME total between begin and end: the odd pixel at the end when `upper`. */
+function splitSamePad(total: number, upper: boolean): [begin: number, end: number] {
+  const small = Math.floor(total / 2);
+  return upper ? [small, total - small] : [total - small, small];
+}
+
 /** ConvTranspose output spatial dims and effective pads (ONNX opset 11+ formulas). */
 export function convTransposeGeometry(
   inputSpatial: readonly number[],
@@ -456,11 +460,9 @@ export function convTransposeGeometry(
     const full = stride * (inputSpatial[dim] - 1) + attributes.outputPadding[dim] + extent;
     if (attributes.outputShape || attributes.autoPad === 'SAME_UPPER' || attributes.autoPad === 'SAME_LOWER') {
       const out = attributes.outputShape ? attributes.outputShape[dim] : inputSpatial[dim] * stride;
-      const total = Math.max(0, full - out);
-      const small = Math.floor(total / 2);
       // As the ONNX spec and onnxruntime: SAME_UPPER puts the odd pad at the end, SAME_LOWER and
       // an explicit output_shape at the start.
-      const [begin, end] = attributes.autoPad === 'SAME_UPPER' ? [small, total - small] : [total - small, small];
+      const [begin, end] = splitSamePad(Math.max(0, full - out), attributes.autoPad === 'SAME_UPPER');
       outSpatial.push(out);
       padBegin.push(begin);
       padEnd.push(end);
