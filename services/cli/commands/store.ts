@@ -94,7 +94,7 @@ export function dirtyRefusal(result: LineageResult, what: string): string | unde
   if (result.kind === 'found' && result.lineage.dirty) {
     const files = result.lineage.changedFiles;
     const listed = files.slice(0, 10).join(', ') + (files.length > 10 ? `, and ${files.length - 10} more` : '');
-    return `refusing to store ${what} from a dirty working tree: ${files.length} tracked file${files.length === 1 ? '' : 's'} differ from commit ${result.lineage.commit.slice(0, 10)} (${listed}). Commit them so the version names the code that made it, or pass --allow-dirty to store anyway (the changed files are recorded).`;
+    return `refusing to store ${what} from a dirty working tree: ${files.length === 1 ? '1 tracked file differs' : `${files.length} tracked files differ`} from commit ${result.lineage.commit.slice(0, 10)} (${listed}). Commit them so the version names the code that made it, or pass --allow-dirty to store anyway (the changed files are recorded).`;
   }
   return undefined;
 }
