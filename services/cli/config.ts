@@ -1,11 +1,5 @@
 /** Where the CLI and local services find each other and keep their data; flags override all. */
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-
-/** NEXUS_HOME, or ~/.nexus: the local store and the executors' artifact cache live here. */
-export function defaultDataDir(): string {
-  return process.env.NEXUS_HOME ?? join(homedir(), '.nexus');
-}
+export { defaultDataDir } from '../domain/data-dir.ts';
 
 /** NEXUS_REGISTRY, or the registry `nexus up` starts: 127.0.0.1:8011. */
 export function defaultRegistryAddress(): string {

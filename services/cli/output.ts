@@ -1,7 +1,7 @@
 /** How the CLI talks to people (tables, plain lines) and scripts (--json), and its exit codes. */
 import { status } from '@grpc/grpc-js';
 import Table from 'cli-table3';
-import { isServiceError } from '../rpc/errors.ts';
+import { isCodedRemoteError } from '../domain/errors.ts';
 
 /** Exit codes: scripts can tell a missing model from bad input from a server that is down. */
 export const ExitCode = {
@@ -39,7 +39,7 @@ export function formatBytes(bytes: number): string {
 
 /** Prints an error for a person and returns the exit code that classifies it. */
 export function reportError(error: unknown, what: string): number {
-  if (isServiceError(error)) {
+  if (isCodedRemoteError(error)) {
     const name = status[error.code] ?? String(error.code);
     console.error(`${what}: ${error.details || error.message} (${name})`);
     if (error.code === status.NOT_FOUND) return ExitCode.NOT_FOUND;

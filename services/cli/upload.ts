@@ -16,7 +16,7 @@ import { basename, dirname, join, relative, sep } from 'node:path';
 import type {
   ManifestEntry, RegistryClient, StatBlobsResponse, UploadBlobResponse, UploadHeader, UploadVersionRequest, UploadVersionResponse,
 } from '../protocol/generated/nexus/registry/v1/registry.ts';
-import { ErrorCode, NexusError } from '../rpc/errors.ts';
+import { ErrorCode, NexusError } from '../domain/errors.ts';
 import { unaryCall } from './clients.ts';
 import { META_FILE } from './git-lineage.ts';
 

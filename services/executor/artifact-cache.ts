@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
 import type { RegistryClient } from '../protocol/generated/nexus/registry/v1/registry.ts';
 import { injectIntoMetadata } from '../telemetry/tracing.ts';
-import { ErrorCode, NexusError } from '../rpc/errors.ts';
+import { ErrorCode, NexusError } from '../domain/errors.ts';
 
 async function sha256OfFile(path: string): Promise<string> {
   const hash = createHash('sha256');

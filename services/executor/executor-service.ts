@@ -12,7 +12,7 @@ import {
 } from '../protocol/generated/nexus/executor/v1/executor.ts';
 import { BYTES_PER_ELEMENT, bytesOf, elementCount, isDatatype, viewAs, type HostTensor } from '../onnx/index.ts';
 import type { ModelVersion } from '../protocol/generated/nexus/registry/v1/registry.ts';
-import { ErrorCode, NexusError, failedPrecondition, invalidArgument } from '../rpc/errors.ts';
+import { ErrorCode, NexusError, failedPrecondition, invalidArgument } from '../domain/errors.ts';
 import { unary } from '../rpc/handlers.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { metrics } from '../telemetry/metrics.ts';

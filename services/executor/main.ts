@@ -2,7 +2,7 @@
 /** An executor as a process: node services/executor/main.ts --registry 127.0.0.1:8011 */
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { defaultDataDir } from '../cli/config.ts';
+import { defaultDataDir } from '../domain/data-dir.ts';
 import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
 import { startExecutor } from './server.ts';
 

@@ -2,7 +2,7 @@
  * Tensor element types, named as the Open Inference Protocol names them (FP32, INT64, ...),
  * with their ONNX codes, byte sizes and typed-array views.
  */
-import { invalidArgument } from '../rpc/errors.ts';
+import { invalidArgument } from '../domain/errors.ts';
 
 export const DATATYPES = [
   'BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64',

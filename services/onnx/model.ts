@@ -2,7 +2,7 @@
  * Reading ONNX models: decoding, initializer data as typed arrays, and the model's signature.
  */
 import { ModelProto, TensorProto_DataLocation, type TensorProto, type ValueInfoProto } from '../protocol/generated/onnx/onnx.ts';
-import { invalidArgument } from '../rpc/errors.ts';
+import { invalidArgument } from '../domain/errors.ts';
 import { BYTES_PER_ELEMENT, bytesOf, datatypeOfOnnxCode, elementCount, viewAs, type Datatype, type TypedArray } from './datatypes.ts';
 
 export type { ModelProto, GraphProto, NodeProto, TensorProto, AttributeProto } from '../protocol/generated/onnx/onnx.ts';

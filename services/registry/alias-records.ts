@@ -12,7 +12,7 @@
  * should the writer die in between: no move is ever missing from the history.
  */
 import { Alias, AliasMove, type AliasTarget } from '../protocol/generated/nexus/registry/v1/registry.ts';
-import { ErrorCode, failedPrecondition, NexusError, notFound } from '../rpc/errors.ts';
+import { ErrorCode, failedPrecondition, NexusError, notFound } from '../domain/errors.ts';
 import { PreconditionFailedError, type ObjectStore } from './store/object-store.ts';
 
 /** What the alias record holds: where it points, and the move that put it there. */

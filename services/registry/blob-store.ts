@@ -5,7 +5,7 @@
  * signature). Nothing is held in memory: chunks stream through the hash into the store.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { ErrorCode, invalidArgument, NexusError, notFound } from '../rpc/errors.ts';
+import { ErrorCode, invalidArgument, NexusError, notFound } from '../domain/errors.ts';
 import { ObjectNotFoundError, type ObjectInfo, type ObjectStore } from './store/object-store.ts';
 import { noteTransferredBytes } from './transfer-memory.ts';
 

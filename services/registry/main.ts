@@ -9,7 +9,7 @@
 import { Command } from 'commander';
 import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
 import { startRegistry } from './server.ts';
-import { defaultDataDir } from '../cli/config.ts';
+import { defaultDataDir } from '../domain/data-dir.ts';
 import { join } from 'node:path';
 import { resolveStoreConfig, STORE_PROVIDERS, type StoreConfig } from './store/store-config.ts';
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type {
   Alias, AliasMove, AliasTarget, ManifestEntry, ModelSignature, ModelVersion, UploadHeader,
 } from '../protocol/generated/nexus/registry/v1/registry.ts';
-import { failedPrecondition, invalidArgument, notFound } from '../rpc/errors.ts';
+import { failedPrecondition, invalidArgument, notFound } from '../domain/errors.ts';
 import { AliasRecords, type AliasDestination, type MoveRequest } from './alias-records.ts';
 import { BlobStore } from './blob-store.ts';
 import { EventLog, type EventLogOptions } from './event-log.ts';

@@ -10,7 +10,7 @@
  */
 import { ModelProto, ValueInfoProto } from '../protocol/generated/onnx/onnx.ts';
 import { signatureOf, type ModelSignature } from '../onnx/model.ts';
-import { invalidArgument } from '../rpc/errors.ts';
+import { invalidArgument } from '../domain/errors.ts';
 
 /** Largest graph input or output description held, in bytes. */
 const MAX_VALUE_INFO_BYTES = 1024 * 1024;

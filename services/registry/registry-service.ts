@@ -16,7 +16,7 @@ import {
   type UploadVersionResponse, type WatchRequest, type WatchResponse,
 } from '../protocol/generated/nexus/registry/v1/registry.ts';
 import { clientStream, serverStream, unary } from '../rpc/handlers.ts';
-import { ErrorCode, invalidArgument, NexusError, notFound } from '../rpc/errors.ts';
+import { ErrorCode, invalidArgument, NexusError, notFound } from '../domain/errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { metrics } from '../telemetry/metrics.ts';
 import type { RegistryEvent } from './event-log.ts';

@@ -9,7 +9,7 @@
  * models never has to walk every record.
  */
 import { ModelVersion } from '../protocol/generated/nexus/registry/v1/registry.ts';
-import { ErrorCode, NexusError } from '../rpc/errors.ts';
+import { ErrorCode, NexusError } from '../domain/errors.ts';
 import { PreconditionFailedError, type ObjectStore } from './store/object-store.ts';
 
 const versionsPrefix = (modelName: string) => `models/${modelName}/versions/`;

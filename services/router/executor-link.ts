@@ -10,7 +10,7 @@ import {
 } from '../protocol/generated/nexus/executor/v1/executor.ts';
 import type { ModelVersion } from '../protocol/generated/nexus/registry/v1/registry.ts';
 import { trace } from '@opentelemetry/api';
-import { ErrorCode, NexusError } from '../rpc/errors.ts';
+import { ErrorCode, NexusError } from '../domain/errors.ts';
 import { carrierOf } from '../telemetry/tracing.ts';
 import type { Logger } from '../telemetry/logger.ts';
 

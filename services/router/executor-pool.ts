@@ -5,7 +5,7 @@
  */
 import type { BatchResult, ExecuteBatch } from '../protocol/generated/nexus/executor/v1/executor.ts';
 import type { ModelVersion } from '../protocol/generated/nexus/registry/v1/registry.ts';
-import { ErrorCode, NexusError } from '../rpc/errors.ts';
+import { ErrorCode, NexusError } from '../domain/errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { ExecutorLink } from './executor-link.ts';
 

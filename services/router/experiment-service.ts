@@ -3,7 +3,7 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
   ExperimentsService, type GetExperimentRequest, type GetExperimentResponse, type ReportOutcomeRequest,
 } from '../protocol/generated/nexus/router/v1/experiments.ts';
-import { invalidArgument, notFound } from '../rpc/errors.ts';
+import { invalidArgument, notFound } from '../domain/errors.ts';
 import { unary } from '../rpc/handlers.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { ModelCatalog } from './model-catalog.ts';

@@ -8,7 +8,7 @@ import type {
 } from '../protocol/generated/inference/grpc_service.ts';
 import type { Tensor } from '../protocol/generated/nexus/executor/v1/executor.ts';
 import { isDatatype, viewAs } from '../onnx/index.ts';
-import { codeName, ErrorCode, NexusError } from '../rpc/errors.ts';
+import { codeName, ErrorCode, NexusError } from '../domain/errors.ts';
 import { metrics } from '../telemetry/metrics.ts';
 import { inSyncSpan, tracerFor } from '../telemetry/tracing.ts';
 import type { ModelCatalog, Routed, ServedModel } from './model-catalog.ts';

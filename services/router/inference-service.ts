@@ -7,7 +7,7 @@ import {
   GRPCInferenceServiceService, type ModelInferRequest, type ModelInferResponse, type ModelMetadataResponse,
   type ModelStreamInferResponse,
 } from '../protocol/generated/inference/grpc_service.ts';
-import { codeName, ErrorCode, NexusError } from '../rpc/errors.ts';
+import { codeName, ErrorCode, NexusError } from '../domain/errors.ts';
 import { unary } from '../rpc/handlers.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { ModelCatalog } from './model-catalog.ts';

@@ -8,7 +8,7 @@
  * target is one version, or a split of several by weight (an alias with a split).
  */
 import type { Alias, AliasMove } from '../protocol/generated/nexus/registry/v1/registry.ts';
-import { invalidArgument } from '../rpc/errors.ts';
+import { invalidArgument } from '../domain/errors.ts';
 import type { TrafficSplit } from './router-config.ts';
 
 /** Where a route sends traffic: one arm (no split) or several by weight, sticky or not. */

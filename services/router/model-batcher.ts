@@ -9,7 +9,7 @@ import { context, SpanStatusCode, trace, type Link, type Span } from '@opentelem
 import { BYTES_PER_ELEMENT, elementCount, isDatatype } from '../onnx/index.ts';
 import { metrics } from '../telemetry/metrics.ts';
 import { carrierOf, linkTo, tracerFor } from '../telemetry/tracing.ts';
-import { ErrorCode, NexusError } from '../rpc/errors.ts';
+import { ErrorCode, NexusError } from '../domain/errors.ts';
 import { BatchQueue, type BatchingPolicy, type QueuedRequest } from './batch-queue.ts';
 import type { ValidatedRequest } from './request-validation.ts';
 

@@ -19,7 +19,7 @@ import {
 import type { InferParameter } from '../protocol/generated/inference/grpc_service.ts';
 import type { ModelSignature, TensorSpec } from '../onnx/index.ts';
 import { isDatatype } from '../onnx/index.ts';
-import { ErrorCode, NexusError, invalidArgument, notFound } from '../rpc/errors.ts';
+import { ErrorCode, NexusError, invalidArgument, notFound } from '../domain/errors.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { injectIntoMetadata } from '../telemetry/tracing.ts';
 import type { BatchingPolicy } from './batch-queue.ts';

@@ -6,7 +6,7 @@
 import type { InferTensorContents, ModelInferRequest } from '../protocol/generated/inference/grpc_service.ts';
 import { BYTES_PER_ELEMENT, bytesOf, elementCount, isDatatype, type Datatype, type TypedArray } from '../onnx/index.ts';
 import type { TensorSpec } from '../onnx/index.ts';
-import { invalidArgument } from '../rpc/errors.ts';
+import { invalidArgument } from '../domain/errors.ts';
 
 /** One input of a validated request, as dense row-major little-endian bytes. */
 export interface ValidatedInput {

@@ -6,7 +6,7 @@
  *   parameters.timeout   int64 microseconds; the earlier of it and the gRPC deadline wins
  */
 import type { InferParameter } from '../protocol/generated/inference/grpc_service.ts';
-import { invalidArgument } from '../rpc/errors.ts';
+import { invalidArgument } from '../domain/errors.ts';
 import { PRIORITY_LEVELS } from './batch-queue.ts';
 
 export interface Scheduling {

@@ -1,7 +1,7 @@
 /** Starts a router: the Open Inference Protocol in front, executors behind, registry beside. */
 import { credentials } from '@grpc/grpc-js';
 import { RegistryClient } from '../protocol/generated/nexus/registry/v1/registry.ts';
-import { ErrorCode, NexusError } from '../rpc/errors.ts';
+import { ErrorCode, NexusError } from '../domain/errors.ts';
 import { startGrpcServer, type RunningServer } from '../rpc/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import type { RouterConfig } from './router-config.ts';

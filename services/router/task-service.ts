@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import {
   TasksService, TaskState, type SubmitTaskRequest, type TaskStatus, type WatchTaskRequest, type WatchTaskResponse,
 } from '../protocol/generated/nexus/router/v1/tasks.ts';
-import { ErrorCode, NexusError, invalidArgument, notFound } from '../rpc/errors.ts';
+import { ErrorCode, NexusError, invalidArgument, notFound } from '../domain/errors.ts';
 import { serverStream, unary } from '../rpc/handlers.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { createInferencePipeline, PreparedRequest } from './inference-pipeline.ts';

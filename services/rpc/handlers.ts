@@ -11,7 +11,8 @@ import type {
 import type { Logger } from '../telemetry/logger.ts';
 import { metrics } from '../telemetry/metrics.ts';
 import { contextFromMetadata, tracerFor } from '../telemetry/tracing.ts';
-import { codeName, ErrorCode, NexusError } from './errors.ts';
+import { codeName, ErrorCode, NexusError } from '../domain/errors.ts';
+import { toServiceError } from './status.ts';
 
 /**
  * What every call of one method shares: its service and method labels, resolved once when the
@@ -89,7 +90,7 @@ function toStatus(failure: unknown, method: string, fallbackLogger: Logger): Par
   const coded = NexusError.from(error);
   if (coded.code === ErrorCode.INTERNAL) logger.error({ err: error, method }, 'internal error');
   else logger.debug({ method, code: coded.code, reason: coded.message }, 'request failed');
-  return coded.toServiceError();
+  return toServiceError(coded);
 }
 
 export function unary<Req, Res>(

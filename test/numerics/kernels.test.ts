@@ -7,7 +7,7 @@ import { openGpu, type GpuContext } from '../../services/executor/gpu/index.ts';
 import { compileOnnxModel } from '../../services/executor/runtime/index.ts';
 import { float, GraphBuilder, tensorAttribute, type AttributeValue } from '../../services/onnx/builder.ts';
 import type { HostTensor } from '../../services/onnx/model.ts';
-import { ErrorCode, NexusError } from '../../services/rpc/errors.ts';
+import { ErrorCode, NexusError } from '../../services/domain/errors.ts';
 import { expectMatchesOrt, randomTensor } from './ort-reference.ts';
 
 let gpu: GpuContext;

@@ -8,7 +8,7 @@ import { compileOnnxModel } from '../../services/executor/runtime/index.ts';
 import type { Datatype } from '../../services/onnx/datatypes.ts';
 import { GraphBuilder, type AttributeValue } from '../../services/onnx/builder.ts';
 import type { HostTensor } from '../../services/onnx/model.ts';
-import { ErrorCode, NexusError } from '../../services/rpc/errors.ts';
+import { ErrorCode, NexusError } from '../../services/domain/errors.ts';
 import { expectMatchesOrt, randomTensor } from './ort-reference.ts';
 
 /** A graph input: FP32 uniform in [-scale, scale) unless `fill` makes its values. */

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeModel, GraphBuilder, signatureOf } from '../../services/onnx/index.ts';
-import { ErrorCode } from '../../services/rpc/errors.ts';
+import { ErrorCode } from '../../services/domain/errors.ts';
 import { OnnxSignatureReader } from '../../services/registry/onnx-signature.ts';
 import { hugeOnnxModel } from './fixtures.ts';
 

@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UploadHeader, type ModelVersion } from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
-import { ErrorCode, NexusError } from '../../services/rpc/errors.ts';
+import { ErrorCode, NexusError } from '../../services/domain/errors.ts';
 import { blobKey } from '../../services/registry/blob-store.ts';
 import { ModelRegistry } from '../../services/registry/model-registry.ts';
 import { ObjectNotFoundError, PreconditionFailedError, type ObjectStore } from '../../services/registry/store/object-store.ts';

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { BatchResult, Tensor } from '../../services/protocol/generated/nexus/executor/v1/executor.ts';
 import { MAX_REQUEUES, ModelBatcher } from '../../services/router/model-batcher.ts';
 import type { ValidatedRequest } from '../../services/router/request-validation.ts';
-import { ErrorCode, NexusError } from '../../services/rpc/errors.ts';
+import { ErrorCode, NexusError } from '../../services/domain/errors.ts';
 
 const f32 = (values: number[]) => new Uint8Array(new Float32Array(values).buffer);
 

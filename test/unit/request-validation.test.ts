@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { InferTensorContents, ModelInferRequest } from '../../services/protocol/generated/inference/grpc_service.ts';
 import { validateInferRequest } from '../../services/router/request-validation.ts';
 import type { TensorSpec } from '../../services/onnx/index.ts';
-import { ErrorCode, NexusError } from '../../services/rpc/errors.ts';
+import { ErrorCode, NexusError } from '../../services/domain/errors.ts';
 
 const signature = {
   inputs: [{ name: 'features', datatype: 'FP32', shape: [-1, 4] }] as TensorSpec[],

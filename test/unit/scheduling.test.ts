@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { schedulingOf } from '../../services/router/scheduling.ts';
-import { ErrorCode } from '../../services/rpc/errors.ts';
+import { ErrorCode } from '../../services/domain/errors.ts';
 
 const options = { defaultPriority: 2, callDeadlineMs: undefined, nowMs: 1000 };
 

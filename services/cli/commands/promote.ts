@@ -9,7 +9,7 @@ import { status } from '@grpc/grpc-js';
 import {
   SetAliasRequest, type AliasTarget, type GetAliasResponse, type SetAliasResponse,
 } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { isServiceError } from '../../rpc/errors.ts';
+import { isCodedRemoteError } from '../../domain/errors.ts';
 import { registryClient, unaryCall } from '../clients.ts';
 import { ExitCode, printJson, reportError } from '../output.ts';
 import { currentUser } from './store.ts';
@@ -71,7 +71,7 @@ export async function promote(name: string, targetText: string, alias: string, o
     const readRevision = await unaryCall<GetAliasResponse>((done) => client.getAlias({ modelName: name, alias }, done)).then(
       (reply) => reply.alias?.revision ?? 0,
       (error: unknown) => {
-        if (isServiceError(error) && error.code === status.NOT_FOUND) return 0; // not set yet
+        if (isCodedRemoteError(error) && error.code === status.NOT_FOUND) return 0; // not set yet
         throw error;
       },
     );

@@ -9,7 +9,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
 import { SetAliasRequest, type GetAliasResponse, type ModelVersion, type SetAliasResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { isServiceError } from '../../rpc/errors.ts';
+import { isCodedRemoteError } from '../../domain/errors.ts';
 import { registryClient, unaryCall } from '../clients.ts';
 import { findRepositoryRoot, META_FILE, readGitLineage, type LineageResult } from '../git-lineage.ts';
 import { ExitCode, formatBytes, printJson, reportError } from '../output.ts';
@@ -198,7 +198,7 @@ export async function storeModel(file: string, name: string, options: StoreOptio
       try {
         const current = await unaryCall<GetAliasResponse>((done) => client.getAlias({ modelName: name, alias: options.alias! }, done))
           .then((reply) => reply.alias?.version ?? 0, (error: unknown) => {
-            if (isServiceError(error) && error.code === status.NOT_FOUND) return 0;
+            if (isCodedRemoteError(error) && error.code === status.NOT_FOUND) return 0;
             throw error;
           });
         aliasMoved = await unaryCall<SetAliasResponse>((done) => client.setAlias(SetAliasRequest.fromPartial({

@@ -6,7 +6,7 @@
  * has them.
  */
 import { create, globals } from 'webgpu';
-import { failedPrecondition } from '../../rpc/errors.ts';
+import { failedPrecondition } from '../../domain/errors.ts';
 
 /** A ready device and what the executor needs to know about it. */
 export interface GpuContext {

@@ -21,7 +21,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { failedPrecondition } from '../../rpc/errors.ts';
+import { failedPrecondition } from '../../domain/errors.ts';
 import type { BindingKind, KernelVariant } from '../kernels/kernel.ts';
 
 /** shaders/ at the repository root (this file is services/executor/gpu/pipeline-cache.ts). */

@@ -5,7 +5,7 @@
 import type { AttributeProto, HostTensor, NodeProto } from '../../onnx/model.ts';
 import { tensorFromProto } from '../../onnx/model.ts';
 import { AttributeProto_AttributeType as AttributeType } from '../../protocol/generated/onnx/onnx.ts';
-import { failedPrecondition } from '../../rpc/errors.ts';
+import { failedPrecondition } from '../../domain/errors.ts';
 
 /** FAILED_PRECONDITION "operator 'X' (node 'n') is not supported[ with detail]". */
 export function unsupported(node: NodeProto, detail?: string) {

@@ -6,7 +6,7 @@
  */
 import type { Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor, NodeProto } from '../../onnx/model.ts';
-import { invalidArgument } from '../../rpc/errors.ts';
+import { invalidArgument } from '../../domain/errors.ts';
 import { floatAttribute, intAttribute, intsAttribute, stringAttribute, tensorAttribute, unsupported } from './attributes.ts';
 import {
   broadcastShapes, broadcastStrides, concatShape, flattenShape, gatherShape, normalizeAxis, padAmounts, product, rangeLength,

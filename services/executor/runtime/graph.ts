@@ -17,7 +17,7 @@
 import type { Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor, ModelProto, ModelSignature, NodeProto } from '../../onnx/model.ts';
 import { defaultOpsetVersion, signatureOf, tensorFromProto } from '../../onnx/model.ts';
-import { ErrorCode, failedPrecondition, invalidArgument, NexusError } from '../../rpc/errors.ts';
+import { ErrorCode, failedPrecondition, invalidArgument, NexusError } from '../../domain/errors.ts';
 import { invalidNode, unsupported } from './attributes.ts';
 import { SHAPE_OPS, type CpuInput } from './cpu-ops.ts';
 import { foldBatchNorms, planFusion, type FusionContext, type FusionPlan, type PlacedNode } from './fusion.ts';

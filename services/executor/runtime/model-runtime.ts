@@ -8,7 +8,7 @@
  */
 import { elementCount } from '../../onnx/datatypes.ts';
 import { decodeModel, type HostTensor, type ModelSignature } from '../../onnx/model.ts';
-import { ErrorCode, failedPrecondition, invalidArgument, NexusError } from '../../rpc/errors.ts';
+import { ErrorCode, failedPrecondition, invalidArgument, NexusError } from '../../domain/errors.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { pipelineCacheFor, type CachedPipeline } from '../gpu/pipeline-cache.ts';
 import { STORAGE_BYTES } from '../kernels/kernel.ts';

@@ -5,7 +5,7 @@
  */
 import type { Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor, NodeProto } from '../../onnx/model.ts';
-import { invalidArgument } from '../../rpc/errors.ts';
+import { invalidArgument } from '../../domain/errors.ts';
 import { convTransposeDispatch, convTransposeVariant, depthwiseDispatch, depthwiseVariant, poolDispatch, poolVariant } from '../kernels/conv.ts';
 import { channelAffineDispatch, channelAffineVariant } from '../kernels/elementwise.ts';
 import type { KernelVariant, StorageType } from '../kernels/kernel.ts';

@@ -7,12 +7,12 @@
  */
 import { datatypeOfOnnxCode, type Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor, NodeProto } from '../../onnx/model.ts';
-import { invalidArgument } from '../../rpc/errors.ts';
+import { invalidArgument } from '../../domain/errors.ts';
 import {
   COPY_MAX_RANK, copyDispatch, copyVariants, gatherDispatch, gatherVariant, PAD_MODES, padDispatch, padVariant, type CopyProblem, type PadMode,
 } from '../kernels/data.ts';
 import {
-  BINARY_OPS, binaryDispatch, binaryVariant, channelAffineDispatch, channelAffineVariant, INTEGER_BINARY_OPS, unaryDispatch, unaryVariant,
+  BINARY_OPS, binaryDispatch, binaryVariant, INTEGER_BINARY_OPS, unaryDispatch, unaryVariant,
   whereDispatch, whereVariant, type BinaryOpName, type UnaryMode,
 } from '../kernels/elementwise.ts';
 import type { Dispatch, KernelVariant, StorageType } from '../kernels/kernel.ts';
@@ -24,7 +24,7 @@ import {
   booleanAttribute, enumAttribute, floatAttribute, intAttribute, intsAttribute, invalidNode, stringAttribute, tensorAttribute, unsupported,
 } from './attributes.ts';
 import {
-  axesOf, CPU_OPS, padParameters, reduceAxesOf, reshapeTarget, sliceParameters, splitOf, SHAPE_OPS, type CpuOp,
+  axesOf, CPU_OPS, padParameters, reshapeTarget, sliceParameters, splitOf, SHAPE_OPS, type CpuOp,
 } from './cpu-ops.ts';
 import { convOperator, convTransposeOperator, batchNormOperator, gemmOperator, matMulOperator, poolOperator } from './operators-gemm.ts';
 import {

@@ -7,7 +7,7 @@
  */
 import { elementCount, type Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor } from '../../onnx/model.ts';
-import { failedPrecondition } from '../../rpc/errors.ts';
+import { failedPrecondition } from '../../domain/errors.ts';
 import type { CachedPipeline } from '../gpu/pipeline-cache.ts';
 import { STORAGE_BYTES, type StorageType } from '../kernels/kernel.ts';
 import { walkShapes, type CompiledGraph, type DeviceStep } from './graph.ts';

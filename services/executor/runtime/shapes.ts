@@ -3,7 +3,7 @@
  * attribute values) to output shapes and the kernels' problem descriptions. They throw
  * INVALID_ARGUMENT when the shapes do not fit together; the caller adds which node it was.
  */
-import { invalidArgument } from '../../rpc/errors.ts';
+import { invalidArgument } from '../../domain/errors.ts';
 import type { MatMulProblem } from '../kernels/matmul.ts';
 
 export const product = (dims: readonly number[]) => dims.reduce((total, dim) => total * dim, 1);

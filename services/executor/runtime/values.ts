@@ -4,7 +4,7 @@
  */
 import { elementCount, type Datatype, type TypedArray } from '../../onnx/datatypes.ts';
 import type { HostTensor } from '../../onnx/model.ts';
-import { invalidArgument } from '../../rpc/errors.ts';
+import { invalidArgument } from '../../domain/errors.ts';
 import type { StorageType } from '../kernels/kernel.ts';
 
 /** "fp32": every float stored and computed in f32 (safe mode). "fp16": stored as f16 (fast mode). */
