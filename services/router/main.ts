@@ -2,8 +2,9 @@
 /** The router as a process: node services/router/main.ts --registry HOST:PORT --executor HOST:PORT */
 import { Command, Option } from 'commander';
 import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
-import { DEFAULT_BATCHING_POLICY } from './batch-queue.ts';
-import { DEFAULT_SERVING_CONFIG, loadRouterConfig, type ModelServingConfig } from './router-config.ts';
+import { DEFAULT_BATCHING_POLICY } from './batching/index.ts';
+import { DEFAULT_SERVING_CONFIG, loadRouterConfig, type ModelServingConfig } from './config/index.ts';
+import { DEFAULT_BATCH_TIMEOUT_MS } from './fleet/index.ts';
 import { startRouter } from './server.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -15,9 +16,10 @@ const options = new Command('nexus-router')
   .option('--max-batch-size <rows>', 'default max batch size', String(DEFAULT_BATCHING_POLICY.maxBatchSize))
   .option('--max-queue-delay-us <us>', 'default max queue delay in microseconds', String(DEFAULT_BATCHING_POLICY.maxQueueDelayMs * 1000))
   .option('--max-queue-size <requests>', 'default bound on queued requests per model', String(DEFAULT_BATCHING_POLICY.maxQueueSize))
-  .option('--config <file>', 'YAML serving settings per model (see services/router/router-config.ts)')
+  .option('--batch-timeout-ms <ms>', 'longest wait for an executor to answer one batch', String(DEFAULT_BATCH_TIMEOUT_MS))
+  .option('--config <file>', 'YAML serving settings per model (see services/router/config/router-config.ts)')
   .parse()
-  .opts<{ address: string; metricsAddress: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string; config?: string }>();
+  .opts<{ address: string; metricsAddress: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string; batchTimeoutMs: string; config?: string }>();
 
 await runServiceProcess('router', async () => {
   const fromFlags: ModelServingConfig = {
@@ -29,6 +31,6 @@ await runServiceProcess('router', async () => {
   const config = options.config ? loadRouterConfig(options.config, fromFlags) : { defaults: fromFlags, models: {} };
   return startRouter({
     address: options.address, registryAddress: options.registry, executorAddresses: options.executor, config,
-    drainDelayMs: drainDelayMs(),
+    drainDelayMs: drainDelayMs(), batchTimeoutMs: Number(options.batchTimeoutMs),
   });
 }, { metricsAddress: options.metricsAddress });

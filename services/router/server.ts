@@ -1,17 +1,20 @@
-/** Starts a router: the Open Inference Protocol in front, executors behind, registry beside. */
+/**
+ * Starts a router: the composition root. The Open Inference Protocol in front, executors behind,
+ * registry beside; every component gets its collaborators and reporters here.
+ */
 import { credentials } from '@grpc/grpc-js';
 import { RegistryClient } from '../protocol/generated/nexus/registry/v1/registry.ts';
-import { ErrorCode, NexusError } from '../domain/errors.ts';
+import { ErrorCode, NexusError } from '../domain/index.ts';
 import { startGrpcServer, type RunningServer } from '../rpc/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
-import type { RouterConfig } from './router-config.ts';
-import { ExecutorPool } from './executor-pool.ts';
-import { createInferenceService, GRPCInferenceServiceService } from './inference-service.ts';
-import { createExperimentService, ExperimentsService } from './experiment-service.ts';
-import { createInferencePipeline } from './inference-pipeline.ts';
-import { ModelCatalog } from './model-catalog.ts';
-import { RegistryWatcher } from './registry-watch.ts';
-import { createTaskService, TasksService } from './task-service.ts';
+import type { RouterConfig } from './config/index.ts';
+import { ExecutorLink, ExecutorPool, grpcExecutorDialer } from './fleet/index.ts';
+import {
+  createExperimentService, createInferenceService, createTaskService, ExperimentsService, GRPCInferenceServiceService, TasksService,
+} from './grpc/index.ts';
+import { grpcRegistryView, ModelCatalog, RegistryWatcher } from './models/index.ts';
+import { prometheusBatcherReporter, prometheusRequestReporter } from './prometheus-reporters.ts';
+import { createRequestPath, TaskStore, type RequestPath } from './request-path/index.ts';
 
 export interface RouterOptions {
   /** host:port to bind. Default 127.0.0.1:8001 (Triton's gRPC port). */
@@ -19,15 +22,18 @@ export interface RouterOptions {
   registryAddress: string;
   /** Executors to dial, host:port each. */
   executorAddresses: string[];
-  /** Serving settings (batching, priorities, cache) per model; see router-config.ts. */
+  /** Serving settings (batching, priorities, cache) per model; see config/router-config.ts. */
   config?: RouterConfig;
   /** Least time between turning NOT_SERVING and closing, in milliseconds. Default 0. */
   drainDelayMs?: number;
+  /** Longest wait for an executor's answer to one batch, in milliseconds. Default 30 000. */
+  batchTimeoutMs?: number;
 }
 
 export interface RunningRouter extends RunningServer {
   pool: ExecutorPool;
   catalog: ModelCatalog;
+  requests: RequestPath;
   watcher: RegistryWatcher;
 }
 
@@ -40,14 +46,21 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
   });
-  const pool = new ExecutorPool(options.executorAddresses, logger);
+  const pool = new ExecutorPool({
+    addresses: options.executorAddresses,
+    logger,
+    createLink: (address) => new ExecutorLink({ address, dialer: grpcExecutorDialer(address), logger, batchTimeoutMs: options.batchTimeoutMs }),
+  });
   let setHealth: RunningServer['setHealth'] = () => {};
-  const catalog = new ModelCatalog(registry, pool, {
+  const catalog = new ModelCatalog(grpcRegistryView(registry), pool, {
     config: options.config,
     logger,
+    batcherReporter: prometheusBatcherReporter,
     // grpc.health.v1 per model: SERVING once the model is loaded and warmed on an executor.
     onModelHealth: (modelName, serving) => setHealth(`model/${modelName}`, serving ? 'SERVING' : 'NOT_SERVING'),
   });
+  const requests = createRequestPath(catalog, { reporter: prometheusRequestReporter });
+  pool.start();
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:8001',
     drainDelayMs: options.drainDelayMs,
@@ -55,12 +68,12 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       name: 'inference.GRPCInferenceService',
       protoFile: 'inference/grpc_service.proto',
       definition: GRPCInferenceServiceService,
-      implementation: createInferenceService(catalog, () => pool.anyReady, logger),
+      implementation: createInferenceService({ requests, catalog, isServerReady: () => pool.anyReady, logger }),
     }, {
       name: 'nexus.router.v1.Tasks',
       protoFile: 'nexus/router/v1/tasks.proto',
       definition: TasksService,
-      implementation: createTaskService(createInferencePipeline(catalog), logger),
+      implementation: createTaskService(new TaskStore(requests.handle), logger),
     }, {
       name: 'nexus.router.v1.Experiments',
       protoFile: 'nexus/router/v1/experiments.proto',
@@ -82,11 +95,12 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     ...running,
     pool,
     catalog,
+    requests,
     watcher,
     async shutdown(graceMs = 5_000) {
       // Not ready first, then answer everything queued, then stop listening.
       running.drain();
-      await catalog.drain(graceMs);
+      await requests.drain(graceMs);
       await shutdown(graceMs);
       catalog.close(new NexusError(ErrorCode.UNAVAILABLE, 'the router is shutting down'));
       watcher.close();

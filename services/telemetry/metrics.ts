@@ -14,8 +14,8 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
 const registers = [metricsRegistry];
 
-export const metrics = {
-  // Every gRPC method of every service.
+/** Every gRPC method of every service. */
+export const rpcMetrics = {
   rpcRequests: new Counter({
     name: 'nexus_rpc_requests_total', help: 'gRPC calls handled, by service, method and status code name.',
     labelNames: ['service', 'method', 'code'], registers,
@@ -24,8 +24,10 @@ export const metrics = {
     name: 'nexus_rpc_duration_seconds', help: 'Time to handle a gRPC call, by service and method.',
     labelNames: ['service', 'method'], buckets: LATENCY_BUCKETS, registers,
   }),
+};
 
-  // Router: inference requests.
+/** The router's inference requests, queues and batches (reported through router/prometheus-reporters.ts). */
+export const routerMetrics = {
   inferRequests: new Counter({
     name: 'nexus_inference_requests_total', help: 'Inference requests answered, by model and outcome (ok or a gRPC status code name).',
     labelNames: ['model', 'outcome'], registers,
@@ -52,8 +54,10 @@ export const metrics = {
     name: 'nexus_response_cache_lookups_total', help: 'Response cache lookups, by model and result (hit or miss).',
     labelNames: ['model', 'result'], registers,
   }),
+};
 
-  // Executor.
+/** The executor's devices and loaded models. */
+export const executorMetrics = {
   gpuTime: new Histogram({
     name: 'nexus_gpu_execution_seconds', help: 'GPU time of a batch (timestamp queries), by model.',
     labelNames: ['model'], buckets: LATENCY_BUCKETS, registers,
@@ -71,10 +75,15 @@ export const metrics = {
     help: 'Largest GPU memory a batch of a loaded version has needed for inputs and intermediates (weights excluded).',
     labelNames: ['model', 'version'], registers,
   }),
+};
 
-  // Registry.
+/** The registry's artifact traffic. */
+export const registryMetrics = {
   registryBytes: new Counter({
     name: 'nexus_registry_bytes_total', help: 'Artifact bytes moved by the registry, by direction (up or down).',
     labelNames: ['direction'], registers,
   }),
 };
+
+/** Every metric by name, for the services that read them from one object. */
+export const metrics = { ...rpcMetrics, ...routerMetrics, ...executorMetrics, ...registryMetrics };

@@ -3,7 +3,7 @@ import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ExperimentsClient, GetExperimentRequest, ReportOutcomeRequest, type GetExperimentResponse } from '../../services/protocol/generated/nexus/router/v1/experiments.ts';
 import { trainIrisModel } from '../../services/examples/iris/train.ts';
-import { DEFAULT_SERVING_CONFIG } from '../../services/router/router-config.ts';
+import { DEFAULT_SERVING_CONFIG } from '../../services/router/index.ts';
 import { fp32Contents, startCluster, type Cluster } from './harness.ts';
 
 let cluster: Cluster;

@@ -13,10 +13,8 @@ import { GRPCInferenceServiceClient, type ModelInferRequest, type ModelInferResp
 import { ExecutorClient, type GetStatsResponse } from '../../services/protocol/generated/nexus/executor/v1/executor.ts';
 import { startExecutor, type RunningExecutor } from '../../services/executor/server.ts';
 import { startRegistry } from '../../services/registry/server.ts';
-import { startRouter, type RunningRouter } from '../../services/router/server.ts';
+import { DEFAULT_SERVING_CONFIG, startRouter, type BatchingPolicy, type RouterConfig, type RunningRouter } from '../../services/router/index.ts';
 import type { RunningServer } from '../../services/rpc/server.ts';
-import type { BatchingPolicy } from '../../services/router/batch-queue.ts';
-import { DEFAULT_SERVING_CONFIG, type RouterConfig } from '../../services/router/router-config.ts';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 

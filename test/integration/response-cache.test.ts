@@ -1,7 +1,7 @@
 /** The optional response cache: a repeated request is answered without running the model again. */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { trainIrisModel } from '../../services/examples/iris/train.ts';
-import { DEFAULT_SERVING_CONFIG } from '../../services/router/router-config.ts';
+import { DEFAULT_SERVING_CONFIG } from '../../services/router/index.ts';
 import { fp32Contents, startCluster, type Cluster } from './harness.ts';
 
 let cluster: Cluster;

@@ -1,0 +1,7 @@
+/**
+ * Admission: what a request must satisfy before anything queues. Validation against the model's
+ * signature yields the only type the batcher accepts; scheduling reads priority and deadline.
+ * Pure: every refusal is an INVALID_ARGUMENT naming the field.
+ */
+export { isBatchable, validateInferRequest, type ValidatedInput, type ValidatedRequest } from './request-validation.ts';
+export { DEFAULT_PRIORITY, PRIORITY_LEVELS, schedulingOf, type Scheduling } from './scheduling.ts';

@@ -1,0 +1,167 @@
+/**
+ * Checks a ModelInferRequest against the model's signature before anything is queued, and turns
+ * its inputs (typed `contents` or `raw_input_contents`) into dense little-endian bytes. Pure: every
+ * problem becomes an INVALID_ARGUMENT that names the tensor, the field and what was expected.
+ */
+import type { InferTensorContents, ModelInferRequest } from '../../protocol/generated/inference/grpc_service.ts';
+import { BYTES_PER_ELEMENT, bytesOf, elementCount, isDatatype, type Datatype, type TypedArray } from '../../onnx/index.ts';
+import type { TensorSpec } from '../../onnx/index.ts';
+import { invalidArgument } from '../../domain/index.ts';
+
+/** One input of a validated request, as dense row-major little-endian bytes. */
+export interface ValidatedInput {
+  name: string;
+  datatype: Datatype;
+  shape: number[];
+  data: Uint8Array;
+}
+
+export interface ValidatedRequest {
+  /** In the order of the model's signature. */
+  inputs: ValidatedInput[];
+  /** Rows along dimension 0 (1 for a model without a batch dimension). */
+  rows: number;
+  /** Equal for requests that may be stacked into one batch. */
+  shapeKey: string;
+  /** The outputs to return, in the order to return them. */
+  outputNames: string[];
+  /** Answer in raw_output_contents (the request used raw inputs) rather than typed contents. */
+  rawOutput: boolean;
+}
+
+/** Whether the model batches along dimension 0: every input's first dimension is variable. */
+export function isBatchable(inputs: readonly TensorSpec[]): boolean {
+  return inputs.length > 0 && inputs.every((input) => input.shape.length > 0 && input.shape[0] === -1);
+}
+
+const CONTENTS_FIELD: Record<Datatype, keyof InferTensorContents | undefined> = {
+  BOOL: 'boolContents', INT8: 'intContents', INT16: 'intContents', INT32: 'intContents',
+  INT64: 'int64Contents', UINT8: 'uintContents', UINT16: 'uintContents', UINT32: 'uintContents',
+  UINT64: 'uint64Contents', FP32: 'fp32Contents', FP64: 'fp64Contents', BYTES: 'bytesContents',
+  FP16: undefined, BF16: undefined,
+};
+
+/** The proto field name (snake case) of a contents field, for messages. */
+const protoFieldName = (field: string) => field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+
+function typedContentsToBytes(name: string, datatype: Datatype, contents: InferTensorContents, count: number): Uint8Array {
+  const field = CONTENTS_FIELD[datatype];
+  if (!field) throw invalidArgument(`input '${name}': datatype ${datatype} has no typed contents field; send it in raw_input_contents`);
+  const used = (Object.keys(contents) as Array<keyof InferTensorContents>).filter(
+    (key) => key !== field && Array.isArray(contents[key]) && contents[key].length > 0,
+  );
+  if (used.length > 0) {
+    throw invalidArgument(`input '${name}' is ${datatype}, so its values belong in contents.${protoFieldName(field)}, not contents.${protoFieldName(used[0])}`);
+  }
+  const values = contents[field] as unknown[];
+  if (values.length !== count) {
+    throw invalidArgument(`input '${name}': contents.${protoFieldName(field)} has ${values.length} values, its shape needs ${count}`);
+  }
+  let array: TypedArray;
+  switch (datatype) {
+    case 'FP32': array = Float32Array.from(contents.fp32Contents); break;
+    case 'FP64': array = Float64Array.from(contents.fp64Contents); break;
+    case 'INT8': array = Int8Array.from(contents.intContents); break;
+    case 'INT16': array = Int16Array.from(contents.intContents); break;
+    case 'INT32': array = Int32Array.from(contents.intContents); break;
+    case 'INT64': array = BigInt64Array.from(contents.int64Contents, (value) => BigInt(value)); break;
+    case 'UINT8': array = Uint8Array.from(contents.uintContents); break;
+    case 'UINT16': array = Uint16Array.from(contents.uintContents); break;
+    case 'UINT32': array = Uint32Array.from(contents.uintContents); break;
+    case 'UINT64': array = BigUint64Array.from(contents.uint64Contents, (value) => BigInt(value)); break;
+    case 'BOOL': array = Uint8Array.from(contents.boolContents, (value) => (value ? 1 : 0)); break;
+    default: throw invalidArgument(`input '${name}': datatype ${datatype} is not supported`);
+  }
+  return bytesOf(array);
+}
+
+function hasTypedContents(contents: InferTensorContents | undefined): boolean {
+  return !!contents && Object.values(contents).some((value) => Array.isArray(value) && value.length > 0);
+}
+
+/**
+ * Validates `request` against `signature`. `maxBatchSize` bounds the rows of one request.
+ * Throws INVALID_ARGUMENT naming the problem.
+ */
+export function validateInferRequest(
+  request: ModelInferRequest,
+  signature: { inputs: readonly TensorSpec[]; outputs: readonly TensorSpec[] },
+  maxBatchSize: number,
+): ValidatedRequest {
+  // Only error messages need it.
+  const expectedNames = () => signature.inputs.map((input) => input.name).join(', ');
+  const seen = new Set<string>();
+  for (const input of request.inputs) {
+    if (seen.has(input.name)) throw invalidArgument(`input '${input.name}' appears twice`);
+    seen.add(input.name);
+    if (!signature.inputs.some((spec) => spec.name === input.name)) {
+      throw invalidArgument(`unexpected input '${input.name}'; the model takes: ${expectedNames()}`);
+    }
+  }
+  for (const spec of signature.inputs) {
+    if (!seen.has(spec.name)) throw invalidArgument(`missing input '${spec.name}' (${spec.datatype} [${spec.shape}]); the model takes: ${expectedNames()}`);
+  }
+
+  const raw = request.rawInputContents.length > 0;
+  if (raw && request.rawInputContents.length !== request.inputs.length) {
+    throw invalidArgument(`raw_input_contents has ${request.rawInputContents.length} entries but there are ${request.inputs.length} inputs; send one per input, in order`);
+  }
+
+  const batchable = isBatchable(signature.inputs);
+  let rows: number | undefined;
+  const byName = new Map<string, ValidatedInput>();
+  request.inputs.forEach((input, index) => {
+    const spec = signature.inputs.find((candidate) => candidate.name === input.name)!;
+    if (!isDatatype(input.datatype)) throw invalidArgument(`input '${input.name}': unknown datatype '${input.datatype}'`);
+    if (input.datatype !== spec.datatype) {
+      throw invalidArgument(`input '${input.name}' must be ${spec.datatype}, got ${input.datatype}`);
+    }
+    const shape = input.shape;
+    const wrongShape = shape.length !== spec.shape.length
+      || shape.some((dim, axis) => !Number.isSafeInteger(dim) || dim < 1 || (spec.shape[axis] !== -1 && spec.shape[axis] !== dim));
+    if (wrongShape) {
+      throw invalidArgument(`input '${input.name}' has shape [${shape}], the model expects [${spec.shape}] (-1 = any size)`);
+    }
+    if (batchable) {
+      if (rows !== undefined && shape[0] !== rows) {
+        throw invalidArgument(`input '${input.name}' has ${shape[0]} rows along dimension 0, other inputs have ${rows}`);
+      }
+      rows = shape[0];
+    }
+    const count = elementCount(shape);
+    let data: Uint8Array;
+    if (raw) {
+      if (hasTypedContents(input.contents)) {
+        throw invalidArgument(`input '${input.name}': contents must not be set when raw_input_contents is used`);
+      }
+      data = request.rawInputContents[index];
+      const expectedBytes = count * BYTES_PER_ELEMENT[input.datatype];
+      if (data.byteLength !== expectedBytes) {
+        throw invalidArgument(`raw_input_contents[${index}] for input '${input.name}' has ${data.byteLength} bytes, shape [${shape}] of ${input.datatype} needs ${expectedBytes}`);
+      }
+    } else {
+      if (!input.contents) throw invalidArgument(`input '${input.name}' has no contents and there is no raw_input_contents`);
+      data = typedContentsToBytes(input.name, input.datatype, input.contents, count);
+    }
+    byName.set(input.name, { name: input.name, datatype: input.datatype, shape, data });
+  });
+
+  const effectiveRows = rows ?? 1;
+  if (batchable && effectiveRows > maxBatchSize) {
+    throw invalidArgument(`the request has ${effectiveRows} rows along dimension 0, more than the model's max batch size ${maxBatchSize}`);
+  }
+
+  const outputNames = request.outputs.length === 0
+    ? signature.outputs.map((output) => output.name)
+    : request.outputs.map((output) => {
+      if (!signature.outputs.some((spec) => spec.name === output.name)) {
+        throw invalidArgument(`requested output '${output.name}' does not exist; the model's outputs: ${signature.outputs.map((spec) => spec.name).join(', ')}`);
+      }
+      return output.name;
+    });
+
+  const inputs = signature.inputs.map((spec) => byName.get(spec.name)!);
+  // A model without a batch dimension runs one request at a time: give each request its own key.
+  const shapeKey = batchable ? inputs.map((input) => `${input.name}:${input.shape.slice(1).join('x')}`).join('|') : '';
+  return { inputs, rows: effectiveRows, shapeKey, outputNames, rawOutput: raw };
+}

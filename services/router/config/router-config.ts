@@ -1,0 +1,138 @@
+/**
+ * The router's per-model serving settings, from a YAML file (`--config router.yaml`):
+ *
+ *   defaults:                      # every model
+ *     max_batch_size: 32           # rows per batch
+ *     max_queue_delay_us: 2000     # longest a request waits for company
+ *     max_queue_size: 1024         # queued requests beyond this get RESOURCE_EXHAUSTED
+ *     default_priority: normal     # high | normal | low, for requests that name none
+ *   models:
+ *     iris:
+ *       preferred_batch_sizes: [8, 16]
+ *       response_cache: { max_bytes: 16777216, ttl_seconds: 60 }
+ *       split:                     # A/B: unversioned requests go to these versions by weight
+ *         sticky_parameter: user   # a request parameter that keeps a client on one arm
+ *         arms: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }]
+ *
+ * Precedence, lowest first: built-in defaults, the file's `defaults` (or the router's flags), the
+ * batching stored with the version (`nexus store --max-batch-size`), the file's `models.<name>`.
+ */
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { BatchingConfig } from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { DEFAULT_PRIORITY, PRIORITY_LEVELS } from '../admission/index.ts';
+import { DEFAULT_BATCHING_POLICY, type BatchingPolicy } from '../batching/index.ts';
+
+/** An A/B split of a model's unversioned traffic between versions. */
+export interface TrafficSplit {
+  arms: Array<{ version: number; weight: number }>;
+  /** A request parameter whose value pins a client to one arm; absent: random per request. */
+  stickyParameter?: string;
+}
+
+export interface ModelServingConfig extends BatchingPolicy {
+  /** 1 (high) … 3 (low). */
+  defaultPriority: number;
+  /** Absent: no caching. */
+  responseCache?: { maxBytes: number; ttlMs: number };
+  /** Absent: requests without a version go to the latest. */
+  split?: TrafficSplit;
+}
+
+export interface RouterConfig {
+  defaults: ModelServingConfig;
+  models: Record<string, Partial<ModelServingConfig>>;
+}
+
+export const DEFAULT_SERVING_CONFIG: ModelServingConfig = { ...DEFAULT_BATCHING_POLICY, defaultPriority: DEFAULT_PRIORITY };
+
+const KNOWN_KEYS = ['max_batch_size', 'max_queue_delay_us', 'max_queue_size', 'preferred_batch_sizes', 'default_priority', 'response_cache', 'split'];
+
+function positiveInteger(value: unknown, where: string, allowZero = false): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw new Error(`${where} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** Reads one `defaults` or `models.<name>` block; throws naming the bad key. */
+function parseBlock(raw: unknown, where: string): Partial<ModelServingConfig> {
+  if (raw === null || raw === undefined) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${where} must be a mapping`);
+  const block = raw as Record<string, unknown>;
+  const unknown = Object.keys(block).filter((key) => !KNOWN_KEYS.includes(key));
+  if (unknown.length > 0) throw new Error(`${where}.${unknown[0]} is not a setting; known: ${KNOWN_KEYS.join(', ')}`);
+  const config: Partial<ModelServingConfig> = {};
+  if (block.max_batch_size !== undefined) config.maxBatchSize = positiveInteger(block.max_batch_size, `${where}.max_batch_size`);
+  if (block.max_queue_delay_us !== undefined) config.maxQueueDelayMs = positiveInteger(block.max_queue_delay_us, `${where}.max_queue_delay_us`, true) / 1000;
+  if (block.max_queue_size !== undefined) config.maxQueueSize = positiveInteger(block.max_queue_size, `${where}.max_queue_size`);
+  if (block.preferred_batch_sizes !== undefined) {
+    if (!Array.isArray(block.preferred_batch_sizes)) throw new Error(`${where}.preferred_batch_sizes must be a list`);
+    config.preferredBatchSizes = block.preferred_batch_sizes.map((size, index) => positiveInteger(size, `${where}.preferred_batch_sizes[${index}]`));
+  }
+  if (block.default_priority !== undefined) {
+    const level = PRIORITY_LEVELS[block.default_priority as keyof typeof PRIORITY_LEVELS];
+    if (level === undefined) throw new Error(`${where}.default_priority must be high, normal or low`);
+    config.defaultPriority = level;
+  }
+  if (block.response_cache !== undefined) {
+    const cache = block.response_cache as Record<string, unknown>;
+    if (typeof cache !== 'object' || cache === null) throw new Error(`${where}.response_cache must be a mapping`);
+    config.responseCache = {
+      maxBytes: positiveInteger(cache.max_bytes, `${where}.response_cache.max_bytes`),
+      ttlMs: positiveInteger(cache.ttl_seconds, `${where}.response_cache.ttl_seconds`) * 1000,
+    };
+  }
+  if (block.split !== undefined) config.split = parseSplit(block.split, `${where}.split`);
+  return config;
+}
+
+function parseSplit(raw: unknown, where: string): TrafficSplit {
+  const split = raw as { arms?: unknown; sticky_parameter?: unknown };
+  if (typeof split !== 'object' || split === null || !Array.isArray(split.arms) || split.arms.length < 2) {
+    throw new Error(`${where}.arms must list at least two { version, weight } entries`);
+  }
+  const arms = split.arms.map((arm: { version?: unknown; weight?: unknown }, index: number) => {
+    const weight = arm?.weight;
+    if (typeof weight !== 'number' || !(weight > 0) || !Number.isFinite(weight)) {
+      throw new Error(`${where}.arms[${index}].weight must be a positive number`);
+    }
+    return { version: positiveInteger(arm?.version, `${where}.arms[${index}].version`), weight };
+  });
+  if (new Set(arms.map((arm) => arm.version)).size !== arms.length) throw new Error(`${where}.arms names a version twice`);
+  if (split.sticky_parameter !== undefined && typeof split.sticky_parameter !== 'string') {
+    throw new Error(`${where}.sticky_parameter must be a parameter name`);
+  }
+  return { arms, stickyParameter: split.sticky_parameter as string | undefined };
+}
+
+/** Parses the YAML text of a router config; throws an Error naming the first bad setting. */
+export function parseRouterConfig(text: string, base: ModelServingConfig = DEFAULT_SERVING_CONFIG): RouterConfig {
+  const raw = (parse(text) ?? {}) as Record<string, unknown>;
+  const extra = Object.keys(raw).filter((key) => key !== 'defaults' && key !== 'models');
+  if (extra.length > 0) throw new Error(`'${extra[0]}' is not a section; use 'defaults' and 'models'`);
+  const models = (raw.models ?? {}) as Record<string, unknown>;
+  if (typeof models !== 'object' || Array.isArray(models)) throw new Error("'models' must map model names to settings");
+  return {
+    defaults: { ...base, ...parseBlock(raw.defaults, 'defaults') },
+    models: Object.fromEntries(Object.entries(models).map(([name, block]) => [name, parseBlock(block, `models.${name}`)])),
+  };
+}
+
+export function loadRouterConfig(path: string, base?: ModelServingConfig): RouterConfig {
+  try {
+    return parseRouterConfig(readFileSync(path, 'utf8'), base);
+  } catch (error) {
+    throw new Error(`${path}: ${(error as Error).message}`);
+  }
+}
+
+/** The settings for one version, by the precedence above. */
+export function servingConfigFor(config: RouterConfig, modelName: string, stored: BatchingConfig | undefined): ModelServingConfig {
+  return {
+    ...config.defaults,
+    ...(stored?.maxBatchSize ? { maxBatchSize: stored.maxBatchSize } : {}),
+    ...(stored?.maxQueueDelayUs ? { maxQueueDelayMs: stored.maxQueueDelayUs / 1000 } : {}),
+    ...config.models[modelName],
+  };
+}

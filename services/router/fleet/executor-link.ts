@@ -1,0 +1,244 @@
+/**
+ * The router's end of one executor's long-lived Connect stream. Loads and batches go down with an
+ * id; answers come back by id. When the stream breaks, everything pending on it fails with
+ * UNAVAILABLE at once (so the caller can retry elsewhere) and the link reconnects with backoff.
+ * Every batch waits at most `batchTimeoutMs`: a connected but hung executor frees the slot and
+ * fails the batch as a broken stream would, so it runs elsewhere.
+ */
+import type {
+  BatchResult, ExecuteBatch, ExecutorHello, ExecutorMessage, ModelLoadResult, RouterMessage,
+} from '../../protocol/generated/nexus/executor/v1/executor.ts';
+import type { ModelVersion } from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { trace } from '@opentelemetry/api';
+import { ErrorCode, modelKey, modelKeyOf, NexusError, type ModelKey } from '../../domain/index.ts';
+import { carrierOf } from '../../telemetry/tracing.ts';
+import type { Logger } from '../../telemetry/logger.ts';
+import type { ExecutorDialer, ExecutorStream } from './executor-stream.ts';
+
+const RECONNECT_MIN_MS = 100;
+const RECONNECT_MAX_MS = 5_000;
+/** Consecutive failed batches that open the circuit: the executor gets no batches for a while. */
+export const CIRCUIT_FAILURE_THRESHOLD = 5;
+/** How long an open circuit stays open, in milliseconds. */
+export const CIRCUIT_OPEN_MS = 5_000;
+/** How long a batch may wait for its answer by default, in milliseconds. */
+export const DEFAULT_BATCH_TIMEOUT_MS = 30_000;
+
+export interface ExecutorLinkOptions {
+  address: string;
+  dialer: ExecutorDialer;
+  logger: Logger;
+  /**
+   * Longest wait for one batch's answer, in milliseconds; past it the batch fails UNAVAILABLE
+   * (it may run elsewhere) and its slot frees. Default 30 000.
+   */
+  batchTimeoutMs?: number;
+}
+
+interface Pending<T> {
+  resolve(value: T): void;
+  reject(error: NexusError): void;
+  timer?: NodeJS.Timeout;
+}
+
+export class ExecutorLink {
+  readonly address: string;
+  hello: ExecutorHello | undefined;
+  /** Batches sent and not yet answered. */
+  inflight = 0;
+  /** The model versions this executor has loaded. */
+  readonly loaded = new Set<ModelKey>();
+  /** Called whenever capacity frees up or the link becomes ready. */
+  onCapacity: () => void = () => {};
+
+  private readonly dialer: ExecutorDialer;
+  private readonly logger: Logger;
+  private readonly batchTimeoutMs: number;
+  private stream: ExecutorStream | undefined;
+  private nextId = 1;
+  private readonly pendingLoads = new Map<number, Pending<ModelLoadResult>>();
+  private readonly pendingBatches = new Map<number, Pending<BatchResult>>();
+  private readyWaiters: Array<() => void> = [];
+  private reconnectDelayMs = RECONNECT_MIN_MS;
+  private closed = false;
+  private consecutiveFailures = 0;
+  private circuitOpenUntilMs = 0;
+
+  constructor(options: ExecutorLinkOptions) {
+    this.address = options.address;
+    this.dialer = options.dialer;
+    this.logger = options.logger.child({ executor: options.address });
+    this.batchTimeoutMs = options.batchTimeoutMs ?? DEFAULT_BATCH_TIMEOUT_MS;
+  }
+
+  /** Opens the stream; the link keeps it open (reconnecting) until `close`. */
+  start(): void {
+    this.connect();
+  }
+
+  get ready(): boolean {
+    return this.hello !== undefined && this.stream !== undefined;
+  }
+
+  /** True while the executor is benched for failing batch after batch. */
+  get circuitOpen(): boolean {
+    return Date.now() < this.circuitOpenUntilMs;
+  }
+
+  /** Free batch slots, as the executor advertised them; none while the circuit is open. */
+  get freeSlots(): number {
+    if (!this.ready || this.circuitOpen) return 0;
+    return Math.max(0, this.hello!.maxInflightBatches - this.inflight);
+  }
+
+  /** Counts a batch's outcome; enough failures in a row open the circuit. */
+  private recordOutcome(succeeded: boolean): void {
+    if (succeeded) {
+      this.consecutiveFailures = 0;
+      return;
+    }
+    this.consecutiveFailures += 1;
+    if (this.consecutiveFailures >= CIRCUIT_FAILURE_THRESHOLD) {
+      this.consecutiveFailures = 0;
+      this.circuitOpenUntilMs = Date.now() + CIRCUIT_OPEN_MS;
+      this.logger.warn({ forMs: CIRCUIT_OPEN_MS }, 'executor failed repeatedly; circuit open');
+      setTimeout(() => this.onCapacity(), CIRCUIT_OPEN_MS).unref();
+    }
+  }
+
+  /** Resolves once the executor has said hello (or at once if it has). */
+  whenReady(): Promise<void> {
+    return this.ready ? Promise.resolve() : new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const stream = this.dialer.connect();
+    this.stream = stream;
+    stream.on('data', (message: ExecutorMessage) => this.receive(message));
+    stream.on('error', (error) => this.logger.debug({ err: error }, 'executor stream error'));
+    stream.on('close', () => this.disconnected(stream));
+    stream.on('end', () => this.disconnected(stream));
+  }
+
+  private receive(message: ExecutorMessage): void {
+    if (message.hello) {
+      this.hello = message.hello;
+      this.loaded.clear();
+      for (const model of message.hello.loadedModels) this.loaded.add(modelKeyOf(model));
+      this.reconnectDelayMs = RECONNECT_MIN_MS;
+      this.logger.info({ device: message.hello.device, slots: message.hello.maxInflightBatches }, 'executor connected');
+      for (const wake of this.readyWaiters.splice(0)) wake();
+      this.onCapacity();
+    } else if (message.modelLoadResult) {
+      const result = message.modelLoadResult;
+      const pending = this.pendingLoads.get(result.requestId);
+      this.pendingLoads.delete(result.requestId);
+      if (result.errorCode === 0 && result.model) this.loaded.add(modelKeyOf(result.model));
+      if (result.errorCode === 0) pending?.resolve(result);
+      else pending?.reject(new NexusError(result.errorCode as ErrorCode, result.errorMessage));
+    } else if (message.batchResult) {
+      const result = message.batchResult;
+      const pending = this.pendingBatches.get(result.batchId);
+      // Unknown: answered after its timeout, when the batch had already been failed.
+      if (!pending) return;
+      this.settleBatch(result.batchId, pending);
+      // Bad input or a passed deadline says nothing about the executor's health.
+      const executorFault = result.errorCode === ErrorCode.INTERNAL || result.errorCode === ErrorCode.UNAVAILABLE;
+      this.recordOutcome(!executorFault);
+      if (result.errorCode === 0) pending.resolve(result);
+      else pending.reject(new NexusError(result.errorCode as ErrorCode, result.errorMessage));
+      this.onCapacity();
+    }
+  }
+
+  /** Forgets a batch that has its answer (or gave up waiting) and frees its slot. */
+  private settleBatch(batchId: number, pending: Pending<BatchResult>): void {
+    clearTimeout(pending.timer);
+    this.pendingBatches.delete(batchId);
+    this.inflight -= 1;
+  }
+
+  private disconnected(stream: ExecutorStream): void {
+    if (this.stream !== stream) return;
+    this.stream = undefined;
+    this.hello = undefined;
+    this.loaded.clear();
+    const lost = new NexusError(ErrorCode.UNAVAILABLE, `executor ${this.address} disconnected`);
+    for (const pending of [...this.pendingLoads.values(), ...this.pendingBatches.values()]) {
+      clearTimeout(pending.timer);
+      pending.reject(lost);
+    }
+    this.pendingLoads.clear();
+    this.pendingBatches.clear();
+    this.inflight = 0;
+    if (this.closed) return;
+    this.logger.warn({ retryInMs: this.reconnectDelayMs }, 'executor stream lost; reconnecting');
+    setTimeout(() => this.connect(), this.reconnectDelayMs).unref();
+    this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, RECONNECT_MAX_MS);
+  }
+
+  private send(message: RouterMessage): void {
+    if (!this.stream) throw new NexusError(ErrorCode.UNAVAILABLE, `executor ${this.address} is not connected`);
+    this.stream.write(message);
+  }
+
+  /** Asks the executor to load a version; resolves when it is compiled and ready. */
+  load(version: ModelVersion): Promise<ModelLoadResult> {
+    const requestId = this.nextId++;
+    return new Promise<ModelLoadResult>((resolve, reject) => {
+      this.pendingLoads.set(requestId, { resolve, reject });
+      try {
+        // The load is part of whichever request's trace asked for it first.
+        this.send({ loadModel: { requestId, version, traceContext: carrierOf(trace.getActiveSpan()) } });
+      } catch (error) {
+        this.pendingLoads.delete(requestId);
+        reject(NexusError.from(error));
+      }
+    });
+  }
+
+  /** Tells the executor to free a version (fire and forget; a lost stream unloads everything anyway). */
+  unload(modelName: string, version: number): void {
+    this.loaded.delete(modelKey(modelName, version));
+    if (this.stream) this.stream.write({ unloadModel: { modelName, version } });
+  }
+
+  /**
+   * Runs a batch; the caller must have checked `freeSlots`. Rejects UNAVAILABLE when the stream
+   * breaks or no answer comes within the batch timeout: either way the batch may run elsewhere.
+   */
+  execute(batch: Omit<ExecuteBatch, 'batchId'>): Promise<BatchResult> {
+    const batchId = this.nextId++;
+    return new Promise<BatchResult>((resolve, reject) => {
+      const pending: Pending<BatchResult> = { resolve, reject };
+      this.pendingBatches.set(batchId, pending);
+      this.inflight += 1;
+      try {
+        this.send({ executeBatch: { ...batch, batchId } });
+      } catch (error) {
+        this.pendingBatches.delete(batchId);
+        this.inflight -= 1;
+        reject(NexusError.from(error));
+        return;
+      }
+      pending.timer = setTimeout(() => {
+        if (this.pendingBatches.get(batchId) !== pending) return;
+        this.settleBatch(batchId, pending);
+        this.recordOutcome(false);
+        this.logger.warn({ batchId, timeoutMs: this.batchTimeoutMs }, 'executor did not answer a batch in time; it may run elsewhere');
+        reject(new NexusError(ErrorCode.UNAVAILABLE,
+          `executor ${this.address} did not answer batch ${batchId} within ${this.batchTimeoutMs} ms`));
+        this.onCapacity();
+      }, this.batchTimeoutMs);
+      pending.timer.unref();
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.stream?.end();
+    this.stream?.cancel();
+    this.dialer.close();
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * All executors this router dials. Picks the least-loaded ready executor that holds a model and
+ * has a free slot, and keeps every served model loaded on every executor (also after one
+ * reconnects). A batch lost with its executor comes back to the batcher as UNAVAILABLE. The pool
+ * makes its links through an injected factory, so it is tested with fakes and no sockets.
+ */
+import type { BatchResult, ExecuteBatch, ModelLoadResult } from '../../protocol/generated/nexus/executor/v1/executor.ts';
+import type { ModelVersion } from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { ErrorCode, modelKeyOf, NexusError, type ModelKey } from '../../domain/index.ts';
+import type { Logger } from '../../telemetry/logger.ts';
+
+/** What the pool needs of one executor link (ExecutorLink is one). */
+export interface PoolLink {
+  readonly address: string;
+  /** Connected and greeted. */
+  readonly ready: boolean;
+  /** Batches sent and not yet answered. */
+  readonly inflight: number;
+  /** Batches it may take now. */
+  readonly freeSlots: number;
+  /** Model versions it holds, by model key. */
+  readonly loaded: ReadonlySet<string>;
+  /** Set by the pool: called when a slot frees or the link (re)connects. */
+  onCapacity: () => void;
+  start(): void;
+  whenReady(): Promise<void>;
+  load(version: ModelVersion): Promise<ModelLoadResult>;
+  unload(modelName: string, version: number): void;
+  execute(batch: Omit<ExecuteBatch, 'batchId'>): Promise<BatchResult>;
+  close(): void;
+}
+
+export interface ExecutorPoolOptions {
+  /** Executors to dial, host:port each. */
+  addresses: readonly string[];
+  /** Makes the link to one address; it dials nothing until `start`. */
+  createLink: (address: string) => PoolLink;
+  logger: Logger;
+  /** How long a load may wait for a first executor to connect, in milliseconds. Default 30 000. */
+  waitForExecutorMs?: number;
+}
+
+export class ExecutorPool {
+  readonly links: readonly PoolLink[];
+  private readonly served = new Map<ModelKey, ModelVersion>();
+  private readonly capacityListeners = new Set<() => void>();
+  private readonly logger: Logger;
+  private readonly waitForExecutorMs: number;
+
+  constructor(options: ExecutorPoolOptions) {
+    this.logger = options.logger;
+    this.waitForExecutorMs = options.waitForExecutorMs ?? 30_000;
+    this.links = options.addresses.map((address) => options.createLink(address));
+    for (const link of this.links) {
+      link.onCapacity = () => {
+        this.reloadServedModels(link);
+        this.notifyCapacity();
+      };
+    }
+  }
+
+  /** Dials every executor. */
+  start(): void {
+    for (const link of this.links) link.start();
+  }
+
+  get anyReady(): boolean {
+    return this.links.some((link) => link.ready);
+  }
+
+  /** Calls `listener` whenever an executor frees a slot or (re)connects. Returns an unsubscribe. */
+  onCapacity(listener: () => void): () => void {
+    this.capacityListeners.add(listener);
+    return () => this.capacityListeners.delete(listener);
+  }
+
+  private notifyCapacity(): void {
+    for (const listener of this.capacityListeners) listener();
+  }
+
+  isLoaded(key: ModelKey): boolean {
+    return this.links.some((link) => link.ready && link.loaded.has(key));
+  }
+
+  /** True when some executor holding `key` has a free slot. */
+  hasCapacity(key: ModelKey): boolean {
+    return this.pick(key) !== undefined;
+  }
+
+  private pick(key: ModelKey): PoolLink | undefined {
+    let best: PoolLink | undefined;
+    for (const link of this.links) {
+      if (!link.loaded.has(key) || link.freeSlots === 0) continue;
+      if (!best || link.inflight < best.inflight) best = link;
+    }
+    return best;
+  }
+
+  /** Loads `version` on every ready executor; resolves once at least one has it. */
+  async ensureLoaded(version: ModelVersion): Promise<void> {
+    const key = modelKeyOf(version);
+    this.served.set(key, version);
+    if (this.isLoaded(key)) return;
+    if (!this.anyReady) await this.waitForAnyExecutor();
+    const attempts = this.links.filter((link) => link.ready && !link.loaded.has(key)).map((link) => link.load(version));
+    if (attempts.length === 0 && this.isLoaded(key)) return;
+    try {
+      await Promise.any(attempts);
+    } catch (error) {
+      this.served.delete(key);
+      const first = (error as AggregateError).errors?.[0];
+      throw first ? NexusError.from(first) : new NexusError(ErrorCode.UNAVAILABLE, `no executor could load ${key}`);
+    }
+  }
+
+  private async waitForAnyExecutor(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new NexusError(ErrorCode.UNAVAILABLE,
+        `no executor is connected (tried ${this.links.map((link) => link.address).join(', ') || 'none configured'})`)), this.waitForExecutorMs);
+    });
+    try {
+      await Promise.race([Promise.any(this.links.map((link) => link.whenReady())), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private reloadServedModels(link: PoolLink): void {
+    if (!link.ready) return;
+    for (const [key, version] of this.served) {
+      if (link.loaded.has(key)) continue;
+      link.load(version).then(
+        () => this.notifyCapacity(),
+        (error: unknown) => this.logger.warn({ err: error, model: key, executor: link.address }, 'reload on reconnect failed'),
+      );
+    }
+  }
+
+  /** Stops serving a version: no reload on reconnect, and every executor frees it. */
+  unload(version: Pick<ModelVersion, 'modelName' | 'version'>): void {
+    this.served.delete(modelKeyOf(version));
+    for (const link of this.links) link.unload(version.modelName, version.version);
+  }
+
+  /**
+   * Runs a batch on the least-loaded executor holding the model. UNAVAILABLE means the batch did
+   * not run (its executor was lost or none had a slot): the batcher queues it again.
+   */
+  execute(key: ModelKey, batch: Omit<ExecuteBatch, 'batchId'>): Promise<BatchResult> {
+    const link = this.pick(key);
+    if (!link) return Promise.reject(new NexusError(ErrorCode.UNAVAILABLE, `no executor with a free slot holds ${key}`));
+    return link.execute(batch);
+  }
+
+  close(): void {
+    for (const link of this.links) link.close();
+  }
+}

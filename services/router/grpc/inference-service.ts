@@ -1,0 +1,115 @@
+/**
+ * inference.GRPCInferenceService, the Open Inference Protocol (KServe v2): what Triton and KServe
+ * clients call. ModelInfer and ModelStreamInfer are thin: each request goes down the request path.
+ */
+import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  GRPCInferenceServiceService, type ModelInferRequest, type ModelMetadataResponse, type ModelStreamInferResponse,
+} from '../../protocol/generated/inference/grpc_service.ts';
+import { codeName, ErrorCode, formatSplit, NexusError } from '../../domain/index.ts';
+import { unary } from '../../rpc/handlers.ts';
+import type { Logger } from '../../telemetry/logger.ts';
+import type { ModelCatalog } from '../models/index.ts';
+import type { RequestPath } from '../request-path/index.ts';
+import { cancellationOf, deadlineOf } from './call-context.ts';
+
+export const SERVER_NAME = 'nexusml';
+export const SERVER_VERSION = '0.1.0';
+
+function writeStream(call: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>, message: ModelStreamInferResponse): void {
+  if (!call.cancelled && call.writable) call.write(message);
+}
+
+export interface InferenceServiceParts {
+  requests: RequestPath;
+  /** For ModelReady and ModelMetadata. */
+  catalog: ModelCatalog;
+  /** ServerReady's answer: some executor is connected. */
+  isServerReady: () => boolean;
+  logger: Logger;
+}
+
+/** The handlers of inference.GRPCInferenceService. */
+export function createInferenceService({ requests, catalog, isServerReady, logger }: InferenceServiceParts): UntypedServiceImplementation {
+  return {
+    serverLive: unary('ServerLive', logger, async () => ({ live: true })),
+    serverReady: unary('ServerReady', logger, async () => ({ ready: isServerReady() })),
+    serverMetadata: unary('ServerMetadata', logger, async () => ({
+      name: SERVER_NAME, version: SERVER_VERSION, extensions: [],
+    })),
+
+    // Ready when every version the name and version route to now is loaded: the one traffic
+    // goes to, or every arm of a split. A version being warmed for a move does not count until
+    // traffic moves to it.
+    modelReady: unary('ModelReady', logger, async (request: { name: string; version: string }) => {
+      try {
+        const { models } = await catalog.describe(request.name, request.version);
+        return { ready: models.every((model) => catalog.isLoaded(model)) };
+      } catch (error) {
+        if (NexusError.from(error).code === ErrorCode.NOT_FOUND) return { ready: false };
+        throw error;
+      }
+    }),
+
+    // The version traffic goes to now (a split's control), with the alias and split followed.
+    modelMetadata: unary('ModelMetadata', logger, async (request: { name: string; version: string }): Promise<ModelMetadataResponse> => {
+      const described = await catalog.describe(request.name, request.version);
+      const model = described.models[0];
+      const versions = await catalog.listVersions(request.name);
+      const { version, signature } = model;
+      return {
+        name: version.modelName,
+        versions: versions.map(String),
+        platform: version.format === 'onnx' ? 'onnx' : version.format,
+        inputs: signature.inputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
+        outputs: signature.outputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
+        properties: {
+          version: String(version.version),
+          sha256: version.sha256,
+          max_batch_size: String(model.policy.maxBatchSize),
+          ...(version.lineage?.commit ? { git_commit: version.lineage.commit } : {}),
+          ...(described.alias ? { alias: described.alias } : {}),
+          ...(described.split ? { split: formatSplit(described.split.arms) } : {}),
+          ...(described.split?.stickyParameter ? { sticky_parameter: described.split.stickyParameter } : {}),
+        },
+      };
+    }),
+
+    modelInfer: unary('ModelInfer', logger, (request: ModelInferRequest, call) =>
+      requests.handle(request, { callDeadlineMs: deadlineOf(call), signal: cancellationOf(call) })),
+
+    modelStreamInfer(call: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>) {
+      const controller = new AbortController();
+      call.on('cancelled', () => controller.abort());
+      let pending = 0;
+      let ended = false;
+      const finishIfDone = () => {
+        if (ended && pending === 0 && !call.cancelled) call.end();
+      };
+      call.on('data', (request: ModelInferRequest) => {
+        pending += 1;
+        requests.handle(request, { callDeadlineMs: deadlineOf(call), signal: controller.signal }).then(
+          (response) => writeStream(call, { errorMessage: '', inferResponse: response }),
+          (error: unknown) => {
+            const coded = NexusError.from(error);
+            if (coded.code === ErrorCode.INTERNAL) logger.error({ err: error }, 'stream request failed');
+            writeStream(call, {
+              errorMessage: `${codeName(coded.code)}: ${coded.message}`,
+              inferResponse: { modelName: request.modelName, modelVersion: request.modelVersion, id: request.id, parameters: {}, outputs: [], rawOutputContents: [] },
+            });
+          },
+        ).finally(() => {
+          pending -= 1;
+          finishIfDone();
+        });
+      });
+      call.on('end', () => {
+        ended = true;
+        finishIfDone();
+      });
+      call.on('error', () => controller.abort());
+    },
+  };
+}
+
+export { GRPCInferenceServiceService };

@@ -1,0 +1,147 @@
+/**
+ * Asynchronous inference (nexus.router.v1.Tasks) on the one request path. A submitted request is
+ * routed and validated at once (bad input fails the submit, not the task), then queued like any
+ * other; its status is read, watched or cancelled by id. Finished tasks are kept for
+ * `retentionMs`, and at most `maxTasks` are held.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ModelInferRequest } from '../../protocol/generated/inference/grpc_service.ts';
+import { TaskState, type TaskStatus } from '../../protocol/generated/nexus/router/v1/tasks.ts';
+import { ErrorCode, invalidArgument, NexusError, notFound } from '../../domain/index.ts';
+import type { QueuePlace, RequestPath } from './request-path.ts';
+
+export interface TaskStoreOptions {
+  /** Tasks held at once, finished ones included. Default 10000. */
+  maxTasks?: number;
+  /** How long a finished task stays readable, in milliseconds. Default 10 minutes. */
+  retentionMs?: number;
+}
+
+interface Task {
+  status: TaskStatus;
+  place: QueuePlace | undefined;
+  controller: AbortController;
+  watchers: Set<(status: TaskStatus) => void>;
+}
+
+/** Whether a task has its final state. */
+export const isFinished = (state: TaskState) => state !== TaskState.TASK_STATE_QUEUED;
+
+export class TaskStore {
+  private readonly handle: RequestPath['handle'];
+  private readonly maxTasks: number;
+  private readonly retentionMs: number;
+  private readonly tasks = new Map<string, Task>();
+
+  constructor(handle: RequestPath['handle'], options: TaskStoreOptions = {}) {
+    this.handle = handle;
+    this.maxTasks = options.maxTasks ?? 10_000;
+    this.retentionMs = options.retentionMs ?? 10 * 60_000;
+  }
+
+  /** Drops expired finished tasks, then the oldest finished ones while over the bound. */
+  private evict(): void {
+    const now = Date.now();
+    for (const [id, task] of this.tasks) {
+      if (isFinished(task.status.state) && now - task.status.finishedAtUnixMs > this.retentionMs) this.tasks.delete(id);
+    }
+    for (const [id, task] of this.tasks) {
+      if (this.tasks.size < this.maxTasks) break;
+      if (isFinished(task.status.state)) this.tasks.delete(id);
+    }
+  }
+
+  /** The status with a fresh queue position and wait estimate while queued. */
+  private current(task: Task): TaskStatus {
+    if (task.status.state !== TaskState.TASK_STATE_QUEUED || !task.place) return task.status;
+    const standing = task.place.standing();
+    return { ...task.status, queuePosition: standing?.position ?? 0, estimatedWaitMs: standing?.estimatedWaitMs ?? 0 };
+  }
+
+  private finish(task: Task, patch: Partial<TaskStatus>): void {
+    if (isFinished(task.status.state)) return;
+    task.status = { ...task.status, queuePosition: 0, estimatedWaitMs: 0, finishedAtUnixMs: Date.now(), ...patch };
+    for (const watcher of task.watchers) watcher(task.status);
+    task.watchers.clear();
+  }
+
+  private find(taskId: string): Task {
+    if (!taskId) throw invalidArgument('task_id is required');
+    const task = this.tasks.get(taskId);
+    if (!task) throw notFound(`no task '${taskId.slice(0, 100)}' (unknown, or finished more than ${this.retentionMs / 1000} s ago)`);
+    return task;
+  }
+
+  /**
+   * Submits a request. Rejects as the request path would when the request is refused before it
+   * is admitted (unknown model, bad input); otherwise answers once the request holds its place in
+   * the queue (or has already finished), so the position reported is real.
+   */
+  async submit(request: ModelInferRequest | undefined): Promise<TaskStatus> {
+    if (!request) throw invalidArgument('request is required');
+    this.evict();
+    if (this.tasks.size >= this.maxTasks) {
+      throw new NexusError(ErrorCode.RESOURCE_EXHAUSTED, `${this.maxTasks} tasks are pending; retry when some have finished`);
+    }
+    const taskId = randomUUID();
+    const task: Task = {
+      place: undefined, controller: new AbortController(), watchers: new Set(),
+      status: {
+        taskId, state: TaskState.TASK_STATE_QUEUED, queuePosition: 0, estimatedWaitMs: 0, response: undefined,
+        errorCode: 0, errorMessage: '', submittedAtUnixMs: 0, finishedAtUnixMs: 0,
+      },
+    };
+    let admitted = false;
+    let refusal: unknown;
+    let placed: () => void = () => {};
+    const inQueue = new Promise<void>((resolve) => { placed = resolve; });
+    this.handle(request, {
+      callDeadlineMs: undefined,
+      signal: task.controller.signal,
+      onAdmitted: () => {
+        admitted = true;
+        task.status.submittedAtUnixMs = Date.now();
+        this.tasks.set(taskId, task);
+      },
+      onEnqueued: (place) => {
+        task.place = place;
+        placed();
+      },
+    }).then(
+      (response) => this.finish(task, { state: TaskState.TASK_STATE_SUCCEEDED, response }),
+      (error: unknown) => {
+        if (!admitted) {
+          refusal = error;
+          return;
+        }
+        const coded = NexusError.from(error);
+        const state = coded.code === ErrorCode.CANCELLED ? TaskState.TASK_STATE_CANCELLED : TaskState.TASK_STATE_FAILED;
+        this.finish(task, { state, errorCode: coded.code, errorMessage: coded.message });
+      },
+    ).finally(placed);
+    await inQueue;
+    if (!admitted) throw refusal;
+    return this.current(task);
+  }
+
+  /** A task's status now; NOT_FOUND when unknown or expired. */
+  get(taskId: string): TaskStatus {
+    return this.current(this.find(taskId));
+  }
+
+  /** Cancels a task (a queued request leaves its queue) and answers its status after. */
+  async cancel(taskId: string): Promise<TaskStatus> {
+    const task = this.find(taskId);
+    task.controller.abort();
+    // Aborting removes a queued request at once; give its rejection a turn to land.
+    await new Promise((resolve) => setImmediate(resolve));
+    return this.current(task);
+  }
+
+  /** Calls `listener` once with the task's final status; returns a function that stops listening. */
+  onFinished(taskId: string, listener: (status: TaskStatus) => void): () => void {
+    const task = this.find(taskId);
+    task.watchers.add(listener);
+    return () => task.watchers.delete(listener);
+  }
+}
