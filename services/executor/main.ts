@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { join } from 'node:path';
 import { defaultDataDir } from '../domain/data-dir.ts';
 import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
-import { startExecutor } from './server.ts';
+import { startExecutor } from './service/index.ts';
 
 const options = new Command('nexus-executor')
   .option('--metrics-address <host:port>', 'where /metrics is served for Prometheus', '127.0.0.1:8022')

@@ -22,7 +22,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { failedPrecondition } from '../../domain/errors.ts';
-import type { BindingKind, KernelVariant } from '../kernels/kernel.ts';
+import type { BindingKind, KernelVariant } from '../kernels/index.ts';
 
 /** shaders/ at the repository root (this file is services/executor/gpu/pipeline-cache.ts). */
 export const SHADER_ROOT = resolve(import.meta.dirname, '../../../shaders');

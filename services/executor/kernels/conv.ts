@@ -3,7 +3,8 @@
  * transposed (shaders/conv/conv_transpose.wgsl), plus the pools (shaders/pool/pool.wgsl).
  */
 import { planeGrid } from './elementwise.ts';
-import { reciprocal, UniformWriter, type Dispatch, type KernelVariant, type StorageType } from './kernel.ts';
+import type { StorageType } from '../tensor/index.ts';
+import { reciprocal, UniformWriter, type Dispatch, type KernelVariant } from './kernel.ts';
 import type { ConvProblem } from './matmul.ts';
 import type { UnaryFunction } from './unary-ops.ts';
 

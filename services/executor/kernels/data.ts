@@ -3,8 +3,8 @@
  * every 4-byte type shares one pipeline (T = u32) and f16 has its own (each in a scalar and a
  * vec4 width).
  */
-import { mergeDims } from '../runtime/shapes.ts';
-import { linearGrid, product, reciprocal, UniformWriter, type Dispatch, type KernelVariant, type StorageType } from './kernel.ts';
+import { mergeDims, product, type StorageType } from '../tensor/index.ts';
+import { linearGrid, reciprocal, UniformWriter, type Dispatch, type KernelVariant } from './kernel.ts';
 
 const WORKGROUP_SIZE = 256;
 /** Dims a copy, a pad or a gather's index math unravels (after merging). */

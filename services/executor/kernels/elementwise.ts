@@ -2,8 +2,8 @@
  * Element-wise kernels: shaders/elementwise/{unary,binary,where,channel_affine}.wgsl. The op is a
  * uniform, so one pipeline per storage-type combination serves every op.
  */
-import { broadcastStrides, mergeDims } from '../runtime/shapes.ts';
-import { linearGrid, product, reciprocal, UniformWriter, type Dispatch, type KernelVariant, type StorageType } from './kernel.ts';
+import { broadcastStrides, mergeDims, product, type StorageType } from '../tensor/index.ts';
+import { linearGrid, reciprocal, UniformWriter, type Dispatch, type KernelVariant } from './kernel.ts';
 import type { UnaryFunction } from './unary-ops.ts';
 
 const WORKGROUP_SIZE = 256;

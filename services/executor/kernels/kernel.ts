@@ -2,18 +2,11 @@
  * What every kernel descriptor is made of: the variant a pipeline is built from, and the
  * per-shape dispatch (workgroup counts and uniform bytes).
  */
+import type { StorageType } from '../tensor/index.ts';
 
 /** How a binding is declared in WGSL: `var<storage, read>`, `var<storage, read_write>`, `var<uniform>`. */
 export type BindingKind = 'read-only-storage' | 'storage' | 'uniform';
 
-/**
- * How a tensor is stored on the GPU. Floats are f32 (safe mode) or f16 (fast mode); every
- * integer and boolean tensor is i32 (INT64 values are narrowed when they are uploaded).
- */
-export type StorageType = 'f32' | 'f16' | 'i32';
-
-/** Bytes per element of each storage type. */
-export const STORAGE_BYTES: Readonly<Record<StorageType, number>> = { f32: 4, f16: 2, i32: 4 };
 
 /**
  * Everything that changes a compiled pipeline. Shapes never appear here: they go in uniforms,
@@ -162,9 +155,4 @@ export class UniformWriter {
   finish(): ArrayBuffer {
     return this.view.buffer as ArrayBuffer;
   }
-}
-
-/** Product of the dims (1 for a scalar). */
-export function product(dims: readonly number[]): number {
-  return dims.reduce((total, dim) => total * dim, 1);
 }

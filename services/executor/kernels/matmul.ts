@@ -9,7 +9,8 @@
  * Operand fetchers (shaders/matmul/fetch_dense.wgsl, shaders/conv/fetch_im2col.wgsl) decide what
  * A, B and the output are; B loaders (b_vec4 / b_scalar) read B's rows.
  */
-import { checkGrid, reciprocal, UniformWriter, type Dispatch, type KernelVariant, type StorageType } from './kernel.ts';
+import type { StorageType } from '../tensor/index.ts';
+import { checkGrid, reciprocal, UniformWriter, type Dispatch, type KernelVariant } from './kernel.ts';
 import { IDENTITY, type UnaryFunction } from './unary-ops.ts';
 
 export type GemmAlgorithm = 'simd' | 'tiled';

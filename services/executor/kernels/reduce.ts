@@ -3,7 +3,8 @@
  * shaders/norm/{layernorm,layernorm_rows}.wgsl. Softmax and LayerNormalization each have a
  * workgroup-per-row kernel for long rows and an invocation-per-row kernel for short ones.
  */
-import { linearGrid, product, reciprocal, UniformWriter, type Dispatch, type KernelVariant, type StorageType } from './kernel.ts';
+import { product, type StorageType } from '../tensor/index.ts';
+import { linearGrid, reciprocal, UniformWriter, type Dispatch, type KernelVariant } from './kernel.ts';
 
 /** The reduce shader's op codes. */
 export const REDUCE_OPS = { sum: 0, mean: 1, max: 2, min: 3, prod: 4, sumSquare: 5, l1: 6, l2: 7 } as const;

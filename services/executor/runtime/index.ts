@@ -2,5 +2,5 @@
 export {
   compileOnnxModel, gemmAlgorithmFor, PLAN_CACHE_CAPACITY, requestedPrecision, type CompiledModel, type CompileOptions, type RunResult,
 } from './model-runtime.ts';
-export { SUPPORTED_OPERATORS } from './operators.ts';
-export type { Precision } from './values.ts';
+export { SUPPORTED_OPERATORS } from '../ops/index.ts';
+export type { Precision } from '../tensor/index.ts';

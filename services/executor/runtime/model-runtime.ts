@@ -9,14 +9,12 @@
 import { elementCount } from '../../onnx/datatypes.ts';
 import { decodeModel, type HostTensor, type ModelSignature } from '../../onnx/model.ts';
 import { ErrorCode, failedPrecondition, invalidArgument, NexusError } from '../../domain/errors.ts';
-import type { GpuContext } from '../gpu/device.ts';
-import { pipelineCacheFor, type CachedPipeline } from '../gpu/pipeline-cache.ts';
-import { STORAGE_BYTES } from '../kernels/kernel.ts';
-import type { GemmAlgorithm } from '../kernels/matmul.ts';
-import { compileGraph, type CompiledGraph, type DeviceStep } from './graph.ts';
+import { bufferBytes, compileGraph, type CompiledGraph, type DeviceStep } from '../compiler/index.ts';
+import { pipelineCacheFor, type CachedPipeline, type GpuContext } from '../gpu/index.ts';
+import type { GemmAlgorithm } from '../kernels/index.ts';
+import { fromStorageBytes, STORAGE_BYTES, storageOf, toStorageBytes, type Precision } from '../tensor/index.ts';
+import { checkInputBindingSize, createExecutionPlan, TIMESTAMP_BYTES, type ExecutionPlan, type PlanResources } from './execution-plan.ts';
 import { LruCache } from './plan-cache.ts';
-import { bufferBytes, checkInputBindingSize, createExecutionPlan, TIMESTAMP_BYTES, type ExecutionPlan, type PlanResources } from './plan.ts';
-import { fromStorageBytes, storageOf, toStorageBytes, type Precision } from './values.ts';
 
 /** Distinct input-shape sets whose plans (buffers + bind groups) are kept per model. */
 export const PLAN_CACHE_CAPACITY = 8;

@@ -1,0 +1,65 @@
+/**
+ * Turns a decoded ONNX model into the runtime's steps, with no GPU involved: placement
+ * (placement.ts: operators checked, nodes ordered, constants folded, values placed on the CPU
+ * or the GPU), fusion (fusion.ts), then the steps with their device operators (steps.ts).
+ * walkShapes() (shape-walk.ts) then gives every value's shape for concrete input shapes.
+ */
+import type { Datatype } from '../../onnx/datatypes.ts';
+import type { HostTensor, ModelProto, ModelSignature } from '../../onnx/model.ts';
+import type { GpuTraits, Location } from '../ops/index.ts';
+import type { Precision } from '../tensor/index.ts';
+import { fuseGraph } from './fusion.ts';
+import type { Graph } from './graph.ts';
+import { placeModel } from './placement.ts';
+import { probeShapes } from './shape-walk.ts';
+import { buildSteps, type Step, type StepContext } from './steps.ts';
+
+export interface CompiledGraph {
+  /** The ONNX graph's name (labels GPU objects). */
+  readonly name: string;
+  readonly signature: ModelSignature;
+  readonly opset: number;
+  readonly precision: Precision;
+  /** Values known at load time, by name (initializers, Constant nodes, folded, derived). */
+  readonly constants: ReadonlyMap<string, HostTensor>;
+  /** Every value's datatype. */
+  readonly datatypes: ReadonlyMap<string, Datatype>;
+  readonly locations: ReadonlyMap<string, Location>;
+  /** Steps in an order where every input is computed before it is read. */
+  readonly steps: readonly Step[];
+  /** Graph output names, in signature order. */
+  readonly outputs: readonly string[];
+  /**
+   * Nodes merged away by fusion, for reports: BatchNormalizations folded into convolutions first
+   * ("BatchNormalization 'bn_1' into Conv 'conv_1'"), then epilogues ("Relu 'relu_3' into Conv 'conv_2'").
+   */
+  readonly fused: readonly string[];
+}
+
+export interface GraphCompileOptions {
+  readonly precision: Precision;
+  readonly traits: GpuTraits;
+}
+
+/** Compiles the model's graph; throws FAILED_PRECONDITION for anything the executor cannot run. */
+export function compileGraph(model: ModelProto, options: GraphCompileOptions): CompiledGraph {
+  const { name, signature, opset, graph } = placeModel(model);
+  const stepContext = (values: Graph): StepContext => ({
+    opset, precision: options.precision, traits: options.traits,
+    constants: new Map(values.constants), datatypes: new Map(values.datatypes), locations: new Map(values.locations),
+  });
+  const fused = fuseGraph(graph, {
+    // The probe builds throw-away unfused operators over copies of the value maps, so the weights
+    // they re-lay out never reach the model.
+    probeShapes: (unfused) => {
+      const scratch = stepContext(unfused);
+      return probeShapes(buildSteps(unfused, scratch), signature, scratch.constants);
+    },
+  });
+  const context = stepContext(fused);
+  const steps = buildSteps(fused, context);
+  return {
+    name, signature, opset, precision: options.precision, constants: context.constants, datatypes: context.datatypes, locations: context.locations,
+    steps, outputs: fused.outputs, fused: fused.fused,
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * The device-independent half of a plan for one set of input shapes: every tensor's shape and
+ * host value, where each value's bytes live, the memory plan that shares intermediate buffers
+ * between tensors whose lifetimes do not overlap, and every dispatch with its bindings. Pure:
+ * it reads only the device's limits, so it is tested without a GPU.
+ */
+import { elementCount } from '../../onnx/datatypes.ts';
+import type { HostTensor } from '../../onnx/model.ts';
+import { failedPrecondition } from '../../domain/errors.ts';
+import type { BindingRef, PlannedKernel } from '../ops/index.ts';
+import { STORAGE_BYTES, storageOf, type StorageType } from '../tensor/index.ts';
+import type { CompiledGraph } from './compile-graph.ts';
+import { planMemory } from './memory-planner.ts';
+import { walkShapes } from './shape-walk.ts';
+import type { DeviceStep } from './steps.ts';
+
+/** The device limits a layout respects. */
+export interface DeviceLimits {
+  /** Workgroups per grid dimension (WebGPU's default is 65535). */
+  readonly maxComputeWorkgroupsPerDimension: number;
+  /** Bytes one storage binding may cover. */
+  readonly maxStorageBufferBindingSize: number;
+}
+
+/** Where a value's bytes live. */
+export type Storage =
+  | { kind: 'input'; name: string }
+  | { kind: 'constant'; name: string }
+  | { kind: 'host'; name: string }
+  | { kind: 'intermediate'; id: number };
+
+/** Storage buffers are sized in whole 16-byte units and never empty: the bytes a buffer for `bytes` takes. */
+export const bufferBytes = (bytes: number): number => Math.max(16, Math.ceil(bytes / 16) * 16);
+
+/** Everything about a plan that is decided before touching the device. */
+export interface PlanLayout {
+  readonly inputShapes: ReadonlyMap<string, readonly number[]>;
+  readonly shapes: ReadonlyMap<string, readonly number[]>;
+  readonly values: ReadonlyMap<string, HostTensor>;
+  readonly storage: ReadonlyMap<string, Storage>;
+  /** Byte size of each intermediate (by id) and the shared buffer it lives in. */
+  readonly bufferSizes: readonly number[];
+  readonly bufferOf: readonly number[];
+  readonly scratchIds: ReadonlyMap<DeviceStep, readonly number[]>;
+  readonly kernels: ReadonlyArray<{ step: DeviceStep; kernel: PlannedKernel }>;
+  /** Host values some dispatch binds. */
+  readonly hostBound: ReadonlySet<string>;
+  readonly peakBytes: number;
+  readonly unsharedBytes: number;
+}
+
+/** The storage type of value `name` under the graph's precision. */
+export function storageType(graph: CompiledGraph, name: string): StorageType {
+  const datatype = graph.datatypes.get(name);
+  if (!datatype) throw new Error(`value '${name}' has no datatype`);
+  return storageOf(datatype, graph.precision);
+}
+
+/** The value name (or scratch) a binding refers to, within `step`. */
+export function bindingTarget(step: DeviceStep, binding: BindingRef): string | { scratch: number } | undefined {
+  if ('input' in binding) return step.inputs[binding.input];
+  if ('value' in binding) return binding.value;
+  if ('output' in binding) return step.outputs[binding.output];
+  if ('scratch' in binding) return { scratch: binding.scratch };
+  return undefined;
+}
+
+/**
+ * Shapes, storage, memory plan and dispatches for `inputShapes` (name -> shape of every graph
+ * input). Shape errors are INVALID_ARGUMENT naming the node; a tensor beyond
+ * `limits.maxStorageBufferBindingSize` is FAILED_PRECONDITION.
+ */
+export function planLayout(graph: CompiledGraph, inputShapes: ReadonlyMap<string, readonly number[]>, limits: DeviceLimits): PlanLayout {
+  const walk = walkShapes(graph.steps, graph.constants, inputShapes, limits.maxComputeWorkgroupsPerDimension);
+  const storage = new Map<string, Storage>();
+  for (const name of inputShapes.keys()) storage.set(name, { kind: 'input', name });
+  for (const name of graph.constants.keys()) storage.set(name, { kind: 'constant', name });
+  for (const [name] of walk.values) if (!storage.has(name)) storage.set(name, { kind: 'host', name });
+
+  const lifetimes: Array<{ byteSize: number; firstStep: number; lastStep: number }> = [];
+  const scratchIds = new Map<DeviceStep, number[]>();
+  const kernels: Array<{ step: DeviceStep; kernel: PlannedKernel }> = [];
+  const hostBound = new Set<string>();
+  const deviceSteps = graph.steps.filter((step): step is DeviceStep => step.kind === 'device');
+  const extend = (name: string | undefined, index: number) => {
+    const where = name === undefined ? undefined : storage.get(name);
+    if (where?.kind === 'intermediate') lifetimes[where.id].lastStep = Math.max(lifetimes[where.id].lastStep, index);
+    if (where?.kind === 'host') hostBound.add(where.name);
+  };
+
+  deviceSteps.forEach((step, index) => {
+    const plan = walk.plans.get(step)!;
+    step.outputs.forEach((name, output) => {
+      if (!name) return;
+      const shape = plan.outputShapes[output];
+      const bytes = elementCount(shape) * STORAGE_BYTES[storageType(graph, name)];
+      checkBindingSize(limits, step, name, shape, bytes);
+      if (step.operator.kind === 'alias') {
+        storage.set(name, storage.get(step.inputs[0]!)!);
+        return;
+      }
+      storage.set(name, { kind: 'intermediate', id: lifetimes.length });
+      lifetimes.push({ byteSize: bufferBytes(bytes), firstStep: index, lastStep: index });
+    });
+    const scratchBytes = STORAGE_BYTES[storageType(graph, step.outputs[0])];
+    scratchIds.set(step, (plan.scratch ?? []).map((count) => {
+      lifetimes.push({ byteSize: bufferBytes(count * scratchBytes), firstStep: index, lastStep: index });
+      return lifetimes.length - 1;
+    }));
+    if (step.operator.kind === 'alias') {
+      extend(step.inputs[0], index);
+      return;
+    }
+    for (const kernel of plan.dispatches) {
+      for (const binding of kernel.bindings) {
+        const target = bindingTarget(step, binding);
+        if (typeof target === 'string') extend(target, index);
+      }
+      // Empty tensors: nothing to compute.
+      if (kernel.workgroups.every((count) => count > 0)) kernels.push({ step, kernel });
+    }
+  });
+  // Graph outputs live until the read-back copy after the last step.
+  for (const name of graph.outputs) extend(name, deviceSteps.length);
+
+  const memory = planMemory(lifetimes);
+  const inputBytes = [...inputShapes].reduce((total, [name, shape]) => total + bufferBytes(elementCount(shape) * STORAGE_BYTES[storageType(graph, name)]), 0);
+  const hostBytes = [...hostBound].reduce((total, name) => total + bufferBytes(walk.values.get(name)!.data.byteLength), 0);
+  return {
+    inputShapes, shapes: walk.shapes, values: walk.values, storage, bufferSizes: memory.bufferSizes, bufferOf: memory.bufferOf, scratchIds, kernels, hostBound,
+    peakBytes: memory.bufferSizes.reduce((total, size) => total + size, 0) + inputBytes + hostBytes,
+    unsharedBytes: lifetimes.reduce((total, lifetime) => total + lifetime.byteSize, 0),
+  };
+}
+
+function checkBindingSize(limits: DeviceLimits, step: DeviceStep, name: string, shape: readonly number[], bytes: number): void {
+  const limit = limits.maxStorageBufferBindingSize;
+  if (bytes > limit) {
+    throw failedPrecondition(
+      `${step.label}: output '${name}' [${shape.join(', ')}] needs ${bytes} bytes, more than this device binds ` +
+      `(maxStorageBufferBindingSize ${limit}); use a smaller batch`,
+    );
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Every value's shape (and every host value) for concrete input shapes: host steps evaluated
+ * on the CPU, device steps planned. The per-shape plan and the load-time probe that proves a
+ * fused residual's shape both use it.
+ */
+import type { HostTensor, ModelSignature } from '../../onnx/model.ts';
+import { ErrorCode, failedPrecondition, NexusError } from '../../domain/errors.ts';
+import type { NodeInput, OperatorPlan } from '../ops/index.ts';
+import { evaluateOnCpu } from './cpu-evaluation.ts';
+import type { DeviceStep, Step } from './steps.ts';
+
+/** Every value's shape and every host value for concrete input shapes, and each device step's plan. */
+export interface ShapeWalk {
+  readonly shapes: Map<string, readonly number[]>;
+  readonly values: Map<string, HostTensor>;
+  readonly plans: Map<DeviceStep, OperatorPlan>;
+}
+
+/**
+ * Walks the steps in order for concrete input shapes: host steps are evaluated on the CPU,
+ * device steps planned (shapes and dispatches). Shape errors are INVALID_ARGUMENT naming the
+ * node; a kernel's own limit (RangeError) is FAILED_PRECONDITION. `maxPerDimension`: the
+ * device's workgroups per grid dimension.
+ */
+export function walkShapes(
+  steps: readonly Step[], constants: ReadonlyMap<string, HostTensor>, inputShapes: ReadonlyMap<string, readonly number[]>, maxPerDimension: number,
+): ShapeWalk {
+  const shapes = new Map<string, readonly number[]>(inputShapes);
+  const values = new Map<string, HostTensor>(constants);
+  for (const [name, tensor] of constants) shapes.set(name, tensor.shape);
+  const plans = new Map<DeviceStep, OperatorPlan>();
+  for (const step of steps) {
+    if (step.kind === 'host') {
+      const inputs = step.inputs.map((name): NodeInput | undefined => {
+        const shape = name ? shapes.get(name) : undefined;
+        return shape ? { shape, value: values.get(name!) } : undefined;
+      });
+      const outputs = evaluateOnCpu(step.node, step.spec, step.opset, step.outputTypes, inputs);
+      outputs.forEach((tensor, index) => {
+        const name = step.outputs[index];
+        if (!name) return;
+        values.set(name, tensor);
+        shapes.set(name, tensor.shape);
+      });
+      continue;
+    }
+    const inputs: Array<NodeInput | undefined> = step.inputs.map((name) => {
+      if (!name) return undefined;
+      const shape = shapes.get(name);
+      if (!shape) throw new Error(`${step.label}: input '${name}' has no shape yet`);
+      return { shape, value: values.get(name) };
+    });
+    let plan: OperatorPlan;
+    try {
+      plan = step.operator.plan(inputs, maxPerDimension);
+    } catch (error) {
+      if (error instanceof RangeError) throw failedPrecondition(`${step.label}: ${error.message}`);
+      if (error instanceof NexusError) throw new NexusError(error.code, `${step.label}: ${error.message}`, { cause: error });
+      throw error;
+    }
+    plans.set(step, plan);
+    step.outputs.forEach((name, index) => {
+      if (name && plan.outputShapes[index]) shapes.set(name, plan.outputShapes[index]);
+    });
+  }
+  return { shapes, values, plans };
+}
+
+/** Every value's shapes for a few probe input shapes; undefined when the model refuses them. */
+export type ProbeShapes = Array<ReadonlyMap<string, readonly number[]>>;
+
+/**
+ * Shapes of every value for two sets of probe input shapes (variable dims set to 2, then 3), or
+ * undefined when the model does not accept them. Used at load to prove a residual addition
+ * has the GEMM output's shape before fusing it.
+ */
+export function probeShapes(steps: readonly Step[], signature: ModelSignature, constants: ReadonlyMap<string, HostTensor>): ProbeShapes | undefined {
+  const walks: ProbeShapes = [];
+  for (const probe of [2, 3]) {
+    const inputShapes = new Map(signature.inputs.map((input) => [input.name, input.shape.map((dim) => (dim < 0 ? probe : dim))]));
+    try {
+      walks.push(walkShapes(steps, constants, inputShapes, 65535).shapes);
+    } catch (error) {
+      if (error instanceof NexusError && error.code === ErrorCode.FAILED_PRECONDITION) throw error;
+      return undefined;
+    }
+  }
+  return walks;
+}

@@ -1,0 +1,111 @@
+/**
+ * The resolve table: ONNX op type -> operator spec, and the load-time check that a node is one
+ * the executor runs (operator, attribute names, input / output counts, attribute values). The
+ * specs themselves live one file per operator family.
+ */
+import type { NodeProto } from '../../onnx/model.ts';
+import { ONNX_UNARY } from '../kernels/index.ts';
+import { invalidNode, unsupported } from './attributes.ts';
+import type { OperatorSpec } from './contract.ts';
+import { concatSpec, expandSpec, gatherSpec, padSpec, sliceSpec, splitSpec, tileSpec, transposeSpec } from './data-movement.ts';
+import { binarySpec, castSpec, clipSpec, unarySpec, whereSpec } from './elementwise.ts';
+import { convSpec, convTransposeSpec, gemmSpec, matMulSpec } from './gemm-conv.ts';
+import { batchNormSpec, layerNormSpec } from './normalization.ts';
+import { globalPoolSpec, poolSpec } from './pool.ts';
+import { REDUCE_OP_OF, reduceSpec } from './reduce.ts';
+import {
+  constantOfShapeSpec, dropoutSpec, flattenSpec, identitySpec, rangeSpec, reshapeSpec, shapeSpec, sizeSpec, squeezeLikeSpec,
+} from './shape-ops.ts';
+import { softmaxSpec } from './softmax.ts';
+
+const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpec>([
+  ...Object.keys(ONNX_UNARY).filter((op) => op !== 'Identity').map((op) => [op, unarySpec(op)] as [string, OperatorSpec]),
+  ['Gelu', unarySpec('Gelu')],
+  ['Clip', clipSpec],
+  ['Cast', castSpec],
+  ...(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'PRelu', 'Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'And', 'Or', 'Xor'] as const)
+    .map((op) => [op, binarySpec(op)] as [string, OperatorSpec]),
+  ['Min', binarySpec('Min', true)],
+  ['Max', binarySpec('Max', true)],
+  ['Where', whereSpec],
+  ['MatMul', matMulSpec],
+  ['Gemm', gemmSpec],
+  ['Conv', convSpec],
+  ['ConvTranspose', convTransposeSpec],
+  ['BatchNormalization', batchNormSpec],
+  ['MaxPool', poolSpec(true)],
+  ['AveragePool', poolSpec(false)],
+  ['GlobalAveragePool', globalPoolSpec('mean')],
+  ['GlobalMaxPool', globalPoolSpec('max')],
+  ['Softmax', softmaxSpec(false)],
+  ['LogSoftmax', softmaxSpec(true)],
+  ['LayerNormalization', layerNormSpec],
+  ...Object.keys(REDUCE_OP_OF).map((op) => [op, reduceSpec(op)] as [string, OperatorSpec]),
+  ['Transpose', transposeSpec],
+  ['Concat', concatSpec],
+  ['Split', splitSpec],
+  ['Slice', sliceSpec],
+  ['Gather', gatherSpec],
+  ['Expand', expandSpec],
+  ['Tile', tileSpec],
+  ['Pad', padSpec],
+  ['Reshape', reshapeSpec],
+  ['Flatten', flattenSpec],
+  ['Squeeze', squeezeLikeSpec('Squeeze')],
+  ['Unsqueeze', squeezeLikeSpec('Unsqueeze')],
+  ['Identity', identitySpec],
+  ['Dropout', dropoutSpec],
+  ['Shape', shapeSpec],
+  ['Size', sizeSpec],
+  ['ConstantOfShape', constantOfShapeSpec],
+  ['Range', rangeSpec],
+]);
+
+/** Attribute names the Constant operator accepts. */
+const CONSTANT_ATTRIBUTES = ['value', 'value_float', 'value_floats', 'value_int', 'value_ints'];
+
+/** The operator types compileOnnxModel accepts (default ONNX domain). */
+export const SUPPORTED_OPERATORS: readonly string[] = [...OPERATORS.keys(), 'Constant'].sort();
+
+function isDefaultDomain(node: NodeProto): boolean {
+  return node.domain === '' || node.domain === 'ai.onnx';
+}
+
+/** The spec of a supported node; throws FAILED_PRECONDITION naming the operator and node otherwise. */
+export function operatorSpec(node: NodeProto): OperatorSpec | undefined {
+  if (!isDefaultDomain(node)) throw unsupported(node);
+  if (node.opType === 'Constant') return undefined;
+  const spec = OPERATORS.get(node.opType);
+  if (!spec) throw unsupported(node);
+  return spec;
+}
+
+/**
+ * Throws FAILED_PRECONDITION unless the node's operator, attribute names, input / output counts
+ * and attribute values are supported.
+ */
+export function checkSupported(node: NodeProto, opset: number): void {
+  const spec = operatorSpec(node);
+  const attributes = spec?.attributes ?? CONSTANT_ATTRIBUTES;
+  for (const attribute of node.attribute) {
+    if (!attributes.includes(attribute.name)) throw unsupported(node, `attribute '${attribute.name}'`);
+  }
+  const [minOutputs, maxOutputs] = spec?.outputs ?? [1, 1];
+  if (node.output.length < minOutputs || node.output.length > maxOutputs || !node.output[0]) {
+    throw invalidNode(node, `has ${node.output.length} outputs, expected ${minOutputs === maxOutputs ? minOutputs : `${minOutputs} to ${maxOutputs}`}`);
+  }
+  if (!spec) return;
+  const inputCount = presentInputCount(node);
+  const [min, max] = spec.inputs;
+  if (inputCount < min || node.input.length > max) {
+    throw invalidNode(node, `has ${node.input.length} inputs, expected ${min === max ? min : `${min} to ${max}`}`);
+  }
+  spec.validate?.(node, opset);
+}
+
+/** Inputs up to the last non-empty name ('' marks an omitted optional input). */
+function presentInputCount(node: NodeProto): number {
+  let count = node.input.length;
+  while (count > 0 && !node.input[count - 1]) count--;
+  return count;
+}

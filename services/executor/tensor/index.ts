@@ -1,0 +1,18 @@
+/**
+ * Shapes and values, the executor's leaf module: datatypes as the GPU stores them, host tensor
+ * conversions, shape maths (broadcasting, strides, axes) and the static shape rules of the
+ * operators. It imports nothing else of the executor.
+ */
+export { STORAGE_BYTES, type StorageType } from './storage.ts';
+export {
+  fromNumbers, fromStorageBytes, INPUT_DATATYPES, isComputable, kindOf, storageOf, toNumbers, toStorageBytes,
+  type ElementKind, type Precision,
+} from './values.ts';
+export {
+  broadcastShapes, broadcastStrides, mergeDims, normalizeAxes, normalizeAxis, product, sameShape, showShape, stridesOf,
+} from './shape.ts';
+export {
+  concatShape, flattenShape, gatherShape, padAmounts, rangeLength, reduceShape, reshapeShape, sliceAxes, softmaxProblem, splitSizes,
+  squeezeShape, tileShape, transposeShape, unsqueezeShape, type SliceAxis,
+} from './shape-rules.ts';
+export { convTransposeGeometry, windowGeometry, type AutoPad, type WindowAttributes } from './window.ts';

@@ -1,0 +1,128 @@
+/**
+ * Tensor element types as the runtime sees them: which ONNX datatypes it computes, how each is
+ * stored on the GPU, and conversions between host tensors, plain numbers and GPU bytes.
+ */
+import { elementCount, type Datatype, type TypedArray } from '../../onnx/datatypes.ts';
+import type { HostTensor } from '../../onnx/model.ts';
+import { invalidArgument } from '../../domain/errors.ts';
+import type { StorageType } from './storage.ts';
+
+/** "fp32": every float stored and computed in f32 (safe mode). "fp16": stored as f16 (fast mode). */
+export type Precision = 'fp32' | 'fp16';
+
+export type ElementKind = 'float' | 'int' | 'bool';
+
+const FLOATS: ReadonlySet<Datatype> = new Set(['FP32', 'FP16', 'FP64', 'BF16']);
+const INTS: ReadonlySet<Datatype> = new Set(['INT64', 'INT32', 'INT16', 'INT8', 'UINT8', 'UINT16', 'UINT32', 'UINT64']);
+
+/** Datatypes the GPU computes (floats as f32 / f16, integers and booleans as i32). */
+export function isComputable(datatype: Datatype): boolean {
+  return datatype !== 'BYTES';
+}
+
+export function kindOf(datatype: Datatype): ElementKind {
+  if (FLOATS.has(datatype)) return 'float';
+  if (INTS.has(datatype)) return 'int';
+  if (datatype === 'BOOL') return 'bool';
+  throw invalidArgument(`datatype ${datatype} is not computed by the GPU executor`);
+}
+
+/** The GPU storage type of a datatype under a precision. */
+export function storageOf(datatype: Datatype, precision: Precision): StorageType {
+  return kindOf(datatype) === 'float' ? (precision === 'fp16' ? 'f16' : 'f32') : 'i32';
+}
+
+/** Datatypes graph inputs may have (converted to their storage type on upload). */
+export const INPUT_DATATYPES: readonly Datatype[] = ['FP32', 'FP16', 'INT64', 'INT32', 'BOOL'];
+
+/** A tensor's values as JS numbers (INT64 through Number, FP16 / BF16 decoded). */
+export function toNumbers(tensor: HostTensor): number[] {
+  const { data, datatype } = tensor;
+  if (datatype === 'FP16') return Array.from(new Float16Array(data.buffer, data.byteOffset, data.length));
+  if (datatype === 'BF16') {
+    const bits = data as Uint16Array;
+    const view = new DataView(new ArrayBuffer(4));
+    return Array.from(bits, (value) => {
+      view.setUint32(0, value << 16, true);
+      return view.getFloat32(0, true);
+    });
+  }
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Array.from(data, Number);
+  return Array.from(data as ArrayLike<number>);
+}
+
+/** A host tensor of `datatype` holding `values` (converted as ONNX Cast does: truncation to integers). */
+export function fromNumbers(datatype: Datatype, shape: readonly number[], values: ArrayLike<number>): HostTensor {
+  const count = values.length;
+  let data: TypedArray;
+  const integer = (value: number) => (Number.isFinite(value) ? Math.trunc(value) : 0);
+  switch (datatype) {
+    case 'FP32': data = Float32Array.from(values as ArrayLike<number>); break;
+    case 'FP64': data = Float64Array.from(values as ArrayLike<number>); break;
+    case 'FP16': data = new Uint16Array(Float16Array.from(values as ArrayLike<number>).buffer); break;
+    case 'BF16': data = Uint16Array.from({ length: count }, (_, index) => bfloat16Bits(values[index])); break;
+    case 'INT64': data = BigInt64Array.from({ length: count }, (_, index) => BigInt(integer(values[index]))); break;
+    case 'UINT64': data = BigUint64Array.from({ length: count }, (_, index) => BigInt(Math.max(0, integer(values[index])))); break;
+    case 'INT32': data = Int32Array.from({ length: count }, (_, index) => integer(values[index])); break;
+    case 'INT16': data = Int16Array.from({ length: count }, (_, index) => integer(values[index])); break;
+    case 'INT8': data = Int8Array.from({ length: count }, (_, index) => integer(values[index])); break;
+    case 'UINT32': data = Uint32Array.from({ length: count }, (_, index) => integer(values[index])); break;
+    case 'UINT16': data = Uint16Array.from({ length: count }, (_, index) => integer(values[index])); break;
+    case 'UINT8': data = Uint8Array.from({ length: count }, (_, index) => integer(values[index])); break;
+    case 'BOOL': data = Uint8Array.from({ length: count }, (_, index) => (values[index] !== 0 ? 1 : 0)); break;
+    default: throw invalidArgument(`cannot build a ${datatype} tensor`);
+  }
+  return { datatype, shape: [...shape], data };
+}
+
+const f32Bits = new Uint32Array(1);
+const f32View = new Float32Array(f32Bits.buffer);
+
+/** The BFLOAT16 bit pattern nearest to `value` (ties to even; NaN stays NaN). */
+function bfloat16Bits(value: number): number {
+  f32View[0] = value;
+  const bits = f32Bits[0];
+  if ((bits & 0x7fff_ffff) > 0x7f80_0000) return (bits >>> 16) | 0x40;
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** A tensor's values as `storage` GPU bytes (4-byte aligned). Throws for integers beyond i32. */
+export function toStorageBytes(tensor: HostTensor, storage: StorageType, name: string): Uint8Array {
+  const count = elementCount(tensor.shape);
+  if (storage === 'f32') {
+    if (tensor.datatype === 'FP32') return new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
+    return new Uint8Array(Float32Array.from(toNumbers(tensor)).buffer);
+  }
+  if (storage === 'f16') {
+    const values = tensor.datatype === 'FP32' ? (tensor.data as Float32Array) : toNumbers(tensor);
+    const halves = new Float16Array(count + (count % 2));
+    halves.set(values);
+    return new Uint8Array(halves.buffer);
+  }
+  if (tensor.datatype === 'INT32') return new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
+  const values = toNumbers(tensor);
+  const out = new Int32Array(count);
+  for (let index = 0; index < count; index++) {
+    const value = Math.trunc(values[index]);
+    if (value > 0x7fff_ffff || value < -0x8000_0000) {
+      throw invalidArgument(`'${name}' holds ${values[index]}, beyond the 32-bit integers the GPU computes with`);
+    }
+    out[index] = value;
+  }
+  return new Uint8Array(out.buffer);
+}
+
+/** GPU bytes of `storage` back to a host tensor of `datatype`. */
+export function fromStorageBytes(bytes: ArrayBuffer, storage: StorageType, datatype: Datatype, shape: readonly number[]): HostTensor {
+  const count = elementCount(shape);
+  if (storage === 'f32') {
+    const values = new Float32Array(bytes, 0, count);
+    return datatype === 'FP32' ? { datatype, shape: [...shape], data: values.slice() } : fromNumbers(datatype, shape, values);
+  }
+  if (storage === 'f16') {
+    const values = new Float16Array(bytes, 0, count);
+    return datatype === 'FP16' ? { datatype, shape: [...shape], data: new Uint16Array(values.slice().buffer) } : fromNumbers(datatype, shape, values);
+  }
+  const values = new Int32Array(bytes, 0, count);
+  return datatype === 'INT32' ? { datatype, shape: [...shape], data: values.slice() } : fromNumbers(datatype, shape, values);
+}
