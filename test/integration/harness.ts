@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { GRPCInferenceServiceClient, type ModelInferRequest, type ModelInferResponse } from '../../services/protocol/generated/inference/grpc_service.ts';
 import { ExecutorClient, type GetStatsResponse } from '../../services/protocol/generated/nexus/executor/v1/executor.ts';
 import { startExecutor, type RunningExecutor } from '../../services/executor/service/index.ts';
-import { startRegistry } from '../../services/registry/server.ts';
+import { startRegistry } from '../../services/registry/index.ts';
 import { DEFAULT_SERVING_CONFIG, startRouter, type BatchingPolicy, type RouterConfig, type RunningRouter } from '../../services/router/index.ts';
 import type { RunningServer } from '../../services/rpc/server.ts';
 

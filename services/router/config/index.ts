@@ -1,5 +1,4 @@
 /** The router's serving settings per model, read from YAML and layered over the built-in defaults. */
 export {
-  DEFAULT_SERVING_CONFIG, loadRouterConfig, parseRouterConfig, servingConfigFor, type ModelServingConfig, type RouterConfig,
-  type TrafficSplit,
+  DEFAULT_SERVING_CONFIG, loadRouterConfig, servingConfigFor, type ModelServingConfig, type RouterConfig, type TrafficSplit,
 } from './router-config.ts';

@@ -2,8 +2,6 @@
  * The fleet: one link per executor over its Connect stream (with a per-batch timeout and a
  * circuit breaker), and the pool that places loads and batches on them.
  */
-export {
-  CIRCUIT_FAILURE_THRESHOLD, CIRCUIT_OPEN_MS, DEFAULT_BATCH_TIMEOUT_MS, ExecutorLink, type ExecutorLinkOptions,
-} from './executor-link.ts';
-export { ExecutorPool, type ExecutorPoolOptions, type PoolLink } from './executor-pool.ts';
+export { DEFAULT_BATCH_TIMEOUT_MS, ExecutorLink } from './executor-link.ts';
+export { ExecutorPool, type PoolLink } from './executor-pool.ts';
 export { grpcExecutorDialer, type ExecutorDialer, type ExecutorStream } from './executor-stream.ts';

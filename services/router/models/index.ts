@@ -4,8 +4,8 @@
  * and one ServedVersion per version with its lifecycle state. The registry and the executors are
  * reached through two small interfaces (RegistryView, VersionHost).
  */
-export { ModelCatalog, type CatalogOptions, type Described, type Routed } from './model-catalog.ts';
+export { ModelCatalog, type Routed } from './model-catalog.ts';
 export { grpcRegistryView } from './grpc-registry-view.ts';
-export { RegistryWatcher, type RegistryWatcherOptions, type WatchSource, type WatchStream } from './registry-watch.ts';
+export { RegistryWatcher } from './registry-watch.ts';
 export type { RegistryView, VersionHost } from './registry-view.ts';
 export { ServedVersion, VersionState } from './served-version.ts';

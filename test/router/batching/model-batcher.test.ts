@@ -143,3 +143,23 @@ describe('ModelBatcher', () => {
     expect(calls).toBe(MAX_REQUEUES + 1);
   });
 });
+
+describe('ModelBatcher in a long-running router', () => {
+  /** Sizes of every array, map and set the batcher holds. */
+  const heldCollections = (batcher: ModelBatcher) => Object.entries(batcher)
+    .filter(([, value]) => Array.isArray(value) || value instanceof Map || value instanceof Set)
+    .map(([name, value]) => [name, Array.isArray(value) ? value.length : (value as Map<unknown, unknown>).size]);
+
+  it('keeps nothing per batch once the batch is answered', async () => {
+    const batcher = new ModelBatcher({
+      policy: { maxBatchSize: 1, maxQueueDelayMs: 0, maxQueueSize: 10 },
+      run: doublingRunner([]), hasCapacity: () => true,
+    });
+    await batcher.submit(validated([[1, 1]]));
+    const afterOne = heldCollections(batcher);
+    for (let index = 0; index < 500; index++) await batcher.submit(validated([[index, index]]));
+    expect(heldCollections(batcher)).toEqual(afterOne);
+    expect(batcher.queue.depth).toBe(0);
+    expect(batcher.inflightBatches).toBe(0);
+  });
+});

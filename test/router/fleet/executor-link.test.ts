@@ -1,0 +1,95 @@
+/** One executor link over a scripted stream: a hung executor frees its slot after the batch timeout. */
+import { EventEmitter } from 'node:events';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { pino } from 'pino';
+import type { ExecuteBatch, ExecutorMessage, RouterMessage } from '../../../services/protocol/generated/nexus/executor/v1/executor.ts';
+import { ErrorCode } from '../../../services/domain/index.ts';
+import { MAX_REQUEUES, ModelBatcher } from '../../../services/router/batching/index.ts';
+import { ExecutorLink, type ExecutorDialer, type ExecutorStream } from '../../../services/router/fleet/index.ts';
+import { doubled } from '../fakes.ts';
+
+/** An executor that says hello and then answers only what the test sends. */
+class ScriptedStream extends EventEmitter implements ExecutorStream {
+  readonly written: RouterMessage[] = [];
+  write(message: RouterMessage): boolean {
+    this.written.push(message);
+    return true;
+  }
+  end(): void {}
+  cancel(): void {}
+  say(message: Partial<ExecutorMessage>): void {
+    this.emit('data', message as ExecutorMessage);
+  }
+}
+
+function linkWith(batchTimeoutMs: number) {
+  const stream = new ScriptedStream();
+  const dialer: ExecutorDialer = { connect: () => stream, close: () => {} };
+  const link = new ExecutorLink({ address: 'executor:1', dialer, logger: pino({ level: 'silent' }), batchTimeoutMs });
+  link.start();
+  stream.say({ hello: { executorId: 'e1', device: 'fake', maxInflightBatches: 1, loadedModels: [{ modelName: 'iris', version: 1 }] as never } });
+  return { link, stream };
+}
+
+const batch = (): Omit<ExecuteBatch, 'batchId'> => ({
+  modelName: 'iris', version: 1, deadlineUnixMs: 0, traceContext: {},
+  inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: new Uint8Array(new Float32Array([1, 2]).buffer) }],
+});
+
+describe('ExecutorLink', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('fails a batch a hung executor never answers with UNAVAILABLE after the timeout, and frees its slot', async () => {
+    const { link } = linkWith(1_000);
+    let freed = 0;
+    link.onCapacity = () => { freed += 1; };
+    const pending = link.execute(batch());
+    const outcome = pending.then(() => 'answered', (error: { code: number }) => error.code);
+    expect(link.freeSlots).toBe(0);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(link.inflight).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await outcome).toBe(ErrorCode.UNAVAILABLE);
+    expect(link.inflight).toBe(0);
+    expect(link.freeSlots).toBe(1);
+    expect(freed).toBe(1);
+  });
+
+  it('ignores an answer that comes after the timeout', async () => {
+    const { link, stream } = linkWith(100);
+    const pending = link.execute(batch()).catch((error: unknown) => error);
+    await vi.advanceTimersByTimeAsync(100);
+    await pending;
+    const batchId = stream.written.at(-1)!.executeBatch!.batchId;
+    stream.say({ batchResult: { ...doubled(batch()), batchId } });
+    expect(link.inflight).toBe(0);
+  });
+
+  it('answers a batch answered in time, and its timer no longer fires', async () => {
+    const { link, stream } = linkWith(100);
+    const pending = link.execute(batch());
+    const batchId = stream.written.at(-1)!.executeBatch!.batchId;
+    stream.say({ batchResult: { ...doubled(batch()), batchId } });
+    expect((await pending).outputs[0].shape).toEqual([1, 2]);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(link.inflight).toBe(0);
+    expect(link.freeSlots).toBe(1);
+  });
+
+  it('releases a request whose batch hangs: it is retried, then fails, instead of waiting forever', async () => {
+    const { link, stream } = linkWith(1_000);
+    const batcher = new ModelBatcher({
+      policy: { maxBatchSize: 8, maxQueueDelayMs: 0, maxQueueSize: 10 },
+      hasCapacity: () => link.freeSlots > 0,
+      run: (inputs) => link.execute({ ...batch(), inputs }),
+    });
+    link.onCapacity = () => batcher.pump();
+    const outcome = batcher.submit({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: batch().inputs[0].data }], rows: 1, shapeKey: 'x:2', outputNames: ['y'], rawOutput: false })
+      .then(() => 'answered', (error: { code: number }) => error.code);
+    await vi.advanceTimersByTimeAsync(1_000 * (MAX_REQUEUES + 1));
+    expect(await outcome).toBe(ErrorCode.UNAVAILABLE);
+    expect(stream.written.filter((message) => message.executeBatch)).toHaveLength(MAX_REQUEUES + 1);
+    expect(batcher.idle).toBe(true);
+  });
+});
