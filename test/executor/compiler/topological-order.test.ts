@@ -1,0 +1,42 @@
+/** The linear order the compiler runs nodes in: producers first, the file's order among ready nodes. */
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, NexusError } from '../../../services/domain/errors.ts';
+import { topologicalOrder } from '../../../services/executor/compiler/index.ts';
+import type { NodeProto } from '../../../services/onnx/model.ts';
+
+const node = (name: string, input: string[], output: string[]): NodeProto => ({
+  name, opType: 'Relu', domain: '', docString: '', input, output, attribute: [],
+});
+
+describe('topological order', () => {
+  it('puts every node after the producers of its inputs, and keeps the file order among ready ones', () => {
+    // Listed out of order: d reads b and c, b and c read a; e is independent.
+    const nodes = [node('d', ['b', 'c'], ['y']), node('b', ['a'], ['b']), node('e', ['x'], ['z']), node('a', ['x'], ['a']), node('c', ['a'], ['c'])];
+    expect(topologicalOrder(nodes, ['x']).map((entry) => entry.name)).toEqual(['e', 'a', 'b', 'c', 'd']);
+  });
+
+  it('leaves a graph already in order as it is', () => {
+    const nodes = [node('a', ['x'], ['a']), node('b', ['a'], ['b']), node('c', ['b', 'x'], ['c'])];
+    expect(topologicalOrder(nodes, ['x'])).toEqual(nodes);
+  });
+
+  it('ignores omitted optional inputs and inputs already available', () => {
+    const nodes = [node('b', ['a', ''], ['b']), node('a', ['x', 'w'], ['a'])];
+    expect(topologicalOrder(nodes, ['x', 'w']).map((entry) => entry.name)).toEqual(['a', 'b']);
+  });
+
+  it('refuses an input nothing produces, naming it', () => {
+    expect(() => topologicalOrder([node('a', ['missing'], ['a'])], ['x'])).toThrow(/input 'missing' is neither a graph input/);
+  });
+
+  it('refuses a cycle, naming the nodes on it', () => {
+    const nodes = [node('a', ['x', 'c'], ['a']), node('b', ['a'], ['b']), node('c', ['b'], ['c'])];
+    try {
+      topologicalOrder(nodes, ['x']);
+      throw new Error('expected a cycle error');
+    } catch (error) {
+      expect((error as NexusError).code).toBe(ErrorCode.FAILED_PRECONDITION);
+      expect((error as Error).message).toMatch(/cycle through node\(s\) 'a', 'b', 'c'/);
+    }
+  });
+});
