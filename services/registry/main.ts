@@ -9,9 +9,9 @@
 import { Command } from 'commander';
 import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
 import { startRegistry } from './server.ts';
-import { defaultDataDir } from '../domain/data-dir.ts';
+import { defaultDataDir } from '../domain/index.ts';
 import { join } from 'node:path';
-import { resolveStoreConfig, STORE_PROVIDERS, type StoreConfig } from './store/store-config.ts';
+import { resolveStoreConfig, STORE_PROVIDERS, type StoreConfig } from './store/index.ts';
 
 const options = new Command('nexus-registry')
   .option('--metrics-address <host:port>', 'where /metrics is served for Prometheus', '127.0.0.1:8012')

@@ -1,10 +1,9 @@
 /** Starts a registry: the gRPC API over a store (a local directory, S3 or GCS), plus health and reflection. */
 import { startGrpcServer, type RunningServer } from '../rpc/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
-import { ModelRegistry } from './model-registry.ts';
-import { createRegistryService, REGISTRY_SERVICE_DEFINITION } from './registry-service.ts';
-import type { ObjectStore } from './store/object-store.ts';
-import { openStore, type StoreConfig } from './store/store-config.ts';
+import { ModelRegistry } from './core/index.ts';
+import { createRegistryService, REGISTRY_SERVICE_DEFINITION } from './grpc/index.ts';
+import { openStore, type ObjectStore, type StoreConfig } from './store/index.ts';
 
 export interface RegistryOptions {
   /** host:port to bind. Default 127.0.0.1:0 (a free port). */
@@ -23,6 +22,7 @@ export interface RunningRegistry extends RunningServer {
   registry: ModelRegistry;
 }
 
+/** Opens the store and the registry over it, and serves it over gRPC until `shutdown`. */
 export async function startRegistry(options: RegistryOptions): Promise<RunningRegistry> {
   const logger = createLogger('registry');
   const store = options.store && 'get' in options.store
@@ -30,7 +30,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     : await openStore(options.store ?? { provider: 'local', path: options.dataDir ?? '' });
   let registry: ModelRegistry;
   try {
-    registry = await ModelRegistry.open(store, { pollIntervalMs: options.watchPollIntervalMs });
+    registry = await ModelRegistry.open(store, { pollIntervalMs: options.watchPollIntervalMs, logger });
   } catch (error) {
     await store.close();
     throw error;

@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { trainIrisModel } from '../../services/examples/iris/train.ts';
-import { startRegistry, type RunningRegistry } from '../../services/registry/server.ts';
+import { startRegistry, type RunningRegistry } from '../../services/registry/index.ts';
 import { fp32Contents, startCluster, type Cluster } from './harness.ts';
 
 let cluster: Cluster;

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeModel, GraphBuilder, signatureOf } from '../../services/onnx/index.ts';
 import { ErrorCode } from '../../services/domain/errors.ts';
-import { OnnxSignatureReader } from '../../services/registry/onnx-signature.ts';
+import { OnnxSignatureReader } from '../../services/registry/core/onnx-signature.ts';
 import { hugeOnnxModel } from './fixtures.ts';
 
 /** A model with a batch input, an initializer that older exporters also list as an input, and two outputs. */

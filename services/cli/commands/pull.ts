@@ -7,7 +7,7 @@ import { MultiBar } from 'cli-progress';
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ManifestEntry } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { checkManifestPath } from '../../registry/names.ts';
+import { checkManifestPath } from '../../registry/validation/index.ts';
 import { registryClient } from '../clients.ts';
 import { ExitCode, formatBytes, printJson, reportError } from '../output.ts';
 import { downloadBlob, sha256OfFile } from '../upload.ts';

@@ -10,7 +10,7 @@
 import type { Bucket, File } from '@google-cloud/storage';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { ErrorCode, NexusError } from '../../domain/errors.ts';
+import { ErrorCode, NexusError } from '../../domain/index.ts';
 import {
   checkKey, normalizePrefix, ObjectNotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type StoredObject,
   type WriteCondition,

@@ -93,18 +93,6 @@ export interface ObjectStore {
   close(): Promise<void>;
 }
 
-/** Reads all of an async byte stream; only for objects known to be small (records, headers). */
-export async function readAll(chunks: AsyncIterable<Uint8Array>, limitBytes: number, what: string): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of chunks) {
-    total += chunk.byteLength;
-    if (total > limitBytes) throw new Error(`${what} is larger than ${limitBytes} bytes`);
-    parts.push(chunk);
-  }
-  return Buffer.concat(parts);
-}
-
 /** Keys are '/'-separated, each segment non-empty, without '..' or characters a backend treats specially. */
 const KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 

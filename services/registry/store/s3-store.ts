@@ -9,7 +9,7 @@
  */
 import type { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
-import { ErrorCode, NexusError } from '../../domain/errors.ts';
+import { ErrorCode, NexusError } from '../../domain/index.ts';
 import {
   checkKey, normalizePrefix, ObjectNotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type StoredObject,
   type WriteCondition,

@@ -149,13 +149,6 @@ export function resolveStoreConfig(options: {
   return { config: checkStoreConfig(merged as StoreConfig), sources };
 }
 
-/** A one-line description of a configuration, safe to log (it never holds credentials). */
-export function describeStoreConfig(config: StoreConfig): string {
-  if (config.provider === 'local') return `local directory ${config.path}`;
-  const scheme = config.provider === 's3' ? 's3' : 'gs';
-  return `${scheme}://${config.bucket}${config.prefix ? `/${config.prefix}` : ''}${config.endpoint ? ` at ${new URL(config.endpoint).origin}` : ''}`;
-}
-
 /** Opens the configured store (the cloud SDKs are loaded only when used). */
 export async function openStore(config: StoreConfig): Promise<ObjectStore> {
   switch (config.provider) {

@@ -8,8 +8,9 @@
  * Watchers in this process are woken at once by appends made here, and by a poll of the store
  * (every `pollIntervalMs`, only while somebody waits) for appends made by other processes.
  */
-import type { AliasMove, ModelVersion } from '../protocol/generated/nexus/registry/v1/registry.ts';
-import { PreconditionFailedError, type ObjectStore } from './store/object-store.ts';
+import type { AliasMove, ModelVersion } from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { ErrorCode, NexusError } from '../../domain/index.ts';
+import { PreconditionFailedError, type ObjectStore } from '../store/index.ts';
 
 /** One recorded event; exactly one of the payload fields is set. */
 export interface RegistryEvent {
@@ -21,6 +22,17 @@ export interface RegistryEvent {
 }
 
 export type EventPayload = Pick<RegistryEvent, 'versionCreated' | 'aliasMoved'>;
+
+/** Where a watcher starts: after this cursor (0: from the first event), or 'now' (the newest). */
+export type WatchCursor = number | 'now';
+
+/**
+ * What a watcher receives: every event after its cursor, in order, each once; and, once, when
+ * it has seen everything recorded so far, the cursor it has reached.
+ */
+export type WatchItem =
+  | { kind: 'event'; event: RegistryEvent }
+  | { kind: 'caught-up'; cursor: number; recordedAtUnixMs: number };
 
 const EVENTS_PREFIX = 'events/';
 const eventKey = (cursor: number) => `${EVENTS_PREFIX}${String(cursor).padStart(12, '0')}.json`;
@@ -116,6 +128,38 @@ export class EventLog {
       signal.addEventListener('abort', done, { once: true });
       this.startPolling();
     });
+  }
+
+  /**
+   * Every event after `from`, then a caught-up marker, then each new event as it is recorded,
+   * until `signal` aborts. A cursor past the newest event means the watcher followed another log
+   * (a replaced or restored store): continuing would silently skip events, so it fails
+   * OUT_OF_RANGE and the watcher must read the state again and watch from 'now'.
+   */
+  async *follow(from: WatchCursor, signal: AbortSignal): AsyncGenerator<WatchItem> {
+    const head = await this.refreshHead();
+    if (from !== 'now' && from > head) {
+      throw new NexusError(ErrorCode.OUT_OF_RANGE, `after_cursor ${from} is past the newest event (${head}); read the state again and watch with from_now`);
+    }
+    let cursor = from === 'now' ? head : from;
+    const drain = async function* (log: EventLog): AsyncGenerator<WatchItem> {
+      for (;;) {
+        const events = await log.readAfter(cursor);
+        if (events.length === 0) return;
+        for (const event of events) {
+          if (signal.aborted) return;
+          cursor = event.cursor;
+          yield { kind: 'event', event };
+        }
+      }
+    };
+    yield* drain(this);
+    if (signal.aborted) return;
+    yield { kind: 'caught-up', cursor, recordedAtUnixMs: Date.now() };
+    while (!signal.aborted) {
+      await this.waitForChange(cursor, signal);
+      yield* drain(this);
+    }
   }
 
   private wake(): void {

@@ -8,9 +8,9 @@
  * to an upload about to record its version. Deleting re-reads the references and re-checks each
  * object just before removing it.
  */
-import type { ModelVersion } from '../protocol/generated/nexus/registry/v1/registry.ts';
+import type { ModelVersion } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { sha256OfBlobKey } from './blob-store.ts';
-import type { ObjectStore } from './store/object-store.ts';
+import type { ObjectStore } from '../store/index.ts';
 import type { VersionRecords } from './version-records.ts';
 
 /** Default least age of an object for collection: one hour, in milliseconds. */

@@ -10,10 +10,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RegistryClient, UploadHeader, type DownloadArtifactResponse, type UploadVersionResponse } from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
-import { checkStoreConfig, parseRcFile, resolveStoreConfig } from '../../services/registry/store/store-config.ts';
+import { RegistryClient, UploadHeader, type DownloadArtifactResponse, type UploadVersionResponse } from '../../../services/protocol/generated/nexus/registry/v1/registry.ts';
+import { checkStoreConfig, parseRcFile, resolveStoreConfig } from '../../../services/registry/store/store-config.ts';
 import { startGcsBackend, startS3Backend, type TestBackend } from './backends.ts';
-import { startRegistryProcess, tinyModel } from './fixtures.ts';
+import { startRegistryProcess, tinyModel } from '../fixtures.ts';
 
 let work: string;
 
@@ -104,7 +104,7 @@ describe.each([
       // The records landed under the configured prefix of the bucket, not in the local directory.
       const prefix = backend.name === 's3' ? 'from-rc' : 'from-env';
       const keys: string[] = [];
-      const other = await (await import(backend.name === 's3' ? '../../services/registry/store/s3-store.ts' : '../../services/registry/store/gcs-store.ts'));
+      const other = await (await import(backend.name === 's3' ? '../../../services/registry/store/s3-store.ts' : '../../../services/registry/store/gcs-store.ts'));
       const raw = backend.name === 's3'
         ? await other.createS3Store({ bucket: 'models', prefix, endpoint: endpointUrl })
         : await other.createGcsStore({ bucket: 'models', prefix, endpoint: endpointUrl });

@@ -8,9 +8,9 @@
  *   GraphProto  { 5: initializer (TensorProto), 11: input, 12: output, … }
  *   TensorProto { 8: name, 9: raw_data, … }      only the name is read
  */
-import { ModelProto, ValueInfoProto } from '../protocol/generated/onnx/onnx.ts';
-import { signatureOf, type ModelSignature } from '../onnx/model.ts';
-import { invalidArgument } from '../domain/errors.ts';
+import { ModelProto, ValueInfoProto } from '../../protocol/generated/onnx/onnx.ts';
+import { signatureOf, type ModelSignature } from '../../onnx/model.ts';
+import { invalidArgument } from '../../domain/index.ts';
 
 /** Largest graph input or output description held, in bytes. */
 const MAX_VALUE_INFO_BYTES = 1024 * 1024;
@@ -195,11 +195,4 @@ export class OnnxSignatureReader {
     }
     (this.collecting === 'input' ? this.inputs : this.outputs).push(value);
   }
-}
-
-/** Reads the signature of a whole ONNX byte stream (for tests and callers holding an iterable). */
-export async function readOnnxSignature(chunks: AsyncIterable<Uint8Array>): Promise<ModelSignature> {
-  const reader = new OnnxSignatureReader();
-  for await (const chunk of chunks) reader.push(chunk);
-  return reader.finish();
 }

@@ -8,9 +8,9 @@
  * `index/models/<name>` marks that a model exists (written before its first version), so listing
  * models never has to walk every record.
  */
-import { ModelVersion } from '../protocol/generated/nexus/registry/v1/registry.ts';
-import { ErrorCode, NexusError } from '../domain/errors.ts';
-import { PreconditionFailedError, type ObjectStore } from './store/object-store.ts';
+import { ModelVersion } from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { ErrorCode, NexusError } from '../../domain/index.ts';
+import { PreconditionFailedError, type ObjectStore } from '../store/index.ts';
 
 const versionsPrefix = (modelName: string) => `models/${modelName}/versions/`;
 const versionKey = (modelName: string, version: number) => `${versionsPrefix(modelName)}${String(version).padStart(6, '0')}.json`;

@@ -5,8 +5,8 @@
  * signature). Nothing is held in memory: chunks stream through the hash into the store.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { ErrorCode, invalidArgument, NexusError, notFound } from '../domain/errors.ts';
-import { ObjectNotFoundError, type ObjectInfo, type ObjectStore } from './store/object-store.ts';
+import { ErrorCode, invalidArgument, NexusError, notFound } from '../../domain/index.ts';
+import { ObjectNotFoundError, type ObjectInfo, type ObjectStore } from '../store/index.ts';
 import { noteTransferredBytes } from './transfer-memory.ts';
 
 /** The key of the blob with this digest. */

@@ -1,5 +1,5 @@
 /** Validation of user-chosen names, so none can escape the store's directory or bucket prefix. */
-import { invalidArgument } from '../domain/errors.ts';
+import { invalidArgument } from '../../domain/index.ts';
 
 const MODEL_NAME = /^[a-z0-9][a-z0-9._-]{0,127}$/;
 const ALIAS_NAME = /^[a-z][a-z0-9_-]{0,63}$/;

@@ -14,12 +14,12 @@ import { mkdir } from 'node:fs/promises';
 import {
   GetAliasHistoryRequest, GetVersionRequest, RegistryClient, SetAliasRequest, UploadHeader, WatchRequest,
   type GetAliasHistoryResponse, type GetVersionResponse, type SetAliasResponse, type UploadVersionResponse, type WatchResponse,
-} from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
-import { GraphBuilder } from '../../services/onnx/index.ts';
-import { startRegistry, type RunningRegistry } from '../../services/registry/server.ts';
-import { downloadBlob, uploadModelDirectory, uploadModelFile } from '../../services/cli/upload.ts';
-import { unaryCall } from '../../services/cli/clients.ts';
-import { blobKey } from '../../services/registry/blob-store.ts';
+} from '../../../services/protocol/generated/nexus/registry/v1/registry.ts';
+import { GraphBuilder } from '../../../services/onnx/index.ts';
+import { startRegistry, type RunningRegistry } from '../../../services/registry/index.ts';
+import { downloadBlob, uploadModelDirectory, uploadModelFile } from '../../../services/cli/upload.ts';
+import { unaryCall } from '../../../services/cli/clients.ts';
+import { blobKey } from '../../../services/registry/core/blob-store.ts';
 
 let dataDir: string;
 let registry: RunningRegistry;

@@ -8,10 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createGcsStore } from '../../services/registry/store/gcs-store.ts';
-import { LocalObjectStore } from '../../services/registry/store/local-store.ts';
-import type { ObjectStore } from '../../services/registry/store/object-store.ts';
-import { createS3Store } from '../../services/registry/store/s3-store.ts';
+import { createGcsStore } from '../../../services/registry/store/gcs-store.ts';
+import { LocalObjectStore } from '../../../services/registry/store/local-store.ts';
+import type { ObjectStore } from '../../../services/registry/store/object-store.ts';
+import { createS3Store } from '../../../services/registry/store/s3-store.ts';
 import { startFakeGcs } from './fakes/gcs-json-api.ts';
 import { startConditionalProxy } from './fakes/s3-conditional-proxy.ts';
 

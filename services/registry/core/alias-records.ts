@@ -11,9 +11,10 @@
  * so the history entry written right after the swap can always be rewritten by whoever comes next
  * should the writer die in between: no move is ever missing from the history.
  */
-import { Alias, AliasMove, type AliasTarget } from '../protocol/generated/nexus/registry/v1/registry.ts';
-import { ErrorCode, failedPrecondition, NexusError, notFound } from '../domain/errors.ts';
-import { PreconditionFailedError, type ObjectStore } from './store/object-store.ts';
+import { Alias, AliasMove } from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { ErrorCode, failedPrecondition, NexusError, notFound } from '../../domain/index.ts';
+import { PreconditionFailedError, type ObjectStore } from '../store/index.ts';
+import type { AliasDestination, MoveRequest } from '../validation/index.ts';
 
 /** What the alias record holds: where it points, and the move that put it there. */
 interface AliasRecord {
@@ -29,26 +30,6 @@ const historyKey = (modelName: string, alias: string, revision: number) =>
 
 /** Moves retried after losing a race before giving up with ABORTED. */
 const MAX_ATTEMPTS = 50;
-
-export interface MoveRequest {
-  modelName: string;
-  alias: string;
-  /** Must be the alias's current version (0: must not exist); undefined skips the check. */
-  expectedVersion?: number;
-  /** Must be the alias's current revision (0: must not exist); undefined skips the check. */
-  expectedRevision?: number;
-  reason: string;
-  actor: string;
-}
-
-/** Where an alias sends traffic: one version, or a split (whose first arm is `version`). */
-export interface AliasDestination {
-  version: number;
-  /** Empty: no split. */
-  split: AliasTarget[];
-  /** With a split: the request parameter that keeps a client on one arm; '' for random. */
-  stickyParameter: string;
-}
 
 /** True when two destinations send the same traffic to the same places. */
 export function sameDestination(a: AliasDestination, b: AliasDestination): boolean {

@@ -7,12 +7,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UploadHeader, type ModelVersion } from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
-import { ErrorCode, NexusError } from '../../services/domain/errors.ts';
-import { blobKey } from '../../services/registry/blob-store.ts';
-import { ModelRegistry } from '../../services/registry/model-registry.ts';
-import { ObjectNotFoundError, PreconditionFailedError, type ObjectStore } from '../../services/registry/store/object-store.ts';
+import { UploadHeader, type ModelVersion } from '../../../services/protocol/generated/nexus/registry/v1/registry.ts';
+import { ErrorCode, NexusError } from '../../../services/domain/errors.ts';
+import { blobKey, BlobStore } from '../../../services/registry/core/blob-store.ts';
+import { ModelRegistry, type RegistryEvent } from '../../../services/registry/index.ts';
+import { ObjectNotFoundError, PreconditionFailedError, type ObjectStore } from '../../../services/registry/store/index.ts';
 import { BACKENDS, type TestBackend } from './backends.ts';
+import { tinyModel } from '../fixtures.ts';
 
 const text = (value: string) => Buffer.from(value);
 const decode = (bytes: Uint8Array | undefined) => (bytes ? Buffer.from(bytes).toString() : undefined);
@@ -33,9 +34,22 @@ async function readBytes(store: ObjectStore, key: string, offset = 0): Promise<B
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-/** A version record for a blob-less test version (the numbering does not care what it points at). */
-const header = (modelName: string) => UploadHeader.fromPartial({ modelName, format: 'onnx', creator: 'contract' });
-const artifact = { sha256: 'e'.repeat(64), sizeBytes: 1, signature: { inputs: [], outputs: [] }, files: [] };
+/** One small model uploaded as every numbering test's version (the numbering does not care what it holds). */
+const MODEL = Buffer.from(tinyModel(1));
+/** The header of an upload of MODEL: announced digest and size, so repeats store nothing new. */
+const header = (modelName: string) => UploadHeader.fromPartial({
+  modelName, format: 'onnx', creator: 'contract', sha256: sha256(MODEL), sizeBytes: MODEL.byteLength,
+});
+
+/** Every event after `cursor`, read through the registry's Watch until it has caught up. */
+async function eventsAfter(registry: ModelRegistry, cursor: number): Promise<RegistryEvent[]> {
+  const events: RegistryEvent[] = [];
+  for await (const item of registry.watch(cursor, new AbortController().signal)) {
+    if (item.kind === 'caught-up') break;
+    events.push(item.event);
+  }
+  return events;
+}
 
 describe.each(BACKENDS)('the $name store', ({ start }) => {
   let backend: TestBackend;
@@ -125,24 +139,29 @@ describe.each(BACKENDS)('the $name store', ({ start }) => {
 
   describe('under the registry', () => {
     let registry: ModelRegistry;
+    let registryStore: ObjectStore;
+    /** The blob store the registry keeps its artifacts in, over the same store. */
+    let blobs: BlobStore;
 
     beforeAll(async () => {
-      registry = await ModelRegistry.open(await backend.open());
+      registryStore = await backend.open();
+      registry = await ModelRegistry.open(registryStore);
+      blobs = new BlobStore(registryStore);
     });
 
     it('stores verified blobs once, and nothing when the digest is wrong', async () => {
       const bytes = randomBytes(100_000);
       const digest = sha256(bytes);
-      const first = await registry.blobs.write(chunked(bytes, 30_000), { expectedSha256: digest, expectedSizeBytes: bytes.byteLength });
+      const first = await blobs.write(chunked(bytes, 30_000), { expectedSha256: digest, expectedSizeBytes: bytes.byteLength });
       expect(first).toEqual({ sha256: digest, sizeBytes: bytes.byteLength, deduplicated: false });
-      const again = await registry.blobs.write(chunked(bytes, 30_000), {});
+      const again = await blobs.write(chunked(bytes, 30_000), {});
       expect(again).toEqual({ sha256: digest, sizeBytes: bytes.byteLength, deduplicated: true });
       const other = randomBytes(50_000);
-      await expect(registry.blobs.write(chunked(other, 20_000), { expectedSha256: 'a'.repeat(64) }))
+      await expect(blobs.write(chunked(other, 20_000), { expectedSha256: 'a'.repeat(64) }))
         .rejects.toMatchObject({ code: ErrorCode.DATA_LOSS, message: expect.stringMatching(/announced a{64}/) });
-      expect(await registry.blobs.info(sha256(other))).toBeUndefined();
-      expect(await registry.blobs.info('a'.repeat(64))).toBeUndefined();
-      expect(await collect(registry.store.list('uploads/'))).toEqual([]);
+      expect(await blobs.info(sha256(other))).toBeUndefined();
+      expect(await blobs.info('a'.repeat(64))).toBeUndefined();
+      expect(await collect(registryStore.list('uploads/'))).toEqual([]);
     });
 
     it('gives 8 concurrent writers (separate clients, as separate registries) 80 distinct gap-free numbers', async () => {
@@ -150,23 +169,23 @@ describe.each(BACKENDS)('the $name store', ({ start }) => {
       const failuresBefore = backend.conditionalFailures();
       const created = await Promise.all(writers.map(async (writer) => {
         const mine: ModelVersion[] = [];
-        for (let index = 0; index < 10; index++) mine.push(await writer.createVersion(header('busy'), artifact));
+        for (let index = 0; index < 10; index++) mine.push((await writer.upload(header('busy'), chunked(MODEL, 64))).version);
         return mine;
       }));
       const numbers = created.flat().map((version) => version.version).sort((a, b) => a - b);
       expect(numbers).toEqual(Array.from({ length: 80 }, (_, index) => index + 1));
-      expect((await registry.versions.list('busy')).map((version) => version.version)).toEqual(numbers);
+      expect((await registry.listVersions('busy')).versions.map((version) => version.version)).toEqual(numbers);
       // The races really happened and were settled by the store's conditional writes.
       expect(backend.conditionalFailures()).toBeGreaterThan(failuresBefore);
       // Every version was announced exactly once, in a gap-free global order.
-      const events = await registry.events.readAfter(0, 10_000);
+      const events = await eventsAfter(registry, 0);
       expect(events.map((event) => event.cursor)).toEqual(events.map((_, index) => index + 1));
       expect(events.filter((event) => event.versionCreated?.modelName === 'busy').map((event) => event.versionCreated!.version).sort((a, b) => a - b)).toEqual(numbers);
     }, 60_000);
 
     it('moves an alias by compare-and-swap: of two racing moves one wins, the stale one fails, nothing is lost', async () => {
       const other = await ModelRegistry.open(await backend.open());
-      for (let index = 0; index < 3; index++) await registry.createVersion(header('swap'), artifact);
+      for (let index = 0; index < 3; index++) await registry.upload(header('swap'), chunked(MODEL, 64));
       const move = (target: ModelRegistry, version: number, expectedVersion?: number) =>
         target.setAlias({ modelName: 'swap', alias: 'production', expectedVersion, reason: `to ${version}`, actor: 'ci' }, version);
       await move(registry, 1, 0);
@@ -177,13 +196,13 @@ describe.each(BACKENDS)('the $name store', ({ start }) => {
       expect(lost).toHaveLength(1);
       expect(lost[0].reason).toMatchObject({ code: ErrorCode.FAILED_PRECONDITION });
       const winner = (won[0] as PromiseFulfilledResult<{ alias: { version: number } }>).value.alias.version;
-      expect((await other.aliases.get('swap', 'production'))?.version).toBe(winner);
-      const history = await other.aliases.history('swap', 'production');
+      expect((await other.getAlias('swap', 'production')).version).toBe(winner);
+      const history = await other.aliasHistory('swap', 'production');
       expect(history.map((entry) => [entry.revision, entry.fromVersion, entry.toVersion])).toEqual([[1, 0, 1], [2, 1, winner]]);
 
       // A stale expectation changes nothing.
       await expect(move(other, 1, 1)).rejects.toMatchObject({ code: ErrorCode.FAILED_PRECONDITION, message: expect.stringMatching(/points at version \d, not the expected 1/) });
-      expect(await registry.aliases.history('swap', 'production')).toHaveLength(2);
+      expect(await registry.aliasHistory('swap', 'production')).toHaveLength(2);
 
       // Rollback returns to the previous target, and is recorded as such.
       const back = await other.rollbackAlias({ modelName: 'swap', alias: 'production', reason: 'bad metrics', actor: 'oncall' });
@@ -194,25 +213,25 @@ describe.each(BACKENDS)('the $name store', ({ start }) => {
     });
 
     it('collects only unreferenced blobs, and only when asked to delete', async () => {
-      const kept = randomBytes(1000);
+      const kept = Buffer.from(tinyModel(2));
       const orphan = randomBytes(2000);
-      const keptBlob = await registry.blobs.write(chunked(kept, 500), {});
-      await registry.createVersion(header('gc'), { ...artifact, sha256: keptBlob.sha256, sizeBytes: kept.byteLength });
-      const orphanBlob = await registry.blobs.write(chunked(orphan, 500), {});
+      const { version: keptBlob } = await registry.upload(UploadHeader.fromPartial({ modelName: 'gc', format: 'onnx', creator: 'contract' }), chunked(kept, 500));
+      // Stored like a directory model's file whose version never came.
+      const orphanBlob = await registry.uploadBlob({ sha256: sha256(orphan), sizeBytes: orphan.byteLength }, chunked(orphan, 500));
 
-      const young = await registry.garbage.collect({ delete: true });
+      const young = await registry.collectGarbage({ delete: true });
       expect(young.garbage.map((object) => object.sha256)).not.toContain(orphanBlob.sha256); // too young to be sure
 
-      const listed = await registry.garbage.collect({ delete: false, minAgeMs: 0 });
+      const listed = await registry.collectGarbage({ delete: false, minAgeMs: 0 });
       expect(listed.deleted).toBe(false);
       expect(listed.garbage.map((object) => object.sha256)).toContain(orphanBlob.sha256);
       expect(listed.garbage.map((object) => object.sha256)).not.toContain(keptBlob.sha256);
-      expect(await registry.blobs.info(orphanBlob.sha256)).toBeDefined();
+      expect(await blobs.info(orphanBlob.sha256)).toBeDefined();
 
-      const removed = await registry.garbage.collect({ delete: true, minAgeMs: 0 });
+      const removed = await registry.collectGarbage({ delete: true, minAgeMs: 0 });
       expect(removed.garbage.map((object) => object.key)).toContain(blobKey(orphanBlob.sha256));
-      expect(await registry.blobs.info(orphanBlob.sha256)).toBeUndefined();
-      expect(await registry.blobs.info(keptBlob.sha256)).toBeDefined();
+      expect(await blobs.info(orphanBlob.sha256)).toBeUndefined();
+      expect(await blobs.info(keptBlob.sha256)).toBeDefined();
     });
   });
 });

@@ -1,0 +1,7 @@
+/**
+ * The registry's gRPC layer: the service handlers over a ModelRegistry, the service definition
+ * with its lean download encoder, and the framing of upload and download streams.
+ */
+export { createRegistryService } from './registry-service.ts';
+export { encodeDownloadResponse, REGISTRY_SERVICE_DEFINITION } from './codecs.ts';
+export { downloadChunks, uploadBody, type UploadMessage } from './framing.ts';

@@ -1,0 +1,171 @@
+/**
+ * The registry's gRPC API over a ModelRegistry. Each handler only translates: it reads the
+ * request (and, for streams, frames it; see framing.ts), calls the registry, and writes the
+ * answer, logging what changed and counting the bytes that crossed. Every rule lives in the
+ * registry.
+ */
+import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type {
+  DownloadArtifactRequest, DownloadArtifactResponse, GarbageCollectRequest, GarbageCollectResponse, GetAliasHistoryRequest,
+  GetAliasHistoryResponse, GetAliasRequest, GetAliasResponse, GetVersionRequest, GetVersionResponse, ListAliasesRequest,
+  ListAliasesResponse, ListModelsResponse, ListVersionsRequest, ListVersionsResponse, RollbackAliasRequest, RollbackAliasResponse,
+  SetAliasRequest, SetAliasResponse, StatBlobsRequest, StatBlobsResponse, UploadBlobRequest, UploadBlobResponse, UploadVersionRequest,
+  UploadVersionResponse, WatchRequest, WatchResponse,
+} from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { clientStream, serverStream, unary } from '../../rpc/handlers.ts';
+import { formatSplit, invalidArgument } from '../../domain/index.ts';
+import type { Logger } from '../../telemetry/logger.ts';
+import { metrics } from '../../telemetry/metrics.ts';
+import type { ModelRegistry, WatchItem } from '../core/index.ts';
+import { isDirectoryFormat } from '../validation/index.ts';
+import { downloadChunks, uploadBody } from './framing.ts';
+
+/** Writes one message, waiting for the transport to drain so a slow client paces the server. */
+async function send<T>(call: ServerWritableStream<unknown, T>, message: T): Promise<void> {
+  if (!call.write(message)) {
+    await new Promise<void>((resume) => {
+      const done = () => {
+        call.off('drain', done);
+        call.off('cancelled', done);
+        resume();
+      };
+      call.on('drain', done);
+      call.on('cancelled', done);
+    });
+  }
+}
+
+function toWatchResponse(item: WatchItem): WatchResponse {
+  if (item.kind === 'caught-up') {
+    return { cursor: item.cursor, recordedAtUnixMs: item.recordedAtUnixMs, caughtUp: { cursor: item.cursor }, versionCreated: undefined, aliasMoved: undefined };
+  }
+  const { event } = item;
+  return {
+    cursor: event.cursor, recordedAtUnixMs: event.recordedAtUnixMs,
+    versionCreated: event.versionCreated, aliasMoved: event.aliasMoved, caughtUp: undefined,
+  };
+}
+
+export interface RegistryServiceHandle {
+  implementation: UntypedServiceImplementation;
+  /** Ends every Watch stream (clients resume elsewhere with their cursor). */
+  closeWatchers(): void;
+}
+
+/** The handlers of nexus.registry.v1.Registry over `registry`, logging to `logger`. */
+export function createRegistryService(registry: ModelRegistry, logger: Logger): RegistryServiceHandle {
+  const watchers = new Set<AbortController>();
+
+  const implementation: UntypedServiceImplementation = {
+    uploadVersion: clientStream<UploadVersionRequest, UploadVersionResponse>('UploadVersion', logger, async (call) => {
+      const messages = (call as AsyncIterable<UploadVersionRequest>)[Symbol.asyncIterator]();
+      const first = await messages.next();
+      if (first.done || !first.value.header) throw invalidArgument('the first message of an upload must be its header');
+      const body = uploadBody(messages);
+      const { version, deduplicated } = await registry.upload(first.value.header, body.chunks, { trailerSha256: body.trailerSha256 });
+      if (isDirectoryFormat(version.format)) {
+        // Its files crossed in UploadBlob calls, counted there.
+        logger.info({ model: version.modelName, version: version.version, sha256: version.sha256, files: version.files.length }, 'version created');
+      } else {
+        metrics.registryBytes.inc({ direction: 'up' }, version.sizeBytes);
+        logger.info({ model: version.modelName, version: version.version, sha256: version.sha256, bytes: version.sizeBytes }, 'version created');
+      }
+      return { version, deduplicated };
+    }),
+
+    uploadBlob: clientStream<UploadBlobRequest, UploadBlobResponse>('UploadBlob', logger, async (call) => {
+      const messages = (call as AsyncIterable<UploadBlobRequest>)[Symbol.asyncIterator]();
+      const first = await messages.next();
+      if (first.done || !first.value.header) throw invalidArgument('the first message of a blob upload must be its header');
+      const blob = await registry.uploadBlob(first.value.header, uploadBody(messages).chunks);
+      metrics.registryBytes.inc({ direction: 'up' }, blob.sizeBytes);
+      return { sha256: blob.sha256, sizeBytes: blob.sizeBytes, deduplicated: blob.deduplicated };
+    }),
+
+    statBlobs: unary('StatBlobs', logger, async (request: StatBlobsRequest): Promise<StatBlobsResponse> => ({
+      blobs: await registry.statBlobs(request.sha256),
+    })),
+
+    getVersion: unary('GetVersion', logger, async (request: GetVersionRequest): Promise<GetVersionResponse> =>
+      registry.getVersion(request.modelName, { version: request.version, alias: request.alias })),
+
+    listVersions: unary('ListVersions', logger, async (request: ListVersionsRequest): Promise<ListVersionsResponse> =>
+      registry.listVersions(request.modelName)),
+
+    listModels: unary('ListModels', logger, async (): Promise<ListModelsResponse> => ({ latest: await registry.listModels() })),
+
+    downloadArtifact: serverStream('DownloadArtifact', logger, async (request: DownloadArtifactRequest, call: ServerWritableStream<DownloadArtifactRequest, DownloadArtifactResponse>) => {
+      const download = await registry.download(request.sha256, request.offset);
+      let offset = request.offset;
+      for await (const chunk of downloadChunks(download.chunks)) {
+        if (call.cancelled) return;
+        await send(call, { chunk, offset, totalSizeBytes: download.totalSizeBytes });
+        offset += chunk.byteLength;
+        metrics.registryBytes.inc({ direction: 'down' }, chunk.byteLength);
+      }
+    }),
+
+    setAlias: unary('SetAlias', logger, async (request: SetAliasRequest): Promise<SetAliasResponse> => {
+      const { alias, move } = await registry.setAlias({
+        modelName: request.modelName, alias: request.alias, expectedVersion: request.expectedVersion,
+        expectedRevision: request.expectedRevision, reason: request.reason, actor: request.actor,
+      }, request.version, request.split, request.stickyParameter);
+      logger.info({
+        model: alias.modelName, alias: alias.alias, from: move.fromVersion, to: move.toVersion, actor: move.actor,
+        ...(alias.split.length > 0 ? { split: formatSplit(alias.split) } : {}),
+      }, 'alias moved');
+      return { alias, move };
+    }),
+
+    getAlias: unary('GetAlias', logger, async (request: GetAliasRequest): Promise<GetAliasResponse> => ({
+      alias: await registry.getAlias(request.modelName, request.alias),
+    })),
+
+    listAliases: unary('ListAliases', logger, async (request: ListAliasesRequest): Promise<ListAliasesResponse> => ({
+      aliases: await registry.listAliases(request.modelName),
+    })),
+
+    getAliasHistory: unary('GetAliasHistory', logger, async (request: GetAliasHistoryRequest): Promise<GetAliasHistoryResponse> => ({
+      moves: await registry.aliasHistory(request.modelName, request.alias),
+    })),
+
+    rollbackAlias: unary('RollbackAlias', logger, async (request: RollbackAliasRequest): Promise<RollbackAliasResponse> => {
+      const { alias, move } = await registry.rollbackAlias({
+        modelName: request.modelName, alias: request.alias, expectedVersion: request.expectedVersion,
+        expectedRevision: request.expectedRevision, reason: request.reason, actor: request.actor,
+      });
+      logger.info({ model: alias.modelName, alias: alias.alias, from: move.fromVersion, to: move.toVersion, actor: move.actor }, 'alias rolled back');
+      return { alias, move };
+    }),
+
+    watch: serverStream('Watch', logger, async (request: WatchRequest, call: ServerWritableStream<WatchRequest, WatchResponse>) => {
+      const stop = new AbortController();
+      watchers.add(stop);
+      call.on('cancelled', () => stop.abort());
+      try {
+        const from = request.fromNow ? 'now' : request.afterCursor;
+        for await (const item of registry.watch(from, stop.signal, { modelName: request.modelName })) {
+          await send(call, toWatchResponse(item));
+        }
+      } finally {
+        watchers.delete(stop);
+      }
+    }),
+
+    garbageCollect: unary('GarbageCollect', logger, async (request: GarbageCollectRequest): Promise<GarbageCollectResponse> => {
+      const report = await registry.collectGarbage({
+        delete: request.delete,
+        minAgeMs: request.minAgeSeconds === undefined ? undefined : request.minAgeSeconds * 1000,
+      });
+      if (report.deleted) logger.info({ objects: report.garbage.length, bytes: report.garbageBytes }, 'garbage deleted');
+      return report;
+    }),
+  };
+
+  return {
+    implementation,
+    closeWatchers: () => {
+      for (const watcher of watchers) watcher.abort();
+    },
+  };
+}

@@ -1,0 +1,10 @@
+/**
+ * The registry's input rules, pure and in one place: user-chosen names, digests, tags and paths
+ * (so nothing escapes the store's directory or a client's target directory), upload headers,
+ * directory manifests, safetensors headers, and alias moves. Used by the registry, and by any
+ * client that checks what it will write (nexus pull).
+ */
+export { checkAliasName, checkManifestPath, checkModelName, checkSha256 } from './names.ts';
+export { checkManifest, checkUploadHeader, isDirectoryFormat } from './upload-header.ts';
+export { checkSafetensorsPrefix, notSafetensors, safetensorsPrefixBytes } from './safetensors.ts';
+export { checkDestination, checkMove, type AliasDestination, type MoveRequest } from './alias-move.ts';
