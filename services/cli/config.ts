@@ -1,5 +1,5 @@
 /** Where the CLI and local services find each other and keep their data; flags override all. */
-export { defaultDataDir } from '../domain/data-dir.ts';
+export { defaultDataDir } from '../domain/index.ts';
 
 /** NEXUS_REGISTRY, or the registry `nexus up` starts: 127.0.0.1:8011. */
 export function defaultRegistryAddress(): string {

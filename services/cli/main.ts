@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** nexus: the NexusML command line. */
 import { Command, Option } from 'commander';
-import { DEFAULT_BATCHING_POLICY } from '../router/batch-queue.ts';
+import { DEFAULT_BATCHING_POLICY } from '../domain/index.ts';
 import { defaultDataDir, defaultRegistryAddress, defaultRouterAddress } from './config.ts';
 import { reportOutcome, showExperiment } from './commands/experiment.ts';
 import { infer } from './commands/infer.ts';
@@ -15,7 +15,7 @@ import { rollback } from './commands/rollback.ts';
 import { showVersion } from './commands/show.ts';
 import { listVersions } from './commands/versions.ts';
 import { up } from './commands/up.ts';
-import { ExitCode } from './output.ts';
+import { ExitCode } from './terminal/index.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 const registryOption = () => new Option('--registry <host:port>', 'registry address (env NEXUS_REGISTRY)').default(defaultRegistryAddress());

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RegistryClient, WatchRequest, type ListVersionsResponse, type WatchResponse } from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
-import { unaryCall } from '../../services/cli/clients.ts';
+import { unaryCall } from '../../services/cli/remote/index.ts';
 import { REPO_ROOT, startRegistryProcess, type RegistryProcess } from './fixtures.ts';
 
 const WRITERS = 8;

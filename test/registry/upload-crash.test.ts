@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
 import { GetVersionRequest, RegistryClient, UploadHeader } from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
-import { unaryCall } from '../../services/cli/clients.ts';
+import { unaryCall } from '../../services/cli/remote/index.ts';
 import { hugeOnnxModel, REPO_ROOT, startRegistryProcess, type RegistryProcess } from './fixtures.ts';
 
 let dataDir: string | undefined;

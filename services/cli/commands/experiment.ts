@@ -1,8 +1,8 @@
 /** nexus experiment <model>: an A/B split's arms and significance; nexus outcome: report a result. */
 import { credentials } from '@grpc/grpc-js';
 import { ExperimentsClient, GetExperimentRequest, ReportOutcomeRequest, type GetExperimentResponse, type WelchTest } from '../../protocol/generated/nexus/router/v1/experiments.ts';
-import { unaryCall } from '../clients.ts';
-import { ExitCode, printJson, printTable, reportError } from '../output.ts';
+import { unaryCall } from '../remote/index.ts';
+import { ExitCode, printJson, printTable, reportError } from '../terminal/index.ts';
 
 const experimentsClient = (address: string) => new ExperimentsClient(address, credentials.createInsecure());
 const fixed = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : '-');

@@ -3,8 +3,8 @@
  * removes them. Versions are never deleted, so nothing a version points at is ever collected.
  */
 import type { GarbageCollectResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { registryClient, unaryCall } from '../clients.ts';
-import { ExitCode, formatBytes, printJson, printTable, reportError } from '../output.ts';
+import { registryClient, unaryCall } from '../remote/index.ts';
+import { ExitCode, formatBytes, printJson, printTable, reportError } from '../terminal/index.ts';
 import { formatTime } from './show.ts';
 
 export async function collectGarbage(options: { registry: string; delete?: boolean; minAgeSeconds?: string; json?: boolean }): Promise<number> {

@@ -1,9 +1,8 @@
 /** nexus history <name> <alias>: every move of an alias, oldest first: who, when, from, to, why. */
 import type { GetAliasHistoryResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { registryClient, unaryCall } from '../clients.ts';
-import { ExitCode, printJson, printTable, reportError } from '../output.ts';
+import { registryClient, unaryCall } from '../remote/index.ts';
+import { ExitCode, formatDestination, printJson, printTable, reportError } from '../terminal/index.ts';
 import { formatTime } from './show.ts';
-import { formatDestination } from './promote.ts';
 
 export async function aliasHistory(name: string, alias: string, options: { registry: string; json?: boolean }): Promise<number> {
   const client = registryClient(options.registry);

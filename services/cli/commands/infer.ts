@@ -6,8 +6,8 @@ import { Metadata } from '@grpc/grpc-js';
 import type {
   InferParameter, InferTensorContents, ModelInferRequest_InferInputTensor, ModelInferResponse, ModelMetadataResponse,
 } from '../../protocol/generated/inference/grpc_service.ts';
-import { inferenceClient, unaryCall } from '../clients.ts';
-import { ExitCode, printJson, printTable, reportError } from '../output.ts';
+import { inferenceClient, unaryCall } from '../remote/index.ts';
+import { ExitCode, printJson, printTable, reportError } from '../terminal/index.ts';
 
 export interface InferOptions {
   router: string;

@@ -1,7 +1,7 @@
 /** nexus models: every model with its latest version. */
 import type { ListModelsResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { registryClient, unaryCall } from '../clients.ts';
-import { ExitCode, formatBytes, printJson, printTable, reportError } from '../output.ts';
+import { registryClient, unaryCall } from '../remote/index.ts';
+import { ExitCode, formatBytes, printJson, printTable, reportError } from '../terminal/index.ts';
 
 export async function listModels(options: { registry: string; json?: boolean }): Promise<number> {
   const client = registryClient(options.registry);

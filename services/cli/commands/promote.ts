@@ -9,9 +9,9 @@ import { status } from '@grpc/grpc-js';
 import {
   SetAliasRequest, type AliasTarget, type GetAliasResponse, type SetAliasResponse,
 } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { isCodedRemoteError } from '../../domain/errors.ts';
-import { registryClient, unaryCall } from '../clients.ts';
-import { ExitCode, printJson, reportError } from '../output.ts';
+import { isCodedRemoteError, parseSplitTarget, parseVersionNumber } from '../../domain/index.ts';
+import { registryClient, unaryCall } from '../remote/index.ts';
+import { ExitCode, formatDestination, printJson, reportError } from '../terminal/index.ts';
 import { currentUser } from './store.ts';
 
 export interface PromoteOptions {
@@ -24,39 +24,11 @@ export interface PromoteOptions {
   json?: boolean;
 }
 
-/** Parses a positive version number, or a non-negative one when `allowZero`. */
-export function parseVersionNumber(text: string, what: string, allowZero = false): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || (!allowZero && value < 1)) throw new Error(`${what} '${text}' is not a version number (${allowZero ? '0, ' : ''}1, 2, ...)`);
-  return value;
-}
-
-/**
- * Parses promote's target: `3` (one version, no split) or `3=90,4=10` (a split by weight, the
- * control first). The registry checks the rest (distinct versions, that they exist).
- */
-export function parseTarget(text: string): { version: number; split: AliasTarget[] } {
-  if (!text.includes('=')) return { version: parseVersionNumber(text, 'version'), split: [] };
-  const split = text.split(',').map((part) => {
-    const match = /^\s*(\d+)\s*=\s*(\d+)\s*$/.exec(part);
-    if (!match) throw new Error(`'${part}' in '${text}' is not version=weight (e.g. 3=90,4=10)`);
-    return { version: parseVersionNumber(match[1], 'version'), weight: Number(match[2]) };
-  });
-  if (split.length < 2) throw new Error(`a split needs at least two arms, e.g. 3=90,4=10; for one version give just its number`);
-  return { version: split[0].version, split };
-}
-
-/** `3`, or `3=90,4=10 (sticky user)`: where an alias sends traffic, for tables and messages. */
-export function formatDestination(version: number, split: AliasTarget[], stickyParameter: string): string {
-  if (split.length === 0) return String(version);
-  return `${split.map((arm) => `${arm.version}=${arm.weight}`).join(',')}${stickyParameter ? ` (sticky ${stickyParameter})` : ''}`;
-}
-
 export async function promote(name: string, targetText: string, alias: string, options: PromoteOptions): Promise<number> {
   let target: { version: number; split: AliasTarget[] };
   let expectedVersion: number | undefined;
   try {
-    target = parseTarget(targetText);
+    target = parseSplitTarget(targetText);
     if (options.expect !== undefined) expectedVersion = parseVersionNumber(options.expect, '--expect', true);
     if (options.sticky !== undefined && target.split.length === 0) throw new Error('--sticky needs a split target, e.g. 3=90,4=10');
   } catch (error) {

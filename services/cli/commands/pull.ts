@@ -8,9 +8,8 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ManifestEntry } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { checkManifestPath } from '../../registry/validation/index.ts';
-import { registryClient } from '../clients.ts';
-import { ExitCode, formatBytes, printJson, reportError } from '../output.ts';
-import { downloadBlob, sha256OfFile } from '../upload.ts';
+import { downloadBlob, registryClient, sha256OfFile } from '../remote/index.ts';
+import { ExitCode, formatBytes, printJson, reportError } from '../terminal/index.ts';
 import { parseModelRef, resolveRef, type ModelRef } from './show.ts';
 
 export async function pull(refText: string, dir: string, options: { registry: string; json?: boolean }): Promise<number> {

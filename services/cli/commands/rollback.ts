@@ -3,9 +3,9 @@
  * still in effect (rolling back twice walks back two promotions), recorded in its history.
  */
 import type { RollbackAliasResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { registryClient, unaryCall } from '../clients.ts';
-import { ExitCode, printJson, reportError } from '../output.ts';
-import { formatDestination, parseVersionNumber } from './promote.ts';
+import { registryClient, unaryCall } from '../remote/index.ts';
+import { parseVersionNumber } from '../../domain/index.ts';
+import { ExitCode, formatDestination, printJson, reportError } from '../terminal/index.ts';
 import { currentUser } from './store.ts';
 
 export async function rollback(name: string, alias: string, options: { registry: string; reason?: string; expect?: string; json?: boolean }): Promise<number> {

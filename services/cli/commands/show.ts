@@ -1,7 +1,7 @@
 /** nexus show <name>[@alias|:version]: one version in full (lineage, signature, files, aliases). */
 import type { GetVersionResponse, ModelVersion, TensorSpec } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { registryClient, unaryCall } from '../clients.ts';
-import { ExitCode, formatBytes, printJson, printTable, reportError } from '../output.ts';
+import { registryClient, unaryCall } from '../remote/index.ts';
+import { ExitCode, formatBytes, printJson, printTable, reportError } from '../terminal/index.ts';
 
 /** A reference to one version: the newest, a number, or an alias. */
 export interface ModelRef {

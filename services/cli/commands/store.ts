@@ -9,18 +9,17 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
 import { SetAliasRequest, type GetAliasResponse, type ModelVersion, type SetAliasResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { isCodedRemoteError } from '../../domain/errors.ts';
-import { registryClient, unaryCall } from '../clients.ts';
-import { findRepositoryRoot, META_FILE, readGitLineage, type LineageResult } from '../git-lineage.ts';
-import { ExitCode, formatBytes, printJson, reportError } from '../output.ts';
-import { listModelFiles, uploadModelDirectory, uploadModelFile, type VersionHeader } from '../upload.ts';
+import { isCodedRemoteError, PRECISION_TAG } from '../../domain/index.ts';
+import { listModelFiles, registryClient, unaryCall, uploadModelDirectory, uploadModelFile, type VersionHeader } from '../remote/index.ts';
+import { findRepositoryRoot, type LineageResult, META_FILE, readGitLineage } from '../lineage/index.ts';
+import { ExitCode, formatBytes, printJson, reportError } from '../terminal/index.ts';
 
 export interface StoreOptions {
   registry: string;
   /** Artifact format; default: onnx for a file, safetensors or directory for a directory. */
   format?: string;
   tag: string[];
-  /** fp32 (safe) or fp16 (fast, where the GPU has shader-f16): recorded as the nexus.precision tag. */
+  /** fp32 (safe) or fp16 (fast, where the GPU has shader-f16): recorded as the precision tag (PRECISION_TAG). */
   precision?: string;
   maxBatchSize?: string;
   maxQueueDelayUs?: string;
@@ -121,7 +120,7 @@ export async function storeModel(file: string, name: string, options: StoreOptio
     tags = parseTags(options.tag);
     if (options.precision !== undefined) {
       if (options.precision !== 'fp16' && options.precision !== 'fp32') throw new Error(`--precision '${options.precision}' must be fp16 or fp32`);
-      tags['nexus.precision'] = options.precision;
+      tags[PRECISION_TAG] = options.precision;
     }
   } catch (error) {
     console.error((error as Error).message);

@@ -7,15 +7,19 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ListeningMessage } from '../../rpc/service-process.ts';
-import { trainIrisModel } from '../../examples/iris/train.ts';
+import { IRIS_EXAMPLE_DIR, trainIrisModel } from '../../examples/index.ts';
 import type { ModelReadyResponse } from '../../protocol/generated/inference/grpc_service.ts';
 import { GetVersionRequest, type GetVersionResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { inferenceClient, registryClient, unaryCall } from '../clients.ts';
-import { ExitCode } from '../output.ts';
+import { inferenceClient, registryClient, sha256OfFile, unaryCall } from '../remote/index.ts';
+import { ExitCode } from '../terminal/index.ts';
 import { storeModel } from './store.ts';
-import { sha256OfFile } from '../upload.ts';
 
 const SERVICES_DIR = resolve(import.meta.dirname, '../..');
+/**
+ * Each service's process entry point, relative to services/: `nexus up` forks these, so the CLI
+ * depends on how a service is started, never on its modules.
+ */
+const SERVICE_ENTRY_POINTS = { registry: 'registry/main.ts', executor: 'executor/main.ts', router: 'router/main.ts' } as const;
 /** How long a service may take to start listening, in milliseconds. */
 const START_TIMEOUT_MS = 120_000;
 
@@ -78,7 +82,7 @@ async function serveExample(dataDir: string, registry: string): Promise<void> {
   // The version's lineage is the commit of the code that trained it.
   const code = await storeModel(path, 'iris', {
     registry, format: 'onnx', tag: [`test_accuracy=${trained.testAccuracy.toFixed(4)}`],
-    lineagePath: resolve(SERVICES_DIR, 'examples/iris'),
+    lineagePath: IRIS_EXAMPLE_DIR,
   });
   if (code !== ExitCode.OK) throw new Error('could not store the example model');
 }
@@ -114,13 +118,13 @@ export async function up(options: UpOptions): Promise<number> {
   };
 
   try {
-    const registry = await startChild('registry', 'registry/main.ts',
+    const registry = await startChild('registry', SERVICE_ENTRY_POINTS.registry,
       ['--address', `${options.host}:${options.registryPort}`, '--data-dir', join(dataDir, 'registry'),
         '--metrics-address', `${options.host}:${metricsPortBeside(options.registryPort)}`], logDir);
     children.push(registry);
     const executorCount = Math.max(1, Number(options.executors));
     for (let index = 0; index < executorCount; index++) {
-      children.push(await startChild(`executor-${index}`, 'executor/main.ts',
+      children.push(await startChild(`executor-${index}`, SERVICE_ENTRY_POINTS.executor,
         ['--address', '127.0.0.1:0', '--registry', registry.address, '--cache-dir', join(dataDir, 'cache'),
           '--metrics-address', '127.0.0.1:0'], logDir));
     }
@@ -129,7 +133,7 @@ export async function up(options: UpOptions): Promise<number> {
       ...children.filter((child) => child.name.startsWith('executor')).flatMap((child) => ['--executor', child.address])];
     if (options.maxBatchSize) routerArgs.push('--max-batch-size', options.maxBatchSize);
     if (options.maxQueueDelayUs) routerArgs.push('--max-queue-delay-us', options.maxQueueDelayUs);
-    const router = await startChild('router', 'router/main.ts', routerArgs, logDir);
+    const router = await startChild('router', SERVICE_ENTRY_POINTS.router, routerArgs, logDir);
     children.push(router);
 
     for (const child of children) {

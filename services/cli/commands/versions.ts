@@ -1,7 +1,7 @@
 /** nexus versions <name>: every version of a model, with the aliases pointing at each. */
 import type { ListVersionsResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { registryClient, unaryCall } from '../clients.ts';
-import { ExitCode, formatBytes, printJson, printTable, reportError } from '../output.ts';
+import { registryClient, unaryCall } from '../remote/index.ts';
+import { ExitCode, formatBytes, printJson, printTable, reportError } from '../terminal/index.ts';
 import { formatCommit, formatTime } from './show.ts';
 
 export async function listVersions(name: string, options: { registry: string; json?: boolean }): Promise<number> {

@@ -17,8 +17,8 @@ import {
 } from '../../../services/protocol/generated/nexus/registry/v1/registry.ts';
 import { GraphBuilder } from '../../../services/onnx/index.ts';
 import { startRegistry, type RunningRegistry } from '../../../services/registry/index.ts';
-import { downloadBlob, uploadModelDirectory, uploadModelFile } from '../../../services/cli/upload.ts';
-import { unaryCall } from '../../../services/cli/clients.ts';
+import { downloadBlob, uploadModelDirectory, uploadModelFile } from '../../../services/cli/remote/index.ts';
+import { unaryCall } from '../../../services/cli/remote/index.ts';
 import { blobKey } from '../../../services/registry/core/blob-store.ts';
 
 let dataDir: string;

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
-import { startRegistry, type RunningRegistry } from '../../services/registry/server.ts';
-import { REPO_ROOT, tinyModel } from './fixtures.ts';
+import { startRegistry, type RunningRegistry } from '../../services/registry/index.ts';
+import { REPO_ROOT, tinyModel } from '../registry/fixtures.ts';
 
 const REFUSED = 6;
 const NOT_FOUND = 3;

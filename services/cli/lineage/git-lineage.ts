@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import git from 'isomorphic-git';
-import type { GitLineage } from '../protocol/generated/nexus/registry/v1/registry.ts';
+import type { GitLineage } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 
 /** The metadata file `nexus store` writes at the repository root; it never makes a tree dirty. */
 export const META_FILE = '.nexus_meta.json';

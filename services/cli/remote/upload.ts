@@ -15,10 +15,10 @@ import { appendFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import type {
   ManifestEntry, RegistryClient, StatBlobsResponse, UploadBlobResponse, UploadHeader, UploadVersionRequest, UploadVersionResponse,
-} from '../protocol/generated/nexus/registry/v1/registry.ts';
-import { ErrorCode, NexusError } from '../domain/errors.ts';
+} from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { ErrorCode, NexusError } from '../../domain/index.ts';
 import { unaryCall } from './clients.ts';
-import { META_FILE } from './git-lineage.ts';
+import { META_FILE } from '../lineage/index.ts';
 
 /** Bytes per upload message. */
 export const UPLOAD_CHUNK_BYTES = 1024 * 1024;

@@ -1,7 +1,7 @@
 /** How the CLI talks to people (tables, plain lines) and scripts (--json), and its exit codes. */
 import { status } from '@grpc/grpc-js';
 import Table from 'cli-table3';
-import { isCodedRemoteError } from '../domain/errors.ts';
+import { formatSplit, isCodedRemoteError, type SplitArm } from '../../domain/index.ts';
 
 /** Exit codes: scripts can tell a missing model from bad input from a server that is down. */
 export const ExitCode = {
@@ -35,6 +35,12 @@ export function formatBytes(bytes: number): string {
     unit += 1;
   }
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** `3`, or `3=90,4=10 (sticky user)`: where an alias sends traffic, for tables and messages. */
+export function formatDestination(version: number, split: readonly SplitArm[], stickyParameter: string): string {
+  if (split.length === 0) return String(version);
+  return `${formatSplit(split)}${stickyParameter ? ` (sticky ${stickyParameter})` : ''}`;
 }
 
 /** Prints an error for a person and returns the exit code that classifies it. */

@@ -1,7 +1,7 @@
 /** gRPC clients for the CLI, with promise helpers for unary calls. */
 import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { GRPCInferenceServiceClient } from '../protocol/generated/inference/grpc_service.ts';
-import { RegistryClient } from '../protocol/generated/nexus/registry/v1/registry.ts';
+import { GRPCInferenceServiceClient } from '../../protocol/generated/inference/grpc_service.ts';
+import { RegistryClient } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 
 const LARGE_MESSAGES = { 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.max_send_message_length': 64 * 1024 * 1024 };
 
