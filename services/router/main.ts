@@ -2,7 +2,7 @@
 /** The router as a process: node services/router/main.ts --registry HOST:PORT --executor HOST:PORT */
 import { Command, Option } from 'commander';
 import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
-import { DEFAULT_BATCHING_POLICY } from './batching/index.ts';
+import { DEFAULT_BATCHING_POLICY } from '../domain/index.ts';
 import { DEFAULT_SERVING_CONFIG, loadRouterConfig, type ModelServingConfig } from './config/index.ts';
 import { DEFAULT_BATCH_TIMEOUT_MS } from './fleet/index.ts';
 import { startRouter } from './server.ts';

@@ -11,26 +11,10 @@
  * Priorities follow Triton's: level 1 is the highest; every queued request of a level is taken
  * before any of the next level; within a level, arrival order.
  */
+import type { BatchingPolicy } from '../../domain/batching-policy.ts';
 import { DEFAULT_PRIORITY } from '../admission/index.ts';
 
-/** How a model version's requests are batched. */
-export interface BatchingPolicy {
-  /** Most rows (summed over requests, along dimension 0) in one batch. Default 32. */
-  maxBatchSize: number;
-  /** Longest the oldest request waits for company, in milliseconds. Default 2. 0 = never wait. */
-  maxQueueDelayMs: number;
-  /** Most requests queued at once; more are refused. Default 1024. */
-  maxQueueSize: number;
-  /**
-   * Batch sizes (in rows) worth sending before the delay runs out, e.g. [8, 16] for a model that
-   * is fastest there. Default [] (only max_batch_size counts as full).
-   */
-  preferredBatchSizes?: number[];
-}
-
-/** The policy of a model whose config and version record set none. */
-export const DEFAULT_BATCHING_POLICY: BatchingPolicy = { maxBatchSize: 32, maxQueueDelayMs: 2, maxQueueSize: 1024 };
-
+export type { BatchingPolicy } from '../../domain/batching-policy.ts';
 
 /** What the queue needs to know of a request. */
 export interface QueuedRequest {

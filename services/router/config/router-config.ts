@@ -21,7 +21,8 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { BatchingConfig } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { DEFAULT_PRIORITY, PRIORITY_LEVELS } from '../admission/index.ts';
-import { DEFAULT_BATCHING_POLICY, type BatchingPolicy } from '../batching/index.ts';
+import { DEFAULT_BATCHING_POLICY } from '../../domain/index.ts';
+import type { BatchingPolicy } from '../batching/index.ts';
 
 /** An A/B split of a model's unversioned traffic between versions. */
 export interface TrafficSplit {
