@@ -71,4 +71,3 @@ export class NexusError extends Error {
 export const invalidArgument = (message: string) => new NexusError(ErrorCode.INVALID_ARGUMENT, message);
 export const notFound = (message: string) => new NexusError(ErrorCode.NOT_FOUND, message);
 export const failedPrecondition = (message: string) => new NexusError(ErrorCode.FAILED_PRECONDITION, message);
-export const resourceExhausted = (message: string) => new NexusError(ErrorCode.RESOURCE_EXHAUSTED, message);

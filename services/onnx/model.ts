@@ -3,9 +3,9 @@
  */
 import { ModelProto, TensorProto_DataLocation, type TensorProto, type ValueInfoProto } from '../protocol/generated/onnx/onnx.ts';
 import { invalidArgument } from '../domain/errors.ts';
-import { BYTES_PER_ELEMENT, bytesOf, datatypeOfOnnxCode, elementCount, viewAs, type Datatype, type TypedArray } from './datatypes.ts';
+import { BYTES_PER_ELEMENT, datatypeOfOnnxCode, elementCount, viewAs, type Datatype, type TypedArray } from './datatypes.ts';
 
-export type { ModelProto, GraphProto, NodeProto, TensorProto, AttributeProto } from '../protocol/generated/onnx/onnx.ts';
+export type { ModelProto, NodeProto, TensorProto, AttributeProto } from '../protocol/generated/onnx/onnx.ts';
 
 /** A tensor's name, datatype and shape; -1 marks a variable dimension. */
 export interface TensorSpec {
@@ -108,7 +108,3 @@ function typedDataOf(tensor: TensorProto, datatype: Datatype): TypedArray {
   }
 }
 
-/** Copies a host tensor's bytes (row-major, little-endian). */
-export function hostTensorBytes(tensor: HostTensor): Uint8Array {
-  return bytesOf(tensor.data);
-}

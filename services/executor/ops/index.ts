@@ -4,14 +4,9 @@
  * fusion rules need to know about particular families.
  */
 export {
-  type BindingRef, type CpuContext, type CpuOp, type DeviceOperator, type Epilogue, type GpuTraits, type LoadContext, type LoadInput,
-  type Location, type NodeInput, type OperatorPlan, type OperatorSpec, type PlannedKernel, type TypeContext,
+  type BindingRef, type DeviceOperator, type Epilogue, type GpuTraits, type LoadInput, type Location, type NodeInput, type OperatorPlan, type OperatorSpec, type PlannedKernel,
 } from './contract.ts';
-export { checkSupported, operatorSpec, SUPPORTED_OPERATORS } from './registry.ts';
-export {
-  booleanAttribute, enumAttribute, floatAttribute, intAttribute, intsAttribute, invalidNode, stringAttribute, tensorAttribute, unsupported,
-} from './attributes.ts';
-export { parameterValue, type ParameterInputs } from './parameters.ts';
+export { checkSupported, operatorSpec } from './registry.ts';
+export { floatAttribute, intAttribute, intsAttribute, invalidNode, unsupported } from './attributes.ts';
 export { epilogueActivation } from './elementwise.ts';
 export { foldBatchNorm } from './normalization.ts';
-export { biasStrides, gemmShapes, matmulShapes, type GemmAttributes } from './matmul-shapes.ts';

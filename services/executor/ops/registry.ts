@@ -64,9 +64,6 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
 /** Attribute names the Constant operator accepts. */
 const CONSTANT_ATTRIBUTES = ['value', 'value_float', 'value_floats', 'value_int', 'value_ints'];
 
-/** The operator types compileOnnxModel accepts (default ONNX domain). */
-export const SUPPORTED_OPERATORS: readonly string[] = [...OPERATORS.keys(), 'Constant'].sort();
-
 function isDefaultDomain(node: NodeProto): boolean {
   return node.domain === '' || node.domain === 'ai.onnx';
 }

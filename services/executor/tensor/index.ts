@@ -5,14 +5,10 @@
  */
 export { STORAGE_BYTES, type StorageType } from './storage.ts';
 export {
-  fromNumbers, fromStorageBytes, INPUT_DATATYPES, isComputable, kindOf, storageOf, toNumbers, toStorageBytes,
-  type ElementKind, type Precision,
+  fromNumbers, fromStorageBytes, INPUT_DATATYPES, isComputable, kindOf, storageOf, toNumbers, toStorageBytes, type Precision,
 } from './values.ts';
+export { broadcastShapes, broadcastStrides, mergeDims, normalizeAxis, product, sameShape, showShape, stridesOf } from './shape.ts';
 export {
-  broadcastShapes, broadcastStrides, mergeDims, normalizeAxes, normalizeAxis, product, sameShape, showShape, stridesOf,
-} from './shape.ts';
-export {
-  concatShape, flattenShape, gatherShape, padAmounts, rangeLength, reduceShape, reshapeShape, sliceAxes, softmaxProblem, splitSizes,
-  squeezeShape, tileShape, transposeShape, unsqueezeShape, type SliceAxis,
+  concatShape, flattenShape, gatherShape, padAmounts, rangeLength, reduceShape, reshapeShape, sliceAxes, softmaxProblem, splitSizes, squeezeShape, tileShape, transposeShape, unsqueezeShape,
 } from './shape-rules.ts';
 export { convTransposeGeometry, windowGeometry, type AutoPad, type WindowAttributes } from './window.ts';
