@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The router as a process: node services/router/main.ts --registry HOST:PORT --executor HOST:PORT */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
 import { DEFAULT_BATCHING_POLICY } from '../domain/index.ts';
 import { DEFAULT_SERVING_CONFIG, loadRouterConfig, type ModelServingConfig } from './config/index.ts';
@@ -8,15 +8,21 @@ import { DEFAULT_BATCH_TIMEOUT_MS } from './fleet/index.ts';
 import { startRouter } from './server.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+/** A flag that must be a number of at least `min`: a typo fails at start, not as NaN timers later. */
+const atLeast = (min: number) => (value: string) => {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < min) throw new InvalidArgumentError(`expected a number >= ${min}, got '${value}'`);
+  return value;
+};
 const options = new Command('nexus-router')
   .option('--metrics-address <host:port>', 'where /metrics is served for Prometheus', '127.0.0.1:8002')
   .option('--address <host:port>', 'address to listen on', '127.0.0.1:8001')
   .option('--registry <host:port>', 'registry address', '127.0.0.1:8011')
   .addOption(new Option('--executor <host:port>', 'an executor to dial (repeatable)').argParser(collect).default([]))
-  .option('--max-batch-size <rows>', 'default max batch size', String(DEFAULT_BATCHING_POLICY.maxBatchSize))
-  .option('--max-queue-delay-us <us>', 'default max queue delay in microseconds', String(DEFAULT_BATCHING_POLICY.maxQueueDelayMs * 1000))
-  .option('--max-queue-size <requests>', 'default bound on queued requests per model', String(DEFAULT_BATCHING_POLICY.maxQueueSize))
-  .option('--batch-timeout-ms <ms>', 'longest wait for an executor to answer one batch', String(DEFAULT_BATCH_TIMEOUT_MS))
+  .option('--max-batch-size <rows>', 'default max batch size', atLeast(1), String(DEFAULT_BATCHING_POLICY.maxBatchSize))
+  .option('--max-queue-delay-us <us>', 'default max queue delay in microseconds', atLeast(0), String(DEFAULT_BATCHING_POLICY.maxQueueDelayMs * 1000))
+  .option('--max-queue-size <requests>', 'default bound on queued requests per model', atLeast(1), String(DEFAULT_BATCHING_POLICY.maxQueueSize))
+  .option('--batch-timeout-ms <ms>', 'longest wait for an executor to answer one batch', atLeast(1), String(DEFAULT_BATCH_TIMEOUT_MS))
   .option('--config <file>', 'YAML serving settings per model (see services/router/config/router-config.ts)')
   .parse()
   .opts<{ address: string; metricsAddress: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string; batchTimeoutMs: string; config?: string }>();
