@@ -8,6 +8,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import { resolve } from 'node:path';
+import { rejectUndecodableRequests, withTotalDeserializers } from './decode-guard.ts';
 
 export const PROTO_ROOT = resolve(import.meta.dirname, '../../proto');
 const HEALTH_SERVICE = 'grpc.health.v1.Health';
@@ -61,8 +62,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     // Channelz (call and socket statistics for a channelz service, which we do not serve) costs
     // every call a few trackers and clock reads; our own metrics count calls.
     'grpc.enable_channelz': 0,
+    interceptors: [rejectUndecodableRequests],
   });
-  for (const service of options.services) server.addService(service.definition, service.implementation);
+  for (const service of options.services) server.addService(withTotalDeserializers(service.definition), service.implementation);
 
   // '' and 'readiness' answer "send me traffic"; 'liveness' answers "do not restart me".
   const health = new HealthImplementation({ '': 'SERVING', liveness: 'SERVING', readiness: 'SERVING' });

@@ -1,0 +1,114 @@
+/**
+ * Bytes that do not decode as the method's request, or that carry a 64-bit integer beyond what
+ * the server decodes exactly, are answered INVALID_ARGUMENT with the reason, for unary and
+ * streaming methods alike; the server keeps serving well-formed calls.
+ */
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
+import { Client, credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  GRPCInferenceServiceService, ModelInferRequest, ModelInferResponse, ModelStreamInferResponse,
+  type ModelInferRequest as Request,
+} from '../../services/protocol/generated/inference/grpc_service.ts';
+import { startGrpcServer, type RunningServer } from '../../services/rpc/server.ts';
+
+const INFER = '/inference.GRPCInferenceService/ModelInfer';
+const STREAM = '/inference.GRPCInferenceService/ModelStreamInfer';
+const identity = (bytes: Buffer) => bytes;
+
+let server: RunningServer;
+let client: Client;
+let handled = 0;
+
+const echo = (request: Request): ModelInferResponse => ({
+  modelName: request.modelName, modelVersion: '', id: request.id, parameters: {}, outputs: [], rawOutputContents: [],
+});
+
+beforeAll(async () => {
+  server = await startGrpcServer({
+    address: '127.0.0.1:0',
+    services: [{
+      name: 'inference.GRPCInferenceService',
+      protoFile: 'inference/grpc_service.proto',
+      definition: GRPCInferenceServiceService,
+      implementation: {
+        modelInfer: (call: { request: Request }, callback: (error: null, response: ModelInferResponse) => void) => {
+          handled += 1;
+          callback(null, echo(call.request));
+        },
+        modelStreamInfer: (call: NodeJS.EventEmitter & { write(message: unknown): void; end(): void }) => {
+          call.on('data', (request: Request) => {
+            handled += 1;
+            call.write({ errorMessage: '', inferResponse: echo(request) });
+          });
+          call.on('end', () => call.end());
+        },
+      },
+    }],
+  });
+  client = new Client(server.address, credentials.createInsecure());
+});
+
+afterAll(async () => {
+  client?.close();
+  await server?.shutdown(0);
+});
+
+function unaryBytes(bytes: Uint8Array): Promise<{ error: ServiceError | null; response?: ModelInferResponse }> {
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(INFER, identity, (reply: Buffer) => ModelInferResponse.decode(reply), Buffer.from(bytes),
+      (error, response) => resolve({ error: error ?? null, response }));
+  });
+}
+
+/** A ModelInferRequest whose first input has one dimension of `dim` (written as a raw varint). */
+function requestWithDim(dim: bigint): Uint8Array {
+  const tensor = new BinaryWriter().uint32(10).string('x').uint32(18).string('FP32');
+  tensor.uint32(26).fork().int64(dim).join();
+  return new BinaryWriter().uint32(10).string('iris').uint32(42).bytes(tensor.finish()).finish();
+}
+
+const wellFormed = () => ModelInferRequest.encode(ModelInferRequest.fromPartial({ modelName: 'iris', id: 'ok' })).finish();
+
+describe('undecodable requests', () => {
+  it.each<[string, () => Uint8Array]>([
+    ['a message cut in the middle of a string', () => wellFormed().subarray(0, 3)],
+    ['a length prefix longer than the message', () => Uint8Array.from([0x0a, 0x7f, 0x61])],
+    ['a wire type no field uses', () => Uint8Array.from([0x0f, 0x00])],
+    ['a varint that never ends', () => Uint8Array.from([0x10, ...Array(11).fill(0xff)])],
+  ])('%s is INVALID_ARGUMENT and reaches no handler', async (_case, bytes) => {
+    const before = handled;
+    const { error } = await unaryBytes(bytes());
+    expect(error?.code).toBe(status.INVALID_ARGUMENT);
+    expect(error?.details).toMatch(/^the \/inference\.GRPCInferenceService\/ModelInfer request could not be decoded: /);
+    expect(handled).toBe(before);
+  });
+
+  it('a dimension beyond 2^53 - 1 is INVALID_ARGUMENT naming the range, one within it decodes exactly', async () => {
+    const beyond = await unaryBytes(requestWithDim(2n ** 60n + 1n));
+    expect(beyond.error?.code).toBe(status.INVALID_ARGUMENT);
+    expect(beyond.error?.details).toContain('outside ±(2^53 - 1)');
+    const within = await unaryBytes(requestWithDim(2n ** 53n - 1n));
+    expect(within.error).toBeNull();
+  });
+
+  it('an undecodable message on a stream ends it INVALID_ARGUMENT after the good ones are answered', async () => {
+    const stream = client.makeBidiStreamRequest(STREAM, identity, (reply: Buffer) => ModelStreamInferResponse.decode(reply));
+    const answers: string[] = [];
+    const ended = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+    stream.on('data', (response: ModelStreamInferResponse) => answers.push(response.inferResponse?.id ?? ''));
+    stream.write(Buffer.from(wellFormed()));
+    await new Promise((wake) => setTimeout(wake, 100));
+    stream.write(Buffer.from([0x0a, 0x7f]));
+    const error = await ended;
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toContain('ModelStreamInfer request could not be decoded');
+    expect(answers).toEqual(['ok']);
+  });
+
+  it('keeps serving well-formed requests afterwards', async () => {
+    const { error, response } = await unaryBytes(wellFormed());
+    expect(error).toBeNull();
+    expect(response?.id).toBe('ok');
+  });
+});
