@@ -134,6 +134,7 @@ export class PipelineCache {
   private readonly dumpWgsl: boolean;
   private readonly pipelines = new Map<string, Promise<CachedPipeline>>();
   private readonly modules = new Map<string, GPUShaderModule>();
+  private misses = 0;
 
   constructor(device: GPUDevice, options: { dumpWgsl?: boolean } = {}) {
     this.device = device;
@@ -145,6 +146,11 @@ export class PipelineCache {
     return this.pipelines.size;
   }
 
+  /** Builds started since the cache was made (cache misses, failed builds included). */
+  get builds(): number {
+    return this.misses;
+  }
+
   /**
    * The pipeline for `variant`, built on first request. Concurrent requests for the same key
    * share one build. A shader that fails to compile rejects with FAILED_PRECONDITION naming it.
@@ -153,6 +159,7 @@ export class PipelineCache {
     const key = pipelineKey(variant);
     let pipeline = this.pipelines.get(key);
     if (!pipeline) {
+      this.misses += 1;
       pipeline = this.build(key, variant);
       // A failed build is not cached: the next request gets a fresh attempt and a fresh error.
       pipeline.catch(() => this.pipelines.delete(key));

@@ -2,32 +2,107 @@
  * The executor's gRPC API. A router opens one long-lived Connect stream; the executor greets it
  * with its device and capacity, then loads models and runs batches as the router asks, answering
  * each by id. Coded errors travel as codes in the answer; anything else is logged in full.
+ *
+ * Nothing on the stream is trusted: a stream may have at most MAX_INFLIGHT_BATCHES batches in
+ * flight (more are answered RESOURCE_EXHAUSTED at once), a result larger than the message limit
+ * is answered RESOURCE_EXHAUSTED instead of being sent (sending it would end the whole call),
+ * and when the GPU device is lost every batch in flight is answered UNAVAILABLE.
  */
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { ExecutorService, type ExecutorMessage, type RouterMessage } from '../../protocol/generated/nexus/executor/v1/executor.ts';
+import {
+  ExecutorMessage, ExecutorService, type BatchResult, type ExecuteBatch, type RouterMessage,
+} from '../../protocol/generated/nexus/executor/v1/executor.ts';
 import { ErrorCode, NexusError, modelKeyOf } from '../../domain/index.ts';
 import { unary } from '../../rpc/handlers.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { ExecutorState } from './executor-state.ts';
 
-/** Batches the router may have in flight on this executor at once. */
+/** Batches the router may have in flight on one stream at once (advertised in the hello). */
 export const MAX_INFLIGHT_BATCHES = 4;
 
-/** The Executor service over `state`; `device` is the GPU's description for the greeting. */
-export function createExecutorService(state: ExecutorState, device: string, logger: Logger): UntypedServiceImplementation {
+/** Protobuf framing a result may add beyond its tensors' bytes, names and shapes (an upper bound). */
+const RESULT_OVERHEAD_BYTES = 256;
+
+/** A failed batch's answer. */
+function failure(batchId: number, error: NexusError): BatchResult {
+  return { batchId, outputs: [], errorCode: error.code, errorMessage: error.message, batchSize: 0, gpuNs: 0, executeNs: 0 };
+}
+
+/**
+ * The encoded size of `result` as an ExecutorMessage: a cheap upper bound first, the exact
+ * encoding only when the bound is over `limit`.
+ */
+function encodedResultBytes(result: BatchResult, limit: number): number {
+  let bound = RESULT_OVERHEAD_BYTES + Buffer.byteLength(result.errorMessage);
+  for (const tensor of result.outputs) {
+    bound += tensor.data.byteLength + Buffer.byteLength(tensor.name) + Buffer.byteLength(tensor.datatype) + 11 * tensor.shape.length + 32;
+  }
+  if (bound <= limit) return bound;
+  return ExecutorMessage.encode({ batchResult: result }).finish().byteLength;
+}
+
+export interface ExecutorServiceOptions {
+  /** The GPU's description for the greeting. */
+  device: string;
+  /** Largest message the stream may send, in bytes (the server's limit). */
+  maxMessageBytes: number;
+}
+
+/** The Executor service over `state`. */
+export function createExecutorService(state: ExecutorState, options: ExecutorServiceOptions, logger: Logger): UntypedServiceImplementation {
   return {
     connect(call: ServerDuplexStream<RouterMessage, ExecutorMessage>) {
       const send = (message: ExecutorMessage) => {
         if (!call.cancelled && call.writable) call.write(message);
       };
+      /** Batches of this stream without an answer yet. */
+      const inflight = new Set<number>();
+      const answer = (result: BatchResult) => {
+        if (!inflight.delete(result.batchId)) return; // answered already (device lost)
+        const bytes = result.errorCode === 0 ? encodedResultBytes(result, options.maxMessageBytes) : 0;
+        if (bytes > options.maxMessageBytes) {
+          state.requestsFailed += 1;
+          send({ batchResult: failure(result.batchId, new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
+            `the result of batch ${result.batchId} is ${bytes} bytes encoded, over the message limit of ${options.maxMessageBytes} bytes; send fewer rows per batch`)) });
+          return;
+        }
+        send({ batchResult: result });
+      };
+      const unsubscribe = state.subscribe((event) => {
+        if (event.kind === 'unloaded') {
+          send({ modelUnloaded: { modelName: event.modelName, version: event.version, reason: event.reason } });
+        } else {
+          const lost = new NexusError(ErrorCode.UNAVAILABLE, `GPU device lost: ${event.reason}`);
+          for (const batchId of [...inflight]) answer(failure(batchId, lost));
+        }
+      });
       send({
         hello: {
           executorId: state.id,
-          device,
+          device: options.device,
           maxInflightBatches: MAX_INFLIGHT_BATCHES,
-          loadedModels: [...state.models.values()].map((entry) => entry.loaded),
+          loadedModels: [...state.models.values()].filter((entry) => entry.resident).map((entry) => entry.loaded),
         },
       });
+      const execute = (batch: ExecuteBatch) => {
+        if (inflight.has(batch.batchId)) {
+          send({ batchResult: failure(batch.batchId, new NexusError(ErrorCode.INVALID_ARGUMENT, `batch_id ${batch.batchId} is already in flight on this stream`)) });
+          return;
+        }
+        if (inflight.size >= MAX_INFLIGHT_BATCHES) {
+          state.requestsFailed += 1;
+          send({ batchResult: failure(batch.batchId, new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
+            `batch ${batch.batchId}: ${inflight.size} batches are in flight on this stream, the most it may have is ${MAX_INFLIGHT_BATCHES} (max_inflight_batches)`)) });
+          return;
+        }
+        inflight.add(batch.batchId);
+        Promise.resolve().then(() => state.execute(batch)).then(answer, (error: unknown) => {
+          const coded = NexusError.from(error);
+          state.requestsFailed += 1;
+          if (coded.code === ErrorCode.INTERNAL) logger.error({ err: error, batch: batch.batchId }, 'batch failed');
+          answer(failure(batch.batchId, coded));
+        });
+      };
       call.on('data', (message: RouterMessage) => {
         if (message.loadModel) {
           const request = message.loadModel;
@@ -41,6 +116,7 @@ export function createExecutorService(state: ExecutorState, device: string, logg
             (error: unknown) => {
               const coded = NexusError.from(error);
               if (coded.code === ErrorCode.INTERNAL) logger.error({ err: error }, 'model load failed');
+              else logger.warn({ code: coded.code, message: coded.message }, 'model load refused');
               send({ modelLoadResult: {
                 requestId: request.requestId, model: undefined, errorCode: coded.code, errorMessage: coded.message, loadNs: 0,
               } });
@@ -49,23 +125,16 @@ export function createExecutorService(state: ExecutorState, device: string, logg
         } else if (message.unloadModel) {
           state.unload(message.unloadModel.modelName, message.unloadModel.version);
         } else if (message.executeBatch) {
-          const batch = message.executeBatch;
-          state.execute(batch).then(
-            (result) => send({ batchResult: result }),
-            (error: unknown) => {
-              const coded = NexusError.from(error);
-              state.requestsFailed += 1;
-              if (coded.code === ErrorCode.INTERNAL) logger.error({ err: error, batch: batch.batchId }, 'batch failed');
-              send({ batchResult: {
-                batchId: batch.batchId, outputs: [], errorCode: coded.code, errorMessage: coded.message,
-                batchSize: 0, gpuNs: 0, executeNs: 0,
-              } });
-            },
-          );
+          execute(message.executeBatch);
         }
       });
       call.on('end', () => call.end());
-      call.on('error', (error) => logger.debug({ err: error }, 'router stream closed'));
+      call.on('close', unsubscribe);
+      call.on('cancelled', unsubscribe);
+      call.on('error', (error) => {
+        unsubscribe();
+        logger.debug({ err: error }, 'router stream closed');
+      });
     },
 
     getStats: unary('GetStats', logger, async () => state.stats()),

@@ -1,20 +1,24 @@
 /**
  * The executor's state without its transport: the models it has loaded (shared by every router
- * stream, one load per version however many ask), running batches on them, and the counters
- * GetStats reports. A batch failure fails only that batch.
+ * stream, one load per version however many ask, one compiled copy per sha256 and precision),
+ * running batches on them, and the counters GetStats reports. A batch failure fails only that
+ * batch; a lost GPU device fails everything from then on with UNAVAILABLE.
  */
 import { SpanKind, type Span } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import type { BatchResult, ExecuteBatch, GetStatsResponse, LoadedModel, LoadModel, Tensor } from '../../protocol/generated/nexus/executor/v1/executor.ts';
 import type { ModelVersion } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { BYTES_PER_ELEMENT, bytesOf, elementCount, isDatatype, viewAs, type HostTensor } from '../../onnx/index.ts';
-import { ErrorCode, NexusError, failedPrecondition, invalidArgument, modelKey, modelKeyOf, PRECISION_TAG } from '../../domain/index.ts';
+import { bytesOf, isDatatype, viewAs, type HostTensor } from '../../onnx/index.ts';
+import { ErrorCode, NexusError, failedPrecondition, invalidArgument, modelKey, modelKeyOf, PRECISION_TAG, type ModelKey } from '../../domain/index.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import { metrics } from '../../telemetry/metrics.ts';
 import { contextFromCarrier, inSpan, tracerFor } from '../../telemetry/tracing.ts';
-import type { GpuContext } from '../gpu/index.ts';
-import { compileOnnxModel, type CompiledModel, type Precision } from '../runtime/index.ts';
+import { pipelineCacheFor, type GpuContext } from '../gpu/index.ts';
+import { compileOnnxModel, type Precision } from '../runtime/index.ts';
 import type { ArtifactCache } from './artifact-cache.ts';
+import { ResidentModels, type ResidentModel } from './resident-models.ts';
+import { checkClaims, checkLoadTarget, type VersionSource } from './version-trust.ts';
+import { maxBatchSizeOf, planWarmUp, runWarmUp } from './warm-up.ts';
 
 const tracer = tracerFor('executor');
 
@@ -27,22 +31,6 @@ function toWireTensor(name: string, tensor: HostTensor): Tensor {
   return { name, datatype: tensor.datatype, shape: tensor.shape, data: bytesOf(tensor.data) };
 }
 
-/**
- * Runs a model once on zeros (batch 1 where the batch dimension is variable), so its pipelines
- * are compiled and its buffers allocated before it is reported ready. Models with inputs whose
- * size is not known beyond the batch dimension are left cold.
- */
-async function warmUp(model: CompiledModel): Promise<void> {
-  const inputs = new Map<string, HostTensor>();
-  for (const input of model.signature.inputs) {
-    const shape = input.shape.map((dim, axis) => (dim === -1 && axis === 0 ? 1 : dim));
-    if (shape.some((dim) => dim < 0) || input.datatype === 'BYTES') return;
-    const bytes = new Uint8Array(elementCount(shape) * BYTES_PER_ELEMENT[input.datatype]);
-    inputs.set(input.name, { datatype: input.datatype, shape, data: viewAs(input.datatype, bytes) });
-  }
-  await model.run(inputs);
-}
-
 /** The precision a version's tags ask for (undefined: the executor's default). */
 export function precisionOf(version: ModelVersion): Precision | undefined {
   const wanted = version.tags[PRECISION_TAG];
@@ -51,12 +39,34 @@ export function precisionOf(version: ModelVersion): Precision | undefined {
   throw failedPrecondition(`model ${modelKeyOf(version)} has tag ${PRECISION_TAG}='${wanted}'; use fp16 or fp32`);
 }
 
+/** The precision a version will run in here: its tag, else NEXUS_PRECISION, else fp32; fp16 only with shader-f16. */
+function effectivePrecision(gpu: GpuContext, version: ModelVersion): Precision {
+  const wanted = precisionOf(version) ?? (process.env.NEXUS_PRECISION === 'fp16' ? 'fp16' : 'fp32');
+  return wanted === 'fp16' && !gpu.hasF16 ? 'fp32' : wanted;
+}
+
 interface LoadedEntry {
-  /** Filled in (precision, steps, weights) once the model has compiled. */
+  /** Filled in (precision, steps, weights) once the model has compiled and warmed up. */
   readonly loaded: LoadedModel;
-  readonly model: Promise<CompiledModel>;
+  /** Settles when the version is ready (registry checked, compiled, warmed up) or failed. */
+  readonly ready: Promise<ResidentModel>;
+  resident?: ResidentModel;
   peakActivationBytes: number;
   peakBatchSize: number;
+}
+
+/** What the state tells its streams. */
+export type StateEvent =
+  | { kind: 'unloaded'; modelName: string; version: number; reason: string }
+  | { kind: 'device-lost'; reason: string };
+
+export interface ExecutorStateOptions {
+  /** The registry's own record of a version; loads use it, never the router's claims. */
+  versions: VersionSource;
+  /** GPU memory all loaded models may hold together, in bytes. */
+  gpuBudgetBytes: number;
+  /** Most bytes of zero inputs a warm-up batch may allocate. */
+  warmUpBudgetBytes: number;
 }
 
 export class ExecutorState {
@@ -64,42 +74,137 @@ export class ExecutorState {
   readonly models = new Map<string, LoadedEntry>();
   readonly batchesBySize = new Map<number, number>();
   requestsFailed = 0;
+  /** Set once the GPU device is lost: every later load and batch fails UNAVAILABLE with it. */
+  deviceLostReason: string | undefined;
   private readonly gpu: GpuContext;
   private readonly artifacts: ArtifactCache;
   private readonly logger: Logger;
+  private readonly options: ExecutorStateOptions;
+  private readonly residents: ResidentModels;
+  private readonly listeners = new Set<(event: StateEvent) => void>();
 
-  constructor(gpu: GpuContext, artifacts: ArtifactCache, logger: Logger) {
+  constructor(gpu: GpuContext, artifacts: ArtifactCache, logger: Logger, options: ExecutorStateOptions) {
     this.gpu = gpu;
     this.artifacts = artifacts;
     this.logger = logger;
+    this.options = options;
+    this.residents = new ResidentModels(options.gpuBudgetBytes, (resident, reason) => this.evicted(resident, reason));
   }
 
-  /** Loads a version once (concurrent asks share the work); a failed load can be retried. */
-  load(request: LoadModel): Promise<CompiledModel> {
-    const version = request.version;
-    if (!version) throw invalidArgument('load_model.version is required');
-    const key = modelKeyOf(version);
+  /** Calls `listener` with every later event; returns the unsubscribe. */
+  subscribe(listener: (event: StateEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: StateEvent): void {
+    for (const listener of [...this.listeners]) listener(event);
+  }
+
+  /** Marks the device lost: later loads and batches fail UNAVAILABLE; streams fail what is in flight. */
+  deviceLost(reason: string): void {
+    if (this.deviceLostReason !== undefined) return;
+    this.deviceLostReason = reason;
+    this.emit({ kind: 'device-lost', reason });
+  }
+
+  private checkDevice(): void {
+    if (this.deviceLostReason !== undefined) throw new NexusError(ErrorCode.UNAVAILABLE, `GPU device lost: ${this.deviceLostReason}`);
+  }
+
+  /**
+   * Loads a version once (concurrent asks share the work); a failed load can be retried. The
+   * record comes from the registry and must agree with the claim; the version is ready only once
+   * warmed up at every batch size up to its max_batch_size.
+   */
+  load(request: LoadModel): Promise<ResidentModel> {
+    this.checkDevice();
+    const claimed = checkLoadTarget(request.version);
+    const key = modelKeyOf(claimed);
     const existing = this.models.get(key);
-    if (existing) return existing.model;
-    const started = performance.now();
-    const loaded: LoadedModel = { modelName: version.modelName, version: version.version, sha256: version.sha256, precision: '', stepCount: 0, weightBytes: 0 };
-    const model = inSpan(tracer, 'load_model', {
-      parent: contextFromCarrier(request.traceContext),
-      attributes: { 'nexus.model': key, 'nexus.sha256': version.sha256 },
-    }, async () => {
-      const bytes = await inSpan(tracer, 'download_artifact', { kind: SpanKind.CLIENT }, () => this.artifacts.fetch(version.sha256));
-      const compiled = await inSpan(tracer, 'compile', {}, () => compileOnnxModel(this.gpu, bytes, { precision: precisionOf(version) }));
-      Object.assign(loaded, { precision: compiled.precision, stepCount: compiled.stepCount, weightBytes: compiled.weightBytes });
-      metrics.modelWeightBytes.set({ model: version.modelName, version: String(version.version) }, compiled.weightBytes);
-      await inSpan(tracer, 'warm_up', {}, () => warmUp(compiled));
-      const seconds = (performance.now() - started) / 1000;
-      metrics.modelLoadTime.observe({ model: version.modelName }, seconds);
-      this.logger.info({ model: key, sha256: version.sha256, ms: Math.round(seconds * 1000) }, 'model loaded');
-      return compiled;
+    if (existing) return existing.ready;
+    const loaded: LoadedModel = { modelName: claimed.modelName, version: claimed.version, sha256: claimed.sha256, precision: '', stepCount: 0, weightBytes: 0 };
+    const entry: LoadedEntry = {
+      loaded, peakActivationBytes: 0, peakBatchSize: 0,
+      ready: inSpan(tracer, 'load_model', {
+        parent: contextFromCarrier(request.traceContext),
+        attributes: { 'nexus.model': key, 'nexus.sha256': claimed.sha256 },
+      }, () => this.loadVerified(key, claimed)),
+    };
+    this.models.set(key, entry);
+    entry.ready.then((resident) => {
+      entry.resident = resident;
+      Object.assign(loaded, { precision: resident.model.precision, stepCount: resident.model.stepCount, weightBytes: resident.model.weightBytes });
+      // Unloaded while it was loading: give its hold back.
+      if (this.models.get(key) !== entry) this.residents.release(resident.key, key);
+    }, () => {
+      if (this.models.get(key) === entry) this.models.delete(key);
     });
-    this.models.set(key, { loaded, model, peakActivationBytes: 0, peakBatchSize: 0 });
-    model.catch(() => this.models.delete(key));
-    return model;
+    return entry.ready;
+  }
+
+  private async loadVerified(key: ModelKey, claimed: ModelVersion): Promise<ResidentModel> {
+    const started = performance.now();
+    const record = checkClaims(claimed, await this.options.versions(claimed.modelName, claimed.version));
+    if (record.format !== 'onnx') throw failedPrecondition(`model ${key} has format '${record.format}'; the executor runs 'onnx' models`);
+    const precision = effectivePrecision(this.gpu, record);
+    const maxBatchSize = maxBatchSizeOf(record);
+    const residentKey = `${record.sha256}:${precision}`;
+    const resident = await this.residents.acquire(residentKey, key, () => this.compile(key, record, residentKey, precision, maxBatchSize));
+    if (resident.warmedUpTo < maxBatchSize) {
+      // Shared with a version whose batches are smaller: warm the larger sizes too.
+      resident.busy += 1;
+      try {
+        const plan = planWarmUp(`model ${key}`, resident.model.signature, maxBatchSize, this.options.warmUpBudgetBytes);
+        const sizes = plan && { ...plan, batchSizes: plan.batchSizes.filter((size) => size > resident.warmedUpTo) };
+        await inSpan(tracer, 'warm_up', {}, () => runWarmUp(resident.model, sizes));
+        resident.warmedUpTo = maxBatchSize;
+      } catch (error) {
+        this.residents.release(residentKey, key);
+        throw error;
+      } finally {
+        resident.busy -= 1;
+      }
+    }
+    this.checkDevice();
+    metrics.modelWeightBytes.set({ model: claimed.modelName, version: String(claimed.version) }, resident.model.weightBytes);
+    const seconds = (performance.now() - started) / 1000;
+    metrics.modelLoadTime.observe({ model: claimed.modelName }, seconds);
+    this.logger.info({
+      model: key, sha256: record.sha256, ms: Math.round(seconds * 1000), sharedWith: [...resident.versions].filter((other) => other !== key),
+      warmedUpTo: resident.warmedUpTo, gpuBytes: resident.bytes,
+    }, 'model loaded');
+    return resident;
+  }
+
+  /** Downloads, compiles and warms up one resident model, within the GPU and warm-up budgets. */
+  private async compile(key: ModelKey, record: ModelVersion, residentKey: string, precision: Precision, maxBatchSize: number): Promise<ResidentModel> {
+    const label = `model ${key}`;
+    const bytes = await inSpan(tracer, 'download_artifact', { kind: SpanKind.CLIENT }, () => this.artifacts.fetch(record.sha256));
+    // The artifact's size bounds its weights before anything is compiled.
+    this.residents.makeRoom(label, bytes.byteLength);
+    const model = await inSpan(tracer, 'compile', {}, () => compileOnnxModel(this.gpu, bytes, { precision }));
+    try {
+      const plan = planWarmUp(label, model.signature, maxBatchSize, this.options.warmUpBudgetBytes);
+      const warmed = await inSpan(tracer, 'warm_up', {}, () => runWarmUp(model, plan));
+      const gpuBytes = model.weightBytes + warmed.peakActivationBytes;
+      this.residents.makeRoom(label, gpuBytes);
+      return { key: residentKey, model, versions: new Set(), bytes: gpuBytes, busy: 0, lastUsedMs: performance.now(), warmedUpTo: maxBatchSize };
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
+  }
+
+  private evicted(resident: ResidentModel, reason: string): void {
+    for (const key of resident.versions) {
+      const entry = this.models.get(key);
+      if (!entry) continue;
+      this.models.delete(key);
+      this.forgetMetrics(entry.loaded);
+      this.logger.info({ model: key, reason }, 'model evicted');
+      this.emit({ kind: 'unloaded', modelName: entry.loaded.modelName, version: entry.loaded.version, reason });
+    }
   }
 
   execute(batch: ExecuteBatch): Promise<BatchResult> {
@@ -111,16 +216,25 @@ export class ExecutorState {
 
   private async executeInSpan(batch: ExecuteBatch, span: Span): Promise<BatchResult> {
     const started = process.hrtime.bigint();
+    this.checkDevice();
     const key = modelKeyOf(batch);
     const entry = this.models.get(key);
-    if (!entry) throw new NexusError(ErrorCode.FAILED_PRECONDITION, `model ${key} is not loaded on this executor`);
+    if (!entry) throw new NexusError(ErrorCode.NOT_FOUND, `model ${key} is not loaded on this executor; load it first`);
     if (batch.deadlineUnixMs > 0 && Date.now() > batch.deadlineUnixMs) {
       throw new NexusError(ErrorCode.DEADLINE_EXCEEDED, 'the batch deadline passed before execution started');
     }
-    const model = await entry.model;
+    const resident = await entry.ready;
     const inputs = new Map(batch.inputs.map((tensor) => [tensor.name, toHostTensor(tensor)]));
     const batchSize = batch.inputs[0]?.shape[0] ?? 0;
-    const result = await model.run(inputs);
+    resident.busy += 1;
+    resident.lastUsedMs = performance.now();
+    let result;
+    try {
+      result = await resident.model.run(inputs);
+    } finally {
+      resident.busy -= 1;
+    }
+    this.checkDevice();
     this.batchesBySize.set(batchSize, (this.batchesBySize.get(batchSize) ?? 0) + 1);
     if (result.peakBytes > entry.peakActivationBytes) {
       entry.peakActivationBytes = result.peakBytes;
@@ -142,26 +256,32 @@ export class ExecutorState {
     };
   }
 
-  /** Drops a version: later batches for it fail FAILED_PRECONDITION; its GPU memory is freed. */
+  /** Drops a version: later batches for it fail NOT_FOUND; its GPU memory is freed unless another version shares it. */
   unload(modelName: string, version: number): void {
     const key = modelKey(modelName, version);
     const entry = this.models.get(key);
     if (!entry) return;
     this.models.delete(key);
-    metrics.modelWeightBytes.remove({ model: modelName, version: String(version) });
-    metrics.modelPeakActivationBytes.remove({ model: modelName, version: String(version) });
-    entry.model.then((model) => model.dispose(), () => {});
+    this.forgetMetrics(entry.loaded);
+    if (entry.resident) this.residents.release(entry.resident.key, key);
     this.logger.info({ model: key }, 'model unloaded');
+  }
+
+  private forgetMetrics(loaded: LoadedModel): void {
+    metrics.modelWeightBytes.remove({ model: loaded.modelName, version: String(loaded.version) });
+    metrics.modelPeakActivationBytes.remove({ model: loaded.modelName, version: String(loaded.version) });
   }
 
   stats(): GetStatsResponse {
     return {
       batchesBySize: Object.fromEntries(this.batchesBySize),
       requestsFailed: this.requestsFailed,
-      models: [...this.models.values()].map((entry) => ({
+      models: [...this.models.values()].filter((entry) => entry.resident).map((entry) => ({
         model: entry.loaded, peakActivationBytes: entry.peakActivationBytes, peakBatchSize: entry.peakBatchSize,
       })),
+      pipelinesBuilt: pipelineCacheFor(this.gpu.device).builds,
+      residentModels: new Set([...this.models.values()].map((entry) => entry.resident?.key).filter(Boolean)).size,
+      gpuBytesUsed: this.residents.usedBytes,
     };
   }
 }
-

@@ -6,48 +6,95 @@ import { createLogger } from '../../telemetry/logger.ts';
 import { ArtifactCache } from './artifact-cache.ts';
 import { createExecutorService, ExecutorService } from './executor-service.ts';
 import { ExecutorState } from './executor-state.ts';
-import { openGpu } from '../gpu/index.ts';
+import { budgetFromEnv, DEFAULT_GPU_BUDGET_BYTES } from './gpu-budget.ts';
+import { registryVersionSource } from './version-trust.ts';
+import { DEFAULT_WARM_UP_BUDGET_BYTES } from './warm-up.ts';
+import { openGpu, type GpuContext } from '../gpu/index.ts';
+
+/** Largest gRPC message the executor receives or sends by default: 64 MiB. */
+const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export interface ExecutorOptions {
   /** host:port to bind. Default 127.0.0.1:0. */
   address?: string;
-  /** The registry to fetch artifacts from, host:port. */
+  /** The registry to fetch version records and artifacts from, host:port. */
   registryAddress: string;
   /** Where verified artifacts are cached. */
   cacheDir: string;
   /** Least time between turning NOT_SERVING and closing, in milliseconds. Default 0. */
   drainDelayMs?: number;
+  /**
+   * GPU memory all loaded models may hold together, in bytes (weights plus each model's largest
+   * warm-up batch). Default: NEXUS_GPU_BUDGET_BYTES, else 4 GiB.
+   */
+  gpuBudgetBytes?: number;
+  /**
+   * Most bytes of zero inputs one warm-up batch may allocate (at a version's max_batch_size);
+   * a load needing more fails RESOURCE_EXHAUSTED. Default: NEXUS_WARM_UP_BUDGET_BYTES, else 256 MiB.
+   */
+  warmUpBudgetBytes?: number;
+  /** Largest gRPC message received or sent, in bytes; a batch result over it fails alone. Default 64 MiB. */
+  maxMessageBytes?: number;
+  /**
+   * Called once the GPU device is lost (after health turned NOT_SERVING and batches in flight
+   * were answered UNAVAILABLE), so a supervisor can restart the process. Default: exit with code 1.
+   */
+  onDeviceLost?: (reason: string) => void;
 }
 
 export interface RunningExecutor extends RunningServer {
   state: ExecutorState;
+  gpu: GpuContext;
 }
 
 export async function startExecutor(options: ExecutorOptions): Promise<RunningExecutor> {
   const logger = createLogger('executor');
+  const gpuBudgetBytes = options.gpuBudgetBytes ?? budgetFromEnv('NEXUS_GPU_BUDGET_BYTES', process.env.NEXUS_GPU_BUDGET_BYTES, DEFAULT_GPU_BUDGET_BYTES);
+  const warmUpBudgetBytes = options.warmUpBudgetBytes
+    ?? budgetFromEnv('NEXUS_WARM_UP_BUDGET_BYTES', process.env.NEXUS_WARM_UP_BUDGET_BYTES, DEFAULT_WARM_UP_BUDGET_BYTES);
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const gpu = await openGpu();
   const registry = new RegistryClient(options.registryAddress, credentials.createInsecure(), {
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
   });
-  const state = new ExecutorState(gpu, new ArtifactCache(options.cacheDir, registry), logger);
+  const state = new ExecutorState(gpu, new ArtifactCache(options.cacheDir, registry), logger, {
+    versions: registryVersionSource(registry), gpuBudgetBytes, warmUpBudgetBytes,
+  });
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:0',
     drainDelayMs: options.drainDelayMs,
+    maxMessageBytes,
     services: [{
       name: 'nexus.executor.v1.Executor',
       protoFile: 'nexus/executor/v1/executor.proto',
       definition: ExecutorService,
-      implementation: createExecutorService(state, gpu.description, logger),
+      implementation: createExecutorService(state, { device: gpu.description, maxMessageBytes }, logger),
     }],
   });
-  logger.info({ address: running.address, device: gpu.description }, 'executor listening');
+  logger.info({ address: running.address, device: gpu.description, gpuBudgetBytes, warmUpBudgetBytes }, 'executor listening');
+
+  let shuttingDown = false;
+  const onDeviceLost = options.onDeviceLost ?? (() => process.exit(1));
+  void gpu.device.lost.then((info) => {
+    // Our own destroy at shutdown also settles `lost`; only an unexpected loss counts.
+    if (shuttingDown) return;
+    const reason = `${info.reason ?? 'unknown'}${info.message ? `: ${info.message}` : ''}`;
+    logger.error({ reason }, 'GPU device lost; serving nothing more and exiting so a supervisor restarts the executor');
+    running.drain();
+    running.setHealth('liveness', 'NOT_SERVING');
+    state.deviceLost(reason);
+    onDeviceLost(reason);
+  });
+
   const shutdown = running.shutdown;
   return {
     ...running,
     state,
+    gpu,
     async shutdown(graceMs) {
       await shutdown(graceMs);
       registry.close();
+      shuttingDown = true;
       gpu.destroy();
     },
   };

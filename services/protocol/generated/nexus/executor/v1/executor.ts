@@ -47,6 +47,19 @@ export interface ExecutorMessage {
   hello?: ExecutorHello | undefined;
   modelLoadResult?: ModelLoadResult | undefined;
   batchResult?: BatchResult | undefined;
+  modelUnloaded?: ModelUnloaded | undefined;
+}
+
+/**
+ * Sent to every router stream when the executor drops a version on its own: evicted to make
+ * room for another within its GPU memory budget. Batches for it then fail NOT_FOUND until the
+ * router loads it again.
+ */
+export interface ModelUnloaded {
+  modelName: string;
+  version: number;
+  /** Why, e.g. "evicted (least recently used) to fit model 'resnet:3' in the GPU memory budget". */
+  reason: string;
 }
 
 export interface LoadedModel {
@@ -143,6 +156,18 @@ export interface GetStatsResponse {
   requestsFailed: number;
   /** Every model loaded now, with its memory. */
   models: ModelMemory[];
+  /**
+   * Compute pipelines this executor's device has built since it started; a warmed-up model adds
+   * none when it serves a batch size up to its max_batch_size.
+   */
+  pipelinesBuilt: number;
+  /** Compiled models on the GPU; versions with identical bytes and precision share one. */
+  residentModels: number;
+  /**
+   * GPU bytes the resident models hold (weights plus each one's largest warm-up batch), counted
+   * against the executor's GPU budget.
+   */
+  gpuBytesUsed: number;
 }
 
 export interface GetStatsResponse_BatchesBySizeEntry {
@@ -372,7 +397,7 @@ export const UnloadModel: MessageFns<UnloadModel> = {
 };
 
 function createBaseExecutorMessage(): ExecutorMessage {
-  return { hello: undefined, modelLoadResult: undefined, batchResult: undefined };
+  return { hello: undefined, modelLoadResult: undefined, batchResult: undefined, modelUnloaded: undefined };
 }
 
 export const ExecutorMessage: MessageFns<ExecutorMessage> = {
@@ -385,6 +410,9 @@ export const ExecutorMessage: MessageFns<ExecutorMessage> = {
     }
     if (message.batchResult !== undefined) {
       BatchResult.encode(message.batchResult, writer.uint32(26).fork()).join();
+    }
+    if (message.modelUnloaded !== undefined) {
+      ModelUnloaded.encode(message.modelUnloaded, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -426,6 +454,14 @@ export const ExecutorMessage: MessageFns<ExecutorMessage> = {
             message.batchResult = BatchResult.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.modelUnloaded = ModelUnloaded.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -451,6 +487,11 @@ export const ExecutorMessage: MessageFns<ExecutorMessage> = {
         : isSet(object.batch_result)
         ? BatchResult.fromJSON(object.batch_result)
         : undefined,
+      modelUnloaded: isSet(object.modelUnloaded)
+        ? ModelUnloaded.fromJSON(object.modelUnloaded)
+        : isSet(object.model_unloaded)
+        ? ModelUnloaded.fromJSON(object.model_unloaded)
+        : undefined,
     };
   },
 
@@ -464,6 +505,9 @@ export const ExecutorMessage: MessageFns<ExecutorMessage> = {
     }
     if (message.batchResult !== undefined) {
       obj.batchResult = BatchResult.toJSON(message.batchResult);
+    }
+    if (message.modelUnloaded !== undefined) {
+      obj.modelUnloaded = ModelUnloaded.toJSON(message.modelUnloaded);
     }
     return obj;
   },
@@ -482,6 +526,114 @@ export const ExecutorMessage: MessageFns<ExecutorMessage> = {
     message.batchResult = (object.batchResult !== undefined && object.batchResult !== null)
       ? BatchResult.fromPartial(object.batchResult)
       : undefined;
+    message.modelUnloaded = (object.modelUnloaded !== undefined && object.modelUnloaded !== null)
+      ? ModelUnloaded.fromPartial(object.modelUnloaded)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseModelUnloaded(): ModelUnloaded {
+  return { modelName: "", version: 0, reason: "" };
+}
+
+export const ModelUnloaded: MessageFns<ModelUnloaded> = {
+  encode(message: ModelUnloaded, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).uint32(message.version);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelUnloaded {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelUnloaded();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelUnloaded {
+    return {
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: ModelUnloaded): unknown {
+    const obj: any = {};
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ModelUnloaded>): ModelUnloaded {
+    return ModelUnloaded.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ModelUnloaded>): ModelUnloaded {
+    const message = createBaseModelUnloaded();
+    message.modelName = object.modelName ?? "";
+    message.version = object.version ?? 0;
+    message.reason = object.reason ?? "";
     return message;
   },
 };
@@ -1824,7 +1976,7 @@ export const GetStatsRequest: MessageFns<GetStatsRequest> = {
 };
 
 function createBaseGetStatsResponse(): GetStatsResponse {
-  return { batchesBySize: {}, requestsFailed: 0, models: [] };
+  return { batchesBySize: {}, requestsFailed: 0, models: [], pipelinesBuilt: 0, residentModels: 0, gpuBytesUsed: 0 };
 }
 
 export const GetStatsResponse: MessageFns<GetStatsResponse> = {
@@ -1837,6 +1989,15 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
     }
     for (const v of message.models) {
       ModelMemory.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.pipelinesBuilt !== 0) {
+      writer.uint32(32).uint64(message.pipelinesBuilt);
+    }
+    if (message.residentModels !== 0) {
+      writer.uint32(40).uint32(message.residentModels);
+    }
+    if (message.gpuBytesUsed !== 0) {
+      writer.uint32(48).uint64(message.gpuBytesUsed);
     }
     return writer;
   },
@@ -1879,6 +2040,30 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
             }
 
             message.models.push(ModelMemory.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pipelinesBuilt = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.residentModels = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.gpuBytesUsed = longToNumber(reader.uint64());
             continue;
           }
         }
@@ -1928,6 +2113,21 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
         ? globalThis.Number(object.requests_failed)
         : 0,
       models: globalThis.Array.isArray(object?.models) ? object.models.map((e: any) => ModelMemory.fromJSON(e)) : [],
+      pipelinesBuilt: isSet(object.pipelinesBuilt)
+        ? globalThis.Number(object.pipelinesBuilt)
+        : isSet(object.pipelines_built)
+        ? globalThis.Number(object.pipelines_built)
+        : 0,
+      residentModels: isSet(object.residentModels)
+        ? globalThis.Number(object.residentModels)
+        : isSet(object.resident_models)
+        ? globalThis.Number(object.resident_models)
+        : 0,
+      gpuBytesUsed: isSet(object.gpuBytesUsed)
+        ? globalThis.Number(object.gpuBytesUsed)
+        : isSet(object.gpu_bytes_used)
+        ? globalThis.Number(object.gpu_bytes_used)
+        : 0,
     };
   },
 
@@ -1948,6 +2148,15 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
     if (message.models?.length) {
       obj.models = message.models.map((e) => ModelMemory.toJSON(e));
     }
+    if (message.pipelinesBuilt !== 0) {
+      obj.pipelinesBuilt = Math.round(message.pipelinesBuilt);
+    }
+    if (message.residentModels !== 0) {
+      obj.residentModels = Math.round(message.residentModels);
+    }
+    if (message.gpuBytesUsed !== 0) {
+      obj.gpuBytesUsed = Math.round(message.gpuBytesUsed);
+    }
     return obj;
   },
 
@@ -1967,6 +2176,9 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
     );
     message.requestsFailed = object.requestsFailed ?? 0;
     message.models = object.models?.map((e) => ModelMemory.fromPartial(e)) || [];
+    message.pipelinesBuilt = object.pipelinesBuilt ?? 0;
+    message.residentModels = object.residentModels ?? 0;
+    message.gpuBytesUsed = object.gpuBytesUsed ?? 0;
     return message;
   },
 };

@@ -1,0 +1,96 @@
+/**
+ * The compiled models on the GPU, keyed by what their bytes and precision are (sha256 and
+ * precision), so versions storing identical bytes share one compiled copy. Each is
+ * reference-counted by the versions that use it, and together they stay within the GPU memory
+ * budget: a model that would not fit evicts the least recently used idle ones first.
+ */
+import { ErrorCode, NexusError, type ModelKey } from '../../domain/index.ts';
+import type { CompiledModel } from '../runtime/index.ts';
+import { evictionsToFit } from './gpu-budget.ts';
+
+/** One compiled model and the versions sharing it. */
+export interface ResidentModel {
+  /** "sha256:precision". */
+  readonly key: string;
+  readonly model: CompiledModel;
+  /** The versions that use it; it is disposed when the last one goes. */
+  readonly versions: Set<ModelKey>;
+  /** GPU bytes it holds: weights plus its largest warm-up batch's activations (an estimate until warmed). */
+  bytes: number;
+  /** Batches running (or being warmed up) on it now; only an idle model can be evicted. */
+  busy: number;
+  lastUsedMs: number;
+  /** Largest batch size warmed up so far. */
+  warmedUpTo: number;
+}
+
+export class ResidentModels {
+  private readonly residents = new Map<string, ResidentModel>();
+  /** Loads in progress by key, so concurrent versions of identical bytes compile once. */
+  private readonly loading = new Map<string, Promise<ResidentModel>>();
+  private readonly budgetBytes: number;
+  private readonly onEvicted: (resident: ResidentModel, reason: string) => void;
+
+  /** `budgetBytes`: what every resident model may hold together. `onEvicted`: told of each eviction, after it. */
+  constructor(budgetBytes: number, onEvicted: (resident: ResidentModel, reason: string) => void) {
+    this.budgetBytes = budgetBytes;
+    this.onEvicted = onEvicted;
+  }
+
+  /** Bytes every resident model holds now. */
+  get usedBytes(): number {
+    return [...this.residents.values()].reduce((total, resident) => total + resident.bytes, 0);
+  }
+
+  /** The model under `key` (loading it with `build` when absent), now also held by `version`. */
+  async acquire(key: string, version: ModelKey, build: () => Promise<ResidentModel>): Promise<ResidentModel> {
+    let resident = this.residents.get(key);
+    if (!resident) {
+      let pending = this.loading.get(key);
+      if (!pending) {
+        pending = build().then((built) => {
+          this.residents.set(key, built);
+          return built;
+        }).finally(() => this.loading.delete(key));
+        this.loading.set(key, pending);
+      }
+      resident = await pending;
+    }
+    resident.versions.add(version);
+    resident.lastUsedMs = performance.now();
+    return resident;
+  }
+
+  /** Drops `version`'s hold; the model is disposed once no version holds it. */
+  release(key: string, version: ModelKey): void {
+    const resident = this.residents.get(key);
+    if (!resident) return;
+    resident.versions.delete(version);
+    if (resident.versions.size === 0) {
+      this.residents.delete(key);
+      resident.model.dispose();
+    }
+  }
+
+  /**
+   * Makes room for `needBytes` more, evicting the least recently used idle models. Throws RESOURCE_EXHAUSTED naming the bytes and the budget when even
+   * that is not enough; nothing is evicted then.
+   */
+  makeRoom(label: string, needBytes: number): void {
+    const usage = [...this.residents.values()].map((resident) => ({
+      key: resident.key, bytes: resident.bytes, idle: resident.busy === 0, lastUsedMs: resident.lastUsedMs,
+    }));
+    const evictions = evictionsToFit(usage, needBytes, this.budgetBytes);
+    if (!evictions) {
+      throw new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
+        `${label} needs ${needBytes} bytes of GPU memory; ${this.usedBytes} of the executor's GPU budget of ${this.budgetBytes} bytes ` +
+        `(NEXUS_GPU_BUDGET_BYTES) are held by models in use; unload one or raise the budget`);
+    }
+    for (const key of evictions) {
+      const resident = this.residents.get(key)!;
+      this.residents.delete(key);
+      resident.model.dispose();
+      this.onEvicted(resident, `evicted (least recently used) to fit ${label} in the GPU memory budget of ${this.budgetBytes} bytes`);
+    }
+  }
+}
