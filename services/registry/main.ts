@@ -12,6 +12,7 @@ import { startRegistry } from './server.ts';
 import { defaultDataDir } from '../domain/index.ts';
 import { join } from 'node:path';
 import { resolveStoreConfig, STORE_PROVIDERS, type StoreConfig } from './store/index.ts';
+import { DEFAULT_LIMITS, parseLimit, type RegistryLimits } from './validation/index.ts';
 
 const options = new Command('nexus-registry')
   .option('--metrics-address <host:port>', 'where /metrics is served for Prometheus', '127.0.0.1:8012')
@@ -23,14 +24,39 @@ const options = new Command('nexus-registry')
   .option('--store-endpoint <url>', 'S3-compatible endpoint or GCS emulator (env NEXUS_STORE_ENDPOINT)')
   .option('--store-region <region>', 'S3 region (env NEXUS_STORE_REGION)')
   .option('--watch-poll-ms <ms>', 'how often Watch looks for events from other registry processes', '500')
+  .option('--max-artifact-bytes <bytes>', `largest artifact or blob, in bytes (env NEXUS_REGISTRY_MAX_ARTIFACT_BYTES; default ${DEFAULT_LIMITS.maxArtifactBytes}, 16 GiB)`)
+  .option('--max-model-bytes <bytes>', `largest directory model, all files, in bytes (env NEXUS_REGISTRY_MAX_MODEL_BYTES; default ${DEFAULT_LIMITS.maxModelBytes}, 64 GiB)`)
+  .option('--max-versions-per-model <count>', `most versions of one model (env NEXUS_REGISTRY_MAX_VERSIONS_PER_MODEL; default ${DEFAULT_LIMITS.maxVersionsPerModel})`)
+  .option('--gc-min-age-seconds <seconds>', `least age of an object GC may delete, whatever a client asks (env NEXUS_REGISTRY_GC_MIN_AGE_SECONDS; default ${DEFAULT_LIMITS.gcMinAgeMs / 1000})`)
   .parse()
   .opts<{
     address: string; metricsAddress: string; dataDir: string; store?: string; storeBucket?: string; storePrefix?: string;
-    storeEndpoint?: string; storeRegion?: string; watchPollMs: string;
+    storeEndpoint?: string; storeRegion?: string; watchPollMs: string; maxArtifactBytes?: string; maxModelBytes?: string;
+    maxVersionsPerModel?: string; gcMinAgeSeconds?: string;
   }>();
 
+/** The budgets from flags, then NEXUS_REGISTRY_* variables; the rest keep their defaults. */
+function readLimits(): Partial<RegistryLimits> {
+  const limits: Partial<RegistryLimits> = {};
+  const read = (flag: string | undefined, variable: string, name: string) => {
+    const text = flag ?? process.env[variable];
+    return text === undefined || text === '' ? undefined : parseLimit(text, flag === undefined ? variable : name);
+  };
+  const artifact = read(options.maxArtifactBytes, 'NEXUS_REGISTRY_MAX_ARTIFACT_BYTES', '--max-artifact-bytes');
+  const model = read(options.maxModelBytes, 'NEXUS_REGISTRY_MAX_MODEL_BYTES', '--max-model-bytes');
+  const versions = read(options.maxVersionsPerModel, 'NEXUS_REGISTRY_MAX_VERSIONS_PER_MODEL', '--max-versions-per-model');
+  const gcSeconds = read(options.gcMinAgeSeconds, 'NEXUS_REGISTRY_GC_MIN_AGE_SECONDS', '--gc-min-age-seconds');
+  if (artifact !== undefined) limits.maxArtifactBytes = artifact;
+  if (model !== undefined) limits.maxModelBytes = model;
+  if (versions !== undefined) limits.maxVersionsPerModel = versions;
+  if (gcSeconds !== undefined) limits.gcMinAgeMs = gcSeconds * 1000;
+  return limits;
+}
+
 let store: StoreConfig;
+let limits: Partial<RegistryLimits>;
 try {
+  limits = readLimits();
   store = resolveStoreConfig({
     cwd: process.cwd(),
     env: process.env,
@@ -46,7 +72,7 @@ try {
 }
 
 await runServiceProcess('registry', () => startRegistry({
-  address: options.address, store, drainDelayMs: drainDelayMs(), watchPollIntervalMs: Number(options.watchPollMs),
+  address: options.address, store, drainDelayMs: drainDelayMs(), watchPollIntervalMs: Number(options.watchPollMs), limits,
 }), {
   metricsAddress: options.metricsAddress,
 });

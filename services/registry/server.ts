@@ -4,6 +4,7 @@ import { createLogger } from '../telemetry/logger.ts';
 import { ModelRegistry } from './core/index.ts';
 import { createRegistryService, REGISTRY_SERVICE_DEFINITION } from './grpc/index.ts';
 import { openStore, type ObjectStore, type StoreConfig } from './store/index.ts';
+import type { RegistryLimits } from './validation/index.ts';
 
 export interface RegistryOptions {
   /** host:port to bind. Default 127.0.0.1:0 (a free port). */
@@ -16,6 +17,8 @@ export interface RegistryOptions {
   drainDelayMs?: number;
   /** How often Watch streams look for events written by other registry processes, in ms. Default 500. */
   watchPollIntervalMs?: number;
+  /** Upload, version and garbage-collection budgets; each one left out has its default (see validation/limits.ts). */
+  limits?: Partial<RegistryLimits>;
 }
 
 export interface RunningRegistry extends RunningServer {
@@ -30,7 +33,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     : await openStore(options.store ?? { provider: 'local', path: options.dataDir ?? '' });
   let registry: ModelRegistry;
   try {
-    registry = await ModelRegistry.open(store, { pollIntervalMs: options.watchPollIntervalMs, logger });
+    registry = await ModelRegistry.open(store, { pollIntervalMs: options.watchPollIntervalMs, logger, limits: options.limits });
   } catch (error) {
     await store.close();
     throw error;
@@ -46,7 +49,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       implementation: service.implementation,
     }],
   });
-  logger.info({ address: running.address, store: store.description }, 'registry listening');
+  logger.info({ address: running.address, store: store.description, limits: registry.limits }, 'registry listening');
   const shutdown = running.shutdown;
   let closing: Promise<void> | undefined;
   return {

@@ -66,13 +66,13 @@ describe('upload', () => {
   });
 
   it.each([
-    ['a size larger than the bytes', (bytes: Uint8Array) => ({ sizeBytes: bytes.byteLength + 1 }), /ended after \d+ bytes, but the header announced/],
-    ['a size smaller than the bytes', (bytes: Uint8Array) => ({ sizeBytes: bytes.byteLength - 1 }), /sent more than the \d+ bytes its header announced/],
-    ['a digest of other bytes', () => ({ sha256: sha256(tinyModel(99)) }), /hash to sha256 [0-9a-f]{64}, but the header announced/],
-  ])('refuses a header announcing %s with DATA_LOSS, leaving nothing visible', async (_, lie, message) => {
+    ['a size larger than the bytes', (bytes: Uint8Array) => ({ sizeBytes: bytes.byteLength + 1 }), /header.size_bytes announced \d+ bytes, but the upload ended after \d+/],
+    ['a size smaller than the bytes', (bytes: Uint8Array) => ({ sizeBytes: bytes.byteLength - 1 }), /header.size_bytes announced \d+ bytes, but the upload sent more/],
+    ['a digest of other bytes', () => ({ sha256: sha256(tinyModel(99)) }), /header.sha256 announced [0-9a-f]{64}, but the uploaded bytes hash to sha256 [0-9a-f]{64}/],
+  ])('refuses a header announcing %s with INVALID_ARGUMENT (a false claim, not data loss), leaving nothing visible', async (_, lie, message) => {
     const bytes = tinyModel(2);
     const error = await refusal(registry.upload(header('liar', lie(bytes)), chunked(bytes)));
-    expect(error).toMatchObject({ code: ErrorCode.DATA_LOSS, message: expect.stringMatching(message) });
+    expect(error).toMatchObject({ code: ErrorCode.INVALID_ARGUMENT, message: expect.stringMatching(message) });
     expect(await refusal(registry.getVersion('liar', {}))).toMatchObject({ code: ErrorCode.NOT_FOUND });
     expect((await registry.statBlobs([sha256(bytes)]))[0].present).toBe(false);
     expect(await readdir(join(root, 'store/uploads')).catch(() => [])).toEqual([]);
@@ -81,7 +81,7 @@ describe('upload', () => {
   it('refuses a trailer that contradicts the bytes', async () => {
     const bytes = tinyModel(3);
     const error = await refusal(registry.upload(header('trailer-liar'), chunked(bytes), { trailerSha256: () => 'f'.repeat(64) }));
-    expect(error).toMatchObject({ code: ErrorCode.DATA_LOSS, message: expect.stringMatching(/trailer announced f{64}/) });
+    expect(error).toMatchObject({ code: ErrorCode.INVALID_ARGUMENT, message: expect.stringMatching(/trailer.sha256 announced f{64}, but the uploaded bytes hash to/) });
     expect(await refusal(registry.getVersion('trailer-liar', {}))).toMatchObject({ code: ErrorCode.NOT_FOUND });
   });
 

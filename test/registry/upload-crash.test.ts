@@ -50,7 +50,8 @@ it('shows nothing of an upload whose registry was killed halfway, and collects w
   expect(leftovers.length).toBe(1); // the half-written temporary file, under no blob's name
   expect(await readdir(join(store, 'blobs/sha256')).catch(() => [])).toEqual([]);
 
-  registry = await startRegistryProcess(['--data-dir', store]);
+  // The server's minimum age would keep a fresh leftover for an hour; this registry allows 0.
+  registry = await startRegistryProcess(['--data-dir', store, '--gc-min-age-seconds', '0']);
   client = new RegistryClient(registry.address, credentials.createInsecure());
   await expect(unaryCall((done) => client.getVersion(GetVersionRequest.fromPartial({ modelName: 'crashed' }), done)))
     .rejects.toMatchObject({ code: status.NOT_FOUND });

@@ -23,6 +23,9 @@ export async function collectGarbage(options: { registry: string; delete?: boole
       printJson(report);
       return ExitCode.OK;
     }
+    if (report.minAgeRaised) {
+      console.error(`--min-age-seconds ${minAgeSeconds} is below the registry's minimum; objects younger than ${report.minAgeSeconds} s were kept`);
+    }
     if (report.garbage.length > 0) {
       printTable(['object', 'size', 'modified'], report.garbage.map((object) => [object.key, formatBytes(object.sizeBytes), formatTime(object.modifiedAtUnixMs)]));
     }

@@ -5,9 +5,11 @@
  * signature). Nothing is held in memory: chunks stream through the hash into the store.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { ErrorCode, invalidArgument, NexusError, notFound } from '../../domain/index.ts';
+import { invalidArgument, notFound } from '../../domain/index.ts';
 import { ObjectNotFoundError, type ObjectInfo, type ObjectStore } from '../store/index.ts';
+import { budgetExceeded } from '../validation/index.ts';
 import { noteTransferredBytes } from './transfer-memory.ts';
+import type { UploadLease } from './upload-leases.ts';
 
 /** The key of the blob with this digest. */
 export const blobKey = (sha256: string) => `blobs/sha256/${sha256.slice(0, 2)}/${sha256.slice(2)}`;
@@ -23,6 +25,15 @@ export interface BlobWriteOptions {
   expectedSha256?: string;
   /** The size the client announced (0 = unknown); the bytes must add up to it. */
   expectedSizeBytes?: number;
+  /** The field that announced the size and digest, for messages. Default 'header'. */
+  headerField?: string;
+  /**
+   * Most bytes the upload may carry, and the budget's name for RESOURCE_EXHAUSTED: the upload
+   * is aborted (nothing stored) as soon as more arrive. Default: no cap.
+   */
+  cap?: { bytes: number; budget: string };
+  /** Holds the staging key and the blob's key against garbage collection (see upload-leases.ts). */
+  lease?: UploadLease;
   /** Sees every chunk as it passes (e.g. to read an ONNX signature on the way). */
   onChunk?: (chunk: Uint8Array) => void;
   /** A digest the client sent after the bytes (a trailer); read once the chunks have ended. */
@@ -37,8 +48,6 @@ export interface WrittenBlob {
   /** True when the same bytes were stored already (and so were not written again). */
   deduplicated: boolean;
 }
-
-const dataLoss = (message: string) => new NexusError(ErrorCode.DATA_LOSS, message);
 
 export class BlobStore {
   private readonly store: ObjectStore;
@@ -57,12 +66,16 @@ export class BlobStore {
     let sizeBytes = 0;
     let sha256 = '';
     const expectedSize = options.expectedSizeBytes ?? 0;
+    const field = options.headerField ?? 'header';
+    const { cap, lease } = options;
+    // A client's false claim about its own bytes is an invalid argument, not data loss.
     async function* hashed(): AsyncGenerator<Uint8Array> {
       for await (const chunk of chunks) {
         sizeBytes += chunk.byteLength;
         if (expectedSize && sizeBytes > expectedSize) {
-          throw dataLoss(`upload sent more than the ${expectedSize} bytes its header announced`);
+          throw invalidArgument(`${field}.size_bytes announced ${expectedSize} bytes, but the upload sent more (${sizeBytes} so far)`);
         }
+        if (cap && sizeBytes > cap.bytes) throw budgetExceeded(cap.budget, `${sizeBytes} or more`, cap.bytes);
         hash.update(chunk);
         noteTransferredBytes(chunk.byteLength);
         options.onChunk?.(chunk);
@@ -73,19 +86,20 @@ export class BlobStore {
       sha256 = hash.digest('hex');
       if (sizeBytes === 0) throw invalidArgument('the upload carried no bytes');
       if (expectedSize && sizeBytes !== expectedSize) {
-        throw dataLoss(`upload ended after ${sizeBytes} bytes, but the header announced ${expectedSize}`);
+        throw invalidArgument(`${field}.size_bytes announced ${expectedSize} bytes, but the upload ended after ${sizeBytes}`);
       }
       if (options.expectedSha256 && options.expectedSha256 !== sha256) {
-        throw dataLoss(`uploaded bytes hash to sha256 ${sha256}, but the header announced ${options.expectedSha256}`);
+        throw invalidArgument(`${field}.sha256 announced ${options.expectedSha256}, but the uploaded bytes hash to sha256 ${sha256}`);
       }
       const trailer = options.trailerSha256?.();
       if (trailer && trailer !== sha256) {
-        throw dataLoss(`uploaded bytes hash to sha256 ${sha256}, but the client's trailer announced ${trailer}`);
+        throw invalidArgument(`trailer.sha256 announced ${trailer}, but the uploaded bytes hash to sha256 ${sha256}`);
       }
       await options.validate?.();
     };
 
     if (options.expectedSha256) {
+      await lease?.hold(blobKey(options.expectedSha256));
       const existing = await this.store.head(blobKey(options.expectedSha256));
       if (existing && (!expectedSize || existing.sizeBytes === expectedSize)) {
         // Stored already: the bytes are still received and checked (the client must really have
@@ -99,8 +113,10 @@ export class BlobStore {
     }
 
     const stagingKey = `uploads/${randomUUID()}`;
+    await lease?.hold(stagingKey);
     await this.store.upload(stagingKey, hashed(), verify);
     try {
+      await lease?.hold(blobKey(sha256));
       const existing = await this.store.head(blobKey(sha256));
       if (!existing || existing.sizeBytes !== sizeBytes) await this.store.copy(stagingKey, blobKey(sha256));
       return { sha256, sizeBytes, deduplicated: Boolean(existing && existing.sizeBytes === sizeBytes) };

@@ -11,15 +11,17 @@ import type {
 import { ErrorCode, failedPrecondition, invalidArgument, NexusError, notFound } from '../../domain/index.ts';
 import { createLogger, type Logger } from '../../telemetry/logger.ts';
 import { AliasRecords } from './alias-records.ts';
-import { BlobStore, type WrittenBlob } from './blob-store.ts';
+import { blobKey, BlobStore, type WrittenBlob } from './blob-store.ts';
 import { EventLog, type EventLogOptions, type WatchCursor, type WatchItem } from './event-log.ts';
 import { GarbageCollector, type GarbageReport } from './garbage-collector.ts';
 import { OnnxSignatureReader } from './onnx-signature.ts';
 import type { ObjectStore } from '../store/index.ts';
 import { noteTransferredBytes } from './transfer-memory.ts';
+import { UploadLeases, type UploadLease } from './upload-leases.ts';
 import {
-  checkAliasName, checkDestination, checkManifest, checkModelName, checkMove, checkSafetensorsPrefix, checkSha256,
-  checkUploadHeader, isDirectoryFormat, notSafetensors, safetensorsPrefixBytes, type MoveRequest,
+  checkAliasName, checkArtifactSize, checkCount, checkDestination, checkManifest, checkModelName, checkMove, checkSafetensorsPrefix,
+  checkSha256, checkUploadHeader, DEFAULT_LIMITS, isDirectoryFormat, notSafetensors, safetensorsPrefixBytes, type MoveRequest,
+  type RegistryLimits,
 } from '../validation/index.ts';
 import { VersionRecords } from './version-records.ts';
 
@@ -49,6 +51,8 @@ export function manifestBytes(format: string, files: ManifestEntry[]): Buffer {
 export interface ModelRegistryOptions extends EventLogOptions {
   /** Where damage found in stored blobs is logged. Default: a logger for service 'registry'. */
   logger?: Logger;
+  /** Budgets on uploads, versions and garbage collection; each one left out has its default (DEFAULT_LIMITS). */
+  limits?: Partial<RegistryLimits>;
 }
 
 export interface UploadOptions {
@@ -90,17 +94,21 @@ export class ModelRegistry {
   private readonly aliases: AliasRecords;
   private readonly events: EventLog;
   private readonly garbage: GarbageCollector;
+  private readonly leases = new UploadLeases();
+  /** The budgets in force. */
+  readonly limits: Readonly<RegistryLimits>;
 
   private constructor(store: ObjectStore, options: ModelRegistryOptions) {
     this.store = store;
     this.logger = options.logger ?? createLogger('registry');
+    this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
     this.blobs = new BlobStore(store);
-    this.versions = new VersionRecords(store);
+    this.versions = new VersionRecords(store, this.limits.maxVersionsPerModel);
     this.events = new EventLog(store, options);
     this.aliases = new AliasRecords(store, async (move) => {
       await this.events.append({ aliasMoved: move });
     });
-    this.garbage = new GarbageCollector(store, this.versions);
+    this.garbage = new GarbageCollector(store, this.versions, this.leases, this.limits.gcMinAgeMs);
   }
 
   static async open(store: ObjectStore, options: ModelRegistryOptions = {}): Promise<ModelRegistry> {
@@ -114,40 +122,65 @@ export class ModelRegistry {
    * they become a blob only once they match the header's size and digest (and the trailer's),
    * and parse as a model whose signature is recorded. A directory model sends no chunks: its
    * header lists files already stored with uploadBlob. Anything refused leaves nothing visible.
+   *
+   * Sizes over `limits` and a model at its version quota fail RESOURCE_EXHAUSTED before any byte
+   * is stored; bytes beyond the artifact cap abort the upload as they arrive. Every blob the
+   * upload writes or counts on is leased against garbage collection until its version record is
+   * written.
    */
   async upload(header: UploadHeader, chunks: AsyncIterable<Uint8Array>, options: UploadOptions = {}): Promise<UploadedVersion> {
-    checkUploadHeader(header);
-    if (isDirectoryFormat(header.format)) {
-      const first = await chunks[Symbol.asyncIterator]().next();
-      if (!first.done) {
-        throw invalidArgument('a directory model sends no chunks: upload its files with UploadBlob, then list them in header.files');
+    checkUploadHeader(header, this.limits);
+    await this.versions.checkQuota(header.modelName);
+    const lease = this.leases.open();
+    try {
+      if (isDirectoryFormat(header.format)) {
+        const first = await chunks[Symbol.asyncIterator]().next();
+        if (!first.done) {
+          throw invalidArgument('a directory model sends no chunks: upload its files with UploadBlob, then list them in header.files');
+        }
+        const version = await this.createVersion(header, await this.storeManifest(header.format, header.files, lease));
+        return { version, deduplicated: true };
       }
-      const version = await this.createVersion(header, await this.storeManifest(header.format, header.files));
-      return { version, deduplicated: true };
+      const reader = new OnnxSignatureReader();
+      let signature: ModelSignature | undefined;
+      const blob = await this.blobs.write(chunks, {
+        expectedSha256: header.sha256 || undefined,
+        expectedSizeBytes: header.sizeBytes,
+        cap: { bytes: this.limits.maxArtifactBytes, budget: 'max_artifact_bytes (the upload\'s chunks)' },
+        lease,
+        onChunk: (chunk) => reader.push(chunk),
+        trailerSha256: options.trailerSha256,
+        // A file that is not a valid model never becomes a blob.
+        validate: () => {
+          signature = reader.finish();
+        },
+      });
+      const version = await this.createVersion(header, {
+        sha256: blob.sha256, sizeBytes: blob.sizeBytes, signature: signature!,
+        files: [{ path: header.fileName || `${header.modelName}.${header.format}`, sha256: blob.sha256, sizeBytes: blob.sizeBytes }],
+      });
+      return { version, deduplicated: blob.deduplicated };
+    } finally {
+      lease.release();
     }
-    const reader = new OnnxSignatureReader();
-    let signature: ModelSignature | undefined;
-    const blob = await this.blobs.write(chunks, {
-      expectedSha256: header.sha256 || undefined,
-      expectedSizeBytes: header.sizeBytes,
-      onChunk: (chunk) => reader.push(chunk),
-      trailerSha256: options.trailerSha256,
-      // A file that is not a valid model never becomes a blob.
-      validate: () => {
-        signature = reader.finish();
-      },
-    });
-    const version = await this.createVersion(header, {
-      sha256: blob.sha256, sizeBytes: blob.sizeBytes, signature: signature!,
-      files: [{ path: header.fileName || `${header.modelName}.${header.format}`, sha256: blob.sha256, sizeBytes: blob.sizeBytes }],
-    });
-    return { version, deduplicated: blob.deduplicated };
   }
 
-  /** Stores one file of a directory model, verified against the digest and size announced. */
-  uploadBlob(header: { sha256: string; sizeBytes: number }, chunks: AsyncIterable<Uint8Array>): Promise<WrittenBlob> {
+  /**
+   * Stores one file of a directory model, verified against the digest and size announced, within
+   * the artifact cap. Until a version lists it, only the collector's minimum age protects it.
+   */
+  async uploadBlob(header: { sha256: string; sizeBytes: number }, chunks: AsyncIterable<Uint8Array>): Promise<WrittenBlob> {
     checkSha256(header.sha256, 'header.sha256');
-    return this.blobs.write(chunks, { expectedSha256: header.sha256, expectedSizeBytes: header.sizeBytes });
+    checkArtifactSize(checkCount(header.sizeBytes, 'header.size_bytes'), this.limits, 'header.size_bytes');
+    const lease = this.leases.open();
+    try {
+      return await this.blobs.write(chunks, {
+        expectedSha256: header.sha256, expectedSizeBytes: header.sizeBytes, lease,
+        cap: { bytes: this.limits.maxArtifactBytes, budget: 'max_artifact_bytes (the blob\'s chunks)' },
+      });
+    } finally {
+      lease.release();
+    }
   }
 
   /** Which of these blobs are stored, in the order asked (at most MAX_STAT_BLOBS). */
@@ -169,6 +202,7 @@ export class ModelRegistry {
    */
   async download(sha256: string, offset = 0): Promise<VerifiedDownload> {
     checkSha256(sha256);
+    checkCount(offset, 'offset');
     const info = await this.blobs.info(sha256);
     if (!info) throw notFound(`no artifact with sha256 ${sha256}`);
     const total = info.sizeBytes;
@@ -272,6 +306,7 @@ export class ModelRegistry {
    */
   async *watch(cursor: WatchCursor, signal: AbortSignal, filter: { modelName?: string } = {}): AsyncGenerator<WatchItem> {
     if (filter.modelName) checkModelName(filter.modelName);
+    if (cursor !== 'now') checkCount(cursor, 'after_cursor');
     for await (const item of this.events.follow(cursor, signal)) {
       if (item.kind === 'event' && filter.modelName) {
         const model = item.event.versionCreated?.modelName ?? item.event.aliasMoved?.modelName;
@@ -283,7 +318,8 @@ export class ModelRegistry {
 
   /**
    * Lists blobs no version refers to and abandoned uploads older than `minAgeMs` (default one
-   * hour); with `delete`, removes them.
+   * hour, and never less than `limits.gcMinAgeMs`); with `delete`, removes them. Objects leased
+   * by an upload under way are never touched.
    */
   collectGarbage(options: { delete: boolean; minAgeMs?: number }): Promise<GarbageReport> {
     return this.garbage.collect(options);
@@ -319,9 +355,10 @@ export class ModelRegistry {
    * Stores a directory model's manifest once every file it lists is stored with the size given,
    * and checks each safetensors file's header.
    */
-  private async storeManifest(format: string, files: ManifestEntry[]): Promise<StoredArtifact> {
-    checkManifest(format, files);
+  private async storeManifest(format: string, files: ManifestEntry[], lease: UploadLease): Promise<StoredArtifact> {
+    checkManifest(format, files, this.limits);
     for (const file of files) {
+      await lease.hold(blobKey(file.sha256));
       const info = await this.blobs.info(file.sha256);
       if (!info) throw failedPrecondition(`file '${file.path}' (sha256 ${file.sha256}) is not stored; upload it with UploadBlob first`);
       if (info.sizeBytes !== file.sizeBytes) {
@@ -331,7 +368,7 @@ export class ModelRegistry {
     }
     const bytes = manifestBytes(format, files);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const blob = await this.blobs.write((async function* () { yield bytes; })(), { expectedSha256: sha256, expectedSizeBytes: bytes.byteLength });
+    const blob = await this.blobs.write((async function* () { yield bytes; })(), { expectedSha256: sha256, expectedSizeBytes: bytes.byteLength, lease });
     return { sha256: blob.sha256, sizeBytes: blob.sizeBytes, signature: { inputs: [], outputs: [] }, files };
   }
 

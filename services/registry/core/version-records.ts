@@ -11,6 +11,7 @@
 import { ModelVersion } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { ErrorCode, NexusError } from '../../domain/index.ts';
 import { PreconditionFailedError, type ObjectStore } from '../store/index.ts';
+import { budgetExceeded } from '../validation/index.ts';
 
 const versionsPrefix = (modelName: string) => `models/${modelName}/versions/`;
 const versionKey = (modelName: string, version: number) => `${versionsPrefix(modelName)}${String(version).padStart(6, '0')}.json`;
@@ -18,9 +19,22 @@ const INDEX_PREFIX = 'index/models/';
 
 export class VersionRecords {
   private readonly store: ObjectStore;
+  private readonly maxVersions: number;
 
-  constructor(store: ObjectStore) {
+  /** `maxVersions`: most versions one model may have (RegistryLimits.maxVersionsPerModel). */
+  constructor(store: ObjectStore, maxVersions: number) {
     this.store = store;
+    this.maxVersions = maxVersions;
+  }
+
+  private quotaExceeded(modelName: string, version: number) {
+    return budgetExceeded(`max_versions_per_model (model '${modelName}')`, version, this.maxVersions, 'versions');
+  }
+
+  /** Throws RESOURCE_EXHAUSTED when the model has its most versions already (checked again by create). */
+  async checkQuota(modelName: string): Promise<void> {
+    const latest = await this.latestNumber(modelName);
+    if (latest >= this.maxVersions) throw this.quotaExceeded(modelName, latest + 1);
   }
 
   /**
@@ -71,6 +85,8 @@ export class VersionRecords {
     await this.markModel(modelName);
     let version = (await this.latestNumber(modelName)) + 1;
     for (;;) {
+      // Numbers are gap-free, so claiming one past the quota means the quota is used up.
+      if (version > this.maxVersions) throw this.quotaExceeded(modelName, version);
       const record = build(version);
       try {
         await this.store.put(versionKey(modelName, version), Buffer.from(JSON.stringify(ModelVersion.toJSON(record), null, 2)), { ifNoneMatch: true });

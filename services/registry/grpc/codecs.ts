@@ -1,8 +1,16 @@
 /**
  * The registry's wire encoding where the generated code is not good enough: DownloadArtifact's
- * responses carry multi-megabyte chunks, and the generated serializer copies each one three times.
+ * responses carry multi-megabyte chunks, and the generated serializer copies each one three times;
+ * and a request holding a 64-bit integer beyond 2^53 fails the generated decoder, which grpc-js
+ * answers INTERNAL, where the client's mistake deserves INVALID_ARGUMENT naming the field.
  */
-import { RegistryService, type DownloadArtifactResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+import {
+  DownloadArtifactRequest, GarbageCollectRequest, GetAliasHistoryRequest, GetAliasRequest, GetVersionRequest, ListAliasesRequest,
+  ListModelsRequest, ListVersionsRequest, RegistryService, RollbackAliasRequest, SetAliasRequest, StatBlobsRequest, UploadBlobRequest,
+  UploadVersionRequest, WatchRequest, type DownloadArtifactResponse,
+} from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { LARGEST_EXACT_COUNT } from '../validation/index.ts';
 
 function varintBytes(value: number): number {
   let bytes = 1;
@@ -51,8 +59,41 @@ export function encodeDownloadResponse(message: DownloadArtifactResponse): Buffe
   return output;
 }
 
-/** The service definition, with the lean download encoder in place of the generated one. */
-export const REGISTRY_SERVICE_DEFINITION = {
-  ...RegistryService,
-  downloadArtifact: { ...RegistryService.downloadArtifact, responseSerialize: encodeDownloadResponse },
+const LARGEST = BigInt(LARGEST_EXACT_COUNT);
+
+/**
+ * Reads 64-bit integers beyond what a JavaScript number holds exactly as ±(2^53 - 1), so the
+ * request decodes and the registry's range checks (see validation/limits.ts) refuse it by name.
+ */
+class SaturatingReader extends BinaryReader {
+  override uint64(): bigint | string {
+    const value = BigInt(super.uint64());
+    return value > LARGEST ? LARGEST : value;
+  }
+
+  override int64(): bigint | string {
+    const value = BigInt(super.int64());
+    return value > LARGEST ? LARGEST : value < -LARGEST ? -LARGEST : value;
+  }
+}
+
+type RequestType = { decode(input: BinaryReader): unknown };
+/** Every method's request message, decoded with the SaturatingReader. */
+const REQUEST_TYPES: { [method in keyof typeof RegistryService]: RequestType } = {
+  uploadVersion: UploadVersionRequest, getVersion: GetVersionRequest, listVersions: ListVersionsRequest, listModels: ListModelsRequest,
+  downloadArtifact: DownloadArtifactRequest, uploadBlob: UploadBlobRequest, statBlobs: StatBlobsRequest, setAlias: SetAliasRequest,
+  getAlias: GetAliasRequest, listAliases: ListAliasesRequest, getAliasHistory: GetAliasHistoryRequest, rollbackAlias: RollbackAliasRequest,
+  watch: WatchRequest, garbageCollect: GarbageCollectRequest,
 };
+
+/**
+ * The service definition, with saturating request decoders and the lean download encoder in
+ * place of the generated ones.
+ */
+export const REGISTRY_SERVICE_DEFINITION = Object.fromEntries(Object.entries(RegistryService).map(([method, definition]) => {
+  const type = REQUEST_TYPES[method as keyof typeof RegistryService];
+  const requestDeserialize = (bytes: Buffer) => type.decode(new SaturatingReader(bytes));
+  return [method, method === 'downloadArtifact'
+    ? { ...definition, requestDeserialize, responseSerialize: encodeDownloadResponse }
+    : { ...definition, requestDeserialize }];
+})) as unknown as typeof RegistryService;

@@ -17,7 +17,7 @@ import { formatSplit, invalidArgument } from '../../domain/index.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import { metrics } from '../../telemetry/metrics.ts';
 import type { ModelRegistry, WatchItem } from '../core/index.ts';
-import { isDirectoryFormat } from '../validation/index.ts';
+import { checkCount, isDirectoryFormat } from '../validation/index.ts';
 import { downloadChunks, uploadBody } from './framing.ts';
 
 /** Writes one message, waiting for the transport to drain so a slow client paces the server. */
@@ -153,12 +153,17 @@ export function createRegistryService(registry: ModelRegistry, logger: Logger): 
     }),
 
     garbageCollect: unary('GarbageCollect', logger, async (request: GarbageCollectRequest): Promise<GarbageCollectResponse> => {
-      const report = await registry.collectGarbage({
-        delete: request.delete,
-        minAgeMs: request.minAgeSeconds === undefined ? undefined : request.minAgeSeconds * 1000,
-      });
+      const asked = request.minAgeSeconds === undefined ? undefined : checkCount(request.minAgeSeconds, 'min_age_seconds');
+      const report = await registry.collectGarbage({ delete: request.delete, minAgeMs: asked === undefined ? undefined : asked * 1000 });
+      const minAgeSeconds = Math.ceil(report.minAgeMs / 1000);
+      if (report.minAgeRaised) {
+        logger.warn({ asked_seconds: asked, applied_seconds: minAgeSeconds }, 'garbage collection min_age_seconds raised to the server minimum');
+      }
       if (report.deleted) logger.info({ objects: report.garbage.length, bytes: report.garbageBytes }, 'garbage deleted');
-      return report;
+      return {
+        garbage: report.garbage, garbageBytes: report.garbageBytes, referencedBlobs: report.referencedBlobs, deleted: report.deleted,
+        minAgeSeconds, minAgeRaised: report.minAgeRaised,
+      };
     }),
   };
 

@@ -9,6 +9,9 @@
  * etag is the generation; replacing generation N means creating `key#N+1` exclusively, which
  * fails as soon as anybody else did it first. Large uploads are written to `uploads/`, synced,
  * and renamed into place only after `beforeCommit` accepts them.
+ *
+ * A temporary file this store is still writing belongs to no object yet: listings leave it out,
+ * so garbage collection only ever finds the leftovers of a writer that died.
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -28,6 +31,8 @@ const isCode = (error: unknown, code: string) => (error as NodeJS.ErrnoException
 export class LocalObjectStore implements ObjectStore {
   readonly root: string;
   readonly description: string;
+  /** Names under `uploads/` of the temporary files being written now. */
+  private readonly writing = new Set<string>();
 
   constructor(root: string) {
     this.root = root;
@@ -38,6 +43,13 @@ export class LocalObjectStore implements ObjectStore {
   async init(): Promise<this> {
     await mkdir(join(this.root, 'uploads'), { recursive: true });
     return this;
+  }
+
+  /** A fresh temporary file's path under `uploads/`, left out of listings until `done`. */
+  private temporary(kind: string): { path: string; done: () => void } {
+    const name = `${kind}-${randomUUID()}`;
+    this.writing.add(name);
+    return { path: join(this.root, 'uploads', name), done: () => this.writing.delete(name) };
   }
 
   /** The file holding generation `generation` of `key` (1 is the plain name). */
@@ -91,15 +103,16 @@ export class LocalObjectStore implements ObjectStore {
   async put(key: string, body: Uint8Array, condition?: WriteCondition): Promise<string> {
     const target = this.pathOf(key);
     await mkdir(dirname(target), { recursive: true });
-    const tempPath = join(this.root, 'uploads', `record-${randomUUID()}`);
-    const handle = await open(tempPath, 'wx');
+    const temporary = this.temporary('record');
+    const tempPath = temporary.path;
     try {
-      await handle.writeFile(body);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
+      const handle = await open(tempPath, 'wx');
+      try {
+        await handle.writeFile(body);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
       if (condition && 'ifNoneMatch' in condition) {
         await this.linkExclusive(tempPath, target, key);
         return 'g1';
@@ -123,6 +136,7 @@ export class LocalObjectStore implements ObjectStore {
       }
     } finally {
       await rm(tempPath, { force: true });
+      temporary.done();
     }
   }
 
@@ -158,7 +172,7 @@ export class LocalObjectStore implements ObjectStore {
         } else if (entry.isFile() && !entry.name.startsWith('.')) {
           // Later generations are the same object as the plain name.
           const base = GENERATION.exec(key)?.[1] ?? key;
-          if (base.startsWith(prefix)) keys.add(base);
+          if (base.startsWith(prefix) && !(dirKey === 'uploads' && this.writing.has(entry.name))) keys.add(base);
         }
       }
     };
@@ -187,10 +201,11 @@ export class LocalObjectStore implements ObjectStore {
 
   async upload(key: string, chunks: AsyncIterable<Uint8Array>, beforeCommit: () => Promise<void>): Promise<void> {
     const target = this.pathOf(key);
-    const tempPath = join(this.root, 'uploads', `part-${randomUUID()}`);
-    const handle = await open(tempPath, 'wx');
+    const temporary = this.temporary('part');
+    const tempPath = temporary.path;
     let committed = false;
     try {
+      const handle = await open(tempPath, 'wx');
       try {
         for await (const chunk of chunks) await handle.write(chunk);
         // On disk before it has a name: a crash never leaves a named blob with missing bytes.
@@ -204,6 +219,7 @@ export class LocalObjectStore implements ObjectStore {
       committed = true;
     } finally {
       if (!committed) await rm(tempPath, { force: true });
+      temporary.done();
     }
   }
 
@@ -212,17 +228,19 @@ export class LocalObjectStore implements ObjectStore {
     const target = this.pathOf(toKey);
     await mkdir(dirname(target), { recursive: true });
     // A hard link shares the bytes; the rename publishes it atomically under the new name.
-    const tempPath = join(this.root, 'uploads', `copy-${randomUUID()}`);
+    const temporary = this.temporary('copy');
+    const tempPath = temporary.path;
     try {
-      await link(from, tempPath);
-    } catch (error) {
-      if (isCode(error, 'ENOENT')) throw new ObjectNotFoundError(fromKey, { cause: error });
-      throw error;
-    }
-    try {
+      try {
+        await link(from, tempPath);
+      } catch (error) {
+        if (isCode(error, 'ENOENT')) throw new ObjectNotFoundError(fromKey, { cause: error });
+        throw error;
+      }
       await rename(tempPath, target);
     } finally {
       await rm(tempPath, { force: true });
+      temporary.done();
     }
   }
 

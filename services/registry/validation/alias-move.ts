@@ -4,6 +4,7 @@
  */
 import type { AliasTarget } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { invalidArgument } from '../../domain/index.ts';
+import { checkCount } from './limits.ts';
 import { checkAliasName, checkModelName } from './names.ts';
 
 /** Longest reason recorded with a move, in characters. */
@@ -47,6 +48,7 @@ export function checkMove(request: MoveRequest): MoveRequest {
   checkAliasName(request.alias);
   if (request.reason.length > MAX_REASON_CHARS) throw invalidArgument(`reason is longer than ${MAX_REASON_CHARS} characters`);
   if (request.actor.length > MAX_ACTOR_CHARS) throw invalidArgument(`actor is longer than ${MAX_ACTOR_CHARS} characters`);
+  if (request.expectedRevision !== undefined) checkCount(request.expectedRevision, 'expected_revision');
   return { ...request, actor: request.actor || 'unknown' };
 }
 

@@ -8,3 +8,6 @@ export { checkAliasName, checkManifestPath, checkModelName, checkSha256 } from '
 export { checkManifest, checkUploadHeader, isDirectoryFormat } from './upload-header.ts';
 export { checkSafetensorsPrefix, notSafetensors, safetensorsPrefixBytes } from './safetensors.ts';
 export { checkDestination, checkMove, type AliasDestination, type MoveRequest } from './alias-move.ts';
+export {
+  budgetExceeded, checkArtifactSize, checkCount, DEFAULT_LIMITS, LARGEST_EXACT_COUNT, parseLimit, type RegistryLimits,
+} from './limits.ts';

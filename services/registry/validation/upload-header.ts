@@ -5,6 +5,7 @@
 import { basename } from 'node:path';
 import type { ManifestEntry, UploadHeader } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { invalidArgument } from '../../domain/index.ts';
+import { budgetExceeded, checkArtifactSize, checkCount, DEFAULT_LIMITS, type RegistryLimits } from './limits.ts';
 import { checkManifestPath, checkModelName, checkSha256, checkTags, MAX_MANIFEST_FILES } from './names.ts';
 
 /** Formats whose artifact is one file streamed in the upload. */
@@ -20,14 +21,17 @@ export const isDirectoryFormat = (format: string) => (DIRECTORY_FORMATS as reado
 /**
  * Throws INVALID_ARGUMENT, naming the field at fault, unless the header describes an upload the
  * registry can take: a one-file format streams chunks and lists no files, a directory format
- * lists its files (each checked by `checkManifest`) and streams none.
+ * lists its files (each checked by `checkManifest`) and streams none. A size announced over
+ * `limits` fails RESOURCE_EXHAUSTED, before any byte is read.
  */
-export function checkUploadHeader(header: UploadHeader): UploadHeader {
+export function checkUploadHeader(header: UploadHeader, limits: RegistryLimits = DEFAULT_LIMITS): UploadHeader {
   checkModelName(header.modelName, 'header.model_name');
   if (!(SUPPORTED_FORMATS as readonly string[]).includes(header.format)) {
     throw invalidArgument(`header.format '${header.format}' is not supported; use one of: ${SUPPORTED_FORMATS.join(', ')}`);
   }
   if (header.sha256) checkSha256(header.sha256, 'header.sha256');
+  checkArtifactSize(checkCount(header.sizeBytes, 'header.size_bytes'), limits, 'header.size_bytes');
+  if (header.batching) checkCount(header.batching.maxQueueDelayUs, 'header.batching.max_queue_delay_us');
   checkTags(header.tags, 'header.tags');
   if (header.fileName && (header.fileName !== basename(header.fileName) || header.fileName.includes('\\'))) {
     throw invalidArgument(`header.file_name '${header.fileName.slice(0, 200)}' must be a base name, without directories`);
@@ -42,13 +46,19 @@ export function checkUploadHeader(header: UploadHeader): UploadHeader {
   return header;
 }
 
-/** Checks a directory model's file list: valid unique paths, valid digests, a sane count. */
-export function checkManifest(format: string, files: ManifestEntry[]): ManifestEntry[] {
+/**
+ * Checks a directory model's file list: valid unique paths, valid digests, a sane count, and
+ * sizes within `limits` (each file, and their sum).
+ */
+export function checkManifest(format: string, files: ManifestEntry[], limits: RegistryLimits = DEFAULT_LIMITS): ManifestEntry[] {
   if (files.length > MAX_MANIFEST_FILES) throw invalidArgument(`header.files lists ${files.length} files; at most ${MAX_MANIFEST_FILES} are allowed`);
   const seen = new Set<string>();
+  let totalBytes = 0;
   for (const [index, file] of files.entries()) {
     checkManifestPath(file.path, `header.files[${index}].path`);
     checkSha256(file.sha256, `header.files[${index}].sha256`);
+    checkArtifactSize(checkCount(file.sizeBytes, `header.files[${index}].size_bytes`), limits, `header.files[${index}].size_bytes`);
+    totalBytes += file.sizeBytes;
     const folded = file.path.toLowerCase();
     if (seen.has(folded)) throw invalidArgument(`header.files lists '${file.path}' twice (paths must differ, ignoring case)`);
     seen.add(folded);
@@ -60,6 +70,7 @@ export function checkManifest(format: string, files: ManifestEntry[]): ManifestE
       if (seen.has(parts.slice(0, depth).join('/'))) throw invalidArgument(`header.files has '${parts.slice(0, depth).join('/')}' as both a file and a directory`);
     }
   }
+  if (totalBytes > limits.maxModelBytes) throw budgetExceeded('max_model_bytes (the sum of header.files[].size_bytes)', totalBytes, limits.maxModelBytes);
   if (format === 'safetensors' && !files.some((file) => file.path.endsWith('.safetensors'))) {
     throw invalidArgument("format 'safetensors' needs at least one *.safetensors file; use format 'directory' for other files");
   }

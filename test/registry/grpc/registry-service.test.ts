@@ -101,8 +101,8 @@ describe('registry', () => {
       stream.write({ chunk: modelBytes(3) });
       stream.end();
     });
-    expect(error.code).toBe(status.DATA_LOSS);
-    expect(error.details).toMatch(/hash to sha256 .* announced a{64}/);
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toMatch(/header.sha256 announced a{64}, but the uploaded bytes hash to sha256 [0-9a-f]{64}/);
     const missing = await new Promise<ServiceError>((resolve) =>
       client.getVersion(GetVersionRequest.fromPartial({ modelName: 'liar' }), (failure) => resolve(failure!)));
     expect(missing.code).toBe(status.NOT_FOUND);

@@ -145,7 +145,8 @@ describe.each(BACKENDS)('the $name store', ({ start }) => {
 
     beforeAll(async () => {
       registryStore = await backend.open();
-      registry = await ModelRegistry.open(registryStore);
+      // No server minimum age, so the collection below can be asked for age 0.
+      registry = await ModelRegistry.open(registryStore, { limits: { gcMinAgeMs: 0 } });
       blobs = new BlobStore(registryStore);
     });
 
@@ -158,7 +159,7 @@ describe.each(BACKENDS)('the $name store', ({ start }) => {
       expect(again).toEqual({ sha256: digest, sizeBytes: bytes.byteLength, deduplicated: true });
       const other = randomBytes(50_000);
       await expect(blobs.write(chunked(other, 20_000), { expectedSha256: 'a'.repeat(64) }))
-        .rejects.toMatchObject({ code: ErrorCode.DATA_LOSS, message: expect.stringMatching(/announced a{64}/) });
+        .rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT, message: expect.stringMatching(/header.sha256 announced a{64}/) });
       expect(await blobs.info(sha256(other))).toBeUndefined();
       expect(await blobs.info('a'.repeat(64))).toBeUndefined();
       expect(await collect(registryStore.list('uploads/'))).toEqual([]);
@@ -222,7 +223,13 @@ describe.each(BACKENDS)('the $name store', ({ start }) => {
       const young = await registry.collectGarbage({ delete: true });
       expect(young.garbage.map((object) => object.sha256)).not.toContain(orphanBlob.sha256); // too young to be sure
 
+      // A registry with the default minimum age raises a request for 0 to an hour, and says so.
+      const guarded = await (await ModelRegistry.open(registryStore)).collectGarbage({ delete: true, minAgeMs: 0 });
+      expect(guarded).toMatchObject({ minAgeMs: 3600_000, minAgeRaised: true });
+      expect(guarded.garbage.map((object) => object.sha256)).not.toContain(orphanBlob.sha256);
+
       const listed = await registry.collectGarbage({ delete: false, minAgeMs: 0 });
+      expect(listed).toMatchObject({ minAgeMs: 0, minAgeRaised: false });
       expect(listed.deleted).toBe(false);
       expect(listed.garbage.map((object) => object.sha256)).toContain(orphanBlob.sha256);
       expect(listed.garbage.map((object) => object.sha256)).not.toContain(keptBlob.sha256);

@@ -106,7 +106,11 @@ export interface ManifestEntry {
 export interface UploadHeader {
   modelName: string;
   format: string;
-  /** The size the client will send; 0 when unknown. A mismatch fails the upload. */
+  /**
+   * The size the client will send; 0 when unknown. A mismatch fails the upload with
+   * INVALID_ARGUMENT; a size over the registry's artifact cap fails RESOURCE_EXHAUSTED before
+   * any byte is sent.
+   */
   sizeBytes: number;
   /** The digest the client computed; empty to skip the client-side check. */
   sha256: string;
@@ -425,7 +429,9 @@ export interface GarbageCollectRequest {
   delete: boolean;
   /**
    * Unreferenced blobs and uploads younger than this are kept, since an upload may still be
-   * about to refer to them. Unset means 3600 (one hour).
+   * about to refer to them. Unset means 3600 (one hour); less than the server's minimum is
+   * raised to it (see GarbageCollectResponse.min_age_raised). Uploads under way are never
+   * collected, whatever the age.
    */
   minAgeSeconds?: number | undefined;
 }
@@ -449,6 +455,13 @@ export interface GarbageCollectResponse {
   referencedBlobs: number;
   /** True when `garbage` was deleted. */
   deleted: boolean;
+  /**
+   * The least age applied, in seconds: the one asked for, or the server's minimum when that is
+   * greater (the registry's --gc-min-age-seconds, one hour by default).
+   */
+  minAgeSeconds: number;
+  /** True when the request asked for less than the server's minimum, which applied instead. */
+  minAgeRaised: boolean;
 }
 
 function createBaseTensorSpec(): TensorSpec {
@@ -5376,7 +5389,7 @@ export const GarbageObject: MessageFns<GarbageObject> = {
 };
 
 function createBaseGarbageCollectResponse(): GarbageCollectResponse {
-  return { garbage: [], garbageBytes: 0, referencedBlobs: 0, deleted: false };
+  return { garbage: [], garbageBytes: 0, referencedBlobs: 0, deleted: false, minAgeSeconds: 0, minAgeRaised: false };
 }
 
 export const GarbageCollectResponse: MessageFns<GarbageCollectResponse> = {
@@ -5392,6 +5405,12 @@ export const GarbageCollectResponse: MessageFns<GarbageCollectResponse> = {
     }
     if (message.deleted !== false) {
       writer.uint32(32).bool(message.deleted);
+    }
+    if (message.minAgeSeconds !== 0) {
+      writer.uint32(40).uint64(message.minAgeSeconds);
+    }
+    if (message.minAgeRaised !== false) {
+      writer.uint32(48).bool(message.minAgeRaised);
     }
     return writer;
   },
@@ -5441,6 +5460,22 @@ export const GarbageCollectResponse: MessageFns<GarbageCollectResponse> = {
             message.deleted = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.minAgeSeconds = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.minAgeRaised = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5469,6 +5504,16 @@ export const GarbageCollectResponse: MessageFns<GarbageCollectResponse> = {
         ? globalThis.Number(object.referenced_blobs)
         : 0,
       deleted: isSet(object.deleted) ? globalThis.Boolean(object.deleted) : false,
+      minAgeSeconds: isSet(object.minAgeSeconds)
+        ? globalThis.Number(object.minAgeSeconds)
+        : isSet(object.min_age_seconds)
+        ? globalThis.Number(object.min_age_seconds)
+        : 0,
+      minAgeRaised: isSet(object.minAgeRaised)
+        ? globalThis.Boolean(object.minAgeRaised)
+        : isSet(object.min_age_raised)
+        ? globalThis.Boolean(object.min_age_raised)
+        : false,
     };
   },
 
@@ -5486,6 +5531,12 @@ export const GarbageCollectResponse: MessageFns<GarbageCollectResponse> = {
     if (message.deleted !== false) {
       obj.deleted = message.deleted;
     }
+    if (message.minAgeSeconds !== 0) {
+      obj.minAgeSeconds = Math.round(message.minAgeSeconds);
+    }
+    if (message.minAgeRaised !== false) {
+      obj.minAgeRaised = message.minAgeRaised;
+    }
     return obj;
   },
 
@@ -5498,6 +5549,8 @@ export const GarbageCollectResponse: MessageFns<GarbageCollectResponse> = {
     message.garbageBytes = object.garbageBytes ?? 0;
     message.referencedBlobs = object.referencedBlobs ?? 0;
     message.deleted = object.deleted ?? false;
+    message.minAgeSeconds = object.minAgeSeconds ?? 0;
+    message.minAgeRaised = object.minAgeRaised ?? false;
     return message;
   },
 };
