@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
 import { DEFAULT_BATCHING_POLICY } from '../domain/index.ts';
-import { DEFAULT_SERVING_CONFIG, loadRouterConfig, type ModelServingConfig } from './config/index.ts';
+import { DEFAULT_ROUTER_BUDGETS, DEFAULT_SERVING_CONFIG, loadRouterConfig, type ModelServingConfig, type RouterBudgets } from './config/index.ts';
 import { DEFAULT_BATCH_TIMEOUT_MS } from './fleet/index.ts';
 import { startRouter } from './server.ts';
 
@@ -23,9 +23,17 @@ const options = new Command('nexus-router')
   .option('--max-queue-delay-us <us>', 'default max queue delay in microseconds', atLeast(0), String(DEFAULT_BATCHING_POLICY.maxQueueDelayMs * 1000))
   .option('--max-queue-size <requests>', 'default bound on queued requests per model', atLeast(1), String(DEFAULT_BATCHING_POLICY.maxQueueSize))
   .option('--batch-timeout-ms <ms>', 'longest wait for an executor to answer one batch', atLeast(1), String(DEFAULT_BATCH_TIMEOUT_MS))
+  .option('--max-message-bytes <bytes>', 'largest public message, after decompression', atLeast(1024), String(DEFAULT_ROUTER_BUDGETS.maxMessageBytes))
+  .option('--max-request-bytes <bytes>', 'largest input bytes of one request', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxRequestBytes))
+  .option('--max-batch-bytes <bytes>', 'largest batch inputs or outputs sent to or from an executor', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxBatchBytes))
+  .option('--max-queue-bytes <bytes>', 'input bytes queued per model version', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxQueueBytes))
+  .option('--max-task-bytes <bytes>', 'request and response bytes the task API holds', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxTaskBytes))
+  .option('--max-concurrent-streams <calls>', 'calls open at once per client connection', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxConcurrentStreams))
+  .option('--max-session-memory-mib <MiB>', 'memory one client connection may buffer', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxSessionMemoryMiB))
+  .option('--max-stream-inflight <requests>', 'requests in flight on one ModelStreamInfer stream', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxStreamInflight))
   .option('--config <file>', 'YAML serving settings per model (see services/router/config/router-config.ts)')
   .parse()
-  .opts<{ address: string; metricsAddress: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string; batchTimeoutMs: string; config?: string }>();
+  .opts<{ address: string; metricsAddress: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string; batchTimeoutMs: string; config?: string } & Record<`max${string}`, string>>();
 
 await runServiceProcess('router', async () => {
   const fromFlags: ModelServingConfig = {
@@ -34,7 +42,13 @@ await runServiceProcess('router', async () => {
     maxQueueDelayMs: Number(options.maxQueueDelayUs) / 1000,
     maxQueueSize: Number(options.maxQueueSize),
   };
-  const config = options.config ? loadRouterConfig(options.config, fromFlags) : { defaults: fromFlags, models: {} };
+  const budgets: RouterBudgets = {
+    maxMessageBytes: Number(options.maxMessageBytes), maxRequestBytes: Number(options.maxRequestBytes),
+    maxBatchBytes: Number(options.maxBatchBytes), maxQueueBytes: Number(options.maxQueueBytes),
+    maxTaskBytes: Number(options.maxTaskBytes), maxConcurrentStreams: Number(options.maxConcurrentStreams),
+    maxSessionMemoryMiB: Number(options.maxSessionMemoryMiB), maxStreamInflight: Number(options.maxStreamInflight),
+  };
+  const config = { ...(options.config ? loadRouterConfig(options.config, fromFlags) : { defaults: fromFlags, models: {} }), budgets };
   return startRouter({
     address: options.address, registryAddress: options.registry, executorAddresses: options.executor, config,
     drainDelayMs: drainDelayMs(), batchTimeoutMs: Number(options.batchTimeoutMs),

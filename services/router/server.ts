@@ -7,7 +7,7 @@ import { RegistryClient } from '../protocol/generated/nexus/registry/v1/registry
 import { ErrorCode, NexusError } from '../domain/index.ts';
 import { startGrpcServer, type RunningServer } from '../rpc/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
-import type { RouterConfig } from './config/index.ts';
+import { budgetsOf, type RouterConfig } from './config/index.ts';
 import { ExecutorLink, ExecutorPool, grpcExecutorDialer } from './fleet/index.ts';
 import {
   createExperimentService, createInferenceService, createTaskService, ExperimentsService, GRPCInferenceServiceService, TasksService,
@@ -59,21 +59,30 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     // grpc.health.v1 per model: SERVING once the model is loaded and warmed on an executor.
     onModelHealth: (modelName, serving) => setHealth(`model/${modelName}`, serving ? 'SERVING' : 'NOT_SERVING'),
   });
-  const requests = createRequestPath(catalog, { reporter: prometheusRequestReporter });
+  const budgets = budgetsOf(options.config);
+  const requests = createRequestPath(catalog, {
+    reporter: prometheusRequestReporter,
+    limits: { maxRequestBytes: budgets.maxRequestBytes, maxBatchBytes: budgets.maxBatchBytes },
+  });
   pool.start();
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:8001',
     drainDelayMs: options.drainDelayMs,
+    maxMessageBytes: budgets.maxMessageBytes,
+    maxConcurrentStreams: budgets.maxConcurrentStreams,
+    maxSessionMemoryMiB: budgets.maxSessionMemoryMiB,
     services: [{
       name: 'inference.GRPCInferenceService',
       protoFile: 'inference/grpc_service.proto',
       definition: GRPCInferenceServiceService,
-      implementation: createInferenceService({ requests, catalog, isServerReady: () => pool.anyReady, logger }),
+      implementation: createInferenceService({
+        requests, catalog, isServerReady: () => pool.anyReady, logger, maxStreamInflight: budgets.maxStreamInflight,
+      }),
     }, {
       name: 'nexus.router.v1.Tasks',
       protoFile: 'nexus/router/v1/tasks.proto',
       definition: TasksService,
-      implementation: createTaskService(new TaskStore(requests.handle), logger),
+      implementation: createTaskService(new TaskStore(requests.handle, { maxTaskBytes: budgets.maxTaskBytes }), logger),
     }, {
       name: 'nexus.router.v1.Experiments',
       protoFile: 'nexus/router/v1/experiments.proto',

@@ -3,5 +3,5 @@
  * signature yields the only type the batcher accepts; scheduling reads priority and deadline.
  * Pure: every refusal is an INVALID_ARGUMENT naming the field.
  */
-export { isBatchable, validateInferRequest, type ValidatedRequest } from './request-validation.ts';
-export { DEFAULT_PRIORITY, PRIORITY_LEVELS, schedulingOf } from './scheduling.ts';
+export { isBatchable, validateInferRequest, type RequestByteLimits, type ValidatedRequest } from './request-validation.ts';
+export { DEFAULT_PRIORITY, priorityLevelOf, schedulingOf } from './scheduling.ts';

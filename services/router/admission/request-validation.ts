@@ -6,7 +6,7 @@
 import type { InferTensorContents, ModelInferRequest } from '../../protocol/generated/inference/grpc_service.ts';
 import { BYTES_PER_ELEMENT, bytesOf, elementCount, isDatatype, type Datatype, type TypedArray } from '../../onnx/index.ts';
 import type { TensorSpec } from '../../onnx/index.ts';
-import { invalidArgument } from '../../domain/index.ts';
+import { ErrorCode, invalidArgument, NexusError } from '../../domain/index.ts';
 
 /** One input of a validated request, as dense row-major little-endian bytes. */
 export interface ValidatedInput {
@@ -27,7 +27,49 @@ export interface ValidatedRequest {
   outputNames: string[];
   /** Answer in raw_output_contents (the request used raw inputs) rather than typed contents. */
   rawOutput: boolean;
+  /** Bytes of its inputs, dense. */
+  inputBytes: number;
+  /** Bytes of every output it will get back (all outputs run, whichever are returned); 0 when a shape is not static. */
+  outputBytes: number;
 }
+
+/** Byte bounds a request is checked against. */
+export interface RequestByteLimits {
+  /** Largest input bytes of one request (shape × datatype, summed over inputs). */
+  maxRequestBytes: number;
+  /** Largest message to or from an executor: one request's inputs or outputs must fit in it. */
+  maxBatchBytes: number;
+}
+
+/** The range each narrow integer type holds; typed contents outside it are refused, not wrapped. */
+const INTEGER_RANGES = new Map<Datatype, readonly [number, number]>([
+  ['INT8', [-128, 127]], ['UINT8', [0, 255]], ['INT16', [-32768, 32767]], ['UINT16', [0, 65535]],
+  ['INT32', [-2147483648, 2147483647]], ['UINT32', [0, 4294967295]],
+]);
+
+/** Throws INVALID_ARGUMENT naming the first value that `datatype` cannot hold. Pure. */
+export function checkIntegerRange(name: string, datatype: Datatype, values: readonly number[]): void {
+  const range = INTEGER_RANGES.get(datatype);
+  if (!range) return;
+  const [low, high] = range;
+  for (let index = 0; index < values.length; index++) {
+    const value = values[index];
+    if (!Number.isInteger(value) || value < low || value > high) {
+      throw invalidArgument(`input '${name}': value ${value} at index ${index} is outside ${datatype}'s range [${low}, ${high}]`);
+    }
+  }
+}
+
+/** Bytes of `rows` rows of a tensor whose non-batch dimensions are static; undefined when one is not. */
+function staticBytes(spec: TensorSpec, rows: number, batchable: boolean): number | undefined {
+  if (!isDatatype(spec.datatype) || spec.datatype === 'BYTES') return undefined;
+  const dims = batchable ? spec.shape.slice(1) : spec.shape;
+  if (dims.some((dim) => dim < 0)) return undefined;
+  return (batchable ? rows : 1) * elementCount(dims) * BYTES_PER_ELEMENT[spec.datatype];
+}
+
+const MIB = 1024 * 1024;
+const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
 
 /** Whether the model batches along dimension 0: every input's first dimension is variable. */
 export function isBatchable(inputs: readonly TensorSpec[]): boolean {
@@ -61,13 +103,13 @@ function typedContentsToBytes(name: string, datatype: Datatype, contents: InferT
   switch (datatype) {
     case 'FP32': array = Float32Array.from(contents.fp32Contents); break;
     case 'FP64': array = Float64Array.from(contents.fp64Contents); break;
-    case 'INT8': array = Int8Array.from(contents.intContents); break;
-    case 'INT16': array = Int16Array.from(contents.intContents); break;
-    case 'INT32': array = Int32Array.from(contents.intContents); break;
+    case 'INT8': checkIntegerRange(name, datatype, contents.intContents); array = Int8Array.from(contents.intContents); break;
+    case 'INT16': checkIntegerRange(name, datatype, contents.intContents); array = Int16Array.from(contents.intContents); break;
+    case 'INT32': checkIntegerRange(name, datatype, contents.intContents); array = Int32Array.from(contents.intContents); break;
     case 'INT64': array = BigInt64Array.from(contents.int64Contents, (value) => BigInt(value)); break;
-    case 'UINT8': array = Uint8Array.from(contents.uintContents); break;
-    case 'UINT16': array = Uint16Array.from(contents.uintContents); break;
-    case 'UINT32': array = Uint32Array.from(contents.uintContents); break;
+    case 'UINT8': checkIntegerRange(name, datatype, contents.uintContents); array = Uint8Array.from(contents.uintContents); break;
+    case 'UINT16': checkIntegerRange(name, datatype, contents.uintContents); array = Uint16Array.from(contents.uintContents); break;
+    case 'UINT32': checkIntegerRange(name, datatype, contents.uintContents); array = Uint32Array.from(contents.uintContents); break;
     case 'UINT64': array = BigUint64Array.from(contents.uint64Contents, (value) => BigInt(value)); break;
     case 'BOOL': array = Uint8Array.from(contents.boolContents, (value) => (value ? 1 : 0)); break;
     default: throw invalidArgument(`input '${name}': datatype ${datatype} is not supported`);
@@ -80,13 +122,15 @@ function hasTypedContents(contents: InferTensorContents | undefined): boolean {
 }
 
 /**
- * Validates `request` against `signature`. `maxBatchSize` bounds the rows of one request.
- * Throws INVALID_ARGUMENT naming the problem.
+ * Validates `request` against `signature`. `maxBatchSize` bounds the rows of one request; `limits`
+ * its bytes (default: none). Throws INVALID_ARGUMENT naming the problem, RESOURCE_EXHAUSTED naming
+ * the byte budget a request exceeds (checked from its shapes before any contents are read).
  */
 export function validateInferRequest(
   request: ModelInferRequest,
   signature: { inputs: readonly TensorSpec[]; outputs: readonly TensorSpec[] },
   maxBatchSize: number,
+  limits: RequestByteLimits = { maxRequestBytes: Infinity, maxBatchBytes: Infinity },
 ): ValidatedRequest {
   // Only error messages need it.
   const expectedNames = () => signature.inputs.map((input) => input.name).join(', ');
@@ -108,6 +152,18 @@ export function validateInferRequest(
   }
 
   const batchable = isBatchable(signature.inputs);
+  // The declared shapes say how big the request is before a single value is read.
+  let declaredBytes = 0;
+  for (const input of request.inputs) {
+    if (!isDatatype(input.datatype) || !input.shape.every((dim) => Number.isSafeInteger(dim) && dim >= 1)) continue;
+    declaredBytes += input.shape.reduce((product, dim) => product * dim, 1) * BYTES_PER_ELEMENT[input.datatype];
+  }
+  if (declaredBytes > Math.min(limits.maxRequestBytes, limits.maxBatchBytes)) {
+    const [budget, limit] = limits.maxRequestBytes <= limits.maxBatchBytes
+      ? ['the per-request byte budget', limits.maxRequestBytes] : ['the executor message limit', limits.maxBatchBytes];
+    throw new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
+      `the request's inputs take ${declaredBytes} bytes (${mib(declaredBytes)}) by their shapes, over ${budget} of ${limit} bytes (${mib(limit)}); send fewer rows per request`);
+  }
   let rows: number | undefined;
   const byName = new Map<string, ValidatedInput>();
   request.inputs.forEach((input, index) => {
@@ -161,7 +217,21 @@ export function validateInferRequest(
     });
 
   const inputs = signature.inputs.map((spec) => byName.get(spec.name)!);
+  let outputBytes = 0;
+  for (const spec of signature.outputs) {
+    const bytes = staticBytes(spec, effectiveRows, batchable);
+    if (bytes === undefined) {
+      outputBytes = 0;
+      break;
+    }
+    outputBytes += bytes;
+  }
+  if (outputBytes > limits.maxBatchBytes) {
+    throw new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
+      `the request's outputs would take ${outputBytes} bytes (${mib(outputBytes)}), over the executor message limit of ${limits.maxBatchBytes} bytes (${mib(limits.maxBatchBytes)}); send fewer rows per request`);
+  }
+  const inputBytes = inputs.reduce((sum, input) => sum + input.data.byteLength, 0);
   // A model without a batch dimension runs one request at a time: give each request its own key.
   const shapeKey = batchable ? inputs.map((input) => `${input.name}:${input.shape.slice(1).join('x')}`).join('|') : '';
-  return { inputs, rows: effectiveRows, shapeKey, outputNames, rawOutput: raw };
+  return { inputs, rows: effectiveRows, shapeKey, outputNames, rawOutput: raw, inputBytes, outputBytes };
 }

@@ -19,12 +19,17 @@ export interface Scheduling {
   deadlineMs: number | undefined;
 }
 
+/** The level a priority name stands for; undefined for any other text ("__proto__" included). */
+export function priorityLevelOf(name: unknown): number | undefined {
+  return typeof name === 'string' && Object.hasOwn(PRIORITY_LEVELS, name) ? PRIORITY_LEVELS[name as keyof typeof PRIORITY_LEVELS] : undefined;
+}
+
 const LEVEL_COUNT = Object.keys(PRIORITY_LEVELS).length;
 
 function priorityOf(parameter: InferParameter | undefined, defaultPriority: number): number {
   if (!parameter) return defaultPriority;
   if (parameter.stringParam !== undefined) {
-    const level = PRIORITY_LEVELS[parameter.stringParam as keyof typeof PRIORITY_LEVELS];
+    const level = priorityLevelOf(parameter.stringParam);
     if (level === undefined) throw invalidArgument(`parameters.priority '${parameter.stringParam}' is not one of high, normal, low`);
     return level;
   }

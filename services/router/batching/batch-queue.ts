@@ -29,6 +29,18 @@ export interface QueuedRequest {
   readonly deadlineMs: number | undefined;
   /** 1 is the highest; default DEFAULT_PRIORITY. */
   readonly priority?: number;
+  /** Bytes of its inputs. Default 0. */
+  readonly inputBytes?: number;
+  /** Bytes of its outputs (0 when not known before it runs). Default 0. */
+  readonly outputBytes?: number;
+}
+
+/** Byte bounds of a queue, beside its policy's counts. */
+export interface QueueByteLimits {
+  /** Input bytes queued at once; `enqueue` refuses past it. Default unbounded. */
+  maxQueueBytes?: number;
+  /** Input bytes, and known output bytes, of one batch; batches are cut before either passes it. Default unbounded. */
+  maxBatchBytes?: number;
 }
 
 const priorityOf = (request: QueuedRequest) => request.priority ?? DEFAULT_PRIORITY;
@@ -40,20 +52,49 @@ export type BatchDecision<T> =
 
 export class BatchQueue<T extends QueuedRequest> {
   readonly policy: BatchingPolicy;
+  readonly maxQueueBytes: number;
+  readonly maxBatchBytes: number;
   private queue: T[] = [];
+  private queuedBytes = 0;
 
-  constructor(policy: BatchingPolicy) {
+  constructor(policy: BatchingPolicy, limits: QueueByteLimits = {}) {
     if (policy.maxBatchSize < 1) throw new RangeError(`maxBatchSize must be at least 1, got ${policy.maxBatchSize}`);
     this.policy = policy;
+    this.maxQueueBytes = limits.maxQueueBytes ?? Infinity;
+    this.maxBatchBytes = limits.maxBatchBytes ?? Infinity;
   }
 
   get depth(): number {
     return this.queue.length;
   }
 
-  /** Queues a request behind those of its priority and above; false (nothing queued) when full. */
+  /** Input bytes of everything queued. */
+  get bytes(): number {
+    return this.queuedBytes;
+  }
+
+  /** Why `request` cannot be queued now ('count' or 'bytes'), or undefined when it can. */
+  refusal(request: T): 'count' | 'bytes' | undefined {
+    if (this.queue.length >= this.policy.maxQueueSize) return 'count';
+    // An empty queue takes any one request: the request's own size was checked at admission.
+    if (this.queue.length > 0 && this.queuedBytes + (request.inputBytes ?? 0) > this.maxQueueBytes) return 'bytes';
+    return undefined;
+  }
+
+  private set(queue: T[]): void {
+    this.queue = queue;
+    this.queuedBytes = queue.reduce((sum, request) => sum + (request.inputBytes ?? 0), 0);
+  }
+
+  private taken(requests: readonly T[]): T[] {
+    for (const request of requests) this.queuedBytes -= request.inputBytes ?? 0;
+    return requests as T[];
+  }
+
+  /** Queues a request behind those of its priority and above; false (nothing queued) when full by count or bytes. */
   enqueue(request: T): boolean {
-    if (this.queue.length >= this.policy.maxQueueSize) return false;
+    if (this.refusal(request)) return false;
+    this.queuedBytes += request.inputBytes ?? 0;
     const priority = priorityOf(request);
     let index = this.queue.length;
     while (index > 0 && priorityOf(this.queue[index - 1]) > priority) index -= 1;
@@ -72,6 +113,7 @@ export class BatchQueue<T extends QueuedRequest> {
       let index = 0;
       while (index < this.queue.length && priorityOf(this.queue[index]) < priority) index += 1;
       this.queue.splice(index, 0, request);
+      this.queuedBytes += request.inputBytes ?? 0;
     }
   }
 
@@ -79,7 +121,7 @@ export class BatchQueue<T extends QueuedRequest> {
   remove(id: number): boolean {
     const index = this.queue.findIndex((request) => request.id === id);
     if (index < 0) return false;
-    this.queue.splice(index, 1);
+    this.taken(this.queue.splice(index, 1));
     return true;
   }
 
@@ -93,7 +135,7 @@ export class BatchQueue<T extends QueuedRequest> {
       if (request.deadlineMs !== undefined && request.deadlineMs <= nowMs) expired.push(request);
       else kept.push(request);
     }
-    this.queue = kept;
+    this.set(kept);
     return expired;
   }
 
@@ -119,7 +161,7 @@ export class BatchQueue<T extends QueuedRequest> {
   /** Removes and returns everything queued (for shutdown). */
   drain(): T[] {
     const all = this.queue;
-    this.queue = [];
+    this.set([]);
     return all;
   }
 
@@ -130,24 +172,30 @@ export class BatchQueue<T extends QueuedRequest> {
 
     let rows = 0;
     let count = 0;
+    let inputBytes = 0;
+    let outputBytes = 0;
     let forced = false;
     // The largest preferred size reached on the way, as a count of requests (Triton's "mark").
     let preferredCount = 0;
     const preferred = this.policy.preferredBatchSizes ?? [];
     for (const request of this.queue) {
-      if (request.shapeKey !== head.shapeKey || rows + request.rows > this.policy.maxBatchSize) {
+      const tooBig = count > 0 && (inputBytes + (request.inputBytes ?? 0) > this.maxBatchBytes
+        || outputBytes + (request.outputBytes ?? 0) > this.maxBatchBytes);
+      if (request.shapeKey !== head.shapeKey || rows + request.rows > this.policy.maxBatchSize || tooBig) {
         forced = true;
         break;
       }
       rows += request.rows;
+      inputBytes += request.inputBytes ?? 0;
+      outputBytes += request.outputBytes ?? 0;
       count += 1;
       if (preferred.includes(rows)) preferredCount = count;
     }
     const full = rows >= this.policy.maxBatchSize;
     const dueAtMs = this.oldestEnqueuedAtMs() + this.policy.maxQueueDelayMs;
-    if (full || forced || nowMs >= dueAtMs) return { kind: 'send', requests: this.queue.splice(0, count) };
+    if (full || forced || nowMs >= dueAtMs) return { kind: 'send', requests: this.taken(this.queue.splice(0, count)) };
     // Before the delay runs out, a batch of a preferred size goes at once.
-    if (preferredCount > 0) return { kind: 'send', requests: this.queue.splice(0, preferredCount) };
+    if (preferredCount > 0) return { kind: 'send', requests: this.taken(this.queue.splice(0, preferredCount)) };
     return { kind: 'wait', untilMs: Math.min(dueAtMs, this.nearestDeadlineMs()) };
   }
 }

@@ -10,7 +10,7 @@ import { context, SpanStatusCode, trace, type Link, type Span } from '@opentelem
 import { carrierOf, linkTo, tracerFor } from '../../telemetry/tracing.ts';
 import { ErrorCode, NexusError } from '../../domain/index.ts';
 import type { ValidatedRequest } from '../admission/index.ts';
-import { BatchQueue, type BatchingPolicy, type QueuedRequest } from './batch-queue.ts';
+import { BatchQueue, type BatchingPolicy, type QueueByteLimits, type QueuedRequest } from './batch-queue.ts';
 import { stackInputs, type RequestOutputs } from './batch-tensors.ts';
 import { updateAfterBatch, type BatchOutcome } from './batch-update.ts';
 
@@ -75,6 +75,8 @@ export interface ModelBatcherOptions {
   now?: () => number;
   /** Where queue and batch figures go. Default: nowhere. */
   reporter?: BatcherReporter;
+  /** Byte bounds of the queue and of each batch. Default unbounded. */
+  limits?: QueueByteLimits;
 }
 
 /**
@@ -120,7 +122,7 @@ export class ModelBatcher {
   averageBatchMs = 0;
 
   constructor(options: ModelBatcherOptions) {
-    this.queue = new BatchQueue(options.policy);
+    this.queue = new BatchQueue(options.policy, options.limits);
     this.run = options.run;
     this.name = options.name ?? 'unknown';
     this.hasCapacity = options.hasCapacity;
@@ -151,6 +153,7 @@ export class ModelBatcher {
       let onAbort: (() => void) | undefined;
       const request: PendingRequest = {
         id: nextRequestId++, rows: validated.rows, shapeKey: validated.shapeKey,
+        inputBytes: validated.inputBytes, outputBytes: validated.outputBytes,
         enqueuedAtMs: now, deadlineMs, priority, validated, requeues: 0, span, queueSpan,
         resolve: (answer) => {
           if (onAbort) signal!.removeEventListener('abort', onAbort);
@@ -162,12 +165,15 @@ export class ModelBatcher {
           reject(error);
         },
       };
-      if (!this.queue.enqueue(request)) {
+      const refusal = this.queue.refusal(request);
+      if (refusal) {
         queueSpan.end();
-        reject(new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
-          `the queue for this model is full (${this.queue.policy.maxQueueSize} requests); retry later`));
+        reject(new NexusError(ErrorCode.RESOURCE_EXHAUSTED, refusal === 'count'
+          ? `the queue for this model is full (${this.queue.policy.maxQueueSize} requests); retry later`
+          : `the queue for this model holds ${this.queue.bytes} bytes of inputs; with this request's ${validated.inputBytes} it would pass its byte budget of ${this.queue.maxQueueBytes}; retry later`));
         return;
       }
+      this.queue.enqueue(request);
       options.onEnqueued?.(request.id);
       if (signal) {
         onAbort = () => {

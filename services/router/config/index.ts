@@ -1,4 +1,5 @@
 /** The router's serving settings per model, read from YAML and layered over the built-in defaults. */
 export {
-  DEFAULT_SERVING_CONFIG, loadRouterConfig, servingConfigFor, type ModelServingConfig, type RouterConfig, type TrafficSplit,
+  budgetsOf, DEFAULT_ROUTER_BUDGETS, DEFAULT_SERVING_CONFIG, loadRouterConfig, servingConfigFor,
+  type ModelServingConfig, type RouterBudgets, type RouterConfig, type TrafficSplit,
 } from './router-config.ts';

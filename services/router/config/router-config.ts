@@ -20,7 +20,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { BatchingConfig } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { DEFAULT_PRIORITY, PRIORITY_LEVELS } from '../admission/index.ts';
+import { DEFAULT_PRIORITY, priorityLevelOf } from '../admission/index.ts';
 import { DEFAULT_BATCHING_POLICY } from '../../domain/index.ts';
 import type { BatchingPolicy } from '../batching/index.ts';
 
@@ -43,6 +43,53 @@ export interface ModelServingConfig extends BatchingPolicy {
 export interface RouterConfig {
   defaults: ModelServingConfig;
   models: Record<string, Partial<ModelServingConfig>>;
+  /** Byte and count budgets; absent ones take DEFAULT_ROUTER_BUDGETS. */
+  budgets?: Partial<RouterBudgets>;
+}
+
+const MIB = 1024 * 1024;
+
+/** What the router holds at most, in bytes or counts (docs/router.md, "Budgets and limits"). */
+export interface RouterBudgets {
+  /**
+   * Largest public gRPC message, in bytes, after decompression (grpc-js stops inflating a
+   * compressed request past it and answers RESOURCE_EXHAUSTED). Default 32 MiB.
+   */
+  maxMessageBytes: number;
+  /** Largest input of one request, in bytes (its shapes × its datatypes, summed). Default 16 MiB. */
+  maxRequestBytes: number;
+  /**
+   * Largest batch to or from an executor, in bytes: a batch's stacked inputs, and its outputs when
+   * the output shapes are static, stay under it (batches are cut smaller; one request over it is
+   * refused). Under the 64 MiB router↔executor message limit, with room for the envelope. Default 60 MiB.
+   */
+  maxBatchBytes: number;
+  /** Input bytes queued on one model version; a request past it gets RESOURCE_EXHAUSTED. Default 256 MiB. */
+  maxQueueBytes: number;
+  /** Bytes of requests and responses the task API holds; new tasks past it get RESOURCE_EXHAUSTED. Default 256 MiB. */
+  maxTaskBytes: number;
+  /** Calls one client connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). Default 1 000. */
+  maxConcurrentStreams: number;
+  /** Memory one client connection may buffer, in MiB; new calls on it are refused while over it. Default 256. */
+  maxSessionMemoryMiB: number;
+  /** Requests one ModelStreamInfer stream may have in flight; past it the router stops reading the stream. Default 64. */
+  maxStreamInflight: number;
+}
+
+export const DEFAULT_ROUTER_BUDGETS: RouterBudgets = {
+  maxMessageBytes: 32 * MIB,
+  maxRequestBytes: 16 * MIB,
+  maxBatchBytes: 60 * MIB,
+  maxQueueBytes: 256 * MIB,
+  maxTaskBytes: 256 * MIB,
+  maxConcurrentStreams: 1_000,
+  maxSessionMemoryMiB: 256,
+  maxStreamInflight: 64,
+};
+
+/** The config's budgets with the defaults filled in. */
+export function budgetsOf(config: RouterConfig | undefined): RouterBudgets {
+  return { ...DEFAULT_ROUTER_BUDGETS, ...config?.budgets };
 }
 
 export const DEFAULT_SERVING_CONFIG: ModelServingConfig = { ...DEFAULT_BATCHING_POLICY, defaultPriority: DEFAULT_PRIORITY };
@@ -72,7 +119,7 @@ function parseBlock(raw: unknown, where: string): Partial<ModelServingConfig> {
     config.preferredBatchSizes = block.preferred_batch_sizes.map((size, index) => positiveInteger(size, `${where}.preferred_batch_sizes[${index}]`));
   }
   if (block.default_priority !== undefined) {
-    const level = PRIORITY_LEVELS[block.default_priority as keyof typeof PRIORITY_LEVELS];
+    const level = priorityLevelOf(block.default_priority);
     if (level === undefined) throw new Error(`${where}.default_priority must be high, normal or low`);
     config.defaultPriority = level;
   }

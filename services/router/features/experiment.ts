@@ -52,6 +52,18 @@ export function armFor(split: TrafficSplit, parameters: Record<string, InferPara
   return split.arms.length > 1 ? chooseArm(split, stickyKeyOf(split, parameters)) : split.arms[0].version;
 }
 
+/**
+ * The largest outcome magnitude ReportOutcome accepts: 1e12. Far past any metric a client reports
+ * (revenue in cents, seconds, clicks), and small enough that Welford's sums of squared
+ * differences stay finite for any count of outcomes a router will see.
+ */
+export const MAX_OUTCOME_MAGNITUDE = 1e12;
+
+/** Whether an outcome may enter an arm's statistics: finite and within ±MAX_OUTCOME_MAGNITUDE. Pure. */
+export function isAcceptedOutcome(value: number): boolean {
+  return Number.isFinite(value) && Math.abs(value) <= MAX_OUTCOME_MAGNITUDE;
+}
+
 interface ArmResults {
   requests: number;
   errors: number;
@@ -103,7 +115,9 @@ export class Experiment {
     else arm.latencyMs.add(latencyMs);
   }
 
+  /** Adds an outcome; one that is not accepted (see isAcceptedOutcome) is ignored. */
   recordOutcome(version: number, value: number): void {
+    if (!isAcceptedOutcome(value)) return;
     this.arms.get(version)?.outcome.add(value);
   }
 

@@ -39,6 +39,17 @@ interface Pending<T> {
   resolve(value: T): void;
   reject(error: NexusError): void;
   timer?: NodeJS.Timeout;
+  /** The version a batch runs on. */
+  key?: ModelKey;
+}
+
+/**
+ * Whether an executor's refusal of a batch says it does not hold the batch's model (it restarted
+ * its runtime, or evicted the model): the batch did not run, and the model must be loaded again.
+ * Pure.
+ */
+export function isNotLoadedRefusal(code: number, message: string): boolean {
+  return (code === ErrorCode.NOT_FOUND || code === ErrorCode.FAILED_PRECONDITION) && /not loaded/i.test(message);
 }
 
 export class ExecutorLink {
@@ -147,7 +158,13 @@ export class ExecutorLink {
       const executorFault = result.errorCode === ErrorCode.INTERNAL || result.errorCode === ErrorCode.UNAVAILABLE;
       this.recordOutcome(!executorFault);
       if (result.errorCode === 0) pending.resolve(result);
-      else pending.reject(new NexusError(result.errorCode as ErrorCode, result.errorMessage));
+      else if (pending.key && isNotLoadedRefusal(result.errorCode, result.errorMessage)) {
+        // Forgotten here, so no batch comes to this executor for it until the pool (told below,
+        // through onCapacity) has loaded it here again; the batch itself is queued again.
+        this.loaded.delete(pending.key);
+        this.logger.warn({ model: pending.key, reason: result.errorMessage }, 'executor does not hold a model it was sent; loading it again');
+        pending.reject(new NexusError(ErrorCode.UNAVAILABLE, `executor ${this.address} did not hold ${pending.key}; it is being loaded again and the batch will run again`));
+      } else pending.reject(new NexusError(result.errorCode as ErrorCode, result.errorMessage));
       this.onCapacity();
     }
   }
@@ -211,7 +228,7 @@ export class ExecutorLink {
   execute(batch: Omit<ExecuteBatch, 'batchId'>): Promise<BatchResult> {
     const batchId = this.nextId++;
     return new Promise<BatchResult>((resolve, reject) => {
-      const pending: Pending<BatchResult> = { resolve, reject };
+      const pending: Pending<BatchResult> = { resolve, reject, key: modelKey(batch.modelName, batch.version) };
       this.pendingBatches.set(batchId, pending);
       this.inflight += 1;
       try {

@@ -44,6 +44,8 @@ export class ExecutorPool {
   readonly links: readonly PoolLink[];
   private readonly served = new Map<ModelKey, ModelVersion>();
   private readonly capacityListeners = new Set<() => void>();
+  /** Reloads under way, by link and model key, so capacity events do not start them twice. */
+  private readonly reloading = new Set<string>();
   private readonly logger: Logger;
   private readonly waitForExecutorMs: number;
 
@@ -129,11 +131,13 @@ export class ExecutorPool {
   private reloadServedModels(link: PoolLink): void {
     if (!link.ready) return;
     for (const [key, version] of this.served) {
-      if (link.loaded.has(key)) continue;
+      const reload = `${link.address}|${key}`;
+      if (link.loaded.has(key) || this.reloading.has(reload)) continue;
+      this.reloading.add(reload);
       link.load(version).then(
         () => this.notifyCapacity(),
-        (error: unknown) => this.logger.warn({ err: error, model: key, executor: link.address }, 'reload on reconnect failed'),
-      );
+        (error: unknown) => this.logger.warn({ err: error, model: key, executor: link.address }, 'reload failed'),
+      ).finally(() => this.reloading.delete(reload));
     }
   }
 

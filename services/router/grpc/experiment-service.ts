@@ -7,6 +7,7 @@ import { invalidArgument, notFound } from '../../domain/index.ts';
 import { unary } from '../../rpc/handlers.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { ModelCatalog } from '../models/index.ts';
+import { isAcceptedOutcome, MAX_OUTCOME_MAGNITUDE } from '../features/index.ts';
 
 /** The handlers of nexus.router.v1.Experiments over the catalog's splits. */
 export function createExperimentService(catalog: ModelCatalog, logger: Logger): UntypedServiceImplementation {
@@ -19,7 +20,9 @@ export function createExperimentService(catalog: ModelCatalog, logger: Logger): 
       experimentOf(request.modelName, request.alias).report(request.modelName)),
 
     reportOutcome: unary('ReportOutcome', logger, async (request: ReportOutcomeRequest) => {
-      if (!Number.isFinite(request.value)) throw invalidArgument(`value must be a finite number, got ${request.value}`);
+      if (!isAcceptedOutcome(request.value)) {
+        throw invalidArgument(`value must be a finite number within ±${MAX_OUTCOME_MAGNITUDE}, got ${request.value}`);
+      }
       const experiment = experimentOf(request.modelName, request.alias);
       if (!experiment.has(request.modelVersion)) {
         throw notFound(`version ${request.modelVersion} is not an arm of ${request.modelName}'s split (arms: ${experiment.split.arms.map((arm) => arm.version).join(', ')})`);

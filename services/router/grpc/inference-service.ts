@@ -16,8 +16,12 @@ import { cancellationOf, deadlineOf } from './call-context.ts';
 export const SERVER_NAME = 'nexusml';
 export const SERVER_VERSION = '0.1.0';
 
-function writeStream(call: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>, message: ModelStreamInferResponse): void {
-  if (!call.cancelled && call.writable) call.write(message);
+/**
+ * Whether a stream reads on: it pauses while `maxInflight` requests are running or the client
+ * has not read what was written to it. Pure.
+ */
+export function streamFlow(pending: number, unread: boolean, maxInflight: number): 'read' | 'pause' {
+  return unread || pending >= maxInflight ? 'pause' : 'read';
 }
 
 export interface InferenceServiceParts {
@@ -27,10 +31,12 @@ export interface InferenceServiceParts {
   /** ServerReady's answer: some executor is connected. */
   isServerReady: () => boolean;
   logger: Logger;
+  /** Requests one ModelStreamInfer stream may have running; past it the stream is not read. Default 64. */
+  maxStreamInflight?: number;
 }
 
 /** The handlers of inference.GRPCInferenceService. */
-export function createInferenceService({ requests, catalog, isServerReady, logger }: InferenceServiceParts): UntypedServiceImplementation {
+export function createInferenceService({ requests, catalog, isServerReady, logger, maxStreamInflight = 64 }: InferenceServiceParts): UntypedServiceImplementation {
   return {
     serverLive: unary('ServerLive', logger, async () => ({ live: true })),
     serverReady: unary('ServerReady', logger, async () => ({ ready: isServerReady() })),
@@ -78,28 +84,46 @@ export function createInferenceService({ requests, catalog, isServerReady, logge
     modelInfer: unary('ModelInfer', logger, (request: ModelInferRequest, call) =>
       requests.handle(request, { callDeadlineMs: deadlineOf(call), signal: cancellationOf(call) })),
 
+    // Backpressure both ways: at most `maxStreamInflight` requests run at once, and while the
+    // client does not read its answers (a write returns false) nothing more is read from it. A
+    // client that stops reading holds at most that many answers in the router.
     modelStreamInfer(call: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>) {
       const controller = new AbortController();
       call.on('cancelled', () => controller.abort());
       let pending = 0;
       let ended = false;
+      let unread = false;
+      const resumeOrPause = () => {
+        if (streamFlow(pending, unread, maxStreamInflight) === 'pause') call.pause();
+        else call.resume();
+      };
+      call.on('drain', () => {
+        unread = false;
+        resumeOrPause();
+      });
+      const write = (message: ModelStreamInferResponse) => {
+        if (call.cancelled || !call.writable) return;
+        if (!call.write(message)) unread = true;
+      };
       const finishIfDone = () => {
         if (ended && pending === 0 && !call.cancelled) call.end();
       };
       call.on('data', (request: ModelInferRequest) => {
         pending += 1;
+        resumeOrPause();
         requests.handle(request, { callDeadlineMs: deadlineOf(call), signal: controller.signal }).then(
-          (response) => writeStream(call, { errorMessage: '', inferResponse: response }),
+          (response) => write({ errorMessage: '', inferResponse: response }),
           (error: unknown) => {
             const coded = NexusError.from(error);
             if (coded.code === ErrorCode.INTERNAL) logger.error({ err: error }, 'stream request failed');
-            writeStream(call, {
+            write({
               errorMessage: `${codeName(coded.code)}: ${coded.message}`,
               inferResponse: { modelName: request.modelName, modelVersion: request.modelVersion, id: request.id, parameters: {}, outputs: [], rawOutputContents: [] },
             });
           },
         ).finally(() => {
           pending -= 1;
+          resumeOrPause();
           finishIfDone();
         });
       });

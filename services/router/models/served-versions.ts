@@ -9,7 +9,7 @@ import { isDatatype, type ModelSignature, type TensorSpec } from '../../onnx/ind
 import type { Logger } from '../../telemetry/logger.ts';
 import { isBatchable } from '../admission/index.ts';
 import { ModelBatcher, type BatcherReporter } from '../batching/index.ts';
-import { servingConfigFor, type RouterConfig } from '../config/index.ts';
+import { budgetsOf, servingConfigFor, type RouterConfig } from '../config/index.ts';
 import { ResponseCache } from '../features/index.ts';
 import type { RegistryView, VersionHost } from './registry-view.ts';
 import { ServedVersion, VersionState } from './served-version.ts';
@@ -76,6 +76,7 @@ export class ServedVersions {
     const existing = this.served.get(key);
     if (existing) return existing;
     const { host, config, onModelHealth } = this.options;
+    const budgets = budgetsOf(config);
     const signature = signatureOf(record);
     const { defaultPriority, responseCache, ...policy } = servingConfigFor(config, record.modelName, record.batching);
     // A model without a batch dimension takes one request per execution.
@@ -84,6 +85,7 @@ export class ServedVersions {
       name: record.modelName,
       policy,
       reporter: this.options.batcherReporter?.(record.modelName),
+      limits: { maxQueueBytes: budgets.maxQueueBytes, maxBatchBytes: budgets.maxBatchBytes },
       hasCapacity: () => host.hasCapacity(key),
       run: (inputs, deadlineUnixMs, traceContext) =>
         host.execute(key, { modelName: record.modelName, version: record.version, inputs, deadlineUnixMs, traceContext }),

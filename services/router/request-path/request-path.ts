@@ -8,7 +8,8 @@
 import type { InferParameter, ModelInferRequest, ModelInferResponse } from '../../protocol/generated/inference/grpc_service.ts';
 import { codeName, ErrorCode, modelKeyOf, NexusError } from '../../domain/index.ts';
 import { inSyncSpan, tracerFor } from '../../telemetry/tracing.ts';
-import { schedulingOf, validateInferRequest, type ValidatedRequest } from '../admission/index.ts';
+import { schedulingOf, validateInferRequest, type RequestByteLimits, type ValidatedRequest } from '../admission/index.ts';
+import { DEFAULT_ROUTER_BUDGETS } from '../config/index.ts';
 import type { CancelSignal } from '../batching/index.ts';
 import { cacheKeyOf, type Experiment } from '../features/index.ts';
 import type { ModelCatalog, Routed, ServedVersion } from '../models/index.ts';
@@ -62,13 +63,38 @@ export interface RequestPath {
 const tracer = tracerFor('router');
 const SILENT: RequestReporter = { requestFinished() {}, cacheLookup() {} };
 
-/**
- * The request path over `catalog`. `reporter` defaults to none; `drainPollMs` is how often a
- * drain checks whether everything was answered, in milliseconds (default 20).
- */
-export function createRequestPath(catalog: ModelCatalog, options: { reporter?: RequestReporter; drainPollMs?: number } = {}): RequestPath {
+export interface RequestPathOptions {
+  /** Where outcomes go. Default: nowhere. */
+  reporter?: RequestReporter;
+  /** How often a drain checks whether everything was answered, in milliseconds. Default 20. */
+  drainPollMs?: number;
+  /** Byte budgets of one request (see RouterBudgets). Default DEFAULT_ROUTER_BUDGETS'. */
+  limits?: RequestByteLimits;
+  /**
+   * How long before a call's gRPC deadline the router answers DEADLINE_EXCEEDED itself, in
+   * milliseconds, so the answer closes the stream before the client's own timer cancels it (a
+   * cancellation is an RST_STREAM, and HTTP/2 servers close connections that receive too many).
+   * Default 5.
+   */
+  deadlineLeadMs?: number;
+}
+
+/** Settles with `work`, or rejects DEADLINE_EXCEEDED at `atMs` (Unix milliseconds) if that comes first. */
+function beforeDeadline<T>(work: Promise<T>, atMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new NexusError(ErrorCode.DEADLINE_EXCEEDED,
+      'the call\'s deadline passed before the request was answered')), Math.max(0, atMs - Date.now()));
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+}
+
+/** The request path over `catalog`. */
+export function createRequestPath(catalog: ModelCatalog, options: RequestPathOptions = {}): RequestPath {
   const reporter = options.reporter ?? SILENT;
   const drainPollMs = options.drainPollMs ?? 20;
+  const limits = options.limits ?? { maxRequestBytes: DEFAULT_ROUTER_BUDGETS.maxRequestBytes, maxBatchBytes: DEFAULT_ROUTER_BUDGETS.maxBatchBytes };
+  const deadlineLeadMs = options.deadlineLeadMs ?? 5;
   let inFlight = 0;
   let draining = false;
 
@@ -78,7 +104,7 @@ export function createRequestPath(catalog: ModelCatalog, options: { reporter?: R
     try {
       // Validation is pure and synchronous: its span needs no context of its own.
       const validated = inSyncSpan(tracer, 'validate', { attributes: { 'nexus.model': request.modelName } },
-        () => validateInferRequest(request, model.signature, model.policy.maxBatchSize));
+        () => validateInferRequest(request, model.signature, model.policy.maxBatchSize, limits));
       const { priority, deadlineMs } = schedulingOf(request.parameters, {
         defaultPriority: model.defaultPriority, callDeadlineMs: context.callDeadlineMs, nowMs: Date.now(),
       });
@@ -116,7 +142,15 @@ export function createRequestPath(catalog: ModelCatalog, options: { reporter?: R
     return inferResponseOf(model.version, request.id, validated, outputs, parameters);
   }
 
-  async function handle(request: ModelInferRequest, context: RequestContext): Promise<ModelInferResponse> {
+  function handle(request: ModelInferRequest, context: RequestContext): Promise<ModelInferResponse> {
+    const answered = handleOnce(request, context);
+    if (context.callDeadlineMs === undefined) return answered;
+    // The late answer is dropped; the call's cancellation takes the request out of its queue.
+    answered.catch(() => {});
+    return beforeDeadline(answered, context.callDeadlineMs - deadlineLeadMs);
+  }
+
+  async function handleOnce(request: ModelInferRequest, context: RequestContext): Promise<ModelInferResponse> {
     inFlight += 1;
     const started = performance.now();
     let model = 'unknown';

@@ -5,7 +5,7 @@
  * `retentionMs`, and at most `maxTasks` are held.
  */
 import { randomUUID } from 'node:crypto';
-import type { ModelInferRequest } from '../../protocol/generated/inference/grpc_service.ts';
+import type { ModelInferRequest, ModelInferResponse } from '../../protocol/generated/inference/grpc_service.ts';
 import { TaskState, type TaskStatus } from '../../protocol/generated/nexus/router/v1/tasks.ts';
 import { ErrorCode, invalidArgument, NexusError, notFound } from '../../domain/index.ts';
 import type { QueuePlace, RequestPath } from './request-path.ts';
@@ -15,10 +15,32 @@ export interface TaskStoreOptions {
   maxTasks?: number;
   /** How long a finished task stays readable, in milliseconds. Default 10 minutes. */
   retentionMs?: number;
+  /** Bytes of requests and responses held, finished tasks included; new tasks past it are refused. Default 256 MiB. */
+  maxTaskBytes?: number;
+}
+
+/** Bytes a request or response holds in tensors (raw and typed contents), roughly as on the wire. Pure. */
+export function tensorBytesOf(message: Pick<ModelInferRequest, 'inputs' | 'rawInputContents'> | Pick<ModelInferResponse, 'outputs' | 'rawOutputContents'> | undefined): number {
+  if (!message) return 0;
+  const tensors = 'inputs' in message ? message.inputs : message.outputs;
+  const raw = 'rawInputContents' in message ? message.rawInputContents : message.rawOutputContents;
+  let bytes = 0;
+  for (const part of raw) bytes += part.byteLength;
+  for (const tensor of tensors) {
+    bytes += 64 + tensor.name.length;
+    const contents = tensor.contents;
+    if (!contents) continue;
+    bytes += 8 * (contents.fp64Contents.length + contents.int64Contents.length + contents.uint64Contents.length)
+      + 4 * (contents.fp32Contents.length + contents.intContents.length + contents.uintContents.length) + contents.boolContents.length;
+    for (const value of contents.bytesContents) bytes += value.byteLength;
+  }
+  return bytes;
 }
 
 interface Task {
   status: TaskStatus;
+  /** Bytes of its request, and of its response once it has one. */
+  bytes: number;
   place: QueuePlace | undefined;
   controller: AbortController;
   watchers: Set<(status: TaskStatus) => void>;
@@ -31,23 +53,37 @@ export class TaskStore {
   private readonly handle: RequestPath['handle'];
   private readonly maxTasks: number;
   private readonly retentionMs: number;
+  private readonly maxTaskBytes: number;
   private readonly tasks = new Map<string, Task>();
+  /** Bytes of every held task. */
+  private heldBytes = 0;
 
   constructor(handle: RequestPath['handle'], options: TaskStoreOptions = {}) {
     this.handle = handle;
     this.maxTasks = options.maxTasks ?? 10_000;
     this.retentionMs = options.retentionMs ?? 10 * 60_000;
+    this.maxTaskBytes = options.maxTaskBytes ?? 256 * 1024 * 1024;
+  }
+
+  /** Bytes of requests and responses held now. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  private forget(id: string, task: Task): void {
+    this.tasks.delete(id);
+    this.heldBytes -= task.bytes;
   }
 
   /** Drops expired finished tasks, then the oldest finished ones while over the bound. */
   private evict(): void {
     const now = Date.now();
     for (const [id, task] of this.tasks) {
-      if (isFinished(task.status.state) && now - task.status.finishedAtUnixMs > this.retentionMs) this.tasks.delete(id);
+      if (isFinished(task.status.state) && now - task.status.finishedAtUnixMs > this.retentionMs) this.forget(id, task);
     }
     for (const [id, task] of this.tasks) {
-      if (this.tasks.size < this.maxTasks) break;
-      if (isFinished(task.status.state)) this.tasks.delete(id);
+      if (this.tasks.size < this.maxTasks && this.heldBytes <= this.maxTaskBytes) break;
+      if (isFinished(task.status.state)) this.forget(id, task);
     }
   }
 
@@ -61,6 +97,9 @@ export class TaskStore {
   private finish(task: Task, patch: Partial<TaskStatus>): void {
     if (isFinished(task.status.state)) return;
     task.status = { ...task.status, queuePosition: 0, estimatedWaitMs: 0, finishedAtUnixMs: Date.now(), ...patch };
+    const responseBytes = tensorBytesOf(task.status.response);
+    task.bytes += responseBytes;
+    if (this.tasks.get(task.status.taskId) === task) this.heldBytes += responseBytes;
     for (const watcher of task.watchers) watcher(task.status);
     task.watchers.clear();
   }
@@ -83,9 +122,14 @@ export class TaskStore {
     if (this.tasks.size >= this.maxTasks) {
       throw new NexusError(ErrorCode.RESOURCE_EXHAUSTED, `${this.maxTasks} tasks are pending; retry when some have finished`);
     }
+    const requestBytes = tensorBytesOf(request);
+    if (this.heldBytes + requestBytes > this.maxTaskBytes) {
+      throw new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
+        `tasks hold ${this.heldBytes} bytes of requests and responses; this one's ${requestBytes} would pass the task byte budget of ${this.maxTaskBytes}; retry when some have finished or been read`);
+    }
     const taskId = randomUUID();
     const task: Task = {
-      place: undefined, controller: new AbortController(), watchers: new Set(),
+      bytes: requestBytes, place: undefined, controller: new AbortController(), watchers: new Set(),
       status: {
         taskId, state: TaskState.TASK_STATE_QUEUED, queuePosition: 0, estimatedWaitMs: 0, response: undefined,
         errorCode: 0, errorMessage: '', submittedAtUnixMs: 0, finishedAtUnixMs: 0,
@@ -102,6 +146,7 @@ export class TaskStore {
         admitted = true;
         task.status.submittedAtUnixMs = Date.now();
         this.tasks.set(taskId, task);
+        this.heldBytes += task.bytes;
       },
       onEnqueued: (place) => {
         task.place = place;

@@ -9,7 +9,7 @@ const f32 = (values: number[]) => new Uint8Array(new Float32Array(values).buffer
 function validated(rows: number[][]): ValidatedRequest {
   return {
     inputs: [{ name: 'x', datatype: 'FP32', shape: [rows.length, 2], data: f32(rows.flat()) }],
-    rows: rows.length, shapeKey: 'x:2', outputNames: ['y'], rawOutput: false,
+    rows: rows.length, shapeKey: 'x:2', outputNames: ['y'], rawOutput: false, inputBytes: 0, outputBytes: 0,
   };
 }
 

@@ -8,7 +8,7 @@ const outputs = (bytes: number): Map<string, Tensor> =>
 
 const request = (values: number[], shape = [1, values.length]): ValidatedRequest => ({
   inputs: [{ name: 'x', datatype: 'FP32', shape, data: new Uint8Array(new Float32Array(values).buffer) }],
-  rows: shape[0], shapeKey: '', outputNames: ['y'], rawOutput: false,
+  rows: shape[0], shapeKey: '', outputNames: ['y'], rawOutput: false, inputBytes: 0, outputBytes: 0,
 });
 
 describe('ResponseCache', () => {

@@ -85,7 +85,7 @@ describe('ExecutorLink', () => {
       run: (inputs) => link.execute({ ...batch(), inputs }),
     });
     link.onCapacity = () => batcher.pump();
-    const outcome = batcher.submit({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: batch().inputs[0].data }], rows: 1, shapeKey: 'x:2', outputNames: ['y'], rawOutput: false })
+    const outcome = batcher.submit({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: batch().inputs[0].data }], rows: 1, shapeKey: 'x:2', outputNames: ['y'], rawOutput: false, inputBytes: 0, outputBytes: 0 })
       .then(() => 'answered', (error: { code: number }) => error.code);
     await vi.advanceTimersByTimeAsync(1_000 * (MAX_REQUEUES + 1));
     expect(await outcome).toBe(ErrorCode.UNAVAILABLE);

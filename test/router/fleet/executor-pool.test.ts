@@ -134,7 +134,7 @@ describe('ExecutorPool', () => {
     });
     const answer = await batcher.submit({
       inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: new Uint8Array(new Float32Array([3, 4]).buffer) }],
-      rows: 1, shapeKey: 'x:2', outputNames: ['y'], rawOutput: false,
+      rows: 1, shapeKey: 'x:2', outputNames: ['y'], rawOutput: false, inputBytes: 0, outputBytes: 0,
     });
     expect(links.map((link) => link.ran.length)).toEqual([1, 1]);
     expect(Array.from(new Float32Array(new Uint8Array(answer.outputs.get('y')!.data).buffer))).toEqual([6, 8]);
