@@ -8,6 +8,7 @@ import type { Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor, ModelProto, ModelSignature } from '../../onnx/model.ts';
 import type { GpuTraits, Location } from '../ops/index.ts';
 import type { Precision } from '../tensor/index.ts';
+import { DEFAULT_COMPILE_BUDGETS, type CompileBudgets } from './compile-budgets.ts';
 import { fuseGraph } from './fusion.ts';
 import type { Graph } from './graph.ts';
 import { placeModel } from './placement.ts';
@@ -39,11 +40,17 @@ export interface CompiledGraph {
 export interface GraphCompileOptions {
   readonly precision: Precision;
   readonly traits: GpuTraits;
+  /** What the compile may cost (compile-budgets.ts). Default: DEFAULT_COMPILE_BUDGETS. */
+  readonly budgets?: CompileBudgets;
 }
 
-/** Compiles the model's graph; throws FAILED_PRECONDITION for anything the executor cannot run. */
+/**
+ * Compiles the model's graph; throws FAILED_PRECONDITION for anything the executor cannot run
+ * and RESOURCE_EXHAUSTED for a model over its budgets.
+ */
 export function compileGraph(model: ModelProto, options: GraphCompileOptions): CompiledGraph {
-  const { name, signature, opset, graph } = placeModel(model);
+  const budgets = options.budgets ?? DEFAULT_COMPILE_BUDGETS;
+  const { name, signature, opset, graph } = placeModel(model, budgets);
   const stepContext = (values: Graph): StepContext => ({
     opset, precision: options.precision, traits: options.traits,
     constants: new Map(values.constants), datatypes: new Map(values.datatypes), locations: new Map(values.locations),
@@ -53,7 +60,7 @@ export function compileGraph(model: ModelProto, options: GraphCompileOptions): C
     // they re-lay out never reach the model.
     probeShapes: (unfused) => {
       const scratch = stepContext(unfused);
-      return probeShapes(buildSteps(unfused, scratch), signature, scratch.constants);
+      return probeShapes(buildSteps(unfused, scratch), signature, scratch.constants, budgets);
     },
   });
   const context = stepContext(fused);

@@ -60,7 +60,10 @@ export function readersOf(nodes: readonly GraphNode[]): Map<string, Array<{ entr
   const readers = new Map<string, Array<{ entry: GraphNode; index: number }>>();
   for (const entry of nodes) {
     inputsOf(entry).forEach((name, index) => {
-      if (name) readers.set(name, [...(readers.get(name) ?? []), { entry, index }]);
+      if (!name) return;
+      const list = readers.get(name);
+      if (list) list.push({ entry, index });
+      else readers.set(name, [{ entry, index }]);
     });
   }
   return readers;
@@ -99,42 +102,45 @@ export const describeNode = (node: NodeProto): string => `${node.opType} '${node
 
 /**
  * Nodes ordered so that each comes after the producers of its inputs (Kahn's algorithm, keeping
- * the file's order among ready nodes). Throws when an input has no producer or nodes form a cycle.
+ * the file's order among ready nodes: a first-in first-out queue seeded in file order). Linear
+ * in nodes plus edges: consumer lists are built once and the queue is an index into one array.
+ * Throws when an input has no producer or nodes form a cycle.
  */
 export function topologicalOrder(nodes: readonly NodeProto[], available: Iterable<string>): NodeProto[] {
-  const producerOf = new Map<string, NodeProto>();
-  for (const node of nodes) for (const output of node.output) if (output) producerOf.set(output, node);
+  const producerOf = new Map<string, number>();
+  nodes.forEach((node, index) => {
+    for (const output of node.output) if (output) producerOf.set(output, index);
+  });
   const known = new Set(available);
-  const waitingOn = new Map<NodeProto, number>();
-  const consumersOf = new Map<string, NodeProto[]>();
-  for (const node of nodes) {
-    const pending = new Set(node.input.filter((name) => name && !known.has(name)));
+  const waitingOn = new Int32Array(nodes.length);
+  const consumersOf = new Map<string, number[]>();
+  nodes.forEach((node, index) => {
+    const pending = new Set<string>();
+    for (const name of node.input) if (name && !known.has(name)) pending.add(name);
     for (const name of pending) {
       if (!producerOf.has(name)) {
         throw invalidNode(node, `input '${name}' is neither a graph input, an initializer nor any node's output`);
       }
-      consumersOf.set(name, [...(consumersOf.get(name) ?? []), node]);
+      const consumers = consumersOf.get(name);
+      if (consumers) consumers.push(index);
+      else consumersOf.set(name, [index]);
     }
-    waitingOn.set(node, pending.size);
-  }
-  const order: NodeProto[] = [];
-  const ready = nodes.filter((node) => waitingOn.get(node) === 0);
-  while (ready.length > 0) {
-    const node = ready.shift()!;
-    order.push(node);
-    for (const output of node.output) {
+    waitingOn[index] = pending.size;
+  });
+  const queue: number[] = [];
+  for (let index = 0; index < nodes.length; index++) if (waitingOn[index] === 0) queue.push(index);
+  for (let head = 0; head < queue.length; head++) {
+    for (const output of nodes[queue[head]].output) {
       for (const consumer of consumersOf.get(output) ?? []) {
-        const remaining = waitingOn.get(consumer)! - 1;
-        waitingOn.set(consumer, remaining);
-        if (remaining === 0) ready.push(consumer);
+        if (--waitingOn[consumer] === 0) queue.push(consumer);
       }
     }
   }
-  if (order.length !== nodes.length) {
-    const stuck = nodes.filter((node) => !order.includes(node)).map((node) => `'${node.name}'`);
+  if (queue.length !== nodes.length) {
+    const stuck = nodes.filter((_, index) => waitingOn[index] > 0).map((node) => `'${node.name}'`);
     throw failedPrecondition(`the graph has a cycle through node(s) ${stuck.join(', ')}`);
   }
-  return order;
+  return queue.map((index) => nodes[index]);
 }
 
 /** The nodes some graph output depends on, in their original order. */

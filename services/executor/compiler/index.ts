@@ -4,6 +4,7 @@
  * layout of a plan (shapes, storage, the memory plan, dispatches).
  */
 export { compileGraph, type CompiledGraph } from './compile-graph.ts';
+export { BUDGET_ENV, DEFAULT_COMPILE_BUDGETS, resolveBudgets, type CompileBudgets } from './compile-budgets.ts';
 export { placeModel, type PlacedModel } from './placement.ts';
 export { topologicalOrder, type Graph } from './graph.ts';
 export type { FusionContext } from './fusion-rule.ts';

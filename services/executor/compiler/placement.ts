@@ -12,6 +12,7 @@ import { defaultOpsetVersion, signatureOf, tensorFromProto } from '../../onnx/mo
 import { failedPrecondition } from '../../domain/errors.ts';
 import { checkSupported, invalidNode, operatorSpec, unsupported, type Location } from '../ops/index.ts';
 import { INPUT_DATATYPES, isComputable } from '../tensor/index.ts';
+import { checkDeclaredSizes, checkedElementCount, createFoldAllocator, DEFAULT_COMPILE_BUDGETS, type CompileBudgets } from './compile-budgets.ts';
 import { evaluateOnCpu, knownInput } from './cpu-evaluation.ts';
 import { checkExtraOutputs, topologicalOrder, withoutDeadNodes, type Graph, type GraphNode } from './graph.ts';
 
@@ -27,9 +28,15 @@ export interface PlacedModel {
   readonly graph: Graph;
 }
 
-/** Checks, orders and places the model's nodes; throws FAILED_PRECONDITION for anything the executor cannot run. */
-export function placeModel(model: ModelProto): PlacedModel {
+/**
+ * Checks, orders and places the model's nodes; throws FAILED_PRECONDITION for anything the
+ * executor cannot run, RESOURCE_EXHAUSTED for a model over one of `budgets`.
+ */
+export function placeModel(model: ModelProto, budgets: CompileBudgets = DEFAULT_COMPILE_BUDGETS): PlacedModel {
   const graph = model.graph!;
+  // Sizes the file declares are checked before any tensor is decoded or folded.
+  checkDeclaredSizes(model, budgets);
+  const allocator = createFoldAllocator(budgets);
   const opset = defaultOpsetVersion(model);
   // A later opset may change an operator's meaning; running it under the old rules could give
   // wrong answers instead of an error.
@@ -77,8 +84,11 @@ export function placeModel(model: ModelProto): PlacedModel {
     const known = inputLocations.every((location) => location !== 'device');
     if (spec.cpu && (known || spec.shapeOnly)) {
       if (inputLocations.every((location) => location !== 'device' && location !== 'host')) {
-        const outputs = evaluateOnCpu(node, spec, opset, outputTypes, node.input.map((name) => (name ? knownInput(constants.get(name)) : undefined)));
+        const inputs = node.input.map((name) => (name ? knownInput(constants.get(name)) : undefined));
+        const outputs = evaluateOnCpu(node, spec, opset, outputTypes, inputs, allocator);
         outputs.forEach((tensor, index) => {
+          // Outputs that alias their input (Reshape, Squeeze, ...) allocate nothing, but their shapes must still be shapes.
+          checkedElementCount(tensor.shape, `the output of ${node.opType} '${node.name}'`, budgets);
           if (node.output[index]) setConstant(node.output[index], tensor);
         });
         continue;

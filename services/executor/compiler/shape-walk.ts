@@ -6,6 +6,7 @@
 import type { HostTensor, ModelSignature } from '../../onnx/model.ts';
 import { ErrorCode, failedPrecondition, NexusError } from '../../domain/errors.ts';
 import type { NodeInput, OperatorPlan } from '../ops/index.ts';
+import { createFoldAllocator, DEFAULT_COMPILE_BUDGETS, type CompileBudgets } from './compile-budgets.ts';
 import { evaluateOnCpu } from './cpu-evaluation.ts';
 import type { DeviceStep, Step } from './steps.ts';
 
@@ -20,11 +21,14 @@ export interface ShapeWalk {
  * Walks the steps in order for concrete input shapes: host steps are evaluated on the CPU,
  * device steps planned (shapes and dispatches). Shape errors are INVALID_ARGUMENT naming the
  * node; a kernel's own limit (RangeError) is FAILED_PRECONDITION. `maxPerDimension`: the
- * device's workgroups per grid dimension.
+ * device's workgroups per grid dimension. What host steps allocate counts against `budgets`
+ * (foldTensorBytes each, foldBytes in all), RESOURCE_EXHAUSTED beyond.
  */
 export function walkShapes(
   steps: readonly Step[], constants: ReadonlyMap<string, HostTensor>, inputShapes: ReadonlyMap<string, readonly number[]>, maxPerDimension: number,
+  budgets: CompileBudgets = DEFAULT_COMPILE_BUDGETS,
 ): ShapeWalk {
+  const allocator = createFoldAllocator(budgets, 'host evaluation');
   const shapes = new Map<string, readonly number[]>(inputShapes);
   const values = new Map<string, HostTensor>(constants);
   for (const [name, tensor] of constants) shapes.set(name, tensor.shape);
@@ -35,7 +39,7 @@ export function walkShapes(
         const shape = name ? shapes.get(name) : undefined;
         return shape ? { shape, value: values.get(name!) } : undefined;
       });
-      const outputs = evaluateOnCpu(step.node, step.spec, step.opset, step.outputTypes, inputs);
+      const outputs = evaluateOnCpu(step.node, step.spec, step.opset, step.outputTypes, inputs, allocator);
       outputs.forEach((tensor, index) => {
         const name = step.outputs[index];
         if (!name) return;
@@ -74,12 +78,14 @@ export type ProbeShapes = Array<ReadonlyMap<string, readonly number[]>>;
  * undefined when the model does not accept them. Used at load to prove a residual addition
  * has the GEMM output's shape before fusing it.
  */
-export function probeShapes(steps: readonly Step[], signature: ModelSignature, constants: ReadonlyMap<string, HostTensor>): ProbeShapes | undefined {
+export function probeShapes(
+  steps: readonly Step[], signature: ModelSignature, constants: ReadonlyMap<string, HostTensor>, budgets: CompileBudgets = DEFAULT_COMPILE_BUDGETS,
+): ProbeShapes | undefined {
   const walks: ProbeShapes = [];
   for (const probe of [2, 3]) {
     const inputShapes = new Map(signature.inputs.map((input) => [input.name, input.shape.map((dim) => (dim < 0 ? probe : dim))]));
     try {
-      walks.push(walkShapes(steps, constants, inputShapes, 65535).shapes);
+      walks.push(walkShapes(steps, constants, inputShapes, 65535, budgets).shapes);
     } catch (error) {
       if (error instanceof NexusError && error.code === ErrorCode.FAILED_PRECONDITION) throw error;
       return undefined;

@@ -108,6 +108,15 @@ export interface TypeContext {
   readonly inputTypes: ReadonlyArray<Datatype | undefined>;
 }
 
+/**
+ * Accounts for what CPU implementations allocate: `reserve` is called with an output's shape
+ * before the output exists and throws (RESOURCE_EXHAUSTED, INVALID_ARGUMENT for a bad shape)
+ * when it does not fit the compile's budgets (compiler/compile-budgets.ts).
+ */
+export interface CpuAllocator {
+  reserve(node: NodeProto, shape: readonly number[], datatype: Datatype): void;
+}
+
 export interface CpuContext {
   readonly node: NodeProto;
   readonly opset: number;
@@ -115,6 +124,8 @@ export interface CpuContext {
   readonly inputs: ReadonlyArray<NodeInput | undefined>;
   /** Datatypes of the node's outputs (from type inference). */
   readonly outputTypes: readonly Datatype[];
+  /** Every new output tensor is reserved here before it is allocated. */
+  readonly allocator: CpuAllocator;
 }
 
 /** A CPU implementation: folds constants at load, evaluates shape computations per plan. */

@@ -2,17 +2,18 @@
  * CPU implementations of the data-movement and reshaping operators (Reshape, Flatten, Squeeze,
  * Unsqueeze, Concat, Split, Slice, Gather, Transpose, Expand, Tile, Pad, Identity). They fold
  * constant subgraphs at load and evaluate shape computations such as Shape -> Gather -> Concat
- * once per input shape, so the GPU never sees them.
+ * once per input shape, so the GPU never sees them. Each output is reserved with the context's
+ * allocator (the compile's budgets) before it is allocated.
  */
 import type { HostTensor } from '../../onnx/model.ts';
 import { invalidArgument } from '../../domain/errors.ts';
 import {
   broadcastShapes, concatShape, flattenShape, gatherShape, normalizeAxis, padAmounts, product, reshapeShape, sliceAxes, splitSizes,
-  squeezeShape, stridesOf, tileShape, toNumbers, transposeShape, unsqueezeShape,
+  numberView, squeezeShape, stridesOf, tileShape, toNumbers, transposeShape, typedArrayFor, unsqueezeShape,
 } from '../tensor/index.ts';
 import { intAttribute, intsAttribute, stringAttribute } from './attributes.ts';
 import type { CpuContext } from './contract.ts';
-import { broadcastIndices, pick, store, stridedIndices, withShape } from './cpu-indexing.ts';
+import { broadcastIndices, elementAt, elementOf, pick, reserve, setElement, stridedIndices, withShape } from './cpu-indexing.ts';
 import { padParameters, reshapeTarget, requiredValue, sliceParameters, splitOf, squeezeAxes } from './parameters.ts';
 
 export function cpuReshape(context: CpuContext): HostTensor[] {
@@ -40,21 +41,22 @@ export function cpuUnsqueeze(context: CpuContext): HostTensor[] {
 export function cpuConcat(context: CpuContext): HostTensor[] {
   const inputs = context.inputs.map((_, index) => requiredValue(context, index));
   const { outShape, axis } = concatShape(inputs.map((input) => input.shape), intAttribute(context.node, 'axis', 0));
+  const datatype = context.outputTypes[0];
+  reserve(context, outShape, datatype);
   const outer = product(outShape.slice(0, axis));
   const inner = product(outShape.slice(axis + 1));
-  // Element by element: spreading a block into push() overflows the stack for blocks of more
-  // than ~100k values (large initializers folded at load).
-  const values = new Array<number>(product(outShape));
-  const sources = inputs.map(toNumbers);
+  // Concat's inputs share one datatype, so blocks are copied as they are stored.
+  const data = typedArrayFor(datatype, product(outShape));
+  const target = data as { set(source: ArrayLike<number | bigint>, offset: number): void };
   let next = 0;
   for (let o = 0; o < outer; o++) {
-    inputs.forEach((input, index) => {
+    for (const input of inputs) {
       const block = input.shape[axis] * inner;
-      const source = sources[index];
-      for (let offset = o * block; offset < (o + 1) * block; offset++) values[next++] = source[offset];
-    });
+      target.set(input.data.subarray(o * block, (o + 1) * block) as ArrayLike<number | bigint>, next);
+      next += block;
+    }
   }
-  return [store(context.outputTypes[0], outShape, values)];
+  return [{ datatype, shape: outShape, data }];
 }
 
 export function cpuSplit(context: CpuContext): HostTensor[] {
@@ -66,7 +68,8 @@ export function cpuSplit(context: CpuContext): HostTensor[] {
   return sizes.map((size) => {
     const shape = [...input.shape];
     shape[axis] = size;
-    const result = pick(input, shape, stridedIndices(shape, strides, start * strides[axis]));
+    reserve(context, shape, input.datatype);
+    const result = pick(input, shape, stridedIndices(shape, strides, start * strides[axis], product(input.shape)));
     start += size;
     return result;
   });
@@ -79,6 +82,7 @@ export function cpuSlice(context: CpuContext): HostTensor[] {
   const strides = stridesOf(input.shape);
   const offset = sliced.reduce((total, axis, dim) => total + axis.start * strides[dim], 0);
   const shape = sliced.map((axis) => axis.count);
+  reserve(context, shape, input.datatype);
   return [pick(input, shape, stridedIndices(shape, sliced.map((axis, dim) => axis.step * strides[dim]), product(shape) === 0 ? 0 : offset))];
 }
 
@@ -86,16 +90,19 @@ export function cpuGather(context: CpuContext): HostTensor[] {
   const data = requiredValue(context, 0);
   const indices = requiredValue(context, 1);
   const { outShape, axis } = gatherShape(data.shape, indices.shape, intAttribute(context.node, 'axis', 0));
+  reserve(context, outShape, data.datatype);
   const outer = product(data.shape.slice(0, axis));
   const inner = product(data.shape.slice(axis + 1));
   const axisLength = data.shape[axis];
-  const picks: number[] = [];
-  const indexValues = toNumbers(indices);
+  const indexValues = numberView(indices);
+  const picks = new Float64Array(product(outShape));
+  let next = 0;
   for (let o = 0; o < outer; o++) {
-    for (const raw of indexValues) {
+    for (let position = 0; position < indexValues.length; position++) {
+      const raw = indexValues[position];
       const k = raw < 0 ? raw + axisLength : raw;
-      if (k < 0 || k >= axisLength) throw invalidArgument(`Gather index ${raw} is out of range for an axis of ${axisLength}`);
-      for (let i = 0; i < inner; i++) picks.push((o * axisLength + k) * inner + i);
+      if (!(k >= 0 && k < axisLength)) throw invalidArgument(`Gather index ${raw} is out of range for an axis of ${axisLength}`);
+      for (let i = 0; i < inner; i++) picks[next++] = (o * axisLength + k) * inner + i;
     }
   }
   return [pick(data, outShape, picks)];
@@ -104,6 +111,7 @@ export function cpuGather(context: CpuContext): HostTensor[] {
 export function cpuTranspose(context: CpuContext): HostTensor[] {
   const input = requiredValue(context, 0);
   const { outShape, perm } = transposeShape(input.shape, intsAttribute(context.node, 'perm'));
+  reserve(context, outShape, input.datatype);
   const strides = stridesOf(input.shape);
   return [pick(input, outShape, stridedIndices(outShape, perm.map((axis) => strides[axis]), 0))];
 }
@@ -111,14 +119,17 @@ export function cpuTranspose(context: CpuContext): HostTensor[] {
 export function cpuExpand(context: CpuContext): HostTensor[] {
   const input = requiredValue(context, 0);
   const outShape = broadcastShapes(input.shape, toNumbers(requiredValue(context, 1)));
+  reserve(context, outShape, input.datatype);
   return [pick(input, outShape, broadcastIndices(input.shape, outShape))];
 }
 
 export function cpuTile(context: CpuContext): HostTensor[] {
   const input = requiredValue(context, 0);
   const outShape = tileShape(input.shape, toNumbers(requiredValue(context, 1)));
+  reserve(context, outShape, input.datatype);
   const strides = stridesOf(input.shape);
-  const indices = stridedIndices(outShape, outShape.map(() => 0), 0).map((_, index) => {
+  const indices = new Float64Array(product(outShape));
+  for (let index = 0; index < indices.length; index++) {
     let rest = index;
     let source = 0;
     for (let dim = outShape.length - 1; dim >= 0; dim--) {
@@ -126,8 +137,8 @@ export function cpuTile(context: CpuContext): HostTensor[] {
       rest = Math.floor(rest / outShape[dim]);
       source += (coord % input.shape[dim]) * strides[dim];
     }
-    return source;
-  });
+    indices[index] = source;
+  }
   return [pick(input, outShape, indices)];
 }
 
@@ -136,17 +147,22 @@ export function cpuPad(context: CpuContext): HostTensor[] {
   const { pads, value: fill, axes } = padParameters(context.node, context.opset, context.inputs);
   const mode = stringAttribute(context.node, 'mode', 'constant');
   const { begin, end, outShape } = padAmounts(input.shape, pads, axes);
-  const values = toNumbers(input);
+  reserve(context, outShape, input.datatype);
   const strides = stridesOf(input.shape);
-  const out = stridedIndices(outShape, outShape.map(() => 0), 0).map((_, index) => {
+  const data = typedArrayFor(input.datatype, product(outShape));
+  const fillElement = elementOf(input.datatype, fill);
+  for (let index = 0; index < data.length; index++) {
     let rest = index;
     let source = 0;
-    for (let dim = outShape.length - 1; dim >= 0; dim--) {
+    for (let dim = outShape.length - 1; dim >= 0 && source >= 0; dim--) {
       const n = input.shape[dim];
       let c = (rest % outShape[dim]) - begin[dim];
       rest = Math.floor(rest / outShape[dim]);
       if (c < 0 || c >= n) {
-        if (mode === 'constant') return fill;
+        if (mode === 'constant') {
+          source = -1;
+          break;
+        }
         if (mode === 'edge') c = Math.min(Math.max(c, 0), n - 1);
         else if (mode === 'wrap') {
           // Round what negative pads leave of the axis, as onnxruntime does.
@@ -162,9 +178,9 @@ export function cpuPad(context: CpuContext): HostTensor[] {
       }
       source += c * strides[dim];
     }
-    return values[source];
-  });
-  return [store(input.datatype, outShape, out)];
+    setElement(data, index, source < 0 ? fillElement : elementAt(input.data, source));
+  }
+  return [{ datatype: input.datatype, shape: outShape, data }];
 }
 
 export function cpuIdentity(context: CpuContext): HostTensor[] {

@@ -1,14 +1,15 @@
 /**
  * CPU implementations of the element-wise operators (unary functions, broadcasting binary
  * arithmetic and comparisons, Clip, Where, Cast). They fold constant subgraphs at load and
- * evaluate shape computations per plan; tensors here are small, so clarity wins over speed.
+ * evaluate shape computations per plan. Outputs are reserved with the context's allocator
+ * before they are allocated, and values pass through typed arrays.
  */
 import type { Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor, NodeProto } from '../../onnx/model.ts';
-import { broadcastShapes, kindOf, toNumbers } from '../tensor/index.ts';
+import { broadcastShapes, kindOf, numberView } from '../tensor/index.ts';
 import { floatAttribute, stringAttribute } from './attributes.ts';
 import type { CpuContext, CpuOp } from './contract.ts';
-import { broadcastIndices, store } from './cpu-indexing.ts';
+import { broadcastIndices, reserve, store } from './cpu-indexing.ts';
 import { clipBound, requiredValue } from './parameters.ts';
 
 function erf(x: number): number {
@@ -77,24 +78,27 @@ const BINARY: Record<string, (x: number, y: number, integer: boolean) => number>
 export function cpuUnary(opType: string): CpuOp {
   return (context) => {
     const input = requiredValue(context, 0);
+    reserve(context, input.shape, context.outputTypes[0]);
     const integer = kindOf(input.datatype) !== 'float';
     const fn = UNARY[opType];
-    const values = toNumbers(input).map((x) => fn(x, context.node, integer));
+    const values = Float64Array.from(numberView(input), (x) => fn(x, context.node, integer));
     return [store(context.outputTypes[0], input.shape, values)];
   };
 }
 
-function binaryValues(opType: string, inputs: HostTensor[], outputType: Datatype): HostTensor {
+function binaryValues(context: CpuContext, opType: string, inputs: HostTensor[], outputType: Datatype): HostTensor {
   const integer = kindOf(inputs[0].datatype) !== 'float';
   const fn = BINARY[opType];
   let result = inputs[0];
   for (const next of inputs.slice(1)) {
     const outShape = broadcastShapes(result.shape, next.shape);
-    const left = toNumbers(result);
-    const right = toNumbers(next);
+    reserve(context, outShape, outputType);
+    const left = numberView(result);
+    const right = numberView(next);
     const leftIndex = broadcastIndices(result.shape, outShape);
     const rightIndex = broadcastIndices(next.shape, outShape);
-    const values = leftIndex.map((source, index) => fn(left[source], right[rightIndex[index]], integer));
+    const values = new Float64Array(leftIndex.length);
+    for (let index = 0; index < values.length; index++) values[index] = fn(left[leftIndex[index]], right[rightIndex[index]], integer);
     // Intermediate results of a variadic op keep the input type; the last one takes the output's.
     result = store(outputType, outShape, values);
   }
@@ -105,26 +109,31 @@ function binaryValues(opType: string, inputs: HostTensor[], outputType: Datatype
 export function cpuBinary(opType: string): CpuOp {
   return (context) => {
     const inputs = context.inputs.map((_, index) => requiredValue(context, index));
-    return [binaryValues(opType, inputs, context.outputTypes[0])];
+    return [binaryValues(context, opType, inputs, context.outputTypes[0])];
   };
 }
 
 export function cpuClip(context: CpuContext): HostTensor[] {
   const input = requiredValue(context, 0);
+  reserve(context, input.shape, context.outputTypes[0]);
   const low = clipBound(context.node, context.inputs, 1, -Infinity) ?? -Infinity;
   const high = clipBound(context.node, context.inputs, 2, Infinity) ?? Infinity;
-  return [store(context.outputTypes[0], input.shape, toNumbers(input).map((x) => Math.min(Math.max(x, low), high)))];
+  return [store(context.outputTypes[0], input.shape, Float64Array.from(numberView(input), (x) => Math.min(Math.max(x, low), high)))];
 }
 
 export function cpuWhere(context: CpuContext): HostTensor[] {
   const [condition, x, y] = [0, 1, 2].map((index) => requiredValue(context, index));
   const outShape = broadcastShapes(condition.shape, x.shape, y.shape);
-  const [c, xs, ys] = [condition, x, y].map(toNumbers);
+  reserve(context, outShape, context.outputTypes[0]);
+  const [c, xs, ys] = [condition, x, y].map(numberView);
   const [ci, xi, yi] = [condition, x, y].map((tensor) => broadcastIndices(tensor.shape, outShape));
-  return [store(context.outputTypes[0], outShape, ci.map((source, index) => (c[source] !== 0 ? xs[xi[index]] : ys[yi[index]])))];
+  const values = new Float64Array(ci.length);
+  for (let index = 0; index < values.length; index++) values[index] = c[ci[index]] !== 0 ? xs[xi[index]] : ys[yi[index]];
+  return [store(context.outputTypes[0], outShape, values)];
 }
 
 export function cpuCast(context: CpuContext): HostTensor[] {
   const input = requiredValue(context, 0);
-  return [store(context.outputTypes[0], input.shape, toNumbers(input))];
+  reserve(context, input.shape, context.outputTypes[0]);
+  return [store(context.outputTypes[0], input.shape, numberView(input))];
 }

@@ -3,10 +3,10 @@
  * implementation for constants and shape computations.
  */
 import { reduceDispatch, type ReduceOp, reduceVariants } from '../kernels/index.ts';
-import { reduceShape, stridesOf, product, toNumbers } from '../tensor/index.ts';
+import { numberView, reduceShape, stridesOf, product } from '../tensor/index.ts';
 import { booleanAttribute, intAttribute } from './attributes.ts';
 import type { CpuOp, OperatorSpec } from './contract.ts';
-import { store } from './cpu-indexing.ts';
+import { reserve, store } from './cpu-indexing.ts';
 import { reduceAxes, required, requiredValue } from './parameters.ts';
 import { inputStorage, io, sameAsInput } from './spec-parts.ts';
 
@@ -20,12 +20,13 @@ function reduce(opType: string): CpuOp {
     const input = requiredValue(context, 0);
     const { outShape, axes } = reduceShape(input.shape, reduceAxes(context.node, context.opset, context.inputs), intAttribute(context.node, 'keepdims', 1) === 1,
       intAttribute(context.node, 'noop_with_empty_axes', 0) === 1);
-    const values = toNumbers(input);
+    reserve(context, outShape, context.outputTypes[0]);
+    const values = numberView(input);
     const reduced = new Set(axes);
     const keptShape = input.shape.map((dim, axis) => (reduced.has(axis) ? 1 : dim));
     const outCount = product(keptShape);
     const init = opType === 'ReduceMax' ? -Infinity : opType === 'ReduceMin' ? Infinity : opType === 'ReduceProd' ? 1 : 0;
-    const acc = new Array<number>(outCount).fill(init);
+    const acc = new Float64Array(outCount).fill(init);
     const keptStrides = stridesOf(keptShape);
     const coords = new Array<number>(input.shape.length).fill(0);
     for (let index = 0; index < values.length; index++) {

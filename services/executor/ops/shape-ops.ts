@@ -11,7 +11,7 @@ import {
 import { booleanAttribute, intAttribute, tensorAttribute, unsupported } from './attributes.ts';
 import type { CpuContext, OperatorSpec } from './contract.ts';
 import { cpuFlatten, cpuIdentity, cpuReshape, cpuSqueeze, cpuUnsqueeze } from './cpu-data-movement.ts';
-import { store } from './cpu-indexing.ts';
+import { filled, reserve, store } from './cpu-indexing.ts';
 import { parameterValue, required, requiredValue, reshapeTarget, squeezeAxes } from './parameters.ts';
 import { alias, sameAsInput } from './spec-parts.ts';
 
@@ -111,13 +111,18 @@ function constantOfShape(context: CpuContext): HostTensor[] {
   const shape = toNumbers(requiredValue(context, 0));
   const fill = tensorAttribute(context.node, 'value');
   const fillValue = fill ? toNumbers(fill)[0] ?? 0 : 0;
-  return [store(context.outputTypes[0], shape, new Array<number>(product(shape)).fill(fillValue))];
+  reserve(context, shape, context.outputTypes[0]);
+  return [filled(context.outputTypes[0], shape, fillValue)];
 }
 
 function range(context: CpuContext): HostTensor[] {
   const [start, limit, delta] = [0, 1, 2].map((index) => toNumbers(requiredValue(context, index))[0]);
+  if (![start, limit, delta].every(Number.isFinite)) throw invalidArgument(`Range start ${start}, limit ${limit} and delta ${delta} must be finite numbers`);
   const count = rangeLength(start, limit, delta);
-  return [store(context.outputTypes[0], [count], Array.from({ length: count }, (_, index) => start + index * delta))];
+  reserve(context, [count], context.outputTypes[0]);
+  const values = new Float64Array(count);
+  for (let index = 0; index < count; index++) values[index] = start + index * delta;
+  return [store(context.outputTypes[0], [count], values)];
 }
 
 export const shapeSpec: OperatorSpec = { attributes: ['start', 'end'], inputs: [1, 1], shapeOnly: true, types: () => ['INT64'], cpu: shapeOp };

@@ -9,10 +9,11 @@
 import { elementCount } from '../../onnx/datatypes.ts';
 import { decodeModel, type HostTensor, type ModelSignature } from '../../onnx/model.ts';
 import { ErrorCode, failedPrecondition, invalidArgument, NexusError } from '../../domain/errors.ts';
-import { bufferBytes, compileGraph, type CompiledGraph, type DeviceStep } from '../compiler/index.ts';
+import { bufferBytes, compileGraph, resolveBudgets, type CompileBudgets, type CompiledGraph, type DeviceStep } from '../compiler/index.ts';
 import { pipelineCacheFor, type CachedPipeline, type GpuContext } from '../gpu/index.ts';
 import type { GemmAlgorithm } from '../kernels/index.ts';
 import { fromStorageBytes, STORAGE_BYTES, storageOf, toStorageBytes, type Precision } from '../tensor/index.ts';
+import { checkCompileInWorker } from './compile-isolation.ts';
 import { checkInputBindingSize, createExecutionPlan, TIMESTAMP_BYTES, type ExecutionPlan, type PlanResources } from './execution-plan.ts';
 import { LruCache } from './plan-cache.ts';
 
@@ -31,6 +32,20 @@ export interface CompileOptions {
    * "tiled" for GPUs. Default: NEXUS_GEMM, else "simd" on a software adapter with subgroups.
    */
   gemmAlgorithm?: GemmAlgorithm;
+  /**
+   * What compiling the model may cost: folding bytes, nodes, weight bytes, tensor elements, the
+   * isolated compile's heap and time (compiler/compile-budgets.ts, docs/executor.md "Budgets").
+   * Each one given replaces its default; the service fills them from its environment.
+   * Default: DEFAULT_COMPILE_BUDGETS.
+   */
+  budgets?: Partial<CompileBudgets>;
+  /**
+   * Compile the model first in a worker thread with a heap of budgets.compileHeapMb, and only
+   * then on this thread, so an untrusted model that makes the compiler run away kills only the
+   * worker (the load fails FAILED_PRECONDITION). Costs one worker start and a second CPU
+   * compile per load, never per batch. Default true; tests of trusted models turn it off.
+   */
+  isolate?: boolean;
 }
 
 export interface CompiledModel {
@@ -93,13 +108,17 @@ export function gemmAlgorithmFor(gpu: GpuContext, option: GemmAlgorithm | undefi
 
 /**
  * Compiles an ONNX model for `gpu`. Rejects with INVALID_ARGUMENT when the bytes are not an
- * ONNX model, and with FAILED_PRECONDITION ("operator 'X' (node 'n') is not supported", ...)
- * when the model uses anything the executor cannot run.
+ * ONNX model (or declare a shape that is not one), with FAILED_PRECONDITION ("operator 'X'
+ * (node 'n') is not supported", ...) when the model uses anything the executor cannot run or
+ * its isolated compile failed, and with RESOURCE_EXHAUSTED when it is over a budget.
  */
 export async function compileOnnxModel(gpu: GpuContext, onnxBytes: Uint8Array, options: CompileOptions = {}): Promise<CompiledModel> {
   const wanted = requestedPrecision(options.precision);
   const precision: Precision = wanted === 'fp16' && !gpu.hasF16 ? 'fp32' : wanted;
-  const graph = compileGraph(decodeModel(onnxBytes), { precision, traits: { gemmAlgorithm: gemmAlgorithmFor(gpu, options.gemmAlgorithm) } });
+  const budgets = resolveBudgets(options.budgets);
+  const gemmAlgorithm = gemmAlgorithmFor(gpu, options.gemmAlgorithm);
+  if (options.isolate ?? true) await checkCompileInWorker({ bytes: onnxBytes, precision, gemmAlgorithm, budgets });
+  const graph = compileGraph(decodeModel(onnxBytes), { precision, traits: { gemmAlgorithm }, budgets });
   const { device } = gpu;
   const label = `model '${graph.name || 'unnamed'}'`;
 

@@ -51,6 +51,36 @@ export function toNumbers(tensor: HostTensor): number[] {
   return Array.from(data as ArrayLike<number>);
 }
 
+/**
+ * A tensor's values as numbers without copying where its data already holds numbers (FP32,
+ * INT32, ...); FP16 through a Float16Array view, INT64 / UINT64 / BF16 converted into a
+ * Float64Array / Float32Array. For bulk data, where `toNumbers`' JS array would double the heap.
+ */
+export function numberView(tensor: HostTensor): ArrayLike<number> {
+  const { data, datatype } = tensor;
+  if (datatype === 'FP16') return new Float16Array(data.buffer, data.byteOffset, data.length);
+  if (datatype === 'BF16') return Float32Array.from(toNumbers(tensor));
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Float64Array.from(data, Number);
+  return data as ArrayLike<number>;
+}
+
+/** The typed array a `datatype` tensor of `count` elements stores its data in, zeroed. */
+export function typedArrayFor(datatype: Datatype, count: number): TypedArray {
+  switch (datatype) {
+    case 'FP32': return new Float32Array(count);
+    case 'FP64': return new Float64Array(count);
+    case 'FP16': case 'BF16': case 'UINT16': return new Uint16Array(count);
+    case 'INT64': return new BigInt64Array(count);
+    case 'UINT64': return new BigUint64Array(count);
+    case 'INT32': return new Int32Array(count);
+    case 'INT16': return new Int16Array(count);
+    case 'INT8': return new Int8Array(count);
+    case 'UINT32': return new Uint32Array(count);
+    case 'UINT8': case 'BOOL': return new Uint8Array(count);
+    default: throw invalidArgument(`cannot build a ${datatype} tensor`);
+  }
+}
+
 /** A host tensor of `datatype` holding `values` (converted as ONNX Cast does: truncation to integers). */
 export function fromNumbers(datatype: Datatype, shape: readonly number[], values: ArrayLike<number>): HostTensor {
   const count = values.length;
@@ -91,16 +121,16 @@ export function toStorageBytes(tensor: HostTensor, storage: StorageType, name: s
   const count = elementCount(tensor.shape);
   if (storage === 'f32') {
     if (tensor.datatype === 'FP32') return new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
-    return new Uint8Array(Float32Array.from(toNumbers(tensor)).buffer);
+    return new Uint8Array(Float32Array.from(numberView(tensor)).buffer);
   }
   if (storage === 'f16') {
-    const values = tensor.datatype === 'FP32' ? (tensor.data as Float32Array) : toNumbers(tensor);
+    const values = tensor.datatype === 'FP32' ? (tensor.data as Float32Array) : numberView(tensor);
     const halves = new Float16Array(count + (count % 2));
     halves.set(values);
     return new Uint8Array(halves.buffer);
   }
   if (tensor.datatype === 'INT32') return new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
-  const values = toNumbers(tensor);
+  const values = numberView(tensor);
   const out = new Int32Array(count);
   for (let index = 0; index < count; index++) {
     const value = Math.trunc(values[index]);

@@ -34,7 +34,7 @@ const ALGORITHMS: GemmAlgorithm[] = ['simd', 'tiled'];
 /** checkOneNode with the GEMM algorithm chosen: compile, then two runs on fresh inputs. */
 async function checkWithAlgorithm(gemmAlgorithm: GemmAlgorithm, testCase: OneNodeCase & { output: number[] }): Promise<void> {
   const bytes = buildOneNodeModel(testCase);
-  const model = await compileOnnxModel(gpu, bytes, { gemmAlgorithm, precision: 'fp32' });
+  const model = await compileOnnxModel(gpu, bytes, { gemmAlgorithm, precision: 'fp32', isolate: false });
   try {
     const specs = testCase.inputs.map((input) => (Array.isArray(input) ? { name: input[0], shape: input[1] } : input));
     for (let round = 0; round < 2; round++) {

@@ -387,7 +387,7 @@ describe('binary ops with a fused activation', () => {
       graph.node(activation, ['sum'], ['y'], attributes);
     }
     const bytes = graph.output('y', 'FP32', [4, 3, 9]).toBytes({ opset });
-    const model = await compileOnnxModel(gpu, bytes);
+    const model = await compileOnnxModel(gpu, bytes, { isolate: false });
     try {
       // Only a fused pair tests the binary kernel's epilogue.
       expect(model.fused).toHaveLength(1);

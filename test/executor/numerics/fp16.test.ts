@@ -30,7 +30,7 @@ const SKIP_REASON = gpu.hasF16 ? undefined : 'the adapter lacks shader-f16, so f
  * with onnxruntime (fp32). Returns the largest error seen as a fraction of the output's RMS.
  */
 async function checkFp16(bytes: Uint8Array, inputs: () => Map<string, HostTensor>, rounds = 2): Promise<number> {
-  const model = await compileOnnxModel(gpu, bytes, { precision: 'fp16' });
+  const model = await compileOnnxModel(gpu, bytes, { precision: 'fp16', isolate: false });
   let largest = 0;
   try {
     expect(model.precision).toBe('fp16');
@@ -53,7 +53,7 @@ function checkOneNodeFp16(testCase: Omit<OneNodeCase, 'inputs'> & { inputs: Arra
 describe.skipIf(SKIP_REASON !== undefined)(`fp16 storage${SKIP_REASON ? ` (skipped: ${SKIP_REASON})` : ''}`, () => {
   it('is really used: a 1×1 MaxPool returns every input rounded to f16', async () => {
     const bytes = buildOneNodeModel({ op: 'MaxPool', inputs: [['x', [2, 3, 5, 7]]], output: [2, 3, 5, 7], attributes: { kernel_shape: [1, 1] } });
-    const model = await compileOnnxModel(gpu, bytes, { precision: 'fp16' });
+    const model = await compileOnnxModel(gpu, bytes, { precision: 'fp16', isolate: false });
     try {
       expect(model.precision).toBe('fp16');
       const x = randomTensor([2, 3, 5, 7]);

@@ -43,7 +43,7 @@ interface Expected {
  * (the second reuses the plan).
  */
 async function checkFusion(bytes: Uint8Array, inputs: Array<[name: string, shape: number[]]>, expected: Expected): Promise<void> {
-  const model = await compileOnnxModel(gpu, bytes, { precision: 'fp32' });
+  const model = await compileOnnxModel(gpu, bytes, { precision: 'fp32', isolate: false });
   try {
     expect(model.stepLabels).toEqual(expected.steps);
     expect(model.stepCount).toBe(expected.steps.length);

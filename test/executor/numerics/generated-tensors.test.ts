@@ -33,7 +33,7 @@ describe('Size', () => {
     const bytes = new GraphBuilder('size').input('x', 'FP32', [3, 'n'])
       .node('Size', ['x'], ['count']).node('Cast', ['count'], ['count_f'], { to: 1 }).node('Div', ['x', 'count_f'], ['y'])
       .output('y', 'FP32', [3, 'n']).output('count', 'INT64', []).toBytes();
-    const model = await compileOnnxModel(gpu, bytes);
+    const model = await compileOnnxModel(gpu, bytes, { isolate: false });
     try {
       for (const n of [1, 7]) await expectMatchesOrt(model, bytes, new Map([['x', randomTensor([3, n])]]));
     } finally {
@@ -106,7 +106,7 @@ describe('Range', () => {
       .node('Add', ['x', 'pf'], ['y'])
       .output('y', 'FP32', ['batch', 'length'])
       .toBytes();
-    const model = await compileOnnxModel(gpu, bytes);
+    const model = await compileOnnxModel(gpu, bytes, { isolate: false });
     try {
       for (const shape of [[2, 3], [4, 11], [1, 1]]) await expectMatchesOrt(model, bytes, new Map([['x', randomTensor(shape)]]));
     } finally {
@@ -137,7 +137,7 @@ describe('shape subgraphs run on the host', () => {
     const byKind = (kind: string) => graph.steps.filter((step) => step.kind === kind).map((step) => step.node.opType);
     expect(byKind('host')).toEqual(['Shape', 'Gather', 'Unsqueeze', 'Concat']);
     expect(byKind('device')).toEqual(['Reshape', 'Relu']);
-    const model = await compileOnnxModel(gpu, bytes);
+    const model = await compileOnnxModel(gpu, bytes, { isolate: false });
     try {
       expect(model.stepCount).toBe(1);
       // Every batch size re-evaluates the subgraph: a target computed once would break the others.
@@ -174,7 +174,7 @@ describe('shape subgraphs run on the host', () => {
       .toBytes({ opset: 13 });
     const graph = compileGraph(decodeModel(bytes), { precision: 'fp32', traits: { gemmAlgorithm: 'tiled' } });
     expect(graph.steps.filter((step) => step.kind === 'device').map((step) => step.node.opType)).toEqual(['Reshape', 'Transpose', 'Div']);
-    const model = await compileOnnxModel(gpu, bytes);
+    const model = await compileOnnxModel(gpu, bytes, { isolate: false });
     try {
       expect(model.stepCount).toBe(2);
       for (const [batch, seq] of [[2, 5], [1, 1], [3, 7]]) {

@@ -42,7 +42,7 @@ function buildModel(testCase: OpCase): Uint8Array {
 /** Compiles the case and checks two runs with different random inputs (the second reuses the plan). */
 async function checkAgainstOrt(testCase: OpCase): Promise<void> {
   const bytes = buildModel(testCase);
-  const model = await compileOnnxModel(gpu, bytes);
+  const model = await compileOnnxModel(gpu, bytes, { isolate: false });
   try {
     for (let round = 0; round < 2; round++) {
       const inputs = new Map(testCase.inputs.map(([name, shape]) => [name, randomTensor(shape, testCase.scale)]));
@@ -189,7 +189,7 @@ describe('Reshape, Flatten, Identity, Constant', () => {
       .node('Flatten', ['probabilities'], ['y'], { axis: 2 })
       .output('y', 'FP32', [6, 2]).output('cube', 'FP32', [2, 3, 2])
       .toBytes();
-    const model = await compileOnnxModel(gpu, bytes);
+    const model = await compileOnnxModel(gpu, bytes, { isolate: false });
     try {
       await expectMatchesOrt(model, bytes, new Map([['a', randomTensor([2, 6], 3)], ['b', randomTensor([6])]]));
     } finally {
@@ -206,7 +206,7 @@ describe('Reshape, Flatten, Identity, Constant', () => {
       .node('Mul', ['shifted', 'scale'], ['y'])
       .output('y', 'FP32', [4, 3])
       .toBytes();
-    const model = await compileOnnxModel(gpu, bytes);
+    const model = await compileOnnxModel(gpu, bytes, { isolate: false });
     try {
       await expectMatchesOrt(model, bytes, new Map([['x', randomTensor([4, 3])]]));
     } finally {
@@ -217,7 +217,7 @@ describe('Reshape, Flatten, Identity, Constant', () => {
 
 describe('refusals', () => {
   async function compileError(bytes: Uint8Array): Promise<NexusError> {
-    const error = await compileOnnxModel(gpu, bytes).then(() => undefined, (thrown: unknown) => thrown);
+    const error = await compileOnnxModel(gpu, bytes, { isolate: false }).then(() => undefined, (thrown: unknown) => thrown);
     expect(error).toBeInstanceOf(NexusError);
     return error as NexusError;
   }
@@ -272,7 +272,7 @@ describe('refusals', () => {
     const bytes = new GraphBuilder('checked')
       .input('features', 'FP32', [-1, 4]).node('Relu', ['features'], ['y']).output('y', 'FP32', [-1, 4])
       .toBytes();
-    const model = await compileOnnxModel(gpu, bytes);
+    const model = await compileOnnxModel(gpu, bytes, { isolate: false });
     try {
       const wrongInputs: Array<Map<string, HostTensor>> = [
         new Map([['features', randomTensor([2, 5])]]),

@@ -75,11 +75,15 @@ export function freshInputs(specs: readonly InputSpec[], scale = 1): Map<string,
   return new Map(specs.map((spec) => [spec.name, spec.fill ? spec.fill(spec.shape) : randomTensor(spec.shape, scale)]));
 }
 
-/** Compiles `bytes` and checks two runs with different fresh inputs (the second reuses the plan). */
+/**
+ * Compiles `bytes` and checks two runs with different fresh inputs (the second reuses the plan).
+ * Models built here are trusted, so they compile on this thread (isolate: false) without a worker
+ * per case; mlp.test.ts and models.test.ts keep the isolated compile the service uses.
+ */
 export async function checkModelAgainstOrt(
   gpu: GpuContext, bytes: Uint8Array, inputs: readonly InputSpec[], outputs: readonly OutputSpec[], scale = 1,
 ): Promise<void> {
-  const model = await compileOnnxModel(gpu, bytes);
+  const model = await compileOnnxModel(gpu, bytes, { isolate: false });
   try {
     for (let round = 0; round < 2; round++) {
       const ours = await expectMatchesOrt(model, bytes, freshInputs(inputs, scale));
@@ -96,7 +100,7 @@ export function checkOneNode(gpu: GpuContext, testCase: OneNodeCase): Promise<vo
 
 /** The error compileOnnxModel rejects with (the test fails if it compiles). */
 export async function compileError(gpu: GpuContext, bytes: Uint8Array): Promise<NexusError> {
-  const error = await compileOnnxModel(gpu, bytes).then((model) => { model.dispose(); return undefined; }, (thrown: unknown) => thrown);
+  const error = await compileOnnxModel(gpu, bytes, { isolate: false }).then((model) => { model.dispose(); return undefined; }, (thrown: unknown) => thrown);
   expect(error).toBeInstanceOf(NexusError);
   return error as NexusError;
 }
