@@ -5,11 +5,11 @@
  */
 import type { HostTensor, NodeProto } from '../../onnx/model.ts';
 import { floatAttribute, foldBatchNorm, intAttribute } from '../ops/index.ts';
-import { kindOf, toNumbers } from '../tensor/index.ts';
+import { kindOf, numberView } from '../tensor/index.ts';
 import { applyFusion } from './fusion-rule.ts';
 import { hasSingleReader, producersOf, readersOf, type Graph, type GraphNode } from './graph.ts';
 
-const floats = (tensor: HostTensor) => Float32Array.from(toNumbers(tensor));
+const floats = (tensor: HostTensor) => Float32Array.from(numberView(tensor));
 
 /** The graph with every foldable Conv -> BatchNormalization pair as one Conv. */
 export function foldBatchNormIntoConv(graph: Graph): Graph {

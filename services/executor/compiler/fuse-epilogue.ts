@@ -9,11 +9,11 @@
 import type { HostTensor, NodeProto } from '../../onnx/model.ts';
 import { IDENTITY, type UnaryFunction } from '../kernels/index.ts';
 import { epilogueActivation, intAttribute } from '../ops/index.ts';
-import { kindOf, sameShape, toNumbers } from '../tensor/index.ts';
+import { kindOf, numberView, sameShape, toNumbers } from '../tensor/index.ts';
 import { applyFusion, type FusionContext } from './fusion-rule.ts';
 import { describeNode, hasSingleReader, readersOf, type Graph, type GraphNode } from './graph.ts';
 
-const floats = (tensor: HostTensor) => Float32Array.from(toNumbers(tensor));
+const floats = (tensor: HostTensor) => Float32Array.from(numberView(tensor));
 
 const GEMM_HEADS = new Set(['Conv', 'MatMul', 'Gemm']);
 const ACTIVATION_HEADS = new Set(['BatchNormalization', 'ConvTranspose', 'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Min', 'Max', 'PRelu']);

@@ -9,7 +9,7 @@ import {
   convDispatch, type ConvProblem, convTransposeDispatch, convTransposeVariant, convWeightsForGemm, denseWeightsForGemm,
   depthwiseDispatch, depthwiseVariant, gemmVariants, IDENTITY, type KernelVariant, matmulDispatch,
 } from '../kernels/index.ts';
-import { convTransposeGeometry, product, sameShape, toNumbers, windowGeometry } from '../tensor/index.ts';
+import { convTransposeGeometry, numberView, product, sameShape, windowGeometry } from '../tensor/index.ts';
 import { booleanAttribute, floatAttribute, intAttribute, intsAttribute, invalidNode } from './attributes.ts';
 import type { BindingRef, LoadContext, NodeInput, OperatorSpec } from './contract.ts';
 import { biasStrides, gemmShapes, matmulShapes } from './matmul-shapes.ts';
@@ -38,7 +38,7 @@ function paddedWeights(context: LoadContext, index: number, transposed: boolean)
   if (!tensor || tensor.shape.length !== 2) return undefined;
   const [rows, columns] = tensor.shape;
   const [k, n] = transposed ? [columns, rows] : [rows, columns];
-  const values = denseWeightsForGemm(Float32Array.from(toNumbers(tensor)), k, n, transposed);
+  const values = denseWeightsForGemm(Float32Array.from(numberView(tensor)), k, n, transposed);
   const rowVec4s = Math.ceil(n / 4);
   return { name: context.addConstant('b_for_gemm', fp32([k, rowVec4s * 4], values)), rowVec4s };
 }

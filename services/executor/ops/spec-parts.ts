@@ -5,7 +5,7 @@
  */
 import type { Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor } from '../../onnx/model.ts';
-import { kindOf, storageOf, toNumbers, type StorageType } from '../tensor/index.ts';
+import { kindOf, numberView, storageOf, type StorageType } from '../tensor/index.ts';
 import { invalidNode, unsupported } from './attributes.ts';
 import type { BindingRef, DeviceOperator, GpuTraits, LoadContext, NodeInput, TypeContext } from './contract.ts';
 import { ROW_KERNEL_MAX_LENGTH } from '../kernels/index.ts';
@@ -39,7 +39,7 @@ export function floatStorage(context: LoadContext): StorageType {
 export function constantFloats(context: LoadContext, index: number, what: string): { values: Float32Array; shape: number[] } {
   const tensor = context.inputs[index]?.constant;
   if (!tensor) throw unsupported(context.node, `${what} computed at run time (it must be an initializer or a constant)`);
-  return { values: Float32Array.from(toNumbers(tensor)), shape: [...tensor.shape] };
+  return { values: Float32Array.from(numberView(tensor)), shape: [...tensor.shape] };
 }
 
 /** An FP32 host tensor over `values`. */
