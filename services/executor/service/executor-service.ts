@@ -20,6 +20,9 @@ import type { ExecutorState } from './executor-state.ts';
 /** Batches the router may have in flight on one stream at once (advertised in the hello). */
 export const MAX_INFLIGHT_BATCHES = 4;
 
+/** How long an INTERNAL batch failure waits for a device loss to be reported, in milliseconds. */
+const DEVICE_LOSS_GRACE_MS = 20;
+
 /** Protobuf framing a result may add beyond its tensors' bytes, names and shapes (an upper bound). */
 const RESULT_OVERHEAD_BYTES = 256;
 
@@ -96,8 +99,11 @@ export function createExecutorService(state: ExecutorState, options: ExecutorSer
           return;
         }
         inflight.add(batch.batchId);
-        Promise.resolve().then(() => state.execute(batch)).then(answer, (error: unknown) => {
-          const coded = NexusError.from(error);
+        Promise.resolve().then(() => state.execute(batch)).then(answer, async (error: unknown) => {
+          let coded = NexusError.from(error);
+          // A device loss can fail a batch before `device.lost` settles: give it a moment to.
+          if (coded.code === ErrorCode.INTERNAL) await new Promise((resolve) => setTimeout(resolve, DEVICE_LOSS_GRACE_MS));
+          if (state.deviceLostReason !== undefined) coded = new NexusError(ErrorCode.UNAVAILABLE, `GPU device lost: ${state.deviceLostReason}`);
           state.requestsFailed += 1;
           if (coded.code === ErrorCode.INTERNAL) logger.error({ err: error, batch: batch.batchId }, 'batch failed');
           answer(failure(batch.batchId, coded));

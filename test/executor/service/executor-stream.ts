@@ -15,7 +15,8 @@ export class ExecutorStream {
   private readonly client: ExecutorClient;
   private readonly call: ReturnType<ExecutorClient['connect']>;
   private readonly loads = new Map<number, (result: ModelLoadResult) => void>();
-  private readonly batches = new Map<number, (result: BatchResult) => void>();
+  /** Waiters by batch id, oldest first (a test may reuse an id). */
+  private readonly batches = new Map<number, Array<(result: BatchResult) => void>>();
   private nextId = 1;
 
   constructor(address: string) {
@@ -27,7 +28,7 @@ export class ExecutorStream {
     this.call.on('data', (message: ExecutorMessage) => {
       if (message.hello) greet(message.hello);
       if (message.modelLoadResult) this.loads.get(message.modelLoadResult.requestId)?.(message.modelLoadResult);
-      if (message.batchResult) this.batches.get(message.batchResult.batchId)?.(message.batchResult);
+      if (message.batchResult) this.batches.get(message.batchResult.batchId)?.shift()?.(message.batchResult);
       if (message.modelUnloaded) this.unloaded.push(message.modelUnloaded);
     });
   }
@@ -45,7 +46,7 @@ export class ExecutorStream {
   execute(batch: Partial<ExecuteBatch>): Promise<BatchResult> {
     const batchId = batch.batchId ?? this.nextId++;
     return new Promise((resolve) => {
-      this.batches.set(batchId, resolve);
+      this.batches.set(batchId, [...(this.batches.get(batchId) ?? []), resolve]);
       this.write({ executeBatch: { modelName: '', version: 0, inputs: [], deadlineUnixMs: 0, traceContext: {}, ...batch, batchId } });
     });
   }
