@@ -19,6 +19,7 @@ import type { ArtifactCache } from './artifact-cache.ts';
 import { ResidentModels, type ResidentModel } from './resident-models.ts';
 import { checkClaims, checkLoadTarget, type VersionSource } from './version-trust.ts';
 import { maxBatchSizeOf, planWarmUp, runWarmUp } from './warm-up.ts';
+import type { CompileBudgets } from '../compiler/index.ts';
 
 const tracer = tracerFor('executor');
 
@@ -67,6 +68,8 @@ export interface ExecutorStateOptions {
   gpuBudgetBytes: number;
   /** Most bytes of zero inputs a warm-up batch may allocate. */
   warmUpBudgetBytes: number;
+  /** Compile budgets (folding, nodes, weights, the compile worker's heap); unset ones keep their defaults. */
+  compileBudgets?: Partial<CompileBudgets>;
 }
 
 export class ExecutorState {
@@ -183,7 +186,7 @@ export class ExecutorState {
     const bytes = await inSpan(tracer, 'download_artifact', { kind: SpanKind.CLIENT }, () => this.artifacts.fetch(record.sha256));
     // The artifact's size bounds its weights before anything is compiled.
     this.residents.makeRoom(label, bytes.byteLength);
-    const model = await inSpan(tracer, 'compile', {}, () => compileOnnxModel(this.gpu, bytes, { precision }));
+    const model = await inSpan(tracer, 'compile', {}, () => compileOnnxModel(this.gpu, bytes, { precision, budgets: this.options.compileBudgets }));
     try {
       const plan = planWarmUp(label, model.signature, maxBatchSize, this.options.warmUpBudgetBytes);
       const warmed = await inSpan(tracer, 'warm_up', {}, () => runWarmUp(model, plan));

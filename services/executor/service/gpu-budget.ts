@@ -4,6 +4,7 @@
  * state acts on them.
  */
 import { invalidArgument } from '../../domain/index.ts';
+import { BUDGET_ENV, DEFAULT_COMPILE_BUDGETS, type CompileBudgets } from '../compiler/index.ts';
 
 /** GPU memory the executor's models may take together when NEXUS_GPU_BUDGET_BYTES is unset: 4 GiB. */
 export const DEFAULT_GPU_BUDGET_BYTES = 4 * 1024 * 1024 * 1024;
@@ -14,6 +15,12 @@ export function budgetFromEnv(name: string, value: string | undefined, fallback:
   const bytes = Number(value);
   if (!Number.isSafeInteger(bytes) || bytes < 1) throw invalidArgument(`${name}=${JSON.stringify(value)} is not a whole number of bytes >= 1`);
   return bytes;
+}
+
+/** The compile budgets set by environment variables (BUDGET_ENV names them); unset ones keep their defaults. */
+export function compileBudgetsFromEnv(env: NodeJS.ProcessEnv): Partial<CompileBudgets> {
+  const set = (Object.entries(BUDGET_ENV) as Array<[keyof CompileBudgets, string]>).filter(([, variable]) => env[variable]);
+  return Object.fromEntries(set.map(([name, variable]) => [name, budgetFromEnv(variable, env[variable], DEFAULT_COMPILE_BUDGETS[name])]));
 }
 
 /** One resident model as the budget sees it. */

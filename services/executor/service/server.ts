@@ -6,7 +6,7 @@ import { createLogger } from '../../telemetry/logger.ts';
 import { ArtifactCache } from './artifact-cache.ts';
 import { createExecutorService, ExecutorService } from './executor-service.ts';
 import { ExecutorState } from './executor-state.ts';
-import { budgetFromEnv, DEFAULT_GPU_BUDGET_BYTES } from './gpu-budget.ts';
+import { budgetFromEnv, compileBudgetsFromEnv, DEFAULT_GPU_BUDGET_BYTES } from './gpu-budget.ts';
 import { registryVersionSource } from './version-trust.ts';
 import { DEFAULT_WARM_UP_BUDGET_BYTES } from './warm-up.ts';
 import { openGpu, type GpuContext } from '../gpu/index.ts';
@@ -58,7 +58,7 @@ export async function startExecutor(options: ExecutorOptions): Promise<RunningEx
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
   });
   const state = new ExecutorState(gpu, new ArtifactCache(options.cacheDir, registry), logger, {
-    versions: registryVersionSource(registry), gpuBudgetBytes, warmUpBudgetBytes,
+    versions: registryVersionSource(registry), gpuBudgetBytes, warmUpBudgetBytes, compileBudgets: compileBudgetsFromEnv(process.env),
   });
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:0',

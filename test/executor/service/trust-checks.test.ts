@@ -10,7 +10,7 @@ import { ErrorCode, NexusError } from '../../../services/domain/index.ts';
 import type { ModelVersion, RegistryClient } from '../../../services/protocol/generated/nexus/registry/v1/registry.ts';
 import { ArtifactCache } from '../../../services/executor/service/artifact-cache.ts';
 import { checkSha256 } from '../../../services/executor/service/digest.ts';
-import { budgetFromEnv, evictionsToFit } from '../../../services/executor/service/gpu-budget.ts';
+import { budgetFromEnv, compileBudgetsFromEnv, evictionsToFit } from '../../../services/executor/service/gpu-budget.ts';
 import { checkClaims, checkLoadTarget } from '../../../services/executor/service/version-trust.ts';
 import { DEFAULT_WARM_UP_BUDGET_BYTES, maxBatchSizeOf, planWarmUp } from '../../../services/executor/service/warm-up.ts';
 
@@ -149,5 +149,10 @@ describe('the GPU budget', () => {
     expect(budgetFromEnv('NEXUS_GPU_BUDGET_BYTES', undefined, 7)).toBe(7);
     expect(budgetFromEnv('NEXUS_GPU_BUDGET_BYTES', '1048576', 7)).toBe(1048576);
     expect(() => budgetFromEnv('NEXUS_GPU_BUDGET_BYTES', '-1', 7)).toThrow(/NEXUS_GPU_BUDGET_BYTES="-1"/);
+  });
+
+  it('takes the compile budgets that are set in the environment and leaves the rest to their defaults', () => {
+    expect(compileBudgetsFromEnv({ NEXUS_MAX_GRAPH_NODES: '5000', NEXUS_COMPILE_HEAP_MB: '', PATH: '/bin' })).toEqual({ maxNodes: 5000 });
+    expect(() => compileBudgetsFromEnv({ NEXUS_FOLD_BUDGET_BYTES: '1e99' })).toThrow(/NEXUS_FOLD_BUDGET_BYTES="1e99"/);
   });
 });
