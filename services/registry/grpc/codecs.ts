@@ -64,8 +64,16 @@ const LARGEST = BigInt(LARGEST_EXACT_COUNT);
 /**
  * Reads 64-bit integers beyond what a JavaScript number holds exactly as ±(2^53 - 1), so the
  * request decodes and the registry's range checks (see validation/limits.ts) refuse it by name.
+ * The string '__proto__' is refused outright: as a map key (a tag) the generated decoder would
+ * drop it silently, so no check after decoding could see it.
  */
 class SaturatingReader extends BinaryReader {
+  override string(): string {
+    const value = super.string();
+    if (value === '__proto__') throw new Error("the string '__proto__' is refused in every field (as a tag key it would be dropped unseen)");
+    return value;
+  }
+
   override uint64(): bigint | string {
     const value = BigInt(super.uint64());
     return value > LARGEST ? LARGEST : value;

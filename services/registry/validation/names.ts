@@ -47,11 +47,15 @@ export function checkSha256(digest: string, field = 'sha256'): string {
   return digest;
 }
 
-/** Throws INVALID_ARGUMENT unless the tags are few, with simple keys and bounded values. */
+/** Tag keys that name a JavaScript object's own machinery, which a tag must never shadow. */
+const RESERVED_TAG_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Throws INVALID_ARGUMENT unless the tags are few, with simple keys (none reserved) and bounded values. */
 export function checkTags(tags: Record<string, string>, field = 'tags'): Record<string, string> {
   const entries = Object.entries(tags);
   if (entries.length > MAX_TAGS) throw invalidArgument(`${field} has ${entries.length} entries; at most ${MAX_TAGS} are allowed`);
   for (const [key, value] of entries) {
+    if (RESERVED_TAG_KEYS.has(key)) throw invalidArgument(`${field} key '${key}' is reserved; choose another name`);
     if (!TAG_KEY.test(key)) throw invalidArgument(`${field} key '${key.slice(0, 200)}' is invalid: use 1-128 letters, digits, '_', '.', ':', '/' or '-'`);
     if (value.length > MAX_TAG_VALUE_CHARS) throw invalidArgument(`${field} '${key}' is longer than ${MAX_TAG_VALUE_CHARS} characters`);
   }
