@@ -63,7 +63,8 @@ async function project(name: string): Promise<{ dir: string; commit: string }> {
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'nexus-cli-'));
-  registry = await startRegistry({ dataDir: join(work, 'registry') });
+  // No server minimum age for GC, so `nexus gc --min-age-seconds 0` can collect what a test left.
+  registry = await startRegistry({ dataDir: join(work, 'registry'), limits: { gcMinAgeMs: 0 } });
 });
 
 afterAll(async () => {

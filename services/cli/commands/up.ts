@@ -1,16 +1,22 @@
 /**
  * nexus up: registry, executor(s) and router on this machine, each its own process, on the
  * embedded defaults. With --example it also trains the Iris classifier and serves it.
+ *
+ * The children are supervised: one that exits unexpectedly is restarted on the address it had,
+ * with backoff (see ../supervision/), while the others keep running. That is safe because the
+ * registry's store is the only state; executors reload models and the router reconnects. Each
+ * child's pid is in `<data dir>/run/<name>.pid`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ListeningMessage } from '../../rpc/service-process.ts';
 import { IRIS_EXAMPLE_DIR, trainIrisModel } from '../../examples/index.ts';
 import type { ModelReadyResponse } from '../../protocol/generated/inference/grpc_service.ts';
 import { GetVersionRequest, type GetVersionResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { inferenceClient, registryClient, sha256OfFile, unaryCall } from '../remote/index.ts';
+import { Supervisor } from '../supervision/index.ts';
 import { ExitCode } from '../terminal/index.ts';
 import { storeModel } from './store.ts';
 
@@ -41,28 +47,66 @@ interface Child {
   metricsAddress: string;
 }
 
+/** Where `nexus up` keeps its children's logs and pid files. */
+interface RunDirs {
+  logDir: string;
+  pidDir: string;
+}
+
 /** The metrics port beside a service port (8001 → 8002, as Triton does); 0 stays 0. */
 const metricsPortBeside = (port: string) => (Number(port) === 0 ? 0 : Number(port) + 1);
 
-async function startChild(name: string, script: string, args: string[], logDir: string): Promise<Child> {
-  const logPath = join(logDir, `${name}.log`);
+/** Starts a service, writes its pid file, and waits until it listens. */
+async function startChild(name: string, script: string, args: string[], dirs: RunDirs): Promise<Child> {
+  const logPath = join(dirs.logDir, `${name}.log`);
   const log = createWriteStream(logPath, { flags: 'a' });
   const child = fork(join(SERVICES_DIR, script), args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   child.stderr!.pipe(log);
-  const listening = await new Promise<ListeningMessage>((resolveAddress, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_TIMEOUT_MS / 1000}s; see ${logPath}`)), START_TIMEOUT_MS);
-    child.on('message', (message: ListeningMessage) => {
-      if (message.event !== 'listening') return;
-      clearTimeout(timer);
-      resolveAddress(message);
+  const pidPath = join(dirs.pidDir, `${name}.pid`);
+  await writeFile(pidPath, `${child.pid}\n`);
+  child.once('exit', () => void rm(pidPath, { force: true }).catch(() => undefined));
+  let onMessage: ((message: ListeningMessage) => void) | undefined;
+  let onExit: ((code: number | null) => void) | undefined;
+  try {
+    const listening = await new Promise<ListeningMessage>((resolveAddress, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`${name} did not start within ${START_TIMEOUT_MS / 1000}s; see ${logPath}`));
+      }, START_TIMEOUT_MS);
+      onMessage = (message) => {
+        if (message.event !== 'listening') return;
+        clearTimeout(timer);
+        resolveAddress(message);
+      };
+      onExit = (code) => {
+        clearTimeout(timer);
+        void readFile(logPath, 'utf8').catch(() => '').then((text) => {
+          const tail = text.trim().split('\n').slice(-5).join('\n');
+          reject(new Error(`${name} exited with code ${code} while starting; last log lines (${logPath}):\n${tail}`));
+        });
+      };
+      child.on('message', onMessage);
+      child.once('exit', onExit);
     });
-    child.once('exit', async (code) => {
-      clearTimeout(timer);
-      const tail = (await readFile(logPath, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join('\n');
-      reject(new Error(`${name} exited with code ${code} while starting; last log lines (${logPath}):\n${tail}`));
-    });
-  });
-  return { name, process: child, address: listening.address, metricsAddress: listening.metricsAddress };
+    return { name, process: child, address: listening.address, metricsAddress: listening.metricsAddress };
+  } finally {
+    child.off('message', onMessage!);
+    child.off('exit', onExit!);
+  }
+}
+
+/**
+ * Starts a service and supervises it: a restart binds the addresses the first start got, so the
+ * processes that call it (and people who read the banner) need no update.
+ */
+async function startSupervised(
+  supervisor: Supervisor, name: string, script: string, args: (address: string, metricsAddress: string) => string[],
+  first: { address: string; metricsAddress: string }, dirs: RunDirs,
+): Promise<Child> {
+  const child = await startChild(name, script, args(first.address, first.metricsAddress), dirs);
+  supervisor.supervise(name, child.process, async () =>
+    (await startChild(name, script, args(child.address, child.metricsAddress), dirs)).process);
+  return child;
 }
 
 /** Trains the Iris example and stores it, unless the latest stored version has the same bytes. */
@@ -104,45 +148,35 @@ async function warmUp(router: string, model: string): Promise<void> {
 
 export async function up(options: UpOptions): Promise<number> {
   const dataDir = resolve(options.dataDir);
-  const logDir = join(dataDir, 'logs');
+  const dirs: RunDirs = { logDir: join(dataDir, 'logs'), pidDir: join(dataDir, 'run') };
+  const { logDir } = dirs;
   await mkdir(logDir, { recursive: true });
+  await mkdir(dirs.pidDir, { recursive: true });
   const children: Child[] = [];
-  let stopping = false;
-  const stopAll = async () => {
-    stopping = true;
-    await Promise.all(children.map((child) => new Promise<void>((done) => {
-      if (child.process.exitCode !== null) return done();
-      child.process.once('exit', () => done());
-      child.process.kill('SIGTERM');
-    })));
-  };
+  const supervisor = new Supervisor({
+    notice: (line) => console.error(`${line}; logs in ${logDir}`),
+  });
 
   try {
-    const registry = await startChild('registry', SERVICE_ENTRY_POINTS.registry,
-      ['--address', `${options.host}:${options.registryPort}`, '--data-dir', join(dataDir, 'registry'),
-        '--metrics-address', `${options.host}:${metricsPortBeside(options.registryPort)}`], logDir);
+    const registry = await startSupervised(supervisor, 'registry', SERVICE_ENTRY_POINTS.registry, (address, metricsAddress) =>
+      ['--address', address, '--data-dir', join(dataDir, 'registry'), '--metrics-address', metricsAddress],
+    { address: `${options.host}:${options.registryPort}`, metricsAddress: `${options.host}:${metricsPortBeside(options.registryPort)}` }, dirs);
     children.push(registry);
     const executorCount = Math.max(1, Number(options.executors));
     for (let index = 0; index < executorCount; index++) {
-      children.push(await startChild(`executor-${index}`, SERVICE_ENTRY_POINTS.executor,
-        ['--address', '127.0.0.1:0', '--registry', registry.address, '--cache-dir', join(dataDir, 'cache'),
-          '--metrics-address', '127.0.0.1:0'], logDir));
+      children.push(await startSupervised(supervisor, `executor-${index}`, SERVICE_ENTRY_POINTS.executor, (address, metricsAddress) =>
+        ['--address', address, '--registry', registry.address, '--cache-dir', join(dataDir, 'cache'), '--metrics-address', metricsAddress],
+      { address: '127.0.0.1:0', metricsAddress: '127.0.0.1:0' }, dirs));
     }
-    const routerArgs = ['--address', `${options.host}:${options.port}`, '--registry', registry.address,
-      '--metrics-address', `${options.host}:${metricsPortBeside(options.port)}`,
-      ...children.filter((child) => child.name.startsWith('executor')).flatMap((child) => ['--executor', child.address])];
-    if (options.maxBatchSize) routerArgs.push('--max-batch-size', options.maxBatchSize);
-    if (options.maxQueueDelayUs) routerArgs.push('--max-queue-delay-us', options.maxQueueDelayUs);
-    const router = await startChild('router', SERVICE_ENTRY_POINTS.router, routerArgs, logDir);
+    const executorArgs = children.filter((child) => child.name.startsWith('executor')).flatMap((child) => ['--executor', child.address]);
+    const batchingArgs = [
+      ...(options.maxBatchSize ? ['--max-batch-size', options.maxBatchSize] : []),
+      ...(options.maxQueueDelayUs ? ['--max-queue-delay-us', options.maxQueueDelayUs] : []),
+    ];
+    const router = await startSupervised(supervisor, 'router', SERVICE_ENTRY_POINTS.router, (address, metricsAddress) =>
+      ['--address', address, '--registry', registry.address, '--metrics-address', metricsAddress, ...executorArgs, ...batchingArgs],
+    { address: `${options.host}:${options.port}`, metricsAddress: `${options.host}:${metricsPortBeside(options.port)}` }, dirs);
     children.push(router);
-
-    for (const child of children) {
-      child.process.once('exit', (code, signal) => {
-        if (stopping) return;
-        console.error(`${child.name} stopped unexpectedly (${signal ?? `exit ${code}`}); see ${join(logDir, `${child.name}.log`)}. Stopping.`);
-        void stopAll().then(() => process.exit(ExitCode.FAILURE));
-      });
-    }
 
     if (options.example) {
       await serveExample(dataDir, registry.address);
@@ -153,20 +187,21 @@ export async function up(options: UpOptions): Promise<number> {
     for (const child of children) console.log(`  ${child.name.padEnd(11)} ${child.address.padEnd(21)} metrics http://${child.metricsAddress}/metrics`);
     console.log(`  data        ${dataDir}`);
     console.log(`  logs        ${logDir}`);
+    console.log(`  pids        ${dirs.pidDir}`);
     console.log(`router (Open Inference Protocol over gRPC): ${router.address}`);
     if (options.example) {
       console.log('serving the example model "iris" (Iris flower classifier: setosa, versicolor, virginica)');
       console.log(`try: npx nexus infer iris --router ${router.address} --data '[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3]]'`);
     }
-    console.log('press Ctrl-C to stop');
+    console.log('a service that exits is restarted; press Ctrl-C to stop');
   } catch (error) {
     console.error((error as Error).message);
-    await stopAll();
+    await supervisor.stop();
     return ExitCode.FAILURE;
   }
 
   await new Promise<void>((done) => {
-    const shutdown = () => void stopAll().then(done);
+    const shutdown = () => void supervisor.stop().then(done);
     process.once('SIGINT', shutdown);
     process.once('SIGTERM', shutdown);
   });
