@@ -46,7 +46,7 @@ await runServiceProcess('router', async () => {
     maxMessageBytes: Number(options.maxMessageBytes), maxRequestBytes: Number(options.maxRequestBytes),
     maxBatchBytes: Number(options.maxBatchBytes), maxQueueBytes: Number(options.maxQueueBytes),
     maxTaskBytes: Number(options.maxTaskBytes), maxConcurrentStreams: Number(options.maxConcurrentStreams),
-    maxSessionMemoryMiB: Number(options.maxSessionMemoryMiB), maxStreamInflight: Number(options.maxStreamInflight),
+    maxSessionMemoryMiB: Number(options.maxSessionMemoryMib), maxStreamInflight: Number(options.maxStreamInflight),
   };
   const config = { ...(options.config ? loadRouterConfig(options.config, fromFlags) : { defaults: fromFlags, models: {} }), budgets };
   return startRouter({

@@ -14,8 +14,8 @@ import { GRPCInferenceServiceClient, type ModelInferResponse } from '../../servi
 import { fp32Contents, startCluster, type Cluster } from './harness.ts';
 
 const CLIENTS = Number(process.env.NEXUS_OVERLOAD_CLIENTS ?? 300);
-const CHANNELS = Number(process.env.NEXUS_OVERLOAD_CHANNELS ?? 4);
-const DEADLINE_MS = Number(process.env.NEXUS_OVERLOAD_DEADLINE_MS ?? 150);
+const CHANNELS = Number(process.env.NEXUS_OVERLOAD_CHANNELS ?? 2);
+const DEADLINE_MS = Number(process.env.NEXUS_OVERLOAD_DEADLINE_MS ?? 100);
 const LOAD_SECONDS = Number(process.env.NEXUS_OVERLOAD_SECONDS ?? 8);
 
 let cluster: Cluster;
