@@ -7,6 +7,7 @@ import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceI
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
+import type { ServerOptions as Http2ServerOptions } from 'node:http2';
 import { resolve } from 'node:path';
 import { rejectUndecodableRequests, withTotalDeserializers } from './decode-guard.ts';
 
@@ -27,8 +28,25 @@ export interface GrpcServerOptions {
   /** host:port to bind; port 0 picks a free port. */
   address: string;
   services: ServiceMount[];
-  /** Largest message accepted or sent, in bytes. Default 64 MiB. */
+  /**
+   * Largest message accepted or sent, in bytes. Default 64 MiB. A compressed request is held to
+   * it after decompression (grpc-js 1.14 stops inflating past it and answers RESOURCE_EXHAUSTED).
+   */
   maxMessageBytes?: number;
+  /** Streams (calls) one client connection may have open at once; more wait in the client. Default 1 000. */
+  maxConcurrentStreams?: number;
+  /**
+   * Memory one HTTP/2 connection may buffer, in MiB; past it new calls on that connection are
+   * refused (RESOURCE_EXHAUSTED at the client) until it drains. Default 4 × maxMessageBytes.
+   */
+  maxSessionMemoryMiB?: number;
+  /**
+   * RST_STREAM frames one connection may send in a burst before the server closes it, and the
+   * rate they refill at, per second. Node's defaults (1 000 and 33) close the connection of a
+   * client whose calls' deadlines pass by the thousand (each one cancels its stream), failing
+   * every other call on it with INTERNAL. Default 20 000 and 2 000 per second.
+   */
+  streamResets?: { burst: number; perSecond: number };
   /**
    * How long a shutdown keeps answering NOT_SERVING before it stops listening, in milliseconds,
    * so load balancers and Kubernetes endpoints notice first. Default 0.
@@ -62,8 +80,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     // Channelz (call and socket statistics for a channelz service, which we do not serve) costs
     // every call a few trackers and clock reads; our own metrics count calls.
     'grpc.enable_channelz': 0,
+    'grpc.max_concurrent_streams': options.maxConcurrentStreams ?? 1_000,
+    'grpc-node.max_session_memory': options.maxSessionMemoryMiB ?? Math.ceil((4 * maxMessageBytes) / (1024 * 1024)),
     interceptors: [rejectUndecodableRequests],
   });
+  // grpc-js hands http2.createServer only the options it knows; the reset limits go in beside them.
+  // They stay bounded (with max_concurrent_streams) so a rapid-reset flood still closes the session.
+  const streamResets = options.streamResets ?? { burst: 20_000, perSecond: 2_000 };
+  const http2Options = (server as unknown as { commonServerOptions?: Http2ServerOptions }).commonServerOptions;
+  if (typeof http2Options !== 'object') throw new Error('this grpc-js no longer keeps commonServerOptions; set the HTTP/2 stream-reset limits another way');
+  Object.assign(http2Options, { streamResetBurst: streamResets.burst, streamResetRate: streamResets.perSecond });
   for (const service of options.services) server.addService(withTotalDeserializers(service.definition), service.implementation);
 
   // '' and 'readiness' answer "send me traffic"; 'liveness' answers "do not restart me".
