@@ -148,6 +148,13 @@ export class ExecutorLink {
       if (result.errorCode === 0 && result.model) this.loaded.add(modelKeyOf(result.model));
       if (result.errorCode === 0) pending?.resolve(result);
       else pending?.reject(new NexusError(result.errorCode as ErrorCode, result.errorMessage));
+    } else if (message.modelUnloaded) {
+      // The executor freed a version on its own (its GPU memory budget): no batch goes here for it
+      // until the pool, told through onCapacity, has loaded it here again if it is still served.
+      const key = modelKeyOf(message.modelUnloaded);
+      this.loaded.delete(key);
+      this.logger.warn({ model: key, reason: message.modelUnloaded.reason }, 'executor unloaded a model');
+      this.onCapacity();
     } else if (message.batchResult) {
       const result = message.batchResult;
       const pending = this.pendingBatches.get(result.batchId);

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import type { ExecuteBatch, ExecutorMessage, RouterMessage } from '../../../services/protocol/generated/nexus/executor/v1/executor.ts';
-import { ErrorCode } from '../../../services/domain/index.ts';
+import { ErrorCode, modelKey } from '../../../services/domain/index.ts';
 import { MAX_REQUEUES, ModelBatcher } from '../../../services/router/batching/index.ts';
 import { ExecutorLink, type ExecutorDialer, type ExecutorStream } from '../../../services/router/fleet/index.ts';
 import { doubled } from '../fakes.ts';
@@ -54,6 +54,16 @@ describe('ExecutorLink', () => {
     expect(link.inflight).toBe(0);
     expect(link.freeSlots).toBe(1);
     expect(freed).toBe(1);
+  });
+
+  it('forgets a model the executor unloads on its own and tells the pool, so it is loaded there again', () => {
+    const { link, stream } = linkWith(1_000);
+    let told = 0;
+    link.onCapacity = () => { told += 1; };
+    expect(link.loaded.has(modelKey('iris', 1))).toBe(true);
+    stream.say({ modelUnloaded: { modelName: 'iris', version: 1, reason: 'evicted to fit another model in the GPU memory budget' } });
+    expect(link.loaded.has(modelKey('iris', 1))).toBe(false);
+    expect(told).toBe(1);
   });
 
   it('ignores an answer that comes after the timeout', async () => {
