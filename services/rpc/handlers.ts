@@ -107,6 +107,9 @@ export function unary<Req, Res>(
   };
 }
 
+/** A stream the client cancelled fails with its reading cut short; that is the client's doing, not ours. */
+const cancelledByClient = (cause: unknown) => new NexusError(ErrorCode.CANCELLED, 'the client cancelled the call', { cause });
+
 export function clientStream<Req, Res>(
   method: string,
   logger: Logger,
@@ -116,7 +119,7 @@ export function clientStream<Req, Res>(
   return (call, callback) => {
     observed(observation, call.metadata, () => handler(call)).then(
       (response) => callback(null, response),
-      (error: unknown) => callback(toStatus(error, method, logger) as ServiceError),
+      (error: unknown) => callback(toStatus(call.cancelled ? cancelledByClient(error) : error, method, logger) as ServiceError),
     );
   };
 }
