@@ -13,18 +13,16 @@
  * cores the processes share them, so CPU per request bounds the closed-loop throughput.
  */
 import { credentials, Metadata } from '@grpc/grpc-js';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { GRPCInferenceServiceClient, type ModelInferRequest, type ModelInferResponse } from '../services/protocol/generated/inference/grpc_service.ts';
 import { trainIrisModel } from '../services/examples/iris/train.ts';
 import { GraphBuilder } from '../services/onnx/index.ts';
+import { startUp, stopUp, storeModel, type UpCluster } from './nexus-up.ts';
 
-const REPO_ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(REPO_ROOT, 'services/cli/main.ts');
 
 const { values: args } = parseArgs({
   options: {
@@ -119,49 +117,6 @@ const MODELS: Record<string, () => BenchModel> = {
   resnet: smallResnet,
 };
 
-interface Cluster {
-  router: string;
-  registry: string;
-  /** /metrics URL of each service process, by name (router, executor-0, …). */
-  metrics: Map<string, string>;
-  process: ChildProcess;
-}
-
-/** Starts `nexus up` with the given batching and waits for its addresses. */
-async function startUp(dataDir: string, maxBatchSize: number): Promise<Cluster> {
-  const child = spawn(process.execPath, [CLI, 'up', '--port', '0', '--registry-port', '0', '--data-dir', dataDir,
-    '--max-batch-size', String(maxBatchSize), '--max-queue-delay-us', String(maxBatchSize === 1 ? 0 : MAX_DELAY_US)],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  return new Promise((resolveCluster, reject) => {
-    child.stdout!.on('data', (chunk) => {
-      output += chunk;
-      const router = /router \(Open Inference Protocol over gRPC\): (\S+)/.exec(output)?.[1];
-      const registry = /registry\s+(\S+)/.exec(output)?.[1];
-      if (router && registry) {
-        const metrics = new Map([...output.matchAll(/^\s+(\S+)\s+\S+\s+metrics (http:\/\/\S+)$/gm)].map((match) => [match[1], match[2]]));
-        resolveCluster({ router, registry, metrics, process: child });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`nexus up exited with ${code}:\n${output}`)));
-  });
-}
-
-async function stopUp(cluster: Cluster): Promise<void> {
-  await new Promise<void>((done) => {
-    cluster.process.once('exit', () => done());
-    cluster.process.kill('SIGINT');
-  });
-}
-
-async function storeModel(cluster: Cluster, model: BenchModel, dataDir: string): Promise<void> {
-  const path = join(dataDir, `${model.name}.onnx`);
-  await writeFile(path, model.onnx);
-  const store = spawn(process.execPath, [CLI, 'store', path, model.name, '--registry', cluster.registry], { stdio: 'ignore' });
-  const code = await new Promise((done) => store.once('exit', done));
-  if (code !== 0) throw new Error(`storing ${model.name} failed (${code})`);
-}
-
 interface Sample {
   latencyMs: number;
   gpuMs: number;
@@ -223,7 +178,7 @@ async function openLoop(client: GRPCInferenceServiceClient, model: BenchModel) {
 }
 
 /** CPU seconds used so far by the router, the executors (summed) and this client. */
-async function cpuSeconds(cluster: Cluster): Promise<{ router: number; executor: number; client: number }> {
+async function cpuSeconds(cluster: UpCluster): Promise<{ router: number; executor: number; client: number }> {
   const read = async (url: string) => {
     const text = await (await fetch(url)).text();
     return Number(/^nexus_process_process_cpu_seconds_total (\S+)$/m.exec(text)?.[1] ?? NaN);
@@ -261,12 +216,12 @@ const rows: Row[] = [];
 const modelNames = args.models.split(',');
 for (const [batching, maxBatchSize] of [['on', MAX_BATCH], ['off', 1]] as const) {
   const dataDir = await mkdtemp(join(tmpdir(), 'nexus-bench-'));
-  const cluster = await startUp(dataDir, maxBatchSize);
+  const cluster = await startUp(dataDir, ['--max-batch-size', String(maxBatchSize), '--max-queue-delay-us', String(maxBatchSize === 1 ? 0 : MAX_DELAY_US)]);
   const client = new GRPCInferenceServiceClient(cluster.router, credentials.createInsecure());
   try {
     for (const name of modelNames) {
       const model = MODELS[name]();
-      await storeModel(cluster, model, dataDir);
+      await storeModel(cluster, model.name, model.onnx, dataDir);
       for (let warm = 0; warm < 20; warm++) await send(client, requestFor(model));
       console.error(`${name}, batching ${batching}: closed loop at concurrency ${CONCURRENCY} for ${SECONDS}s`);
       const cpuBefore = await cpuSeconds(cluster);

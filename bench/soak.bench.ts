@@ -9,18 +9,16 @@
  * Not run in CI.
  */
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { GRPCInferenceServiceClient, type ModelInferRequest } from '../services/protocol/generated/inference/grpc_service.ts';
 import { trainIrisModel } from '../services/examples/iris/train.ts';
+import { startUp, storeModel } from './nexus-up.ts';
 
-const REPO_ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(REPO_ROOT, 'services/cli/main.ts');
 
 const { values: args } = parseArgs({
   options: {
@@ -65,21 +63,6 @@ async function rssMiB(pid: number): Promise<number> {
   }
 }
 
-async function startUp(dataDir: string): Promise<{ process: ChildProcess; router: string; registry: string }> {
-  const child = spawn(process.execPath, [CLI, 'up', '--port', '0', '--registry-port', '0', '--data-dir', dataDir],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NEXUS_LOG_LEVEL: 'warn' } });
-  let output = '';
-  return new Promise((resolveUp, reject) => {
-    child.stdout!.on('data', (chunk) => {
-      output += chunk;
-      const router = /router \(Open Inference Protocol over gRPC\): (\S+)/.exec(output)?.[1];
-      const registry = /registry\s+(\S+)/.exec(output)?.[1];
-      if (router && registry && output.includes('press Ctrl-C to stop')) resolveUp({ process: child, router, registry });
-    });
-    child.once('exit', (code) => reject(new Error(`nexus up exited with ${code}:\n${output}`)));
-  });
-}
-
 const request = (rows: number): ModelInferRequest => ({
   modelName: 'iris', modelVersion: '', id: '', parameters: {}, outputs: [], rawInputContents: [],
   inputs: [{
@@ -91,10 +74,7 @@ const request = (rows: number): ModelInferRequest => ({
 const dataDir = await mkdtemp(join(tmpdir(), 'nexus-soak-'));
 const up = await startUp(dataDir);
 try {
-  const onnxPath = join(dataDir, 'iris.onnx');
-  await writeFile(onnxPath, trainIrisModel().onnx);
-  const store = spawn(process.execPath, [CLI, 'store', onnxPath, 'iris', '--registry', up.registry], { stdio: 'ignore' });
-  if (await new Promise((done) => store.once('exit', done)) !== 0) throw new Error('storing iris failed');
+  await storeModel(up, 'iris', trainIrisModel().onnx, dataDir);
 
   const services = new Map<string, number>();
   for (const pid of descendants(up.process.pid!)) {
