@@ -4,7 +4,8 @@
  * INTERNAL "Error deserializing request" and no reason, which tells a client nothing and looks
  * like our fault. So every method's deserializer is wrapped to return an `UndecodableRequest`
  * instead of throwing, and one server interceptor turns that into the status before any handler
- * sees it: unary, client-, server- and bidirectional-streaming methods alike.
+ * sees it: unary, client-, server- and bidirectional-streaming methods alike. A map key that
+ * would replace an object's prototype is refused the same way.
  */
 import {
   ServerInterceptingCall, ServerListenerBuilder, status, type ServerInterceptor, type ServiceDefinition,
@@ -30,6 +31,31 @@ function reasonOf(error: unknown): string {
   return `${message.slice(0, 200)} (a truncated or malformed protobuf message)`;
 }
 
+const PROTOTYPE_KEY = Buffer.from('__proto__');
+
+/**
+ * True when decoding set an object's prototype: a map entry keyed '__proto__' (a request
+ * parameter, say) is assigned by the generated decoder as `map[key] = value`, which replaces the
+ * map's prototype with the client's value instead of adding an entry. Only messages whose bytes
+ * hold that key are walked.
+ */
+function hasPrototypeKey(bytes: Buffer, decoded: unknown): boolean {
+  if (!bytes.includes(PROTOTYPE_KEY)) return false;
+  const pending: unknown[] = [decoded];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) continue;
+    if (Array.isArray(value)) {
+      pending.push(...value);
+      continue;
+    }
+    const prototype = Object.getPrototypeOf(value);
+    if (prototype !== Object.prototype && prototype !== null) return true;
+    pending.push(...Object.values(value));
+  }
+  return false;
+}
+
 /** `definition` with every request deserializer made total (see the module comment). */
 export function withTotalDeserializers(definition: ServiceDefinition): ServiceDefinition {
   const guarded: Record<string, ServiceDefinition[string]> = {};
@@ -38,11 +64,13 @@ export function withTotalDeserializers(definition: ServiceDefinition): ServiceDe
     guarded[name] = {
       ...method,
       requestDeserialize: (bytes: Buffer) => {
+        let decoded: unknown;
         try {
-          return decode(bytes);
+          decoded = decode(bytes);
         } catch (error) {
           return new UndecodableRequest(reasonOf(error));
         }
+        return hasPrototypeKey(bytes, decoded) ? new UndecodableRequest("'__proto__' is not accepted as a map key") : decoded;
       },
     };
   }

@@ -106,6 +106,22 @@ describe('undecodable requests', () => {
     expect(answers).toEqual(['ok']);
   });
 
+  it("a '__proto__' parameter key is INVALID_ARGUMENT, where decoding would have replaced the map's prototype", async () => {
+    // parameters (field 4) is map<string, InferParameter>: an entry is { key = 1, value = 2 }.
+    const parameter = new BinaryWriter().uint32(8).bool(true).finish();
+    const entry = new BinaryWriter().uint32(10).string('__proto__').uint32(18).bytes(parameter).finish();
+    const bytes = new BinaryWriter().uint32(10).string('iris').uint32(34).bytes(entry).finish();
+    const before = handled;
+    const { error } = await unaryBytes(bytes);
+    expect(error?.code).toBe(status.INVALID_ARGUMENT);
+    expect(error?.details).toContain("'__proto__' is not accepted as a map key");
+    expect(handled).toBe(before);
+    // The same text as an ordinary string value decodes as usual.
+    const named = await unaryBytes(ModelInferRequest.encode(ModelInferRequest.fromPartial({ modelName: 'iris', id: '__proto__' })).finish());
+    expect(named.error).toBeNull();
+    expect(named.response?.id).toBe('__proto__');
+  });
+
   it('keeps serving well-formed requests afterwards', async () => {
     const { error, response } = await unaryBytes(wellFormed());
     expect(error).toBeNull();
