@@ -14,8 +14,10 @@ import type { ModelVersion } from '../../services/protocol/generated/nexus/regis
 import { ExecutorStream, fp32Rows, fp32Values, registryRecord } from '../executor/service/executor-stream.ts';
 import { startCluster, type Cluster } from './harness.ts';
 
-/** The largest message this test's executor sends: a 16-row result of the wide model is over it. */
+/** The largest message this test's executor sends: an 8-row result of the wide model is over it. */
 const MESSAGE_LIMIT = 32 * 1024;
+/** The most output bytes of one result this test's executor sends: a 16-row result of the wide model is over it. */
+const RESULT_LIMIT = 48 * 1024;
 const IRIS_ROW = [5.1, 3.5, 1.4, 0.2];
 
 /** x[-1, 4] · w[4, 1024]: 4 KiB of output per row. */
@@ -55,7 +57,7 @@ beforeAll(async () => {
   await cluster.store('wide', wideModel());
   await cluster.store('huge', hugeInputModel());
   executor = await startExecutor({
-    registryAddress: cluster.registry.address, cacheDir: join(cluster.dataDir, 'trust-cache'), maxMessageBytes: MESSAGE_LIMIT,
+    registryAddress: cluster.registry.address, cacheDir: join(cluster.dataDir, 'trust-cache'), maxMessageBytes: MESSAGE_LIMIT, maxResultBytes: RESULT_LIMIT,
   });
   stream = new ExecutorStream(executor.address);
   await stream.hello;
@@ -152,14 +154,18 @@ describe('hostile ExecuteBatch messages', () => {
     await expectIrisAnswers();
   });
 
-  it('answers a result over the message limit RESOURCE_EXHAUSTED while a concurrent batch on the stream succeeds', async () => {
+  it('answers a result over the per-result budget RESOURCE_EXHAUSTED, and one over the message limit in chunks, while a concurrent batch on the stream succeeds', async () => {
     expect((await stream.load(records.get('wide:1')!)).errorMessage).toBe('');
-    const [tooLarge, small] = await Promise.all([
+    const [tooLarge, chunked, small] = await Promise.all([
       stream.execute({ modelName: 'wide', version: 1, inputs: [fp32Rows('x', 16, [1, 1, 1, 1])] }),
+      stream.execute({ batchId: 2_000_001, modelName: 'wide', version: 1, inputs: [fp32Rows('x', 8, [1, 1, 1, 1])] }),
       stream.execute({ modelName: 'wide', version: 1, inputs: [fp32Rows('x', 1, [1, 1, 1, 1])] }),
     ]);
     expect(tooLarge.errorCode).toBe(ErrorCode.RESOURCE_EXHAUSTED);
-    expect(tooLarge.errorMessage).toMatch(new RegExp(`\\d+ bytes encoded, over the message limit of ${MESSAGE_LIMIT} bytes`));
+    expect(tooLarge.errorMessage).toMatch(new RegExp(`65536 bytes of outputs, over the per-result budget of ${RESULT_LIMIT} bytes`));
+    expect(chunked.errorMessage).toBe('');
+    expect(stream.chunksOf.get(2_000_001)).toBeGreaterThan(1);
+    expect(fp32Values(chunked.outputs[0].data)).toEqual(new Array(8 * 1024).fill(2));
     expect(small.errorMessage).toBe('');
     expect(fp32Values(small.outputs[0].data)).toEqual(new Array(1024).fill(2));
     await expectIrisAnswers();

@@ -5,8 +5,9 @@
  *
  * Nothing on the stream is trusted: a stream may have at most MAX_INFLIGHT_BATCHES batches in
  * flight (more are answered RESOURCE_EXHAUSTED at once), a result larger than the message limit
- * is answered RESOURCE_EXHAUSTED instead of being sent (sending it would end the whole call),
- * and when the GPU device is lost every batch in flight is answered UNAVAILABLE.
+ * is sent in chunks (one oversized message would end the whole call), a result over the
+ * per-result budget is answered RESOURCE_EXHAUSTED instead of being sent, and when the GPU device
+ * is lost every batch in flight is answered UNAVAILABLE.
  */
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
@@ -16,12 +17,16 @@ import { ErrorCode, NexusError, modelKeyOf } from '../../domain/index.ts';
 import { unary } from '../../rpc/handlers.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { ExecutorState } from './executor-state.ts';
+import { chunkBytesFor, chunkResult } from './result-chunks.ts';
 
 /** Batches the router may have in flight on one stream at once (advertised in the hello). */
 export const MAX_INFLIGHT_BATCHES = 4;
 
 /** How long an INTERNAL batch failure waits for a device loss to be reported, in milliseconds. */
 const DEVICE_LOSS_GRACE_MS = 20;
+
+/** Most output bytes one batch result may have by default: 1 GiB (sent in chunks past the message limit). */
+const DEFAULT_MAX_RESULT_BYTES = 1024 * 1024 * 1024;
 
 /** Protobuf framing a result may add beyond its tensors' bytes, names and shapes (an upper bound). */
 const RESULT_OVERHEAD_BYTES = 256;
@@ -47,8 +52,13 @@ function encodedResultBytes(result: BatchResult, limit: number): number {
 export interface ExecutorServiceOptions {
   /** The GPU's description for the greeting. */
   device: string;
-  /** Largest message the stream may send, in bytes (the server's limit). */
+  /** Largest message the stream may send, in bytes (the server's limit); larger results go in chunks. */
   maxMessageBytes: number;
+  /**
+   * Most output bytes one batch result may have; a larger one is answered RESOURCE_EXHAUSTED.
+   * Default DEFAULT_MAX_RESULT_BYTES (1 GiB).
+   */
+  maxResultBytes?: number;
 }
 
 /** The Executor service over `state`. */
@@ -58,18 +68,24 @@ export function createExecutorService(state: ExecutorState, options: ExecutorSer
       const send = (message: ExecutorMessage) => {
         if (!call.cancelled && call.writable) call.write(message);
       };
+      const maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
       /** Batches of this stream without an answer yet. */
       const inflight = new Set<number>();
       const answer = (result: BatchResult) => {
         if (!inflight.delete(result.batchId)) return; // answered already (device lost)
         const bytes = result.errorCode === 0 ? encodedResultBytes(result, options.maxMessageBytes) : 0;
-        if (bytes > options.maxMessageBytes) {
-          state.requestsFailed += 1;
-          send({ batchResult: failure(result.batchId, new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
-            `the result of batch ${result.batchId} is ${bytes} bytes encoded, over the message limit of ${options.maxMessageBytes} bytes; send fewer rows per batch`)) });
+        if (bytes <= options.maxMessageBytes) {
+          send({ batchResult: result });
           return;
         }
-        send({ batchResult: result });
+        const outputBytes = result.outputs.reduce((sum, tensor) => sum + tensor.data.byteLength, 0);
+        if (outputBytes > maxResultBytes) {
+          state.requestsFailed += 1;
+          send({ batchResult: failure(result.batchId, new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
+            `the result of batch ${result.batchId} has ${outputBytes} bytes of outputs, over the per-result budget of ${maxResultBytes} bytes; send fewer rows per batch`)) });
+          return;
+        }
+        for (const chunk of chunkResult(result, chunkBytesFor(options.maxMessageBytes))) send({ batchResult: chunk });
       };
       const unsubscribe = state.subscribe((event) => {
         if (event.kind === 'unloaded') {

@@ -33,8 +33,10 @@ export interface ExecutorOptions {
    * a load needing more fails RESOURCE_EXHAUSTED. Default: NEXUS_WARM_UP_BUDGET_BYTES, else 256 MiB.
    */
   warmUpBudgetBytes?: number;
-  /** Largest gRPC message received or sent, in bytes; a batch result over it fails alone. Default 64 MiB. */
+  /** Largest gRPC message received or sent, in bytes; a batch result over it is sent in chunks. Default 64 MiB. */
   maxMessageBytes?: number;
+  /** Most output bytes of one batch result; a batch over it fails RESOURCE_EXHAUSTED alone. Default 1 GiB. */
+  maxResultBytes?: number;
   /**
    * Called once the GPU device is lost (after health turned NOT_SERVING and batches in flight
    * were answered UNAVAILABLE), so a supervisor can restart the process. Default: exit with code 1.
@@ -68,7 +70,7 @@ export async function startExecutor(options: ExecutorOptions): Promise<RunningEx
       name: 'nexus.executor.v1.Executor',
       protoFile: 'nexus/executor/v1/executor.proto',
       definition: ExecutorService,
-      implementation: createExecutorService(state, { device: gpu.description, maxMessageBytes }, logger),
+      implementation: createExecutorService(state, { device: gpu.description, maxMessageBytes, maxResultBytes: options.maxResultBytes }, logger),
     }],
   });
   logger.info({ address: running.address, device: gpu.description, gpuBudgetBytes, warmUpBudgetBytes }, 'executor listening');

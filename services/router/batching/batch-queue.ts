@@ -41,6 +41,11 @@ export interface QueueByteLimits {
   maxQueueBytes?: number;
   /** Input bytes, and known output bytes, of one batch; batches are cut before either passes it. Default unbounded. */
   maxBatchBytes?: number;
+  /**
+   * Known output bytes of one batch instead, when set: results past the message limit come back
+   * in chunks, so outputs may be larger than inputs. Default maxBatchBytes.
+   */
+  maxResultBytes?: number;
 }
 
 const priorityOf = (request: QueuedRequest) => request.priority ?? DEFAULT_PRIORITY;
@@ -54,6 +59,7 @@ export class BatchQueue<T extends QueuedRequest> {
   readonly policy: BatchingPolicy;
   readonly maxQueueBytes: number;
   readonly maxBatchBytes: number;
+  readonly maxResultBytes: number;
   private queue: T[] = [];
   private queuedBytes = 0;
 
@@ -62,6 +68,7 @@ export class BatchQueue<T extends QueuedRequest> {
     this.policy = policy;
     this.maxQueueBytes = limits.maxQueueBytes ?? Infinity;
     this.maxBatchBytes = limits.maxBatchBytes ?? Infinity;
+    this.maxResultBytes = limits.maxResultBytes ?? this.maxBatchBytes;
   }
 
   get depth(): number {
@@ -180,7 +187,7 @@ export class BatchQueue<T extends QueuedRequest> {
     const preferred = this.policy.preferredBatchSizes ?? [];
     for (const request of this.queue) {
       const tooBig = count > 0 && (inputBytes + (request.inputBytes ?? 0) > this.maxBatchBytes
-        || outputBytes + (request.outputBytes ?? 0) > this.maxBatchBytes);
+        || outputBytes + (request.outputBytes ?? 0) > this.maxResultBytes);
       if (request.shapeKey !== head.shapeKey || rows + request.rows > this.policy.maxBatchSize || tooBig) {
         forced = true;
         break;

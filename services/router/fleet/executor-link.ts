@@ -3,7 +3,9 @@
  * id; answers come back by id. When the stream breaks, everything pending on it fails with
  * UNAVAILABLE at once (so the caller can retry elsewhere) and the link reconnects with backoff.
  * Every batch waits at most `batchTimeoutMs`: a connected but hung executor frees the slot and
- * fails the batch as a broken stream would, so it runs elsewhere.
+ * fails the batch as a broken stream would, so it runs elsewhere. A result too large for one
+ * message comes in chunks, put together here (bounded by `maxResultBytes`) before the batch is
+ * answered; the batch timeout keeps running while they arrive.
  */
 import type {
   BatchResult, ExecuteBatch, ExecutorHello, ExecutorMessage, ModelLoadResult, RouterMessage,
@@ -14,6 +16,7 @@ import { ErrorCode, modelKey, modelKeyOf, NexusError, type ModelKey } from '../.
 import { carrierOf } from '../../telemetry/tracing.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { ExecutorDialer, ExecutorStream } from './executor-stream.ts';
+import { DEFAULT_MAX_RESULT_BYTES, ResultAssembly } from './result-assembly.ts';
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
@@ -33,6 +36,11 @@ export interface ExecutorLinkOptions {
    * (it may run elsewhere) and its slot frees. Default 30 000.
    */
   batchTimeoutMs?: number;
+  /**
+   * Most output bytes of one chunked batch result, in bytes; a result declaring more fails its
+   * batch RESOURCE_EXHAUSTED. Default DEFAULT_MAX_RESULT_BYTES (1 GiB).
+   */
+  maxResultBytes?: number;
 }
 
 interface Pending<T> {
@@ -41,6 +49,8 @@ interface Pending<T> {
   timer?: NodeJS.Timeout;
   /** The version a batch runs on. */
   key?: ModelKey;
+  /** The chunks of a batch's result received so far. */
+  assembly?: ResultAssembly;
 }
 
 /**
@@ -65,6 +75,7 @@ export class ExecutorLink {
   private readonly dialer: ExecutorDialer;
   private readonly logger: Logger;
   private readonly batchTimeoutMs: number;
+  private readonly maxResultBytes: number;
   private stream: ExecutorStream | undefined;
   private nextId = 1;
   private readonly pendingLoads = new Map<number, Pending<ModelLoadResult>>();
@@ -80,6 +91,7 @@ export class ExecutorLink {
     this.dialer = options.dialer;
     this.logger = options.logger.child({ executor: options.address });
     this.batchTimeoutMs = options.batchTimeoutMs ?? DEFAULT_BATCH_TIMEOUT_MS;
+    this.maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
   }
 
   /** Opens the stream; the link keeps it open (reconnecting) until `close`. */
@@ -156,13 +168,15 @@ export class ExecutorLink {
       this.logger.warn({ model: key, reason: message.modelUnloaded.reason }, 'executor unloaded a model');
       this.onCapacity();
     } else if (message.batchResult) {
-      const result = message.batchResult;
-      const pending = this.pendingBatches.get(result.batchId);
+      const pending = this.pendingBatches.get(message.batchResult.batchId);
       // Unknown: answered after its timeout, when the batch had already been failed.
       if (!pending) return;
+      const result = message.batchResult.chunk ? this.assemble(message.batchResult, pending) : message.batchResult;
+      if (!result) return;
       this.settleBatch(result.batchId, pending);
       // Bad input or a passed deadline says nothing about the executor's health.
-      const executorFault = result.errorCode === ErrorCode.INTERNAL || result.errorCode === ErrorCode.UNAVAILABLE;
+      const executorFault = result.errorCode === ErrorCode.INTERNAL || result.errorCode === ErrorCode.UNAVAILABLE
+        || result.errorCode === ErrorCode.DATA_LOSS;
       this.recordOutcome(!executorFault);
       if (result.errorCode === 0) pending.resolve(result);
       else if (pending.key && isNotLoadedRefusal(result.errorCode, result.errorMessage)) {
@@ -173,6 +187,21 @@ export class ExecutorLink {
         pending.reject(new NexusError(ErrorCode.UNAVAILABLE, `executor ${this.address} did not hold ${pending.key}; it is being loaded again and the batch will run again`));
       } else pending.reject(new NexusError(result.errorCode as ErrorCode, result.errorMessage));
       this.onCapacity();
+    }
+  }
+
+  /**
+   * Adds a chunk to its batch's result: the whole result once every chunk is in, undefined while
+   * some are missing, a failed result when the chunks do not fit together.
+   */
+  private assemble(chunk: BatchResult, pending: Pending<BatchResult>): BatchResult | undefined {
+    pending.assembly ??= new ResultAssembly(chunk.batchId, this.maxResultBytes);
+    try {
+      return pending.assembly.add(chunk);
+    } catch (error) {
+      const coded = NexusError.from(error);
+      this.logger.warn({ batchId: chunk.batchId, code: coded.code, reason: coded.message }, 'executor sent a chunked result that cannot be put together');
+      return { batchId: chunk.batchId, outputs: [], errorCode: coded.code, errorMessage: coded.message, batchSize: 0, gpuNs: 0, executeNs: 0 };
     }
   }
 

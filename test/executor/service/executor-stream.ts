@@ -1,6 +1,7 @@
 /**
  * A router's side of an executor's Connect stream, for tests that say to an executor what a
- * router never would: messages are written as given and answers matched by id.
+ * router never would: messages are written as given and answers matched by id (a chunked result
+ * put together first, as the router does).
  */
 import { credentials, Metadata } from '@grpc/grpc-js';
 import {
@@ -8,6 +9,7 @@ import {
   type RouterMessage,
 } from '../../../services/protocol/generated/nexus/executor/v1/executor.ts';
 import { GetVersionRequest, RegistryClient, type ModelVersion } from '../../../services/protocol/generated/nexus/registry/v1/registry.ts';
+import { ResultAssembly } from '../../../services/router/fleet/result-assembly.ts';
 
 export class ExecutorStream {
   readonly hello: Promise<ExecutorHello>;
@@ -17,6 +19,10 @@ export class ExecutorStream {
   private readonly loads = new Map<number, (result: ModelLoadResult) => void>();
   /** Waiters by batch id, oldest first (a test may reuse an id). */
   private readonly batches = new Map<number, Array<(result: BatchResult) => void>>();
+  /** Chunked results being put together, by batch id. */
+  private readonly assemblies = new Map<number, ResultAssembly>();
+  /** Messages each chunked result came in, by batch id, once whole. */
+  readonly chunksOf = new Map<number, number>();
   private nextId = 1;
 
   constructor(address: string) {
@@ -28,7 +34,10 @@ export class ExecutorStream {
     this.call.on('data', (message: ExecutorMessage) => {
       if (message.hello) greet(message.hello);
       if (message.modelLoadResult) this.loads.get(message.modelLoadResult.requestId)?.(message.modelLoadResult);
-      if (message.batchResult) this.batches.get(message.batchResult.batchId)?.shift()?.(message.batchResult);
+      if (message.batchResult) {
+        const result = message.batchResult.chunk ? this.assemble(message.batchResult) : message.batchResult;
+        if (result) this.batches.get(result.batchId)?.shift()?.(result);
+      }
       if (message.modelUnloaded) this.unloaded.push(message.modelUnloaded);
     });
   }
@@ -49,6 +58,17 @@ export class ExecutorStream {
       this.batches.set(batchId, [...(this.batches.get(batchId) ?? []), resolve]);
       this.write({ executeBatch: { modelName: '', version: 0, inputs: [], deadlineUnixMs: 0, traceContext: {}, ...batch, batchId } });
     });
+  }
+
+  private assemble(chunk: BatchResult): BatchResult | undefined {
+    const assembly = this.assemblies.get(chunk.batchId) ?? new ResultAssembly(chunk.batchId);
+    this.assemblies.set(chunk.batchId, assembly);
+    const whole = assembly.add(chunk);
+    if (whole) {
+      this.assemblies.delete(chunk.batchId);
+      this.chunksOf.set(chunk.batchId, chunk.chunk!.count);
+    }
+    return whole;
   }
 
   unload(modelName: string, version: number): void {

@@ -1,4 +1,7 @@
-/** One executor link over a scripted stream: a hung executor frees its slot after the batch timeout. */
+/**
+ * One executor link over a scripted stream: a hung executor frees its slot after the batch
+ * timeout, and a chunked result is put together (or refused) before its batch is answered.
+ */
 import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
@@ -85,6 +88,62 @@ describe('ExecutorLink', () => {
     await vi.advanceTimersByTimeAsync(200);
     expect(link.inflight).toBe(0);
     expect(link.freeSlots).toBe(1);
+  });
+
+  it('puts a chunked result together before answering, while a small batch on the stream is answered meanwhile', async () => {
+    const { link, stream } = linkWith(1_000);
+    const large = link.execute(batch());
+    const largeId = stream.written.at(-1)!.executeBatch!.batchId;
+    const small = link.execute(batch());
+    const smallId = stream.written.at(-1)!.executeBatch!.batchId;
+    const values = new Uint8Array(new Float32Array([1, 2, 3, 4]).buffer);
+    const part = (index: number, from: number, to: number) => ({ batchResult: {
+      ...doubled(batch()), batchId: largeId, outputs: [],
+      chunk: { index, count: 2, tensors: [{ outputIndex: 0, name: 'y', datatype: 'FP32', shape: [2, 2], totalBytes: 16, byteOffset: from, data: values.slice(from, to) }] },
+    } });
+    stream.say(part(1, 8, 16));
+    await vi.advanceTimersByTimeAsync(600);
+    stream.say({ batchResult: { ...doubled(batch()), batchId: smallId } });
+    expect((await small).outputs[0].shape).toEqual([1, 2]);
+    expect(link.inflight).toBe(1);
+    stream.say(part(0, 0, 8));
+    const whole = await large;
+    expect([...new Float32Array(whole.outputs[0].data.slice().buffer)]).toEqual([1, 2, 3, 4]);
+    expect(link.inflight).toBe(0);
+  });
+
+  it('fails a batch whose chunks do not fit together DATA_LOSS, ignores its later chunks, and keeps serving', async () => {
+    const { link, stream } = linkWith(1_000);
+    const pending = link.execute(batch()).catch((error: { code: number; message: string }) => error);
+    const batchId = stream.written.at(-1)!.executeBatch!.batchId;
+    const part = (index: number, shape: number[]) => ({ batchResult: {
+      ...doubled(batch()), batchId, outputs: [],
+      chunk: { index, count: 3, tensors: [{ outputIndex: 0, name: 'y', datatype: 'FP32', shape, totalBytes: 16, byteOffset: 8 * index, data: new Uint8Array(8) }] },
+    } });
+    stream.say(part(0, [2, 2]));
+    stream.say(part(1, [4]));
+    expect(await pending).toMatchObject({ code: ErrorCode.DATA_LOSS, message: expect.stringMatching(/declares FP32 \[4\]/) });
+    stream.say(part(2, [2, 2]));
+    expect(link.inflight).toBe(0);
+    const next = link.execute(batch());
+    stream.say({ batchResult: { ...doubled(batch()), batchId: stream.written.at(-1)!.executeBatch!.batchId } });
+    expect((await next).outputs[0].shape).toEqual([1, 2]);
+  });
+
+  it('keeps the batch timeout running while chunks arrive, and fails a batch whose stream is lost mid-chunks UNAVAILABLE', async () => {
+    const { link, stream } = linkWith(1_000);
+    const chunked = (batchId: number) => ({ batchResult: {
+      ...doubled(batch()), batchId, outputs: [],
+      chunk: { index: 0, count: 2, tensors: [{ outputIndex: 0, name: 'y', datatype: 'FP32', shape: [2], totalBytes: 8, byteOffset: 0, data: new Uint8Array(4) }] },
+    } });
+    const slow = link.execute(batch()).catch((error: { code: number; message: string }) => error);
+    stream.say(chunked(stream.written.at(-1)!.executeBatch!.batchId));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await slow).toMatchObject({ code: ErrorCode.UNAVAILABLE, message: expect.stringMatching(/did not answer batch \d+ within 1000 ms/) });
+    const lost = link.execute(batch()).catch((error: { code: number; message: string }) => error);
+    stream.say(chunked(stream.written.at(-1)!.executeBatch!.batchId));
+    stream.emit('close');
+    expect(await lost).toMatchObject({ code: ErrorCode.UNAVAILABLE, message: expect.stringMatching(/disconnected/) });
   });
 
   it('releases a request whose batch hangs: it is retried, then fails, instead of waiting forever', async () => {

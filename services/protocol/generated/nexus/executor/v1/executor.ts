@@ -145,6 +145,37 @@ export interface BatchResult {
   gpuNs: number;
   /** Wall time from receiving the batch to sending this result. */
   executeNs: number;
+  /**
+   * Set on each message of a result too large for one: see ResultChunk. Unset, the whole result
+   * is in this message.
+   */
+  chunk?: ResultChunk | undefined;
+}
+
+/**
+ * One of `count` messages carrying one result, all with the same batch_id and error_code 0, and
+ * empty outputs: index 0 to count - 1, in any order. The router puts them together before it
+ * reads the result; together they carry each output's bytes once.
+ */
+export interface ResultChunk {
+  index: number;
+  count: number;
+  /** Slices of the outputs, in this message. */
+  tensors: TensorChunk[];
+}
+
+/** A slice of one output of a chunked result: data holds its bytes from byte_offset on. */
+export interface TensorChunk {
+  /** The output's place among the result's outputs, from 0. */
+  outputIndex: number;
+  /** The output's name, datatype and shape, the same in every chunk of it. */
+  name: string;
+  datatype: string;
+  shape: number[];
+  /** Bytes of the whole output (its chunks' data together). */
+  totalBytes: number;
+  byteOffset: number;
+  data: Uint8Array;
 }
 
 export interface GetStatsRequest {
@@ -1735,7 +1766,16 @@ export const ExecuteBatch_TraceContextEntry: MessageFns<ExecuteBatch_TraceContex
 };
 
 function createBaseBatchResult(): BatchResult {
-  return { batchId: 0, outputs: [], errorCode: 0, errorMessage: "", batchSize: 0, gpuNs: 0, executeNs: 0 };
+  return {
+    batchId: 0,
+    outputs: [],
+    errorCode: 0,
+    errorMessage: "",
+    batchSize: 0,
+    gpuNs: 0,
+    executeNs: 0,
+    chunk: undefined,
+  };
 }
 
 export const BatchResult: MessageFns<BatchResult> = {
@@ -1760,6 +1800,9 @@ export const BatchResult: MessageFns<BatchResult> = {
     }
     if (message.executeNs !== 0) {
       writer.uint32(56).uint64(message.executeNs);
+    }
+    if (message.chunk !== undefined) {
+      ResultChunk.encode(message.chunk, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1833,6 +1876,14 @@ export const BatchResult: MessageFns<BatchResult> = {
             message.executeNs = longToNumber(reader.uint64());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.chunk = ResultChunk.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1878,6 +1929,7 @@ export const BatchResult: MessageFns<BatchResult> = {
         : isSet(object.execute_ns)
         ? globalThis.Number(object.execute_ns)
         : 0,
+      chunk: isSet(object.chunk) ? ResultChunk.fromJSON(object.chunk) : undefined,
     };
   },
 
@@ -1904,6 +1956,9 @@ export const BatchResult: MessageFns<BatchResult> = {
     if (message.executeNs !== 0) {
       obj.executeNs = Math.round(message.executeNs);
     }
+    if (message.chunk !== undefined) {
+      obj.chunk = ResultChunk.toJSON(message.chunk);
+    }
     return obj;
   },
 
@@ -1919,6 +1974,301 @@ export const BatchResult: MessageFns<BatchResult> = {
     message.batchSize = object.batchSize ?? 0;
     message.gpuNs = object.gpuNs ?? 0;
     message.executeNs = object.executeNs ?? 0;
+    message.chunk = (object.chunk !== undefined && object.chunk !== null)
+      ? ResultChunk.fromPartial(object.chunk)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseResultChunk(): ResultChunk {
+  return { index: 0, count: 0, tensors: [] };
+}
+
+export const ResultChunk: MessageFns<ResultChunk> = {
+  encode(message: ResultChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.index !== 0) {
+      writer.uint32(8).uint32(message.index);
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).uint32(message.count);
+    }
+    for (const v of message.tensors) {
+      TensorChunk.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResultChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResultChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.tensors.push(TensorChunk.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResultChunk {
+    return {
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      tensors: globalThis.Array.isArray(object?.tensors) ? object.tensors.map((e: any) => TensorChunk.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ResultChunk): unknown {
+    const obj: any = {};
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.tensors?.length) {
+      obj.tensors = message.tensors.map((e) => TensorChunk.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResultChunk>): ResultChunk {
+    return ResultChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResultChunk>): ResultChunk {
+    const message = createBaseResultChunk();
+    message.index = object.index ?? 0;
+    message.count = object.count ?? 0;
+    message.tensors = object.tensors?.map((e) => TensorChunk.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTensorChunk(): TensorChunk {
+  return { outputIndex: 0, name: "", datatype: "", shape: [], totalBytes: 0, byteOffset: 0, data: new Uint8Array(0) };
+}
+
+export const TensorChunk: MessageFns<TensorChunk> = {
+  encode(message: TensorChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.outputIndex !== 0) {
+      writer.uint32(8).uint32(message.outputIndex);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.datatype !== "") {
+      writer.uint32(26).string(message.datatype);
+    }
+    if (message.shape.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.shape) {
+        writer.int64(v);
+      }
+      writer.join();
+    }
+    if (message.totalBytes !== 0) {
+      writer.uint32(40).uint64(message.totalBytes);
+    }
+    if (message.byteOffset !== 0) {
+      writer.uint32(48).uint64(message.byteOffset);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(58).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TensorChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTensorChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.outputIndex = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.datatype = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag === 32) {
+              message.shape.push(longToNumber(reader.int64()));
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.shape.push(longToNumber(reader.int64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.totalBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.byteOffset = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.data = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TensorChunk {
+    return {
+      outputIndex: isSet(object.outputIndex)
+        ? globalThis.Number(object.outputIndex)
+        : isSet(object.output_index)
+        ? globalThis.Number(object.output_index)
+        : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      datatype: isSet(object.datatype) ? globalThis.String(object.datatype) : "",
+      shape: globalThis.Array.isArray(object?.shape) ? object.shape.map((e: any) => globalThis.Number(e)) : [],
+      totalBytes: isSet(object.totalBytes)
+        ? globalThis.Number(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? globalThis.Number(object.total_bytes)
+        : 0,
+      byteOffset: isSet(object.byteOffset)
+        ? globalThis.Number(object.byteOffset)
+        : isSet(object.byte_offset)
+        ? globalThis.Number(object.byte_offset)
+        : 0,
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: TensorChunk): unknown {
+    const obj: any = {};
+    if (message.outputIndex !== 0) {
+      obj.outputIndex = Math.round(message.outputIndex);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.datatype !== "") {
+      obj.datatype = message.datatype;
+    }
+    if (message.shape?.length) {
+      obj.shape = message.shape.map((e) => Math.round(e));
+    }
+    if (message.totalBytes !== 0) {
+      obj.totalBytes = Math.round(message.totalBytes);
+    }
+    if (message.byteOffset !== 0) {
+      obj.byteOffset = Math.round(message.byteOffset);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TensorChunk>): TensorChunk {
+    return TensorChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TensorChunk>): TensorChunk {
+    const message = createBaseTensorChunk();
+    message.outputIndex = object.outputIndex ?? 0;
+    message.name = object.name ?? "";
+    message.datatype = object.datatype ?? "";
+    message.shape = object.shape?.map((e) => e) || [];
+    message.totalBytes = object.totalBytes ?? 0;
+    message.byteOffset = object.byteOffset ?? 0;
+    message.data = object.data ?? new Uint8Array(0);
     return message;
   },
 };
