@@ -26,6 +26,7 @@ const options = new Command('nexus-router')
   .option('--max-message-bytes <bytes>', 'largest public message, after decompression', atLeast(1024), String(DEFAULT_ROUTER_BUDGETS.maxMessageBytes))
   .option('--max-request-bytes <bytes>', 'largest input bytes of one request', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxRequestBytes))
   .option('--max-batch-bytes <bytes>', 'largest batch inputs or outputs sent to or from an executor', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxBatchBytes))
+  .option('--max-result-bytes <bytes>', 'largest result of one batch (chunked past the executor message limit)', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxResultBytes))
   .option('--max-queue-bytes <bytes>', 'input bytes queued per model version', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxQueueBytes))
   .option('--max-task-bytes <bytes>', 'request and response bytes the task API holds', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxTaskBytes))
   .option('--max-concurrent-streams <calls>', 'calls open at once per client connection', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxConcurrentStreams))
@@ -44,7 +45,7 @@ await runServiceProcess('router', async () => {
   };
   const budgets: RouterBudgets = {
     maxMessageBytes: Number(options.maxMessageBytes), maxRequestBytes: Number(options.maxRequestBytes),
-    maxBatchBytes: Number(options.maxBatchBytes), maxQueueBytes: Number(options.maxQueueBytes),
+    maxBatchBytes: Number(options.maxBatchBytes), maxResultBytes: Number(options.maxResultBytes), maxQueueBytes: Number(options.maxQueueBytes),
     maxTaskBytes: Number(options.maxTaskBytes), maxConcurrentStreams: Number(options.maxConcurrentStreams),
     maxSessionMemoryMiB: Number(options.maxSessionMemoryMib), maxStreamInflight: Number(options.maxStreamInflight),
   };

@@ -39,6 +39,7 @@ export interface RunningRouter extends RunningServer {
 
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
   const logger = createLogger('router');
+  const budgets = budgetsOf(options.config);
   // Keepalive pings: the Watch stream is otherwise silent for as long as nothing changes, and a
   // half-open connection (a registry host gone without a reset) would go unnoticed until TCP
   // gives up, minutes later, with the router following nothing meanwhile.
@@ -49,7 +50,9 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const pool = new ExecutorPool({
     addresses: options.executorAddresses,
     logger,
-    createLink: (address) => new ExecutorLink({ address, dialer: grpcExecutorDialer(address), logger, batchTimeoutMs: options.batchTimeoutMs }),
+    createLink: (address) => new ExecutorLink({
+      address, dialer: grpcExecutorDialer(address), logger, batchTimeoutMs: options.batchTimeoutMs, maxResultBytes: budgets.maxResultBytes,
+    }),
   });
   let setHealth: RunningServer['setHealth'] = () => {};
   const catalog = new ModelCatalog(grpcRegistryView(registry), pool, {
@@ -59,10 +62,13 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     // grpc.health.v1 per model: SERVING once the model is loaded and warmed on an executor.
     onModelHealth: (modelName, serving) => setHealth(`model/${modelName}`, serving ? 'SERVING' : 'NOT_SERVING'),
   });
-  const budgets = budgetsOf(options.config);
   const requests = createRequestPath(catalog, {
     reporter: prometheusRequestReporter,
-    limits: { maxRequestBytes: budgets.maxRequestBytes, maxBatchBytes: budgets.maxBatchBytes },
+    limits: {
+      maxRequestBytes: budgets.maxRequestBytes, maxBatchBytes: budgets.maxBatchBytes,
+      // The answer is one public message; results between that and the batch limit come back chunked.
+      maxResponseBytes: Math.min(budgets.maxMessageBytes, budgets.maxResultBytes),
+    },
   });
   pool.start();
   const running = await startGrpcServer({

@@ -37,8 +37,13 @@ export interface ValidatedRequest {
 export interface RequestByteLimits {
   /** Largest input bytes of one request (shape × datatype, summed over inputs). */
   maxRequestBytes: number;
-  /** Largest message to or from an executor: one request's inputs or outputs must fit in it. */
+  /** Largest message to an executor: one request's inputs must fit in it. */
   maxBatchBytes: number;
+  /**
+   * Largest outputs of one request: its answer is one public message, so this is at most the
+   * router's message limit. Default: `maxBatchBytes`.
+   */
+  maxResponseBytes?: number;
 }
 
 /** The range each narrow integer type holds; typed contents outside it are refused, not wrapped. */
@@ -226,9 +231,11 @@ export function validateInferRequest(
     }
     outputBytes += bytes;
   }
-  if (outputBytes > limits.maxBatchBytes) {
+  const maxResponseBytes = limits.maxResponseBytes ?? limits.maxBatchBytes;
+  if (outputBytes > maxResponseBytes) {
+    const limit = limits.maxResponseBytes === undefined ? 'the executor message limit' : 'the response message limit';
     throw new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
-      `the request's outputs would take ${outputBytes} bytes (${mib(outputBytes)}), over the executor message limit of ${limits.maxBatchBytes} bytes (${mib(limits.maxBatchBytes)}); send fewer rows per request`);
+      `the request's outputs would take ${outputBytes} bytes (${mib(outputBytes)}), over ${limit} of ${maxResponseBytes} bytes (${mib(maxResponseBytes)}); send fewer rows per request`);
   }
   const inputBytes = inputs.reduce((sum, input) => sum + input.data.byteLength, 0);
   // A model without a batch dimension runs one request at a time: give each request its own key.

@@ -64,6 +64,12 @@ export interface RouterBudgets {
    * refused). Under the 64 MiB router↔executor message limit, with room for the envelope. Default 60 MiB.
    */
   maxBatchBytes: number;
+  /**
+   * Largest result of one batch, in bytes: outputs past the router↔executor message limit come
+   * back in chunks and are put together up to this; batches are cut so their known outputs stay
+   * under it. Default 1 GiB.
+   */
+  maxResultBytes: number;
   /** Input bytes queued on one model version; a request past it gets RESOURCE_EXHAUSTED. Default 256 MiB. */
   maxQueueBytes: number;
   /** Bytes of requests and responses the task API holds; new tasks past it get RESOURCE_EXHAUSTED. Default 256 MiB. */
@@ -80,6 +86,7 @@ export const DEFAULT_ROUTER_BUDGETS: RouterBudgets = {
   maxMessageBytes: 32 * MIB,
   maxRequestBytes: 16 * MIB,
   maxBatchBytes: 60 * MIB,
+  maxResultBytes: 1024 * MIB,
   maxQueueBytes: 256 * MIB,
   maxTaskBytes: 256 * MIB,
   maxConcurrentStreams: 1_000,

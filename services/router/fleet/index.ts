@@ -4,5 +4,4 @@
  */
 export { DEFAULT_BATCH_TIMEOUT_MS, ExecutorLink } from './executor-link.ts';
 export { ExecutorPool, type PoolLink } from './executor-pool.ts';
-export { DEFAULT_MAX_RESULT_BYTES } from './result-assembly.ts';
 export { grpcExecutorDialer, type ExecutorDialer, type ExecutorStream } from './executor-stream.ts';

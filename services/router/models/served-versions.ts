@@ -11,7 +11,6 @@ import { isBatchable } from '../admission/index.ts';
 import { ModelBatcher, type BatcherReporter } from '../batching/index.ts';
 import { budgetsOf, servingConfigFor, type RouterConfig } from '../config/index.ts';
 import { ResponseCache } from '../features/index.ts';
-import { DEFAULT_MAX_RESULT_BYTES } from '../fleet/index.ts';
 import type { RegistryView, VersionHost } from './registry-view.ts';
 import { ServedVersion, VersionState } from './served-version.ts';
 
@@ -87,7 +86,7 @@ export class ServedVersions {
       policy,
       reporter: this.options.batcherReporter?.(record.modelName),
       // Outputs past the executor message limit come back in chunks, up to the link's result budget.
-      limits: { maxQueueBytes: budgets.maxQueueBytes, maxBatchBytes: budgets.maxBatchBytes, maxResultBytes: DEFAULT_MAX_RESULT_BYTES },
+      limits: { maxQueueBytes: budgets.maxQueueBytes, maxBatchBytes: budgets.maxBatchBytes, maxResultBytes: budgets.maxResultBytes },
       hasCapacity: () => host.hasCapacity(key),
       run: (inputs, deadlineUnixMs, traceContext) =>
         host.execute(key, { modelName: record.modelName, version: record.version, inputs, deadlineUnixMs, traceContext }),

@@ -59,6 +59,8 @@ describe('request byte budgets', () => {
     const refused = codeOf(() => validateInferRequest(request(4), wide, 8, { maxRequestBytes: 1 << 20, maxBatchBytes: 10_000 }));
     expect(refused.code).toBe(ErrorCode.RESOURCE_EXHAUSTED);
     expect(refused.message).toMatch(/outputs would take 32000 bytes.*executor message limit of 10000/);
+    const answer = codeOf(() => validateInferRequest(request(4), wide, 8, { maxRequestBytes: 1 << 20, maxBatchBytes: 1 << 20, maxResponseBytes: 20_000 }));
+    expect(answer.message).toMatch(/outputs would take 32000 bytes.*response message limit of 20000/);
   });
 });
 
