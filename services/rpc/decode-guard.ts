@@ -31,27 +31,27 @@ function reasonOf(error: unknown): string {
   return `${message.slice(0, 200)} (a truncated or malformed protobuf message)`;
 }
 
-const PROTOTYPE_KEY = Buffer.from('__proto__');
-
 /**
  * True when decoding set an object's prototype: a map entry keyed '__proto__' (a request
  * parameter, say) is assigned by the generated decoder as `map[key] = value`, which replaces the
- * map's prototype with the client's value instead of adding an entry. Only messages whose bytes
- * hold that key are walked.
+ * map's prototype with the client's value instead of adding an entry. The walk visits messages
+ * only: byte fields and arrays of scalars (tensor contents) are skipped whole, so it costs a few
+ * steps per message, whatever the size of its tensors.
  */
-function hasPrototypeKey(bytes: Buffer, decoded: unknown): boolean {
-  if (!bytes.includes(PROTOTYPE_KEY)) return false;
-  const pending: unknown[] = [decoded];
-  while (pending.length > 0) {
-    const value = pending.pop();
-    if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) continue;
-    if (Array.isArray(value)) {
-      pending.push(...value);
-      continue;
-    }
+function hasReplacedPrototype(decoded: unknown): boolean {
+  const pending: object[] = typeof decoded === 'object' && decoded !== null ? [decoded] : [];
+  for (let value = pending.pop(); value !== undefined; value = pending.pop()) {
     const prototype = Object.getPrototypeOf(value);
     if (prototype !== Object.prototype && prototype !== null) return true;
-    pending.push(...Object.values(value));
+    for (const field of Object.values(value)) {
+      if (typeof field !== 'object' || field === null || ArrayBuffer.isView(field)) continue;
+      if (!Array.isArray(field)) {
+        pending.push(field);
+      } else if (field.length > 0 && typeof field[0] === 'object' && field[0] !== null && !ArrayBuffer.isView(field[0])) {
+        // Repeated messages; a repeated scalar or bytes field holds no maps.
+        for (const item of field) pending.push(item);
+      }
+    }
   }
   return false;
 }
@@ -64,13 +64,12 @@ export function withTotalDeserializers(definition: ServiceDefinition): ServiceDe
     guarded[name] = {
       ...method,
       requestDeserialize: (bytes: Buffer) => {
-        let decoded: unknown;
         try {
-          decoded = decode(bytes);
+          const decoded = decode(bytes);
+          return hasReplacedPrototype(decoded) ? new UndecodableRequest("'__proto__' is not accepted as a map key") : decoded;
         } catch (error) {
           return new UndecodableRequest(reasonOf(error));
         }
-        return hasPrototypeKey(bytes, decoded) ? new UndecodableRequest("'__proto__' is not accepted as a map key") : decoded;
       },
     };
   }

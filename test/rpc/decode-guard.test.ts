@@ -116,7 +116,13 @@ describe('undecodable requests', () => {
     expect(error?.code).toBe(status.INVALID_ARGUMENT);
     expect(error?.details).toContain("'__proto__' is not accepted as a map key");
     expect(handled).toBe(before);
-    // The same text as an ordinary string value decodes as usual.
+    // The same text as an ordinary string value decodes as usual, beside large tensor contents.
+    const large = ModelInferRequest.encode(ModelInferRequest.fromPartial({
+      modelName: 'iris', id: '__proto__',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [200_000], contents: { fp32Contents: new Array(200_000).fill(1) } }],
+    })).finish();
+    const largeAnswer = await unaryBytes(large);
+    expect(largeAnswer.error).toBeNull();
     const named = await unaryBytes(ModelInferRequest.encode(ModelInferRequest.fromPartial({ modelName: 'iris', id: '__proto__' })).finish());
     expect(named.error).toBeNull();
     expect(named.response?.id).toBe('__proto__');
