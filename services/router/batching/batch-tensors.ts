@@ -32,6 +32,13 @@ export function stackInputs(requests: readonly ValidatedRequest[], totalRows: nu
 export function splitOutputs(outputs: readonly Tensor[], rows: readonly number[], totalRows: number): RequestOutputs[] {
   const slices: RequestOutputs[] = rows.map(() => new Map());
   for (const output of outputs) {
+    // What an executor sends is checked like anything else from the network: a tensor shorter
+    // than its shape would hand clients views past its end.
+    const expectedBytes = isDatatype(output.datatype) ? elementCount(output.shape) * BYTES_PER_ELEMENT[output.datatype] : undefined;
+    if (expectedBytes === undefined || (output.datatype !== 'BYTES' && output.data.byteLength !== expectedBytes)) {
+      throw new NexusError(ErrorCode.DATA_LOSS,
+        `the executor returned output '${output.name}' as ${output.datatype} [${output.shape}] with ${output.data.byteLength} bytes; that shape holds ${expectedBytes ?? 'no known number of'} bytes`);
+    }
     if (rows.length === 1) {
       slices[0].set(output.name, output);
       continue;

@@ -32,6 +32,21 @@ describe('updateAfterBatch', () => {
     expect(update.failed.map(({ error }) => error.code)).toEqual([ErrorCode.INTERNAL, ErrorCode.INTERNAL]);
   });
 
+  it('fails every request as DATA_LOSS when an output holds fewer bytes than its shape, even a single request', () => {
+    for (const requests of [[member(1), member(2)], [member(3)]]) {
+      const update = updateAfterBatch(requests, {
+        kind: 'answered',
+        result: {
+          batchId: 1, errorCode: 0, errorMessage: '', batchSize: 3, gpuNs: 0, executeNs: 0,
+          outputs: [{ name: 'y', datatype: 'FP32', shape: [3, 10], data: f32([1, 2, 3]) }],
+        },
+      }, true);
+      expect(update.answered).toEqual([]);
+      expect(update.failed.map(({ error }) => error.code)).toEqual(requests.map(() => ErrorCode.DATA_LOSS));
+      expect(update.failed[0].error.message).toContain("output 'y' as FP32 [3,10] with 12 bytes; that shape holds 120 bytes");
+    }
+  });
+
   it('queues a lost batch again, except requests out of retries, and none while closing', () => {
     const lost = { kind: 'failed' as const, error: new NexusError(ErrorCode.UNAVAILABLE, 'executor lost') };
     const fresh = member(1);
