@@ -139,7 +139,7 @@ export class ExecutorState {
       entry.resident = resident;
       Object.assign(loaded, { precision: resident.model.precision, stepCount: resident.model.stepCount, weightBytes: resident.model.weightBytes });
       // Unloaded while it was loading: give its hold back.
-      if (this.models.get(key) !== entry) this.residents.release(resident.key, key);
+      if (this.models.get(key) !== entry) this.residents.release(resident, key);
     }, () => {
       if (this.models.get(key) === entry) this.models.delete(key);
     });
@@ -154,30 +154,34 @@ export class ExecutorState {
     const maxBatchSize = maxBatchSizeOf(record);
     const residentKey = `${record.sha256}:${precision}`;
     const resident = await this.residents.acquire(residentKey, key, () => this.compile(key, record, residentKey, precision, maxBatchSize));
-    if (resident.warmedUpTo < maxBatchSize) {
-      // Shared with a version whose batches are smaller: warm the larger sizes too.
-      resident.busy += 1;
-      try {
-        const plan = planWarmUp(`model ${key}`, resident.model.signature, maxBatchSize, this.options.warmUpBudgetBytes);
-        const sizes = plan && { ...plan, batchSizes: plan.batchSizes.filter((size) => size > resident.warmedUpTo) };
-        await inSpan(tracer, 'warm_up', {}, () => runWarmUp(resident.model, sizes));
-        resident.warmedUpTo = maxBatchSize;
-      } catch (error) {
-        this.residents.release(residentKey, key);
-        throw error;
-      } finally {
-        resident.busy -= 1;
-      }
+    try {
+      if (resident.warmedUpTo < maxBatchSize) await this.warmUpShared(key, resident, maxBatchSize);
+      this.checkDevice();
+    } catch (error) {
+      this.residents.release(resident, key);
+      throw error;
     }
-    this.checkDevice();
     metrics.modelWeightBytes.set({ model: claimed.modelName, version: String(claimed.version) }, resident.model.weightBytes);
     const seconds = (performance.now() - started) / 1000;
     metrics.modelLoadTime.observe({ model: claimed.modelName }, seconds);
     this.logger.info({
-      model: key, sha256: record.sha256, ms: Math.round(seconds * 1000), sharedWith: [...resident.versions].filter((other) => other !== key),
+      model: key, sha256: record.sha256, ms: Math.round(seconds * 1000), sharedWith: [...resident.versions.keys()].filter((other) => other !== key),
       warmedUpTo: resident.warmedUpTo, gpuBytes: resident.bytes,
     }, 'model loaded');
     return resident;
+  }
+
+  /** Warms a model shared with a version whose batches are smaller at the larger sizes too. */
+  private async warmUpShared(key: ModelKey, resident: ResidentModel, maxBatchSize: number): Promise<void> {
+    resident.busy += 1;
+    try {
+      const plan = planWarmUp(`model ${key}`, resident.model.signature, maxBatchSize, this.options.warmUpBudgetBytes);
+      const sizes = plan && { ...plan, batchSizes: plan.batchSizes.filter((size) => size > resident.warmedUpTo) };
+      await inSpan(tracer, 'warm_up', {}, () => runWarmUp(resident.model, sizes));
+      resident.warmedUpTo = Math.max(resident.warmedUpTo, maxBatchSize);
+    } finally {
+      resident.busy -= 1;
+    }
   }
 
   /** Downloads, compiles and warms up one resident model, within the GPU and warm-up budgets. */
@@ -192,7 +196,7 @@ export class ExecutorState {
       const warmed = await inSpan(tracer, 'warm_up', {}, () => runWarmUp(model, plan));
       const gpuBytes = model.weightBytes + warmed.peakActivationBytes;
       this.residents.makeRoom(label, gpuBytes);
-      return { key: residentKey, model, versions: new Set(), bytes: gpuBytes, busy: 0, lastUsedMs: performance.now(), warmedUpTo: maxBatchSize };
+      return { key: residentKey, model, versions: new Map(), bytes: gpuBytes, busy: 0, lastUsedMs: performance.now(), warmedUpTo: maxBatchSize };
     } catch (error) {
       model.dispose();
       throw error;
@@ -200,7 +204,7 @@ export class ExecutorState {
   }
 
   private evicted(resident: ResidentModel, reason: string): void {
-    for (const key of resident.versions) {
+    for (const key of resident.versions.keys()) {
       const entry = this.models.get(key);
       if (!entry) continue;
       this.models.delete(key);
@@ -266,7 +270,7 @@ export class ExecutorState {
     if (!entry) return;
     this.models.delete(key);
     this.forgetMetrics(entry.loaded);
-    if (entry.resident) this.residents.release(entry.resident.key, key);
+    if (entry.resident) this.residents.release(entry.resident, key);
     this.logger.info({ model: key }, 'model unloaded');
   }
 

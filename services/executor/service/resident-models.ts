@@ -1,7 +1,8 @@
 /**
  * The compiled models on the GPU, keyed by what their bytes and precision are (sha256 and
  * precision), so versions storing identical bytes share one compiled copy. Each is
- * reference-counted by the versions that use it, and together they stay within the GPU memory
+ * reference-counted by the holds on it (one per acquire, so a version loaded, unloaded and
+ * loaded again while one build runs holds it twice and must release twice), and together they stay within the GPU memory
  * budget: a model that would not fit evicts the least recently used idle ones first.
  */
 import { ErrorCode, NexusError, type ModelKey } from '../../domain/index.ts';
@@ -13,8 +14,8 @@ export interface ResidentModel {
   /** "sha256:precision". */
   readonly key: string;
   readonly model: CompiledModel;
-  /** The versions that use it; it is disposed when the last one goes. */
-  readonly versions: Set<ModelKey>;
+  /** Holds on it by version (one per acquire not yet released); it is disposed when the last one goes. */
+  readonly versions: Map<ModelKey, number>;
   /** GPU bytes it holds: weights plus its largest warm-up batch's activations (an estimate until warmed). */
   bytes: number;
   /** Batches running (or being warmed up) on it now; only an idle model can be evicted. */
@@ -56,18 +57,27 @@ export class ResidentModels {
       }
       resident = await pending;
     }
-    resident.versions.add(version);
+    resident.versions.set(version, (resident.versions.get(version) ?? 0) + 1);
     resident.lastUsedMs = performance.now();
     return resident;
   }
 
-  /** Drops `version`'s hold; the model is disposed once no version holds it. */
-  release(key: string, version: ModelKey): void {
-    const resident = this.residents.get(key);
-    if (!resident) return;
+  /**
+   * Gives back one hold `version` took on `resident` with acquire; the model is disposed once no
+   * hold is left. Nothing happens when `resident` is no longer the one resident under its key
+   * (it was evicted, and its key may hold a newer build).
+   */
+  release(resident: ResidentModel, version: ModelKey): void {
+    if (this.residents.get(resident.key) !== resident) return;
+    const holds = resident.versions.get(version) ?? 0;
+    if (holds <= 0) return;
+    if (holds > 1) {
+      resident.versions.set(version, holds - 1);
+      return;
+    }
     resident.versions.delete(version);
     if (resident.versions.size === 0) {
-      this.residents.delete(key);
+      this.residents.delete(resident.key);
       resident.model.dispose();
     }
   }

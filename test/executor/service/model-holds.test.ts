@@ -1,0 +1,103 @@
+/**
+ * How the executor's state holds its compiled models, without a GPU: the compiler is replaced
+ * by fakes whose builds the test finishes when it wants, so loads, unloads, batches and
+ * evictions can be interleaved exactly.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { ErrorCode, NexusError } from '../../../services/domain/index.ts';
+import type { ModelVersion } from '../../../services/protocol/generated/nexus/registry/v1/registry.ts';
+import type { CompiledModel } from '../../../services/executor/runtime/index.ts';
+import type { GpuContext } from '../../../services/executor/gpu/index.ts';
+import type { ArtifactCache } from '../../../services/executor/service/artifact-cache.ts';
+import type { Logger } from '../../../services/telemetry/logger.ts';
+
+interface FakeModel extends CompiledModel {
+  disposed: boolean;
+  runs: number[];
+}
+
+const compiles: Array<{ resolve: (model: FakeModel) => void; model: FakeModel }> = [];
+
+function fakeModel(): FakeModel {
+  const model: FakeModel = {
+    signature: { inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 1] }] },
+    precision: 'fp32', weightBytes: 100, fused: [], stepCount: 1, stepLabels: ['Relu'], disposed: false, runs: [],
+    async run(inputs) {
+      if (model.disposed) throw new NexusError(ErrorCode.FAILED_PRECONDITION, 'model is disposed');
+      const x = inputs.get('x')!;
+      model.runs.push(x.shape[0]);
+      return { outputs: new Map([['y', x]]), gpuNs: undefined, peakBytes: 10 * x.shape[0] };
+    },
+    dispose() {
+      model.disposed = true;
+    },
+  };
+  return model;
+}
+
+vi.mock('../../../services/executor/runtime/index.ts', () => ({
+  PLAN_CACHE_CAPACITY: 8,
+  compileOnnxModel: () => new Promise<FakeModel>((resolve) => compiles.push({ resolve, model: fakeModel() })),
+}));
+
+const { ExecutorState } = await import('../../../services/executor/service/executor-state.ts');
+
+const SHA = 'b'.repeat(64);
+const record = (version: number, sha256 = SHA, maxBatchSize = 2): ModelVersion => ({
+  modelName: 'm', version, sha256, sizeBytes: 10, format: 'onnx',
+  signature: { inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 1] }] },
+  lineage: undefined, tags: {}, creator: 'ada', createdAtUnixMs: 1, batching: { maxBatchSize, maxQueueDelayUs: 0 }, files: [],
+});
+
+const quiet = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
+
+function stateWith(records: ModelVersion[], gpuBudgetBytes = 1_000_000) {
+  const artifacts = { fetch: async () => new Uint8Array(10) } as unknown as ArtifactCache;
+  const gpu = { hasF16: false, device: {} } as unknown as GpuContext;
+  return new ExecutorState(gpu, artifacts, quiet, {
+    versions: async (_name, version) => records.find((candidate) => candidate.version === version)!,
+    gpuBudgetBytes, warmUpBudgetBytes: 1_000_000,
+  });
+}
+
+/** Lets queued promise callbacks run until the state has asked for `count` compiles. */
+async function compilesStarted(count: number): Promise<void> {
+  for (let turn = 0; turn < 100 && compiles.length < count; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+  expect(compiles.length).toBe(count);
+}
+
+const batch = (version: number, rows = 1) => ({
+  batchId: 1, modelName: 'm', version, deadlineUnixMs: 0, traceContext: {},
+  inputs: [{ name: 'x', datatype: 'FP32', shape: [rows, 1], data: new Uint8Array(4 * rows) }],
+});
+
+describe('holds on a compiled model', () => {
+  it('a version loaded, unloaded and loaded again during one build keeps its model', async () => {
+    compiles.length = 0;
+    const state = stateWith([record(1)]);
+    const first = state.load({ requestId: 1, version: record(1), traceContext: {} });
+    first.catch(() => {});
+    await compilesStarted(1);
+    state.unload('m', 1);
+    const second = state.load({ requestId: 2, version: record(1), traceContext: {} });
+    compiles[0].resolve(compiles[0].model);
+    await Promise.all([first, second]);
+    expect(compiles[0].model.disposed).toBe(false);
+    const result = await state.execute(batch(1));
+    expect(result.outputs[0].shape).toEqual([1, 1]);
+    state.unload('m', 1);
+    expect(compiles[0].model.disposed).toBe(true);
+  });
+
+  it('a load that fails after taking its hold gives the hold back', async () => {
+    compiles.length = 0;
+    const state = stateWith([record(1)]);
+    const loading = state.load({ requestId: 1, version: record(1), traceContext: {} });
+    await compilesStarted(1);
+    state.deviceLost('test');
+    compiles[0].resolve(compiles[0].model);
+    await expect(loading).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
+    expect(compiles[0].model.disposed).toBe(true);
+    expect(state.stats().gpuBytesUsed).toBe(0);
+  });
+});
