@@ -1,10 +1,10 @@
 /**
  * `nexus up` keeps serving when one of its services dies: the executor is killed with SIGKILL,
  * `up` says so and restarts it on the same address, the registry and router keep running, an
- * inference works again, and Ctrl-C still stops everything.
+ * inference works again, and Ctrl-C still stops everything and leaves no pid file behind.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -89,4 +89,5 @@ it('restarts an executor killed with SIGKILL, keeps the others, and serves again
   up.kill('SIGINT');
   expect(await exited).toBe(0);
   expect([alive(registryPid), alive(routerPid), alive(restartedPid)]).toEqual([false, false, false]);
+  expect(await readdir(join(home, 'run'))).toEqual([]);
 }, 240_000);

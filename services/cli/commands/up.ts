@@ -8,8 +8,8 @@
  * child's pid is in `<data dir>/run/<name>.pid`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ListeningMessage } from '../../rpc/service-process.ts';
 import { IRIS_EXAMPLE_DIR, trainIrisModel } from '../../examples/index.ts';
@@ -56,6 +56,15 @@ interface RunDirs {
 /** The metrics port beside a service port (8001 → 8002, as Triton does); 0 stays 0. */
 const metricsPortBeside = (port: string) => (Number(port) === 0 ? 0 : Number(port) + 1);
 
+/** Removes a pid file; one that cannot be removed is left for the next `nexus up` to overwrite. */
+function removePidFile(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // An exit handler must not throw; a stale pid file is harmless.
+  }
+}
+
 /** Starts a service, writes its pid file, and waits until it listens. */
 async function startChild(name: string, script: string, args: string[], dirs: RunDirs): Promise<Child> {
   const logPath = join(dirs.logDir, `${name}.log`);
@@ -63,8 +72,10 @@ async function startChild(name: string, script: string, args: string[], dirs: Ru
   const child = fork(join(SERVICES_DIR, script), args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   child.stderr!.pipe(log);
   const pidPath = join(dirs.pidDir, `${name}.pid`);
-  await writeFile(pidPath, `${child.pid}\n`);
-  child.once('exit', () => void rm(pidPath, { force: true }).catch(() => undefined));
+  // Both synchronous: no exit can come between writing and watching, and the file is gone
+  // before anything else hears the exit (stop() resolves on it, and `nexus up` then exits).
+  writeFileSync(pidPath, `${child.pid}\n`);
+  child.once('exit', () => removePidFile(pidPath));
   let onMessage: ((message: ListeningMessage) => void) | undefined;
   let onExit: ((code: number | null) => void) | undefined;
   try {
