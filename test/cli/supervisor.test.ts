@@ -1,8 +1,9 @@
 /**
  * The supervisor behind `nexus up`, with fake processes and fake timers: an unexpected exit is
  * announced and restarted after 0.5 s, doubling to 30 s while restarts follow each other, reset
- * once a child stays up a minute; the other children are untouched, a failed start is retried,
- * and stop() ends everything and cancels pending restarts.
+ * once a child stays up a minute (and not for a start that takes a minute); the other children
+ * are untouched, a failed start is retried, and stop() ends everything, cancels pending restarts
+ * and waits for a restart that is starting, then stops what it started.
  */
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -26,6 +27,13 @@ function fakeProcess(): ChildProcess & { exit(code: number | null, signal?: Node
     },
   });
   return emitter;
+}
+
+/** A start() whose outcome the test decides: `settle` resolves or rejects the promise it returned. */
+function heldStart() {
+  const calls: { resolve(process: ChildProcess): void; reject(error: Error): void }[] = [];
+  const start = () => new Promise<ChildProcess>((resolve, reject) => calls.push({ resolve, reject }));
+  return { start, calls };
 }
 
 let notices: string[];
@@ -107,5 +115,70 @@ it('stops every child and cancels a pending restart', async () => {
   expect(router.signalCode).toBe('SIGTERM');
   await vi.advanceTimersByTimeAsync(60_000);
   expect(start).not.toHaveBeenCalled();
+  expect(notices).toHaveLength(1);
+});
+
+it('does not forgive past restarts for a start that takes a minute, failed or not', async () => {
+  const { start, calls } = heldStart();
+  const executor = fakeProcess();
+  supervisor.supervise('executor-0', executor, start);
+  executor.exit(134);
+  await vi.advanceTimersByTimeAsync(500);
+  expect(calls).toHaveLength(1);
+  await vi.advanceTimersByTimeAsync(61_000);
+  calls[0].reject(new Error('executor-0 did not start within 120s'));
+  await vi.advanceTimersByTimeAsync(0);
+  expect(notices.at(-1)).toBe('executor-0 failed to start (executor-0 did not start within 120s); restarting in 1 s (restart 2)');
+
+  await vi.advanceTimersByTimeAsync(1000);
+  expect(calls).toHaveLength(2);
+  await vi.advanceTimersByTimeAsync(61_000);
+  const slow = fakeProcess();
+  calls[1].resolve(slow);
+  await vi.advanceTimersByTimeAsync(0);
+  expect(notices.at(-1)).toBe(`executor-0 restarted (pid ${slow.pid})`);
+  // Up for a moment only, after a minute of starting: the backoff goes on.
+  slow.exit(1);
+  expect(notices.at(-1)).toBe('executor-0 exited with code 1; restarting in 2 s (restart 3)');
+});
+
+it('waits for a restart that is starting when stopped, then stops what it started', async () => {
+  const { start, calls } = heldStart();
+  const executor = fakeProcess();
+  const router = fakeProcess();
+  supervisor.supervise('executor-0', executor, start);
+  supervisor.supervise('router', router, async () => fakeProcess());
+  executor.exit(134);
+  await vi.advanceTimersByTimeAsync(500);
+  expect(calls).toHaveLength(1);
+
+  let stopped = false;
+  const stopping = supervisor.stop().then(() => (stopped = true));
+  await vi.advanceTimersByTimeAsync(5_000);
+  expect([stopped, router.signalCode]).toEqual([false, 'SIGTERM']);
+
+  const restarted = fakeProcess();
+  calls[0].resolve(restarted);
+  await stopping;
+  expect(restarted.signalCode).toBe('SIGTERM');
+  expect(supervisor.processOf('executor-0')).toBe(restarted);
+  expect(notices).toEqual(['executor-0 exited with code 134; restarting in 0.5 s (restart 1)']);
+});
+
+it('stops without retrying when the restart in flight fails to start', async () => {
+  const { start, calls } = heldStart();
+  const executor = fakeProcess();
+  supervisor.supervise('executor-0', executor, start);
+  executor.exit(134);
+  await vi.advanceTimersByTimeAsync(500);
+
+  let stopped = false;
+  const stopping = supervisor.stop().then(() => (stopped = true));
+  await vi.advanceTimersByTimeAsync(0);
+  expect(stopped).toBe(false);
+  calls[0].reject(new Error('executor-0 exited with code 1 while starting'));
+  await stopping;
+  await vi.advanceTimersByTimeAsync(60_000);
+  expect(calls).toHaveLength(1);
   expect(notices).toHaveLength(1);
 });

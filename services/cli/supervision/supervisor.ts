@@ -2,7 +2,7 @@
  * Keeps child processes running: one that exits while nobody asked it to is started again after
  * a delay that doubles with each restart in a row, and the others are left alone. A child that
  * stays up long enough is forgiven its past restarts. stop() ends every child and every pending
- * restart, once.
+ * restart, once, including a child whose restart is starting at that moment.
  */
 import type { ChildProcess } from 'node:child_process';
 
@@ -29,12 +29,17 @@ const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
 
 interface Supervised {
   name: string;
+  /** The process last started; while `starting` is set, the dead one it replaces. */
   process: ChildProcess;
+  /** When `process` finished starting (not when its start began). */
   startedAtMs: number;
   /** Restarts in a row (reset once the child stays up `stableAfterMs`). */
   restarts: number;
   start: () => Promise<ChildProcess>;
+  /** The pending restart. */
   timer?: NodeJS.Timeout;
+  /** The restart's start() in flight: stop() waits for it, then stops what it started. */
+  starting?: Promise<ChildProcess>;
 }
 
 export class Supervisor {
@@ -69,12 +74,13 @@ export class Supervisor {
     watched.once('exit', (code, signal) => {
       if (this.stopping || child.process !== watched) return;
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      this.scheduleRestart(child, how);
+      this.scheduleRestart(child, how, Date.now() - child.startedAtMs);
     });
   }
 
-  private scheduleRestart(child: Supervised, how: string): void {
-    if (Date.now() - child.startedAtMs >= this.options.stableAfterMs) child.restarts = 0;
+  /** `upForMs`: how long the child ran before this exit; absent when it never came up. */
+  private scheduleRestart(child: Supervised, how: string, upForMs?: number): void {
+    if (upForMs !== undefined && upForMs >= this.options.stableAfterMs) child.restarts = 0;
     child.restarts += 1;
     const delay = restartDelayMs(child.restarts, this.options.initialDelayMs, this.options.maxDelayMs);
     this.options.notice(`${child.name} ${how}; restarting in ${seconds(delay)} (restart ${child.restarts})`);
@@ -85,26 +91,35 @@ export class Supervisor {
   private async restart(child: Supervised): Promise<void> {
     child.timer = undefined;
     if (this.stopping) return;
-    child.startedAtMs = Date.now();
     try {
-      const started = await child.start();
-      if (this.stopping) {
-        started.kill('SIGTERM');
-        return;
-      }
+      const starting = child.start();
+      child.starting = starting;
+      const started = await starting;
       child.process = started;
+      child.startedAtMs = Date.now();
+      // Stopping already: stop() is waiting on `starting` and stops this process itself.
+      if (this.stopping) return;
       this.options.notice(`${child.name} restarted (pid ${started.pid})`);
       this.watchExit(child);
     } catch (error) {
+      // A start that failed never came up, however long it took: the backoff goes on.
       if (!this.stopping) this.scheduleRestart(child, `failed to start (${(error as Error).message.split('\n')[0]})`);
+    } finally {
+      child.starting = undefined;
     }
   }
 
-  /** Stops every child (SIGTERM, then SIGKILL after the grace period) and cancels pending restarts. */
+  /**
+   * Stops every child (SIGTERM, then SIGKILL after the grace period) and cancels pending restarts.
+   * A restart that is starting is waited for and what it started is stopped, so no child outlives
+   * the promise.
+   */
   stop(): Promise<void> {
-    this.stopping ??= Promise.all([...this.children.values()].map((child) => {
+    this.stopping ??= Promise.all([...this.children.values()].map(async (child) => {
       clearTimeout(child.timer);
-      return stopProcess(child.process, this.options.stopGraceMs);
+      child.timer = undefined;
+      const running = child.starting ? await child.starting.catch(() => undefined) : child.process;
+      if (running) await stopProcess(running, this.options.stopGraceMs);
     })).then(() => undefined);
     return this.stopping;
   }
