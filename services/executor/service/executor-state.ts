@@ -230,9 +230,16 @@ export class ExecutorState {
     if (batch.deadlineUnixMs > 0 && Date.now() > batch.deadlineUnixMs) {
       throw new NexusError(ErrorCode.DEADLINE_EXCEEDED, 'the batch deadline passed before execution started');
     }
-    const resident = await entry.ready;
     const inputs = new Map(batch.inputs.map((tensor) => [tensor.name, toHostTensor(tensor)]));
     const batchSize = batch.inputs[0]?.shape[0] ?? 0;
+    if (!entry.resident) await entry.ready;
+    // Marked busy with no await since the check, so no eviction can come between them; a model
+    // evicted (or unloaded) while this batch waited for its load is NOT_FOUND, which a router
+    // answers by loading it again.
+    const resident = this.models.get(key) === entry ? entry.resident : undefined;
+    if (!resident || !this.residents.holds(resident)) {
+      throw new NexusError(ErrorCode.NOT_FOUND, `model ${key} was unloaded from this executor before the batch ran; load it again`);
+    }
     resident.busy += 1;
     resident.lastUsedMs = performance.now();
     let result;

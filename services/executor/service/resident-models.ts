@@ -62,13 +62,18 @@ export class ResidentModels {
     return resident;
   }
 
+  /** True while `resident` is the model resident under its key (not evicted, not disposed). */
+  holds(resident: ResidentModel): boolean {
+    return this.residents.get(resident.key) === resident;
+  }
+
   /**
    * Gives back one hold `version` took on `resident` with acquire; the model is disposed once no
    * hold is left. Nothing happens when `resident` is no longer the one resident under its key
    * (it was evicted, and its key may hold a newer build).
    */
   release(resident: ResidentModel, version: ModelKey): void {
-    if (this.residents.get(resident.key) !== resident) return;
+    if (!this.holds(resident)) return;
     const holds = resident.versions.get(version) ?? 0;
     if (holds <= 0) return;
     if (holds > 1) {

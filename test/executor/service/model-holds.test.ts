@@ -101,3 +101,36 @@ describe('holds on a compiled model', () => {
     expect(state.stats().gpuBytesUsed).toBe(0);
   });
 });
+
+/** The state's resident models, to make room exactly where a concurrent load would. */
+const residentsOf = (state: InstanceType<typeof ExecutorState>) =>
+  (state as unknown as { residents: { makeRoom(label: string, bytes: number): void } }).residents;
+
+describe('batches and evictions', () => {
+  it('a batch holds its model from the moment it is accepted, so a load making room cannot evict it', async () => {
+    compiles.length = 0;
+    const state = stateWith([record(1)], 1000);
+    const loading = state.load({ requestId: 1, version: record(1), traceContext: {} });
+    await compilesStarted(1);
+    compiles[0].resolve(compiles[0].model);
+    await loading;
+    const running = state.execute(batch(1));
+    expect(() => residentsOf(state).makeRoom('model m:2', 950)).toThrow(NexusError);
+    await expect(running).resolves.toMatchObject({ batchSize: 1 });
+    expect(compiles[0].model.disposed).toBe(false);
+  });
+
+  it('a batch waiting for a load whose model is evicted meanwhile is NOT_FOUND', async () => {
+    compiles.length = 0;
+    const state = stateWith([record(1)], 1000);
+    const loading = state.load({ requestId: 1, version: record(1), traceContext: {} });
+    // Runs once the load is ready, before the waiting batch goes on.
+    const evicted = loading.then(() => residentsOf(state).makeRoom('model m:2', 950));
+    const running = state.execute(batch(1));
+    await compilesStarted(1);
+    compiles[0].resolve(compiles[0].model);
+    await evicted;
+    await expect(running).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
+    expect(compiles[0].model.runs).toEqual([2, 1]); // the warm-up only
+  });
+});
