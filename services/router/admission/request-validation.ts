@@ -73,6 +73,29 @@ function staticBytes(spec: TensorSpec, rows: number, batchable: boolean): number
   return (batchable ? rows : 1) * elementCount(dims) * BYTES_PER_ELEMENT[spec.datatype];
 }
 
+/** Most bytes one element takes in typed contents: integers are varints, negative ones 10 bytes. */
+const TYPED_WIRE_BYTES: Partial<Record<Datatype, number>> = {
+  BOOL: 1, UINT8: 2, UINT16: 3, UINT32: 5, UINT64: 10, INT8: 10, INT16: 10, INT32: 10, INT64: 10, FP32: 4, FP64: 8,
+};
+/** Room left in an answer for its names, shapes, parameters and framing. */
+const RESPONSE_ENVELOPE_BYTES = 64 * 1024;
+
+/**
+ * The most bytes the requested outputs take in the answer, from static shapes: raw bytes, or
+ * typed contents at their worst-case wire size. Undefined when a shape is only known at run time.
+ */
+function responseWireBytes(signature: { outputs: readonly TensorSpec[] }, names: readonly string[], rows: number, batchable: boolean, raw: boolean): number | undefined {
+  let total = 0;
+  for (const spec of signature.outputs) {
+    if (!names.includes(spec.name)) continue;
+    const bytes = staticBytes(spec, rows, batchable);
+    if (bytes === undefined) return undefined;
+    const perElement = BYTES_PER_ELEMENT[spec.datatype as Datatype];
+    total += raw ? bytes : (bytes / perElement) * (TYPED_WIRE_BYTES[spec.datatype as Datatype] ?? perElement);
+  }
+  return total;
+}
+
 const MIB = 1024 * 1024;
 const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
 
@@ -231,11 +254,14 @@ export function validateInferRequest(
     }
     outputBytes += bytes;
   }
-  const maxResponseBytes = limits.maxResponseBytes ?? limits.maxBatchBytes;
-  if (outputBytes > maxResponseBytes) {
-    const limit = limits.maxResponseBytes === undefined ? 'the executor message limit' : 'the response message limit';
+  if (limits.maxResponseBytes === undefined && outputBytes > limits.maxBatchBytes) {
     throw new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
-      `the request's outputs would take ${outputBytes} bytes (${mib(outputBytes)}), over ${limit} of ${maxResponseBytes} bytes (${mib(maxResponseBytes)}); send fewer rows per request`);
+      `the request's outputs would take ${outputBytes} bytes (${mib(outputBytes)}), over the executor message limit of ${limits.maxBatchBytes} bytes (${mib(limits.maxBatchBytes)}); send fewer rows per request`);
+  }
+  const responseBytes = limits.maxResponseBytes === undefined ? undefined : responseWireBytes(signature, outputNames, effectiveRows, batchable, raw);
+  if (responseBytes !== undefined && responseBytes + RESPONSE_ENVELOPE_BYTES > limits.maxResponseBytes!) {
+    throw new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
+      `the answer would take up to ${responseBytes} bytes (${mib(responseBytes)}${raw ? '' : ', as typed contents'}), over the response message limit of ${limits.maxResponseBytes} bytes (${mib(limits.maxResponseBytes!)}); send fewer rows per request${raw ? '' : ', or ask for raw_output_contents by sending raw inputs'}`);
   }
   const inputBytes = inputs.reduce((sum, input) => sum + input.data.byteLength, 0);
   // A model without a batch dimension runs one request at a time: give each request its own key.

@@ -31,6 +31,10 @@ function request(rows: number, raw = new Uint8Array(rows * 16)): ModelInferReque
   };
 }
 
+const emptyContents = () => ({
+  boolContents: [], intContents: [], int64Contents: [], uintContents: [], uint64Contents: [], fp32Contents: [], fp64Contents: [], bytesContents: [],
+});
+
 const codeOf = (run: () => unknown) => {
   try {
     run();
@@ -59,8 +63,24 @@ describe('request byte budgets', () => {
     const refused = codeOf(() => validateInferRequest(request(4), wide, 8, { maxRequestBytes: 1 << 20, maxBatchBytes: 10_000 }));
     expect(refused.code).toBe(ErrorCode.RESOURCE_EXHAUSTED);
     expect(refused.message).toMatch(/outputs would take 32000 bytes.*executor message limit of 10000/);
-    const answer = codeOf(() => validateInferRequest(request(4), wide, 8, { maxRequestBytes: 1 << 20, maxBatchBytes: 1 << 20, maxResponseBytes: 20_000 }));
-    expect(answer.message).toMatch(/outputs would take 32000 bytes.*response message limit of 20000/);
+    const answer = codeOf(() => validateInferRequest(request(4), wide, 8, { maxRequestBytes: 1 << 20, maxBatchBytes: 1 << 20, maxResponseBytes: 90_000 }));
+    expect(answer.message).toMatch(/answer would take up to 32000 bytes.*response message limit of 90000/);
+  });
+
+  it('sizes the answer by typed contents at their worst-case wire size, with room for the envelope', () => {
+    const narrow = { inputs: signature.inputs, outputs: [{ name: 'y', datatype: 'INT8' as const, shape: [-1, 1000] }] };
+    const limits = { maxRequestBytes: 1 << 20, maxBatchBytes: 1 << 20, maxResponseBytes: 100_000 };
+    const typedRequest = (rows: number): ModelInferRequest => ({
+      ...request(rows), rawInputContents: [],
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [rows, 4], parameters: {}, contents: { ...emptyContents(), fp32Contents: new Array(rows * 4).fill(1) } }],
+    });
+    // 4 rows × 1000 INT8 values: 4000 raw bytes, but up to 40 000 as varints; 40 000 + 64 KiB > 100 000.
+    const typed = codeOf(() => validateInferRequest(typedRequest(4), narrow, 8, limits));
+    expect(typed.code).toBe(ErrorCode.RESOURCE_EXHAUSTED);
+    expect(typed.message).toMatch(/up to 40000 bytes.*as typed contents/);
+    // The same rows asked for raw fit: 4000 bytes.
+    expect(codeOf(() => validateInferRequest(request(4), narrow, 8, limits)).code).toBe(0);
+    expect(codeOf(() => validateInferRequest(typedRequest(1), narrow, 8, limits)).code).toBe(0);
   });
 });
 
