@@ -52,6 +52,8 @@ interface PendingRequest extends QueuedRequest {
   readonly queueSpan: Span;
   /** Times it went back to the queue after its executor was lost. */
   requeues: number;
+  /** The caller's cancellation: checked again before a lost batch's requests go back to the queue. */
+  readonly signal: CancelSignal | undefined;
   resolve(answer: BatchAnswer): void;
   reject(error: NexusError): void;
 }
@@ -154,7 +156,7 @@ export class ModelBatcher {
       const request: PendingRequest = {
         id: nextRequestId++, rows: validated.rows, shapeKey: validated.shapeKey,
         inputBytes: validated.inputBytes, outputBytes: validated.outputBytes,
-        enqueuedAtMs: now, deadlineMs, priority, validated, requeues: 0, span, queueSpan,
+        enqueuedAtMs: now, deadlineMs, priority, validated, requeues: 0, span, queueSpan, signal,
         resolve: (answer) => {
           if (onAbort) signal!.removeEventListener('abort', onAbort);
           resolve(answer);
@@ -291,9 +293,15 @@ export class ModelBatcher {
       request.resolve({ outputs, batchRows: batch.totalRows, gpuNs, queuedMs: batch.sentAtMs - request.enqueuedAtMs });
     }
     for (const { request, error } of decision.failed) request.reject(error);
-    if (decision.requeued.length > 0) {
-      for (const request of decision.requeued) request.requeues += 1;
-      this.queue.requeueFront(decision.requeued);
+    // A request cancelled while its batch ran was already out of the queue when the abort came.
+    const requeued = decision.requeued.filter((request) => {
+      if (!request.signal?.aborted) return true;
+      request.reject(new NexusError(ErrorCode.CANCELLED, 'the client cancelled the request'));
+      return false;
+    });
+    if (requeued.length > 0) {
+      for (const request of requeued) request.requeues += 1;
+      this.queue.requeueFront(requeued);
       this.pump();
     }
   }

@@ -129,6 +129,29 @@ describe('ModelBatcher', () => {
     expect(valuesOf(outputs.get('y'))).toEqual([2, 4]);
   });
 
+  it('does not queue again a request cancelled while its lost batch was running', async () => {
+    const batches: Tensor[][] = [];
+    const succeed = doublingRunner(batches);
+    const controller = new AbortController();
+    let calls = 0;
+    const batcher = new ModelBatcher({
+      policy: { maxBatchSize: 8, maxQueueDelayMs: 0, maxQueueSize: 10 },
+      run: async (inputs) => {
+        calls += 1;
+        if (calls > 1) return succeed(inputs);
+        // The client gives up while the batch is on the executor, which is then lost.
+        controller.abort();
+        throw new NexusError(ErrorCode.UNAVAILABLE, 'executor 1 disconnected');
+      },
+      hasCapacity: () => true,
+    });
+    const cancelled = batcher.submit(validated([[1, 1]]), { signal: controller.signal });
+    const kept = batcher.submit(validated([[2, 2]]));
+    await expect(cancelled).rejects.toMatchObject({ code: ErrorCode.CANCELLED });
+    expect(valuesOf((await kept).outputs.get('y'))).toEqual([4, 4]);
+    expect(batches.map((inputs) => inputs[0].shape)).toEqual([[1, 2]]);
+  });
+
   it('gives up with UNAVAILABLE after MAX_REQUEUES lost executors', async () => {
     let calls = 0;
     const batcher = new ModelBatcher({
