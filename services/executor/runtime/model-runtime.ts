@@ -9,7 +9,7 @@
 import { elementCount } from '../../onnx/datatypes.ts';
 import { decodeModel, type HostTensor, type ModelSignature } from '../../onnx/model.ts';
 import { ErrorCode, failedPrecondition, invalidArgument, NexusError } from '../../domain/errors.ts';
-import { bufferBytes, compileGraph, resolveBudgets, type CompileBudgets, type CompiledGraph, type DeviceStep } from '../compiler/index.ts';
+import { bufferBytes, compileGraph, planLayout, resolveBudgets, type CompileBudgets, type CompiledGraph, type DeviceStep } from '../compiler/index.ts';
 import { pipelineCacheFor, type CachedPipeline, type GpuContext } from '../gpu/index.ts';
 import type { GemmAlgorithm } from '../kernels/index.ts';
 import { fromStorageBytes, STORAGE_BYTES, storageOf, toStorageBytes, type Precision } from '../tensor/index.ts';
@@ -73,6 +73,11 @@ export interface CompiledModel {
    * FAILED_PRECONDITION after dispose() or when the batch does not fit the device.
    */
   run(inputs: Map<string, HostTensor>): Promise<RunResult>;
+  /**
+   * The activation bytes (RunResult.peakBytes) a batch of these input shapes would take, from its
+   * plan layout, without touching the device; throws as run would for shapes it refuses.
+   */
+  activationBytesFor(inputShapes: ReadonlyMap<string, readonly number[]>): number;
   /** Frees the model's GPU memory once queued runs have finished; later runs reject. */
   dispose(): void;
 }
@@ -226,6 +231,10 @@ class GpuModel implements CompiledModel {
     const result = this.queueTail.then(() => this.runNow(inputs));
     this.queueTail = result.catch(() => undefined);
     return result;
+  }
+
+  activationBytesFor(inputShapes: ReadonlyMap<string, readonly number[]>): number {
+    return planLayout(this.resources.graph, inputShapes, this.resources.device.limits).peakBytes;
   }
 
   dispose(): void {

@@ -14,11 +14,11 @@ import type { Logger } from '../../telemetry/logger.ts';
 import { metrics } from '../../telemetry/metrics.ts';
 import { contextFromCarrier, inSpan, tracerFor } from '../../telemetry/tracing.ts';
 import { pipelineCacheFor, type GpuContext } from '../gpu/index.ts';
-import { compileOnnxModel, type Precision } from '../runtime/index.ts';
+import { compileOnnxModel, type CompiledModel, type Precision } from '../runtime/index.ts';
 import type { ArtifactCache } from './artifact-cache.ts';
 import { ResidentModels, type ResidentModel } from './resident-models.ts';
 import { checkClaims, checkLoadTarget, type VersionSource } from './version-trust.ts';
-import { maxBatchSizeOf, planWarmUp, runWarmUp } from './warm-up.ts';
+import { maxBatchSizeOf, planWarmUp, runWarmUp, type WarmUpPlan } from './warm-up.ts';
 import type { CompileBudgets } from '../compiler/index.ts';
 
 const tracer = tracerFor('executor');
@@ -44,6 +44,19 @@ export function precisionOf(version: ModelVersion): Precision | undefined {
 function effectivePrecision(gpu: GpuContext, version: ModelVersion): Precision {
   const wanted = precisionOf(version) ?? (process.env.NEXUS_PRECISION === 'fp16' ? 'fp16' : 'fp32');
   return wanted === 'fp16' && !gpu.hasF16 ? 'fp32' : wanted;
+}
+
+/**
+ * Weights plus the activations of the plan's largest batch, from the plan layout (before the
+ * warm-up allocates them); undefined when the layout refuses that batch (the warm-up measures it).
+ */
+function estimatedBytes(model: CompiledModel, plan: WarmUpPlan | undefined): number | undefined {
+  if (!plan || plan.batchSizes.length === 0) return model.weightBytes;
+  try {
+    return model.weightBytes + model.activationBytesFor(plan.shapesFor(plan.batchSizes[0]));
+  } catch {
+    return undefined;
+  }
 }
 
 interface LoadedEntry {
@@ -171,31 +184,41 @@ export class ExecutorState {
     return resident;
   }
 
-  /** Warms a model shared with a version whose batches are smaller at the larger sizes too. */
+  /** Warms a model shared with a version whose batches are smaller at the larger sizes too, within the GPU budget. */
   private async warmUpShared(key: ModelKey, resident: ResidentModel, maxBatchSize: number): Promise<void> {
+    const label = `model ${key}`;
     resident.busy += 1;
     try {
-      const plan = planWarmUp(`model ${key}`, resident.model.signature, maxBatchSize, this.options.warmUpBudgetBytes);
+      const plan = planWarmUp(label, resident.model.signature, maxBatchSize, this.options.warmUpBudgetBytes);
       const sizes = plan && { ...plan, batchSizes: plan.batchSizes.filter((size) => size > resident.warmedUpTo) };
-      await inSpan(tracer, 'warm_up', {}, () => runWarmUp(resident.model, sizes));
+      this.residents.grow(resident, label, estimatedBytes(resident.model, sizes) ?? 0);
+      const warmed = await inSpan(tracer, 'warm_up', {}, () => runWarmUp(resident.model, sizes));
+      this.residents.grow(resident, label, resident.model.weightBytes + warmed.peakActivationBytes);
       resident.warmedUpTo = Math.max(resident.warmedUpTo, maxBatchSize);
     } finally {
       resident.busy -= 1;
     }
   }
 
-  /** Downloads, compiles and warms up one resident model, within the GPU and warm-up budgets. */
+  /**
+   * Downloads, compiles and warms up one resident model, within the GPU and warm-up budgets. Its
+   * GPU bytes are reserved before anything is allocated: the artifact's size until it has
+   * compiled, then weights plus the largest warm-up batch's activations from the plan layout,
+   * then what the warm-up measured.
+   */
   private async compile(key: ModelKey, record: ModelVersion, residentKey: string, precision: Precision, maxBatchSize: number): Promise<ResidentModel> {
     const label = `model ${key}`;
     const bytes = await inSpan(tracer, 'download_artifact', { kind: SpanKind.CLIENT }, () => this.artifacts.fetch(record.sha256));
     // The artifact's size bounds its weights before anything is compiled.
-    this.residents.makeRoom(label, bytes.byteLength);
+    this.residents.reserve(residentKey, label, bytes.byteLength);
     const model = await inSpan(tracer, 'compile', {}, () => compileOnnxModel(this.gpu, bytes, { precision, budgets: this.options.compileBudgets }));
     try {
       const plan = planWarmUp(label, model.signature, maxBatchSize, this.options.warmUpBudgetBytes);
+      const estimate = estimatedBytes(model, plan);
+      if (estimate !== undefined) this.residents.reserve(residentKey, label, estimate);
       const warmed = await inSpan(tracer, 'warm_up', {}, () => runWarmUp(model, plan));
       const gpuBytes = model.weightBytes + warmed.peakActivationBytes;
-      this.residents.makeRoom(label, gpuBytes);
+      this.residents.reserve(residentKey, label, gpuBytes);
       return { key: residentKey, model, versions: new Map(), bytes: gpuBytes, busy: 0, lastUsedMs: performance.now(), warmedUpTo: maxBatchSize };
     } catch (error) {
       model.dispose();

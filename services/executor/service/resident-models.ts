@@ -29,6 +29,11 @@ export class ResidentModels {
   private readonly residents = new Map<string, ResidentModel>();
   /** Loads in progress by key, so concurrent versions of identical bytes compile once. */
   private readonly loading = new Map<string, Promise<ResidentModel>>();
+  /**
+   * GPU bytes set aside by key for models still compiling or warming up, counted like a busy
+   * resident (never evicted) until the build settles, so concurrent loads cannot both fit.
+   */
+  private readonly reservations = new Map<string, number>();
   private readonly budgetBytes: number;
   private readonly onEvicted: (resident: ResidentModel, reason: string) => void;
 
@@ -40,7 +45,26 @@ export class ResidentModels {
 
   /** Bytes every resident model holds now. */
   get usedBytes(): number {
-    return [...this.residents.values()].reduce((total, resident) => total + resident.bytes, 0);
+    const reserved = [...this.reservations.values()].reduce((total, bytes) => total + bytes, 0);
+    return [...this.residents.values()].reduce((total, resident) => total + resident.bytes, reserved);
+  }
+
+  /**
+   * Sets the bytes reserved for the build of `key` (called from inside its build) to `bytes`,
+   * making room for any growth first (RESOURCE_EXHAUSTED as makeRoom). The reservation ends
+   * when the build settles: the resident that replaces it counts its own bytes.
+   */
+  reserve(key: string, label: string, bytes: number): void {
+    const reserved = this.reservations.get(key) ?? 0;
+    if (bytes > reserved) this.makeRoom(label, bytes - reserved);
+    this.reservations.set(key, bytes);
+  }
+
+  /** Raises what `resident` counts to `bytes` (a larger warm-up), making room for the growth first. */
+  grow(resident: ResidentModel, label: string, bytes: number): void {
+    if (bytes <= resident.bytes) return;
+    this.makeRoom(label, bytes - resident.bytes);
+    resident.bytes = bytes;
   }
 
   /** The model under `key` (loading it with `build` when absent), now also held by `version`. */
@@ -50,8 +74,12 @@ export class ResidentModels {
       let pending = this.loading.get(key);
       if (!pending) {
         pending = build().then((built) => {
+          this.reservations.delete(key);
           this.residents.set(key, built);
           return built;
+        }, (error: unknown) => {
+          this.reservations.delete(key);
+          throw error;
         }).finally(() => this.loading.delete(key));
         this.loading.set(key, pending);
       }
@@ -95,6 +123,7 @@ export class ResidentModels {
     const usage = [...this.residents.values()].map((resident) => ({
       key: resident.key, bytes: resident.bytes, idle: resident.busy === 0, lastUsedMs: resident.lastUsedMs,
     }));
+    for (const [key, bytes] of this.reservations) usage.push({ key: `${key} (loading)`, bytes, idle: false, lastUsedMs: 0 });
     const evictions = evictionsToFit(usage, needBytes, this.budgetBytes);
     if (!evictions) {
       throw new NexusError(ErrorCode.RESOURCE_EXHAUSTED,

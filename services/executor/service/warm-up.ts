@@ -23,6 +23,8 @@ export function maxBatchSizeOf(version: ModelVersion): number {
 export interface WarmUpPlan {
   readonly batchSizes: readonly number[];
   readonly inputBytes: number;
+  /** The input shapes of one batch size. */
+  shapesFor(batchSize: number): Map<string, number[]>;
   /** The zero inputs of one batch size. */
   inputsFor(batchSize: number): Map<string, HostTensor>;
 }
@@ -56,6 +58,7 @@ export function planWarmUp(label: string, signature: ModelSignature, maxBatchSiz
   return {
     batchSizes,
     inputBytes,
+    shapesFor: (batchSize) => new Map(signature.inputs.map((input) => [input.name, warmUpShape(input.shape, batchSize)])),
     inputsFor: (batchSize) => new Map(signature.inputs.map((input) => {
       const shape = warmUpShape(input.shape, batchSize);
       const bytes = new Uint8Array(shape.reduce((product, dim) => product * dim, 1) * BYTES_PER_ELEMENT[input.datatype]);

@@ -28,6 +28,7 @@ function fakeModel(): FakeModel {
       model.runs.push(x.shape[0]);
       return { outputs: new Map([['y', x]]), gpuNs: undefined, peakBytes: 10 * x.shape[0] };
     },
+    activationBytesFor: (shapes) => 10 * shapes.get('x')![0],
     dispose() {
       model.disposed = true;
     },
@@ -132,5 +133,36 @@ describe('batches and evictions', () => {
     await evicted;
     await expect(running).rejects.toMatchObject({ code: ErrorCode.NOT_FOUND });
     expect(compiles[0].model.runs).toEqual([2, 1]); // the warm-up only
+  });
+});
+
+describe('the GPU budget while loading', () => {
+  it('a load in progress reserves its bytes, so two concurrent loads that fit only one at a time cannot both pass', async () => {
+    compiles.length = 0;
+    // Each needs 100 bytes of weights + 20 of activations (batch 2); the budget holds one.
+    const state = stateWith([record(1), record(2, 'c'.repeat(64))], 200);
+    const loads = [1, 2].map((version) => state.load({ requestId: version, version: record(version, version === 1 ? SHA : 'c'.repeat(64)), traceContext: {} }));
+    await compilesStarted(2);
+    expect(state.stats().gpuBytesUsed).toBe(20); // the artifacts' sizes stand in
+    for (const { resolve, model } of compiles) resolve(model);
+    const settled = await Promise.allSettled(loads);
+    expect(settled.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected']);
+    expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.RESOURCE_EXHAUSTED });
+    expect(compiles[1].model.runs).toEqual([]); // refused before its warm-up allocated anything
+    expect(compiles[0].model.disposed).toBe(false);
+    expect(state.stats().gpuBytesUsed).toBe(120);
+  });
+
+  it('a version sharing a model that warms it to a larger batch counts the larger activations', async () => {
+    compiles.length = 0;
+    const state = stateWith([record(1, SHA, 2), record(2, SHA, 4)], 1000);
+    const first = state.load({ requestId: 1, version: record(1, SHA, 2), traceContext: {} });
+    await compilesStarted(1);
+    compiles[0].resolve(compiles[0].model);
+    await first;
+    expect(state.stats().gpuBytesUsed).toBe(120);
+    await state.load({ requestId: 2, version: record(2, SHA, 4), traceContext: {} });
+    expect(compiles[0].model.runs).toEqual([2, 1, 4, 3]);
+    expect(state.stats().gpuBytesUsed).toBe(140);
   });
 });
