@@ -89,6 +89,9 @@ function beforeDeadline<T>(work: Promise<T>, atMs: number): Promise<T> {
   return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }
 
+/** Keeps a wait within the call's deadline. */
+type Bounded = <T>(work: Promise<T>) => Promise<T>;
+
 /** The request path over `catalog`. */
 export function createRequestPath(catalog: ModelCatalog, options: RequestPathOptions = {}): RequestPath {
   const reporter = options.reporter ?? SILENT;
@@ -115,8 +118,11 @@ export function createRequestPath(catalog: ModelCatalog, options: RequestPathOpt
     }
   }
 
-  /** Answers an admitted request from the cache or through the batcher. */
-  async function answer(admitted: AdmittedRequest, context: RequestContext): Promise<ModelInferResponse> {
+  /**
+   * Answers an admitted request from the cache or through the batcher; `bounded` keeps a wait for
+   * a model load within the call's deadline.
+   */
+  async function answer(admitted: AdmittedRequest, context: RequestContext, bounded: Bounded): Promise<ModelInferResponse> {
     const { request, validated } = admitted;
     let model = admitted.model;
     const cacheKey = model.cache ? cacheKeyOf(modelKeyOf(model.version), validated) : undefined;
@@ -127,7 +133,7 @@ export function createRequestPath(catalog: ModelCatalog, options: RequestPathOpt
     if (!outputs) {
       // No await between this and submit: once queued, the batch keeps the version loaded. A
       // servable version is the one to queue on, without a turn of the loop.
-      if (!model.servable) model = await catalog.live(model);
+      if (!model.servable) model = await bounded(catalog.live(model));
       const queuedOn = model;
       const batch = await model.batcher.submit(validated, {
         deadlineMs: admitted.deadlineMs, signal: context.signal, priority: admitted.priority,
@@ -142,15 +148,15 @@ export function createRequestPath(catalog: ModelCatalog, options: RequestPathOpt
     return inferResponseOf(model.version, request.id, validated, outputs, parameters);
   }
 
-  function handle(request: ModelInferRequest, context: RequestContext): Promise<ModelInferResponse> {
-    const answered = handleOnce(request, context);
-    if (context.callDeadlineMs === undefined) return answered;
-    // The late answer is dropped; the call's cancellation takes the request out of its queue.
-    answered.catch(() => {});
-    return beforeDeadline(answered, context.callDeadlineMs - deadlineLeadMs);
-  }
-
-  async function handleOnce(request: ModelInferRequest, context: RequestContext): Promise<ModelInferResponse> {
+  /**
+   * Routes, admits and answers one request. The router answers a call's deadline itself,
+   * `deadlineLeadMs` early: the queue expires the request at that moment (its one timer serves
+   * every queued request), and the waits before queueing (a model's first read, its load) are
+   * raced against a timer only when they happen, off the common path.
+   */
+  async function handle(request: ModelInferRequest, callContext: RequestContext): Promise<ModelInferResponse> {
+    const context = callContext.callDeadlineMs === undefined ? callContext : { ...callContext, callDeadlineMs: callContext.callDeadlineMs - deadlineLeadMs };
+    const bounded: Bounded = context.callDeadlineMs === undefined ? (work) => work : (work) => beforeDeadline(work, context.callDeadlineMs!);
     inFlight += 1;
     const started = performance.now();
     let model = 'unknown';
@@ -160,14 +166,14 @@ export function createRequestPath(catalog: ModelCatalog, options: RequestPathOpt
     try {
       if (draining) throw new NexusError(ErrorCode.UNAVAILABLE, 'the router is shutting down; send the request to another replica');
       const route = catalog.route(request.modelName, request.modelVersion, request.parameters);
-      const routed: Routed = route instanceof Promise ? await route : route;
+      const routed: Routed = route instanceof Promise ? await bounded(route) : route;
       const admitted = admit(request, routed.model, context);
       model = admitted.model.version.modelName;
       version = admitted.model.version.version;
       experiment = routed.experiment;
       try {
         context.onAdmitted?.();
-        return await answer(admitted, context);
+        return await answer(admitted, context, bounded);
       } finally {
         catalog.release(admitted.model);
       }

@@ -105,4 +105,17 @@ describe('the request path', () => {
     await expect(requests.handle(inferRequest('iris'), { callDeadlineMs: undefined })).rejects.toMatchObject({ code: ErrorCode.UNAVAILABLE });
     expect(reporter.finished.at(-1)).toMatchObject({ model: 'unknown', outcome: 'UNAVAILABLE' });
   });
+
+  it('answers a call deadline itself, before the client would, and reports it as DEADLINE_EXCEEDED', async () => {
+    const { host, requests, reporter } = setUp();
+    await requests.handle(inferRequest('iris', '1'), { callDeadlineMs: undefined });
+    // No executor slot frees up: the request waits in its queue until the deadline.
+    host.hasCapacity = () => false;
+    const started = Date.now();
+    const callDeadlineMs = started + 60;
+    await expect(requests.handle(inferRequest('iris', '1'), { callDeadlineMs })).rejects.toMatchObject({ code: ErrorCode.DEADLINE_EXCEEDED });
+    expect(Date.now()).toBeLessThan(callDeadlineMs);
+    expect(host.batches).toHaveLength(1);
+    expect(reporter.finished.at(-1)).toMatchObject({ model: 'iris', outcome: 'DEADLINE_EXCEEDED' });
+  });
 });
