@@ -18,7 +18,7 @@ import { compileOnnxModel, type CompiledModel, type Precision } from '../runtime
 import type { ArtifactCache } from './artifact-cache.ts';
 import { ResidentModels, type ResidentModel } from './resident-models.ts';
 import { checkClaims, checkLoadTarget, type VersionSource } from './version-trust.ts';
-import { maxBatchSizeOf, planWarmUp, runWarmUp, type WarmUpPlan } from './warm-up.ts';
+import { planWarmUp, warmUpBatchSizeOf, runWarmUp, type WarmUpPlan } from './warm-up.ts';
 import type { CompileBudgets } from '../compiler/index.ts';
 
 const tracer = tracerFor('executor');
@@ -131,7 +131,8 @@ export class ExecutorState {
   /**
    * Loads a version once (concurrent asks share the work); a failed load can be retried. The
    * record comes from the registry and must agree with the claim; the version is ready only once
-   * warmed up at every batch size up to its max_batch_size.
+   * warmed up at every batch size up to the max_batch_size the request names (else its record's);
+   * a later load of a version already loading or loaded shares the first one's warm-up.
    */
   load(request: LoadModel): Promise<ResidentModel> {
     this.checkDevice();
@@ -145,7 +146,7 @@ export class ExecutorState {
       ready: inSpan(tracer, 'load_model', {
         parent: contextFromCarrier(request.traceContext),
         attributes: { 'nexus.model': key, 'nexus.sha256': claimed.sha256 },
-      }, () => this.loadVerified(key, claimed)),
+      }, () => this.loadVerified(key, claimed, request.maxBatchSize)),
     };
     this.models.set(key, entry);
     entry.ready.then((resident) => {
@@ -159,12 +160,12 @@ export class ExecutorState {
     return entry.ready;
   }
 
-  private async loadVerified(key: ModelKey, claimed: ModelVersion): Promise<ResidentModel> {
+  private async loadVerified(key: ModelKey, claimed: ModelVersion, requestedBatchSize: number): Promise<ResidentModel> {
     const started = performance.now();
     const record = checkClaims(claimed, await this.options.versions(claimed.modelName, claimed.version));
     if (record.format !== 'onnx') throw failedPrecondition(`model ${key} has format '${record.format}'; the executor runs 'onnx' models`);
     const precision = effectivePrecision(this.gpu, record);
-    const maxBatchSize = maxBatchSizeOf(record);
+    const maxBatchSize = warmUpBatchSizeOf(record, requestedBatchSize);
     const residentKey = `${record.sha256}:${precision}`;
     const resident = await this.residents.acquire(residentKey, key, () => this.compile(key, record, residentKey, precision, maxBatchSize));
     try {

@@ -1,6 +1,6 @@
 /**
  * Warm-up: before a version is reported loaded, it runs once on zeros at every batch size the
- * router may send (1..max_batch_size of its record), largest first, so every kernel variant and
+ * router may send (1..the max_batch_size the LoadModel names, else its record's), largest first, so every kernel variant and
  * every plan those sizes use exists before the first request. Inputs are sized from the declared
  * shapes (variable dims other than the batch dim count as 1) and checked against a budget
  * before anything is allocated.
@@ -17,6 +17,22 @@ export const DEFAULT_WARM_UP_BUDGET_BYTES = 256 * 1024 * 1024;
 export function maxBatchSizeOf(version: ModelVersion): number {
   const configured = version.batching?.maxBatchSize ?? 0;
   return configured >= 1 ? configured : DEFAULT_BATCHING_POLICY.maxBatchSize;
+}
+
+/** Largest batch size a LoadModel may ask the executor to warm up to (LoadModel.max_batch_size). */
+export const MAX_WARM_UP_BATCH_SIZE = 1024;
+
+/**
+ * The batch size a load warms up to: the router's `requested` (LoadModel.max_batch_size, its
+ * effective policy) when set, else the record's (maxBatchSizeOf). Throws FAILED_PRECONDITION
+ * naming the size when the router asks for more than MAX_WARM_UP_BATCH_SIZE.
+ */
+export function warmUpBatchSizeOf(version: ModelVersion, requested: number): number {
+  if (requested > MAX_WARM_UP_BATCH_SIZE) {
+    throw new NexusError(ErrorCode.FAILED_PRECONDITION,
+      `load_model.max_batch_size is ${requested}; the executor warms up to at most ${MAX_WARM_UP_BATCH_SIZE}; lower the router's max batch size`);
+  }
+  return requested >= 1 ? requested : maxBatchSizeOf(version);
 }
 
 /** What a warm-up will run: the batch sizes, largest first, and the bytes of the largest batch. */

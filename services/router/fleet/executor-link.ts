@@ -236,14 +236,17 @@ export class ExecutorLink {
     this.stream.write(message);
   }
 
-  /** Asks the executor to load a version; resolves when it is compiled and ready. */
-  load(version: ModelVersion): Promise<ModelLoadResult> {
+  /**
+   * Asks the executor to load a version warmed up to `maxBatchSize` (the router's effective max
+   * batch size; 0: the record's); resolves when it is compiled and ready.
+   */
+  load(version: ModelVersion, maxBatchSize = 0): Promise<ModelLoadResult> {
     const requestId = this.nextId++;
     return new Promise<ModelLoadResult>((resolve, reject) => {
       this.pendingLoads.set(requestId, { resolve, reject });
       try {
         // The load is part of whichever request's trace asked for it first.
-        this.send({ loadModel: { requestId, version, traceContext: carrierOf(trace.getActiveSpan()) } });
+        this.send({ loadModel: { requestId, version, traceContext: carrierOf(trace.getActiveSpan()), maxBatchSize } });
       } catch (error) {
         this.pendingLoads.delete(requestId);
         reject(NexusError.from(error));

@@ -24,7 +24,7 @@ export interface PoolLink {
   onCapacity: () => void;
   start(): void;
   whenReady(): Promise<void>;
-  load(version: ModelVersion): Promise<ModelLoadResult>;
+  load(version: ModelVersion, maxBatchSize?: number): Promise<ModelLoadResult>;
   unload(modelName: string, version: number): void;
   execute(batch: Omit<ExecuteBatch, 'batchId'>): Promise<BatchResult>;
   close(): void;
@@ -42,7 +42,8 @@ export interface ExecutorPoolOptions {
 
 export class ExecutorPool {
   readonly links: readonly PoolLink[];
-  private readonly served = new Map<ModelKey, ModelVersion>();
+  /** Served versions with the max batch size their executors warm up to. */
+  private readonly served = new Map<ModelKey, { version: ModelVersion; maxBatchSize: number }>();
   private readonly capacityListeners = new Set<() => void>();
   /** Reloads under way, by link and model key, so capacity events do not start them twice. */
   private readonly reloading = new Set<string>();
@@ -98,13 +99,16 @@ export class ExecutorPool {
     return best;
   }
 
-  /** Loads `version` on every ready executor; resolves once at least one has it. */
-  async ensureLoaded(version: ModelVersion): Promise<void> {
+  /**
+   * Loads `version` on every ready executor, warmed up to `maxBatchSize` (the batcher's max batch
+   * size; 0: the record's); resolves once at least one has it.
+   */
+  async ensureLoaded(version: ModelVersion, maxBatchSize = 0): Promise<void> {
     const key = modelKeyOf(version);
-    this.served.set(key, version);
+    this.served.set(key, { version, maxBatchSize });
     if (this.isLoaded(key)) return;
     if (!this.anyReady) await this.waitForAnyExecutor();
-    const attempts = this.links.filter((link) => link.ready && !link.loaded.has(key)).map((link) => link.load(version));
+    const attempts = this.links.filter((link) => link.ready && !link.loaded.has(key)).map((link) => link.load(version, maxBatchSize));
     if (attempts.length === 0 && this.isLoaded(key)) return;
     try {
       await Promise.any(attempts);
@@ -130,11 +134,11 @@ export class ExecutorPool {
 
   private reloadServedModels(link: PoolLink): void {
     if (!link.ready) return;
-    for (const [key, version] of this.served) {
+    for (const [key, { version, maxBatchSize }] of this.served) {
       const reload = `${link.address}|${key}`;
       if (link.loaded.has(key) || this.reloading.has(reload)) continue;
       this.reloading.add(reload);
-      link.load(version).then(
+      link.load(version, maxBatchSize).then(
         () => this.notifyCapacity(),
         (error: unknown) => this.logger.warn({ err: error, model: key, executor: link.address }, 'reload failed'),
       ).finally(() => this.reloading.delete(reload));

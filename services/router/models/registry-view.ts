@@ -20,8 +20,8 @@ export interface RegistryView {
 
 /** Where served versions are loaded and run: the executor pool, or a fake in tests. */
 export interface VersionHost {
-  /** Loads a version on the executors; resolves once at least one has it. */
-  ensureLoaded(version: ModelVersion): Promise<void>;
+  /** Loads a version on the executors, warmed up to `maxBatchSize` (0: the record's); resolves once at least one has it. */
+  ensureLoaded(version: ModelVersion, maxBatchSize?: number): Promise<void>;
   /** Stops serving a version everywhere. */
   unload(version: Pick<ModelVersion, 'modelName' | 'version'>): void;
   /** Some ready executor holds it. */

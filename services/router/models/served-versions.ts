@@ -94,7 +94,7 @@ export class ServedVersions {
     const cache = responseCache ? new ResponseCache(responseCache) : undefined;
     const model = new ServedVersion({ record, signature, policy, defaultPriority, batcher, cache });
     this.served.set(key, model);
-    host.ensureLoaded(record).then(() => {
+    host.ensureLoaded(record, policy.maxBatchSize).then(() => {
       model.moveTo(VersionState.READY, 'loaded on an executor');
       onModelHealth(record.modelName, true);
     }, (error: unknown) => {

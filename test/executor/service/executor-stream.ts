@@ -42,12 +42,12 @@ export class ExecutorStream {
     });
   }
 
-  /** Sends a LoadModel with `version` exactly as given. */
-  load(version: ModelVersion): Promise<ModelLoadResult> {
+  /** Sends a LoadModel with `version` exactly as given (warmed up to `maxBatchSize`; 0: the record's). */
+  load(version: ModelVersion, maxBatchSize = 0): Promise<ModelLoadResult> {
     const requestId = this.nextId++;
     return new Promise((resolve) => {
       this.loads.set(requestId, resolve);
-      this.write({ loadModel: { requestId, version, traceContext: {} } });
+      this.write({ loadModel: { requestId, version, traceContext: {}, maxBatchSize } });
     });
   }
 

@@ -76,11 +76,11 @@ describe('holds on a compiled model', () => {
   it('a version loaded, unloaded and loaded again during one build keeps its model', async () => {
     compiles.length = 0;
     const state = stateWith([record(1)]);
-    const first = state.load({ requestId: 1, version: record(1), traceContext: {} });
+    const first = state.load({ requestId: 1, version: record(1), traceContext: {}, maxBatchSize: 0 });
     first.catch(() => {});
     await compilesStarted(1);
     state.unload('m', 1);
-    const second = state.load({ requestId: 2, version: record(1), traceContext: {} });
+    const second = state.load({ requestId: 2, version: record(1), traceContext: {}, maxBatchSize: 0 });
     compiles[0].resolve(compiles[0].model);
     await Promise.all([first, second]);
     expect(compiles[0].model.disposed).toBe(false);
@@ -93,7 +93,7 @@ describe('holds on a compiled model', () => {
   it('a load that fails after taking its hold gives the hold back', async () => {
     compiles.length = 0;
     const state = stateWith([record(1)]);
-    const loading = state.load({ requestId: 1, version: record(1), traceContext: {} });
+    const loading = state.load({ requestId: 1, version: record(1), traceContext: {}, maxBatchSize: 0 });
     await compilesStarted(1);
     state.deviceLost('test');
     compiles[0].resolve(compiles[0].model);
@@ -111,7 +111,7 @@ describe('batches and evictions', () => {
   it('a batch holds its model from the moment it is accepted, so a load making room cannot evict it', async () => {
     compiles.length = 0;
     const state = stateWith([record(1)], 1000);
-    const loading = state.load({ requestId: 1, version: record(1), traceContext: {} });
+    const loading = state.load({ requestId: 1, version: record(1), traceContext: {}, maxBatchSize: 0 });
     await compilesStarted(1);
     compiles[0].resolve(compiles[0].model);
     await loading;
@@ -124,7 +124,7 @@ describe('batches and evictions', () => {
   it('a batch waiting for a load whose model is evicted meanwhile is NOT_FOUND', async () => {
     compiles.length = 0;
     const state = stateWith([record(1)], 1000);
-    const loading = state.load({ requestId: 1, version: record(1), traceContext: {} });
+    const loading = state.load({ requestId: 1, version: record(1), traceContext: {}, maxBatchSize: 0 });
     // Runs once the load is ready, before the waiting batch goes on.
     const evicted = loading.then(() => residentsOf(state).makeRoom('model m:2', 950));
     const running = state.execute(batch(1));
@@ -141,7 +141,7 @@ describe('the GPU budget while loading', () => {
     compiles.length = 0;
     // Each needs 100 bytes of weights + 20 of activations (batch 2); the budget holds one.
     const state = stateWith([record(1), record(2, 'c'.repeat(64))], 200);
-    const loads = [1, 2].map((version) => state.load({ requestId: version, version: record(version, version === 1 ? SHA : 'c'.repeat(64)), traceContext: {} }));
+    const loads = [1, 2].map((version) => state.load({ requestId: version, version: record(version, version === 1 ? SHA : 'c'.repeat(64)), traceContext: {}, maxBatchSize: 0 }));
     await compilesStarted(2);
     expect(state.stats().gpuBytesUsed).toBe(20); // the artifacts' sizes stand in
     for (const { resolve, model } of compiles) resolve(model);
@@ -156,13 +156,44 @@ describe('the GPU budget while loading', () => {
   it('a version sharing a model that warms it to a larger batch counts the larger activations', async () => {
     compiles.length = 0;
     const state = stateWith([record(1, SHA, 2), record(2, SHA, 4)], 1000);
-    const first = state.load({ requestId: 1, version: record(1, SHA, 2), traceContext: {} });
+    const first = state.load({ requestId: 1, version: record(1, SHA, 2), traceContext: {}, maxBatchSize: 0 });
     await compilesStarted(1);
     compiles[0].resolve(compiles[0].model);
     await first;
     expect(state.stats().gpuBytesUsed).toBe(120);
-    await state.load({ requestId: 2, version: record(2, SHA, 4), traceContext: {} });
+    await state.load({ requestId: 2, version: record(2, SHA, 4), traceContext: {}, maxBatchSize: 0 });
     expect(compiles[0].model.runs).toEqual([2, 1, 4, 3]);
     expect(state.stats().gpuBytesUsed).toBe(140);
+  });
+});
+
+describe('the batch sizes a load warms up', () => {
+  it('warms up to the max_batch_size the router asks for, when the record stores no batching', async () => {
+    compiles.length = 0;
+    const unbatched = { ...record(1), batching: undefined };
+    const state = stateWith([unbatched]);
+    const loading = state.load({ requestId: 1, version: unbatched, traceContext: {}, maxBatchSize: 40 });
+    await compilesStarted(1);
+    compiles[0].resolve(compiles[0].model);
+    await loading;
+    expect(compiles[0].model.runs).toEqual(Array.from({ length: 40 }, (_, index) => 40 - index));
+  });
+
+  it('warms up to the record\'s max_batch_size when the router asks for none', async () => {
+    compiles.length = 0;
+    const state = stateWith([record(1, SHA, 3)]);
+    const loading = state.load({ requestId: 1, version: record(1, SHA, 3), traceContext: {}, maxBatchSize: 0 });
+    await compilesStarted(1);
+    compiles[0].resolve(compiles[0].model);
+    await loading;
+    expect(compiles[0].model.runs).toEqual([3, 2, 1]);
+  });
+
+  it('refuses a max_batch_size over the executor\'s limit as FAILED_PRECONDITION naming both', async () => {
+    compiles.length = 0;
+    const state = stateWith([record(1)]);
+    await expect(state.load({ requestId: 1, version: record(1), traceContext: {}, maxBatchSize: 1025 }))
+      .rejects.toThrow(/max_batch_size is 1025; the executor warms up to at most 1024/);
+    expect(compiles).toHaveLength(0);
   });
 });

@@ -19,6 +19,8 @@ class FakeLink implements PoolLink {
   readonly loaded = new Set<string>();
   readonly ran: Array<Omit<ExecuteBatch, 'batchId'>> = [];
   readonly loads: ModelVersion[] = [];
+  /** The max batch size each load asked the executor to warm up to. */
+  readonly loadBatchSizes: number[] = [];
   onCapacity: () => void = () => {};
   /** What the next batch does; default: answered at once. */
   next: () => Promise<BatchResult> | undefined = () => undefined;
@@ -38,8 +40,9 @@ class FakeLink implements PoolLink {
 
   async whenReady(): Promise<void> {}
 
-  async load(version: ModelVersion): Promise<ModelLoadResult> {
+  async load(version: ModelVersion, maxBatchSize = 0): Promise<ModelLoadResult> {
     this.loads.push(version);
+    this.loadBatchSizes.push(maxBatchSize);
     this.loaded.add(modelKeyOf(version));
     return { requestId: 0, errorCode: 0, errorMessage: '', model: undefined } as unknown as ModelLoadResult;
   }
@@ -153,6 +156,16 @@ describe('ExecutorPool', () => {
     expect(links[0].loads).toHaveLength(2);
     expect(links[0].loaded.has(IRIS)).toBe(true);
     expect(told).toBeGreaterThanOrEqual(2); // the reconnect, and the reload's end
+  });
+
+  it('asks every executor to warm up to the batcher\'s max batch size, on reloads too', async () => {
+    const { pool, links } = poolOf(2);
+    await pool.ensureLoaded(record('iris', 1), 40);
+    links[0].lose();
+    links[0].ready = true;
+    links[0].onCapacity(); // hello again
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(links.map((link) => link.loadBatchSizes)).toEqual([[40, 40], [40]]);
   });
 
   it('stops reloading a version once it is unloaded', async () => {

@@ -91,6 +91,13 @@ export interface LoadModel {
     | undefined;
   /** W3C trace context (traceparent, tracestate) of the span that asked for the load. */
   traceContext: { [key: string]: string };
+  /**
+   * The largest batch the router will send this version (its effective max_batch_size, from its
+   * flags or YAML when the record stores none); the executor warms up to it. 0: the record's
+   * batching.max_batch_size (default 32). Above the executor's limit (1024) the load fails
+   * FAILED_PRECONDITION. Not part of the version record, so not checked against the registry.
+   */
+  maxBatchSize: number;
 }
 
 export interface LoadModel_TraceContextEntry {
@@ -960,7 +967,7 @@ export const ExecutorHello: MessageFns<ExecutorHello> = {
 };
 
 function createBaseLoadModel(): LoadModel {
-  return { requestId: 0, version: undefined, traceContext: {} };
+  return { requestId: 0, version: undefined, traceContext: {}, maxBatchSize: 0 };
 }
 
 export const LoadModel: MessageFns<LoadModel> = {
@@ -974,6 +981,9 @@ export const LoadModel: MessageFns<LoadModel> = {
     globalThis.Object.entries(message.traceContext).forEach(([key, value]: [string, string]) => {
       LoadModel_TraceContextEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
     });
+    if (message.maxBatchSize !== 0) {
+      writer.uint32(32).uint32(message.maxBatchSize);
+    }
     return writer;
   },
 
@@ -1015,6 +1025,14 @@ export const LoadModel: MessageFns<LoadModel> = {
             if (entry3.value !== undefined) {
               message.traceContext[entry3.key] = entry3.value;
             }
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxBatchSize = reader.uint32();
             continue;
           }
         }
@@ -1064,6 +1082,11 @@ export const LoadModel: MessageFns<LoadModel> = {
           {},
         )
         : {},
+      maxBatchSize: isSet(object.maxBatchSize)
+        ? globalThis.Number(object.maxBatchSize)
+        : isSet(object.max_batch_size)
+        ? globalThis.Number(object.max_batch_size)
+        : 0,
     };
   },
 
@@ -1083,6 +1106,9 @@ export const LoadModel: MessageFns<LoadModel> = {
           obj.traceContext[k] = v;
         });
       }
+    }
+    if (message.maxBatchSize !== 0) {
+      obj.maxBatchSize = Math.round(message.maxBatchSize);
     }
     return obj;
   },
@@ -1105,6 +1131,7 @@ export const LoadModel: MessageFns<LoadModel> = {
       },
       {},
     );
+    message.maxBatchSize = object.maxBatchSize ?? 0;
     return message;
   },
 };
