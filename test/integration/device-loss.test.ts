@@ -7,7 +7,7 @@ import { credentials, loadPackageDefinition, type GrpcObject, type ServiceClient
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { ErrorCode } from '../../services/domain/index.ts';
 import { trainIrisModel } from '../../services/examples/iris/train.ts';
 import { startExecutor, type RunningExecutor } from '../../services/executor/service/index.ts';
@@ -75,5 +75,35 @@ it('turns NOT_SERVING, fails batches in flight UNAVAILABLE and calls the exit ho
     expect(await healthOf(executor.address, 'liveness')).toBe('NOT_SERVING');
   } finally {
     stream.close();
+  }
+});
+
+it('by default exits only after the UNAVAILABLE answers have left the process', async () => {
+  const own = await startExecutor({ registryAddress: cluster.registry.address, cacheDir: join(cluster.dataDir, 'loss-cache') });
+  const stream = new ExecutorStream(own.address);
+  let answered = 0;
+  const answeredAtExit: number[] = [];
+  const exit = vi.spyOn(process, 'exit').mockImplementation(() => {
+    answeredAtExit.push(answered);
+    return undefined as never;
+  });
+  try {
+    await stream.hello;
+    expect((await stream.load(await registryRecord(cluster.registry.address, 'iris', 1))).errorMessage).toBe('');
+    const inflight = Array.from({ length: 4 }, () =>
+      stream.execute({ modelName: 'iris', version: 1, inputs: [fp32Rows('features', 32, [5.1, 3.5, 1.4, 0.2])] }).then((result) => {
+        answered += 1;
+        return result;
+      }));
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    own.gpu.device.destroy();
+    await Promise.all(inflight);
+    await expect.poll(() => answeredAtExit.length).toBe(1);
+    expect(answeredAtExit[0]).toBe(4);
+    expect(exit).toHaveBeenCalledWith(1);
+  } finally {
+    exit.mockRestore();
+    stream.close();
+    await own.shutdown(1000);
   }
 });

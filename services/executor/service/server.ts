@@ -11,6 +11,12 @@ import { registryVersionSource } from './version-trust.ts';
 import { DEFAULT_WARM_UP_BUDGET_BYTES } from './warm-up.ts';
 import { openGpu, type GpuContext } from '../gpu/index.ts';
 
+/**
+ * How long an executor whose device is lost waits before exiting by default, in milliseconds:
+ * 200, so the UNAVAILABLE answers already written reach their routers first.
+ */
+const DEVICE_LOST_EXIT_DELAY_MS = 200;
+
 /** Largest gRPC message the executor receives or sends by default: 64 MiB. */
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
@@ -39,7 +45,8 @@ export interface ExecutorOptions {
   maxResultBytes?: number;
   /**
    * Called once the GPU device is lost (after health turned NOT_SERVING and batches in flight
-   * were answered UNAVAILABLE), so a supervisor can restart the process. Default: exit with code 1.
+   * were answered UNAVAILABLE), so a supervisor can restart the process. Default: exit with code 1
+   * after DEVICE_LOST_EXIT_DELAY_MS (200 ms), so those answers leave the process first.
    */
   onDeviceLost?: (reason: string) => void;
 }
@@ -76,7 +83,10 @@ export async function startExecutor(options: ExecutorOptions): Promise<RunningEx
   logger.info({ address: running.address, device: gpu.description, gpuBudgetBytes, warmUpBudgetBytes }, 'executor listening');
 
   let shuttingDown = false;
-  const onDeviceLost = options.onDeviceLost ?? (() => process.exit(1));
+  const onDeviceLost = options.onDeviceLost ?? (() => {
+    // Writes leave the process on later turns of the event loop; an exit now would drop them.
+    setTimeout(() => process.exit(1), DEVICE_LOST_EXIT_DELAY_MS);
+  });
   void gpu.device.lost.then((info) => {
     // Our own destroy at shutdown also settles `lost`; only an unexpected loss counts.
     if (shuttingDown) return;
