@@ -37,15 +37,19 @@ function failure(batchId: number, error: NexusError): BatchResult {
 }
 
 /**
- * The encoded size of `result` as an ExecutorMessage: a cheap upper bound first, the exact
- * encoding only when the bound is over `limit`.
+ * The encoded size of `result` as an ExecutorMessage, or a number over `limit` when it is over:
+ * a cheap upper bound first; when the outputs' bytes alone are over `limit` those bytes (no
+ * encoding a result that goes in chunks anyway); the exact encoding only in between.
  */
-function encodedResultBytes(result: BatchResult, limit: number): number {
+export function encodedResultBytes(result: BatchResult, limit: number): number {
   let bound = RESULT_OVERHEAD_BYTES + Buffer.byteLength(result.errorMessage);
+  let dataBytes = 0;
   for (const tensor of result.outputs) {
+    dataBytes += tensor.data.byteLength;
     bound += tensor.data.byteLength + Buffer.byteLength(tensor.name) + Buffer.byteLength(tensor.datatype) + 11 * tensor.shape.length + 32;
   }
   if (bound <= limit) return bound;
+  if (dataBytes > limit) return dataBytes;
   return ExecutorMessage.encode({ batchResult: result }).finish().byteLength;
 }
 
