@@ -132,6 +132,8 @@ it('splits an alias by weight, sticky by a request parameter, and reports the ar
     expect(Date.now() - started).toBeLessThan(20_000);
     for (let user = 0; user < 40; user++) versionOf.set(`user-${user}`, (await ask('', { user: { stringParam: `user-${user}` } })).modelVersion);
   }
+  // Traffic moved during that pass: the users asked before the move were answered by the old target.
+  for (let user = 0; user < 40; user++) versionOf.set(`user-${user}`, (await ask('', { user: { stringParam: `user-${user}` } })).modelVersion);
   // Same user, same arm, whichever way the alias is addressed.
   for (let round = 0; round < 2; round++) {
     for (let user = 0; user < 40; user++) {
