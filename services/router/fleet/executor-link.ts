@@ -71,6 +71,7 @@ export class ExecutorLink {
   readonly loaded = new Set<ModelKey>();
   /** Called whenever capacity frees up or the link becomes ready. */
   onCapacity: () => void = () => {};
+  onModelUnloaded: (key: ModelKey) => void = () => {};
 
   private readonly dialer: ExecutorDialer;
   private readonly logger: Logger;
@@ -162,11 +163,11 @@ export class ExecutorLink {
       else pending?.reject(new NexusError(result.errorCode as ErrorCode, result.errorMessage));
     } else if (message.modelUnloaded) {
       // The executor freed a version on its own (its GPU memory budget): no batch goes here for it
-      // until the pool, told through onCapacity, has loaded it here again if it is still served.
+      // until the pool has loaded it here again, when a batch needs it.
       const key = modelKeyOf(message.modelUnloaded);
       this.loaded.delete(key);
       this.logger.warn({ model: key, reason: message.modelUnloaded.reason }, 'executor unloaded a model');
-      this.onCapacity();
+      this.onModelUnloaded(key);
     } else if (message.batchResult) {
       const pending = this.pendingBatches.get(message.batchResult.batchId);
       // Unknown: answered after its timeout, when the batch had already been failed.
@@ -278,15 +279,18 @@ export class ExecutorLink {
         reject(NexusError.from(error));
         return;
       }
+      // A batch whose callers allow it longer than the timeout is given that long: a slow batch
+      // is not a hung executor, and running it again elsewhere would only run it twice.
+      const timeoutMs = batch.deadlineUnixMs > 0 ? Math.max(this.batchTimeoutMs, batch.deadlineUnixMs - Date.now()) : this.batchTimeoutMs;
       pending.timer = setTimeout(() => {
         if (this.pendingBatches.get(batchId) !== pending) return;
         this.settleBatch(batchId, pending);
         this.recordOutcome(false);
-        this.logger.warn({ batchId, timeoutMs: this.batchTimeoutMs }, 'executor did not answer a batch in time; it may run elsewhere');
+        this.logger.warn({ batchId, timeoutMs }, 'executor did not answer a batch in time; it may run elsewhere');
         reject(new NexusError(ErrorCode.UNAVAILABLE,
-          `executor ${this.address} did not answer batch ${batchId} within ${this.batchTimeoutMs} ms`));
+          `executor ${this.address} did not answer batch ${batchId} within ${timeoutMs} ms`));
         this.onCapacity();
-      }, this.batchTimeoutMs);
+      }, timeoutMs);
       pending.timer.unref();
     });
   }

@@ -22,6 +22,8 @@ export interface PoolLink {
   readonly loaded: ReadonlySet<string>;
   /** Set by the pool: called when a slot frees or the link (re)connects. */
   onCapacity: () => void;
+  /** Set by the pool: called when the executor unloaded a model on its own (its GPU memory budget). */
+  onModelUnloaded: (key: ModelKey) => void;
   start(): void;
   whenReady(): Promise<void>;
   load(version: ModelVersion, maxBatchSize?: number): Promise<ModelLoadResult>;
@@ -38,7 +40,15 @@ export interface ExecutorPoolOptions {
   logger: Logger;
   /** How long a load may wait for a first executor to connect, in milliseconds. Default 30 000. */
   waitForExecutorMs?: number;
+  /** The clock, in Unix milliseconds (tests pass their own). Default Date.now. */
+  now?: () => number;
 }
+
+/** Backoff before an evicted model is loaded again on the executor that evicted it: 1 s doubling to 5 min. */
+const EVICTION_BACKOFF_MIN_MS = 1_000;
+const EVICTION_BACKOFF_MAX_MS = 300_000;
+/** An eviction this long after the previous one starts the backoff afresh. */
+const EVICTION_MEMORY_MS = 600_000;
 
 export class ExecutorPool {
   readonly links: readonly PoolLink[];
@@ -47,18 +57,29 @@ export class ExecutorPool {
   private readonly capacityListeners = new Set<() => void>();
   /** Reloads under way, by link and model key, so capacity events do not start them twice. */
   private readonly reloading = new Set<string>();
+  /**
+   * Models an executor evicted to fit its GPU memory budget, by link and model key: they are
+   * loaded there again only when a batch needs them, and no sooner than their backoff allows, so
+   * served models that do not fit together cannot make the router and the executor reload each
+   * other's choice forever.
+   */
+  private readonly evictions = new Map<string, { retryAtMs: number; delayMs: number; lastMs: number }>();
+  private readonly now: () => number;
+  private wakeTimer: NodeJS.Timeout | undefined;
   private readonly logger: Logger;
   private readonly waitForExecutorMs: number;
 
   constructor(options: ExecutorPoolOptions) {
     this.logger = options.logger;
     this.waitForExecutorMs = options.waitForExecutorMs ?? 30_000;
+    this.now = options.now ?? Date.now;
     this.links = options.addresses.map((address) => options.createLink(address));
     for (const link of this.links) {
       link.onCapacity = () => {
         this.reloadServedModels(link);
         this.notifyCapacity();
       };
+      link.onModelUnloaded = (key) => this.evicted(link, key);
     }
   }
 
@@ -85,9 +106,59 @@ export class ExecutorPool {
     return this.links.some((link) => link.ready && link.loaded.has(key));
   }
 
-  /** True when some executor holding `key` has a free slot. */
+  /**
+   * True when some executor holding `key` has a free slot. Asked by a batcher with requests
+   * waiting, so a served model no executor holds any more (evicted) is loaded again from here.
+   */
   hasCapacity(key: ModelKey): boolean {
-    return this.pick(key) !== undefined;
+    if (this.pick(key) !== undefined) return true;
+    if (!this.isLoaded(key)) this.reloadEvicted(key);
+    return false;
+  }
+
+  private evicted(link: PoolLink, key: ModelKey): void {
+    const slot = `${link.address}|${key}`;
+    const now = this.now();
+    const previous = this.evictions.get(slot);
+    // Evicted again soon after coming back: wait twice as long before the next reload.
+    const delayMs = previous && now - previous.lastMs < EVICTION_MEMORY_MS ? Math.min(previous.delayMs * 2, EVICTION_BACKOFF_MAX_MS) : EVICTION_BACKOFF_MIN_MS;
+    this.evictions.set(slot, { retryAtMs: now + delayMs, delayMs, lastMs: now });
+    this.logger.warn({ model: key, executor: link.address, reload_after_ms: delayMs }, 'executor evicted a model; it is loaded again when a batch needs it');
+  }
+
+  /** Loads an evicted, served model again on one ready executor whose backoff for it has passed. */
+  private reloadEvicted(key: ModelKey): void {
+    const served = this.served.get(key);
+    if (!served) return;
+    const now = this.now();
+    let soonestMs = Infinity;
+    for (const link of this.links) {
+      const slot = `${link.address}|${key}`;
+      const eviction = this.evictions.get(slot);
+      if (!link.ready || !eviction || this.reloading.has(slot)) continue;
+      if (now >= eviction.retryAtMs) {
+        this.reload(link, key, served);
+        return;
+      }
+      soonestMs = Math.min(soonestMs, eviction.retryAtMs);
+    }
+    // The batcher asks again on the next capacity event; make sure there is one when the backoff ends.
+    if (soonestMs < Infinity && !this.wakeTimer) {
+      this.wakeTimer = setTimeout(() => {
+        this.wakeTimer = undefined;
+        this.notifyCapacity();
+      }, soonestMs - now);
+      this.wakeTimer.unref();
+    }
+  }
+
+  private reload(link: PoolLink, key: ModelKey, served: { version: ModelVersion; maxBatchSize: number }): void {
+    const slot = `${link.address}|${key}`;
+    this.reloading.add(slot);
+    link.load(served.version, served.maxBatchSize).then(
+      () => this.notifyCapacity(),
+      (error: unknown) => this.logger.warn({ err: error, model: key, executor: link.address }, 'reload failed'),
+    ).finally(() => this.reloading.delete(slot));
   }
 
   private pick(key: ModelKey): PoolLink | undefined {
@@ -134,14 +205,12 @@ export class ExecutorPool {
 
   private reloadServedModels(link: PoolLink): void {
     if (!link.ready) return;
-    for (const [key, { version, maxBatchSize }] of this.served) {
-      const reload = `${link.address}|${key}`;
-      if (link.loaded.has(key) || this.reloading.has(reload)) continue;
-      this.reloading.add(reload);
-      link.load(version, maxBatchSize).then(
-        () => this.notifyCapacity(),
-        (error: unknown) => this.logger.warn({ err: error, model: key, executor: link.address }, 'reload failed'),
-      ).finally(() => this.reloading.delete(reload));
+    for (const [key, served] of this.served) {
+      if (link.loaded.has(key)) continue;
+      const slot = `${link.address}|${key}`;
+      // An evicted model comes back on demand (hasCapacity), not on every freed slot.
+      if (this.reloading.has(slot) || this.evictions.has(slot)) continue;
+      this.reload(link, key, served);
     }
   }
 

@@ -59,14 +59,24 @@ describe('ExecutorLink', () => {
     expect(freed).toBe(1);
   });
 
-  it('forgets a model the executor unloads on its own and tells the pool, so it is loaded there again', () => {
+  it('forgets a model the executor unloads on its own and tells the pool, which loads it again when needed', () => {
     const { link, stream } = linkWith(1_000);
-    let told = 0;
-    link.onCapacity = () => { told += 1; };
+    const told: string[] = [];
+    link.onModelUnloaded = (key) => { told.push(key); };
     expect(link.loaded.has(modelKey('iris', 1))).toBe(true);
     stream.say({ modelUnloaded: { modelName: 'iris', version: 1, reason: 'evicted to fit another model in the GPU memory budget' } });
     expect(link.loaded.has(modelKey('iris', 1))).toBe(false);
-    expect(told).toBe(1);
+    expect(told).toEqual(['iris:1']);
+  });
+
+  it('waits past the timeout for a batch whose deadline is later', async () => {
+    const { link } = linkWith(1_000);
+    const outcome = link.execute({ ...batch(), deadlineUnixMs: Date.now() + 5_000 }).then(() => 'answered', (error: { code: number }) => error.code);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(link.inflight).toBe(1);
+    await vi.advanceTimersByTimeAsync(4_000);
+    expect(await outcome).toBe(ErrorCode.UNAVAILABLE);
+    expect(link.inflight).toBe(0);
   });
 
   it('ignores an answer that comes after the timeout', async () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { BatchResult, ExecuteBatch, ModelLoadResult } from '../../../services/protocol/generated/nexus/executor/v1/executor.ts';
 import type { ModelVersion } from '../../../services/protocol/generated/nexus/registry/v1/registry.ts';
-import { ErrorCode, modelKey, modelKeyOf, NexusError } from '../../../services/domain/index.ts';
+import { ErrorCode, modelKey, modelKeyOf, NexusError, type ModelKey } from '../../../services/domain/index.ts';
 import { ModelBatcher } from '../../../services/router/batching/index.ts';
 import { ExecutorPool, type PoolLink } from '../../../services/router/fleet/index.ts';
 import { doubled, record } from '../fakes.ts';
@@ -22,6 +22,7 @@ class FakeLink implements PoolLink {
   /** The max batch size each load asked the executor to warm up to. */
   readonly loadBatchSizes: number[] = [];
   onCapacity: () => void = () => {};
+  onModelUnloaded: (key: ModelKey) => void = () => {};
   /** What the next batch does; default: answered at once. */
   next: () => Promise<BatchResult> | undefined = () => undefined;
 
@@ -65,9 +66,10 @@ class FakeLink implements PoolLink {
   close(): void {}
 }
 
-function poolOf(count: number) {
+function poolOf(count: number, now: () => number = Date.now) {
   const links: FakeLink[] = [];
   const pool = new ExecutorPool({
+    now,
     addresses: Array.from({ length: count }, (_, index) => `executor-${index}:1`),
     createLink: (address) => {
       const link = new FakeLink(address);
@@ -175,5 +177,51 @@ describe('ExecutorPool', () => {
     expect(pool.isLoaded(IRIS)).toBe(false);
     links[0].onCapacity();
     expect(links[0].loads).toHaveLength(1);
+  });
+
+  it('loads a model its executor evicted again only when a batch needs it, with a growing backoff', async () => {
+    let clock = 1_000_000;
+    const { pool, links } = poolOf(1, () => clock);
+    await pool.ensureLoaded(record('iris', 1));
+    const evict = () => {
+      links[0].loaded.delete(IRIS);
+      links[0].onModelUnloaded(IRIS);
+    };
+    evict();
+    // Freed slots do not bring it back: only demand does, and not before its backoff (1 s).
+    links[0].onCapacity();
+    expect(pool.hasCapacity(IRIS)).toBe(false);
+    expect(links[0].loads).toHaveLength(1);
+    clock += 1_000;
+    expect(pool.hasCapacity(IRIS)).toBe(false); // the reload has only started
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(links[0].loads).toHaveLength(2);
+    expect(pool.hasCapacity(IRIS)).toBe(true);
+    // Evicted again soon after: the next reload waits twice as long.
+    evict();
+    clock += 1_999;
+    pool.hasCapacity(IRIS);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(links[0].loads).toHaveLength(2);
+    clock += 1;
+    pool.hasCapacity(IRIS);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(links[0].loads).toHaveLength(3);
+  });
+
+  it('wakes the batchers when an evicted model\'s backoff ends, so waiting requests run', async () => {
+    const { pool, links } = poolOf(1);
+    await pool.ensureLoaded(record('iris', 1));
+    let told = 0;
+    pool.onCapacity(() => { told += 1; });
+    links[0].loaded.delete(IRIS);
+    links[0].onModelUnloaded(IRIS);
+    expect(pool.hasCapacity(IRIS)).toBe(false);
+    expect(told).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(told).toBe(1);
+    expect(pool.hasCapacity(IRIS)).toBe(false);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(pool.hasCapacity(IRIS)).toBe(true);
   });
 });
