@@ -81,6 +81,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       name: 'inference.GRPCInferenceService',
       protoFile: 'inference/grpc_service.proto',
       definition: GRPCInferenceServiceService,
+      // One bad message on a stream gets its own error_message; the stream's other requests go on.
+      answersUndecodableMessages: ['modelStreamInfer'],
       implementation: createInferenceService({
         requests, catalog, isServerReady: () => pool.anyReady, logger, maxStreamInflight: budgets.maxStreamInflight,
       }),

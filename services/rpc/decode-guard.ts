@@ -14,10 +14,21 @@ import {
 /** What a method's deserializer yields for bytes it could not decode. */
 class UndecodableRequest {
   readonly reason: string;
+  /** The method's handler answers it itself (a stream that reports errors per message). */
+  readonly forHandler: boolean;
 
-  constructor(reason: string) {
+  constructor(reason: string, forHandler: boolean) {
     this.reason = reason;
+    this.forHandler = forHandler;
   }
+}
+
+/**
+ * Why a message handed to a handler that answers undecodable messages itself (see
+ * `withTotalDeserializers`) could not be decoded; undefined for a decoded message.
+ */
+export function undecodableReason(message: unknown): string | undefined {
+  return message instanceof UndecodableRequest ? message.reason : undefined;
 }
 
 /** The reason a client can act on, from the decoder's error. */
@@ -56,19 +67,25 @@ function hasReplacedPrototype(decoded: unknown): boolean {
   return false;
 }
 
-/** `definition` with every request deserializer made total (see the module comment). */
-export function withTotalDeserializers(definition: ServiceDefinition): ServiceDefinition {
+/**
+ * `definition` with every request deserializer made total (see the module comment). The methods
+ * named in `answeredByHandler` (e.g. a bidirectional stream that reports an error per message, as
+ * ModelStreamInfer does) get undecodable messages handed to their handler, which asks
+ * `undecodableReason`; every other method's call ends INVALID_ARGUMENT.
+ */
+export function withTotalDeserializers(definition: ServiceDefinition, answeredByHandler: readonly string[] = []): ServiceDefinition {
   const guarded: Record<string, ServiceDefinition[string]> = {};
   for (const [name, method] of Object.entries(definition)) {
     const decode = method.requestDeserialize;
+    const forHandler = answeredByHandler.includes(name);
     guarded[name] = {
       ...method,
       requestDeserialize: (bytes: Buffer) => {
         try {
           const decoded = decode(bytes);
-          return hasReplacedPrototype(decoded) ? new UndecodableRequest("'__proto__' is not accepted as a map key") : decoded;
+          return hasReplacedPrototype(decoded) ? new UndecodableRequest("'__proto__' is not accepted as a map key", forHandler) : decoded;
         } catch (error) {
-          return new UndecodableRequest(reasonOf(error));
+          return new UndecodableRequest(reasonOf(error), forHandler);
         }
       },
     };
@@ -81,7 +98,7 @@ export const rejectUndecodableRequests: ServerInterceptor = (methodDescriptor, c
   const guarded: ServerInterceptingCall = new ServerInterceptingCall(call, {
     start: (next) => next(new ServerListenerBuilder()
       .withOnReceiveMessage((message, passOn) => {
-        if (message instanceof UndecodableRequest) {
+        if (message instanceof UndecodableRequest && !message.forHandler) {
           guarded.sendStatus({
             code: status.INVALID_ARGUMENT,
             details: `the ${methodDescriptor.path} request could not be decoded: ${message.reason}`,

@@ -22,6 +22,11 @@ export interface ServiceMount {
   protoFile: string;
   definition: ServiceDefinition;
   implementation: UntypedServiceImplementation;
+  /**
+   * Methods (as the definition names them) whose handlers answer an undecodable message
+   * themselves (`undecodableReason`); every other method's call ends INVALID_ARGUMENT. Default none.
+   */
+  answersUndecodableMessages?: readonly string[];
 }
 
 export interface GrpcServerOptions {
@@ -90,7 +95,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const http2Options = (server as unknown as { commonServerOptions?: Http2ServerOptions }).commonServerOptions;
   if (typeof http2Options !== 'object') throw new Error('this grpc-js no longer keeps commonServerOptions; set the HTTP/2 stream-reset limits another way');
   Object.assign(http2Options, { streamResetBurst: streamResets.burst, streamResetRate: streamResets.perSecond });
-  for (const service of options.services) server.addService(withTotalDeserializers(service.definition), service.implementation);
+  for (const service of options.services) server.addService(withTotalDeserializers(service.definition, service.answersUndecodableMessages), service.implementation);
 
   // '' and 'readiness' answer "send me traffic"; 'liveness' answers "do not restart me".
   const health = new HealthImplementation({ '': 'SERVING', liveness: 'SERVING', readiness: 'SERVING' });

@@ -4,10 +4,12 @@
  * Each one gets its exact status code, and after each the router is still up and a correct Iris
  * request still gets the right answer.
  */
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainIrisModel, type TrainedIrisModel } from '../../services/examples/iris/train.ts';
-import { GRPCInferenceServiceClient, type ModelInferRequest } from '../../services/protocol/generated/inference/grpc_service.ts';
+import {
+  GRPCInferenceServiceClient, ModelInferRequest, ModelStreamInferResponse,
+} from '../../services/protocol/generated/inference/grpc_service.ts';
 import { ExperimentsClient } from '../../services/protocol/generated/nexus/router/v1/experiments.ts';
 import { TasksClient } from '../../services/protocol/generated/nexus/router/v1/tasks.ts';
 import { DEFAULT_SERVING_CONFIG } from '../../services/router/index.ts';
@@ -143,6 +145,28 @@ describe('hostile requests', () => {
   it.each(cases)('%s', async (_name, send, expected) => {
     expect(await send()).toBe(expected);
     await irisStillAnswers();
+  });
+
+  it('answers an undecodable message on ModelStreamInfer with its own error_message, and the stream goes on', async () => {
+    const client = new Client(cluster.router.address, credentials.createInsecure());
+    const stream = client.makeBidiStreamRequest('/inference.GRPCInferenceService/ModelStreamInfer',
+      (bytes: Buffer) => bytes, (reply: Buffer) => ModelStreamInferResponse.decode(reply));
+    const answers: ModelStreamInferResponse[] = [];
+    const ended = new Promise<void>((resolve, reject) => {
+      stream.on('data', (answer: ModelStreamInferResponse) => answers.push(answer));
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    const good = (id: string) => Buffer.from(ModelInferRequest.encode(full({ id })).finish());
+    stream.write(good('before'));
+    stream.write(Buffer.from([0x0a, 0x7f, 0x61]));
+    stream.write(good('after'));
+    stream.end();
+    await ended;
+    client.close();
+    expect(answers).toHaveLength(3);
+    expect(answers.filter((answer) => answer.errorMessage === '').map((answer) => answer.inferResponse?.id).sort()).toEqual(['after', 'before']);
+    expect(answers.find((answer) => answer.errorMessage !== '')?.errorMessage).toMatch(/^INVALID_ARGUMENT: the ModelStreamInfer request could not be decoded: /);
   });
 
   it('leaves the A/B statistics finite', async () => {

@@ -8,6 +8,7 @@ import {
 } from '../../protocol/generated/inference/grpc_service.ts';
 import { codeName, ErrorCode, formatSplit, NexusError } from '../../domain/index.ts';
 import { unary } from '../../rpc/handlers.ts';
+import { undecodableReason } from '../../rpc/decode-guard.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { ModelCatalog } from '../models/index.ts';
 import type { RequestPath } from '../request-path/index.ts';
@@ -109,6 +110,14 @@ export function createInferenceService({ requests, catalog, isServerReady, logge
         if (ended && pending === 0 && !call.cancelled) call.end();
       };
       call.on('data', (request: ModelInferRequest) => {
+        const undecodable = undecodableReason(request);
+        if (undecodable !== undefined) {
+          write({
+            errorMessage: `INVALID_ARGUMENT: the ModelStreamInfer request could not be decoded: ${undecodable}`,
+            inferResponse: { modelName: '', modelVersion: '', id: '', parameters: {}, outputs: [], rawOutputContents: [] },
+          });
+          return;
+        }
         pending += 1;
         resumeOrPause();
         requests.handle(request, { callDeadlineMs: deadlineOf(call), signal: controller.signal }).then(
