@@ -10,7 +10,7 @@
  * the cache directory, so no digest can reach (or delete) a file elsewhere.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
 import type { RegistryClient } from '../../protocol/generated/nexus/registry/v1/registry.ts';
@@ -20,6 +20,9 @@ import { checkSha256 } from './digest.ts';
 
 /** How long a download may go without a chunk before it is cancelled, in milliseconds: 30 s. */
 export const DEFAULT_DOWNLOAD_IDLE_MS = 30_000;
+
+/** `<sha256>.<pid>.<random>.partial`: a download in progress, or one an executor left behind. */
+const PARTIAL_NAME = /^[0-9a-f]{64}\.\d+\.[0-9a-f]{12}\.partial$/;
 
 export interface ArtifactCacheOptions {
   /** Longest wait for the next chunk of a download, in milliseconds. Default DEFAULT_DOWNLOAD_IDLE_MS (30 s). */
@@ -32,6 +35,8 @@ export class ArtifactCache {
   private readonly idleTimeoutMs: number;
   /** Fetches in progress by digest; a settled one (failed or not) is removed, so a failure can be retried. */
   private readonly inFlight = new Map<string, Promise<Uint8Array>>();
+  /** Set once the partial files left by an executor that died mid-download have been looked for. */
+  private sweptOrphans = false;
 
   constructor(dir: string, registry: RegistryClient, options: ArtifactCacheOptions = {}) {
     this.dir = resolve(dir);
@@ -60,6 +65,10 @@ export class ArtifactCache {
 
   private async fetchOnce(sha256: string): Promise<Uint8Array> {
     await mkdir(this.dir, { recursive: true });
+    if (!this.sweptOrphans) {
+      this.sweptOrphans = true;
+      await this.removeOrphanedPartials();
+    }
     const finalPath = this.pathInside(sha256);
     if (await stat(finalPath).then(() => true, () => false)) {
       const cached = await readFile(finalPath);
@@ -78,6 +87,21 @@ export class ArtifactCache {
       return bytes;
     } finally {
       await rm(partialPath, { force: true });
+    }
+  }
+
+  /**
+   * Deletes partial files nobody has written to for ten idle timeouts: a download in progress
+   * writes at least once per idle timeout or is cancelled, so such a file was left by an
+   * executor that died mid-download (whichever executor sharing the directory it was).
+   */
+  private async removeOrphanedPartials(): Promise<void> {
+    const staleBeforeMs = Date.now() - 10 * this.idleTimeoutMs;
+    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      if (!PARTIAL_NAME.test(name)) continue;
+      const path = this.pathInside(name);
+      const modified = await stat(path).then((info) => info.mtimeMs, () => Infinity);
+      if (modified < staleBeforeMs) await rm(path, { force: true });
     }
   }
 

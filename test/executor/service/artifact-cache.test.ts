@@ -4,7 +4,7 @@
  * download the same digest at once without mixing their bytes.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -70,5 +70,19 @@ describe('artifact downloads', () => {
     for (const bytes of fetched) expect(new Uint8Array(bytes)).toEqual(ARTIFACT);
     expect(await readdir(dir)).toEqual([SHA]);
     expect(new Uint8Array(await readFile(join(dir, SHA)))).toEqual(ARTIFACT);
+  });
+
+  it('deletes partial files left by an executor that died mid-download, and keeps fresh ones', async () => {
+    const stale = `${SHA}.4242.0123456789ab.partial`;
+    const fresh = `${SHA}.4343.ba9876543210.partial`;
+    const unrelated = 'notes.txt';
+    for (const name of [stale, fresh, unrelated]) await writeFile(join(dir, name), 'x');
+    const longAgo = new Date(Date.now() - 60_000);
+    await utimes(join(dir, stale), longAgo, longAgo);
+    await utimes(join(dir, unrelated), longAgo, longAgo);
+    const registry = { downloadArtifact: () => downloadStream(1) } as unknown as RegistryClient;
+    const cache = new ArtifactCache(dir, registry, { idleTimeoutMs: 1_000 });
+    expect(new Uint8Array(await cache.fetch(SHA))).toEqual(ARTIFACT);
+    expect((await readdir(dir)).sort()).toEqual([SHA, fresh, unrelated].sort());
   });
 });
