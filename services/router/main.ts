@@ -3,7 +3,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
 import { DEFAULT_BATCHING_POLICY } from '../domain/index.ts';
-import { DEFAULT_ROUTER_BUDGETS, DEFAULT_SERVING_CONFIG, loadRouterConfig, type ModelServingConfig, type RouterBudgets } from './config/index.ts';
+import {
+  BUDGET_KEYS, DEFAULT_ROUTER_BUDGETS, DEFAULT_SERVING_CONFIG, loadRouterConfig, type ModelServingConfig, type RouterBudgets,
+} from './config/index.ts';
 import { DEFAULT_BATCH_TIMEOUT_MS } from './fleet/index.ts';
 import { startRouter } from './server.ts';
 
@@ -14,7 +16,7 @@ const atLeast = (min: number) => (value: string) => {
   if (!Number.isFinite(number) || number < min) throw new InvalidArgumentError(`expected a number >= ${min}, got '${value}'`);
   return value;
 };
-const options = new Command('nexus-router')
+const program = new Command('nexus-router')
   .option('--metrics-address <host:port>', 'where /metrics is served for Prometheus', '127.0.0.1:8002')
   .option('--address <host:port>', 'address to listen on', '127.0.0.1:8001')
   .option('--registry <host:port>', 'registry address', '127.0.0.1:8011')
@@ -33,8 +35,10 @@ const options = new Command('nexus-router')
   .option('--max-session-memory-mib <MiB>', 'memory one client connection may buffer', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxSessionMemoryMiB))
   .option('--max-stream-inflight <requests>', 'requests in flight on one ModelStreamInfer stream', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxStreamInflight))
   .option('--config <file>', 'YAML serving settings per model (see services/router/config/router-config.ts)')
-  .parse()
-  .opts<{ address: string; metricsAddress: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string; batchTimeoutMs: string; config?: string } & Record<`max${string}`, string>>();
+  .parse();
+const options = program.opts<{ address: string; metricsAddress: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string; batchTimeoutMs: string; config?: string } & Record<`max${string}`, string>>();
+
+
 
 await runServiceProcess('router', async () => {
   const fromFlags: ModelServingConfig = {
@@ -43,13 +47,15 @@ await runServiceProcess('router', async () => {
     maxQueueDelayMs: Number(options.maxQueueDelayUs) / 1000,
     maxQueueSize: Number(options.maxQueueSize),
   };
-  const budgets: RouterBudgets = {
-    maxMessageBytes: Number(options.maxMessageBytes), maxRequestBytes: Number(options.maxRequestBytes),
-    maxBatchBytes: Number(options.maxBatchBytes), maxResultBytes: Number(options.maxResultBytes), maxQueueBytes: Number(options.maxQueueBytes),
-    maxTaskBytes: Number(options.maxTaskBytes), maxConcurrentStreams: Number(options.maxConcurrentStreams),
-    maxSessionMemoryMiB: Number(options.maxSessionMemoryMib), maxStreamInflight: Number(options.maxStreamInflight),
-  };
-  const config = { ...(options.config ? loadRouterConfig(options.config, fromFlags) : { defaults: fromFlags, models: {} }), budgets };
+  const loaded = options.config ? loadRouterConfig(options.config, fromFlags) : { defaults: fromFlags, models: {} };
+  // Lowest first: the defaults, the config file's budgets, the flags given on the command line.
+  const budgets: RouterBudgets = { ...DEFAULT_ROUTER_BUDGETS, ...loaded.budgets };
+  for (const [key, budget] of Object.entries(BUDGET_KEYS)) {
+    // --max-session-memory-mib is max_session_memory_mib in the file and maxSessionMemoryMib to commander.
+    const flag = key.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+    if (program.getOptionValueSource(flag) === 'cli') budgets[budget] = Number(options[flag as `max${string}`]);
+  }
+  const config = { ...loaded, budgets };
   return startRouter({
     address: options.address, registryAddress: options.registry, executorAddresses: options.executor, config,
     drainDelayMs: drainDelayMs(), batchTimeoutMs: Number(options.batchTimeoutMs),

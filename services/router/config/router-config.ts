@@ -13,6 +13,8 @@
  *       split:                     # A/B: unversioned requests go to these versions by weight
  *         sticky_parameter: user   # a request parameter that keeps a client on one arm
  *         arms: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }]
+ *   budgets:                       # RouterBudgets, snake_case; a flag given explicitly wins
+ *     max_request_bytes: 16777216
  *
  * Precedence, lowest first: built-in defaults, the file's `defaults` (or the router's flags), the
  * batching stored with the version (`nexus store --max-batch-size`), the file's `models.<name>`.
@@ -161,16 +163,36 @@ function parseSplit(raw: unknown, where: string): TrafficSplit {
   return { arms, stickyParameter: split.sticky_parameter as string | undefined };
 }
 
+/** Each budget by its name in the config file's `budgets` section, which is its flag's name with underscores. */
+export const BUDGET_KEYS: Readonly<Record<string, keyof RouterBudgets>> = {
+  max_message_bytes: 'maxMessageBytes', max_request_bytes: 'maxRequestBytes', max_batch_bytes: 'maxBatchBytes',
+  max_result_bytes: 'maxResultBytes', max_queue_bytes: 'maxQueueBytes', max_task_bytes: 'maxTaskBytes',
+  max_concurrent_streams: 'maxConcurrentStreams', max_session_memory_mib: 'maxSessionMemoryMiB', max_stream_inflight: 'maxStreamInflight',
+};
+
+/** Reads the `budgets` section; throws naming the bad key. */
+function parseBudgets(raw: unknown): Partial<RouterBudgets> {
+  if (raw === null || raw === undefined) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new Error("'budgets' must be a mapping");
+  const budgets: Partial<RouterBudgets> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (!Object.hasOwn(BUDGET_KEYS, key)) throw new Error(`budgets.${key} is not a budget; known: ${Object.keys(BUDGET_KEYS).join(', ')}`);
+    budgets[BUDGET_KEYS[key]] = positiveInteger(value, `budgets.${key}`);
+  }
+  return budgets;
+}
+
 /** Parses the YAML text of a router config; throws an Error naming the first bad setting. */
 export function parseRouterConfig(text: string, base: ModelServingConfig = DEFAULT_SERVING_CONFIG): RouterConfig {
   const raw = (parse(text) ?? {}) as Record<string, unknown>;
-  const extra = Object.keys(raw).filter((key) => key !== 'defaults' && key !== 'models');
-  if (extra.length > 0) throw new Error(`'${extra[0]}' is not a section; use 'defaults' and 'models'`);
+  const extra = Object.keys(raw).filter((key) => key !== 'defaults' && key !== 'models' && key !== 'budgets');
+  if (extra.length > 0) throw new Error(`'${extra[0]}' is not a section; use 'defaults', 'models' and 'budgets'`);
   const models = (raw.models ?? {}) as Record<string, unknown>;
   if (typeof models !== 'object' || Array.isArray(models)) throw new Error("'models' must map model names to settings");
   return {
     defaults: { ...base, ...parseBlock(raw.defaults, 'defaults') },
     models: Object.fromEntries(Object.entries(models).map(([name, block]) => [name, parseBlock(block, `models.${name}`)])),
+    budgets: parseBudgets(raw.budgets),
   };
 }
 

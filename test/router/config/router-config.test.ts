@@ -31,11 +31,19 @@ models:
     ['models:\n  iris:\n    default_priority: urgent', /models.iris.default_priority must be high, normal or low/],
     ['models:\n  iris:\n    preferred_batch_sizes: [4, -1]', /preferred_batch_sizes\[1\]/],
     ['servers: {}', /'servers' is not a section/],
+    ['budgets:\n  max_request: 4', /budgets.max_request is not a budget; known: max_message_bytes, max_request_bytes/],
+    ['budgets:\n  __proto__: 4', /budgets.__proto__ is not a budget/],
+    ['budgets:\n  max_queue_bytes: -1', /budgets.max_queue_bytes must be a positive integer/],
   ])('rejects %j naming the setting', (text, message) => {
     expect(() => parseRouterConfig(text)).toThrow(message);
   });
 
   it('accepts an empty file', () => {
-    expect(parseRouterConfig('')).toEqual({ defaults: DEFAULT_SERVING_CONFIG, models: {} });
+    expect(parseRouterConfig('')).toEqual({ defaults: DEFAULT_SERVING_CONFIG, models: {}, budgets: {} });
+  });
+
+  it('reads budgets by their snake_case names', () => {
+    expect(parseRouterConfig('budgets:\n  max_request_bytes: 1024\n  max_session_memory_mib: 64\n  max_stream_inflight: 8').budgets)
+      .toEqual({ maxRequestBytes: 1024, maxSessionMemoryMiB: 64, maxStreamInflight: 8 });
   });
 });
