@@ -93,15 +93,24 @@ export function withTotalDeserializers(definition: ServiceDefinition, answeredBy
   return guarded;
 }
 
-/** Answers an undecodable request INVALID_ARGUMENT before the method's handler is reached. */
+/** The INVALID_ARGUMENT text for an undecodable request to `path`. */
+export const undecodableDetails = (path: string, reason: string) => `the ${path} request could not be decoded: ${reason}`;
+
+/**
+ * Answers an undecodable message of a client- or bidirectional-streaming call INVALID_ARGUMENT
+ * before the method's handler is reached. Unary and server-streaming calls carry one request,
+ * which `rpc/handlers.ts` checks before the handler runs, so those calls are not wrapped here:
+ * an interceptor on every call would cost every ModelInfer.
+ */
 export const rejectUndecodableRequests: ServerInterceptor = (methodDescriptor, call) => {
+  if (!methodDescriptor.requestStream) return call as ServerInterceptingCall;
   const guarded: ServerInterceptingCall = new ServerInterceptingCall(call, {
     start: (next) => next(new ServerListenerBuilder()
       .withOnReceiveMessage((message, passOn) => {
         if (message instanceof UndecodableRequest && !message.forHandler) {
           guarded.sendStatus({
             code: status.INVALID_ARGUMENT,
-            details: `the ${methodDescriptor.path} request could not be decoded: ${message.reason}`,
+            details: undecodableDetails(methodDescriptor.path, message.reason),
           });
         } else {
           passOn(message);

@@ -13,6 +13,7 @@ import { metrics } from '../telemetry/metrics.ts';
 import { contextFromMetadata, tracerFor } from '../telemetry/tracing.ts';
 import { codeName, ErrorCode, NexusError } from '../domain/errors.ts';
 import { toServiceError } from './status.ts';
+import { undecodableDetails, undecodableReason } from './decode-guard.ts';
 
 /**
  * What every call of one method shares: its service and method labels, resolved once when the
@@ -100,11 +101,22 @@ export function unary<Req, Res>(
 ): handleUnaryCall<Req, Res> {
   const observation = observationOf(method, logger);
   return (call, callback) => {
+    const undecodable = undecodableError(call);
+    if (undecodable) {
+      callback(toStatus(undecodable, method, logger) as ServiceError);
+      return;
+    }
     observed(observation, call.metadata, () => handler(call.request, call)).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toStatus(error, method, logger) as ServiceError),
     );
   };
+}
+
+/** INVALID_ARGUMENT when the call's one request could not be decoded (see decode-guard.ts). */
+function undecodableError(call: { request: unknown; getPath(): string }): NexusError | undefined {
+  const reason = undecodableReason(call.request);
+  return reason === undefined ? undefined : new NexusError(ErrorCode.INVALID_ARGUMENT, undecodableDetails(call.getPath(), reason));
 }
 
 /** A stream the client cancelled fails with its reading cut short; that is the client's doing, not ours. */
@@ -131,6 +143,11 @@ export function serverStream<Req, Res>(
 ): handleServerStreamingCall<Req, Res> {
   const observation = observationOf(method, logger);
   return (call) => {
+    const undecodable = undecodableError(call);
+    if (undecodable) {
+      call.emit('error', toStatus(undecodable, method, logger));
+      return;
+    }
     observed(observation, call.metadata, () => handler(call.request, call)).then(
       () => call.end(),
       (error: unknown) => call.emit('error', toStatus(error, method, logger)),

@@ -10,7 +10,11 @@ import {
   GRPCInferenceServiceService, ModelInferRequest, ModelInferResponse, ModelStreamInferResponse,
   type ModelInferRequest as Request,
 } from '../../services/protocol/generated/inference/grpc_service.ts';
+import { unary } from '../../services/rpc/handlers.ts';
 import { startGrpcServer, type RunningServer } from '../../services/rpc/server.ts';
+import { createLogger } from '../../services/telemetry/logger.ts';
+
+const logger = createLogger('test');
 
 const INFER = '/inference.GRPCInferenceService/ModelInfer';
 const STREAM = '/inference.GRPCInferenceService/ModelStreamInfer';
@@ -32,10 +36,11 @@ beforeAll(async () => {
       protoFile: 'inference/grpc_service.proto',
       definition: GRPCInferenceServiceService,
       implementation: {
-        modelInfer: (call: { request: Request }, callback: (error: null, response: ModelInferResponse) => void) => {
+        // Unary requests are checked by the handler wrapper every service uses.
+        modelInfer: unary('ModelInfer', logger, async (request: Request) => {
           handled += 1;
-          callback(null, echo(call.request));
-        },
+          return echo(request);
+        }),
         modelStreamInfer: (call: NodeJS.EventEmitter & { write(message: unknown): void; end(): void }) => {
           call.on('data', (request: Request) => {
             handled += 1;
