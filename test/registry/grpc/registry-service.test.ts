@@ -15,7 +15,7 @@ import {
   GetAliasHistoryRequest, GetVersionRequest, RegistryClient, SetAliasRequest, UploadHeader, WatchRequest,
   type GetAliasHistoryResponse, type GetVersionResponse, type SetAliasResponse, type UploadVersionResponse, type WatchResponse,
 } from '../../../services/protocol/generated/nexus/registry/v1/registry.ts';
-import { GraphBuilder } from '../../../services/onnx/index.ts';
+import { tinyModel } from '../fixtures.ts';
 import { startRegistry, type RunningRegistry } from '../../../services/registry/index.ts';
 import { downloadBlob, uploadModelDirectory, uploadModelFile } from '../../../services/cli/remote/index.ts';
 import { unaryCall } from '../../../services/cli/remote/index.ts';
@@ -24,16 +24,6 @@ import { blobKey } from '../../../services/registry/core/blob-store.ts';
 let dataDir: string;
 let registry: RunningRegistry;
 let client: RegistryClient;
-
-/** A small valid ONNX model; `seed` changes its weights and so its digest. */
-function modelBytes(seed: number): Uint8Array {
-  return new GraphBuilder('tiny')
-    .input('x', 'FP32', [-1, 2])
-    .initializer('w', 'FP32', [2, 2], new Float32Array([seed, 1, 2, 3]))
-    .node('MatMul', ['x', 'w'], ['y'])
-    .output('y', 'FP32', [-1, 2])
-    .toBytes();
-}
 
 async function upload(name: string, bytes: Uint8Array): Promise<UploadVersionResponse> {
   const path = join(dataDir, `upload-${Math.random()}.onnx`);
@@ -65,7 +55,7 @@ afterAll(async () => {
 
 describe('registry', () => {
   it('stores a version with its digest and signature, and serves the same bytes back', async () => {
-    const bytes = modelBytes(1);
+    const bytes = tinyModel(1);
     const { version, deduplicated } = await upload('tiny', bytes);
     expect(deduplicated).toBe(false);
     expect(version).toMatchObject({
@@ -79,7 +69,7 @@ describe('registry', () => {
   });
 
   it('keeps one copy of bytes stored under several versions', async () => {
-    const bytes = modelBytes(2);
+    const bytes = tinyModel(2);
     const first = await upload('dedup', bytes);
     const second = await upload('dedup', bytes);
     expect(second.deduplicated).toBe(true);
@@ -89,7 +79,7 @@ describe('registry', () => {
   });
 
   it('gives concurrent writers distinct, gap-free version numbers', async () => {
-    const results = await Promise.all(Array.from({ length: 12 }, (_, index) => upload('busy', modelBytes(100 + index))));
+    const results = await Promise.all(Array.from({ length: 12 }, (_, index) => upload('busy', tinyModel(100 + index))));
     const numbers = results.map((result) => result.version!.version).sort((a, b) => a - b);
     expect(numbers).toEqual(Array.from({ length: 12 }, (_, index) => index + 1));
   });
@@ -98,7 +88,7 @@ describe('registry', () => {
     const error = await new Promise<ServiceError>((resolve) => {
       const stream = client.uploadVersion((failure) => resolve(failure!));
       stream.write({ header: UploadHeader.fromPartial({ modelName: 'liar', format: 'onnx', sha256: 'a'.repeat(64) }) });
-      stream.write({ chunk: modelBytes(3) });
+      stream.write({ chunk: tinyModel(3) });
       stream.end();
     });
     expect(error.code).toBe(status.INVALID_ARGUMENT);
@@ -113,7 +103,7 @@ describe('registry', () => {
     ['a path-traversal name', '../etc', /model_name '..\/etc' is invalid/],
     ['an upper-case name', 'Iris', /is invalid/],
   ])('rejects %s with INVALID_ARGUMENT', async (_, name, message) => {
-    const error = await upload(name, modelBytes(4)).then(() => undefined, (failure: ServiceError) => failure);
+    const error = await upload(name, tinyModel(4)).then(() => undefined, (failure: ServiceError) => failure);
     expect(error?.code).toBe(status.INVALID_ARGUMENT);
     expect(error?.details).toMatch(message);
   });
@@ -137,7 +127,7 @@ const header = { lineage: undefined, tags: {}, creator: 'test', batching: undefi
 
 describe('damage and interruption', () => {
   it('detects a blob damaged at rest when it is downloaded, and the client keeps nothing of it', async () => {
-    const { version } = await upload('damaged', modelBytes(7));
+    const { version } = await upload('damaged', tinyModel(7));
     const path = join(dataDir, 'store', blobKey(version!.sha256));
     const bytes = await readFile(path);
     bytes[bytes.byteLength >> 1] ^= 0xff; // same size, one byte flipped
@@ -151,7 +141,7 @@ describe('damage and interruption', () => {
   });
 
   it('leaves nothing visible when the client goes away halfway through an upload', async () => {
-    const model = modelBytes(8);
+    const model = tinyModel(8);
     const stream = client.uploadVersion(() => undefined);
     stream.write({ header: UploadHeader.fromPartial({ modelName: 'abandoned', format: 'onnx', sizeBytes: model.byteLength * 2 }) });
     stream.write({ chunk: model });
@@ -244,7 +234,7 @@ describe('aliases and Watch across two registries over one store', () => {
     }), done));
 
   it('refuses an alias move with a stale expected version, changing and losing nothing', async () => {
-    for (const seed of [21, 22, 23]) await upload('shared', modelBytes(seed));
+    for (const seed of [21, 22, 23]) await upload('shared', tinyModel(seed));
     await setAlias(client, 1, 0);
     await setAlias(secondClient, 2, 1); // through the other registry
     const stale = await setAlias(client, 3, 1).then(() => undefined, (error: ServiceError) => error);
@@ -288,14 +278,14 @@ describe('aliases and Watch across two registries over one store', () => {
 
     // A watcher on the second registry sees the first three events, written through the first.
     const firstPart = watch(secondClient, head, 3);
-    await upload('watched', modelBytes(31));
-    await upload('watched', modelBytes(32));
+    await upload('watched', tinyModel(31));
+    await upload('watched', tinyModel(32));
     await unaryCall((done) => client.setAlias(SetAliasRequest.fromPartial({ modelName: 'watched', alias: 'staging', version: 2, expectedVersion: 0, actor: 'test' }), done));
     const seen = await firstPart;
 
     // While it is away, more happens, some of it through the other registry and another model.
-    await upload('watched', modelBytes(33));
-    await upload('unrelated', modelBytes(34));
+    await upload('watched', tinyModel(33));
+    await upload('unrelated', tinyModel(34));
     await unaryCall((done) => secondClient.setAlias(SetAliasRequest.fromPartial({ modelName: 'watched', alias: 'staging', version: 3, expectedVersion: 2, actor: 'test' }), done));
     await unaryCall((done) => client.rollbackAlias({ modelName: 'watched', alias: 'staging', reason: 'rollback', actor: 'test', expectedVersion: undefined }, done));
 
@@ -318,7 +308,7 @@ describe('split aliases and stale watch cursors', () => {
   const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (error: ServiceError) => error);
 
   it('records a split with compare-and-swap on the revision, in the history, and rolls it back', async () => {
-    for (const seed of [51, 52, 53]) await upload('splitted', modelBytes(seed));
+    for (const seed of [51, 52, 53]) await upload('splitted', tinyModel(seed));
     await setAlias({ version: 1, expectedRevision: 0 });
     const split = await setAlias({ split: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }], stickyParameter: 'user', expectedRevision: 1 });
     expect(split.alias).toMatchObject({ version: 1, revision: 2, split: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }], stickyParameter: 'user' });
