@@ -57,6 +57,8 @@ export interface GrpcServerOptions {
    * so load balancers and Kubernetes endpoints notice first. Default 0.
    */
   drainDelayMs?: number;
+  /** How the port is secured: TLS or mutual TLS from services/tls/. Default plaintext. */
+  credentials?: ServerCredentials;
 }
 
 export interface RunningServer {
@@ -117,7 +119,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   }).addToServer(server);
 
   const port = await new Promise<number>((resolvePort, reject) => {
-    server.bindAsync(options.address, ServerCredentials.createInsecure(), (error, boundPort) =>
+    server.bindAsync(options.address, options.credentials ?? ServerCredentials.createInsecure(), (error, boundPort) =>
       error ? reject(error) : resolvePort(boundPort));
   });
   const host = options.address.slice(0, options.address.lastIndexOf(':'));
