@@ -16,6 +16,13 @@ export interface BatchingPolicy {
    * is fastest there. Default [] (only max_batch_size counts as full).
    */
   preferredBatchSizes?: number[];
+  /**
+   * Triton's semantics: the oldest request waits up to maxQueueDelayMs for company even when no
+   * batch of its model is running. Default false: a request that finds nothing of its model in
+   * flight is sent at once, since the delay only buys a batch when there is something to batch
+   * with; requests that arrive while a batch runs still wait and go together.
+   */
+  waitWhenIdle?: boolean;
 }
 
 /** The policy of a model whose config and version record set none. */

@@ -11,8 +11,9 @@ let cluster: Cluster;
 let iris: TrainedIrisModel;
 
 beforeAll(async () => {
-  // A long queue delay makes a lone request wait, so a short timeout expires it in the queue.
-  cluster = await startCluster({ policy: { maxBatchSize: 32, maxQueueDelayMs: 1000, maxQueueSize: 64 } });
+  // A long queue delay that is waited even with nothing running (Triton's rule) makes a lone
+  // request wait, so a short timeout expires it in the queue.
+  cluster = await startCluster({ policy: { maxBatchSize: 32, maxQueueDelayMs: 1000, maxQueueSize: 64, waitWhenIdle: true } });
   iris = trainIrisModel();
   await cluster.store('iris', iris.onnx);
   await cluster.waitUntilReady('iris');

@@ -11,8 +11,9 @@ let tasks: TasksClient;
 let iris: TrainedIrisModel;
 
 beforeAll(async () => {
-  // A lone request waits 400 ms for company, long enough to see tasks queued.
-  cluster = await startCluster({ policy: { maxBatchSize: 32, maxQueueDelayMs: 400, maxQueueSize: 64 } });
+  // A lone request waits 400 ms for company even with nothing running (Triton's rule), long
+  // enough to see tasks queued.
+  cluster = await startCluster({ policy: { maxBatchSize: 32, maxQueueDelayMs: 400, maxQueueSize: 64, waitWhenIdle: true } });
   iris = trainIrisModel();
   await cluster.store('iris', iris.onnx);
   await cluster.waitUntilReady('iris');

@@ -205,7 +205,9 @@ export class ModelBatcher {
     }
     try {
       while (this.queue.depth > 0 && this.hasCapacity()) {
-        const decision = this.queue.nextBatch(this.draining ? Number.MAX_SAFE_INTEGER : now);
+        // Nothing of this model running: waiting would only add latency (see waitWhenIdle).
+        const sendNow = this.draining || (this.inflight === 0 && !this.queue.policy.waitWhenIdle);
+        const decision = this.queue.nextBatch(sendNow ? Number.MAX_SAFE_INTEGER : now);
         if (decision.kind === 'send') {
           void this.execute(decision.requests, now);
           continue;

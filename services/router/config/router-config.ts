@@ -4,6 +4,7 @@
  *   defaults:                      # every model
  *     max_batch_size: 32           # rows per batch
  *     max_queue_delay_us: 2000     # longest a request waits for company
+ *     wait_when_idle: false        # true: wait the delay even with nothing running (Triton)
  *     max_queue_size: 1024         # queued requests beyond this get RESOURCE_EXHAUSTED
  *     default_priority: normal     # high | normal | low, for requests that name none
  *   models:
@@ -103,7 +104,7 @@ export function budgetsOf(config: RouterConfig | undefined): RouterBudgets {
 
 export const DEFAULT_SERVING_CONFIG: ModelServingConfig = { ...DEFAULT_BATCHING_POLICY, defaultPriority: DEFAULT_PRIORITY };
 
-const KNOWN_KEYS = ['max_batch_size', 'max_queue_delay_us', 'max_queue_size', 'preferred_batch_sizes', 'default_priority', 'response_cache', 'split'];
+const KNOWN_KEYS = ['max_batch_size', 'max_queue_delay_us', 'max_queue_size', 'preferred_batch_sizes', 'wait_when_idle', 'default_priority', 'response_cache', 'split'];
 
 function positiveInteger(value: unknown, where: string, allowZero = false): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
@@ -122,6 +123,10 @@ function parseBlock(raw: unknown, where: string): Partial<ModelServingConfig> {
   const config: Partial<ModelServingConfig> = {};
   if (block.max_batch_size !== undefined) config.maxBatchSize = positiveInteger(block.max_batch_size, `${where}.max_batch_size`);
   if (block.max_queue_delay_us !== undefined) config.maxQueueDelayMs = positiveInteger(block.max_queue_delay_us, `${where}.max_queue_delay_us`, true) / 1000;
+  if (block.wait_when_idle !== undefined) {
+    if (typeof block.wait_when_idle !== 'boolean') throw new Error(`${where}.wait_when_idle must be true or false`);
+    config.waitWhenIdle = block.wait_when_idle;
+  }
   if (block.max_queue_size !== undefined) config.maxQueueSize = positiveInteger(block.max_queue_size, `${where}.max_queue_size`);
   if (block.preferred_batch_sizes !== undefined) {
     if (!Array.isArray(block.preferred_batch_sizes)) throw new Error(`${where}.preferred_batch_sizes must be a list`);

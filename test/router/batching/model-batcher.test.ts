@@ -34,7 +34,7 @@ describe('ModelBatcher', () => {
   it('holds requests for the max queue delay, runs them as one batch and splits the results', async () => {
     const batches: Tensor[][] = [];
     const batcher = new ModelBatcher({
-      policy: { maxBatchSize: 8, maxQueueDelayMs: 5, maxQueueSize: 10 },
+      policy: { maxBatchSize: 8, maxQueueDelayMs: 5, maxQueueSize: 10, waitWhenIdle: true },
       run: doublingRunner(batches), hasCapacity: () => true,
     });
     const first = batcher.submit(validated([[1, 2]]));
@@ -53,13 +53,50 @@ describe('ModelBatcher', () => {
   it('sends a full batch without waiting', async () => {
     const batches: Tensor[][] = [];
     const batcher = new ModelBatcher({
-      policy: { maxBatchSize: 2, maxQueueDelayMs: 1000, maxQueueSize: 10 },
+      policy: { maxBatchSize: 2, maxQueueDelayMs: 1000, maxQueueSize: 10, waitWhenIdle: true },
       run: doublingRunner(batches), hasCapacity: () => true,
     });
     const results = [batcher.submit(validated([[1, 1]])), batcher.submit(validated([[2, 2]]))];
     await vi.advanceTimersByTimeAsync(0);
     expect(batches).toHaveLength(1);
     await Promise.all(results);
+  });
+
+  it('sends a request that finds nothing of its model running at once, whatever the delay', async () => {
+    const batches: Tensor[][] = [];
+    const batcher = new ModelBatcher({
+      policy: { maxBatchSize: 8, maxQueueDelayMs: 1000, maxQueueSize: 10 },
+      run: doublingRunner(batches), hasCapacity: () => true,
+    });
+    const answer = batcher.submit(validated([[1, 2]]));
+    expect(batches).toHaveLength(1);
+    expect(valuesOf((await answer).outputs.get('y'))).toEqual([2, 4]);
+  });
+
+  it('batches the requests that arrive while a batch of the model runs, and sends them when it returns', async () => {
+    const batches: Tensor[][] = [];
+    const doubling = doublingRunner(batches);
+    let finishFirst: (() => void) | undefined;
+    let pump: (() => void) | undefined;
+    const batcher = new ModelBatcher({
+      policy: { maxBatchSize: 8, maxQueueDelayMs: 1000, maxQueueSize: 10 },
+      run: async (inputs) => {
+        if (!finishFirst) await new Promise<void>((resolve) => { finishFirst = resolve; });
+        return doubling(inputs);
+      },
+      hasCapacity: () => true,
+    });
+    pump = () => batcher.pump();
+    const first = batcher.submit(validated([[1, 1]]));
+    const later = [batcher.submit(validated([[2, 2]])), batcher.submit(validated([[3, 3]]))];
+    await vi.advanceTimersByTimeAsync(10);
+    // The first went alone at once; the other two wait for it rather than for the delay.
+    expect(batches).toHaveLength(0);
+    finishFirst!();
+    await first;
+    pump(); // what the executor pool does when a slot frees
+    await Promise.all(later);
+    expect(batches.map((batch) => batch[0].shape[0])).toEqual([1, 2]);
   });
 
   it('answers RESOURCE_EXHAUSTED at once when the queue is full', async () => {
@@ -88,7 +125,7 @@ describe('ModelBatcher', () => {
   it('drops a cancelled request from the queue with CANCELLED', async () => {
     const batches: Tensor[][] = [];
     const batcher = new ModelBatcher({
-      policy: { maxBatchSize: 8, maxQueueDelayMs: 10, maxQueueSize: 10 },
+      policy: { maxBatchSize: 8, maxQueueDelayMs: 10, maxQueueSize: 10, waitWhenIdle: true },
       run: doublingRunner(batches), hasCapacity: () => true,
     });
     const controller = new AbortController();

@@ -25,11 +25,18 @@ models:
     });
   });
 
+  it('reads wait_when_idle (Triton\'s delay even with nothing running)', () => {
+    const triton = parseRouterConfig('defaults:\n  wait_when_idle: true');
+    expect(servingConfigFor(triton, 'iris', undefined).waitWhenIdle).toBe(true);
+    expect(servingConfigFor(config, 'iris', undefined).waitWhenIdle).toBeUndefined();
+  });
+
   it.each([
     ['defaults:\n  max_batch_size: 0', /defaults.max_batch_size must be a positive integer/],
     ['defaults:\n  max_batch: 4', /defaults.max_batch is not a setting/],
     ['models:\n  iris:\n    default_priority: urgent', /models.iris.default_priority must be high, normal or low/],
     ['models:\n  iris:\n    preferred_batch_sizes: [4, -1]', /preferred_batch_sizes\[1\]/],
+    ['models:\n  iris:\n    wait_when_idle: "yes"', /models.iris.wait_when_idle must be true or false/],
     ['servers: {}', /'servers' is not a section/],
     ['budgets:\n  max_request: 4', /budgets.max_request is not a budget; known: max_message_bytes, max_request_bytes/],
     ['budgets:\n  __proto__: 4', /budgets.__proto__ is not a budget/],
