@@ -44,13 +44,25 @@ export function isCodedRemoteError(error: unknown): error is CodedRemoteError {
   return error instanceof Error && typeof (error as Partial<CodedRemoteError>).code === 'number';
 }
 
+/** What a NexusError may carry besides its code and message. */
+export interface NexusErrorOptions {
+  cause?: unknown;
+  /**
+   * How long the caller should wait before trying again, in milliseconds (a rate limit's
+   * refusal); the edge sends it as `retry-after` and google.rpc.RetryInfo. Absent: no advice.
+   */
+  retryAfterMs?: number;
+}
+
 export class NexusError extends Error {
   readonly code: ErrorCode;
+  readonly retryAfterMs?: number;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: NexusErrorOptions) {
     super(message, options);
     this.name = 'NexusError';
     this.code = code;
+    if (options?.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
   }
 
   /**
