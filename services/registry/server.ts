@@ -1,8 +1,15 @@
-/** Starts a registry: the gRPC API over a store (a local directory, S3 or GCS), plus health and reflection. */
+/**
+ * Starts a registry: the gRPC API over a store (a local directory, S3 or GCS), plus health and
+ * reflection, and nexus.auth.v1.Keys over the API keys kept in the same store. With `auth`, every
+ * call is authenticated (API keys from the store, JWTs, service certificates) and checked against
+ * the access tables in grpc/access.ts; without it every call is anonymous (development, tests).
+ */
+import type { ServerCredentials } from '@grpc/grpc-js';
+import { KeysService } from '../protocol/generated/nexus/auth/v1/keys.ts';
 import { startGrpcServer, type RunningServer } from '../rpc/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
-import { ModelRegistry } from './core/index.ts';
-import { createRegistryService, REGISTRY_SERVICE_DEFINITION } from './grpc/index.ts';
+import { AuditLog, KeyStore, ModelRegistry } from './core/index.ts';
+import { createKeysService, createRegistryService, REGISTRY_SERVICE_DEFINITION } from './grpc/index.ts';
 import { openStore, type ObjectStore, type StoreConfig } from './store/index.ts';
 import type { RegistryLimits } from './validation/index.ts';
 
@@ -19,10 +26,16 @@ export interface RegistryOptions {
   watchPollIntervalMs?: number;
   /** Upload, version and garbage-collection budgets; each one left out has its default (see validation/limits.ts). */
   limits?: Partial<RegistryLimits>;
+  /** How the port is secured (TLS from services/tls/). Default plaintext. */
+  credentials?: ServerCredentials;
+  /** How often key subscribers look for keys changed by other registry processes, in ms. Default 3000. */
+  keyPollIntervalMs?: number;
 }
 
 export interface RunningRegistry extends RunningServer {
   registry: ModelRegistry;
+  keys: KeyStore;
+  audit: AuditLog;
 }
 
 /** Opens the store and the registry over it, and serves it over gRPC until `shutdown`. */
@@ -38,29 +51,49 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     await store.close();
     throw error;
   }
-  const service = createRegistryService(registry, logger);
-  const running = await startGrpcServer({
-    address: options.address ?? '127.0.0.1:0',
-    drainDelayMs: options.drainDelayMs,
-    services: [{
-      name: 'nexus.registry.v1.Registry',
-      protoFile: 'nexus/registry/v1/registry.proto',
-      definition: REGISTRY_SERVICE_DEFINITION,
-      implementation: service.implementation,
-    }],
-  });
+  const keys = new KeyStore(store, { pollIntervalMs: options.keyPollIntervalMs, logger });
+  const audit = new AuditLog(store);
+  const service = createRegistryService(registry, audit, logger);
+  const keysService = createKeysService(keys, audit, logger);
+  let running: RunningServer;
+  try {
+    running = await startGrpcServer({
+      address: options.address ?? '127.0.0.1:0',
+      drainDelayMs: options.drainDelayMs,
+      credentials: options.credentials,
+      services: [{
+        name: 'nexus.registry.v1.Registry',
+        protoFile: 'nexus/registry/v1/registry.proto',
+        definition: REGISTRY_SERVICE_DEFINITION,
+        implementation: service.implementation,
+      }, {
+        name: 'nexus.auth.v1.Keys',
+        protoFile: 'nexus/auth/v1/keys.proto',
+        definition: KeysService,
+        implementation: keysService.implementation,
+      }],
+    });
+  } catch (error) {
+    keys.close();
+    await registry.close();
+    throw error;
+  }
   logger.info({ address: running.address, store: store.description, limits: registry.limits }, 'registry listening');
   const shutdown = running.shutdown;
   let closing: Promise<void> | undefined;
   return {
     ...running,
     registry,
+    keys,
+    audit,
     shutdown(graceMs) {
       closing ??= (async () => {
         // Watch streams never end by themselves; their clients resume elsewhere with their cursor.
         const draining = shutdown(graceMs);
         service.closeWatchers();
+        keysService.closeWatchers();
         await draining;
+        keys.close();
         await registry.close();
       })();
       return closing;

@@ -7,8 +7,8 @@
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import {
   DownloadArtifactRequest, GarbageCollectRequest, GetAliasHistoryRequest, GetAliasRequest, GetVersionRequest, ListAliasesRequest,
-  ListModelsRequest, ListVersionsRequest, RegistryService, RollbackAliasRequest, SetAliasRequest, StatBlobsRequest, UploadBlobRequest,
-  UploadVersionRequest, WatchRequest, type DownloadArtifactResponse,
+  ListAuditRequest, ListModelsRequest, ListVersionsRequest, RegistryService, RollbackAliasRequest, SetAliasRequest, StatBlobsRequest,
+  UploadBlobRequest, UploadVersionRequest, WatchRequest, type DownloadArtifactResponse,
 } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { LARGEST_EXACT_COUNT } from '../validation/index.ts';
 
@@ -91,7 +91,7 @@ const REQUEST_TYPES: { [method in keyof typeof RegistryService]: RequestType } =
   uploadVersion: UploadVersionRequest, getVersion: GetVersionRequest, listVersions: ListVersionsRequest, listModels: ListModelsRequest,
   downloadArtifact: DownloadArtifactRequest, uploadBlob: UploadBlobRequest, statBlobs: StatBlobsRequest, setAlias: SetAliasRequest,
   getAlias: GetAliasRequest, listAliases: ListAliasesRequest, getAliasHistory: GetAliasHistoryRequest, rollbackAlias: RollbackAliasRequest,
-  watch: WatchRequest, garbageCollect: GarbageCollectRequest,
+  watch: WatchRequest, garbageCollect: GarbageCollectRequest, listAudit: ListAuditRequest,
 };
 
 /**

@@ -6,9 +6,9 @@
  */
 import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type {
-  DownloadArtifactRequest, DownloadArtifactResponse, GarbageCollectRequest, GarbageCollectResponse, GetAliasHistoryRequest,
+  AliasMove, DownloadArtifactRequest, DownloadArtifactResponse, GarbageCollectRequest, GarbageCollectResponse, GetAliasHistoryRequest,
   GetAliasHistoryResponse, GetAliasRequest, GetAliasResponse, GetVersionRequest, GetVersionResponse, ListAliasesRequest,
-  ListAliasesResponse, ListModelsResponse, ListVersionsRequest, ListVersionsResponse, RollbackAliasRequest, RollbackAliasResponse,
+  ListAliasesResponse, ListAuditRequest, ListAuditResponse, ListModelsResponse, ListVersionsRequest, ListVersionsResponse, RollbackAliasRequest, RollbackAliasResponse,
   SetAliasRequest, SetAliasResponse, StatBlobsRequest, StatBlobsResponse, UploadBlobRequest, UploadBlobResponse, UploadVersionRequest,
   UploadVersionResponse, WatchRequest, WatchResponse,
 } from '../../protocol/generated/nexus/registry/v1/registry.ts';
@@ -16,8 +16,10 @@ import { clientStream, serverStream, unary } from '../../rpc/handlers.ts';
 import { formatSplit, invalidArgument } from '../../domain/index.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import { metrics } from '../../telemetry/metrics.ts';
-import type { ModelRegistry, WatchItem } from '../core/index.ts';
+import type { AuditLog, ModelRegistry, WatchItem } from '../core/index.ts';
 import { checkCount, isDirectoryFormat } from '../validation/index.ts';
+import { authorizeModel } from '../../auth/access.ts';
+import { createAuditTrail, recordedAuthor } from './audit-trail.ts';
 import { downloadChunks, uploadBody } from './framing.ts';
 
 /** Writes one message, waiting for the transport to drain so a slow client paces the server. */
@@ -46,41 +48,59 @@ function toWatchResponse(item: WatchItem): WatchResponse {
   };
 }
 
+/** An alias move for the audit log: `3 -> 4 (revision 5)`, splits as `3=90,4=10`. */
+function describeMove(move: AliasMove): string {
+  const side = (version: number, split: AliasMove['toSplit']) => (split.length > 0 ? formatSplit(split) : String(version || 'unset'));
+  return `${side(move.fromVersion, move.fromSplit)} -> ${side(move.toVersion, move.toSplit)} (revision ${move.revision}${move.rollback ? ', rollback' : ''})`;
+}
+
 export interface RegistryServiceHandle {
   implementation: UntypedServiceImplementation;
   /** Ends every Watch stream (clients resume elsewhere with their cursor). */
   closeWatchers(): void;
 }
 
-/** The handlers of nexus.registry.v1.Registry over `registry`, logging to `logger`. */
-export function createRegistryService(registry: ModelRegistry, logger: Logger): RegistryServiceHandle {
+/**
+ * The handlers of nexus.registry.v1.Registry over `registry`, logging to `logger`. Every write
+ * and admin call is recorded in `audit`; versions and alias moves are recorded as made by the
+ * authenticated principal (what the client claims counts only with authentication off).
+ */
+export function createRegistryService(registry: ModelRegistry, audit: AuditLog, logger: Logger): RegistryServiceHandle {
   const watchers = new Set<AbortController>();
+  const audited = createAuditTrail(audit, logger);
 
   const implementation: UntypedServiceImplementation = {
-    uploadVersion: clientStream<UploadVersionRequest, UploadVersionResponse>('UploadVersion', logger, async (call) => {
+    uploadVersion: clientStream<UploadVersionRequest, UploadVersionResponse>('UploadVersion', logger, (call) => audited(call, 'UploadVersion', async (note, principal) => {
       const messages = (call as AsyncIterable<UploadVersionRequest>)[Symbol.asyncIterator]();
       const first = await messages.next();
       if (first.done || !first.value.header) throw invalidArgument('the first message of an upload must be its header');
+      const header = { ...first.value.header, creator: recordedAuthor(principal, first.value.header.creator) };
+      note.target = header.modelName;
+      authorizeModel(principal, header.modelName);
       const body = uploadBody(messages);
-      const { version, deduplicated } = await registry.upload(first.value.header, body.chunks, { trailerSha256: body.trailerSha256 });
+      const { version, deduplicated } = await registry.upload(header, body.chunks, { trailerSha256: body.trailerSha256 });
+      note.target = `${version.modelName}:${version.version}`;
+      note.detail = `sha256 ${version.sha256}, ${version.sizeBytes} bytes${isDirectoryFormat(version.format) ? `, ${version.files.length} files` : ''}${deduplicated ? ', bytes stored already' : ''}`;
       if (isDirectoryFormat(version.format)) {
         // Its files crossed in UploadBlob calls, counted there.
-        logger.info({ model: version.modelName, version: version.version, sha256: version.sha256, files: version.files.length }, 'version created');
+        logger.info({ model: version.modelName, version: version.version, sha256: version.sha256, files: version.files.length, creator: version.creator }, 'version created');
       } else {
         metrics.registryBytes.inc({ direction: 'up' }, version.sizeBytes);
-        logger.info({ model: version.modelName, version: version.version, sha256: version.sha256, bytes: version.sizeBytes }, 'version created');
+        logger.info({ model: version.modelName, version: version.version, sha256: version.sha256, bytes: version.sizeBytes, creator: version.creator }, 'version created');
       }
       return { version, deduplicated };
-    }),
+    })),
 
-    uploadBlob: clientStream<UploadBlobRequest, UploadBlobResponse>('UploadBlob', logger, async (call) => {
+    uploadBlob: clientStream<UploadBlobRequest, UploadBlobResponse>('UploadBlob', logger, (call) => audited(call, 'UploadBlob', async (note) => {
       const messages = (call as AsyncIterable<UploadBlobRequest>)[Symbol.asyncIterator]();
       const first = await messages.next();
       if (first.done || !first.value.header) throw invalidArgument('the first message of a blob upload must be its header');
+      note.target = `sha256:${first.value.header.sha256}`;
       const blob = await registry.uploadBlob(first.value.header, uploadBody(messages).chunks);
+      note.detail = `${blob.sizeBytes} bytes${blob.deduplicated ? ', stored already' : ''}`;
       metrics.registryBytes.inc({ direction: 'up' }, blob.sizeBytes);
       return { sha256: blob.sha256, sizeBytes: blob.sizeBytes, deduplicated: blob.deduplicated };
-    }),
+    })),
 
     statBlobs: unary('StatBlobs', logger, async (request: StatBlobsRequest): Promise<StatBlobsResponse> => ({
       blobs: await registry.statBlobs(request.sha256),
@@ -105,17 +125,19 @@ export function createRegistryService(registry: ModelRegistry, logger: Logger): 
       }
     }),
 
-    setAlias: unary('SetAlias', logger, async (request: SetAliasRequest): Promise<SetAliasResponse> => {
+    setAlias: unary('SetAlias', logger, (request: SetAliasRequest, call) => audited(call, 'SetAlias', async (note, principal): Promise<SetAliasResponse> => {
+      note.target = `${request.modelName}@${request.alias}`;
       const { alias, move } = await registry.setAlias({
         modelName: request.modelName, alias: request.alias, expectedVersion: request.expectedVersion,
-        expectedRevision: request.expectedRevision, reason: request.reason, actor: request.actor,
+        expectedRevision: request.expectedRevision, reason: request.reason, actor: recordedAuthor(principal, request.actor),
       }, request.version, request.split, request.stickyParameter);
+      note.detail = describeMove(move);
       logger.info({
         model: alias.modelName, alias: alias.alias, from: move.fromVersion, to: move.toVersion, actor: move.actor,
         ...(alias.split.length > 0 ? { split: formatSplit(alias.split) } : {}),
       }, 'alias moved');
       return { alias, move };
-    }),
+    })),
 
     getAlias: unary('GetAlias', logger, async (request: GetAliasRequest): Promise<GetAliasResponse> => ({
       alias: await registry.getAlias(request.modelName, request.alias),
@@ -129,14 +151,16 @@ export function createRegistryService(registry: ModelRegistry, logger: Logger): 
       moves: await registry.aliasHistory(request.modelName, request.alias),
     })),
 
-    rollbackAlias: unary('RollbackAlias', logger, async (request: RollbackAliasRequest): Promise<RollbackAliasResponse> => {
+    rollbackAlias: unary('RollbackAlias', logger, (request: RollbackAliasRequest, call) => audited(call, 'RollbackAlias', async (note, principal): Promise<RollbackAliasResponse> => {
+      note.target = `${request.modelName}@${request.alias}`;
       const { alias, move } = await registry.rollbackAlias({
         modelName: request.modelName, alias: request.alias, expectedVersion: request.expectedVersion,
-        expectedRevision: request.expectedRevision, reason: request.reason, actor: request.actor,
+        expectedRevision: request.expectedRevision, reason: request.reason, actor: recordedAuthor(principal, request.actor),
       });
+      note.detail = describeMove(move);
       logger.info({ model: alias.modelName, alias: alias.alias, from: move.fromVersion, to: move.toVersion, actor: move.actor }, 'alias rolled back');
       return { alias, move };
-    }),
+    })),
 
     watch: serverStream('Watch', logger, async (request: WatchRequest, call: ServerWritableStream<WatchRequest, WatchResponse>) => {
       const stop = new AbortController();
@@ -152,7 +176,8 @@ export function createRegistryService(registry: ModelRegistry, logger: Logger): 
       }
     }),
 
-    garbageCollect: unary('GarbageCollect', logger, async (request: GarbageCollectRequest): Promise<GarbageCollectResponse> => {
+    garbageCollect: unary('GarbageCollect', logger, (request: GarbageCollectRequest, call) => audited(call, 'GarbageCollect', async (note): Promise<GarbageCollectResponse> => {
+      note.target = request.delete ? 'delete' : 'dry run';
       const asked = request.minAgeSeconds === undefined ? undefined : checkCount(request.minAgeSeconds, 'min_age_seconds');
       const report = await registry.collectGarbage({ delete: request.delete, minAgeMs: asked === undefined ? undefined : asked * 1000 });
       const minAgeSeconds = Math.ceil(report.minAgeMs / 1000);
@@ -160,11 +185,16 @@ export function createRegistryService(registry: ModelRegistry, logger: Logger): 
         logger.warn({ asked_seconds: asked, applied_seconds: minAgeSeconds }, 'garbage collection min_age_seconds raised to the server minimum');
       }
       if (report.deleted) logger.info({ objects: report.garbage.length, bytes: report.garbageBytes }, 'garbage deleted');
+      note.detail = `${report.deleted ? 'deleted' : 'found'} ${report.garbage.length} unreferenced objects, ${report.garbageBytes} bytes (min age ${minAgeSeconds} s)`;
       return {
         garbage: report.garbage, garbageBytes: report.garbageBytes, referencedBlobs: report.referencedBlobs, deleted: report.deleted,
         minAgeSeconds, minAgeRaised: report.minAgeRaised,
       };
-    }),
+    })),
+
+    listAudit: unary('ListAudit', logger, async (request: ListAuditRequest): Promise<ListAuditResponse> => ({
+      records: await audit.list({ limit: request.limit, beforeUnixMs: request.beforeUnixMs }),
+    })),
   };
 
   return {
