@@ -9,6 +9,8 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import type { ServerOptions as Http2ServerOptions } from 'node:http2';
 import { resolve } from 'node:path';
+import type { ServiceAccess } from '../auth/access.ts';
+import { guardedImplementation, type ServerAuth } from './access-guard.ts';
 import { rejectUndecodableRequests, withTotalDeserializers } from './decode-guard.ts';
 
 export const PROTO_ROOT = resolve(import.meta.dirname, '../../proto');
@@ -27,6 +29,12 @@ export interface ServiceMount {
    * themselves (`undecodableReason`); every other method's call ends INVALID_ARGUMENT. Default none.
    */
   answersUndecodableMessages?: readonly string[];
+  /**
+   * What each method requires (services/auth/access.ts), keyed as the definition names methods.
+   * Required when the server authenticates (`auth`): a mount without it fails the start, and a
+   * method missing from it is refused PERMISSION_DENIED. Unused without `auth`.
+   */
+  access?: ServiceAccess;
 }
 
 export interface GrpcServerOptions {
@@ -59,6 +67,13 @@ export interface GrpcServerOptions {
   drainDelayMs?: number;
   /** How the port is secured: TLS or mutual TLS from services/tls/. Default plaintext. */
   credentials?: ServerCredentials;
+  /**
+   * Authentication: every method of every mounted service (health and reflection excepted)
+   * authenticates the call and checks the mount's `access` table before its handler runs, which
+   * reads the principal with `principalOf(call)` (call-principal.ts). Default none: every call
+   * is ANONYMOUS, as for a server started with --insecure.
+   */
+  auth?: ServerAuth;
 }
 
 export interface RunningServer {
@@ -97,7 +112,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const http2Options = (server as unknown as { commonServerOptions?: Http2ServerOptions }).commonServerOptions;
   if (typeof http2Options !== 'object') throw new Error('this grpc-js no longer keeps commonServerOptions; set the HTTP/2 stream-reset limits another way');
   Object.assign(http2Options, { streamResetBurst: streamResets.burst, streamResetRate: streamResets.perSecond });
-  for (const service of options.services) server.addService(withTotalDeserializers(service.definition, service.answersUndecodableMessages), service.implementation);
+  for (const service of options.services) {
+    const implementation = options.auth ? guardedImplementation(service, options.auth) : service.implementation;
+    server.addService(withTotalDeserializers(service.definition, service.answersUndecodableMessages), implementation);
+  }
 
   // '' and 'readiness' answer "send me traffic"; 'liveness' answers "do not restart me".
   const health = new HealthImplementation({ '': 'SERVING', liveness: 'SERVING', readiness: 'SERVING' });
