@@ -54,6 +54,11 @@ export const routerMetrics = {
     name: 'nexus_response_cache_lookups_total', help: 'Response cache lookups, by model and result (hit or miss).',
     labelNames: ['model', 'result'], registers,
   }),
+  rateLimited: new Counter({
+    name: 'nexus_rate_limited_total',
+    help: 'Calls refused by a rate limit, by principal id (never a secret) and limit (requests_per_second, rows_per_second, daily_quota, max_concurrent).',
+    labelNames: ['principal', 'limit'], registers,
+  }),
 };
 
 /** The executor's devices and loaded models. */

@@ -16,18 +16,18 @@ export interface AuthConfig {
   defaultLimits: PrincipalLimits;
 }
 
-/** Each limit by its name in `auth.default_limits`, and whether it may be fractional. */
-const LIMIT_KEYS: Readonly<Record<string, { field: keyof PrincipalLimits; fractional: boolean }>> = {
-  requests_per_second: { field: 'requestsPerSecond', fractional: true },
-  burst: { field: 'burst', fractional: false },
-  rows_per_second: { field: 'rowsPerSecond', fractional: true },
-  daily_quota: { field: 'dailyQuota', fractional: false },
-  max_concurrent: { field: 'maxConcurrent', fractional: false },
+/** Each limit by its name in `auth.default_limits`, whether it may be fractional, and what 0 means. */
+const LIMIT_KEYS: Readonly<Record<string, { field: keyof PrincipalLimits; fractional: boolean; zero: string }>> = {
+  requests_per_second: { field: 'requestsPerSecond', fractional: true, zero: 'unlimited' },
+  burst: { field: 'burst', fractional: false, zero: 'the rate, rounded up' },
+  rows_per_second: { field: 'rowsPerSecond', fractional: true, zero: 'unlimited' },
+  daily_quota: { field: 'dailyQuota', fractional: false, zero: 'unlimited' },
+  max_concurrent: { field: 'maxConcurrent', fractional: false, zero: 'unlimited' },
 };
 
-function limitValue(value: unknown, where: string, fractional: boolean): number {
+function limitValue(value: unknown, where: string, { fractional, zero }: { fractional: boolean; zero: string }): number {
   const valid = typeof value === 'number' && Number.isFinite(value) && value >= 0 && (fractional || Number.isInteger(value));
-  if (!valid) throw new Error(`${where} must be a non-negative ${fractional ? 'number' : 'integer'} (0: unlimited), got ${JSON.stringify(value)}`);
+  if (!valid) throw new Error(`${where} must be a non-negative ${fractional ? 'number' : 'integer'} (0: ${zero}), got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -44,8 +44,7 @@ export function parseAuthConfig(raw: unknown): AuthConfig {
   const defaultLimits: PrincipalLimits = { ...UNLIMITED };
   for (const [key, value] of Object.entries(limits)) {
     if (!Object.hasOwn(LIMIT_KEYS, key)) throw new Error(`auth.default_limits.${key} is not a limit; known: ${Object.keys(LIMIT_KEYS).join(', ')}`);
-    const { field, fractional } = LIMIT_KEYS[key];
-    defaultLimits[field] = limitValue(value, `auth.default_limits.${key}`, fractional);
+    defaultLimits[LIMIT_KEYS[key].field] = limitValue(value, `auth.default_limits.${key}`, LIMIT_KEYS[key]);
   }
   return { defaultLimits };
 }

@@ -16,6 +16,8 @@
  *         arms: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }]
  *   budgets:                       # RouterBudgets, snake_case; a flag given explicitly wins
  *     max_request_bytes: 16777216
+ *   auth:                          # see auth-config.ts
+ *     default_limits: { requests_per_second: 20, max_concurrent: 16 }
  *
  * Precedence, lowest first: built-in defaults, the file's `defaults` (or the router's flags), the
  * batching stored with the version (`nexus store --max-batch-size`), the file's `models.<name>`.
@@ -26,6 +28,7 @@ import type { BatchingConfig } from '../../protocol/generated/nexus/registry/v1/
 import { DEFAULT_PRIORITY, priorityLevelOf } from '../admission/index.ts';
 import { DEFAULT_BATCHING_POLICY } from '../../domain/index.ts';
 import type { BatchingPolicy } from '../batching/index.ts';
+import { parseAuthConfig, type AuthConfig } from './auth-config.ts';
 
 /** An A/B split of a model's unversioned traffic between versions. */
 export interface TrafficSplit {
@@ -48,6 +51,8 @@ export interface RouterConfig {
   models: Record<string, Partial<ModelServingConfig>>;
   /** Byte and count budgets; absent ones take DEFAULT_ROUTER_BUDGETS. */
   budgets?: Partial<RouterBudgets>;
+  /** Authentication settings (rate-limit defaults); absent: unlimited. */
+  auth?: AuthConfig;
 }
 
 const MIB = 1024 * 1024;
@@ -190,14 +195,15 @@ function parseBudgets(raw: unknown): Partial<RouterBudgets> {
 /** Parses the YAML text of a router config; throws an Error naming the first bad setting. */
 export function parseRouterConfig(text: string, base: ModelServingConfig = DEFAULT_SERVING_CONFIG): RouterConfig {
   const raw = (parse(text) ?? {}) as Record<string, unknown>;
-  const extra = Object.keys(raw).filter((key) => key !== 'defaults' && key !== 'models' && key !== 'budgets');
-  if (extra.length > 0) throw new Error(`'${extra[0]}' is not a section; use 'defaults', 'models' and 'budgets'`);
+  const extra = Object.keys(raw).filter((key) => !['defaults', 'models', 'budgets', 'auth'].includes(key));
+  if (extra.length > 0) throw new Error(`'${extra[0]}' is not a section; use 'defaults', 'models', 'budgets' and 'auth'`);
   const models = (raw.models ?? {}) as Record<string, unknown>;
   if (typeof models !== 'object' || Array.isArray(models)) throw new Error("'models' must map model names to settings");
   return {
     defaults: { ...base, ...parseBlock(raw.defaults, 'defaults') },
     models: Object.fromEntries(Object.entries(models).map(([name, block]) => [name, parseBlock(block, `models.${name}`)])),
     budgets: parseBudgets(raw.budgets),
+    ...(raw.auth === undefined ? {} : { auth: parseAuthConfig(raw.auth) }),
   };
 }
 

@@ -9,6 +9,9 @@ import {
 import { codeName, ErrorCode, formatSplit, NexusError } from '../../domain/index.ts';
 import { unary } from '../../rpc/handlers.ts';
 import { undecodableReason } from '../../rpc/decode-guard.ts';
+import { principalOf } from '../../rpc/call-principal.ts';
+import { PrincipalLimiter } from '../../auth/rate-limits.ts';
+import { authorizeModel } from '../../auth/access.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { ModelCatalog } from '../models/index.ts';
 import type { RequestPath } from '../request-path/index.ts';
@@ -34,10 +37,14 @@ export interface InferenceServiceParts {
   logger: Logger;
   /** Requests one ModelStreamInfer stream may have running; past it the stream is not read. Default 64. */
   maxStreamInflight?: number;
+  /** Each principal's rate limits, applied to every ModelInfer call and ModelStreamInfer message. Default: a principal's own limits only. */
+  limiter?: PrincipalLimiter;
 }
 
 /** The handlers of inference.GRPCInferenceService. */
-export function createInferenceService({ requests, catalog, isServerReady, logger, maxStreamInflight = 64 }: InferenceServiceParts): UntypedServiceImplementation {
+export function createInferenceService({
+  requests, catalog, isServerReady, logger, maxStreamInflight = 64, limiter = new PrincipalLimiter(),
+}: InferenceServiceParts): UntypedServiceImplementation {
   return {
     serverLive: unary('ServerLive', logger, async () => ({ live: true })),
     serverReady: unary('ServerReady', logger, async () => ({ ready: isServerReady() })),
@@ -83,7 +90,8 @@ export function createInferenceService({ requests, catalog, isServerReady, logge
     }),
 
     modelInfer: unary('ModelInfer', logger, (request: ModelInferRequest, call) =>
-      requests.handle(request, { callDeadlineMs: deadlineOf(call), signal: cancellationOf(call) })),
+      limiter.within(principalOf(call), request.inputs[0]?.shape[0], requests.handle, request,
+        { callDeadlineMs: deadlineOf(call), signal: cancellationOf(call) })),
 
     // Backpressure both ways: at most `maxStreamInflight` requests run at once, and while the
     // client does not read its answers (a write returns false) nothing more is read from it. A
@@ -91,6 +99,8 @@ export function createInferenceService({ requests, catalog, isServerReady, logge
     modelStreamInfer(call: ServerDuplexStream<ModelInferRequest, ModelStreamInferResponse>) {
       const controller = new AbortController();
       call.on('cancelled', () => controller.abort());
+      // Each message is admitted on its own; a refused one is answered like any failed request.
+      const principal = principalOf(call);
       let pending = 0;
       let ended = false;
       let unread = false;
@@ -118,9 +128,21 @@ export function createInferenceService({ requests, catalog, isServerReady, logge
           });
           return;
         }
+        // The call's credential was checked when the stream opened; the model each message names, here.
+        try {
+          authorizeModel(principal, request.modelName);
+        } catch (error) {
+          const coded = NexusError.from(error);
+          write({
+            errorMessage: `${codeName(coded.code)}: ${coded.message}`,
+            inferResponse: { modelName: request.modelName, modelVersion: request.modelVersion, id: request.id, parameters: {}, outputs: [], rawOutputContents: [] },
+          });
+          return;
+        }
         pending += 1;
         resumeOrPause();
-        requests.handle(request, { callDeadlineMs: deadlineOf(call), signal: controller.signal }).then(
+        limiter.within(principal, request.inputs[0]?.shape[0], requests.handle, request,
+          { callDeadlineMs: deadlineOf(call), signal: controller.signal }).then(
           (response) => write({ errorMessage: '', inferResponse: response }),
           (error: unknown) => {
             const coded = NexusError.from(error);

@@ -4,13 +4,42 @@ import {
   TasksService, type SubmitTaskRequest, type TaskStatus, type WatchTaskRequest, type WatchTaskResponse,
 } from '../../protocol/generated/nexus/router/v1/tasks.ts';
 import { serverStream, unary } from '../../rpc/handlers.ts';
+import { principalOf } from '../../rpc/call-principal.ts';
+import { PrincipalLimiter, type Admission } from '../../auth/rate-limits.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import { isFinished, type TaskStore } from '../request-path/index.ts';
 
-/** The handlers of nexus.router.v1.Tasks over `store`. */
-export function createTaskService(store: TaskStore, logger: Logger): UntypedServiceImplementation {
+/**
+ * The handlers of nexus.router.v1.Tasks over `store`. A submitted task counts against its
+ * principal's limits as a call does, and holds its place among the principal's calls in flight
+ * until it finishes. Default `limiter`: a principal's own limits only.
+ */
+export function createTaskService(store: TaskStore, logger: Logger, limiter = new PrincipalLimiter()): UntypedServiceImplementation {
+  /** Releases `admission` once the task has its final state, at once if it has it already (or was forgotten). */
+  const releaseWhenFinished = (taskId: string, admission: Admission) => {
+    try {
+      store.onFinished(taskId, () => admission.release());
+      if (!isFinished(store.get(taskId).state)) return;
+    } catch {
+      // NOT_FOUND: finished and already evicted.
+    }
+    admission.release();
+  };
   return {
-    submitTask: unary('SubmitTask', logger, async (request: SubmitTaskRequest) => ({ status: await store.submit(request.request) })),
+    submitTask: unary('SubmitTask', logger, async (request: SubmitTaskRequest, call) => {
+      const principal = principalOf(call);
+      if (!limiter.limitsOf(principal)) return { status: await store.submit(request.request) };
+      const admission = await limiter.admit(principal, request.request?.inputs[0]?.shape[0]);
+      let status: TaskStatus;
+      try {
+        status = await store.submit(request.request);
+      } catch (error) {
+        admission.release();
+        throw error;
+      }
+      releaseWhenFinished(status.taskId, admission);
+      return { status };
+    }),
 
     getTask: unary('GetTask', logger, async (request: { taskId: string }) => ({ status: store.get(request.taskId) })),
 
