@@ -8,6 +8,7 @@
  */
 import { Command } from 'commander';
 import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
+import { enforceBindPolicy, loadServiceTls, tlsDirFrom } from '../tls/index.ts';
 import { startRegistry } from './server.ts';
 import { defaultDataDir } from '../domain/index.ts';
 import { join } from 'node:path';
@@ -28,11 +29,13 @@ const options = new Command('nexus-registry')
   .option('--max-model-bytes <bytes>', `largest directory model, all files, in bytes (env NEXUS_REGISTRY_MAX_MODEL_BYTES; default ${DEFAULT_LIMITS.maxModelBytes}, 64 GiB)`)
   .option('--max-versions-per-model <count>', `most versions of one model (env NEXUS_REGISTRY_MAX_VERSIONS_PER_MODEL; default ${DEFAULT_LIMITS.maxVersionsPerModel})`)
   .option('--gc-min-age-seconds <seconds>', `least age of an object GC may delete, whatever a client asks (env NEXUS_REGISTRY_GC_MIN_AGE_SECONDS; default ${DEFAULT_LIMITS.gcMinAgeMs / 1000})`)
+  .option('--tls-dir <dir>', 'CA and service certificates: serve TLS, routers and executors identified by their certificates (env NEXUS_TLS_DIR); default plaintext')
+  .option('--insecure', 'authentication off; also allows listening beyond loopback without TLS and authentication (env NEXUS_INSECURE=1)')
   .parse()
   .opts<{
     address: string; metricsAddress: string; dataDir: string; store?: string; storeBucket?: string; storePrefix?: string;
     storeEndpoint?: string; storeRegion?: string; watchPollMs: string; maxArtifactBytes?: string; maxModelBytes?: string;
-    maxVersionsPerModel?: string; gcMinAgeSeconds?: string;
+    maxVersionsPerModel?: string; gcMinAgeSeconds?: string; tlsDir?: string; insecure?: boolean;
   }>();
 
 /** The budgets from flags, then NEXUS_REGISTRY_* variables; the rest keep their defaults. */
@@ -71,8 +74,15 @@ try {
   process.exit(2);
 }
 
-await runServiceProcess('registry', () => startRegistry({
-  address: options.address, store, drainDelayMs: drainDelayMs(), watchPollIntervalMs: Number(options.watchPollMs), limits,
-}), {
+await runServiceProcess('registry', async () => {
+  // A client certificate is asked for, not required: services show theirs, people send tokens.
+  const tls = await loadServiceTls('registry', tlsDirFrom(options.tlsDir), 'optional');
+  const insecure = options.insecure === true || process.env.NEXUS_INSECURE === '1';
+  enforceBindPolicy({ service: 'registry', address: options.address, tls: tls !== undefined, authentication: !insecure, insecure });
+  return startRegistry({
+    address: options.address, store, drainDelayMs: drainDelayMs(), watchPollIntervalMs: Number(options.watchPollMs), limits,
+    credentials: tls?.server,
+  });
+}, {
   metricsAddress: options.metricsAddress,
 });

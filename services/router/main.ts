@@ -7,6 +7,7 @@ import {
   BUDGET_KEYS, DEFAULT_ROUTER_BUDGETS, DEFAULT_SERVING_CONFIG, loadRouterConfig, type ModelServingConfig, type RouterBudgets,
 } from './config/index.ts';
 import { DEFAULT_BATCH_TIMEOUT_MS } from './fleet/index.ts';
+import { enforceBindPolicy, loadServiceTls, publicServerCredentials, tlsDirFrom } from '../tls/index.ts';
 import { startRouter } from './server.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -35,8 +36,29 @@ const program = new Command('nexus-router')
   .option('--max-session-memory-mib <MiB>', 'memory one client connection may buffer', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxSessionMemoryMiB))
   .option('--max-stream-inflight <requests>', 'requests in flight on one ModelStreamInfer stream', atLeast(1), String(DEFAULT_ROUTER_BUDGETS.maxStreamInflight))
   .option('--config <file>', 'YAML serving settings per model (see services/router/config/router-config.ts)')
+  .option('--tls-dir <dir>', 'CA and service certificates: dial executors and the registry with the router\'s certificate (env NEXUS_TLS_DIR); default plaintext')
+  .option('--tls-cert <file>', 'PEM certificate: serve the public port over TLS, with --tls-key (env NEXUS_TLS_CERT; Triton\'s --grpc-use-ssl)')
+  .option('--tls-key <file>', 'PEM private key of --tls-cert (env NEXUS_TLS_KEY)')
+  .option('--tls-client-ca <file>', 'PEM CA: public clients need a certificate it signed (env NEXUS_TLS_CLIENT_CA; Triton\'s --grpc-use-ssl-mutual)')
+  .option('--insecure', 'authentication off; also allows listening beyond loopback without TLS and authentication (env NEXUS_INSECURE=1)')
   .parse();
-const options = program.opts<{ address: string; metricsAddress: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string; batchTimeoutMs: string; config?: string } & Record<`max${string}`, string>>();
+const options = program.opts<{
+  address: string; metricsAddress: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string;
+  batchTimeoutMs: string; config?: string; tlsDir?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string; insecure?: boolean;
+} & Record<`max${string}`, string>>();
+
+/** The public port's TLS from --tls-cert/--tls-key/--tls-client-ca (or their variables); undefined: plaintext. */
+function publicCredentials() {
+  const cert = options.tlsCert ?? (process.env.NEXUS_TLS_CERT || undefined);
+  const key = options.tlsKey ?? (process.env.NEXUS_TLS_KEY || undefined);
+  const clientCa = options.tlsClientCa ?? (process.env.NEXUS_TLS_CLIENT_CA || undefined);
+  if (cert === undefined && key === undefined && clientCa === undefined) return undefined;
+  if (cert === undefined || key === undefined) {
+    const missing = [cert === undefined && '--tls-cert (NEXUS_TLS_CERT)', key === undefined && '--tls-key (NEXUS_TLS_KEY)'].filter(Boolean);
+    throw new Error(`TLS on the public port needs --tls-cert and --tls-key; missing ${missing.join(' and ')}`);
+  }
+  return publicServerCredentials(cert, key, clientCa);
+}
 
 
 
@@ -56,7 +78,15 @@ await runServiceProcess('router', async () => {
     if (program.getOptionValueSource(flag) === 'cli') budgets[budget] = Number(options[flag as `max${string}`]);
   }
   const config = { ...loaded, budgets };
+  const credentials = publicCredentials();
+  const insecure = options.insecure === true || process.env.NEXUS_INSECURE === '1';
+  enforceBindPolicy({
+    service: 'router', address: options.address, tls: credentials !== undefined, authentication: !insecure, insecure,
+    remedies: { tls: 'pass --tls-cert FILE and --tls-key FILE' },
+  });
+  const tls = await loadServiceTls('router', tlsDirFrom(options.tlsDir), 'none');
   return startRouter({
+    credentials, registryCredentials: tls?.client, executorCredentials: tls?.client,
     address: options.address, registryAddress: options.registry, executorAddresses: options.executor, config,
     drainDelayMs: drainDelayMs(), batchTimeoutMs: Number(options.batchTimeoutMs),
   });

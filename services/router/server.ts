@@ -2,7 +2,7 @@
  * Starts a router: the composition root. The Open Inference Protocol in front, executors behind,
  * registry beside; every component gets its collaborators and reporters here.
  */
-import { credentials } from '@grpc/grpc-js';
+import { credentials, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
 import { RegistryClient } from '../protocol/generated/nexus/registry/v1/registry.ts';
 import { ErrorCode, NexusError } from '../domain/index.ts';
 import { startGrpcServer, type RunningServer } from '../rpc/server.ts';
@@ -28,6 +28,15 @@ export interface RouterOptions {
   drainDelayMs?: number;
   /** Longest wait for an executor's answer to one batch, in milliseconds. Default 30 000. */
   batchTimeoutMs?: number;
+  /**
+   * How the public port is secured; default plaintext. TLS, or mutual TLS, from the operator's
+   * files (services/tls/: publicServerCredentials, the --tls-cert/--tls-key/--tls-client-ca flags).
+   */
+  credentials?: ServerCredentials;
+  /** How the registry is dialed; default plaintext. With TLS: the router's own certificate (services/tls/: channelCredentials). */
+  registryCredentials?: ChannelCredentials;
+  /** How executors are dialed; default plaintext. With TLS: the router's own certificate, which executors require. */
+  executorCredentials?: ChannelCredentials;
 }
 
 export interface RunningRouter extends RunningServer {
@@ -43,7 +52,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   // Keepalive pings: the Watch stream is otherwise silent for as long as nothing changes, and a
   // half-open connection (a registry host gone without a reset) would go unnoticed until TCP
   // gives up, minutes later, with the router following nothing meanwhile.
-  const registry = new RegistryClient(options.registryAddress, credentials.createInsecure(), {
+  const registry = new RegistryClient(options.registryAddress, options.registryCredentials ?? credentials.createInsecure(), {
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
   });
@@ -51,7 +60,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     addresses: options.executorAddresses,
     logger,
     createLink: (address) => new ExecutorLink({
-      address, dialer: grpcExecutorDialer(address), logger, batchTimeoutMs: options.batchTimeoutMs, maxResultBytes: budgets.maxResultBytes,
+      address, dialer: grpcExecutorDialer(address, options.executorCredentials), logger, batchTimeoutMs: options.batchTimeoutMs, maxResultBytes: budgets.maxResultBytes,
     }),
   });
   let setHealth: RunningServer['setHealth'] = () => {};
@@ -74,6 +83,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:8001',
     drainDelayMs: options.drainDelayMs,
+    credentials: options.credentials,
     maxMessageBytes: budgets.maxMessageBytes,
     maxConcurrentStreams: budgets.maxConcurrentStreams,
     maxSessionMemoryMiB: budgets.maxSessionMemoryMiB,

@@ -1,5 +1,5 @@
 /** Starts an executor: opens the GPU, then serves the Connect stream, health and reflection. */
-import { credentials } from '@grpc/grpc-js';
+import { credentials, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
 import { RegistryClient } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { startGrpcServer, type RunningServer } from '../../rpc/server.ts';
 import { createLogger } from '../../telemetry/logger.ts';
@@ -49,6 +49,13 @@ export interface ExecutorOptions {
    * after DEVICE_LOST_EXIT_DELAY_MS (200 ms), so those answers leave the process first.
    */
   onDeviceLost?: (reason: string) => void;
+  /**
+   * How the port is secured; default plaintext. A deployment gives it mutual TLS that requires
+   * a client certificate from its CA (services/tls/: serverCredentials with 'required').
+   */
+  credentials?: ServerCredentials;
+  /** How the registry is dialed; default plaintext. With TLS: the executor's own certificate (channelCredentials). */
+  registryCredentials?: ChannelCredentials;
 }
 
 export interface RunningExecutor extends RunningServer {
@@ -63,7 +70,7 @@ export async function startExecutor(options: ExecutorOptions): Promise<RunningEx
     ?? budgetFromEnv('NEXUS_WARM_UP_BUDGET_BYTES', process.env.NEXUS_WARM_UP_BUDGET_BYTES, DEFAULT_WARM_UP_BUDGET_BYTES);
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const gpu = await openGpu();
-  const registry = new RegistryClient(options.registryAddress, credentials.createInsecure(), {
+  const registry = new RegistryClient(options.registryAddress, options.registryCredentials ?? credentials.createInsecure(), {
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
   });
   const state = new ExecutorState(gpu, new ArtifactCache(options.cacheDir, registry), logger, {
@@ -72,6 +79,7 @@ export async function startExecutor(options: ExecutorOptions): Promise<RunningEx
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:0',
     drainDelayMs: options.drainDelayMs,
+    credentials: options.credentials,
     maxMessageBytes,
     services: [{
       name: 'nexus.executor.v1.Executor',

@@ -1,0 +1,230 @@
+/**
+ * The service links over TLS, through real grpc-js servers and clients with certificates from
+ * one CA: the executor requires a client certificate, the registry asks for one without requiring
+ * it, each verified certificate names its service, and a router, an executor and a registry
+ * started with the credentials their mains give them serve a model end to end.
+ */
+import {
+  credentials, makeGenericClientConstructor, Metadata, Server, ServerCredentials, status, type ChannelCredentials,
+  type ServiceDefinition, type ServiceError,
+} from '@grpc/grpc-js';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVICE_IDENTITIES, type ServiceIdentity } from '../../services/auth/roles.ts';
+import { startExecutor, type RunningExecutor } from '../../services/executor/service/index.ts';
+import { GRPCInferenceServiceClient } from '../../services/protocol/generated/inference/grpc_service.ts';
+import { ExecutorClient } from '../../services/protocol/generated/nexus/executor/v1/executor.ts';
+import { RegistryClient, UploadHeader } from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
+import { startRegistry, type RunningRegistry } from '../../services/registry/index.ts';
+import { startRouter, type RunningRouter } from '../../services/router/index.ts';
+import { channelCredentials, serverCredentials, type ClientCertificatePolicy } from '../../services/tls/credentials.ts';
+import { ensureServiceMaterial, loadServiceMaterial, type ServiceMaterial } from '../../services/tls/material.ts';
+import { peerServiceIdentity } from '../../services/tls/peer.ts';
+import { createCertificateAuthority, issueServiceCertificate } from '../../services/tls/pki.ts';
+import { tinyModel } from '../registry/fixtures.ts';
+
+let dir: string;
+const material = {} as Record<ServiceIdentity, ServiceMaterial>;
+/** A router certificate from another CA: valid, but not this deployment's. */
+let foreignRouter: ChannelCredentials;
+/** Only trusts the CA; presents no certificate (what a person's CLI does). */
+let certless: ChannelCredentials;
+/** A server with a registry certificate from another CA. */
+let impostorServer: ServerCredentials;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'nexus-mtls-'));
+  await ensureServiceMaterial(dir, SERVICE_IDENTITIES);
+  for (const service of SERVICE_IDENTITIES) material[service] = await loadServiceMaterial(dir, service);
+  const foreign = await issueServiceCertificate(await createCertificateAuthority(), 'router');
+  foreignRouter = credentials.createSsl(material.router.caPem, Buffer.from(foreign.keyPem), Buffer.from(foreign.certPem));
+  certless = credentials.createSsl(material.router.caPem);
+  const impostor = await issueServiceCertificate(await createCertificateAuthority(), 'registry');
+  impostorServer = ServerCredentials.createSsl(null, [{ private_key: Buffer.from(impostor.keyPem), cert_chain: Buffer.from(impostor.certPem) }], false);
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The caller's service as the server read it from the verified certificate ('' when none). */
+const WHOAMI: ServiceDefinition = {
+  who: {
+    path: '/nexus.test.Whoami/Who',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: Buffer) => value,
+    requestDeserialize: (bytes: Buffer) => bytes,
+    responseSerialize: (value: Buffer) => value,
+    responseDeserialize: (bytes: Buffer) => bytes,
+  },
+};
+const WhoamiClient = makeGenericClientConstructor(WHOAMI, 'Whoami');
+
+async function startWhoami(serverSide: ServerCredentials): Promise<{ address: string; stop(): void }> {
+  const server = new Server();
+  server.addService(WHOAMI, {
+    who: (call: { getAuthContext(): Parameters<typeof peerServiceIdentity>[0] }, done: (error: null, value: Buffer) => void) =>
+      done(null, Buffer.from(peerServiceIdentity(call.getAuthContext()) ?? '')),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', serverSide, (error, bound) => (error ? reject(error) : resolve(bound))));
+  return { address: `127.0.0.1:${port}`, stop: () => server.forceShutdown() };
+}
+
+/** Who the server says called, or the status the call failed with. */
+function whoCalls(address: string, clientSide: ChannelCredentials): Promise<string | { code: number; details: string }> {
+  const client = new WhoamiClient(address, clientSide);
+  return new Promise((resolve) => {
+    client.makeUnaryRequest('/nexus.test.Whoami/Who', (value: Buffer) => value, (bytes: Buffer) => bytes, Buffer.alloc(0), new Metadata(),
+      { deadline: Date.now() + 5_000 }, (error: ServiceError | null, response?: Buffer) => {
+        client.close();
+        resolve(error ? { code: error.code, details: error.details } : response!.toString());
+      });
+  });
+}
+
+const policies: ClientCertificatePolicy[] = ['required', 'optional', 'none'];
+
+describe('the identity a server reads from the client certificate', () => {
+  it.each(policies)('with client certificates %s: each service certificate names its service; none and a foreign one name nobody', async (policy) => {
+    const server = await startWhoami(serverCredentials(material.registry, { clientCertificate: policy }));
+    try {
+      for (const service of SERVICE_IDENTITIES) {
+        // 'none' never asks for a certificate, so it cannot name the caller.
+        expect(await whoCalls(server.address, channelCredentials(material[service])), `${policy}, ${service}`).toBe(policy === 'none' ? '' : service);
+      }
+      const withoutCertificate = await whoCalls(server.address, certless);
+      const foreign = await whoCalls(server.address, foreignRouter);
+      if (policy === 'required') {
+        expect(withoutCertificate).toMatchObject({ code: status.UNAVAILABLE });
+        expect(foreign).toMatchObject({ code: status.UNAVAILABLE });
+      } else {
+        // Connected, but identified as nobody: such a caller must send a token.
+        expect(withoutCertificate).toBe('');
+        expect(foreign).toBe('');
+      }
+      // A plaintext client is never served by a TLS port.
+      expect(await whoCalls(server.address, credentials.createInsecure())).toMatchObject({ code: status.UNAVAILABLE });
+    } finally {
+      server.stop();
+    }
+  });
+
+  it('verifies the server against the CA by the address dialed: 127.0.0.1 and localhost, not a name the certificate lacks', async () => {
+    const server = await startWhoami(serverCredentials(material.registry, { clientCertificate: 'optional' }));
+    try {
+      const port = server.address.split(':')[1];
+      expect(await whoCalls(`localhost:${port}`, channelCredentials(material.router))).toBe('router');
+      const client = new WhoamiClient(server.address, channelCredentials(material.router), { 'grpc.ssl_target_name_override': 'registry.example.com' });
+      const refused = await new Promise<ServiceError | null>((resolve) =>
+        client.makeUnaryRequest('/nexus.test.Whoami/Who', (value: Buffer) => value, (bytes: Buffer) => bytes, Buffer.alloc(0), new Metadata(),
+          { deadline: Date.now() + 5_000 }, (error: ServiceError | null) => resolve(error)));
+      client.close();
+      expect(refused?.code).toBe(status.UNAVAILABLE);
+      // A server certificate from another CA is refused by the client.
+      const impostor = await startWhoami(impostorServer);
+      try {
+        expect(await whoCalls(impostor.address, channelCredentials(material.router))).toMatchObject({ code: status.UNAVAILABLE });
+      } finally {
+        impostor.stop();
+      }
+    } finally {
+      server.stop();
+    }
+  });
+});
+
+describe('the executor with mutual TLS', () => {
+  let executor: RunningExecutor;
+
+  beforeAll(async () => {
+    executor = await startExecutor({
+      registryAddress: '127.0.0.1:1', cacheDir: join(dir, 'executor-cache'),
+      credentials: serverCredentials(material.executor, { clientCertificate: 'required' }), registryCredentials: channelCredentials(material.executor),
+    });
+  });
+
+  afterAll(async () => {
+    await executor?.shutdown(100);
+  });
+
+  const getStats = (clientSide: ChannelCredentials) => {
+    const client = new ExecutorClient(executor.address, clientSide);
+    return new Promise<{ code: number } | 'answered'>((resolve) => {
+      client.getStats({}, new Metadata(), { deadline: Date.now() + 5_000 }, (error) => {
+        client.close();
+        resolve(error ? { code: error.code } : 'answered');
+      });
+    });
+  };
+
+  it('answers the router certificate', async () => {
+    expect(await getStats(channelCredentials(material.router))).toBe('answered');
+  });
+
+  it('refuses a client without a certificate, one from another CA, and plaintext, before any call reaches it', async () => {
+    expect(await getStats(certless)).toEqual({ code: status.UNAVAILABLE });
+    expect(await getStats(foreignRouter)).toEqual({ code: status.UNAVAILABLE });
+    expect(await getStats(credentials.createInsecure())).toEqual({ code: status.UNAVAILABLE });
+  });
+});
+
+describe('a registry, an executor and a router linked by their certificates', () => {
+  let registry: RunningRegistry;
+  let executor: RunningExecutor;
+  let router: RunningRouter;
+
+  beforeAll(async () => {
+    registry = await startRegistry({
+      dataDir: join(dir, 'registry'), credentials: serverCredentials(material.registry, { clientCertificate: 'optional' }),
+    });
+    executor = await startExecutor({
+      registryAddress: registry.address, cacheDir: join(dir, 'linked-cache'),
+      credentials: serverCredentials(material.executor, { clientCertificate: 'required' }), registryCredentials: channelCredentials(material.executor),
+    });
+    router = await startRouter({
+      address: '127.0.0.1:0', registryAddress: registry.address, executorAddresses: [executor.address],
+      registryCredentials: channelCredentials(material.router), executorCredentials: channelCredentials(material.router),
+    });
+    const bytes = tinyModel(7);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    await registry.registry.upload(UploadHeader.fromPartial({ modelName: 'tiny', format: 'onnx', creator: 'test', sha256, sizeBytes: bytes.byteLength }),
+      (async function* () { yield bytes; })());
+  });
+
+  afterAll(async () => {
+    await router?.shutdown(100);
+    await executor?.shutdown(100);
+    await registry?.shutdown(100);
+  });
+
+  it('serves a model: the router follows the registry and loads on the executor, which downloads it from the registry', async () => {
+    const inference = new GRPCInferenceServiceClient(router.address, credentials.createInsecure());
+    try {
+      const ready = () => new Promise<boolean>((resolve, reject) =>
+        inference.modelReady({ name: 'tiny', version: '' }, (error, response) => (error ? reject(error) : resolve(response.ready))));
+      const started = Date.now();
+      while (!(await ready())) {
+        if (Date.now() - started > 30_000) throw new Error('tiny did not become ready over TLS within 30 s');
+        await new Promise((wake) => setTimeout(wake, 50));
+      }
+      expect(executor.state.stats().models.map((entry) => entry.model?.modelName)).toContain('tiny');
+    } finally {
+      inference.close();
+    }
+  });
+
+  it('the registry answers a client with only the CA, and one with the router certificate', async () => {
+    for (const clientSide of [certless, channelCredentials(material.router)]) {
+      const client = new RegistryClient(registry.address, clientSide);
+      const models = await new Promise<string[]>((resolve, reject) =>
+        client.listModels({}, (error, response) => (error ? reject(error) : resolve(response.latest.map((version) => version.modelName)))));
+      client.close();
+      expect(models).toContain('tiny');
+    }
+  });
+});
