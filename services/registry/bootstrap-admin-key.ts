@@ -75,13 +75,13 @@ export async function ensureBootstrapAdminKey(keys: KeyStore, path: string, logg
     case 'keep':
       logger.info({ path, key_id: decision.keyId }, 'bootstrap admin key file holds a valid admin key');
       break;
-    case 'leave':
-      logger.warn({ path, key_id: decision.existingKeyId }, text === undefined
-        ? 'bootstrap admin key file is missing, but the bootstrap admin key it held is still valid: no new one is made. '
-          + 'Use another admin key, or revoke that key (nexus keys revoke <id>) and restart to write a new file'
-        : 'bootstrap admin key file does not hold a valid admin key, but a bootstrap admin key is still valid: no new one is made. '
-          + 'Use another admin key, or revoke that key (nexus keys revoke <id>) and restart to write a new file');
+    case 'leave': {
+      const problem = text === undefined ? 'is missing' : 'does not hold a valid admin key';
+      logger.warn({ path, key_id: decision.existingKeyId }, `bootstrap admin key file ${problem}, but the bootstrap admin key `
+        + `${decision.existingKeyId} is still valid, so no new one is made: use another admin key, or revoke that one `
+        + `(nexus keys revoke ${decision.existingKeyId}) and restart to have a new file written`);
       break;
+    }
     case 'create': {
       const created = await keys.create({ name: 'bootstrap admin', role: 'admin', models: [], limits: { ...NO_LIMITS } }, BOOTSTRAP_CREATOR);
       try {

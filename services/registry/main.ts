@@ -7,6 +7,7 @@
  * the working directory up, then the local --data-dir (see store/store-config.ts).
  */
 import { Command } from 'commander';
+import { jwtOptionsFrom, type JwtVerifierOptions } from '../auth/jwt.ts';
 import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
 import { enforceBindPolicy, loadServiceTls, tlsDirFrom } from '../tls/index.ts';
 import { startRegistry } from './server.ts';
@@ -31,12 +32,21 @@ const options = new Command('nexus-registry')
   .option('--gc-min-age-seconds <seconds>', `least age of an object GC may delete, whatever a client asks (env NEXUS_REGISTRY_GC_MIN_AGE_SECONDS; default ${DEFAULT_LIMITS.gcMinAgeMs / 1000})`)
   .option('--tls-dir <dir>', 'CA and service certificates: serve TLS, routers and executors identified by their certificates (env NEXUS_TLS_DIR); default plaintext')
   .option('--insecure', 'authentication off; also allows listening beyond loopback without TLS and authentication (env NEXUS_INSECURE=1)')
+  .option('--bootstrap-admin-key-file <path>', 'write a first admin key here when neither it nor the store holds a valid one (env NEXUS_BOOTSTRAP_ADMIN_KEY_FILE)')
+  .option('--jwt-issuer <iss>', 'accept JWTs from this issuer, besides API keys (env NEXUS_JWT_ISSUER)')
+  .option('--jwt-audience <aud>', 'the audience JWTs must name (env NEXUS_JWT_AUDIENCE)')
+  .option('--jwt-key-file <file>', 'the JWT verification key: PEM public key, JWK, JWKS or an HS256 secret (env NEXUS_JWT_KEY_FILE)')
+  .option('--jwt-jwks-url <url>', 'where the issuer publishes its JWKS, instead of --jwt-key-file (env NEXUS_JWT_JWKS_URL)')
   .parse()
   .opts<{
     address: string; metricsAddress: string; dataDir: string; store?: string; storeBucket?: string; storePrefix?: string;
     storeEndpoint?: string; storeRegion?: string; watchPollMs: string; maxArtifactBytes?: string; maxModelBytes?: string;
-    maxVersionsPerModel?: string; gcMinAgeSeconds?: string; tlsDir?: string; insecure?: boolean;
+    maxVersionsPerModel?: string; gcMinAgeSeconds?: string; tlsDir?: string; insecure?: boolean; bootstrapAdminKeyFile?: string;
+    jwtIssuer?: string; jwtAudience?: string; jwtKeyFile?: string; jwtJwksUrl?: string;
   }>();
+
+/** A flag, else its variable; an empty variable counts as unset. */
+const flagOrEnv = (flag: string | undefined, variable: string) => flag ?? (process.env[variable] || undefined);
 
 /** The budgets from flags, then NEXUS_REGISTRY_* variables; the rest keep their defaults. */
 function readLimits(): Partial<RegistryLimits> {
@@ -58,8 +68,13 @@ function readLimits(): Partial<RegistryLimits> {
 
 let store: StoreConfig;
 let limits: Partial<RegistryLimits>;
+let jwt: JwtVerifierOptions | undefined;
 try {
   limits = readLimits();
+  jwt = jwtOptionsFrom({
+    issuer: flagOrEnv(options.jwtIssuer, 'NEXUS_JWT_ISSUER'), audience: flagOrEnv(options.jwtAudience, 'NEXUS_JWT_AUDIENCE'),
+    keyFile: flagOrEnv(options.jwtKeyFile, 'NEXUS_JWT_KEY_FILE'), jwksUrl: flagOrEnv(options.jwtJwksUrl, 'NEXUS_JWT_JWKS_URL'),
+  });
   store = resolveStoreConfig({
     cwd: process.cwd(),
     env: process.env,
@@ -81,7 +96,8 @@ await runServiceProcess('registry', async () => {
   enforceBindPolicy({ service: 'registry', address: options.address, tls: tls !== undefined, authentication: !insecure, insecure });
   return startRegistry({
     address: options.address, store, drainDelayMs: drainDelayMs(), watchPollIntervalMs: Number(options.watchPollMs), limits,
-    credentials: tls?.server,
+    credentials: tls?.server, auth: insecure ? undefined : { jwt },
+    bootstrapAdminKeyFile: flagOrEnv(options.bootstrapAdminKeyFile, 'NEXUS_BOOTSTRAP_ADMIN_KEY_FILE'),
   });
 }, {
   metricsAddress: options.metricsAddress,

@@ -5,11 +5,15 @@
  * the access tables in grpc/access.ts; without it every call is anonymous (development, tests).
  */
 import type { ServerCredentials } from '@grpc/grpc-js';
+import { createAuthenticator, type Authenticator } from '../auth/authenticator.ts';
+import { JwtVerifier, type JwtVerifierOptions } from '../auth/jwt.ts';
 import { KeysService } from '../protocol/generated/nexus/auth/v1/keys.ts';
 import { startGrpcServer, type RunningServer } from '../rpc/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
-import { AuditLog, KeyStore, ModelRegistry } from './core/index.ts';
-import { createKeysService, createRegistryService, REGISTRY_SERVICE_DEFINITION } from './grpc/index.ts';
+import { peerServiceIdentity } from '../tls/index.ts';
+import { ensureBootstrapAdminKey } from './bootstrap-admin-key.ts';
+import { AuditLog, KeyStore, ModelRegistry, StoreKeyVerifier } from './core/index.ts';
+import { createKeysService, createRegistryService, KEYS_ACCESS, REGISTRY_ACCESS, REGISTRY_SERVICE_DEFINITION } from './grpc/index.ts';
 import { openStore, type ObjectStore, type StoreConfig } from './store/index.ts';
 import type { RegistryLimits } from './validation/index.ts';
 
@@ -30,6 +34,17 @@ export interface RegistryOptions {
   credentials?: ServerCredentials;
   /** How often key subscribers look for keys changed by other registry processes, in ms. Default 3000. */
   keyPollIntervalMs?: number;
+  /**
+   * Authentication: API keys from this registry's store, JWTs when `jwt` is given, and NexusML
+   * services by their verified certificates (with TLS), each call checked against grpc/access.ts.
+   * Default off: every call is anonymous and clients' creator and actor are recorded as given.
+   */
+  auth?: { jwt?: JwtVerifierOptions };
+  /**
+   * A file for the first admin key (see bootstrap-admin-key.ts): created with one when neither it
+   * nor the store holds a valid bootstrap admin key. Default none.
+   */
+  bootstrapAdminKeyFile?: string;
 }
 
 export interface RunningRegistry extends RunningServer {
@@ -56,29 +71,44 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
   const service = createRegistryService(registry, audit, logger);
   const keysService = createKeysService(keys, audit, logger);
   let running: RunningServer;
+  let keyVerifier: StoreKeyVerifier | undefined;
   try {
+    if (options.bootstrapAdminKeyFile) await ensureBootstrapAdminKey(keys, options.bootstrapAdminKeyFile, logger);
+    let authenticator: Authenticator | undefined;
+    if (options.auth) {
+      keyVerifier = await StoreKeyVerifier.open(keys);
+      const jwt = options.auth.jwt ? await JwtVerifier.create(options.auth.jwt) : undefined;
+      authenticator = createAuthenticator({ apiKeys: keyVerifier, jwt, serviceIdentityOf: peerServiceIdentity });
+    }
     running = await startGrpcServer({
       address: options.address ?? '127.0.0.1:0',
       drainDelayMs: options.drainDelayMs,
       credentials: options.credentials,
+      auth: authenticator && { authenticator, logger },
       services: [{
         name: 'nexus.registry.v1.Registry',
         protoFile: 'nexus/registry/v1/registry.proto',
         definition: REGISTRY_SERVICE_DEFINITION,
         implementation: service.implementation,
+        access: REGISTRY_ACCESS,
       }, {
         name: 'nexus.auth.v1.Keys',
         protoFile: 'nexus/auth/v1/keys.proto',
         definition: KeysService,
         implementation: keysService.implementation,
+        access: KEYS_ACCESS,
       }],
     });
   } catch (error) {
+    keyVerifier?.close();
     keys.close();
     await registry.close();
     throw error;
   }
-  logger.info({ address: running.address, store: store.description, limits: registry.limits }, 'registry listening');
+  logger.info({
+    address: running.address, store: store.description, limits: registry.limits,
+    authentication: options.auth ? `API keys${options.auth.jwt ? ', JWTs' : ''}, service certificates` : 'off',
+  }, 'registry listening');
   const shutdown = running.shutdown;
   let closing: Promise<void> | undefined;
   return {
@@ -93,6 +123,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
         service.closeWatchers();
         keysService.closeWatchers();
         await draining;
+        keyVerifier?.close();
         keys.close();
         await registry.close();
       })();

@@ -8,3 +8,4 @@ export { ModelRegistry } from './model-registry.ts';
 export type { RegistryEvent, WatchItem } from './event-log.ts';
 export { AuditLog } from './audit-log.ts';
 export { KeyStore } from './key-store.ts';
+export { StoreKeyVerifier } from './store-key-verifier.ts';
