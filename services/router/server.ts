@@ -7,6 +7,8 @@ import { RegistryClient } from '../protocol/generated/nexus/registry/v1/registry
 import { ErrorCode, NexusError } from '../domain/index.ts';
 import { startGrpcServer, type RunningServer } from '../rpc/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
+import { routerMetrics } from '../telemetry/metrics.ts';
+import { PrincipalLimiter } from '../auth/rate-limits.ts';
 import { budgetsOf, type RouterConfig } from './config/index.ts';
 import { ExecutorLink, ExecutorPool, grpcExecutorDialer } from './fleet/index.ts';
 import {
@@ -79,6 +81,11 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       maxResponseBytes: Math.min(budgets.maxMessageBytes, budgets.maxResultBytes),
     },
   });
+  // Every principal's rate limits, one set for the public API (inference calls and tasks alike).
+  const limiter = new PrincipalLimiter({
+    defaults: options.config?.auth?.defaultLimits,
+    onRefused: (principal, limit) => routerMetrics.rateLimited.inc({ principal, limit }),
+  });
   pool.start();
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:8001',
@@ -94,13 +101,13 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       // One bad message on a stream gets its own error_message; the stream's other requests go on.
       answersUndecodableMessages: ['modelStreamInfer'],
       implementation: createInferenceService({
-        requests, catalog, isServerReady: () => pool.anyReady, logger, maxStreamInflight: budgets.maxStreamInflight,
+        requests, catalog, isServerReady: () => pool.anyReady, logger, maxStreamInflight: budgets.maxStreamInflight, limiter,
       }),
     }, {
       name: 'nexus.router.v1.Tasks',
       protoFile: 'nexus/router/v1/tasks.proto',
       definition: TasksService,
-      implementation: createTaskService(new TaskStore(requests.handle, { maxTaskBytes: budgets.maxTaskBytes }), logger),
+      implementation: createTaskService(new TaskStore(requests.handle, { maxTaskBytes: budgets.maxTaskBytes }), logger, limiter),
     }, {
       name: 'nexus.router.v1.Experiments',
       protoFile: 'nexus/router/v1/experiments.proto',
