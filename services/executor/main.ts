@@ -26,7 +26,7 @@ await runServiceProcess('executor', async () => {
   });
   return startExecutor({
     address: options.address, registryAddress: options.registry, cacheDir: options.cacheDir, drainDelayMs: drainDelayMs(),
-    credentials: tls?.server, registryCredentials: tls?.client,
+    credentials: tls?.server, registryCredentials: tls?.dial('registry'),
   });
 }, {
   metricsAddress: options.metricsAddress,

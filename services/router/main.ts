@@ -86,7 +86,7 @@ await runServiceProcess('router', async () => {
   });
   const tls = await loadServiceTls('router', tlsDirFrom(options.tlsDir), 'none');
   return startRouter({
-    credentials, registryCredentials: tls?.client, executorCredentials: tls?.client,
+    credentials, registryCredentials: tls?.dial('registry'), executorCredentials: tls?.dial('executor'),
     address: options.address, registryAddress: options.registry, executorAddresses: options.executor, config,
     drainDelayMs: drainDelayMs(), batchTimeoutMs: Number(options.batchTimeoutMs),
   });

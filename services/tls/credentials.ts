@@ -11,7 +11,10 @@ import {
 } from '@grpc/grpc-js';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { checkServerIdentity } from 'node:tls';
+import type { ServiceIdentity } from '../auth/roles.ts';
 import type { ServiceMaterial } from './material.ts';
+import { peerServiceIdentity, SERVICE_URI_PREFIX } from './peer.ts';
 
 /**
  * What a server asks of its clients' certificates:
@@ -71,9 +74,21 @@ export function serverCredentials(material: ServiceMaterial, options: { clientCe
   }
 }
 
-/** Credentials a service dials another with: trusts the CA, presents its own certificate. */
-export function channelCredentials(material: ServiceMaterial): ChannelCredentials {
-  return credentials.createSsl(material.caPem, material.keyPem, material.certPem);
+/**
+ * Credentials a service dials `peer` with: trusts the CA, presents its own certificate, and
+ * accepts only a server whose certificate names the address dialed and `peer`'s URI SAN
+ * (spiffe://nexusml/<peer>), so one service's certificate cannot stand in for another's.
+ */
+export function channelCredentials(material: ServiceMaterial, peer: ServiceIdentity): ChannelCredentials {
+  return credentials.createSsl(material.caPem, material.keyPem, material.certPem, {
+    checkServerIdentity(host, certificate) {
+      const wrongHost = checkServerIdentity(host, certificate);
+      if (wrongHost) return wrongHost;
+      const named = peerServiceIdentity({ sslPeerCertificate: certificate });
+      if (named === peer) return undefined;
+      return new Error(`expected the ${peer} service's certificate (${SERVICE_URI_PREFIX}${peer}) at ${host}, got ${named ? `the ${named} service's` : 'one naming no service'}`);
+    },
+  });
 }
 
 function readNamed(path: string, what: string): Buffer {

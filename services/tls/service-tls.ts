@@ -13,8 +13,8 @@ export interface ServiceTls {
   material: ServiceMaterial;
   /** For the service's own port, with its policy on client certificates. */
   server: ServerCredentials;
-  /** For dialing the other services: trusts the CA, presents this service's certificate. */
-  client: ChannelCredentials;
+  /** For dialing `peer`: trusts the CA, presents this service's certificate, expects `peer`'s. */
+  dial(peer: ServiceIdentity): ChannelCredentials;
 }
 
 /** The TLS directory a service process uses: --tls-dir, else NEXUS_TLS_DIR; undefined: plaintext. */
@@ -31,7 +31,7 @@ export async function loadServiceTls(
 ): Promise<ServiceTls | undefined> {
   if (dir === undefined) return undefined;
   const material = await loadServiceMaterial(dir, service);
-  return { material, server: serverCredentials(material, { clientCertificate }), client: channelCredentials(material) };
+  return { material, server: serverCredentials(material, { clientCertificate }), dial: (peer) => channelCredentials(material, peer) };
 }
 
 /**
