@@ -8,6 +8,7 @@ import {
 } from './config/index.ts';
 import { DEFAULT_BATCH_TIMEOUT_MS } from './fleet/index.ts';
 import { enforceBindPolicy, loadServiceTls, publicServerCredentials, tlsDirFrom } from '../tls/index.ts';
+import { jwtOptionsFrom } from '../auth/jwt.ts';
 import { startRouter } from './server.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -41,10 +42,15 @@ const program = new Command('nexus-router')
   .option('--tls-key <file>', 'PEM private key of --tls-cert (env NEXUS_TLS_KEY)')
   .option('--tls-client-ca <file>', 'PEM CA: public clients need a certificate it signed (env NEXUS_TLS_CLIENT_CA; Triton\'s --grpc-use-ssl-mutual)')
   .option('--insecure', 'authentication off; also allows listening beyond loopback without TLS and authentication (env NEXUS_INSECURE=1)')
+  .addOption(new Option('--jwt-issuer <iss>', 'accept JWTs from this issuer (their iss), beside API keys').env('NEXUS_JWT_ISSUER'))
+  .addOption(new Option('--jwt-audience <aud>', 'the aud accepted JWTs must include').env('NEXUS_JWT_AUDIENCE'))
+  .addOption(new Option('--jwt-key-file <file>', 'JWT verification key: PEM public key, JWK, JWKS, or an HS256 secret').env('NEXUS_JWT_KEY_FILE'))
+  .addOption(new Option('--jwt-jwks-url <url>', "the issuer's JWKS, fetched and cached (https unless loopback)").env('NEXUS_JWT_JWKS_URL'))
   .parse();
 const options = program.opts<{
   address: string; metricsAddress: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string;
   batchTimeoutMs: string; config?: string; tlsDir?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string; insecure?: boolean;
+  jwtIssuer?: string; jwtAudience?: string; jwtKeyFile?: string; jwtJwksUrl?: string;
 } & Record<`max${string}`, string>>();
 
 /** The public port's TLS from --tls-cert/--tls-key/--tls-client-ca (or their variables); undefined: plaintext. */
@@ -85,9 +91,11 @@ await runServiceProcess('router', async () => {
     remedies: { tls: 'pass --tls-cert FILE and --tls-key FILE' },
   });
   const tls = await loadServiceTls('router', tlsDirFrom(options.tlsDir), 'none');
+  const jwt = jwtOptionsFrom({ issuer: options.jwtIssuer, audience: options.jwtAudience, keyFile: options.jwtKeyFile, jwksUrl: options.jwtJwksUrl });
+  if (insecure && jwt) throw new Error('--insecure (or NEXUS_INSECURE=1) turns authentication off, so the --jwt-* settings would be ignored; give one or the other');
   return startRouter({
     credentials, registryCredentials: tls?.dial('registry'), executorCredentials: tls?.dial('executor'),
     address: options.address, registryAddress: options.registry, executorAddresses: options.executor, config,
-    drainDelayMs: drainDelayMs(), batchTimeoutMs: Number(options.batchTimeoutMs),
+    drainDelayMs: drainDelayMs(), batchTimeoutMs: Number(options.batchTimeoutMs), insecure, jwt,
   });
 }, { metricsAddress: options.metricsAddress });

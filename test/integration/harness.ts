@@ -61,6 +61,8 @@ export async function startCluster(options: {
     }
     router = await startRouter({
       address: '127.0.0.1:0',
+      // These tests are not about authentication (test/integration/router-auth.test.ts is).
+      insecure: true,
       registryAddress: registry.address,
       executorAddresses: [...executors, ...executorProcesses].map((executor) => executor.address),
       drainDelayMs: options.drainDelayMs,

@@ -8,10 +8,13 @@ import {
   credentials, makeGenericClientConstructor, Metadata, Server, ServerCredentials, status, type ChannelCredentials,
   type ServiceDefinition, type ServiceError,
 } from '@grpc/grpc-js';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SERVICE_IDENTITIES, type ServiceIdentity } from '../../services/auth/roles.ts';
 import { startExecutor, type RunningExecutor } from '../../services/executor/service/index.ts';
@@ -95,7 +98,7 @@ describe('the identity a server reads from the client certificate', () => {
     try {
       for (const service of SERVICE_IDENTITIES) {
         // 'none' never asks for a certificate, so it cannot name the caller.
-        expect(await whoCalls(server.address, channelCredentials(material[service])), `${policy}, ${service}`).toBe(policy === 'none' ? '' : service);
+        expect(await whoCalls(server.address, channelCredentials(material[service], 'registry')), `${policy}, ${service}`).toBe(policy === 'none' ? '' : service);
       }
       const withoutCertificate = await whoCalls(server.address, certless);
       const foreign = await whoCalls(server.address, foreignRouter);
@@ -118,8 +121,8 @@ describe('the identity a server reads from the client certificate', () => {
     const server = await startWhoami(serverCredentials(material.registry, { clientCertificate: 'optional' }));
     try {
       const port = server.address.split(':')[1];
-      expect(await whoCalls(`localhost:${port}`, channelCredentials(material.router))).toBe('router');
-      const client = new WhoamiClient(server.address, channelCredentials(material.router), { 'grpc.ssl_target_name_override': 'registry.example.com' });
+      expect(await whoCalls(`localhost:${port}`, channelCredentials(material.router, 'registry'))).toBe('router');
+      const client = new WhoamiClient(server.address, channelCredentials(material.router, 'registry'), { 'grpc.ssl_target_name_override': 'registry.example.com' });
       const refused = await new Promise<ServiceError | null>((resolve) =>
         client.makeUnaryRequest('/nexus.test.Whoami/Who', (value: Buffer) => value, (bytes: Buffer) => bytes, Buffer.alloc(0), new Metadata(),
           { deadline: Date.now() + 5_000 }, (error: ServiceError | null) => resolve(error)));
@@ -128,12 +131,22 @@ describe('the identity a server reads from the client certificate', () => {
       // A server certificate from another CA is refused by the client.
       const impostor = await startWhoami(impostorServer);
       try {
-        expect(await whoCalls(impostor.address, channelCredentials(material.router))).toMatchObject({ code: status.UNAVAILABLE });
+        expect(await whoCalls(impostor.address, channelCredentials(material.router, 'registry'))).toMatchObject({ code: status.UNAVAILABLE });
       } finally {
         impostor.stop();
       }
     } finally {
       server.stop();
+    }
+  });
+
+  it('refuses a server with another service\'s certificate from the same CA: an executor cannot stand in for the registry', async () => {
+    const executorPosingAsRegistry = await startWhoami(serverCredentials(material.executor, { clientCertificate: 'optional' }));
+    try {
+      expect(await whoCalls(executorPosingAsRegistry.address, channelCredentials(material.router, 'registry'))).toMatchObject({ code: status.UNAVAILABLE });
+      expect(await whoCalls(executorPosingAsRegistry.address, channelCredentials(material.router, 'executor'))).toBe('router');
+    } finally {
+      executorPosingAsRegistry.stop();
     }
   });
 });
@@ -144,7 +157,7 @@ describe('the executor with mutual TLS', () => {
   beforeAll(async () => {
     executor = await startExecutor({
       registryAddress: '127.0.0.1:1', cacheDir: join(dir, 'executor-cache'),
-      credentials: serverCredentials(material.executor, { clientCertificate: 'required' }), registryCredentials: channelCredentials(material.executor),
+      credentials: serverCredentials(material.executor, { clientCertificate: 'required' }), registryCredentials: channelCredentials(material.executor, 'registry'),
     });
   });
 
@@ -163,7 +176,7 @@ describe('the executor with mutual TLS', () => {
   };
 
   it('answers the router certificate', async () => {
-    expect(await getStats(channelCredentials(material.router))).toBe('answered');
+    expect(await getStats(channelCredentials(material.router, 'executor'))).toBe('answered');
   });
 
   it('refuses a client without a certificate, one from another CA, and plaintext, before any call reaches it', async () => {
@@ -179,16 +192,17 @@ describe('a registry, an executor and a router linked by their certificates', ()
   let router: RunningRouter;
 
   beforeAll(async () => {
+    // With authentication: the router and the executor are let in by their certificates alone.
     registry = await startRegistry({
-      dataDir: join(dir, 'registry'), credentials: serverCredentials(material.registry, { clientCertificate: 'optional' }),
+      dataDir: join(dir, 'registry'), credentials: serverCredentials(material.registry, { clientCertificate: 'optional' }), auth: {},
     });
     executor = await startExecutor({
       registryAddress: registry.address, cacheDir: join(dir, 'linked-cache'),
-      credentials: serverCredentials(material.executor, { clientCertificate: 'required' }), registryCredentials: channelCredentials(material.executor),
+      credentials: serverCredentials(material.executor, { clientCertificate: 'required' }), registryCredentials: channelCredentials(material.executor, 'registry'),
     });
     router = await startRouter({
       address: '127.0.0.1:0', registryAddress: registry.address, executorAddresses: [executor.address],
-      registryCredentials: channelCredentials(material.router), executorCredentials: channelCredentials(material.router),
+      registryCredentials: channelCredentials(material.router, 'registry'), executorCredentials: channelCredentials(material.router, 'executor'),
     });
     const bytes = tinyModel(7);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -218,13 +232,58 @@ describe('a registry, an executor and a router linked by their certificates', ()
     }
   });
 
-  it('the registry answers a client with only the CA, and one with the router certificate', async () => {
-    for (const clientSide of [certless, channelCredentials(material.router)]) {
+  it('the registry lets in the router certificate alone, and asks a client with only the CA for a token', async () => {
+    const listModels = (clientSide: ChannelCredentials) => {
       const client = new RegistryClient(registry.address, clientSide);
-      const models = await new Promise<string[]>((resolve, reject) =>
-        client.listModels({}, (error, response) => (error ? reject(error) : resolve(response.latest.map((version) => version.modelName)))));
-      client.close();
-      expect(models).toContain('tiny');
-    }
+      return new Promise<string[] | { code: number; details: string }>((resolve) => client.listModels({}, (error, response) => {
+        client.close();
+        resolve(error ? { code: error.code, details: error.details } : response.latest.map((version) => version.modelName));
+      }));
+    };
+    expect(await listModels(channelCredentials(material.router, 'registry'))).toEqual(['tiny']);
+    expect(await listModels(certless)).toEqual({ code: status.UNAUTHENTICATED, details: expect.stringMatching(/^missing credentials/) });
+  });
+});
+
+/** Debian's python3, which has grpcio (python3-grpcio); another python3 on PATH may not. */
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+describe('a Python grpcio client over TLS', () => {
+  let registry: RunningRegistry;
+
+  beforeAll(async () => {
+    registry = await startRegistry({
+      dataDir: join(dir, 'python-registry'), credentials: serverCredentials(material.registry, { clientCertificate: 'optional' }),
+    });
+  });
+
+  afterAll(async () => {
+    await registry?.shutdown(100);
+  });
+
+  /** grpc.health.v1.Health/Check for the whole server, as raw bytes: the answer's hex, or the failure's status name. */
+  const PYTHON_HEALTH_CHECK = [
+    'import grpc, sys',
+    'roots = open(sys.argv[2], "rb").read() if len(sys.argv) > 2 else None',
+    'channel = grpc.secure_channel(sys.argv[1], grpc.ssl_channel_credentials(root_certificates=roots))',
+    'check = channel.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda b: b, response_deserializer=lambda b: b)',
+    'try:',
+    '    print(check(b"", timeout=10).hex())',
+    'except grpc.RpcError as error:',
+    '    print(error.code().name)',
+  ].join('\n');
+
+  const pythonCheck = async (...args: string[]) =>
+    (await promisify(execFile)(PYTHON, ['-c', PYTHON_HEALTH_CHECK, registry.address, ...args])).stdout.trim();
+
+  it('has grpcio to run with (deploy/bootstrap.sh installs python3-grpcio)', async () => {
+    await expect(promisify(execFile)(PYTHON, ['-c', 'import grpc'])).resolves.toBeDefined();
+  });
+
+  it('checks the registry\'s health trusting ca.crt, without a client certificate, and is refused without trusting it', async () => {
+    // HealthCheckResponse{status: SERVING (1)}: field 1, varint 1.
+    expect(await pythonCheck(join(dir, 'ca.crt'))).toBe('0801');
+    // The system's roots do not include the deployment's CA, so the registry's certificate is refused.
+    expect(await pythonCheck()).toBe('UNAVAILABLE');
   });
 });
