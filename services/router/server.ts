@@ -4,6 +4,11 @@
  */
 import { credentials, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
 import { RegistryClient } from '../protocol/generated/nexus/registry/v1/registry.ts';
+import { KeysClient } from '../protocol/generated/nexus/auth/v1/keys.ts';
+import { createAuthenticator } from '../auth/authenticator.ts';
+import { JwtVerifier, type JwtVerifierOptions } from '../auth/jwt.ts';
+import { KeyDirectory } from '../auth/key-directory.ts';
+import { peerServiceIdentity } from '../tls/index.ts';
 import { ErrorCode, NexusError } from '../domain/index.ts';
 import { startGrpcServer, type RunningServer } from '../rpc/server.ts';
 import { createLogger } from '../telemetry/logger.ts';
@@ -12,9 +17,10 @@ import { PrincipalLimiter } from '../auth/rate-limits.ts';
 import { budgetsOf, type RouterConfig } from './config/index.ts';
 import { ExecutorLink, ExecutorPool, grpcExecutorDialer } from './fleet/index.ts';
 import {
-  createExperimentService, createInferenceService, createTaskService, ExperimentsService, GRPCInferenceServiceService, TasksService,
+  createExperimentService, createInferenceService, createTaskService, EXPERIMENTS_ACCESS, ExperimentsService, GRPCInferenceServiceService,
+  INFERENCE_ACCESS, TASKS_ACCESS, TasksService,
 } from './grpc/index.ts';
-import { grpcRegistryView, ModelCatalog, RegistryWatcher } from './models/index.ts';
+import { grpcRegistryView, KeyFollower, ModelCatalog, RegistryWatcher } from './models/index.ts';
 import { prometheusBatcherReporter, prometheusRequestReporter } from './prometheus-reporters.ts';
 import { createRequestPath, TaskStore, type RequestPath } from './request-path/index.ts';
 
@@ -39,6 +45,14 @@ export interface RouterOptions {
   registryCredentials?: ChannelCredentials;
   /** How executors are dialed; default plaintext. With TLS: the router's own certificate, which executors require. */
   executorCredentials?: ChannelCredentials;
+  /**
+   * Authentication off: every call is ANONYMOUS (--insecure, NEXUS_INSECURE=1). Default false:
+   * a call needs an API key the registry issued (followed through its WatchKeys stream), a JWT
+   * when `jwt` is set, or a NexusML service certificate.
+   */
+  insecure?: boolean;
+  /** JWTs accepted beside API keys (--jwt-issuer, --jwt-audience, --jwt-key-file or --jwt-jwks-url). Default none. */
+  jwt?: JwtVerifierOptions;
 }
 
 export interface RunningRouter extends RunningServer {
@@ -51,6 +65,8 @@ export interface RunningRouter extends RunningServer {
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
   const logger = createLogger('router');
   const budgets = budgetsOf(options.config);
+  // First, so a bad key file fails the start before anything is dialed.
+  const jwt = options.jwt && !options.insecure ? await JwtVerifier.create(options.jwt) : undefined;
   // Keepalive pings: the Watch stream is otherwise silent for as long as nothing changes, and a
   // half-open connection (a registry host gone without a reset) would go unnoticed until TCP
   // gives up, minutes later, with the router following nothing meanwhile.
@@ -65,6 +81,13 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       address, dialer: grpcExecutorDialer(address, options.executorCredentials), logger, batchTimeoutMs: options.batchTimeoutMs, maxResultBytes: budgets.maxResultBytes,
     }),
   });
+  // The registry's keys, followed over the registry's channel, so callers' API keys are checked here.
+  const keys = new KeyDirectory();
+  const keyFollower = options.insecure ? undefined : new KeyFollower(
+    new KeysClient(options.registryAddress, options.registryCredentials ?? credentials.createInsecure(), { channelOverride: registry.getChannel() }),
+    keys, { logger });
+  keyFollower?.start();
+  const authenticator = options.insecure ? undefined : createAuthenticator({ apiKeys: keys, jwt, serviceIdentityOf: peerServiceIdentity });
   let setHealth: RunningServer['setHealth'] = () => {};
   const catalog = new ModelCatalog(grpcRegistryView(registry), pool, {
     config: options.config,
@@ -91,6 +114,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     address: options.address ?? '127.0.0.1:8001',
     drainDelayMs: options.drainDelayMs,
     credentials: options.credentials,
+    auth: authenticator && { authenticator, logger },
     maxMessageBytes: budgets.maxMessageBytes,
     maxConcurrentStreams: budgets.maxConcurrentStreams,
     maxSessionMemoryMiB: budgets.maxSessionMemoryMiB,
@@ -100,6 +124,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       definition: GRPCInferenceServiceService,
       // One bad message on a stream gets its own error_message; the stream's other requests go on.
       answersUndecodableMessages: ['modelStreamInfer'],
+      access: INFERENCE_ACCESS,
       implementation: createInferenceService({
         requests, catalog, isServerReady: () => pool.anyReady, logger, maxStreamInflight: budgets.maxStreamInflight, limiter,
       }),
@@ -107,11 +132,13 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       name: 'nexus.router.v1.Tasks',
       protoFile: 'nexus/router/v1/tasks.proto',
       definition: TasksService,
+      access: TASKS_ACCESS,
       implementation: createTaskService(new TaskStore(requests.handle, { maxTaskBytes: budgets.maxTaskBytes }), logger, limiter),
     }, {
       name: 'nexus.router.v1.Experiments',
       protoFile: 'nexus/router/v1/experiments.proto',
       definition: ExperimentsService,
+      access: EXPERIMENTS_ACCESS,
       implementation: createExperimentService(catalog, logger),
     }],
   });
@@ -138,6 +165,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       await shutdown(graceMs);
       catalog.close(new NexusError(ErrorCode.UNAVAILABLE, 'the router is shutting down'));
       watcher.close();
+      keyFollower?.close();
       pool.close();
       registry.close();
     },

@@ -56,7 +56,7 @@ beforeAll(async () => {
   await cluster.store('wide', wideModel());
   await cluster.store('small', smallModel());
   executor = await startExecutor({ registryAddress: cluster.registry.address, cacheDir: join(cluster.dataDir, 'small-limit-cache'), maxMessageBytes: MESSAGE_LIMIT });
-  router = await startRouter({ address: '127.0.0.1:0', registryAddress: cluster.registry.address, executorAddresses: [executor.address] });
+  router = await startRouter({ address: '127.0.0.1:0', insecure: true, registryAddress: cluster.registry.address, executorAddresses: [executor.address] });
   client = new GRPCInferenceServiceClient(router.address, credentials.createInsecure());
 }, 120_000);
 

@@ -2,3 +2,4 @@
 export { createExperimentService, ExperimentsService } from './experiment-service.ts';
 export { createInferenceService, GRPCInferenceServiceService } from './inference-service.ts';
 export { createTaskService, TasksService } from './task-service.ts';
+export { EXPERIMENTS_ACCESS, INFERENCE_ACCESS, TASKS_ACCESS } from './access.ts';

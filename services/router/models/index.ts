@@ -9,3 +9,4 @@ export { grpcRegistryView } from './grpc-registry-view.ts';
 export { RegistryWatcher } from './registry-watch.ts';
 export type { RegistryView, VersionHost } from './registry-view.ts';
 export { ServedVersion, VersionState } from './served-version.ts';
+export { KeyFollower } from './key-follower.ts';
