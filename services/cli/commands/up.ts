@@ -15,6 +15,7 @@ import type { ListeningMessage } from '../../rpc/service-process.ts';
 import { IRIS_EXAMPLE_DIR, trainIrisModel } from '../../examples/index.ts';
 import type { ModelReadyResponse } from '../../protocol/generated/inference/grpc_service.ts';
 import { GetVersionRequest, type GetVersionResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { ensureServiceMaterial } from '../../tls/index.ts';
 import { inferenceClient, registryClient, sha256OfFile, unaryCall } from '../remote/index.ts';
 import { Supervisor } from '../supervision/index.ts';
 import { ExitCode } from '../terminal/index.ts';
@@ -51,6 +52,19 @@ interface Child {
 interface RunDirs {
   logDir: string;
   pidDir: string;
+}
+
+/**
+ * The TLS directory and the names its certificates carry beyond localhost, 127.0.0.1 and ::1:
+ * NEXUS_TLS_DIR or <data dir>/tls; the --host the services listen on when it names one interface
+ * (they are dialed by it), and NEXUS_TLS_EXTRA_NAMES (comma-separated host names or IPs that
+ * clients on other machines dial).
+ */
+function tlsSettings(dataDir: string, host: string): { dir: string; extraNames: string[] } {
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]' || host === '';
+  const extraNames = [...(wildcard ? [] : [host.replace(/^\[|\]$/g, '')]), ...(process.env.NEXUS_TLS_EXTRA_NAMES ?? '').split(',')]
+    .map((name) => name.trim()).filter((name) => name !== '');
+  return { dir: resolve(process.env.NEXUS_TLS_DIR || join(dataDir, 'tls')), extraNames };
 }
 
 /** The metrics port beside a service port (8001 → 8002, as Triton does); 0 stays 0. */
@@ -168,15 +182,22 @@ export async function up(options: UpOptions): Promise<number> {
     notice: (line) => console.error(`${line}; logs in ${logDir}`),
   });
 
+  const tls = tlsSettings(dataDir, options.host);
   try {
+    // The CA and each service's certificate: created on the first start, kept on later ones, issued
+    // again near expiry. The services link over mutual TLS; the router's public port stays plaintext.
+    const material = await ensureServiceMaterial(tls.dir, ['registry', 'executor', 'router'], tls.extraNames);
+    if (material.createdAuthority) console.error(`tls: created a CA and the services' certificates in ${tls.dir}`);
+    else for (const { service, reason } of material.issued) console.error(`tls: issued ${service}.crt in ${tls.dir} again (${reason})`);
+    const tlsArgs = ['--tls-dir', tls.dir];
     const registry = await startSupervised(supervisor, 'registry', SERVICE_ENTRY_POINTS.registry, (address, metricsAddress) =>
-      ['--address', address, '--data-dir', join(dataDir, 'registry'), '--metrics-address', metricsAddress],
+      ['--address', address, '--data-dir', join(dataDir, 'registry'), '--metrics-address', metricsAddress, ...tlsArgs],
     { address: `${options.host}:${options.registryPort}`, metricsAddress: `${options.host}:${metricsPortBeside(options.registryPort)}` }, dirs);
     children.push(registry);
     const executorCount = Math.max(1, Number(options.executors));
     for (let index = 0; index < executorCount; index++) {
       children.push(await startSupervised(supervisor, `executor-${index}`, SERVICE_ENTRY_POINTS.executor, (address, metricsAddress) =>
-        ['--address', address, '--registry', registry.address, '--cache-dir', join(dataDir, 'cache'), '--metrics-address', metricsAddress],
+        ['--address', address, '--registry', registry.address, '--cache-dir', join(dataDir, 'cache'), '--metrics-address', metricsAddress, ...tlsArgs],
       { address: '127.0.0.1:0', metricsAddress: '127.0.0.1:0' }, dirs));
     }
     const executorArgs = children.filter((child) => child.name.startsWith('executor')).flatMap((child) => ['--executor', child.address]);
@@ -185,7 +206,7 @@ export async function up(options: UpOptions): Promise<number> {
       ...(options.maxQueueDelayUs ? ['--max-queue-delay-us', options.maxQueueDelayUs] : []),
     ];
     const router = await startSupervised(supervisor, 'router', SERVICE_ENTRY_POINTS.router, (address, metricsAddress) =>
-      ['--address', address, '--registry', registry.address, '--metrics-address', metricsAddress, ...executorArgs, ...batchingArgs],
+      ['--address', address, '--registry', registry.address, '--metrics-address', metricsAddress, ...executorArgs, ...batchingArgs, ...tlsArgs],
     { address: `${options.host}:${options.port}`, metricsAddress: `${options.host}:${metricsPortBeside(options.port)}` }, dirs);
     children.push(router);
 
@@ -199,6 +220,7 @@ export async function up(options: UpOptions): Promise<number> {
     console.log(`  data        ${dataDir}`);
     console.log(`  logs        ${logDir}`);
     console.log(`  pids        ${dirs.pidDir}`);
+    console.log(`  tls         ${tls.dir}`);
     console.log(`router (Open Inference Protocol over gRPC): ${router.address}`);
     if (options.example) {
       console.log('serving the example model "iris" (Iris flower classifier: setosa, versicolor, virginica)');
