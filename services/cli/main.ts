@@ -15,6 +15,9 @@ import { rollback } from './commands/rollback.ts';
 import { showVersion } from './commands/show.ts';
 import { listVersions } from './commands/versions.ts';
 import { up } from './commands/up.ts';
+import { listAudit } from './commands/audit.ts';
+import { createKey, listKeys, revokeKey } from './commands/keys.ts';
+import { configureConnection } from './remote/index.ts';
 import { ExitCode } from './terminal/index.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -28,7 +31,10 @@ const program = new Command('nexus')
   // print the CLI's version instead of asking for model version 2.
   .enablePositionalOptions()
   .showHelpAfterError()
-  .exitOverride((error) => process.exit(error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE));
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE))
+  .option('--token <token>', 'API key or JWT sent to the services (env NEXUS_TOKEN; default: $NEXUS_HOME/credentials/admin.key when readable)')
+  .option('--ca-file <file>', "CA certificate that verifies the registry's TLS (env NEXUS_TLS_CA; default: $NEXUS_HOME/tls/ca.crt when it exists)")
+  .hook('preAction', () => configureConnection(program.opts<{ token?: string; caFile?: string }>()));
 
 program.command('up')
   .description('start a registry, an executor and a router on this machine')
@@ -152,5 +158,41 @@ program.command('outcome')
   .addOption(routerOption())
   .option('--alias <alias>', 'the split the request went through (default: the one unversioned requests follow)')
   .action(async (model: string, version: string, value: string, options) => process.exit(await reportOutcome(model, version, value, options)));
+
+const keys = program.command('keys').description('create, list and revoke API keys (needs an admin key)');
+
+keys.command('create')
+  .description('create an API key and print it, this once')
+  .requiredOption('--role <role>', 'infer (read and run models), write (also store and promote) or admin (everything, keys included)')
+  .option('--models <glob...>', 'model names or globs the key may use, e.g. iris resnet-* (default: every model)')
+  .option('--rate <N/s>', 'calls per second (default unlimited)')
+  .option('--rows <N/s>', 'rows (dimension 0 of the inputs) per second (default unlimited)')
+  .option('--burst <N>', 'calls allowed at once above --rate (default: the rate)')
+  .option('--quota <N/day>', 'calls per UTC day (default unlimited)')
+  .option('--concurrent <N>', 'calls in flight at once (default unlimited)')
+  .option('--name <name>', 'a name to recognise it by in lists')
+  .addOption(registryOption())
+  .option('--json', 'print {"key", "id"}')
+  .action(async (options) => process.exit(await createKey(options)));
+
+keys.command('list')
+  .description('list every key, revoked ones included (never a secret)')
+  .addOption(registryOption())
+  .option('--json', 'print JSON')
+  .action(async (options) => process.exit(await listKeys(options)));
+
+keys.command('revoke')
+  .description('revoke a key at once')
+  .argument('<id>', 'the key id (the 12 hex characters after nxk_)')
+  .addOption(registryOption())
+  .option('--json', 'print JSON')
+  .action(async (id: string, options) => process.exit(await revokeKey(id, options)));
+
+program.command('audit')
+  .description("show the registry's audit log, newest first: who made which write or admin call, and how it ended")
+  .addOption(registryOption())
+  .option('--limit <N>', 'how many records (1 to 1000)', '50')
+  .option('--json', 'print JSON')
+  .action(async (options) => process.exit(await listAudit(options)));
 
 await program.parseAsync();
