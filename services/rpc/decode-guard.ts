@@ -6,10 +6,14 @@
  * instead of throwing, and one server interceptor turns that into the status before any handler
  * sees it: unary, client-, server- and bidirectional-streaming methods alike. A map key that
  * would replace an object's prototype is refused the same way.
+ *
+ * A request carrying typed tensor contents whose INT64 / UINT64 values a JavaScript number cannot
+ * hold is decoded again, exactly (see protocol/int64-contents.ts); only such a request pays for it.
  */
 import {
   ServerInterceptingCall, ServerListenerBuilder, status, type ServerInterceptor, type ServiceDefinition,
 } from '@grpc/grpc-js';
+import { exactDecoderFor, FieldOutOfRange } from '../protocol/int64-contents.ts';
 
 /** What a method's deserializer yields for bytes it could not decode. */
 class UndecodableRequest {
@@ -31,15 +35,32 @@ export function undecodableReason(message: unknown): string | undefined {
   return message instanceof UndecodableRequest ? message.reason : undefined;
 }
 
+/** ts-proto represents 64-bit integers as JavaScript numbers and refuses what they cannot hold. */
+const isBeyondNumberRange = (error: unknown) => error instanceof Error && /MAX_SAFE_INTEGER|MIN_SAFE_INTEGER/.test(error.message);
+
 /** The reason a client can act on, from the decoder's error. */
 function reasonOf(error: unknown): string {
+  if (error instanceof FieldOutOfRange) return error.message;
+  if (isBeyondNumberRange(error)) return 'a 64-bit integer field is outside ±(2^53 - 1), the range this server decodes exactly';
   const message = error instanceof Error ? error.message : String(error);
-  // ts-proto represents 64-bit integers as JavaScript numbers and refuses what they cannot hold.
-  if (/MAX_SAFE_INTEGER|MIN_SAFE_INTEGER/.test(message)) {
-    return 'a 64-bit integer field is outside ±(2^53 - 1), the range this server decodes exactly; '
-      + 'send INT64/UINT64 tensor values beyond it in raw_input_contents';
-  }
   return `${message.slice(0, 200)} (a truncated or malformed protobuf message)`;
+}
+
+/**
+ * `decode`, or for a method whose request carries typed tensor contents, `decode` and, when it
+ * throws for a 64-bit value beyond what a number holds, the exact decoder.
+ */
+function withExactFallback(path: string, decode: (bytes: Buffer) => unknown): (bytes: Buffer) => unknown {
+  const exact = exactDecoderFor(path);
+  if (!exact) return decode;
+  return (bytes) => {
+    try {
+      return decode(bytes);
+    } catch (error) {
+      if (!isBeyondNumberRange(error)) throw error;
+      return exact(bytes);
+    }
+  };
 }
 
 /**
@@ -76,7 +97,7 @@ function hasReplacedPrototype(decoded: unknown): boolean {
 export function withTotalDeserializers(definition: ServiceDefinition, answeredByHandler: readonly string[] = []): ServiceDefinition {
   const guarded: Record<string, ServiceDefinition[string]> = {};
   for (const [name, method] of Object.entries(definition)) {
-    const decode = method.requestDeserialize;
+    const decode = withExactFallback(method.path, method.requestDeserialize);
     const forHandler = answeredByHandler.includes(name);
     guarded[name] = {
       ...method,

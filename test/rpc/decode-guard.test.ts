@@ -1,7 +1,8 @@
 /**
- * Bytes that do not decode as the method's request, or that carry a 64-bit integer beyond what
- * the server decodes exactly, are answered INVALID_ARGUMENT with the reason, for unary and
- * streaming methods alike; the server keeps serving well-formed calls.
+ * Bytes that do not decode as the method's request, or that carry a shape or parameter beyond
+ * what the field holds, are answered INVALID_ARGUMENT with the reason, for unary and streaming
+ * methods alike; INT64 / UINT64 tensor contents beyond 2^53 reach the handler exactly; the server
+ * keeps serving well-formed calls.
  */
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { Client, credentials, status, type ServiceError } from '@grpc/grpc-js';
@@ -23,6 +24,7 @@ const identity = (bytes: Buffer) => bytes;
 let server: RunningServer;
 let client: Client;
 let handled = 0;
+let lastRequest: Request | undefined;
 
 const echo = (request: Request): ModelInferResponse => ({
   modelName: request.modelName, modelVersion: '', id: request.id, parameters: {}, outputs: [], rawOutputContents: [],
@@ -39,11 +41,13 @@ beforeAll(async () => {
         // Unary requests are checked by the handler wrapper every service uses.
         modelInfer: unary('ModelInfer', logger, async (request: Request) => {
           handled += 1;
+          lastRequest = request;
           return echo(request);
         }),
         modelStreamInfer: (call: NodeJS.EventEmitter & { write(message: unknown): void; end(): void }) => {
           call.on('data', (request: Request) => {
             handled += 1;
+            lastRequest = request;
             call.write({ errorMessage: '', inferResponse: echo(request) });
           });
           call.on('end', () => call.end());
@@ -89,12 +93,54 @@ describe('undecodable requests', () => {
     expect(handled).toBe(before);
   });
 
-  it('a dimension beyond 2^53 - 1 is INVALID_ARGUMENT naming the range, one within it decodes exactly', async () => {
+  it('a dimension beyond 2^53 - 1 is INVALID_ARGUMENT naming the field and the range, one within it decodes exactly', async () => {
     const beyond = await unaryBytes(requestWithDim(2n ** 60n + 1n));
     expect(beyond.error?.code).toBe(status.INVALID_ARGUMENT);
-    expect(beyond.error?.details).toContain('outside ±(2^53 - 1)');
+    expect(beyond.error?.details).toContain('inputs[0].shape[0] is 1152921504606846977, outside ±(2^53 - 1)');
+    const negative = await unaryBytes(requestWithDim(-(2n ** 62n)));
+    expect(negative.error?.details).toContain('inputs[0].shape[0] is -4611686018427387904');
     const within = await unaryBytes(requestWithDim(2n ** 53n - 1n));
     expect(within.error).toBeNull();
+    expect(lastRequest?.inputs[0].shape).toEqual([2 ** 53 - 1]);
+  });
+
+  it('a parameter beyond 2^53 - 1 is INVALID_ARGUMENT naming the map, its key and the field', async () => {
+    // parameters (field 4) is map<string, InferParameter>: an entry is { key = 1, value = 2 }; int64_param = 2, uint64_param = 5.
+    const entry = (key: string, parameter: Uint8Array) => new BinaryWriter().uint32(10).string(key).uint32(18).bytes(parameter).finish();
+    const top = new BinaryWriter().uint32(10).string('iris').uint32(34).bytes(entry('timeout', new BinaryWriter().uint32(16).int64(2n ** 62n).finish())).finish();
+    expect((await unaryBytes(top)).error?.details).toContain('parameters["timeout"].int64_param is 4611686018427387904');
+    const tensor = new BinaryWriter().uint32(10).string('x').uint32(34).bytes(entry('p', new BinaryWriter().uint32(40).uint64(2n ** 64n - 1n).finish())).finish();
+    const onInput = new BinaryWriter().uint32(10).string('iris').uint32(42).bytes(tensor).finish();
+    const answer = await unaryBytes(onInput);
+    expect(answer.error?.code).toBe(status.INVALID_ARGUMENT);
+    expect(answer.error?.details).toContain('inputs[0].parameters["p"].uint64_param is 18446744073709551615');
+  });
+
+  it('INT64 and UINT64 contents beyond 2^53 reach the handler exactly, unary and streamed', async () => {
+    const int64s = [2n ** 62n + 1n, -(2n ** 63n), 2n ** 63n - 1n, -1n];
+    const uint64s = [2n ** 64n - 1n, 2n ** 53n + 1n, 0n];
+    // contents (field 5 of an input): int64_contents = 3 and uint64_contents = 5, packed.
+    const contents = new BinaryWriter().uint32(26).fork();
+    for (const value of int64s) contents.int64(value);
+    contents.join().uint32(42).fork();
+    for (const value of uint64s) contents.uint64(value);
+    contents.join();
+    const tensor = new BinaryWriter().uint32(10).string('x').uint32(18).string('INT64').uint32(42).bytes(contents.finish()).finish();
+    const bytes = new BinaryWriter().uint32(10).string('iris').uint32(26).string('exact').uint32(42).bytes(tensor).finish();
+    const { error, response } = await unaryBytes(bytes);
+    expect(error).toBeNull();
+    expect(response?.id).toBe('exact');
+    expect(lastRequest?.inputs[0].contents?.int64Contents).toEqual(BigInt64Array.from(int64s));
+    expect(lastRequest?.inputs[0].contents?.uint64Contents).toEqual(BigUint64Array.from(uint64s));
+
+    const before = handled;
+    const stream = client.makeBidiStreamRequest(STREAM, identity, (reply: Buffer) => ModelStreamInferResponse.decode(reply));
+    const answered = new Promise<ModelStreamInferResponse>((resolve) => stream.on('data', resolve));
+    stream.write(Buffer.from(bytes));
+    expect((await answered).inferResponse?.id).toBe('exact');
+    stream.end();
+    expect(handled).toBe(before + 1);
+    expect(lastRequest?.inputs[0].contents?.int64Contents).toEqual(BigInt64Array.from(int64s));
   });
 
   it('an undecodable message on a stream ends it INVALID_ARGUMENT after the good ones are answered', async () => {

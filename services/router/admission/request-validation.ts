@@ -4,6 +4,7 @@
  * problem becomes an INVALID_ARGUMENT that names the tensor, the field and what was expected.
  */
 import type { InferTensorContents, ModelInferRequest } from '../../protocol/generated/inference/grpc_service.ts';
+import type { Int64Values, Uint64Values } from '../../protocol/int64-contents.ts';
 import { BYTES_PER_ELEMENT, bytesOf, elementCount, isDatatype, type Datatype, type TypedArray } from '../../onnx/index.ts';
 import type { TensorSpec } from '../../onnx/index.ts';
 import { ErrorCode, invalidArgument, NexusError } from '../../domain/index.ts';
@@ -114,16 +115,21 @@ const CONTENTS_FIELD: Record<Datatype, keyof InferTensorContents | undefined> = 
 /** The proto field name (snake case) of a contents field, for messages. */
 const protoFieldName = (field: string) => field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 
+/** True for a contents field holding values: an array, or the typed array exact INT64 / UINT64 values come in. */
+const holdsValues = (field: unknown) => (Array.isArray(field) || ArrayBuffer.isView(field)) && (field as ArrayLike<unknown>).length > 0;
+
+/** INT64 contents as their typed array: the exact values as decoded, or the numbers converted. */
+const exactInt64 = (values: Int64Values) => (values instanceof BigInt64Array ? values : BigInt64Array.from(values, (value) => BigInt(value)));
+const exactUint64 = (values: Uint64Values) => (values instanceof BigUint64Array ? values : BigUint64Array.from(values, (value) => BigInt(value)));
+
 function typedContentsToBytes(name: string, datatype: Datatype, contents: InferTensorContents, count: number): Uint8Array {
   const field = CONTENTS_FIELD[datatype];
   if (!field) throw invalidArgument(`input '${name}': datatype ${datatype} has no typed contents field; send it in raw_input_contents`);
-  const used = (Object.keys(contents) as Array<keyof InferTensorContents>).filter(
-    (key) => key !== field && Array.isArray(contents[key]) && contents[key].length > 0,
-  );
+  const used = (Object.keys(contents) as Array<keyof InferTensorContents>).filter((key) => key !== field && holdsValues(contents[key]));
   if (used.length > 0) {
     throw invalidArgument(`input '${name}' is ${datatype}, so its values belong in contents.${protoFieldName(field)}, not contents.${protoFieldName(used[0])}`);
   }
-  const values = contents[field] as unknown[];
+  const values = contents[field] as ArrayLike<unknown>;
   if (values.length !== count) {
     throw invalidArgument(`input '${name}': contents.${protoFieldName(field)} has ${values.length} values, its shape needs ${count}`);
   }
@@ -134,11 +140,11 @@ function typedContentsToBytes(name: string, datatype: Datatype, contents: InferT
     case 'INT8': checkIntegerRange(name, datatype, contents.intContents); array = Int8Array.from(contents.intContents); break;
     case 'INT16': checkIntegerRange(name, datatype, contents.intContents); array = Int16Array.from(contents.intContents); break;
     case 'INT32': checkIntegerRange(name, datatype, contents.intContents); array = Int32Array.from(contents.intContents); break;
-    case 'INT64': array = BigInt64Array.from(contents.int64Contents, (value) => BigInt(value)); break;
+    case 'INT64': array = exactInt64(contents.int64Contents); break;
     case 'UINT8': checkIntegerRange(name, datatype, contents.uintContents); array = Uint8Array.from(contents.uintContents); break;
     case 'UINT16': checkIntegerRange(name, datatype, contents.uintContents); array = Uint16Array.from(contents.uintContents); break;
     case 'UINT32': checkIntegerRange(name, datatype, contents.uintContents); array = Uint32Array.from(contents.uintContents); break;
-    case 'UINT64': array = BigUint64Array.from(contents.uint64Contents, (value) => BigInt(value)); break;
+    case 'UINT64': array = exactUint64(contents.uint64Contents); break;
     case 'BOOL': array = Uint8Array.from(contents.boolContents, (value) => (value ? 1 : 0)); break;
     default: throw invalidArgument(`input '${name}': datatype ${datatype} is not supported`);
   }
@@ -146,7 +152,7 @@ function typedContentsToBytes(name: string, datatype: Datatype, contents: InferT
 }
 
 function hasTypedContents(contents: InferTensorContents | undefined): boolean {
-  return !!contents && Object.values(contents).some((value) => Array.isArray(value) && value.length > 0);
+  return !!contents && Object.values(contents).some(holdsValues);
 }
 
 /**

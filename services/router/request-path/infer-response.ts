@@ -4,6 +4,7 @@ import type {
 } from '../../protocol/generated/inference/grpc_service.ts';
 import type { Tensor } from '../../protocol/generated/nexus/executor/v1/executor.ts';
 import type { ModelVersion } from '../../protocol/generated/nexus/registry/v1/registry.ts';
+import { asContentsField } from '../../protocol/int64-contents.ts';
 import { isDatatype, viewAs } from '../../onnx/index.ts';
 import { ErrorCode, NexusError } from '../../domain/index.ts';
 import type { ValidatedRequest } from '../admission/index.ts';
@@ -25,8 +26,10 @@ function typedContents(tensor: Tensor): InferTensorContents {
     case 'FP64': contents.fp64Contents = Array.from(values as Float64Array); break;
     case 'INT8': case 'INT16': case 'INT32': contents.intContents = Array.from(values as Int32Array); break;
     case 'UINT8': case 'UINT16': case 'UINT32': contents.uintContents = Array.from(values as Uint32Array); break;
-    case 'INT64': contents.int64Contents = Array.from(values as BigInt64Array, Number); break;
-    case 'UINT64': contents.uint64Contents = Array.from(values as BigUint64Array, Number); break;
+    // Exact, as a number holds integers only up to 2^53 (see protocol/int64-contents.ts); copied,
+    // so an answer kept for a while (a task's) holds its own values, not the batch's buffer.
+    case 'INT64': contents.int64Contents = asContentsField((values as BigInt64Array).slice()); break;
+    case 'UINT64': contents.uint64Contents = asContentsField((values as BigUint64Array).slice()); break;
     case 'BOOL': contents.boolContents = Array.from(values as Uint8Array, (value) => value !== 0); break;
     default: throw new NexusError(ErrorCode.FAILED_PRECONDITION, `output datatype ${tensor.datatype} needs raw contents; send inputs in raw_input_contents`);
   }

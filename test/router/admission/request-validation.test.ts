@@ -3,6 +3,9 @@ import type { InferTensorContents, ModelInferRequest } from '../../../services/p
 import { validateInferRequest } from '../../../services/router/admission/request-validation.ts';
 import type { TensorSpec } from '../../../services/onnx/index.ts';
 import { ErrorCode, NexusError } from '../../../services/domain/errors.ts';
+import { asContentsField } from '../../../services/protocol/int64-contents.ts';
+import { inferResponseOf } from '../../../services/router/request-path/infer-response.ts';
+import { ModelVersion } from '../../../services/protocol/generated/nexus/registry/v1/registry.ts';
 
 const signature = {
   inputs: [{ name: 'features', datatype: 'FP32', shape: [-1, 4] }] as TensorSpec[],
@@ -77,6 +80,54 @@ describe('validateInferRequest', () => {
       inputs: [{ name: 'features', datatype: 'FP32', shape: [40, 4], parameters: {}, contents: contents(new Array(160).fill(0)) }],
     }));
     expect(error.message).toMatch(/40 rows.*max batch size 32/);
+  });
+
+  describe('INT64 and UINT64 beyond 2^53, exactly', () => {
+    const wide = {
+      inputs: [{ name: 'ids', datatype: 'INT64', shape: [-1, 2] }, { name: 'hashes', datatype: 'UINT64', shape: [-1, 2] }] as TensorSpec[],
+      outputs: [{ name: 'ids_out', datatype: 'INT64', shape: [-1, 2] }, { name: 'hashes_out', datatype: 'UINT64', shape: [-1, 2] }] as TensorSpec[],
+    };
+    const ids = BigInt64Array.of(2n ** 62n + 1n, -(2n ** 63n));
+    const hashes = BigUint64Array.of(2n ** 64n - 1n, 2n ** 53n + 1n);
+    const wideRequest = (idValues: readonly number[] | BigInt64Array, hashValues: readonly number[] | BigUint64Array) => inferRequest({
+      inputs: [
+        { name: 'ids', datatype: 'INT64', shape: [1, 2], parameters: {}, contents: { ...contents([]), int64Contents: idValues instanceof BigInt64Array ? asContentsField(idValues) : [...idValues] } },
+        { name: 'hashes', datatype: 'UINT64', shape: [1, 2], parameters: {}, contents: { ...contents([]), uint64Contents: hashValues instanceof BigUint64Array ? asContentsField(hashValues) : [...hashValues] } },
+      ],
+    });
+
+    it('turns exact contents into their bytes, and numbers as before', () => {
+      const exact = validateInferRequest(wideRequest(ids, hashes), wide, 8);
+      expect(new BigInt64Array(new Uint8Array(exact.inputs[0].data).buffer)).toEqual(ids);
+      expect(new BigUint64Array(new Uint8Array(exact.inputs[1].data).buffer)).toEqual(hashes);
+      const numbers = validateInferRequest(wideRequest([-3, 2 ** 53 - 1], [0, 7]), wide, 8);
+      expect(new BigInt64Array(new Uint8Array(numbers.inputs[0].data).buffer)).toEqual(BigInt64Array.of(-3n, 2n ** 53n - 1n));
+    });
+
+    it('refuses exact contents in the wrong field, or of the wrong count', () => {
+      const misplaced = inferRequest({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], parameters: {}, contents: { ...contents([]), int64Contents: asContentsField(ids) } }] });
+      expect(rejection(misplaced).message).toMatch(/belong in contents.fp32_contents, not contents.int64_contents/);
+      const raw = inferRequest({ inputs: [{ ...misplaced.inputs[0], contents: { ...contents([]), int64Contents: asContentsField(ids) } }], rawInputContents: [new Uint8Array(16)] });
+      expect(rejection(raw).message).toMatch(/contents must not be set when raw_input_contents is used/);
+      let error: unknown;
+      try {
+        validateInferRequest(wideRequest(BigInt64Array.of(1n), hashes), wide, 8);
+      } catch (caught) {
+        error = caught;
+      }
+      expect((error as NexusError).message).toMatch(/contents.int64_contents has 1 values, its shape needs 2/);
+    });
+
+    it('answers INT64 and UINT64 outputs exactly in typed contents', () => {
+      const validated = validateInferRequest(wideRequest(ids, hashes), wide, 8);
+      const outputs = new Map([
+        ['ids_out', { name: 'ids_out', datatype: 'INT64', shape: [1, 2], data: new Uint8Array(ids.buffer) }],
+        ['hashes_out', { name: 'hashes_out', datatype: 'UINT64', shape: [1, 2], data: new Uint8Array(hashes.buffer) }],
+      ]);
+      const response = inferResponseOf(ModelVersion.fromPartial({ modelName: 'wide', version: 1 }), 'r', validated, outputs, {});
+      expect([...response.outputs[0].contents!.int64Contents]).toEqual([...ids]);
+      expect([...response.outputs[1].contents!.uint64Contents]).toEqual([...hashes]);
+    });
   });
 
   it('gives stackable requests equal shape keys', () => {
