@@ -1,7 +1,8 @@
 /**
  * Typed contents through a real router and executor: INT64 values beyond 2^53 reach the executor
  * exactly and INT64 outputs are answered exactly in int64_contents (read here from the response's
- * bytes, since the generated decoder stops at 2^53).
+ * bytes, since the generated decoder stops at 2^53), and INT8 / UINT8 / INT16 / UINT16 values
+ * their datatype cannot hold are refused INVALID_ARGUMENT before anything runs.
  */
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
@@ -25,6 +26,12 @@ beforeAll(async () => {
     .input('x', 'INT64', [-1, 3]).node('Identity', ['x'], ['y']).output('y', 'INT64', [-1, 3])
     .node('Constant', [], ['big'], { value: tensorAttribute('INT64', [2], BIG) }).output('big', 'INT64', [2])
     .toBytes());
+  // The executor takes none of these input datatypes, so only the router's checks answer them.
+  const narrow = new GraphBuilder('narrow');
+  for (const [name, datatype] of [['i8', 'INT8'], ['u8', 'UINT8'], ['i16', 'INT16'], ['u16', 'UINT16']] as const) {
+    narrow.input(name, datatype, [-1, 2]).node('Cast', [name], [`${name}_out`], { to: 6 }).output(`${name}_out`, 'INT32', [-1, 2]);
+  }
+  await cluster.store('narrow', narrow.toBytes());
   await cluster.waitUntilReady('ids');
   client = new Client(cluster.router.address, credentials.createInsecure());
   tasks = new TasksClient(cluster.router.address, credentials.createInsecure());
@@ -107,5 +114,39 @@ describe('INT64 typed contents', () => {
     } finally {
       spy.mockRestore();
     }
+  });
+});
+
+describe('narrow integer typed contents', () => {
+  const valid = { i8: [-128, 127], u8: [0, 255], i16: [-32768, 32767], u16: [0, 65535] };
+  const narrowRequest = (values: Record<string, number[]>) => ModelInferRequest.fromPartial({
+    modelName: 'narrow',
+    inputs: Object.entries({ ...valid, ...values }).map(([name, numbers]) => ({
+      name, datatype: { i8: 'INT8', u8: 'UINT8', i16: 'INT16', u16: 'UINT16' }[name], shape: [1, 2],
+      contents: contentsWith(name.startsWith('u') ? { uintContents: numbers } : { intContents: numbers }),
+    })),
+  });
+  const infer = (request: ModelInferRequest) => new Promise<ServiceError | undefined>((resolve) =>
+    cluster.inference.modelInfer(request, new Metadata(), { deadline: Date.now() + 30_000 }, (error) => resolve(error ?? undefined)));
+
+  it.each<[string, Record<string, number[]>, string]>([
+    ['INT8 128', { i8: [0, 128] }, "input 'i8': value 128 at index 1 is outside INT8's range [-128, 127]"],
+    ['INT8 -129', { i8: [-129, 0] }, "input 'i8': value -129 at index 0 is outside INT8's range [-128, 127]"],
+    ['UINT8 256', { u8: [256, 0] }, "input 'u8': value 256 at index 0 is outside UINT8's range [0, 255]"],
+    ['UINT8 2^32 - 1', { u8: [0, 4294967295] }, "input 'u8': value 4294967295 at index 1 is outside UINT8's range [0, 255]"],
+    ['INT16 32768', { i16: [32768, 0] }, "input 'i16': value 32768 at index 0 is outside INT16's range [-32768, 32767]"],
+    ['INT16 -32769', { i16: [0, -32769] }, "input 'i16': value -32769 at index 1 is outside INT16's range [-32768, 32767]"],
+    ['UINT16 65536', { u16: [65536, 1] }, "input 'u16': value 65536 at index 0 is outside UINT16's range [0, 65535]"],
+  ])('%s is INVALID_ARGUMENT naming the input, the value and the range', async (_case, values, details) => {
+    const error = await infer(narrowRequest(values));
+    expect(error?.code).toBe(status.INVALID_ARGUMENT);
+    expect(error?.details).toBe(details);
+  });
+
+  it('passes the values at the ends of each range on to the model', async () => {
+    // They pass the router's checks; this executor cannot load INT8 / UINT8 / INT16 / UINT16 inputs.
+    const error = await infer(narrowRequest({}));
+    expect(error?.code).toBe(status.FAILED_PRECONDITION);
+    expect(error?.details).toMatch(/input 'i8' is INT8; the GPU executor takes/);
   });
 });
