@@ -8,7 +8,7 @@
 import { credentials, status, type Client } from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import { CreateKeyRequest, KeysClient, type CreateKeyResponse } from '../../serv
 import {
   RegistryClient, SetAliasRequest, type ListAuditResponse, type ListModelsResponse, type SetAliasResponse,
 } from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
-import { bearerInterceptor, unaryCall, uploadModelFile } from '../../services/cli/remote/index.ts';
+import { bearerInterceptor, unaryCall, uploadModelDirectory, uploadModelFile } from '../../services/cli/remote/index.ts';
 import { startRegistry, type RunningRegistry } from '../../services/registry/index.ts';
 import { tinyModel } from './fixtures.ts';
 
@@ -137,6 +137,28 @@ describe('registry with authentication', () => {
       [`key:${adminKey.slice(4, 16)}`, 'CreateKey', `key:${writer.info!.id}`, 'OK'],
     ]);
     expect(records[2].detail).toContain(version!.sha256);
+  });
+
+  it('audits blob uploads, rollbacks and garbage collection too', async () => {
+    const dir = join(work, 'directory-model');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'config.json'), '{"layers": 2}');
+    const writerClients = clientsFor(adminKey);
+    const { version } = await uploadModelDirectory(writerClients.registry, dir, {
+      modelName: 'dir-model', format: 'directory', lineage: undefined, tags: {}, creator: '', batching: undefined,
+    });
+    await expect(unaryCall((done) => writerClients.registry.rollbackAlias({ modelName: 'dir-model', alias: 'production', reason: '', actor: '' }, done)))
+      .rejects.toMatchObject({ code: status.NOT_FOUND });
+    await unaryCall((done) => writerClients.registry.garbageCollect({ delete: false }, done));
+    const { records } = await listAudit(adminKey, 4);
+    const admin = `key:${adminKey.slice(4, 16)}`;
+    expect(records.map((record) => [record.principal, record.action, record.target, record.outcome])).toEqual([
+      [admin, 'GarbageCollect', 'dry run', 'OK'],
+      [admin, 'RollbackAlias', 'dir-model@production', 'NOT_FOUND'],
+      [admin, 'UploadVersion', `dir-model:${version!.version}`, 'OK'],
+      [admin, 'UploadBlob', `sha256:${version!.files[0].sha256}`, 'OK'],
+    ]);
+    expect(records[0].detail).toMatch(/^found \d+ unreferenced objects, \d+ bytes \(min age 3600 s\)$/);
   });
 
   it('accepts a JWT from the configured issuer and records it as jwt:<iss>#<sub>', async () => {

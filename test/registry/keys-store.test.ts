@@ -168,6 +168,39 @@ describe('key store', () => {
     await own.close();
   });
 
+  it('does not take a key created here while a poll lists the store for one that vanished', async () => {
+    const { store: own } = await freshStore();
+    let hold: { reached: () => void; release: Promise<void> } | undefined;
+    // A listing that has read the store, then waits: a key created meanwhile is not in it.
+    const slowLister: ObjectStore = Object.assign(Object.create(own) as ObjectStore, {
+      list: async function* (prefix: string, options?: { startAfter?: string }) {
+        const infos = [];
+        for await (const info of own.list(prefix, options)) infos.push(info);
+        const pending = hold;
+        hold = undefined;
+        if (pending) {
+          pending.reached();
+          await pending.release;
+        }
+        yield* infos;
+      },
+    });
+    const keys = new KeyStore(slowLister, { pollIntervalMs: 20 });
+    const heard: KeyVerifier[] = [];
+    const unsubscribe = await keys.subscribe((verifier) => heard.push(verifier));
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => {
+      hold = { reached: resolve, release: new Promise<void>((done) => (release = done)) };
+    });
+    await reached;
+    const { verifier } = await keys.create(request(), 'bootstrap');
+    release();
+    await new Promise((wake) => setTimeout(wake, 200));
+    unsubscribe();
+    expect(heard.filter((change) => change.info!.id === verifier.info!.id).map((change) => change.info!.revokedAtUnixMs)).toEqual([0]);
+    await own.close();
+  });
+
   it('announces a key whose record vanished from the store as revoked', async () => {
     const { store: own } = await freshStore();
     const keys = new KeyStore(own, { pollIntervalMs: 50 });

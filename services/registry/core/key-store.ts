@@ -260,7 +260,9 @@ export class KeyStore {
    * store (deleted by hand) is announced as revoked: a key nobody can look up must not stay usable.
    */
   private async poll(announce: boolean): Promise<void> {
-    const previous = this.seen ?? new Map<string, SeenRecord>();
+    // A copy: a key created here while the listing runs joins this.seen, but was never listed
+    // by this poll, and must not count as vanished.
+    const previous = new Map(this.seen ?? []);
     const next = new Map<string, SeenRecord>();
     const changes: KeyVerifier[] = [];
     for await (const info of this.store.list(KEYS_PREFIX)) {
@@ -271,7 +273,11 @@ export class KeyStore {
         continue;
       }
       const found = await this.readSafely(info);
-      if (!found) continue;
+      if (!found) {
+        // Listed but unreadable now (a store error, a damaged record): it has not vanished.
+        if (known) next.set(info.key, known);
+        continue;
+      }
       next.set(info.key, { sizeBytes: info.sizeBytes, modifiedAtMs: info.modifiedAtMs, etag: found.etag, verifier: found.verifier });
       if (known?.etag !== found.etag) changes.push(found.verifier);
     }
@@ -282,6 +288,8 @@ export class KeyStore {
     }
     // A subscriber that left meanwhile stopped the poll; its state is not wanted any more.
     if (this.listeners.size === 0) return;
+    // What this process changed while the poll ran was announced already: keep it, or the next poll announces it again.
+    for (const [key, record] of this.seen ?? []) if (record !== previous.get(key)) next.set(key, record);
     this.seen = next;
     if (announce) for (const verifier of changes) this.notify(verifier);
   }

@@ -127,11 +127,13 @@ export function createRegistryService(registry: ModelRegistry, audit: AuditLog, 
 
     setAlias: unary('SetAlias', logger, (request: SetAliasRequest, call) => audited(call, 'SetAlias', async (note, principal): Promise<SetAliasResponse> => {
       note.target = `${request.modelName}@${request.alias}`;
+      const started = Date.now();
       const { alias, move } = await registry.setAlias({
         modelName: request.modelName, alias: request.alias, expectedVersion: request.expectedVersion,
         expectedRevision: request.expectedRevision, reason: request.reason, actor: recordedAuthor(principal, request.actor),
       }, request.version, request.split, request.stickyParameter);
-      note.detail = describeMove(move);
+      // A move to where the alias points already changes nothing and returns the move that put it there.
+      note.detail = move.movedAtUnixMs < started ? `already there (revision ${move.revision}); nothing changed` : describeMove(move);
       logger.info({
         model: alias.modelName, alias: alias.alias, from: move.fromVersion, to: move.toVersion, actor: move.actor,
         ...(alias.split.length > 0 ? { split: formatSplit(alias.split) } : {}),
