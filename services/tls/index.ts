@@ -3,8 +3,7 @@
  * the TLS directory, created by `nexus up` or brought by the operator), grpc-js credentials made
  * of them, the identity a verified peer certificate names, and the bind policy.
  */
-export { decideBind, type BindFacts } from './bind-policy.ts';
 export { publicServerCredentials } from './credentials.ts';
-export { CA_CERT_FILE, defaultTlsDir, ensureServiceMaterial } from './material.ts';
+export { ensureServiceMaterial } from './material.ts';
 export { peerServiceIdentity } from './peer.ts';
 export { enforceBindPolicy, loadServiceTls, tlsDirFrom } from './service-tls.ts';

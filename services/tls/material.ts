@@ -13,7 +13,6 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { defaultDataDir } from '../domain/index.ts';
 import type { ServiceIdentity } from '../auth/roles.ts';
 import { parseCertificates, renewalReason, unusableReason } from './certificate-checks.ts';
 import { createCertificateAuthority, issueServiceCertificate, type PemPair } from './pki.ts';
@@ -22,9 +21,6 @@ export const CA_CERT_FILE = 'ca.crt';
 export const CA_KEY_FILE = 'ca.key';
 export const certFileOf = (service: ServiceIdentity) => `${service}.crt`;
 export const keyFileOf = (service: ServiceIdentity) => `${service}.key`;
-
-/** Where `nexus up` keeps TLS material for a data directory: <dataDir>/tls (default $NEXUS_HOME/tls). */
-export const defaultTlsDir = (dataDir: string = defaultDataDir()) => join(dataDir, 'tls');
 
 /** One service's part of the TLS directory, read and checked: what its credentials are made of. */
 export interface ServiceMaterial {
