@@ -16,7 +16,7 @@ import { IRIS_EXAMPLE_DIR, trainIrisModel } from '../../examples/index.ts';
 import type { ModelReadyResponse } from '../../protocol/generated/inference/grpc_service.ts';
 import { GetVersionRequest, type GetVersionResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { ensureServiceMaterial } from '../../tls/index.ts';
-import { inferenceClient, registryClient, sha256OfFile, unaryCall } from '../remote/index.ts';
+import { adminKeyPath, inferenceClient, registryClient, sha256OfFile, unaryCall, useLocalDeployment } from '../remote/index.ts';
 import { Supervisor } from '../supervision/index.ts';
 import { ExitCode } from '../terminal/index.ts';
 import { storeModel } from './store.ts';
@@ -190,8 +190,11 @@ export async function up(options: UpOptions): Promise<number> {
     if (material.createdAuthority) console.error(`tls: created a CA and the services' certificates in ${tls.dir}`);
     else for (const { service, reason } of material.issued) console.error(`tls: issued ${service}.crt in ${tls.dir} again (${reason})`);
     const tlsArgs = ['--tls-dir', tls.dir];
+    // The registry writes the first admin key here; this command's own calls present it.
+    const adminKeyFile = adminKeyPath(dataDir);
+    useLocalDeployment({ adminKeyFile, caFile: join(tls.dir, 'ca.crt') });
     const registry = await startSupervised(supervisor, 'registry', SERVICE_ENTRY_POINTS.registry, (address, metricsAddress) =>
-      ['--address', address, '--data-dir', join(dataDir, 'registry'), '--metrics-address', metricsAddress, ...tlsArgs],
+      ['--address', address, '--data-dir', join(dataDir, 'registry'), '--metrics-address', metricsAddress, ...tlsArgs, '--bootstrap-admin-key-file', adminKeyFile],
     { address: `${options.host}:${options.registryPort}`, metricsAddress: `${options.host}:${metricsPortBeside(options.registryPort)}` }, dirs);
     children.push(registry);
     const executorCount = Math.max(1, Number(options.executors));
@@ -220,6 +223,7 @@ export async function up(options: UpOptions): Promise<number> {
     console.log(`  data        ${dataDir}`);
     console.log(`  logs        ${logDir}`);
     console.log(`  pids        ${dirs.pidDir}`);
+    console.log(`  credentials ${adminKeyFile}`);
     console.log(`  tls         ${tls.dir}`);
     console.log(`router (Open Inference Protocol over gRPC): ${router.address}`);
     if (options.example) {
