@@ -45,6 +45,8 @@ export async function startCluster(options: {
   config?: RouterConfig;
   /** The router's least NOT_SERVING time on shutdown, in milliseconds. */
   drainDelayMs?: number;
+  /** Options of the executors in this process (a GPU budget, say). */
+  executorOptions?: Partial<Omit<Parameters<typeof startExecutor>[0], 'registryAddress' | 'cacheDir'>>;
 } = {}): Promise<Cluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'nexus-it-'));
   const executors: RunningExecutor[] = [];
@@ -57,7 +59,7 @@ export async function startCluster(options: {
       executorProcesses.push(await startExecutorProcess(registry.address, join(dataDir, `process-cache-${index}`)));
     }
     for (let index = 0; index < (options.executors ?? (executorProcesses.length > 0 ? 0 : 1)); index++) {
-      executors.push(await startExecutor({ registryAddress: registry.address, cacheDir: join(dataDir, `cache-${index}`) }));
+      executors.push(await startExecutor({ ...options.executorOptions, registryAddress: registry.address, cacheDir: join(dataDir, `cache-${index}`) }));
     }
     router = await startRouter({
       address: '127.0.0.1:0',
