@@ -175,12 +175,36 @@ describe('the executor with mutual TLS', () => {
     });
   };
 
+  /** Opens Connect: 'hello' when the executor speaks first, as it does to a router, or the status that ended it. */
+  const connect = (clientSide: ChannelCredentials) => {
+    const client = new ExecutorClient(executor.address, clientSide);
+    const stream = client.connect(new Metadata(), { deadline: Date.now() + 5_000 });
+    return new Promise<{ code: number; details: string } | 'hello'>((resolve) => {
+      stream.on('data', (message: { hello?: unknown }) => {
+        if (message.hello) resolve('hello');
+        stream.cancel();
+      });
+      stream.on('error', (error: ServiceError) => resolve({ code: error.code, details: error.details }));
+    }).finally(() => client.close());
+  };
+
   it('answers the router certificate', async () => {
     expect(await getStats(channelCredentials(material.router, 'executor'))).toBe('answered');
+    expect(await connect(channelCredentials(material.router, 'executor'))).toBe('hello');
+  });
+
+  it('refuses, PERMISSION_DENIED, another service\'s certificate from the same CA', async () => {
+    for (const service of ['executor', 'registry'] as const) {
+      expect(await getStats(channelCredentials(material[service], 'executor')), service).toEqual({ code: status.PERMISSION_DENIED });
+      expect(await connect(channelCredentials(material[service], 'executor')), service).toEqual({
+        code: status.PERMISSION_DENIED, details: "Connect may be called only by the 'router' service, by its certificate",
+      });
+    }
   });
 
   it('refuses a client without a certificate, one from another CA, and plaintext, before any call reaches it', async () => {
     expect(await getStats(certless)).toEqual({ code: status.UNAVAILABLE });
+    expect(await connect(certless)).toMatchObject({ code: status.UNAVAILABLE });
     expect(await getStats(foreignRouter)).toEqual({ code: status.UNAVAILABLE });
     expect(await getStats(credentials.createInsecure())).toEqual({ code: status.UNAVAILABLE });
   });

@@ -1,5 +1,7 @@
 /** Starts an executor: opens the GPU, then serves the Connect stream, health and reflection. */
 import { credentials, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
+import type { ServiceAccess } from '../../auth/access.ts';
+import { createAuthenticator } from '../../auth/authenticator.ts';
 import { RegistryClient } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { startGrpcServer, type RunningServer } from '../../rpc/server.ts';
 import { createLogger } from '../../telemetry/logger.ts';
@@ -10,12 +12,19 @@ import { budgetFromEnv, compileBudgetsFromEnv, DEFAULT_GPU_BUDGET_BYTES } from '
 import { registryVersionSource } from './version-trust.ts';
 import { DEFAULT_WARM_UP_BUDGET_BYTES } from './warm-up.ts';
 import { openGpu, type GpuContext } from '../gpu/index.ts';
+import { peerServiceIdentity } from '../../tls/index.ts';
 
 /**
  * How long an executor whose device is lost waits before exiting by default, in milliseconds:
  * 200, so the UNAVAILABLE answers already written reach their routers first.
  */
 const DEVICE_LOST_EXIT_DELAY_MS = 200;
+
+/** Only a router, by its certificate, may open the Connect stream or read the statistics. */
+const EXECUTOR_ACCESS: ServiceAccess = {
+  connect: { servicesOnly: ['router'] },
+  getStats: { servicesOnly: ['router'] },
+};
 
 /** Largest gRPC message the executor receives or sends by default: 64 MiB. */
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -51,7 +60,9 @@ export interface ExecutorOptions {
   onDeviceLost?: (reason: string) => void;
   /**
    * How the port is secured; default plaintext. A deployment gives it mutual TLS that requires
-   * a client certificate from its CA (services/tls/: serverCredentials with 'required').
+   * a client certificate from its CA (services/tls/: serverCredentials with 'required'). With
+   * credentials the executor also authenticates every call: Connect and GetStats answer only a
+   * client whose certificate names the router (PERMISSION_DENIED for another service's).
    */
   credentials?: ServerCredentials;
   /** How the registry is dialed; default plaintext. With TLS: the executor's own certificate (channelCredentials). */
@@ -80,11 +91,14 @@ export async function startExecutor(options: ExecutorOptions): Promise<RunningEx
     address: options.address ?? '127.0.0.1:0',
     drainDelayMs: options.drainDelayMs,
     credentials: options.credentials,
+    // Certificates are the executor's only credentials, so there is nothing to check on plaintext.
+    auth: options.credentials && { authenticator: createAuthenticator({ serviceIdentityOf: peerServiceIdentity }), logger },
     maxMessageBytes,
     services: [{
       name: 'nexus.executor.v1.Executor',
       protoFile: 'nexus/executor/v1/executor.proto',
       definition: ExecutorService,
+      access: EXECUTOR_ACCESS,
       implementation: createExecutorService(state, { device: gpu.description, maxMessageBytes, maxResultBytes: options.maxResultBytes }, logger),
     }],
   });
