@@ -200,7 +200,7 @@ class ContentsPlaceholderReader extends BinaryReader {
   }
 }
 
-/** The values of `runs` in `bytes`, which the generated decoder counted as `count`. */
+/** Fills `values` (as long as the generated decoder's array of placeholders) with the varints of `runs` in `bytes`. */
 function exactValues<T extends BigInt64Array | BigUint64Array>(bytes: Uint8Array, runs: readonly number[], values: T, signed: boolean): T {
   const reader = new BinaryReader(bytes);
   let index = 0;
