@@ -5,7 +5,8 @@
  *
  * Only bytes in, PEM out: where the files live and when to re-issue is material.ts's business.
  */
-import './reflect-metadata-shim.ts';
+// tsyringe (a dependency of @peculiar/x509) needs the Reflect metadata API before it loads.
+import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
