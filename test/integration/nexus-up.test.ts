@@ -1,6 +1,7 @@
 /**
  * The README's first command in miniature: `nexus up --example` as its own process tree, then a
- * ModelInfer from another process (`nexus infer`) returns the right answer, and Ctrl-C stops all.
+ * ModelInfer from another process (`nexus infer`, presenting the admin key that `nexus up` had
+ * the registry write under the same NEXUS_HOME) returns the right answer, and Ctrl-C stops all.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -37,7 +38,7 @@ it('serves the example model to another process, and stops on SIGINT', async () 
 
   const { stdout } = await promisify(execFile)(process.execPath, [
     cli, 'infer', 'iris', '--router', routerAddress, '--json', '--data', '[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3]]',
-  ]);
+  ], { env: { ...process.env, NEXUS_HOME: home } });
   const result = JSON.parse(stdout);
   expect(result.model_name).toBe('iris');
   const probabilities: number[] = result.outputs[0].values;
@@ -48,7 +49,7 @@ it('serves the example model to another process, and stops on SIGINT', async () 
   // `--version` after the command is the model version, not the CLI's own.
   const pinned = await promisify(execFile)(process.execPath, [
     cli, 'infer', 'iris', '--version', '1', '--router', routerAddress, '--json', '--data', '[[5.1,3.5,1.4,0.2]]',
-  ]);
+  ], { env: { ...process.env, NEXUS_HOME: home } });
   expect(JSON.parse(pinned.stdout).model_version).toBe('1');
 
   const exited = new Promise<number | null>((resolve) => up!.once('exit', resolve));
