@@ -63,7 +63,8 @@ it('restarts an executor killed with SIGKILL, keeps the others, and serves again
   const infer = async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [
       cli, 'infer', 'iris', '--router', routerAddress, '--json', '--data', '[[5.1,3.5,1.4,0.2]]',
-    ]);
+      // The same NEXUS_HOME: it presents the admin key `nexus up` created.
+    ], { env: { ...process.env, NEXUS_HOME: home } });
     return JSON.parse(stdout).outputs[0].values as number[];
   };
   expect((await infer())[0]).toBeGreaterThan(0.9);

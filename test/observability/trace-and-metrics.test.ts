@@ -6,7 +6,7 @@
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ let home: string;
 let receiver: OtlpReceiver;
 let up: NexusUp;
 let client: GRPCInferenceServiceClient;
+let adminKey: string;
 let prometheus: ChildProcess | undefined;
 
 const traceId = randomBytes(16).toString('hex');
@@ -36,7 +37,10 @@ beforeAll(async () => {
   });
   const path = join(home, 'iris.onnx');
   await writeFile(path, trainIrisModel().onnx);
-  await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'services/cli/main.ts'), 'store', path, 'iris', '--registry', up.registry]);
+  // NEXUS_HOME is the data dir: the CLI finds the admin key and CA that `nexus up` created there.
+  await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'services/cli/main.ts'), 'store', path, 'iris', '--registry', up.registry],
+    { env: { ...process.env, NEXUS_HOME: join(home, 'data') } });
+  adminKey = (await readFile(join(home, 'data', 'credentials', 'admin.key'), 'utf8')).trim();
   client = new GRPCInferenceServiceClient(up.router, credentials.createInsecure());
 }, 120_000);
 
@@ -49,6 +53,7 @@ afterAll(async () => {
 });
 
 function infer(metadata = new Metadata()): Promise<ModelInferResponse> {
+  metadata.set('authorization', `Bearer ${adminKey}`);
   return new Promise((resolve, reject) => client.modelInfer({
     modelName: 'iris', modelVersion: '', id: '', parameters: {}, outputs: [], rawInputContents: [],
     inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], parameters: {}, contents: fp32Contents([5.1, 3.5, 1.4, 0.2]) }],
