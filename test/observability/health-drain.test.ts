@@ -16,7 +16,8 @@ let cluster: Cluster;
 
 beforeAll(async () => {
   // A lone request waits 1.5 s for company, and a drain answers NOT_SERVING for 1.5 s before closing.
-  cluster = await startCluster({ policy: { maxBatchSize: 32, maxQueueDelayMs: 1500, maxQueueSize: 64 }, drainDelayMs: 1500 });
+  // The queue delay is waited even with nothing running (Triton's rule), so a request stays queued through the drain.
+  cluster = await startCluster({ policy: { maxBatchSize: 32, maxQueueDelayMs: 1500, maxQueueSize: 64, waitWhenIdle: true }, drainDelayMs: 1500 });
   await cluster.store('iris', trainIrisModel().onnx);
 });
 
