@@ -39,6 +39,8 @@ export function tensorBytesOf(message: Pick<ModelInferRequest, 'inputs' | 'rawIn
 
 interface Task {
   status: TaskStatus;
+  /** The principal that submitted it; only it (or an admin) may read, watch or cancel it. */
+  owner: string;
   /** Bytes of its request, and of its response once it has one. */
   bytes: number;
   place: QueuePlace | undefined;
@@ -104,9 +106,15 @@ export class TaskStore {
     task.watchers.clear();
   }
 
-  private find(taskId: string): Task {
+  /**
+   * The task, when `viewer` may see it: its owner, or anyone when `viewer` is undefined (an
+   * admin, or authentication off). Another principal's task answers as an unknown one does, so
+   * ids cannot be probed.
+   */
+  private find(taskId: string, viewer: string | undefined): Task {
     if (!taskId) throw invalidArgument('task_id is required');
-    const task = this.tasks.get(taskId);
+    const found = this.tasks.get(taskId);
+    const task = found && (viewer === undefined || found.owner === viewer) ? found : undefined;
     if (!task) throw notFound(`no task '${taskId.slice(0, 100)}' (unknown, or finished more than ${this.retentionMs / 1000} s ago)`);
     return task;
   }
@@ -116,7 +124,7 @@ export class TaskStore {
    * is admitted (unknown model, bad input); otherwise answers once the request holds its place in
    * the queue (or has already finished), so the position reported is real.
    */
-  async submit(request: ModelInferRequest | undefined): Promise<TaskStatus> {
+  async submit(request: ModelInferRequest | undefined, owner = ''): Promise<TaskStatus> {
     if (!request) throw invalidArgument('request is required');
     this.evict();
     if (this.tasks.size >= this.maxTasks) {
@@ -129,7 +137,7 @@ export class TaskStore {
     }
     const taskId = randomUUID();
     const task: Task = {
-      bytes: requestBytes, place: undefined, controller: new AbortController(), watchers: new Set(),
+      owner, bytes: requestBytes, place: undefined, controller: new AbortController(), watchers: new Set(),
       status: {
         taskId, state: TaskState.TASK_STATE_QUEUED, queuePosition: 0, estimatedWaitMs: 0, response: undefined,
         errorCode: 0, errorMessage: '', submittedAtUnixMs: 0, finishedAtUnixMs: 0,
@@ -169,14 +177,14 @@ export class TaskStore {
     return this.current(task);
   }
 
-  /** A task's status now; NOT_FOUND when unknown or expired. */
-  get(taskId: string): TaskStatus {
-    return this.current(this.find(taskId));
+  /** A task's status now; NOT_FOUND when unknown, expired or not `viewer`'s (see find). */
+  get(taskId: string, viewer?: string): TaskStatus {
+    return this.current(this.find(taskId, viewer));
   }
 
   /** Cancels a task (a queued request leaves its queue) and answers its status after. */
-  async cancel(taskId: string): Promise<TaskStatus> {
-    const task = this.find(taskId);
+  async cancel(taskId: string, viewer?: string): Promise<TaskStatus> {
+    const task = this.find(taskId, viewer);
     task.controller.abort();
     // Aborting removes a queued request at once; give its rejection a turn to land.
     await new Promise((resolve) => setImmediate(resolve));
@@ -184,8 +192,8 @@ export class TaskStore {
   }
 
   /** Calls `listener` once with the task's final status; returns a function that stops listening. */
-  onFinished(taskId: string, listener: (status: TaskStatus) => void): () => void {
-    const task = this.find(taskId);
+  onFinished(taskId: string, listener: (status: TaskStatus) => void, viewer?: string): () => void {
+    const task = this.find(taskId, viewer);
     task.watchers.add(listener);
     return () => task.watchers.delete(listener);
   }
