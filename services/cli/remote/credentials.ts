@@ -14,7 +14,7 @@
 import { credentials, InterceptingCall, type ChannelCredentials, type Interceptor } from '@grpc/grpc-js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultDataDir } from '../config.ts';
+import { defaultDataDir } from '../../domain/index.ts';
 
 /** The CLI's global options (`nexus --token … --ca-file … <command>`). */
 export interface ConnectionFlags {
