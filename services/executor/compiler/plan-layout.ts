@@ -91,8 +91,10 @@ export function planLayout(graph: CompiledGraph, inputShapes: ReadonlyMap<string
   deviceSteps.forEach((step, index) => {
     const plan = walk.plans.get(step)!;
     step.outputs.forEach((name, output) => {
-      if (!name) return;
       const shape = plan.outputShapes[output];
+      // An output the operator does not compute (Dropout's mask, BatchNormalization's running
+      // statistics) is named but never read: checkExtraOutputs refuses a model that reads it.
+      if (!name || !shape) return;
       const bytes = elementCount(shape) * STORAGE_BYTES[storageType(graph, name)];
       checkBindingSize(limits, step, name, shape, bytes);
       if (step.operator.kind === 'alias') {
