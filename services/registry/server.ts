@@ -17,6 +17,11 @@ import { createKeysService, createRegistryService, KEYS_ACCESS, REGISTRY_ACCESS,
 import { openStore, type ObjectStore, type StoreConfig } from './store/index.ts';
 import type { RegistryLimits } from './validation/index.ts';
 
+/** Methods whose refusals are audited: every one that needs the write or admin role, as clients name them. */
+const AUDITED_METHODS: ReadonlySet<string> = new Set(Object.entries({ ...REGISTRY_ACCESS, ...KEYS_ACCESS })
+  .filter(([, access]) => 'role' in access && access.role !== 'infer')
+  .map(([name]) => name[0]!.toUpperCase() + name.slice(1)));
+
 export interface RegistryOptions {
   /** host:port to bind. Default 127.0.0.1:0 (a free port). */
   address?: string;
@@ -84,7 +89,15 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
       address: options.address ?? '127.0.0.1:0',
       drainDelayMs: options.drainDelayMs,
       credentials: options.credentials,
-      auth: authenticator && { authenticator, logger },
+      auth: authenticator && {
+        authenticator, logger,
+        // A refused write or admin call is an audit record too: who tried what, and why not.
+        onRefused: (refused) => {
+          if (!AUDITED_METHODS.has(refused.method)) return;
+          audit.append({ principal: refused.principal, action: refused.method, target: '', outcome: refused.code, detail: refused.reason })
+            .catch((error: unknown) => logger.error({ err: error, action: refused.method }, 'audit record could not be written'));
+        },
+      },
       services: [{
         name: 'nexus.registry.v1.Registry',
         protoFile: 'nexus/registry/v1/registry.proto',

@@ -17,7 +17,7 @@ import type { Principal } from '../auth/principal.ts';
 import { codeName, ErrorCode, NexusError } from '../domain/index.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { metrics } from '../telemetry/metrics.ts';
-import { setPrincipal } from './call-principal.ts';
+import { principalOf, setPrincipal } from './call-principal.ts';
 import { toServiceError } from './status.ts';
 
 /** How a server authenticates its callers. */
@@ -25,6 +25,11 @@ export interface ServerAuth {
   authenticator: Authenticator;
   /** Refusals are logged here (debug); its `service` binding labels them in the rpc metrics. */
   logger: Logger;
+  /**
+   * Told of every call refused before its handler ran (e.g. for an audit log). `principal` is
+   * the authenticated principal's id, or 'unauthenticated' when authentication itself failed.
+   */
+  onRefused?: (refused: { method: string; principal: string; code: string; reason: string }) => void;
 }
 
 /** A call of any of the four kinds as the guard sees it: its credentials, and the request when it carries one. */
@@ -48,11 +53,12 @@ interface GuardedMethod {
 
 /** Authorizes an authenticated call and records its principal; throws PERMISSION_DENIED. */
 function authorizeCall(method: GuardedMethod, call: GuardedCall, principal: Principal): Principal {
+  // Recorded before the checks, so a refusal can name whom it refused.
+  setPrincipal(call, principal);
   if (!method.access) {
     throw new NexusError(ErrorCode.PERMISSION_DENIED, `${method.label} is refused: it has no entry in ${method.serviceName}'s access table`);
   }
   authorize(principal, method.access, method.label, method.modelOf?.(call.request));
-  setPrincipal(call, principal);
   return principal;
 }
 
@@ -64,8 +70,14 @@ function admit(method: GuardedMethod, call: GuardedCall): Principal | Promise<Pr
 }
 
 /** Counts and logs a refusal; returns the status to answer with. */
-function refusal(method: GuardedMethod, error: unknown): ServiceError {
+function refusal(method: GuardedMethod, call: GuardedCall, error: unknown): ServiceError {
   const coded = NexusError.from(error);
+  if (method.auth.onRefused) {
+    const principal = principalOf(call);
+    method.auth.onRefused({
+      method: method.label, principal: principal.kind === 'anonymous' ? 'unauthenticated' : principal.id, code: codeName(coded.code), reason: coded.message,
+    });
+  }
   if (coded.code === ErrorCode.INTERNAL) method.auth.logger.error({ err: error, method: method.label }, 'authentication failed');
   else method.auth.logger.debug({ method: method.label, code: codeName(coded.code), reason: coded.message }, 'call refused');
   let labels = method.refusalLabels.get(coded.code);
@@ -84,7 +96,7 @@ function guarded(method: GuardedMethod, handler: AnyHandler, refuse: (call: Guar
     try {
       admitted = admit(method, call);
     } catch (error) {
-      refuse(call, callback, refusal(method, error));
+      refuse(call, callback, refusal(method, call, error));
       return;
     }
     if (!(admitted instanceof Promise)) {
@@ -95,7 +107,7 @@ function guarded(method: GuardedMethod, handler: AnyHandler, refuse: (call: Guar
       () => {
         if (!call.cancelled) handler(call, callback);
       },
-      (error: unknown) => refuse(call, callback, refusal(method, error)),
+      (error: unknown) => refuse(call, callback, refusal(method, call, error)),
     );
   };
 }

@@ -15,7 +15,13 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceIdentity } from '../auth/roles.ts';
 import { parseCertificates, renewalReason, unusableReason } from './certificate-checks.ts';
-import { createCertificateAuthority, issueServiceCertificate, type PemPair } from './pki.ts';
+import type { PemPair } from './pki.ts';
+
+/**
+ * The certificate maker, loaded only when something must be issued: @peculiar/x509 and its
+ * dependencies cost every service process several MB it never uses when it only reads files.
+ */
+const pki = () => import('./pki.ts');
 
 export const CA_CERT_FILE = 'ca.crt';
 export const CA_KEY_FILE = 'ca.key';
@@ -98,7 +104,7 @@ async function readAuthority(dir: string, now: Date): Promise<{ authorities: X50
     if (!('missing' in key)) {
       throw new Error(`${keyPath} exists but ${certPath} does not; put the CA's certificate back, or remove ${keyPath} to create a new CA (every service certificate is then issued again)`);
     }
-    const pair = await createCertificateAuthority({ now });
+    const pair = await (await pki()).createCertificateAuthority({ now });
     await writeAtomically(keyPath, pair.keyPem, KEY_MODE);
     await writeAtomically(certPath, pair.certPem, CERT_MODE);
     return { authorities: parseCertificates(pair.certPem), pair, created: true };
@@ -154,7 +160,7 @@ export async function ensureServiceMaterial(
     if (!authority.pair) {
       throw new Error(`${join(dir, certFileOf(service))}: ${reason}, and there is no ${join(dir, CA_KEY_FILE)} to issue a new one; replace the file with one signed by your CA`);
     }
-    const issued = await issueServiceCertificate(authority.pair, service, { extraNames, now });
+    const issued = await (await pki()).issueServiceCertificate(authority.pair, service, { extraNames, now });
     await writeAtomically(join(dir, keyFileOf(service)), issued.keyPem, KEY_MODE);
     await writeAtomically(join(dir, certFileOf(service)), issued.certPem, CERT_MODE);
     report.issued.push({ service, reason });

@@ -20,7 +20,7 @@ afterAll(async () => {
 it('writes each failed call as a JSON line with the caller\'s trace id', async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'nexus-logs-'));
   registry = spawn(process.execPath, [join(REPO_ROOT, 'services/registry/main.ts'), '--address', '127.0.0.1:0',
-    '--metrics-address', '127.0.0.1:0', '--data-dir', dataDir], { env: { ...process.env, NEXUS_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    '--metrics-address', '127.0.0.1:0', '--data-dir', dataDir, '--insecure'], { env: { ...process.env, NEXUS_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   registry.stderr!.on('data', (chunk) => (stderr += chunk));
   const address = await new Promise<string>((resolve) => {

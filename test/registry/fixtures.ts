@@ -104,7 +104,8 @@ export interface RegistryProcess {
 /** Starts `services/registry/main.ts` as its own process and waits until it listens. */
 export async function startRegistryProcess(args: string[], env: Record<string, string> = {}, cwd = REPO_ROOT): Promise<RegistryProcess> {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'services/registry/main.ts'), '--address', '127.0.0.1:0', '--metrics-address', '127.0.0.1:0', ...args], {
-    cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    // Insecure unless a test asks otherwise: these tests are about storage, not authentication.
+    cwd, env: { ...process.env, NEXUS_INSECURE: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
   let output = '';

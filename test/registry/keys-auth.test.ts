@@ -139,6 +139,25 @@ describe('registry with authentication', () => {
     expect(records[2].detail).toContain(version!.sha256);
   });
 
+  it('audits write and admin calls refused before their handler: a wrong role, no credentials', async () => {
+    const reader = await createKey(adminKey, { role: 'infer', name: 'refused-reader' });
+    await expect(unaryCall((done) => clientsFor(reader.key).registry.garbageCollect({ dryRun: true, minAgeSeconds: 0 } as never, done)))
+      .rejects.toMatchObject({ code: status.PERMISSION_DENIED });
+    await expect(unaryCall((done) => clientsFor(undefined).registry.setAlias(SetAliasRequest.fromPartial({ modelName: 'iris', alias: 'production', version: 1 }), done)))
+      .rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+    // Reads are not audited, refused or not.
+    await expect(listModels(undefined)).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+    // The refusal's record is written beside the answer, not before it: give it a moment.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const { records } = await listAudit(adminKey, 3);
+    expect(records.map((record) => [record.principal, record.action, record.outcome])).toEqual([
+      ['unauthenticated', 'SetAlias', 'UNAUTHENTICATED'],
+      [`key:${reader.info!.id}`, 'GarbageCollect', 'PERMISSION_DENIED'],
+      [`key:${adminKey.slice(4, 16)}`, 'CreateKey', 'OK'],
+    ]);
+    expect(records[1].detail).toBe("GarbageCollect needs the 'admin' role");
+  });
+
   it('audits blob uploads, rollbacks and garbage collection too', async () => {
     const dir = join(work, 'directory-model');
     await mkdir(dir, { recursive: true });
