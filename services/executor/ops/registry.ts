@@ -10,6 +10,7 @@ import type { OperatorSpec } from './contract.ts';
 import { concatSpec, expandSpec, gatherSpec, padSpec, sliceSpec, splitSpec, tileSpec, transposeSpec } from './data-movement.ts';
 import { binarySpec, castSpec, clipSpec, unarySpec, whereSpec } from './elementwise.ts';
 import { convSpec, convTransposeSpec, gemmSpec, matMulSpec } from './gemm-conv.ts';
+import { lrnSpec } from './lrn.ts';
 import { batchNormSpec, layerNormSpec } from './normalization.ts';
 import { globalPoolSpec, poolSpec } from './pool.ts';
 import { REDUCE_OP_OF, reduceSpec } from './reduce.ts';
@@ -40,6 +41,7 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['Softmax', softmaxSpec(false)],
   ['LogSoftmax', softmaxSpec(true)],
   ['LayerNormalization', layerNormSpec],
+  ['LRN', lrnSpec],
   ...Object.keys(REDUCE_OP_OF).map((op) => [op, reduceSpec(op)] as [string, OperatorSpec]),
   ['Transpose', transposeSpec],
   ['Concat', concatSpec],
