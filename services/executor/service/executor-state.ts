@@ -140,7 +140,8 @@ export class ExecutorState {
     const key = modelKeyOf(claimed);
     const existing = this.models.get(key);
     if (existing) return existing.ready;
-    const loaded: LoadedModel = { modelName: claimed.modelName, version: claimed.version, sha256: claimed.sha256, precision: '', stepCount: 0, weightBytes: 0 };
+    const loaded: LoadedModel = { modelName: claimed.modelName, version: claimed.version, sha256: claimed.sha256, precision: '', stepCount: 0, weightBytes: 0,
+      task: '', kvCapacityTokens: 0, maxSequenceTokens: 0, kvBytesPerToken: 0 };
     const entry: LoadedEntry = {
       loaded, peakActivationBytes: 0, peakBatchSize: 0,
       ready: inSpan(tracer, 'load_model', {

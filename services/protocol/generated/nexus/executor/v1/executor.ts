@@ -34,7 +34,12 @@ export const protobufFileName = "nexus/executor/v1/executor.proto";
 export interface RouterMessage {
   loadModel?: LoadModel | undefined;
   executeBatch?: ExecuteBatch | undefined;
-  unloadModel?: UnloadModel | undefined;
+  unloadModel?:
+    | UnloadModel
+    | undefined;
+  /** Text generation (a model whose task is "text-generation"). */
+  startSequence?: StartSequence | undefined;
+  cancelSequence?: CancelSequence | undefined;
 }
 
 /** Frees a version's GPU memory once the router has moved its traffic elsewhere. No answer. */
@@ -48,6 +53,7 @@ export interface ExecutorMessage {
   modelLoadResult?: ModelLoadResult | undefined;
   batchResult?: BatchResult | undefined;
   modelUnloaded?: ModelUnloaded | undefined;
+  sequenceEvent?: SequenceEvent | undefined;
 }
 
 /**
@@ -72,6 +78,18 @@ export interface LoadedModel {
   stepCount: number;
   /** Bytes of weights on the GPU. */
   weightBytes: number;
+  /**
+   * "" for a tensor model (ExecuteBatch), "text-generation" for a causal language model
+   * (StartSequence).
+   */
+  task: string;
+  /**
+   * Text generation: tokens the paged KV cache holds for all sequences together, the longest
+   * sequence (prompt plus generated tokens) the model takes, and the KV cache's bytes per token.
+   */
+  kvCapacityTokens: number;
+  maxSequenceTokens: number;
+  kvBytesPerToken: number;
 }
 
 export interface ExecutorHello {
@@ -226,8 +244,104 @@ export interface ModelMemory {
   peakBatchSize: number;
 }
 
+export interface SamplingParameters {
+  /** 0: greedy (argmax). Otherwise logits are divided by it before sampling. */
+  temperature: number;
+  /** 0: no top-k cut. */
+  topK: number;
+  /** 1 (or 0): no nucleus cut. */
+  topP: number;
+  /**
+   * 1 (or 0): none. Logits of tokens already in the sequence are divided (positive) or
+   * multiplied (negative) by it, as in Hugging Face's RepetitionPenaltyLogitsProcessor.
+   */
+  repetitionPenalty: number;
+  /**
+   * OpenAI's: subtracted from a token's logit per occurrence / once if it occurred, over the
+   * generated tokens.
+   */
+  frequencyPenalty: number;
+  presencePenalty: number;
+  /** Makes sampling reproducible: the same seed, prompt and parameters give the same tokens. */
+  seed?: number | undefined;
+}
+
+export interface StartSequence {
+  /** Chosen by the router, unique on its stream. */
+  sequenceId: number;
+  modelName: string;
+  version: number;
+  promptTokenIds: number[];
+  /** Most tokens to generate; the sequence ends "length" there. */
+  maxNewTokens: number;
+  sampling:
+    | SamplingParameters
+    | undefined;
+  /** Tokens that end the sequence "eos" (the model's EOS ids; the router adds them). */
+  stopTokenIds: number[];
+  /** Return each sampled token's log-probability, and this many most likely alternatives. */
+  logprobs: boolean;
+  topLogprobs: number;
+  /** 0: none. The sequence is ended DEADLINE_EXCEEDED after it. */
+  deadlineUnixMs: number;
+  /** 1 (high) ... 3 (low). */
+  priority: number;
+  traceContext: { [key: string]: string };
+}
+
+export interface StartSequence_TraceContextEntry {
+  key: string;
+  value: string;
+}
+
+/**
+ * Ends a sequence at once and frees its KV blocks; answered by its final SequenceEvent
+ * (finish_reason "cancelled").
+ */
+export interface CancelSequence {
+  sequenceId: number;
+}
+
+export interface TokenLogprob {
+  tokenId: number;
+  logprob: number;
+}
+
+export interface GeneratedToken {
+  tokenId: number;
+  /**
+   * Log-probability under the distribution it was sampled from (after temperature and
+   * penalties); 0 unless logprobs was asked for.
+   */
+  logprob: number;
+  topLogprobs: TokenLogprob[];
+}
+
+export interface SequenceEvent {
+  sequenceId: number;
+  /** Tokens generated since the last event (usually one). */
+  tokens: GeneratedToken[];
+  /** Set on the last event only: "length", "eos", "cancelled", or "error" (with error_code). */
+  finishReason: string;
+  errorCode: number;
+  errorMessage: string;
+  /** On the last event: tokens of the prompt and generated in all. */
+  promptTokens: number;
+  generatedTokens: number;
+  /** On the first event: nanoseconds from StartSequence to the first token. */
+  firstTokenNs: number;
+  /** Times the sequence was preempted (its KV blocks freed) and recomputed, so far. */
+  preemptions: number;
+}
+
 function createBaseRouterMessage(): RouterMessage {
-  return { loadModel: undefined, executeBatch: undefined, unloadModel: undefined };
+  return {
+    loadModel: undefined,
+    executeBatch: undefined,
+    unloadModel: undefined,
+    startSequence: undefined,
+    cancelSequence: undefined,
+  };
 }
 
 export const RouterMessage: MessageFns<RouterMessage> = {
@@ -240,6 +354,12 @@ export const RouterMessage: MessageFns<RouterMessage> = {
     }
     if (message.unloadModel !== undefined) {
       UnloadModel.encode(message.unloadModel, writer.uint32(26).fork()).join();
+    }
+    if (message.startSequence !== undefined) {
+      StartSequence.encode(message.startSequence, writer.uint32(34).fork()).join();
+    }
+    if (message.cancelSequence !== undefined) {
+      CancelSequence.encode(message.cancelSequence, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -281,6 +401,22 @@ export const RouterMessage: MessageFns<RouterMessage> = {
             message.unloadModel = UnloadModel.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.startSequence = StartSequence.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.cancelSequence = CancelSequence.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -310,6 +446,16 @@ export const RouterMessage: MessageFns<RouterMessage> = {
         : isSet(object.unload_model)
         ? UnloadModel.fromJSON(object.unload_model)
         : undefined,
+      startSequence: isSet(object.startSequence)
+        ? StartSequence.fromJSON(object.startSequence)
+        : isSet(object.start_sequence)
+        ? StartSequence.fromJSON(object.start_sequence)
+        : undefined,
+      cancelSequence: isSet(object.cancelSequence)
+        ? CancelSequence.fromJSON(object.cancelSequence)
+        : isSet(object.cancel_sequence)
+        ? CancelSequence.fromJSON(object.cancel_sequence)
+        : undefined,
     };
   },
 
@@ -323,6 +469,12 @@ export const RouterMessage: MessageFns<RouterMessage> = {
     }
     if (message.unloadModel !== undefined) {
       obj.unloadModel = UnloadModel.toJSON(message.unloadModel);
+    }
+    if (message.startSequence !== undefined) {
+      obj.startSequence = StartSequence.toJSON(message.startSequence);
+    }
+    if (message.cancelSequence !== undefined) {
+      obj.cancelSequence = CancelSequence.toJSON(message.cancelSequence);
     }
     return obj;
   },
@@ -340,6 +492,12 @@ export const RouterMessage: MessageFns<RouterMessage> = {
       : undefined;
     message.unloadModel = (object.unloadModel !== undefined && object.unloadModel !== null)
       ? UnloadModel.fromPartial(object.unloadModel)
+      : undefined;
+    message.startSequence = (object.startSequence !== undefined && object.startSequence !== null)
+      ? StartSequence.fromPartial(object.startSequence)
+      : undefined;
+    message.cancelSequence = (object.cancelSequence !== undefined && object.cancelSequence !== null)
+      ? CancelSequence.fromPartial(object.cancelSequence)
       : undefined;
     return message;
   },
@@ -435,7 +593,13 @@ export const UnloadModel: MessageFns<UnloadModel> = {
 };
 
 function createBaseExecutorMessage(): ExecutorMessage {
-  return { hello: undefined, modelLoadResult: undefined, batchResult: undefined, modelUnloaded: undefined };
+  return {
+    hello: undefined,
+    modelLoadResult: undefined,
+    batchResult: undefined,
+    modelUnloaded: undefined,
+    sequenceEvent: undefined,
+  };
 }
 
 export const ExecutorMessage: MessageFns<ExecutorMessage> = {
@@ -451,6 +615,9 @@ export const ExecutorMessage: MessageFns<ExecutorMessage> = {
     }
     if (message.modelUnloaded !== undefined) {
       ModelUnloaded.encode(message.modelUnloaded, writer.uint32(34).fork()).join();
+    }
+    if (message.sequenceEvent !== undefined) {
+      SequenceEvent.encode(message.sequenceEvent, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -500,6 +667,14 @@ export const ExecutorMessage: MessageFns<ExecutorMessage> = {
             message.modelUnloaded = ModelUnloaded.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.sequenceEvent = SequenceEvent.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -530,6 +705,11 @@ export const ExecutorMessage: MessageFns<ExecutorMessage> = {
         : isSet(object.model_unloaded)
         ? ModelUnloaded.fromJSON(object.model_unloaded)
         : undefined,
+      sequenceEvent: isSet(object.sequenceEvent)
+        ? SequenceEvent.fromJSON(object.sequenceEvent)
+        : isSet(object.sequence_event)
+        ? SequenceEvent.fromJSON(object.sequence_event)
+        : undefined,
     };
   },
 
@@ -546,6 +726,9 @@ export const ExecutorMessage: MessageFns<ExecutorMessage> = {
     }
     if (message.modelUnloaded !== undefined) {
       obj.modelUnloaded = ModelUnloaded.toJSON(message.modelUnloaded);
+    }
+    if (message.sequenceEvent !== undefined) {
+      obj.sequenceEvent = SequenceEvent.toJSON(message.sequenceEvent);
     }
     return obj;
   },
@@ -566,6 +749,9 @@ export const ExecutorMessage: MessageFns<ExecutorMessage> = {
       : undefined;
     message.modelUnloaded = (object.modelUnloaded !== undefined && object.modelUnloaded !== null)
       ? ModelUnloaded.fromPartial(object.modelUnloaded)
+      : undefined;
+    message.sequenceEvent = (object.sequenceEvent !== undefined && object.sequenceEvent !== null)
+      ? SequenceEvent.fromPartial(object.sequenceEvent)
       : undefined;
     return message;
   },
@@ -677,7 +863,18 @@ export const ModelUnloaded: MessageFns<ModelUnloaded> = {
 };
 
 function createBaseLoadedModel(): LoadedModel {
-  return { modelName: "", version: 0, sha256: "", precision: "", stepCount: 0, weightBytes: 0 };
+  return {
+    modelName: "",
+    version: 0,
+    sha256: "",
+    precision: "",
+    stepCount: 0,
+    weightBytes: 0,
+    task: "",
+    kvCapacityTokens: 0,
+    maxSequenceTokens: 0,
+    kvBytesPerToken: 0,
+  };
 }
 
 export const LoadedModel: MessageFns<LoadedModel> = {
@@ -699,6 +896,18 @@ export const LoadedModel: MessageFns<LoadedModel> = {
     }
     if (message.weightBytes !== 0) {
       writer.uint32(48).uint64(message.weightBytes);
+    }
+    if (message.task !== "") {
+      writer.uint32(58).string(message.task);
+    }
+    if (message.kvCapacityTokens !== 0) {
+      writer.uint32(64).uint32(message.kvCapacityTokens);
+    }
+    if (message.maxSequenceTokens !== 0) {
+      writer.uint32(72).uint32(message.maxSequenceTokens);
+    }
+    if (message.kvBytesPerToken !== 0) {
+      writer.uint32(80).uint64(message.kvBytesPerToken);
     }
     return writer;
   },
@@ -764,6 +973,38 @@ export const LoadedModel: MessageFns<LoadedModel> = {
             message.weightBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.task = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.kvCapacityTokens = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.maxSequenceTokens = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.kvBytesPerToken = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -796,6 +1037,22 @@ export const LoadedModel: MessageFns<LoadedModel> = {
         : isSet(object.weight_bytes)
         ? globalThis.Number(object.weight_bytes)
         : 0,
+      task: isSet(object.task) ? globalThis.String(object.task) : "",
+      kvCapacityTokens: isSet(object.kvCapacityTokens)
+        ? globalThis.Number(object.kvCapacityTokens)
+        : isSet(object.kv_capacity_tokens)
+        ? globalThis.Number(object.kv_capacity_tokens)
+        : 0,
+      maxSequenceTokens: isSet(object.maxSequenceTokens)
+        ? globalThis.Number(object.maxSequenceTokens)
+        : isSet(object.max_sequence_tokens)
+        ? globalThis.Number(object.max_sequence_tokens)
+        : 0,
+      kvBytesPerToken: isSet(object.kvBytesPerToken)
+        ? globalThis.Number(object.kvBytesPerToken)
+        : isSet(object.kv_bytes_per_token)
+        ? globalThis.Number(object.kv_bytes_per_token)
+        : 0,
     };
   },
 
@@ -819,6 +1076,18 @@ export const LoadedModel: MessageFns<LoadedModel> = {
     if (message.weightBytes !== 0) {
       obj.weightBytes = Math.round(message.weightBytes);
     }
+    if (message.task !== "") {
+      obj.task = message.task;
+    }
+    if (message.kvCapacityTokens !== 0) {
+      obj.kvCapacityTokens = Math.round(message.kvCapacityTokens);
+    }
+    if (message.maxSequenceTokens !== 0) {
+      obj.maxSequenceTokens = Math.round(message.maxSequenceTokens);
+    }
+    if (message.kvBytesPerToken !== 0) {
+      obj.kvBytesPerToken = Math.round(message.kvBytesPerToken);
+    }
     return obj;
   },
 
@@ -833,6 +1102,10 @@ export const LoadedModel: MessageFns<LoadedModel> = {
     message.precision = object.precision ?? "";
     message.stepCount = object.stepCount ?? 0;
     message.weightBytes = object.weightBytes ?? 0;
+    message.task = object.task ?? "";
+    message.kvCapacityTokens = object.kvCapacityTokens ?? 0;
+    message.maxSequenceTokens = object.maxSequenceTokens ?? 0;
+    message.kvBytesPerToken = object.kvBytesPerToken ?? 0;
     return message;
   },
 };
@@ -2756,6 +3029,1149 @@ export const ModelMemory: MessageFns<ModelMemory> = {
   },
 };
 
+function createBaseSamplingParameters(): SamplingParameters {
+  return {
+    temperature: 0,
+    topK: 0,
+    topP: 0,
+    repetitionPenalty: 0,
+    frequencyPenalty: 0,
+    presencePenalty: 0,
+    seed: undefined,
+  };
+}
+
+export const SamplingParameters: MessageFns<SamplingParameters> = {
+  encode(message: SamplingParameters, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.temperature !== 0) {
+      writer.uint32(13).float(message.temperature);
+    }
+    if (message.topK !== 0) {
+      writer.uint32(16).uint32(message.topK);
+    }
+    if (message.topP !== 0) {
+      writer.uint32(29).float(message.topP);
+    }
+    if (message.repetitionPenalty !== 0) {
+      writer.uint32(37).float(message.repetitionPenalty);
+    }
+    if (message.frequencyPenalty !== 0) {
+      writer.uint32(45).float(message.frequencyPenalty);
+    }
+    if (message.presencePenalty !== 0) {
+      writer.uint32(53).float(message.presencePenalty);
+    }
+    if (message.seed !== undefined) {
+      writer.uint32(56).uint64(message.seed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SamplingParameters {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSamplingParameters();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 13) {
+              break;
+            }
+
+            message.temperature = reader.float();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.topK = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 29) {
+              break;
+            }
+
+            message.topP = reader.float();
+            continue;
+          }
+          case 4: {
+            if (tag !== 37) {
+              break;
+            }
+
+            message.repetitionPenalty = reader.float();
+            continue;
+          }
+          case 5: {
+            if (tag !== 45) {
+              break;
+            }
+
+            message.frequencyPenalty = reader.float();
+            continue;
+          }
+          case 6: {
+            if (tag !== 53) {
+              break;
+            }
+
+            message.presencePenalty = reader.float();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.seed = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SamplingParameters {
+    return {
+      temperature: isSet(object.temperature) ? globalThis.Number(object.temperature) : 0,
+      topK: isSet(object.topK)
+        ? globalThis.Number(object.topK)
+        : isSet(object.top_k)
+        ? globalThis.Number(object.top_k)
+        : 0,
+      topP: isSet(object.topP)
+        ? globalThis.Number(object.topP)
+        : isSet(object.top_p)
+        ? globalThis.Number(object.top_p)
+        : 0,
+      repetitionPenalty: isSet(object.repetitionPenalty)
+        ? globalThis.Number(object.repetitionPenalty)
+        : isSet(object.repetition_penalty)
+        ? globalThis.Number(object.repetition_penalty)
+        : 0,
+      frequencyPenalty: isSet(object.frequencyPenalty)
+        ? globalThis.Number(object.frequencyPenalty)
+        : isSet(object.frequency_penalty)
+        ? globalThis.Number(object.frequency_penalty)
+        : 0,
+      presencePenalty: isSet(object.presencePenalty)
+        ? globalThis.Number(object.presencePenalty)
+        : isSet(object.presence_penalty)
+        ? globalThis.Number(object.presence_penalty)
+        : 0,
+      seed: isSet(object.seed) ? globalThis.Number(object.seed) : undefined,
+    };
+  },
+
+  toJSON(message: SamplingParameters): unknown {
+    const obj: any = {};
+    if (message.temperature !== 0) {
+      obj.temperature = floatToJson(message.temperature);
+    }
+    if (message.topK !== 0) {
+      obj.topK = Math.round(message.topK);
+    }
+    if (message.topP !== 0) {
+      obj.topP = floatToJson(message.topP);
+    }
+    if (message.repetitionPenalty !== 0) {
+      obj.repetitionPenalty = floatToJson(message.repetitionPenalty);
+    }
+    if (message.frequencyPenalty !== 0) {
+      obj.frequencyPenalty = floatToJson(message.frequencyPenalty);
+    }
+    if (message.presencePenalty !== 0) {
+      obj.presencePenalty = floatToJson(message.presencePenalty);
+    }
+    if (message.seed !== undefined) {
+      obj.seed = Math.round(message.seed);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SamplingParameters>): SamplingParameters {
+    return SamplingParameters.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SamplingParameters>): SamplingParameters {
+    const message = createBaseSamplingParameters();
+    message.temperature = object.temperature ?? 0;
+    message.topK = object.topK ?? 0;
+    message.topP = object.topP ?? 0;
+    message.repetitionPenalty = object.repetitionPenalty ?? 0;
+    message.frequencyPenalty = object.frequencyPenalty ?? 0;
+    message.presencePenalty = object.presencePenalty ?? 0;
+    message.seed = object.seed ?? undefined;
+    return message;
+  },
+};
+
+function createBaseStartSequence(): StartSequence {
+  return {
+    sequenceId: 0,
+    modelName: "",
+    version: 0,
+    promptTokenIds: [],
+    maxNewTokens: 0,
+    sampling: undefined,
+    stopTokenIds: [],
+    logprobs: false,
+    topLogprobs: 0,
+    deadlineUnixMs: 0,
+    priority: 0,
+    traceContext: {},
+  };
+}
+
+export const StartSequence: MessageFns<StartSequence> = {
+  encode(message: StartSequence, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sequenceId !== 0) {
+      writer.uint32(8).uint64(message.sequenceId);
+    }
+    if (message.modelName !== "") {
+      writer.uint32(18).string(message.modelName);
+    }
+    if (message.version !== 0) {
+      writer.uint32(24).uint32(message.version);
+    }
+    if (message.promptTokenIds.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.promptTokenIds) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.maxNewTokens !== 0) {
+      writer.uint32(40).uint32(message.maxNewTokens);
+    }
+    if (message.sampling !== undefined) {
+      SamplingParameters.encode(message.sampling, writer.uint32(50).fork()).join();
+    }
+    if (message.stopTokenIds.length !== 0) {
+      writer.uint32(58).fork();
+      for (const v of message.stopTokenIds) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.logprobs !== false) {
+      writer.uint32(64).bool(message.logprobs);
+    }
+    if (message.topLogprobs !== 0) {
+      writer.uint32(72).uint32(message.topLogprobs);
+    }
+    if (message.deadlineUnixMs !== 0) {
+      writer.uint32(80).int64(message.deadlineUnixMs);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(88).uint32(message.priority);
+    }
+    globalThis.Object.entries(message.traceContext).forEach(([key, value]: [string, string]) => {
+      StartSequence_TraceContextEntry.encode({ key: key as any, value }, writer.uint32(98).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartSequence {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartSequence();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sequenceId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag === 32) {
+              message.promptTokenIds.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.promptTokenIds.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.maxNewTokens = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.sampling = SamplingParameters.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag === 56) {
+              message.stopTokenIds.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 58) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.stopTokenIds.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.logprobs = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.topLogprobs = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.deadlineUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.priority = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            const entry12 = StartSequence_TraceContextEntry.decode(reader, reader.uint32());
+            if (entry12.value !== undefined) {
+              message.traceContext[entry12.key] = entry12.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartSequence {
+    return {
+      sequenceId: isSet(object.sequenceId)
+        ? globalThis.Number(object.sequenceId)
+        : isSet(object.sequence_id)
+        ? globalThis.Number(object.sequence_id)
+        : 0,
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      promptTokenIds: globalThis.Array.isArray(object?.promptTokenIds)
+        ? object.promptTokenIds.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.prompt_token_ids)
+        ? object.prompt_token_ids.map((e: any) => globalThis.Number(e))
+        : [],
+      maxNewTokens: isSet(object.maxNewTokens)
+        ? globalThis.Number(object.maxNewTokens)
+        : isSet(object.max_new_tokens)
+        ? globalThis.Number(object.max_new_tokens)
+        : 0,
+      sampling: isSet(object.sampling) ? SamplingParameters.fromJSON(object.sampling) : undefined,
+      stopTokenIds: globalThis.Array.isArray(object?.stopTokenIds)
+        ? object.stopTokenIds.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.stop_token_ids)
+        ? object.stop_token_ids.map((e: any) => globalThis.Number(e))
+        : [],
+      logprobs: isSet(object.logprobs) ? globalThis.Boolean(object.logprobs) : false,
+      topLogprobs: isSet(object.topLogprobs)
+        ? globalThis.Number(object.topLogprobs)
+        : isSet(object.top_logprobs)
+        ? globalThis.Number(object.top_logprobs)
+        : 0,
+      deadlineUnixMs: isSet(object.deadlineUnixMs)
+        ? globalThis.Number(object.deadlineUnixMs)
+        : isSet(object.deadline_unix_ms)
+        ? globalThis.Number(object.deadline_unix_ms)
+        : 0,
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : 0,
+      traceContext: isObject(object.traceContext)
+        ? (globalThis.Object.entries(object.traceContext) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.trace_context)
+        ? (globalThis.Object.entries(object.trace_context) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: StartSequence): unknown {
+    const obj: any = {};
+    if (message.sequenceId !== 0) {
+      obj.sequenceId = Math.round(message.sequenceId);
+    }
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.promptTokenIds?.length) {
+      obj.promptTokenIds = message.promptTokenIds.map((e) => Math.round(e));
+    }
+    if (message.maxNewTokens !== 0) {
+      obj.maxNewTokens = Math.round(message.maxNewTokens);
+    }
+    if (message.sampling !== undefined) {
+      obj.sampling = SamplingParameters.toJSON(message.sampling);
+    }
+    if (message.stopTokenIds?.length) {
+      obj.stopTokenIds = message.stopTokenIds.map((e) => Math.round(e));
+    }
+    if (message.logprobs !== false) {
+      obj.logprobs = message.logprobs;
+    }
+    if (message.topLogprobs !== 0) {
+      obj.topLogprobs = Math.round(message.topLogprobs);
+    }
+    if (message.deadlineUnixMs !== 0) {
+      obj.deadlineUnixMs = Math.round(message.deadlineUnixMs);
+    }
+    if (message.priority !== 0) {
+      obj.priority = Math.round(message.priority);
+    }
+    if (message.traceContext) {
+      const entries = globalThis.Object.entries(message.traceContext) as [string, string][];
+      if (entries.length > 0) {
+        obj.traceContext = {};
+        entries.forEach(([k, v]) => {
+          obj.traceContext[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartSequence>): StartSequence {
+    return StartSequence.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartSequence>): StartSequence {
+    const message = createBaseStartSequence();
+    message.sequenceId = object.sequenceId ?? 0;
+    message.modelName = object.modelName ?? "";
+    message.version = object.version ?? 0;
+    message.promptTokenIds = object.promptTokenIds?.map((e) => e) || [];
+    message.maxNewTokens = object.maxNewTokens ?? 0;
+    message.sampling = (object.sampling !== undefined && object.sampling !== null)
+      ? SamplingParameters.fromPartial(object.sampling)
+      : undefined;
+    message.stopTokenIds = object.stopTokenIds?.map((e) => e) || [];
+    message.logprobs = object.logprobs ?? false;
+    message.topLogprobs = object.topLogprobs ?? 0;
+    message.deadlineUnixMs = object.deadlineUnixMs ?? 0;
+    message.priority = object.priority ?? 0;
+    message.traceContext = (globalThis.Object.entries(object.traceContext ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseStartSequence_TraceContextEntry(): StartSequence_TraceContextEntry {
+  return { key: "", value: "" };
+}
+
+export const StartSequence_TraceContextEntry: MessageFns<StartSequence_TraceContextEntry> = {
+  encode(message: StartSequence_TraceContextEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartSequence_TraceContextEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartSequence_TraceContextEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartSequence_TraceContextEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: StartSequence_TraceContextEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartSequence_TraceContextEntry>): StartSequence_TraceContextEntry {
+    return StartSequence_TraceContextEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartSequence_TraceContextEntry>): StartSequence_TraceContextEntry {
+    const message = createBaseStartSequence_TraceContextEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelSequence(): CancelSequence {
+  return { sequenceId: 0 };
+}
+
+export const CancelSequence: MessageFns<CancelSequence> = {
+  encode(message: CancelSequence, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sequenceId !== 0) {
+      writer.uint32(8).uint64(message.sequenceId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelSequence {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelSequence();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sequenceId = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelSequence {
+    return {
+      sequenceId: isSet(object.sequenceId)
+        ? globalThis.Number(object.sequenceId)
+        : isSet(object.sequence_id)
+        ? globalThis.Number(object.sequence_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: CancelSequence): unknown {
+    const obj: any = {};
+    if (message.sequenceId !== 0) {
+      obj.sequenceId = Math.round(message.sequenceId);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CancelSequence>): CancelSequence {
+    return CancelSequence.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelSequence>): CancelSequence {
+    const message = createBaseCancelSequence();
+    message.sequenceId = object.sequenceId ?? 0;
+    return message;
+  },
+};
+
+function createBaseTokenLogprob(): TokenLogprob {
+  return { tokenId: 0, logprob: 0 };
+}
+
+export const TokenLogprob: MessageFns<TokenLogprob> = {
+  encode(message: TokenLogprob, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tokenId !== 0) {
+      writer.uint32(8).uint32(message.tokenId);
+    }
+    if (message.logprob !== 0) {
+      writer.uint32(21).float(message.logprob);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TokenLogprob {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTokenLogprob();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.tokenId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 21) {
+              break;
+            }
+
+            message.logprob = reader.float();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TokenLogprob {
+    return {
+      tokenId: isSet(object.tokenId)
+        ? globalThis.Number(object.tokenId)
+        : isSet(object.token_id)
+        ? globalThis.Number(object.token_id)
+        : 0,
+      logprob: isSet(object.logprob) ? globalThis.Number(object.logprob) : 0,
+    };
+  },
+
+  toJSON(message: TokenLogprob): unknown {
+    const obj: any = {};
+    if (message.tokenId !== 0) {
+      obj.tokenId = Math.round(message.tokenId);
+    }
+    if (message.logprob !== 0) {
+      obj.logprob = floatToJson(message.logprob);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TokenLogprob>): TokenLogprob {
+    return TokenLogprob.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TokenLogprob>): TokenLogprob {
+    const message = createBaseTokenLogprob();
+    message.tokenId = object.tokenId ?? 0;
+    message.logprob = object.logprob ?? 0;
+    return message;
+  },
+};
+
+function createBaseGeneratedToken(): GeneratedToken {
+  return { tokenId: 0, logprob: 0, topLogprobs: [] };
+}
+
+export const GeneratedToken: MessageFns<GeneratedToken> = {
+  encode(message: GeneratedToken, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tokenId !== 0) {
+      writer.uint32(8).uint32(message.tokenId);
+    }
+    if (message.logprob !== 0) {
+      writer.uint32(21).float(message.logprob);
+    }
+    for (const v of message.topLogprobs) {
+      TokenLogprob.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GeneratedToken {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGeneratedToken();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.tokenId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 21) {
+              break;
+            }
+
+            message.logprob = reader.float();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.topLogprobs.push(TokenLogprob.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GeneratedToken {
+    return {
+      tokenId: isSet(object.tokenId)
+        ? globalThis.Number(object.tokenId)
+        : isSet(object.token_id)
+        ? globalThis.Number(object.token_id)
+        : 0,
+      logprob: isSet(object.logprob) ? globalThis.Number(object.logprob) : 0,
+      topLogprobs: globalThis.Array.isArray(object?.topLogprobs)
+        ? object.topLogprobs.map((e: any) => TokenLogprob.fromJSON(e))
+        : globalThis.Array.isArray(object?.top_logprobs)
+        ? object.top_logprobs.map((e: any) => TokenLogprob.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GeneratedToken): unknown {
+    const obj: any = {};
+    if (message.tokenId !== 0) {
+      obj.tokenId = Math.round(message.tokenId);
+    }
+    if (message.logprob !== 0) {
+      obj.logprob = floatToJson(message.logprob);
+    }
+    if (message.topLogprobs?.length) {
+      obj.topLogprobs = message.topLogprobs.map((e) => TokenLogprob.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GeneratedToken>): GeneratedToken {
+    return GeneratedToken.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GeneratedToken>): GeneratedToken {
+    const message = createBaseGeneratedToken();
+    message.tokenId = object.tokenId ?? 0;
+    message.logprob = object.logprob ?? 0;
+    message.topLogprobs = object.topLogprobs?.map((e) => TokenLogprob.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSequenceEvent(): SequenceEvent {
+  return {
+    sequenceId: 0,
+    tokens: [],
+    finishReason: "",
+    errorCode: 0,
+    errorMessage: "",
+    promptTokens: 0,
+    generatedTokens: 0,
+    firstTokenNs: 0,
+    preemptions: 0,
+  };
+}
+
+export const SequenceEvent: MessageFns<SequenceEvent> = {
+  encode(message: SequenceEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sequenceId !== 0) {
+      writer.uint32(8).uint64(message.sequenceId);
+    }
+    for (const v of message.tokens) {
+      GeneratedToken.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.finishReason !== "") {
+      writer.uint32(26).string(message.finishReason);
+    }
+    if (message.errorCode !== 0) {
+      writer.uint32(32).int32(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(42).string(message.errorMessage);
+    }
+    if (message.promptTokens !== 0) {
+      writer.uint32(48).uint32(message.promptTokens);
+    }
+    if (message.generatedTokens !== 0) {
+      writer.uint32(56).uint32(message.generatedTokens);
+    }
+    if (message.firstTokenNs !== 0) {
+      writer.uint32(64).uint64(message.firstTokenNs);
+    }
+    if (message.preemptions !== 0) {
+      writer.uint32(72).uint32(message.preemptions);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SequenceEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSequenceEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sequenceId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tokens.push(GeneratedToken.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.finishReason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.errorCode = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.promptTokens = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.generatedTokens = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.firstTokenNs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.preemptions = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SequenceEvent {
+    return {
+      sequenceId: isSet(object.sequenceId)
+        ? globalThis.Number(object.sequenceId)
+        : isSet(object.sequence_id)
+        ? globalThis.Number(object.sequence_id)
+        : 0,
+      tokens: globalThis.Array.isArray(object?.tokens) ? object.tokens.map((e: any) => GeneratedToken.fromJSON(e)) : [],
+      finishReason: isSet(object.finishReason)
+        ? globalThis.String(object.finishReason)
+        : isSet(object.finish_reason)
+        ? globalThis.String(object.finish_reason)
+        : "",
+      errorCode: isSet(object.errorCode)
+        ? globalThis.Number(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.Number(object.error_code)
+        : 0,
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+      promptTokens: isSet(object.promptTokens)
+        ? globalThis.Number(object.promptTokens)
+        : isSet(object.prompt_tokens)
+        ? globalThis.Number(object.prompt_tokens)
+        : 0,
+      generatedTokens: isSet(object.generatedTokens)
+        ? globalThis.Number(object.generatedTokens)
+        : isSet(object.generated_tokens)
+        ? globalThis.Number(object.generated_tokens)
+        : 0,
+      firstTokenNs: isSet(object.firstTokenNs)
+        ? globalThis.Number(object.firstTokenNs)
+        : isSet(object.first_token_ns)
+        ? globalThis.Number(object.first_token_ns)
+        : 0,
+      preemptions: isSet(object.preemptions) ? globalThis.Number(object.preemptions) : 0,
+    };
+  },
+
+  toJSON(message: SequenceEvent): unknown {
+    const obj: any = {};
+    if (message.sequenceId !== 0) {
+      obj.sequenceId = Math.round(message.sequenceId);
+    }
+    if (message.tokens?.length) {
+      obj.tokens = message.tokens.map((e) => GeneratedToken.toJSON(e));
+    }
+    if (message.finishReason !== "") {
+      obj.finishReason = message.finishReason;
+    }
+    if (message.errorCode !== 0) {
+      obj.errorCode = Math.round(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    if (message.promptTokens !== 0) {
+      obj.promptTokens = Math.round(message.promptTokens);
+    }
+    if (message.generatedTokens !== 0) {
+      obj.generatedTokens = Math.round(message.generatedTokens);
+    }
+    if (message.firstTokenNs !== 0) {
+      obj.firstTokenNs = Math.round(message.firstTokenNs);
+    }
+    if (message.preemptions !== 0) {
+      obj.preemptions = Math.round(message.preemptions);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SequenceEvent>): SequenceEvent {
+    return SequenceEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SequenceEvent>): SequenceEvent {
+    const message = createBaseSequenceEvent();
+    message.sequenceId = object.sequenceId ?? 0;
+    message.tokens = object.tokens?.map((e) => GeneratedToken.fromPartial(e)) || [];
+    message.finishReason = object.finishReason ?? "";
+    message.errorCode = object.errorCode ?? 0;
+    message.errorMessage = object.errorMessage ?? "";
+    message.promptTokens = object.promptTokens ?? 0;
+    message.generatedTokens = object.generatedTokens ?? 0;
+    message.firstTokenNs = object.firstTokenNs ?? 0;
+    message.preemptions = object.preemptions ?? 0;
+    return message;
+  },
+};
+
 export type ExecutorService = typeof ExecutorService;
 export const ExecutorService = {
   /** The router opens one stream and keeps it for its life. The executor speaks first (hello). */
@@ -2842,6 +4258,10 @@ function base64FromBytes(arr: Uint8Array): string {
     });
     return globalThis.btoa(bin.join(""));
   }
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
