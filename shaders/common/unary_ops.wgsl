@@ -6,6 +6,7 @@
 //   Clip: min (alpha), max (beta).
 //   unary_int(x, op): i32 -> i32 for Identity, Neg, Abs and Not (booleans are 0 / 1).
 //   ROUND_F16 / ROUND_BF16: Cast to FLOAT16 / BFLOAT16 when floats are stored in f32.
+//   SCALE: alpha * x + beta (Mean's division by its input count, in the last Add's epilogue).
 
 const OP_IDENTITY: u32 = 0u;
 const OP_RELU: u32 = 1u;
@@ -32,6 +33,7 @@ const OP_CEIL: u32 = 21u;
 const OP_NOT: u32 = 22u;
 const OP_ROUND_F16: u32 = 23u;
 const OP_ROUND_BF16: u32 = 24u;
+const OP_SCALE: u32 = 25u;
 
 // sigmoid(x) = 1 / (1 + exp(-x)), evaluated on the side where exp cannot overflow:
 // for x < 0 it is exp(x) / (1 + exp(x)).
@@ -112,6 +114,7 @@ fn unary_op(x: f32, op: u32, alpha: f32, beta: f32) -> f32 {
     case OP_ROUND_F16: { return round_to_f16(x); }
     // BFLOAT16 keeps f32's exponent: only the mantissa shrinks, to 8 significant bits.
     case OP_ROUND_BF16: { return round_mantissa(x, 16u); }
+    case OP_SCALE: { return fma(alpha, x, beta); }
     default: { return x; }
   }
 }

@@ -10,6 +10,8 @@ export const UNARY_OPS = {
   Neg: 17, Abs: 18, Reciprocal: 19, Floor: 20, Ceil: 21, Not: 22,
   // Cast to FLOAT16 / BFLOAT16: values keep their f32 storage but lose the narrow type's precision.
   RoundToFloat16: 23, RoundToBfloat16: 24,
+  // alpha * x + beta: Mean divides its sum in the last Add's epilogue.
+  Scale: 25,
 } as const;
 export type UnaryOpName = keyof typeof UNARY_OPS;
 

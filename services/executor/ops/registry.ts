@@ -18,6 +18,7 @@ import {
   constantOfShapeSpec, dropoutSpec, flattenSpec, identitySpec, rangeSpec, reshapeSpec, shapeSpec, sizeSpec, squeezeLikeSpec,
 } from './shape-ops.ts';
 import { softmaxSpec } from './softmax.ts';
+import { meanSpec, sumSpec } from './variadic.ts';
 
 const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpec>([
   ...Object.keys(ONNX_UNARY).filter((op) => op !== 'Identity').map((op) => [op, unarySpec(op)] as [string, OperatorSpec]),
@@ -28,6 +29,8 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
     .map((op) => [op, binarySpec(op)] as [string, OperatorSpec]),
   ['Min', binarySpec('Min', true)],
   ['Max', binarySpec('Max', true)],
+  ['Sum', sumSpec],
+  ['Mean', meanSpec],
   ['Where', whereSpec],
   ['MatMul', matMulSpec],
   ['Gemm', gemmSpec],
