@@ -17,6 +17,7 @@ import { listVersions } from './commands/versions.ts';
 import { up } from './commands/up.ts';
 import { listAudit } from './commands/audit.ts';
 import { createKey, listKeys, revokeKey } from './commands/keys.ts';
+import { initTls } from './commands/tls.ts';
 import { configureConnection } from './remote/index.ts';
 import { ExitCode } from './terminal/index.ts';
 
@@ -187,6 +188,15 @@ keys.command('revoke')
   .addOption(registryOption())
   .option('--json', 'print JSON')
   .action(async (id: string, options) => process.exit(await revokeKey(id, options)));
+
+const tls = program.command('tls').description("the deployment's CA and service certificates");
+
+tls.command('init')
+  .description('create the CA and each service\'s certificate in a TLS directory, as `nexus up` does (keeps valid ones)')
+  .option('--dir <dir>', 'the TLS directory (env NEXUS_TLS_DIR; default $NEXUS_HOME/tls)')
+  .option('--names <a,b>', 'host names or IPs the services are dialed by, beyond localhost and 127.0.0.1 (e.g. registry,executor,router)')
+  .option('--json', 'print what was created as JSON')
+  .action(async (options) => process.exit(await initTls(options)));
 
 program.command('audit')
   .description("show the registry's audit log, newest first: who made which write or admin call, and how it ended")
