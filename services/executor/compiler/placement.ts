@@ -11,13 +11,11 @@ import type { HostTensor, ModelProto, ModelSignature, NodeProto } from '../../on
 import { defaultOpsetVersion, signatureOf, tensorFromProto } from '../../onnx/model.ts';
 import { failedPrecondition } from '../../domain/errors.ts';
 import { checkSupported, invalidNode, operatorSpec, unsupported, type Location } from '../ops/index.ts';
-import { INPUT_DATATYPES, isComputable } from '../tensor/index.ts';
+import { MAX_OPSET, resolveOperatorVersion } from '../ops/opset-versions.ts';
+import { isComputable } from '../tensor/index.ts';
 import { checkDeclaredSizes, checkedElementCount, createFoldAllocator, DEFAULT_COMPILE_BUDGETS, type CompileBudgets } from './compile-budgets.ts';
 import { evaluateOnCpu, knownInput } from './cpu-evaluation.ts';
 import { checkExtraOutputs, topologicalOrder, withoutDeadNodes, type Graph, type GraphNode } from './graph.ts';
-
-/** The newest default-domain opset whose operator semantics the runtime implements. */
-export const MAX_OPSET = 21;
 
 /** A model's graph as placed, before fusion. */
 export interface PlacedModel {
@@ -44,13 +42,18 @@ export function placeModel(model: ModelProto, budgets: CompileBudgets = DEFAULT_
     throw failedPrecondition(`the model imports ONNX opset ${opset}; this executor knows the operators up to opset ${MAX_OPSET}`);
   }
   const signature = signatureOf(model);
+  // Every numeric and boolean type is converted to its GPU storage type at upload (see
+  // tensor/values.ts); strings have none.
   for (const input of signature.inputs) {
-    if (!INPUT_DATATYPES.includes(input.datatype)) {
-      throw failedPrecondition(`input '${input.name}' is ${input.datatype}; the GPU executor takes ${INPUT_DATATYPES.join(', ')} inputs`);
+    if (!isComputable(input.datatype)) {
+      throw failedPrecondition(`input '${input.name}' is ${input.datatype}; the GPU executor computes numbers and booleans, not strings`);
     }
   }
-  // Unsupported operators are reported before anything else, whatever their position.
-  for (const node of graph.node) checkSupported(node, opset);
+  // Each node as the version in effect at the model's opset defines it (old spellings in their
+  // modern form); unsupported operators and versions are reported before anything else,
+  // whatever their position.
+  const nodes = graph.node.map((node) => resolveOperatorVersion(node, opset));
+  for (const node of nodes) checkSupported(node, opset);
 
   const constants = new Map<string, HostTensor>();
   const datatypes = new Map<string, Datatype>();
@@ -71,7 +74,7 @@ export function placeModel(model: ModelProto, budgets: CompileBudgets = DEFAULT_
 
   // Place every node: fold it now, evaluate it per plan on the CPU, or run it on the GPU.
   const placed: GraphNode[] = [];
-  for (const node of topologicalOrder(graph.node, locations.keys())) {
+  for (const node of topologicalOrder(nodes, locations.keys())) {
     const spec = operatorSpec(node);
     if (!spec) {
       setConstant(node.output[0], constantValue(node));
@@ -82,7 +85,10 @@ export function placeModel(model: ModelProto, budgets: CompileBudgets = DEFAULT_
     for (const datatype of outputTypes) if (!isComputable(datatype)) throw unsupported(node, `${datatype} outputs`);
     const inputLocations = node.input.map((name) => (name ? locations.get(name) : undefined));
     const known = inputLocations.every((location) => location !== 'device');
-    if (spec.cpu && (known || spec.shapeOnly)) {
+    // A CPU-only operator with inputs computed on the GPU (ConstantOfShape of a computed shape)
+    // still runs on the host: the run reads those inputs back first (segments.ts), as it does for
+    // a device operator's parameters (Tile's repeats, Slice's starts, ...).
+    if (spec.cpu && (known || spec.shapeOnly || !spec.device)) {
       if (inputLocations.every((location) => location !== 'device' && location !== 'host')) {
         const inputs = node.input.map((name) => (name ? knownInput(constants.get(name)) : undefined));
         const outputs = evaluateOnCpu(node, spec, opset, outputTypes, inputs, allocator);
@@ -98,16 +104,6 @@ export function placeModel(model: ModelProto, budgets: CompileBudgets = DEFAULT_
         if (name) place(name, outputTypes[index], 'host');
       });
       continue;
-    }
-    if (!spec.device) {
-      const late = node.input.find((name, index) => name && inputLocations[index] === 'device');
-      throw unsupported(node, `input '${late}' computed on the GPU (it must be known before the GPU runs)`);
-    }
-    for (const index of spec.parameters ?? []) {
-      const name = node.input[index];
-      if (name && locations.get(name) === 'device') {
-        throw unsupported(node, `input '${name}' computed on the GPU (it must be a constant or computed from shapes)`);
-      }
     }
     placed.push({ node, spec, outputTypes, host: false, position: placed.length });
     node.output.forEach((name, index) => {
