@@ -14,5 +14,6 @@ export { fuseSoftmaxScale } from './fuse-softmax-scale.ts';
 export { fuseTransposeIntoMatMul } from './fuse-transpose-into-matmul.ts';
 export { buildSteps, type DeviceStep } from './steps.ts';
 export { probeShapes, walkShapes } from './shape-walk.ts';
-export { bindingTarget, bufferBytes, planLayout, storageType, type PlanLayout } from './plan-layout.ts';
+export { bindingTarget, bufferBytes, planLayout, storageType, type PlanLayout, type SegmentReadback } from './plan-layout.ts';
+export { segmentationOf } from './segments.ts';
 export { planMemory, type TensorLifetime } from './memory-planner.ts';

@@ -85,7 +85,10 @@ export function placeModel(model: ModelProto, budgets: CompileBudgets = DEFAULT_
     for (const datatype of outputTypes) if (!isComputable(datatype)) throw unsupported(node, `${datatype} outputs`);
     const inputLocations = node.input.map((name) => (name ? locations.get(name) : undefined));
     const known = inputLocations.every((location) => location !== 'device');
-    if (spec.cpu && (known || spec.shapeOnly)) {
+    // A CPU-only operator with inputs computed on the GPU (ConstantOfShape of a computed shape)
+    // still runs on the host: the run reads those inputs back first (segments.ts), as it does for
+    // a device operator's parameters (Tile's repeats, Slice's starts, ...).
+    if (spec.cpu && (known || spec.shapeOnly || !spec.device)) {
       if (inputLocations.every((location) => location !== 'device' && location !== 'host')) {
         const inputs = node.input.map((name) => (name ? knownInput(constants.get(name)) : undefined));
         const outputs = evaluateOnCpu(node, spec, opset, outputTypes, inputs, allocator);
@@ -101,16 +104,6 @@ export function placeModel(model: ModelProto, budgets: CompileBudgets = DEFAULT_
         if (name) place(name, outputTypes[index], 'host');
       });
       continue;
-    }
-    if (!spec.device) {
-      const late = node.input.find((name, index) => name && inputLocations[index] === 'device');
-      throw unsupported(node, `input '${late}' computed on the GPU (it must be known before the GPU runs)`);
-    }
-    for (const index of spec.parameters ?? []) {
-      const name = node.input[index];
-      if (name && locations.get(name) === 'device') {
-        throw unsupported(node, `input '${name}' computed on the GPU (it must be a constant or computed from shapes)`);
-      }
     }
     placed.push({ node, spec, outputTypes, host: false, position: placed.length });
     node.output.forEach((name, index) => {

@@ -11,6 +11,7 @@ import type { BindingRef, PlannedKernel } from '../ops/index.ts';
 import { STORAGE_BYTES, storageOf, type StorageType } from '../tensor/index.ts';
 import type { CompiledGraph } from './compile-graph.ts';
 import { planMemory } from './memory-planner.ts';
+import { segmentationOf } from './segments.ts';
 import { walkShapes } from './shape-walk.ts';
 import type { DeviceStep } from './steps.ts';
 
@@ -27,7 +28,9 @@ export type Storage =
   | { kind: 'input'; name: string }
   | { kind: 'constant'; name: string }
   | { kind: 'host'; name: string }
-  | { kind: 'intermediate'; id: number };
+  | { kind: 'intermediate'; id: number }
+  /** In a buffer of an earlier segment's plan (an input, or an intermediate computed before a read-back). */
+  | { kind: 'earlier'; name: string };
 
 /** Storage buffers are sized in whole 16-byte units and never empty: the bytes a buffer for `bytes` takes. */
 export const bufferBytes = (bytes: number): number => Math.max(16, Math.ceil(bytes / 16) * 16);
@@ -47,6 +50,34 @@ export interface PlanLayout {
   readonly hostBound: ReadonlySet<string>;
   readonly peakBytes: number;
   readonly unsharedBytes: number;
+  /** Which segment of the graph's steps this layout covers (segments.ts); 0 and final for most models. */
+  readonly segment: number;
+  /** The last segment: its plan copies the graph outputs back. Otherwise it ends in a read-back. */
+  readonly final: boolean;
+  /** Device values read back after this segment, whose host copies the next segment reads. */
+  readonly readValues: readonly string[];
+  /** Outputs whose shape the GPU decided: their dims are read back after this segment from the intermediates `dimsIds` names. */
+  readonly readShapes: readonly string[];
+  readonly dimsIds: ReadonlyMap<string, number>;
+}
+
+/** What a segment after the first is laid out on: the layout before it and what its read-back said. */
+export interface SegmentReadback {
+  readonly layout: PlanLayout;
+  /** The read-back values (readValues), as host tensors. */
+  readonly values: ReadonlyMap<string, HostTensor>;
+  /** The decided shapes (readShapes). */
+  readonly shapes: ReadonlyMap<string, readonly number[]>;
+}
+
+export interface LayoutOptions {
+  /**
+   * Values of the graph inputs that steps read on the host (Segmentation.hostReadInputs), from the
+   * request. Without them the layout covers the steps up to the first that reads one (an estimate).
+   */
+  readonly inputValues?: ReadonlyMap<string, HostTensor>;
+  /** Lays out the segment after `after.layout`'s. */
+  readonly after?: SegmentReadback;
 }
 
 /** The storage type of value `name` under the graph's precision. */
@@ -57,31 +88,52 @@ export function storageType(graph: CompiledGraph, name: string): StorageType {
 }
 
 /** The value name (or scratch) a binding refers to, within `step`. */
-export function bindingTarget(step: DeviceStep, binding: BindingRef): string | { scratch: number } | undefined {
+export function bindingTarget(step: DeviceStep, binding: BindingRef): string | { scratch: number } | { dims: string } | undefined {
   if ('input' in binding) return step.inputs[binding.input];
   if ('value' in binding) return binding.value;
   if ('output' in binding) return step.outputs[binding.output];
   if ('scratch' in binding) return { scratch: binding.scratch };
+  if ('dims' in binding) return { dims: step.outputs[binding.dims] };
   return undefined;
 }
 
 /**
  * Shapes, storage, memory plan and dispatches for `inputShapes` (name -> shape of every graph
- * input). Shape errors are INVALID_ARGUMENT naming the node; a tensor beyond
+ * input) of the graph's first segment, or with `options.after` of the segment after that
+ * layout's. Shape errors are INVALID_ARGUMENT naming the node; a tensor beyond
  * `limits.maxStorageBufferBindingSize` is FAILED_PRECONDITION.
  */
-export function planLayout(graph: CompiledGraph, inputShapes: ReadonlyMap<string, readonly number[]>, limits: DeviceLimits): PlanLayout {
-  const walk = walkShapes(graph.steps, graph.constants, inputShapes, limits.maxComputeWorkgroupsPerDimension);
+export function planLayout(
+  graph: CompiledGraph, inputShapes: ReadonlyMap<string, readonly number[]>, limits: DeviceLimits, options: LayoutOptions = {},
+): PlanLayout {
+  const { segments } = segmentationOf(graph);
+  const previous = options.after?.layout;
+  const segmentIndex = previous ? previous.segment + 1 : 0;
+  const segment = segments[segmentIndex];
+  const startShapes = new Map<string, readonly number[]>(previous?.shapes ?? inputShapes);
+  if (!previous) for (const [name, tensor] of graph.constants) startShapes.set(name, tensor.shape);
+  for (const [name, shape] of options.after?.shapes ?? []) startShapes.set(name, shape);
+  const startValues = new Map<string, HostTensor>(previous?.values ?? graph.constants);
+  for (const [name, tensor] of [...(options.inputValues ?? []), ...(options.after?.values ?? [])]) startValues.set(name, tensor);
+  const walk = walkShapes(graph.steps, graph.constants, inputShapes, limits.maxComputeWorkgroupsPerDimension, undefined, {
+    shapes: startShapes, values: startValues, start: segment.start, end: segment.end, stopWhenUnknown: !previous && !options.inputValues,
+  });
   const storage = new Map<string, Storage>();
-  for (const name of inputShapes.keys()) storage.set(name, { kind: 'input', name });
-  for (const name of graph.constants.keys()) storage.set(name, { kind: 'constant', name });
+  if (previous) {
+    // What earlier segments computed stays in their plans' buffers; host values are uploaded again where bound.
+    for (const [name, where] of previous.storage) storage.set(name, where.kind === 'input' || where.kind === 'intermediate' ? { kind: 'earlier', name } : where);
+  } else {
+    for (const name of inputShapes.keys()) storage.set(name, { kind: 'input', name });
+    for (const name of graph.constants.keys()) storage.set(name, { kind: 'constant', name });
+  }
   for (const [name] of walk.values) if (!storage.has(name)) storage.set(name, { kind: 'host', name });
 
   const lifetimes: Array<{ byteSize: number; firstStep: number; lastStep: number }> = [];
   const scratchIds = new Map<DeviceStep, number[]>();
   const kernels: Array<{ step: DeviceStep; kernel: PlannedKernel }> = [];
   const hostBound = new Set<string>();
-  const deviceSteps = graph.steps.filter((step): step is DeviceStep => step.kind === 'device');
+  const deviceSteps = graph.steps.slice(segment.start, walk.end).filter((step): step is DeviceStep => step.kind === 'device');
+  const dimsIds = new Map<string, number>();
   const extend = (name: string | undefined, index: number) => {
     const where = name === undefined ? undefined : storage.get(name);
     if (where?.kind === 'intermediate') lifetimes[where.id].lastStep = Math.max(lifetimes[where.id].lastStep, index);
@@ -109,6 +161,13 @@ export function planLayout(graph: CompiledGraph, inputShapes: ReadonlyMap<string
       lifetimes.push({ byteSize: bufferBytes(count * scratchBytes), firstStep: index, lastStep: index });
       return lifetimes.length - 1;
     }));
+    // The dims of an output the GPU shapes live until the read-back after the segment.
+    for (const output of step.operator.deviceShaped ?? []) {
+      const name = step.outputs[output];
+      if (!name) continue;
+      dimsIds.set(name, lifetimes.length);
+      lifetimes.push({ byteSize: bufferBytes(4 * plan.outputShapes[output].length), firstStep: index, lastStep: Infinity });
+    }
     if (step.operator.kind === 'alias') {
       extend(step.inputs[0], index);
       return;
@@ -122,16 +181,32 @@ export function planLayout(graph: CompiledGraph, inputShapes: ReadonlyMap<string
       if (kernel.workgroups.every((count) => count > 0)) kernels.push({ step, kernel });
     }
   });
-  // Graph outputs live until the read-back copy after the last step.
-  for (const name of graph.outputs) extend(name, deviceSteps.length);
+  const complete = walk.end === segment.end;
+  const final = complete && segmentIndex === segments.length - 1;
+  const segmentEnd = deviceSteps.length;
+  for (const id of dimsIds.values()) lifetimes[id].lastStep = segmentEnd;
+  if (final) {
+    // Graph outputs live until the read-back copy after the last step.
+    for (const name of graph.outputs) extend(name, segmentEnd);
+  } else {
+    // Whatever a later segment reads, and what is read back, must outlive this segment's steps.
+    const keepAlive = (name: string | undefined) => {
+      const where = name === undefined ? undefined : storage.get(name);
+      if (where?.kind === 'intermediate') lifetimes[where.id].lastStep = segmentEnd;
+    };
+    for (const step of graph.steps.slice(segment.end)) step.inputs.forEach(keepAlive);
+    graph.outputs.forEach(keepAlive);
+  }
 
   const memory = planMemory(lifetimes);
-  const inputBytes = [...inputShapes].reduce((total, [name, shape]) => total + bufferBytes(elementCount(shape) * STORAGE_BYTES[storageType(graph, name)]), 0);
+  const inputBytes = previous ? 0 : [...inputShapes].reduce((total, [name, shape]) => total + bufferBytes(elementCount(shape) * STORAGE_BYTES[storageType(graph, name)]), 0);
   const hostBytes = [...hostBound].reduce((total, name) => total + bufferBytes(walk.values.get(name)!.data.byteLength), 0);
   return {
     inputShapes, shapes: walk.shapes, values: walk.values, storage, bufferSizes: memory.bufferSizes, bufferOf: memory.bufferOf, scratchIds, kernels, hostBound,
     peakBytes: memory.bufferSizes.reduce((total, size) => total + size, 0) + inputBytes + hostBytes,
     unsharedBytes: lifetimes.reduce((total, lifetime) => total + lifetime.byteSize, 0),
+    segment: segmentIndex, final,
+    readValues: complete ? segment.readValues : [], readShapes: complete ? segment.readShapes : [], dimsIds,
   };
 }
 

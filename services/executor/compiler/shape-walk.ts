@@ -8,13 +8,28 @@ import { ErrorCode, failedPrecondition, NexusError } from '../../domain/errors.t
 import type { NodeInput, OperatorPlan } from '../ops/index.ts';
 import { createFoldAllocator, DEFAULT_COMPILE_BUDGETS, type CompileBudgets } from './compile-budgets.ts';
 import { evaluateOnCpu } from './cpu-evaluation.ts';
-import type { DeviceStep, Step } from './steps.ts';
+import { hostReads, type DeviceStep, type Step } from './steps.ts';
 
 /** Every value's shape and every host value for concrete input shapes, and each device step's plan. */
 export interface ShapeWalk {
   readonly shapes: Map<string, readonly number[]>;
   readonly values: Map<string, HostTensor>;
   readonly plans: Map<DeviceStep, OperatorPlan>;
+  /** The step the walk stopped before (the end of its range, unless it met a value it does not know). */
+  readonly end: number;
+}
+
+/** Where a walk over part of the steps starts: what earlier steps (and read-backs) decided. */
+export interface WalkStart {
+  readonly shapes: ReadonlyMap<string, readonly number[]>;
+  readonly values: ReadonlyMap<string, HostTensor>;
+  readonly start: number;
+  readonly end: number;
+  /**
+   * Stop (instead of failing) before a step that reads on the host a value not known yet, or the
+   * shape of an output the GPU decides: the probe and the activation estimate walk what they can.
+   */
+  readonly stopWhenUnknown?: boolean;
 }
 
 /**
@@ -22,26 +37,34 @@ export interface ShapeWalk {
  * device steps planned (shapes and dispatches). Shape errors are INVALID_ARGUMENT naming the
  * node; a kernel's own limit (RangeError) is FAILED_PRECONDITION. `maxPerDimension`: the
  * device's workgroups per grid dimension. What host steps allocate counts against `budgets`
- * (foldTensorBytes each, foldBytes in all), RESOURCE_EXHAUSTED beyond.
+ * (foldTensorBytes each, foldBytes in all), RESOURCE_EXHAUSTED beyond. `from` walks only steps
+ * [from.start, from.end) on top of what earlier segments decided (segments.ts).
  */
 export function walkShapes(
   steps: readonly Step[], constants: ReadonlyMap<string, HostTensor>, inputShapes: ReadonlyMap<string, readonly number[]>, maxPerDimension: number,
-  budgets: CompileBudgets = DEFAULT_COMPILE_BUDGETS,
+  budgets: CompileBudgets = DEFAULT_COMPILE_BUDGETS, from?: WalkStart,
 ): ShapeWalk {
   const allocator = createFoldAllocator(budgets, 'host evaluation');
-  const shapes = new Map<string, readonly number[]>(inputShapes);
-  const values = new Map<string, HostTensor>(constants);
-  for (const [name, tensor] of constants) shapes.set(name, tensor.shape);
+  const shapes = new Map<string, readonly number[]>(from?.shapes ?? inputShapes);
+  const values = new Map<string, HostTensor>(from?.values ?? constants);
+  if (!from) for (const [name, tensor] of constants) shapes.set(name, tensor.shape);
   const plans = new Map<DeviceStep, OperatorPlan>();
-  for (const step of steps) {
+  // Capacity shapes of outputs the GPU decides, until a read-back replaces them.
+  const undecided = new Set<string>();
+  const end = from?.end ?? steps.length;
+  for (let index = from?.start ?? 0; index < end; index++) {
+    const step = steps[index];
+    if (from?.stopWhenUnknown && (hostReads(step).some((name) => !values.has(name)) || step.inputs.some((name) => name && undecided.has(name)))) {
+      return { shapes, values, plans, end: index };
+    }
     if (step.kind === 'host') {
       const inputs = step.inputs.map((name): NodeInput | undefined => {
         const shape = name ? shapes.get(name) : undefined;
         return shape ? { shape, value: values.get(name!) } : undefined;
       });
       const outputs = evaluateOnCpu(step.node, step.spec, step.opset, step.outputTypes, inputs, allocator);
-      outputs.forEach((tensor, index) => {
-        const name = step.outputs[index];
+      outputs.forEach((tensor, output) => {
+        const name = step.outputs[output];
         if (!name) return;
         values.set(name, tensor);
         shapes.set(name, tensor.shape);
@@ -63,11 +86,12 @@ export function walkShapes(
       throw error;
     }
     plans.set(step, plan);
-    step.outputs.forEach((name, index) => {
-      if (name && plan.outputShapes[index]) shapes.set(name, plan.outputShapes[index]);
+    step.outputs.forEach((name, output) => {
+      if (name && plan.outputShapes[output]) shapes.set(name, plan.outputShapes[output]);
     });
+    for (const output of step.operator.deviceShaped ?? []) if (step.outputs[output]) undecided.add(step.outputs[output]);
   }
-  return { shapes, values, plans };
+  return { shapes, values, plans, end };
 }
 
 /** Every value's shapes for a few probe input shapes; undefined when the model refuses them. */
@@ -85,7 +109,12 @@ export function probeShapes(
   for (const probe of [2, 3]) {
     const inputShapes = new Map(signature.inputs.map((input) => [input.name, input.shape.map((dim) => (dim < 0 ? probe : dim))]));
     try {
-      walks.push(walkShapes(steps, constants, inputShapes, 65535, budgets).shapes);
+      // Up to the first value only a run knows (one read back from the GPU, or a graph input's).
+      const walk = walkShapes(steps, constants, inputShapes, 65535, budgets, {
+        shapes: new Map([...inputShapes, ...[...constants].map(([name, tensor]): [string, readonly number[]] => [name, tensor.shape])]),
+        values: constants, start: 0, end: steps.length, stopWhenUnknown: true,
+      });
+      walks.push(walk.shapes);
     } catch (error) {
       if (error instanceof NexusError && error.code === ErrorCode.FAILED_PRECONDITION) throw error;
       return undefined;

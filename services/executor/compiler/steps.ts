@@ -29,6 +29,8 @@ export interface DeviceStep {
   /** The node's inputs, then the fused bias and residual values; undefined where omitted. */
   readonly inputs: ReadonlyArray<string | undefined>;
   readonly outputs: readonly string[];
+  /** Indices of the inputs whose values the operator's plan reads on the host (the spec's parameters). */
+  readonly hostInputs: readonly number[];
 }
 
 export type Step = HostStep | DeviceStep;
@@ -57,8 +59,21 @@ export function buildSteps(graph: Graph, context: StepContext): Step[] {
       };
     }
     const { operator, inputs } = createOperator(entry, context);
-    return { kind: 'device', node, label: entry.fusion?.label ?? describeNode(node), operator, inputs, outputs: node.output };
+    return {
+      kind: 'device', node, label: entry.fusion?.label ?? describeNode(node), operator, inputs, outputs: node.output,
+      hostInputs: (entry.spec.parameters ?? []).filter((index) => index < node.input.length && node.input[index]),
+    };
   });
+}
+
+/**
+ * The values a step reads on the host: every input of a host step (only shapes for Shape and
+ * Size), a device step's parameters. One computed on the GPU is read back before the step
+ * (segments.ts); one that is a graph input comes from the request.
+ */
+export function hostReads(step: Step): string[] {
+  if (step.kind === 'host') return step.spec.shapeOnly ? [] : step.inputs.filter((name): name is string => Boolean(name));
+  return step.hostInputs.map((index) => step.inputs[index]).filter((name): name is string => Boolean(name));
 }
 
 /** Creates the device operator of a node (with its epilogue, and the fused inputs after the node's own). */

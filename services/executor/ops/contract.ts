@@ -79,6 +79,8 @@ export type BindingRef =
   | { readonly output: number }
   | { readonly value: string }
   | { readonly scratch: number }
+  /** The i32 dims of output `dims`, for an output whose shape the GPU decides (DeviceOperator.deviceShaped). */
+  | { readonly dims: number }
   | { readonly placeholder: true };
 
 export interface PlannedKernel extends Dispatch {
@@ -99,6 +101,12 @@ export interface DeviceOperator {
   readonly kind: 'kernel' | 'alias';
   /** Every pipeline variant a dispatch may pick (PlannedKernel.variant indexes this). */
   readonly variants: readonly KernelVariant[];
+  /**
+   * Outputs whose shape the GPU decides (NonZero's count): the plan's outputShapes give each one's
+   * capacity (its buffer), the dispatches write its dims through a `{ dims }` binding, and the
+   * runtime reads them back before any later step reads the output.
+   */
+  readonly deviceShaped?: readonly number[];
   /** Output shapes and dispatches for these input shapes; throws INVALID_ARGUMENT / RangeError. */
   plan(inputs: ReadonlyArray<NodeInput | undefined>, maxPerDimension: number): OperatorPlan;
 }

@@ -4,15 +4,24 @@
  * planner), the uniform blocks and bind groups of every dispatch, and where each output lands
  * in the read-back buffer. Building a plan is the expensive part of a new batch size; running
  * one only writes inputs and encodes.
+ *
+ * A graph whose shapes depend on values computed on the GPU (compiler/segments.ts) runs as a
+ * chain of plans: the first segment's plan is submitted, the values the next segment needs are
+ * read back, and the next segment's plan (built once per read-back content and kept by the plan
+ * before it) binds the earlier plans' buffers. Each read-back is one more submit and map.
  */
 import { elementCount, type Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor } from '../../onnx/model.ts';
-import { failedPrecondition } from '../../domain/errors.ts';
+import { ErrorCode, failedPrecondition, NexusError } from '../../domain/errors.ts';
 import {
-  bindingTarget, bufferBytes, planLayout, storageType, type CompiledGraph, type DeviceStep, type PlanLayout,
+  bindingTarget, bufferBytes, planLayout, segmentationOf, storageType, type CompiledGraph, type DeviceStep, type PlanLayout, type SegmentReadback,
 } from '../compiler/index.ts';
 import type { CachedPipeline } from '../gpu/index.ts';
-import { STORAGE_BYTES, toStorageBytes, type StorageType } from '../tensor/index.ts';
+import { fromStorageBytes, STORAGE_BYTES, toNumbers, toStorageBytes, type StorageType } from '../tensor/index.ts';
+import { LruCache } from './plan-cache.ts';
+
+/** Plans of the next segment kept per plan, by what its read-back said. */
+const NEXT_PLAN_CAPACITY = 8;
 
 /** Bytes at the start of the read-back buffer that hold the two resolved timestamps. */
 export const TIMESTAMP_BYTES = 16;
@@ -67,11 +76,21 @@ export interface PlannedInput {
 }
 
 export interface ExecutionPlan {
+  /** The graph inputs the run writes (the first segment's plan only). */
   readonly inputs: readonly PlannedInput[];
   readonly dispatches: readonly PlannedDispatch[];
+  /** The graph outputs (the last segment's plan only). */
   readonly outputs: ReadonlyArray<DeviceOutput | HostOutput>;
-  /** MAP_READ | COPY_DST: timestamps (when measured), then every device output. */
+  /** Before the next segment: the values and the dims (as INT32 [rank]) read back after this one. */
+  readonly readValues: readonly DeviceOutput[];
+  readonly readDims: readonly DeviceOutput[];
+  /** MAP_READ | COPY_DST: timestamps (when measured), then every device output or read-back value. */
   readonly readback: GPUBuffer;
+  readonly layout: PlanLayout;
+  /** The next segment's plans, by read-back content; undefined for the last segment. */
+  readonly next: LruCache<ExecutionPlan> | undefined;
+  /** The buffer holding value `name` (this plan's or an earlier segment's). */
+  bufferOf(name: string): GPUBuffer;
   /** Bytes of GPU memory this plan owns. */
   readonly byteSize: number;
   /** Activation memory: inputs, intermediates (shared by the memory planner) and host values. */
@@ -82,22 +101,40 @@ export interface ExecutionPlan {
 }
 
 /**
- * Builds the plan for `inputShapes` (name -> shape of every graph input). Shape errors reject
- * with INVALID_ARGUMENT naming the node; tensors beyond the device's binding limit and
- * out-of-memory with FAILED_PRECONDITION.
+ * Builds the plan for `inputShapes` (name -> shape of every graph input) and the values of the
+ * graph inputs steps read on the host (planInputs). Shape errors reject with INVALID_ARGUMENT
+ * naming the node; tensors beyond the device's binding limit and out-of-memory with
+ * FAILED_PRECONDITION.
  */
-export async function createExecutionPlan(resources: PlanResources, inputShapes: ReadonlyMap<string, readonly number[]>): Promise<ExecutionPlan> {
+export function createExecutionPlan(
+  resources: PlanResources, inputShapes: ReadonlyMap<string, readonly number[]>, inputValues: ReadonlyMap<string, HostTensor> = new Map(),
+): Promise<ExecutionPlan> {
+  return buildPlan(resources, inputShapes, planLayout(resources.graph, inputShapes, resources.device.limits, { inputValues }), undefined);
+}
+
+/** The plan of the segment after `previous`, for what its read-back said. */
+function createNextPlan(resources: PlanResources, previous: ExecutionPlan, readback: Omit<SegmentReadback, 'layout'>): Promise<ExecutionPlan> {
+  const layout = planLayout(resources.graph, previous.layout.inputShapes, resources.device.limits, { after: { ...readback, layout: previous.layout } });
+  return buildPlan(resources, previous.layout.inputShapes, layout, previous);
+}
+
+async function buildPlan(
+  resources: PlanResources, inputShapes: ReadonlyMap<string, readonly number[]>, layout: PlanLayout, previous: ExecutionPlan | undefined,
+): Promise<ExecutionPlan> {
   const { device } = resources;
-  const layout = planLayout(resources.graph, inputShapes, device.limits);
   const owned: GPUBuffer[] = [];
-  const destroy = () => { for (const buffer of owned) buffer.destroy(); };
+  const next = layout.final ? undefined : new LruCache<ExecutionPlan>(NEXT_PLAN_CAPACITY, (plan) => plan.destroy());
+  const destroy = () => {
+    next?.clear();
+    for (const buffer of owned) buffer.destroy();
+  };
   // Out-of-memory shows up in an error scope, not as an exception; nothing awaits in between,
   // so no other work on the device lands in this scope.
   device.pushErrorScope('out-of-memory');
-  let plan: Omit<ExecutionPlan, 'byteSize' | 'destroy' | 'peakBytes' | 'unsharedBytes'>;
+  let plan: Allocated;
   let outOfMemory: Promise<GPUError | null>;
   try {
-    plan = allocate(resources, layout, (descriptor) => {
+    plan = allocate(resources, layout, previous, (descriptor) => {
       const buffer = device.createBuffer(descriptor);
       owned.push(buffer);
       return buffer;
@@ -111,17 +148,21 @@ export async function createExecutionPlan(resources: PlanResources, inputShapes:
     destroy();
     throw failedPrecondition(`out of GPU memory for a batch of ${describeShapes(inputShapes)} (${byteSize} bytes): ${error.message}`);
   }
-  return { ...plan, byteSize, peakBytes: layout.peakBytes, unsharedBytes: layout.unsharedBytes, destroy };
+  return { ...plan, layout, next, byteSize, peakBytes: layout.peakBytes, unsharedBytes: layout.unsharedBytes, destroy };
 }
+
+type Allocated = Omit<ExecutionPlan, 'byteSize' | 'destroy' | 'peakBytes' | 'unsharedBytes' | 'layout' | 'next'>;
+
 /** Creates the plan's buffers and bind groups. */
 function allocate(
-  resources: PlanResources, layout: PlanLayout, createBuffer: (descriptor: GPUBufferDescriptor) => GPUBuffer,
-): Omit<ExecutionPlan, 'byteSize' | 'destroy' | 'peakBytes' | 'unsharedBytes'> {
+  resources: PlanResources, layout: PlanLayout, previous: ExecutionPlan | undefined, createBuffer: (descriptor: GPUBufferDescriptor) => GPUBuffer,
+): Allocated {
   const { device, label: modelLabel, graph } = resources;
   const intermediates = layout.bufferSizes.map((size, index) => createBuffer({
     label: `${modelLabel} intermediate ${index}`, size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC,
   }));
-  const inputs: PlannedInput[] = [...layout.inputShapes].map(([name, shape]) => {
+  // Later segments read the inputs the first segment's plan holds.
+  const inputs: PlannedInput[] = previous ? [] : [...layout.inputShapes].map(([name, shape]) => {
     const storage = storageType(resources.graph, name);
     return {
       name, storage,
@@ -153,6 +194,7 @@ function allocate(
       case 'constant': return resources.constantBuffer(where.name);
       case 'host': return hostBuffers.get(where.name)!;
       case 'intermediate': return intermediates[layout.bufferOf[where.id]];
+      case 'earlier': return previous!.bufferOf(where.name);
     }
   };
 
@@ -172,6 +214,7 @@ function allocate(
       const target = bindingTarget(step, binding);
       if (target === undefined) return resources.placeholder;
       if (typeof target === 'string') return bufferOf(target);
+      if ('dims' in target) return intermediates[layout.bufferOf[layout.dimsIds.get(target.dims)!]];
       return intermediates[layout.bufferOf[layout.scratchIds.get(step)![target.scratch]]];
     });
     const bindGroup = device.createBindGroup({
@@ -186,24 +229,158 @@ function allocate(
   });
 
   let readbackSize = resources.timestamps ? TIMESTAMP_BYTES : 0;
-  const outputs = graph.outputs.map((name): DeviceOutput | HostOutput => {
+  const copied = (name: string, shape: number[], datatype: Datatype, storage: StorageType, source: GPUBuffer): DeviceOutput => {
+    const byteLength = Math.ceil((elementCount(shape) * STORAGE_BYTES[storage]) / 4) * 4;
+    const output: DeviceOutput = { kind: 'device', name, shape, datatype, storage, source, byteLength, readbackOffset: readbackSize };
+    readbackSize += byteLength;
+    return output;
+  };
+  const outputs = !layout.final ? [] : graph.outputs.map((name): DeviceOutput | HostOutput => {
     const where = layout.storage.get(name);
     if (where?.kind === 'constant' || where?.kind === 'host') {
       return { kind: 'host', name, tensor: (where.kind === 'constant' ? graph.constants.get(name) : layout.values.get(name))! };
     }
-    const shape = [...layout.shapes.get(name)!];
-    const storage = storageType(resources.graph, name);
-    const byteLength = Math.ceil((elementCount(shape) * STORAGE_BYTES[storage]) / 4) * 4;
-    const output: DeviceOutput = {
-      kind: 'device', name, shape, datatype: graph.datatypes.get(name)!, storage, source: bufferOf(name), byteLength, readbackOffset: readbackSize,
-    };
-    readbackSize += byteLength;
-    return output;
+    return copied(name, [...layout.shapes.get(name)!], graph.datatypes.get(name)!, storageType(resources.graph, name), bufferOf(name));
+  });
+  const readValues = layout.readValues.map((name) =>
+    copied(name, [...layout.shapes.get(name)!], graph.datatypes.get(name)!, storageType(resources.graph, name), bufferOf(name)));
+  const readDims = layout.readShapes.map((name) => {
+    const rank = layout.shapes.get(name)!.length;
+    // Every cut reads the dims of all outputs the GPU shaped before it, so they are this segment's.
+    const id = layout.dimsIds.get(name);
+    if (id === undefined) throw new Error(`the dims of '${name}' are not written in segment ${layout.segment}`);
+    return copied(name, [rank], 'INT32', 'i32', intermediates[layout.bufferOf[id]]);
   });
   const readback = createBuffer({
     label: `${modelLabel} read-back`, size: bufferBytes(readbackSize), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
   });
-  return { inputs, dispatches, outputs, readback };
+  return { inputs, dispatches, outputs, readValues, readDims, readback, bufferOf };
+}
+
+/** Two timestamps around a compute pass, resolved into a buffer the read-back copies from. */
+export interface PassTimer {
+  readonly querySet: GPUQuerySet;
+  readonly resolveBuffer: GPUBuffer;
+}
+
+/** What one run of a plan chain gives back. */
+export interface PlanRun {
+  readonly outputs: Map<string, HostTensor>;
+  /** GPU time of every segment's compute pass together; undefined without timestamps. */
+  readonly gpuNs: number | undefined;
+  /** Activation bytes of every plan the run used. */
+  readonly peakBytes: number;
+  /** Read-backs before the last segment (0 unless the graph's shapes depend on values computed on the GPU). */
+  readonly readbacks: number;
+}
+
+/**
+ * The plan key and the host-read input values of a request: input shapes, plus the values of
+ * the graph inputs that steps read on the host (Reshape's shape, Tile's repeats, ... given as
+ * graph inputs), since those decide shapes too.
+ */
+export function planInputs(graph: CompiledGraph, inputs: ReadonlyMap<string, HostTensor>, shapes: ReadonlyMap<string, readonly number[]>) {
+  const values = new Map<string, HostTensor>();
+  for (const name of segmentationOf(graph).hostReadInputs) values.set(name, inputs.get(name)!);
+  const key = [...shapes.values()].map((shape) => shape.join('x')).join('|') + [...values].map(([name, tensor]) => `|${name}=${toNumbers(tensor).join(',')}`).join('');
+  return { key, values };
+}
+
+/**
+ * Runs `root` (the first segment's plan) on `inputs`, then every later segment: after each
+ * segment but the last, the values and dims later steps need are read back and the next plan is
+ * found (or built) for them. Rejects INTERNAL when the GPU rejects a batch.
+ */
+export async function runExecutionPlan(
+  resources: PlanResources, root: ExecutionPlan, inputs: ReadonlyMap<string, HostTensor>, timer: PassTimer | undefined,
+): Promise<PlanRun> {
+  const { device } = resources;
+  for (const input of root.inputs) {
+    const bytes = toStorageBytes(inputs.get(input.name)!, input.storage, input.name);
+    if (bytes.byteLength === 0) continue;
+    // writeBuffer takes whole 4-byte words.
+    const padded = bytes.byteLength % 4 === 0 ? bytes : (() => { const copy = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4); copy.set(bytes); return copy; })();
+    device.queue.writeBuffer(input.buffer, 0, padded);
+  }
+  let plan = root;
+  let gpuNs: number | undefined = 0;
+  let peakBytes = 0;
+  let readbacks = 0;
+  for (;;) {
+    const bytes = await submit(resources, plan, timer);
+    peakBytes += plan.peakBytes;
+    if (timer) {
+      const [begin, end] = new BigUint64Array(bytes, 0, 2);
+      gpuNs = gpuNs !== undefined && end >= begin && begin > 0n ? gpuNs + Number(end - begin) : undefined;
+    } else {
+      gpuNs = undefined;
+    }
+    // slice() copies: the mapped range is detached on unmap.
+    const read = (output: DeviceOutput) =>
+      fromStorageBytes(bytes.slice(output.readbackOffset, output.readbackOffset + output.byteLength), output.storage, output.datatype, output.shape);
+    if (plan.layout.final) {
+      const outputs = new Map<string, HostTensor>();
+      for (const output of plan.outputs) {
+        outputs.set(output.name, output.kind === 'host' ? { ...output.tensor, shape: [...output.tensor.shape] } : read(output));
+      }
+      plan.readback.unmap();
+      return { outputs, gpuNs, peakBytes, readbacks };
+    }
+    const values = new Map(plan.readValues.map((output) => [output.name, read(output)]));
+    const shapes = new Map(plan.readDims.map((output) => [output.name, toNumbers(read(output))]));
+    plan.readback.unmap();
+    readbacks += 1;
+    const key = [...values].map(([name, tensor]) => `${name}=${toNumbers(tensor).join(',')}`)
+      .concat([...shapes].map(([name, dims]) => `${name}:${dims.join('x')}`)).join('|');
+    let next = plan.next!.get(key);
+    if (!next) {
+      next = await createNextPlan(resources, plan, { values, shapes });
+      plan.next!.set(key, next);
+    }
+    plan = next;
+  }
+}
+
+/** Encodes and submits one plan (its dispatches in one timed pass, then its read-back copies) and maps its read-back buffer. */
+async function submit(resources: PlanResources, plan: ExecutionPlan, timer: PassTimer | undefined): Promise<ArrayBuffer> {
+  const { device, label } = resources;
+  // Encoding mistakes surface at submit as validation errors; this scope holds only this batch.
+  device.pushErrorScope('validation');
+  device.queue.submit([encode(resources, plan, timer)]);
+  const validation = device.popErrorScope();
+  const mapping = plan.readback.mapAsync(GPUMapMode.READ);
+  const [validationError, mapped] = await Promise.allSettled([validation, mapping]);
+  const problem = validationError.status === 'fulfilled' ? validationError.value : validationError.reason;
+  if (problem || mapped.status === 'rejected') {
+    if (mapped.status === 'fulfilled') plan.readback.unmap();
+    const reason = problem ?? (mapped as PromiseRejectedResult).reason;
+    throw new NexusError(ErrorCode.INTERNAL, `${label}: GPU batch failed: ${(reason as Error).message}`, { cause: reason });
+  }
+  return plan.readback.getMappedRange();
+}
+
+function encode(resources: PlanResources, plan: ExecutionPlan, timer: PassTimer | undefined): GPUCommandBuffer {
+  const { device, label } = resources;
+  const encoder = device.createCommandEncoder({ label });
+  const passDescriptor: GPUComputePassDescriptor = { label };
+  if (timer) passDescriptor.timestampWrites = { querySet: timer.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 };
+  const pass = encoder.beginComputePass(passDescriptor);
+  for (const dispatch of plan.dispatches) {
+    pass.setPipeline(dispatch.pipeline);
+    pass.setBindGroup(0, dispatch.bindGroup);
+    pass.dispatchWorkgroups(...dispatch.workgroups);
+  }
+  pass.end();
+  if (timer) {
+    encoder.resolveQuerySet(timer.querySet, 0, 2, timer.resolveBuffer, 0);
+    encoder.copyBufferToBuffer(timer.resolveBuffer, 0, plan.readback, 0, TIMESTAMP_BYTES);
+  }
+  for (const output of [...plan.outputs, ...plan.readValues, ...plan.readDims]) {
+    if (output.kind === 'device' && output.byteLength > 0) {
+      encoder.copyBufferToBuffer(output.source, 0, plan.readback, output.readbackOffset, output.byteLength);
+    }
+  }
+  return encoder.finish();
 }
 
 function describeShapes(shapes: ReadonlyMap<string, readonly number[]>): string {

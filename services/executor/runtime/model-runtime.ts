@@ -8,13 +8,15 @@
  */
 import { elementCount } from '../../onnx/datatypes.ts';
 import { decodeModel, type HostTensor, type ModelSignature } from '../../onnx/model.ts';
-import { ErrorCode, failedPrecondition, invalidArgument, NexusError } from '../../domain/errors.ts';
+import { failedPrecondition, invalidArgument } from '../../domain/errors.ts';
 import { bufferBytes, compileGraph, planLayout, resolveBudgets, type CompileBudgets, type CompiledGraph, type DeviceStep } from '../compiler/index.ts';
 import { pipelineCacheFor, type CachedPipeline, type GpuContext } from '../gpu/index.ts';
 import type { GemmAlgorithm } from '../kernels/index.ts';
-import { fromStorageBytes, STORAGE_BYTES, storageOf, toStorageBytes, type Precision } from '../tensor/index.ts';
+import { STORAGE_BYTES, storageOf, toStorageBytes, type Precision } from '../tensor/index.ts';
 import { checkCompileInWorker } from './compile-isolation.ts';
-import { checkInputBindingSize, createExecutionPlan, TIMESTAMP_BYTES, type ExecutionPlan, type PlanResources } from './execution-plan.ts';
+import {
+  checkInputBindingSize, createExecutionPlan, planInputs, runExecutionPlan, TIMESTAMP_BYTES, type ExecutionPlan, type PlanResources,
+} from './execution-plan.ts';
 import { LruCache } from './plan-cache.ts';
 
 /** Distinct input-shape sets whose plans (buffers + bind groups) are kept per model. */
@@ -92,6 +94,12 @@ export interface RunResult {
    * by tensors whose lifetimes do not overlap), weights excluded.
    */
   peakBytes: number;
+  /**
+   * Read-backs the batch made before its outputs: one per point where later shapes depend on
+   * values computed on the GPU (Tile's repeats, NonZero's count, ...), each one more submit and
+   * wait; 0 for most models.
+   */
+  readbacks?: number;
 }
 
 /** The precision a model asks for: the option, else NEXUS_PRECISION, else fp32. */
@@ -247,80 +255,14 @@ class GpuModel implements CompiledModel {
   }
 
   private async runNow(inputs: Map<string, HostTensor>): Promise<RunResult> {
-    const { device } = this.resources;
     const shapes = this.checkInputs(inputs);
-    const key = [...shapes.values()].map((shape) => shape.join('x')).join('|');
+    const { key, values } = planInputs(this.resources.graph, inputs, shapes);
     let plan = this.plans.get(key);
     if (!plan) {
-      plan = await createExecutionPlan(this.resources, shapes);
+      plan = await createExecutionPlan(this.resources, shapes, values);
       this.plans.set(key, plan);
     }
-
-    for (const input of plan.inputs) {
-      const bytes = toStorageBytes(inputs.get(input.name)!, input.storage, input.name);
-      if (bytes.byteLength === 0) continue;
-      // writeBuffer takes whole 4-byte words.
-      const padded = bytes.byteLength % 4 === 0 ? bytes : (() => { const copy = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4); copy.set(bytes); return copy; })();
-      device.queue.writeBuffer(input.buffer, 0, padded);
-    }
-    // Encoding mistakes surface at submit as validation errors; this scope holds only this batch.
-    device.pushErrorScope('validation');
-    device.queue.submit([this.encode(plan)]);
-    const validation = device.popErrorScope();
-    const mapping = plan.readback.mapAsync(GPUMapMode.READ);
-    const [validationError, mapped] = await Promise.allSettled([validation, mapping]);
-    const problem = validationError.status === 'fulfilled' ? validationError.value : validationError.reason;
-    if (problem || mapped.status === 'rejected') {
-      if (mapped.status === 'fulfilled') plan.readback.unmap();
-      const reason = problem ?? (mapped as PromiseRejectedResult).reason;
-      throw new NexusError(ErrorCode.INTERNAL, `${this.resources.label}: GPU batch failed: ${(reason as Error).message}`, { cause: reason });
-    }
-
-    const bytes = plan.readback.getMappedRange();
-    const outputs = new Map<string, HostTensor>();
-    for (const output of plan.outputs) {
-      if (output.kind === 'host') {
-        outputs.set(output.name, { ...output.tensor, shape: [...output.tensor.shape] });
-        continue;
-      }
-      // slice() copies: the mapped range is detached on unmap.
-      const region = bytes.slice(output.readbackOffset, output.readbackOffset + output.byteLength);
-      outputs.set(output.name, fromStorageBytes(region, output.storage, output.datatype, output.shape));
-    }
-    let gpuNs: number | undefined;
-    if (this.timer) {
-      const [begin, end] = new BigUint64Array(bytes, 0, 2);
-      gpuNs = end >= begin && begin > 0n ? Number(end - begin) : undefined;
-    }
-    plan.readback.unmap();
-    return { outputs, gpuNs, peakBytes: plan.peakBytes };
-  }
-
-  /** The batch's one command buffer: every dispatch in one timed pass, then every read-back copy. */
-  private encode(plan: ExecutionPlan): GPUCommandBuffer {
-    const { device, label } = this.resources;
-    const encoder = device.createCommandEncoder({ label });
-    const passDescriptor: GPUComputePassDescriptor = { label };
-    if (this.timer) {
-      passDescriptor.timestampWrites = { querySet: this.timer.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 };
-    }
-    const pass = encoder.beginComputePass(passDescriptor);
-    for (const dispatch of plan.dispatches) {
-      pass.setPipeline(dispatch.pipeline);
-      pass.setBindGroup(0, dispatch.bindGroup);
-      pass.dispatchWorkgroups(...dispatch.workgroups);
-    }
-    pass.end();
-    if (this.timer) {
-      encoder.resolveQuerySet(this.timer.querySet, 0, 2, this.timer.resolveBuffer, 0);
-      encoder.copyBufferToBuffer(this.timer.resolveBuffer, 0, plan.readback, 0, TIMESTAMP_BYTES);
-    }
-    for (const output of plan.outputs) {
-      if (output.kind === 'device' && output.byteLength > 0) {
-        encoder.copyBufferToBuffer(output.source, 0, plan.readback, output.readbackOffset, output.byteLength);
-      }
-    }
-    return encoder.finish();
+    return runExecutionPlan(this.resources, plan, inputs, this.timer);
   }
 
   /** Input shapes in signature order; throws INVALID_ARGUMENT naming the first bad input. */
