@@ -18,6 +18,18 @@ const BIN_LESS_OR_EQUAL: u32 = 12u;
 const BIN_AND: u32 = 13u;
 const BIN_OR: u32 = 14u;
 const BIN_XOR: u32 = 15u;
+// Mod: integer remainder with the divisor's sign (fmod=0); FMOD: C's fmod, the dividend's sign
+// (fmod=1, and the only float form). Shifts are BitShift on unsigned integers stored in i32: the
+// right shift is logical, and the left shifts of UINT8 / UINT16 drop the bits past their width.
+const BIN_MOD: u32 = 16u;
+const BIN_FMOD: u32 = 17u;
+const BIN_SHIFT_LEFT: u32 = 18u;
+const BIN_SHIFT_LEFT_8: u32 = 19u;
+const BIN_SHIFT_LEFT_16: u32 = 20u;
+const BIN_SHIFT_RIGHT: u32 = 21u;
+const BIN_BITWISE_AND: u32 = 22u;
+const BIN_BITWISE_OR: u32 = 23u;
+const BIN_BITWISE_XOR: u32 = 24u;
 
 // x^y as C's pow: WGSL's pow is undefined for x <= 0, so the sign and the zero base are handled
 // here, and small integer exponents are exact products.
@@ -51,6 +63,8 @@ fn binary_float(x: f32, y: f32, op: u32) -> f32 {
     case BIN_LESS: { return select(0.0, 1.0, x < y); }
     case BIN_GREATER_OR_EQUAL: { return select(0.0, 1.0, x >= y); }
     case BIN_LESS_OR_EQUAL: { return select(0.0, 1.0, x <= y); }
+    // x - y * trunc(x / y): the remainder takes x's sign, as C's fmod.
+    case BIN_FMOD: { return x % y; }
     default: { return x + y; }
   }
 }
@@ -71,6 +85,18 @@ fn binary_int(x: i32, y: i32, op: u32) -> i32 {
     case BIN_AND: { return select(0, 1, x != 0 && y != 0); }
     case BIN_OR: { return select(0, 1, x != 0 || y != 0); }
     case BIN_XOR: { return select(0, 1, (x != 0) != (y != 0)); }
+    case BIN_FMOD: { return x % y; }
+    case BIN_MOD: {
+      let remainder = x % y;
+      return select(remainder, remainder + y, remainder != 0 && ((remainder < 0) != (y < 0)));
+    }
+    case BIN_SHIFT_LEFT: { return x << u32(y); }
+    case BIN_SHIFT_LEFT_8: { return (x << u32(y)) & 0xff; }
+    case BIN_SHIFT_LEFT_16: { return (x << u32(y)) & 0xffff; }
+    case BIN_SHIFT_RIGHT: { return bitcast<i32>(bitcast<u32>(x) >> u32(y)); }
+    case BIN_BITWISE_AND: { return x & y; }
+    case BIN_BITWISE_OR: { return x | y; }
+    case BIN_BITWISE_XOR: { return x ^ y; }
     default: { return x + y; }
   }
 }

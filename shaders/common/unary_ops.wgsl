@@ -7,6 +7,7 @@
 //   unary_int(x, op): i32 -> i32 for Identity, Neg, Abs and Not (booleans are 0 / 1).
 //   ROUND_F16 / ROUND_BF16: Cast to FLOAT16 / BFLOAT16 when floats are stored in f32.
 //   SCALE: alpha * x + beta (Mean's division by its input count, in the last Add's epilogue).
+//   Codes from 32 up are the maths of common/math_ops.wgsl, which only the unary kernel loads.
 
 const OP_IDENTITY: u32 = 0u;
 const OP_RELU: u32 = 1u;

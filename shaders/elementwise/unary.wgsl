@@ -11,7 +11,7 @@
 //                   1 = integer math: TO(unary_int(i32(x))) (also float -> int casts, truncating)
 //                   2 = to boolean: x != 0
 //   WORKGROUP_SIZE  invocations per workgroup; one element per invocation
-// Preludes: common/unary_ops.wgsl (the op table).
+// Preludes: common/unary_ops.wgsl (the op table), common/math_ops.wgsl (codes from MATH_OP_FIRST).
 // The grid may be 2-D when count / WORKGROUP_SIZE exceeds the 65535 workgroups per dimension:
 // the element index is the row-major position of the invocation in the whole grid.
 
@@ -39,9 +39,15 @@ fn main(
   if (index >= params.count) { return; }
   let x = input[index];
   if (MODE == 1u) {
-    output[index] = TO(unary_int(i32(x), params.op));
+    if (params.op >= MATH_OP_FIRST) {
+      output[index] = TO(math_int(i32(x), params.op, params.alpha));
+    } else {
+      output[index] = TO(unary_int(i32(x), params.op));
+    }
   } else if (MODE == 2u) {
     output[index] = TO(select(0, 1, f32(x) != 0.0));
+  } else if (params.op >= MATH_OP_FIRST) {
+    output[index] = TO(math_op(f32(x), params.op, params.alpha, params.beta));
   } else {
     output[index] = TO(unary_op(f32(x), params.op, params.alpha, params.beta));
   }

@@ -18,7 +18,7 @@ export type UnaryMode = keyof typeof UNARY_MODE;
 export function unaryVariant(input: StorageType, output: StorageType, mode: UnaryMode): KernelVariant {
   return {
     shader: 'elementwise/unary.wgsl',
-    preludes: ['common/unary_ops.wgsl'],
+    preludes: ['common/unary_ops.wgsl', 'common/math_ops.wgsl'],
     types: { TI: input, TO: output },
     constants: { MODE: UNARY_MODE[mode], WORKGROUP_SIZE },
     bindings: ['read-only-storage', 'storage', 'uniform'],
@@ -37,6 +37,7 @@ export function unaryDispatch(elementCount: number, fn: UnaryFunction, maxPerDim
 export const BINARY_OPS = {
   Add: 0, Sub: 1, Mul: 2, Div: 3, Pow: 4, Min: 5, Max: 6, PRelu: 7, Equal: 8, Greater: 9, Less: 10,
   GreaterOrEqual: 11, LessOrEqual: 12, And: 13, Or: 14, Xor: 15,
+  Mod: 16, Fmod: 17, ShiftLeft: 18, ShiftLeft8: 19, ShiftLeft16: 20, ShiftRight: 21, BitwiseAnd: 22, BitwiseOr: 23, BitwiseXor: 24,
 } as const;
 export type BinaryOpName = keyof typeof BINARY_OPS;
 

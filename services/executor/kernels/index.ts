@@ -17,4 +17,5 @@ export {
   layerNormDispatch, layerNormVariants, reduceDispatch, reduceVariants, ROW_KERNEL_MAX_LENGTH, softmaxDispatch, softmaxVariants, type ReduceOp,
 } from './reduce.ts';
 export { lrnDispatch, lrnVariant, type LrnAttributes } from './lrn.ts';
+export { MATH_OPS, type MathOpName } from './math.ts';
 export { FUSABLE_ACTIVATIONS, IDENTITY, INTEGER_UNARY_OPS, ONNX_UNARY, UNARY_OPS, unaryFunction, type UnaryFunction } from './unary-ops.ts';

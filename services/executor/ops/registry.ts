@@ -11,6 +11,7 @@ import { concatSpec, expandSpec, gatherSpec, padSpec, sliceSpec, splitSpec, tile
 import { binarySpec, castSpec, clipSpec, unarySpec, whereSpec } from './elementwise.ts';
 import { convSpec, convTransposeSpec, gemmSpec, matMulSpec } from './gemm-conv.ts';
 import { lrnSpec } from './lrn.ts';
+import { bitShiftSpec, bitwiseSpec, castLikeSpec, MATH_UNARY_OPS, mathUnarySpec, modSpec } from './math.ts';
 import { batchNormSpec, layerNormSpec } from './normalization.ts';
 import { globalPoolSpec, poolSpec } from './pool.ts';
 import { REDUCE_OP_OF, reduceSpec } from './reduce.ts';
@@ -25,6 +26,11 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['Gelu', unarySpec('Gelu')],
   ['Clip', clipSpec],
   ['Cast', castSpec],
+  ['CastLike', castLikeSpec],
+  ...MATH_UNARY_OPS.map((op) => [op, mathUnarySpec(op)] as [string, OperatorSpec]),
+  ['Mod', modSpec],
+  ['BitShift', bitShiftSpec],
+  ...(['BitwiseAnd', 'BitwiseOr', 'BitwiseXor'] as const).map((op) => [op, bitwiseSpec(op)] as [string, OperatorSpec]),
   ...(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'PRelu', 'Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'And', 'Or', 'Xor'] as const)
     .map((op) => [op, binarySpec(op)] as [string, OperatorSpec]),
   ['Min', binarySpec('Min', true)],
