@@ -12,7 +12,7 @@ import { failedPrecondition, invalidArgument } from '../../domain/errors.ts';
 import { bufferBytes, compileGraph, planLayout, resolveBudgets, type CompileBudgets, type CompiledGraph, type DeviceStep } from '../compiler/index.ts';
 import { pipelineCacheFor, type CachedPipeline, type GpuContext } from '../gpu/index.ts';
 import type { GemmAlgorithm } from '../kernels/index.ts';
-import { STORAGE_BYTES, storageOf, toStorageBytes, type Precision } from '../tensor/index.ts';
+import { STORAGE_BYTES, storageOf, toStorageBytes, typedArrayNameOf, type Precision } from '../tensor/index.ts';
 import { checkCompileInWorker } from './compile-isolation.ts';
 import {
   checkInputBindingSize, createExecutionPlan, planInputs, runExecutionPlan, TIMESTAMP_BYTES, type ExecutionPlan, type PlanResources,
@@ -197,10 +197,6 @@ function createTimer(device: GPUDevice, label: string): Timer {
   };
 }
 
-const EXPECTED_ARRAY: Record<string, string> = {
-  FP32: 'Float32Array', FP16: 'Uint16Array', INT64: 'BigInt64Array', INT32: 'Int32Array', BOOL: 'Uint8Array',
-};
-
 class GpuModel implements CompiledModel {
   readonly signature: ModelSignature;
   readonly precision: Precision;
@@ -278,7 +274,7 @@ class GpuModel implements CompiledModel {
       const tensor = inputs.get(spec.name);
       if (!tensor) throw invalidArgument(`missing input '${spec.name}'`);
       const { shape } = tensor;
-      const arrayName = EXPECTED_ARRAY[spec.datatype];
+      const arrayName = typedArrayNameOf(spec.datatype);
       if (tensor.datatype !== spec.datatype || tensor.data.constructor.name !== arrayName) {
         throw invalidArgument(`input '${spec.name}' is ${tensor.datatype} (${tensor.data.constructor.name}); expected ${spec.datatype} in a ${arrayName}`);
       }

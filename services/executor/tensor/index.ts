@@ -5,7 +5,7 @@
  */
 export { STORAGE_BYTES, type StorageType } from './storage.ts';
 export {
-  fromNumbers, fromStorageBytes, INPUT_DATATYPES, isComputable, kindOf, numberView, storageOf, toNumbers, toStorageBytes, typedArrayFor, type Precision,
+  fromNumbers, fromStorageBytes, isComputable, kindOf, numberView, storageOf, toNumbers, toStorageBytes, typedArrayFor, typedArrayNameOf, type Precision,
 } from './values.ts';
 export { broadcastShapes, broadcastStrides, mergeDims, normalizeAxis, product, sameShape, showShape, stridesOf } from './shape.ts';
 export {

@@ -32,8 +32,13 @@ export function storageOf(datatype: Datatype, precision: Precision): StorageType
   return kindOf(datatype) === 'float' ? (precision === 'fp16' ? 'f16' : 'f32') : 'i32';
 }
 
-/** Datatypes graph inputs may have (converted to their storage type on upload). */
-export const INPUT_DATATYPES: readonly Datatype[] = ['FP32', 'FP16', 'INT64', 'INT32', 'BOOL'];
+/**
+ * The typed array a host tensor of `datatype` holds its data in, by constructor name (FP16 and
+ * BF16 as their bit patterns in a Uint16Array, BOOL as bytes), as onnx/datatypes.ts viewAs makes it.
+ */
+export function typedArrayNameOf(datatype: Datatype): string {
+  return typedArrayFor(datatype, 0).constructor.name;
+}
 
 /** A tensor's values as JS numbers (INT64 through Number, FP16 / BF16 decoded). */
 export function toNumbers(tensor: HostTensor): number[] {
@@ -92,7 +97,8 @@ export function fromNumbers(datatype: Datatype, shape: readonly number[], values
     case 'FP16': data = new Uint16Array(Float16Array.from(values as ArrayLike<number>).buffer); break;
     case 'BF16': data = Uint16Array.from({ length: count }, (_, index) => bfloat16Bits(values[index])); break;
     case 'INT64': data = BigInt64Array.from({ length: count }, (_, index) => BigInt(integer(values[index]))); break;
-    case 'UINT64': data = BigUint64Array.from({ length: count }, (_, index) => BigInt(Math.max(0, integer(values[index])))); break;
+    // Out of range, integers keep their low bits as ONNX Cast specifies (-1 is 2^64 - 1).
+    case 'UINT64': data = BigUint64Array.from({ length: count }, (_, index) => BigInt.asUintN(64, BigInt(integer(values[index])))); break;
     case 'INT32': data = Int32Array.from({ length: count }, (_, index) => integer(values[index])); break;
     case 'INT16': data = Int16Array.from({ length: count }, (_, index) => integer(values[index])); break;
     case 'INT8': data = Int8Array.from({ length: count }, (_, index) => integer(values[index])); break;
@@ -116,33 +122,83 @@ function bfloat16Bits(value: number): number {
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-/** A tensor's values as `storage` GPU bytes (4-byte aligned). Throws for integers beyond i32. */
+/** The largest finite f32: a float beyond it has no f32 to be computed in. */
+const F32_MAX = 3.4028234663852886e38;
+const I32_MIN = -0x8000_0000;
+const I32_MAX = 0x7fff_ffff;
+
+/**
+ * A tensor's values as `storage` GPU bytes (4-byte aligned), converted exactly where the storage
+ * type holds the value: FP16 / BF16 widen to f32 exactly, FP64 rounds to the nearest f32, every
+ * integer type becomes i32 and BOOL 0 / 1. Throws INVALID_ARGUMENT naming the tensor, the value
+ * and its index for an integer beyond the i32 range or a finite FP64 beyond the f32 range, which
+ * the GPU could only compute wrong (wrapped, or as infinity).
+ */
 export function toStorageBytes(tensor: HostTensor, storage: StorageType, name: string): Uint8Array {
   const count = elementCount(tensor.shape);
   if (storage === 'f32') {
     if (tensor.datatype === 'FP32') return new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
-    return new Uint8Array(Float32Array.from(numberView(tensor)).buffer);
+    const values = numberView(tensor);
+    const out = Float32Array.from(values);
+    if (tensor.datatype === 'FP64') {
+      for (let index = 0; index < count; index++) {
+        if (!Number.isFinite(out[index]) && Number.isFinite(values[index])) {
+          throw invalidArgument(`'${name}' holds ${values[index]} at index ${index}, beyond the f32 range (±${F32_MAX}) the GPU computes FP64 in`);
+        }
+      }
+    }
+    return new Uint8Array(out.buffer);
   }
   if (storage === 'f16') {
+    if (tensor.datatype === 'FP16') return paddedTo4(new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength));
     const values = tensor.datatype === 'FP32' ? (tensor.data as Float32Array) : numberView(tensor);
     const halves = new Float16Array(count + (count % 2));
     halves.set(values);
     return new Uint8Array(halves.buffer);
   }
   if (tensor.datatype === 'INT32') return new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
-  const values = numberView(tensor);
   const out = new Int32Array(count);
+  if (tensor.datatype === 'BOOL') {
+    // Any non-zero byte is true; the kernels compare with 0 and 1.
+    const bytes = tensor.data as Uint8Array;
+    for (let index = 0; index < count; index++) out[index] = bytes[index] === 0 ? 0 : 1;
+    return new Uint8Array(out.buffer);
+  }
+  if (tensor.data instanceof BigInt64Array || tensor.data instanceof BigUint64Array) {
+    // Compared as bigints: converting to a number first would round values beyond 2^53.
+    const wide = tensor.data;
+    for (let index = 0; index < count; index++) {
+      const value = wide[index];
+      if (value > BigInt(I32_MAX) || value < BigInt(I32_MIN)) throw beyondI32(name, value, index, tensor.datatype);
+      out[index] = Number(value);
+    }
+    return new Uint8Array(out.buffer);
+  }
+  const values = numberView(tensor);
   for (let index = 0; index < count; index++) {
     const value = Math.trunc(values[index]);
-    if (value > 0x7fff_ffff || value < -0x8000_0000) {
-      throw invalidArgument(`'${name}' holds ${values[index]}, beyond the 32-bit integers the GPU computes with`);
-    }
+    if (value > I32_MAX || value < I32_MIN) throw beyondI32(name, values[index], index, tensor.datatype);
     out[index] = value;
   }
   return new Uint8Array(out.buffer);
 }
 
-/** GPU bytes of `storage` back to a host tensor of `datatype`. */
+const beyondI32 = (name: string, value: number | bigint, index: number, datatype: Datatype) =>
+  invalidArgument(`'${name}' holds ${value} at index ${index} (${datatype}), beyond the 32-bit integers the GPU computes with ([${I32_MIN}, ${I32_MAX}])`);
+
+/** `bytes` zero-padded to a whole number of 4-byte words (GPU copies move words). */
+function paddedTo4(bytes: Uint8Array): Uint8Array {
+  if (bytes.byteLength % 4 === 0) return bytes;
+  const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+  padded.set(bytes);
+  return padded;
+}
+
+/**
+ * GPU bytes of `storage` back to a host tensor of `datatype`: f32 to FP64 exactly and to FP16 /
+ * BF16 rounded to nearest even; i32 to each integer type keeping its low bits, as ONNX's integer
+ * arithmetic wraps (a UINT8 200 + 100 reads back 44), and to BOOL as non-zero.
+ */
 export function fromStorageBytes(bytes: ArrayBuffer, storage: StorageType, datatype: Datatype, shape: readonly number[]): HostTensor {
   const count = elementCount(shape);
   if (storage === 'f32') {
@@ -154,5 +210,19 @@ export function fromStorageBytes(bytes: ArrayBuffer, storage: StorageType, datat
     return datatype === 'FP16' ? { datatype, shape: [...shape], data: new Uint16Array(values.slice().buffer) } : fromNumbers(datatype, shape, values);
   }
   const values = new Int32Array(bytes, 0, count);
-  return datatype === 'INT32' ? { datatype, shape: [...shape], data: values.slice() } : fromNumbers(datatype, shape, values);
+  const tensor = (data: TypedArray): HostTensor => ({ datatype, shape: [...shape], data });
+  switch (datatype) {
+    case 'INT32': return tensor(values.slice());
+    // Typed-array construction converts modulo 2^bits: the low bits, reinterpreted.
+    case 'INT8': return tensor(new Int8Array(values));
+    case 'INT16': return tensor(new Int16Array(values));
+    case 'UINT8': return tensor(new Uint8Array(values));
+    case 'UINT16': return tensor(new Uint16Array(values));
+    case 'UINT32': return tensor(new Uint32Array(values));
+    case 'INT64': return tensor(BigInt64Array.from(values, (value) => BigInt(value)));
+    // A negative i32 is an unsigned subtraction that went below zero: it wraps as UINT64 does.
+    case 'UINT64': return tensor(BigUint64Array.from(values, (value) => BigInt.asUintN(64, BigInt(value))));
+    case 'BOOL': return tensor(Uint8Array.from(values, (value) => (value === 0 ? 0 : 1)));
+    default: return fromNumbers(datatype, shape, values);
+  }
 }

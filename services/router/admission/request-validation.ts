@@ -189,7 +189,7 @@ export function validateInferRequest(
   // The declared shapes say how big the request is before a single value is read.
   let declaredBytes = 0;
   for (const input of request.inputs) {
-    if (!isDatatype(input.datatype) || !input.shape.every((dim) => Number.isSafeInteger(dim) && dim >= 1)) continue;
+    if (!isDatatype(input.datatype) || !input.shape.every((dim) => Number.isSafeInteger(dim) && dim >= 0)) continue;
     declaredBytes += input.shape.reduce((product, dim) => product * dim, 1) * BYTES_PER_ELEMENT[input.datatype];
   }
   if (declaredBytes > Math.min(limits.maxRequestBytes, limits.maxBatchBytes)) {
@@ -207,8 +207,9 @@ export function validateInferRequest(
       throw invalidArgument(`input '${input.name}' must be ${spec.datatype}, got ${input.datatype}`);
     }
     const shape = input.shape;
+    // A zero-length dim is a valid empty tensor (the executor answers empty outputs without running a kernel on it).
     const wrongShape = shape.length !== spec.shape.length
-      || shape.some((dim, axis) => !Number.isSafeInteger(dim) || dim < 1 || (spec.shape[axis] !== -1 && spec.shape[axis] !== dim));
+      || shape.some((dim, axis) => !Number.isSafeInteger(dim) || dim < 0 || (spec.shape[axis] !== -1 && spec.shape[axis] !== dim));
     if (wrongShape) {
       throw invalidArgument(`input '${input.name}' has shape [${shape}], the model expects [${spec.shape}] (-1 = any size)`);
     }
