@@ -19,6 +19,8 @@ import { metrics } from '../../telemetry/metrics.ts';
 import type { AuditLog, ModelRegistry, WatchItem } from '../core/index.ts';
 import { checkCount, isDirectoryFormat } from '../validation/index.ts';
 import { authorizeModel } from '../../auth/access.ts';
+import type { Principal } from '../../auth/principal.ts';
+import { principalOf } from '../../rpc/call-principal.ts';
 import { createAuditTrail, recordedAuthor } from './audit-trail.ts';
 import { downloadChunks, uploadBody } from './framing.ts';
 
@@ -47,6 +49,24 @@ function toWatchResponse(item: WatchItem): WatchResponse {
     versionCreated: event.versionCreated, aliasMoved: event.aliasMoved, caughtUp: undefined,
   };
 }
+
+/**
+ * Whether `principal` may see the model `modelName`: a key or JWT with model globs sees only the
+ * models they cover, so ListModels and an unfiltered Watch do not reveal the names of the others.
+ * Every other caller (no globs, a service, authentication off) sees every model.
+ */
+function seesModel(principal: Principal, modelName: string): boolean {
+  if ((principal.kind !== 'key' && principal.kind !== 'jwt') || principal.models.length === 0) return true;
+  try {
+    authorizeModel(principal, modelName);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The model a Watch event is about ('' for none). */
+const modelOfEvent = (item: WatchItem) => (item.kind === 'event' ? item.event.versionCreated?.modelName ?? item.event.aliasMoved?.modelName ?? '' : '');
 
 /** An alias move for the audit log: `3 -> 4 (revision 5)`, splits as `3=90,4=10`. */
 function describeMove(move: AliasMove): string {
@@ -112,7 +132,10 @@ export function createRegistryService(registry: ModelRegistry, audit: AuditLog, 
     listVersions: unary('ListVersions', logger, async (request: ListVersionsRequest): Promise<ListVersionsResponse> =>
       registry.listVersions(request.modelName)),
 
-    listModels: unary('ListModels', logger, async (): Promise<ListModelsResponse> => ({ latest: await registry.listModels() })),
+    listModels: unary('ListModels', logger, async (_request: unknown, call): Promise<ListModelsResponse> => {
+      const principal = principalOf(call);
+      return { latest: (await registry.listModels()).filter((version) => seesModel(principal, version.modelName)) };
+    }),
 
     downloadArtifact: serverStream('DownloadArtifact', logger, async (request: DownloadArtifactRequest, call: ServerWritableStream<DownloadArtifactRequest, DownloadArtifactResponse>) => {
       const download = await registry.download(request.sha256, request.offset);
@@ -168,9 +191,12 @@ export function createRegistryService(registry: ModelRegistry, audit: AuditLog, 
       const stop = new AbortController();
       watchers.add(stop);
       call.on('cancelled', () => stop.abort());
+      const principal = principalOf(call);
       try {
         const from = request.fromNow ? 'now' : request.afterCursor;
         for await (const item of registry.watch(from, stop.signal, { modelName: request.modelName })) {
+          // Events of models outside the caller's globs are left out; the next cursor still moves past them.
+          if (item.kind === 'event' && !seesModel(principal, modelOfEvent(item))) continue;
           await send(call, toWatchResponse(item));
         }
       } finally {
