@@ -10,11 +10,13 @@ import type { OperatorSpec } from './contract.ts';
 import { concatSpec, expandSpec, gatherSpec, padSpec, sliceSpec, splitSpec, tileSpec, transposeSpec } from './data-movement.ts';
 import { binarySpec, castSpec, clipSpec, unarySpec, whereSpec } from './elementwise.ts';
 import { convSpec, convTransposeSpec, gemmSpec, matMulSpec } from './gemm-conv.ts';
+import { gatherElementsSpec, gatherNdSpec, oneHotSpec } from './indexing.ts';
 import { lrnSpec } from './lrn.ts';
 import { bitShiftSpec, bitwiseSpec, castLikeSpec, MATH_UNARY_OPS, mathUnarySpec, modSpec } from './math.ts';
 import { batchNormSpec, layerNormSpec } from './normalization.ts';
 import { globalPoolSpec, poolSpec } from './pool.ts';
 import { REDUCE_OP_OF, reduceSpec } from './reduce.ts';
+import { scatterElementsSpec, scatterNdSpec } from './scatter.ts';
 import {
   constantOfShapeSpec, dropoutSpec, flattenSpec, identitySpec, rangeSpec, reshapeSpec, shapeSpec, sizeSpec, squeezeLikeSpec,
 } from './shape-ops.ts';
@@ -70,6 +72,12 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['Size', sizeSpec],
   ['ConstantOfShape', constantOfShapeSpec],
   ['Range', rangeSpec],
+  ['GatherElements', gatherElementsSpec],
+  ['GatherND', gatherNdSpec],
+  ['OneHot', oneHotSpec],
+  ['ScatterElements', scatterElementsSpec('ScatterElements')],
+  ['Scatter', scatterElementsSpec('Scatter')],
+  ['ScatterND', scatterNdSpec],
 ]);
 
 /** Attribute names the Constant operator accepts. */

@@ -5,7 +5,7 @@
 import { expect } from 'vitest';
 import type { GpuContext } from '../../../services/executor/gpu/index.ts';
 import { compileOnnxModel, type CompiledModel } from '../../../services/executor/runtime/index.ts';
-import type { GraphBuilder } from '../../../services/onnx/builder.ts';
+import { GraphBuilder, type AttributeValue } from '../../../services/onnx/builder.ts';
 import type { HostTensor } from '../../../services/onnx/model.ts';
 import { ModelProto } from '../../../services/protocol/generated/onnx/onnx.ts';
 import { expectClose, runOrt } from '../numerics/ort-reference.ts';
@@ -35,4 +35,15 @@ export async function checkRuns(gpu: GpuContext, bytes: Uint8Array, runs: Readon
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * `op` over initializers (fresh values in every model) folds on the CPU at load; the folded value
+ * is then added to a graph input on the GPU, so the model still runs (and is compared) end to end.
+ */
+export function foldedModel(op: string, constants: HostTensor[], outShape: number[], attributes: Record<string, AttributeValue> = {}, opset = 13): Uint8Array {
+  const graph = new GraphBuilder(`folded_${op.toLowerCase()}`).input('x', 'FP32', outShape);
+  constants.forEach((tensor, index) => graph.initializer(`c${index}`, tensor.datatype, tensor.shape, tensor.data));
+  return graph.node(op, constants.map((_, index) => `c${index}`), ['folded'], attributes)
+    .node('Add', ['x', 'folded'], ['y']).output('y', 'FP32', outShape).toBytes({ opset });
 }
