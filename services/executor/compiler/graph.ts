@@ -6,7 +6,7 @@
 import type { Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor, NodeProto } from '../../onnx/model.ts';
 import { failedPrecondition } from '../../domain/errors.ts';
-import { invalidNode, unsupported, type Epilogue, type Location, type OperatorSpec } from '../ops/index.ts';
+import { invalidNode, operatorSpec, unsupported, type Epilogue, type Location, type OperatorSpec } from '../ops/index.ts';
 
 /** Work a node took over from its neighbours (fusion). */
 export interface NodeFusion {
@@ -156,12 +156,12 @@ export function withoutDeadNodes(nodes: readonly GraphNode[], outputs: readonly 
   return kept.reverse();
 }
 
-/** Outputs past the first are only produced by Split; anywhere else they must be unused. */
+/** Outputs past the first are only produced by Split and operators that say so (computesEveryOutput); anywhere else they must be unused. */
 export function checkExtraOutputs(nodes: readonly NodeProto[], graphOutputs: readonly string[]): void {
   const read = new Set(graphOutputs);
   for (const node of nodes) for (const name of node.input) if (name) read.add(name);
   for (const node of nodes) {
-    if (node.opType === 'Split') continue;
+    if (node.opType === 'Split' || operatorSpec(node)?.computesEveryOutput) continue;
     const extra = node.output.slice(1).find((name) => name && read.has(name));
     if (extra) throw unsupported(node, `output '${extra}' (only the first output is computed in inference)`);
   }

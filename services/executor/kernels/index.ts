@@ -16,6 +16,7 @@ export {
 export {
   layerNormDispatch, layerNormVariants, reduceDispatch, reduceVariants, ROW_KERNEL_MAX_LENGTH, softmaxDispatch, softmaxVariants, type ReduceOp,
 } from './reduce.ts';
+export { groupNormDispatch, groupNormVariants, type NormalizationProblem } from './group-norm.ts';
 export { lrnDispatch, lrnVariant, type LrnAttributes } from './lrn.ts';
 export { MATH_OPS, type MathOpName } from './math.ts';
 export { FUSABLE_ACTIVATIONS, IDENTITY, INTEGER_UNARY_OPS, ONNX_UNARY, UNARY_OPS, unaryFunction, type UnaryFunction } from './unary-ops.ts';

@@ -144,8 +144,10 @@ export interface OperatorSpec {
   readonly attributes: readonly string[];
   /** Allowed input counts, [min, max] (trailing '' inputs count as absent). */
   readonly inputs: readonly [number, number];
-  /** Allowed output counts; outputs past the first must be unused. Default [1, 1]. */
+  /** Allowed output counts; outputs past the first must be unused (unless computesEveryOutput). Default [1, 1]. */
   readonly outputs?: readonly [number, number];
+  /** The operator computes every output it declares (LayerNormalization's Mean and InvStdDev), so later nodes may read them. */
+  readonly computesEveryOutput?: boolean;
   /** Inputs read on the host (they must be known before the GPU runs). */
   readonly parameters?: readonly number[];
   /** True for operators whose outputs depend only on their inputs' shapes (Shape, Size). */

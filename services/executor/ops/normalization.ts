@@ -1,6 +1,7 @@
 /**
  * The normalizations: inference BatchNormalization (folded into a per-channel scale and shift
- * at load) and LayerNormalization (one row kernel invocation per normalized row).
+ * at load) and LayerNormalization (one row kernel invocation per normalized row; with its Mean /
+ * InvStdDev outputs named, the group kernel of normalization-extra.ts).
  */
 import { invalidArgument } from '../../domain/errors.ts';
 import { channelAffineDispatch, channelAffineVariant, IDENTITY, layerNormDispatch, layerNormVariants } from '../kernels/index.ts';
@@ -8,6 +9,7 @@ import { normalizeAxis, product } from '../tensor/index.ts';
 import { floatAttribute, intAttribute, unsupported } from './attributes.ts';
 import type { OperatorSpec } from './contract.ts';
 import { required } from './parameters.ts';
+import { cpuLayerNorm, layerNormTypes, layerNormWithStatistics, namesLayerNormStatistics } from './normalization-extra.ts';
 import { constantFloats, floatStorage, fp32, inputStorage, rowKernelMaxLength, sameAsInput } from './spec-parts.ts';
 
 // BatchNormalization (inference) and pools
@@ -58,9 +60,12 @@ export const layerNormSpec: OperatorSpec = {
   attributes: ['axis', 'epsilon', 'stash_type'],
   inputs: [2, 3],
   outputs: [1, 3],
-  types: sameAsInput,
+  computesEveryOutput: true,
+  types: layerNormTypes,
+  cpu: cpuLayerNorm,
   device(context) {
     const { node } = context;
+    if (namesLayerNormStatistics(node)) return layerNormWithStatistics(context);
     const axis = intAttribute(node, 'axis', -1);
     const epsilon = floatAttribute(node, 'epsilon', 1e-5);
     const hasBias = Boolean(context.inputs[2]?.name);

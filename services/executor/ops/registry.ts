@@ -14,6 +14,7 @@ import { gatherElementsSpec, gatherNdSpec, oneHotSpec } from './indexing.ts';
 import { lrnSpec } from './lrn.ts';
 import { bitShiftSpec, bitwiseSpec, castLikeSpec, MATH_UNARY_OPS, mathUnarySpec, modSpec } from './math.ts';
 import { batchNormSpec, layerNormSpec } from './normalization.ts';
+import { groupNormSpec, instanceNormSpec, meanVarianceNormSpec, rmsNormSpec } from './normalization-extra.ts';
 import { globalPoolSpec, poolSpec } from './pool.ts';
 import { REDUCE_OP_OF, reduceSpec } from './reduce.ts';
 import { scatterElementsSpec, scatterNdSpec } from './scatter.ts';
@@ -53,6 +54,10 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['LogSoftmax', softmaxSpec(true)],
   ['LayerNormalization', layerNormSpec],
   ['LRN', lrnSpec],
+  ['InstanceNormalization', instanceNormSpec],
+  ['GroupNormalization', groupNormSpec],
+  ['MeanVarianceNormalization', meanVarianceNormSpec],
+  ['RMSNormalization', rmsNormSpec],
   ...Object.keys(REDUCE_OP_OF).map((op) => [op, reduceSpec(op)] as [string, OperatorSpec]),
   ['Transpose', transposeSpec],
   ['Concat', concatSpec],
