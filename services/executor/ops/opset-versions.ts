@@ -146,8 +146,14 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   Erf: [9, 13],
   Gelu: [20],
   Not: [1],
+  Sin: [7, 22], Cos: [7, 22], Tan: [7, 22], Asin: [7, 22], Acos: [7, 22], Atan: [7, 22],
+  Sinh: [9, 22], Cosh: [9, 22], Asinh: [9, 22], Acosh: [9, 22], Atanh: [9, 22],
+  Round: [11, 22], Sign: [9, 13], Mish: [18, 22], Shrink: [9], ThresholdedRelu: [10, 22], Celu: [12], Softsign: [1, 22],
+  IsNaN: [9, 13, 20], IsInf: [10, 20],
+  BitwiseNot: [18], BitwiseAnd: [18], BitwiseOr: [18], BitwiseXor: [18], BitShift: [11], Mod: [10, 13],
   Clip: [v(1, dropConsumedInputs), 6, 11, 12, 13],
   Cast: [v(1, legacyCast), 6, 9, 13, 19, 21, 23, 24, 25],
+  CastLike: [15, 19, 21, 23, 24, 25],
   Add: ARITHMETIC, Sub: ARITHMETIC, Mul: ARITHMETIC, Div: ARITHMETIC,
   Pow: [v(1, legacyBroadcast), 7, 12, 13, 15],
   PRelu: [refused(1, PRELU_BEFORE_7), refused(6, PRELU_BEFORE_7), 7, 9, 16],
@@ -157,9 +163,11 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   GreaterOrEqual: [12, 16],
   LessOrEqual: [12, 16],
   And: [v(1, legacyBroadcast), 7], Or: [v(1, legacyBroadcast), 7], Xor: [v(1, legacyBroadcast), 7],
-  // Opsets 1 and 6 required equal shapes; numpy broadcasting (from 8) computes those alike.
+  // Min, Max, Sum, Mean: opsets 1 and 6 required equal shapes; numpy broadcasting (from 8) computes those alike.
   Min: [v(1, dropConsumedInputs), 6, 8, 12, 13],
   Max: [v(1, dropConsumedInputs), 6, 8, 12, 13],
+  Sum: [v(1, dropConsumedInputs), 6, 8, 13],
+  Mean: [v(1, dropConsumedInputs), 6, 8, 13],
   Where: [9, 16],
   // GEMM, convolution, normalization, pooling
   MatMul: [1, 9, 13],
@@ -168,6 +176,7 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   ConvTranspose: [v(1, legacyConvTranspose), 11, 22],
   BatchNormalization: [v(1, legacyBatchNorm), v(6, legacyBatchNorm), 7, 9, 14, 15],
   LayerNormalization: [17],
+  LRN: [1, 13],
   MaxPool: [1, 8, 10, 11, 12, 22],
   AveragePool: [1, 7, 10, 11, 19, 22],
   GlobalAveragePool: [1, 22],
@@ -204,6 +213,9 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   // host computes every Range in float64 and rounds once, which that covers.
   Range: [11, 27],
 };
+
+/** The operators the table lists. */
+export const VERSIONED_OPERATORS: readonly string[] = Object.keys(OPERATOR_VERSIONS);
 
 const asVersion = (entry: number | OperatorVersion): OperatorVersion => (typeof entry === 'number' ? { since: entry } : entry);
 

@@ -27,7 +27,7 @@ const int64s = (values: number[]) => BigInt64Array.from(values, BigInt);
 /**
  * Dense layer, Reshape, Transpose, Softmax and ReduceSum on `x`; Conv, MaxPool,
  * GlobalAveragePool, Flatten, Pad, Unsqueeze and Squeeze on `img`; Shape, Gather, Range and Cast
- * on the host; a round trip through FP16. Every one of these operators keeps its semantics from
+ * on the host; a round trip through FP64. Every one of these operators keeps its semantics from
  * 21 to 28 (some gained element types on the way).
  */
 function sweepModel(): GraphBuilder {
@@ -51,7 +51,7 @@ function sweepModel(): GraphBuilder {
     .node('Pad', ['f', 'pads'], ['padded']).node('Unsqueeze', ['padded', 'axis_0'], ['u']).node('Squeeze', ['u', 'axis_0'], ['y2'])
     .node('Shape', ['x'], ['shape']).node('Gather', ['shape', 'zero'], ['rows'], { axis: 0 })
     .node('Range', ['zero', 'rows', 'one'], ['indices']).node('Cast', ['indices'], ['y3'], { to: 1 })
-    .node('Cast', ['y1'], ['half'], { to: 10 }).node('Cast', ['half'], ['y4'], { to: 1 })
+    .node('Cast', ['y1'], ['double'], { to: 11 }).node('Cast', ['double'], ['y4'], { to: 1 })
     .output('y1', 'FP32', [-1, 2]).output('y2', 'FP32', [1, 5]).output('y3', 'FP32', [-1]).output('y4', 'FP32', [-1, 2]);
 }
 

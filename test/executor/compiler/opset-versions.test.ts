@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, NexusError } from '../../../services/domain/errors.ts';
 import { placeModel } from '../../../services/executor/compiler/index.ts';
-import { MAX_OPSET, resolveOperatorVersion, sinceVersionOf } from '../../../services/executor/ops/opset-versions.ts';
+import { operatorSpec } from '../../../services/executor/ops/index.ts';
+import { MAX_OPSET, resolveOperatorVersion, sinceVersionOf, VERSIONED_OPERATORS } from '../../../services/executor/ops/opset-versions.ts';
 import { GraphBuilder, type AttributeValue } from '../../../services/onnx/builder.ts';
 import type { NodeProto } from '../../../services/onnx/model.ts';
 import { AttributeProto_AttributeType as AttributeType } from '../../../services/protocol/generated/onnx/onnx.ts';
@@ -41,6 +42,7 @@ describe('the version in effect', () => {
     ['Softmax', 12, 11], ['Softmax', 28, 13],
     ['Conv', 21, 11], ['Conv', 22, 22],
     ['Gelu', 19, undefined], ['Gelu', 20, 20],
+    ['Sin', 21, 7], ['Sin', 22, 22], ['CastLike', 28, 25], ['Sum', 7, 6], ['Sum', 8, 8], ['Mod', 9, undefined],
     ['BatchNormalization', 6, 6], ['BatchNormalization', 8, 7], ['BatchNormalization', 28, 15],
     // Not in the table: every version is taken as covered.
     ['SomeLaterOperator', 28, undefined],
@@ -49,6 +51,14 @@ describe('the version in effect', () => {
   });
 
   it('knows the opsets up to 28', () => expect(MAX_OPSET).toBe(28));
+
+  it('lists only operators the registry runs, each defined at opset 28', () => {
+    expect(VERSIONED_OPERATORS.length).toBeGreaterThan(80);
+    for (const opType of VERSIONED_OPERATORS) {
+      expect(() => operatorSpec(nodeOf(opType, ['x'])), opType).not.toThrow();
+      expect(sinceVersionOf(opType, 28), opType).toBeDefined();
+    }
+  });
 });
 
 describe('old spellings in their modern form', () => {

@@ -48,12 +48,13 @@ function innerModel(): Uint8Array {
     .toBytes({ opset: 21 });
 }
 
-async function expectSameAsOrt(bytes: Uint8Array, inputs: Map<string, HostTensor>): Promise<Map<string, HostTensor>> {
+/** Runs ours and onnxruntime on `inputs`; compares every output but those in `unchecked`. */
+async function expectSameAsOrt(bytes: Uint8Array, inputs: Map<string, HostTensor>, unchecked: readonly string[] = []): Promise<Map<string, HostTensor>> {
   const model = await compileOnnxModel(gpu, bytes, { isolate: false });
   try {
     const [ours, expected] = await Promise.all([model.run(inputs), runOrt(bytes, inputs)]);
     expect([...ours.outputs.keys()].sort()).toEqual([...expected.keys()].sort());
-    for (const [name, tensor] of expected) expectClose(name, ours.outputs.get(name), tensor);
+    for (const [name, tensor] of expected) if (!unchecked.includes(name)) expectClose(name, ours.outputs.get(name), tensor);
     return ours.outputs;
   } finally {
     model.dispose();
@@ -85,7 +86,9 @@ describe('zero rows', () => {
 
 describe('an empty inner dim', () => {
   it('sums to zeros, multiplies to zeros over K = 0, and leaves element-wise outputs empty', async () => {
-    const outputs = await expectSameAsOrt(innerModel(), new Map([['a', randomTensor([2, 0, 3])]]));
+    // onnxruntime 1.30's MatMul leaves its output uninitialized when K = 0; the product of empty
+    // operands is zeros, which is what ours must answer.
+    const outputs = await expectSameAsOrt(innerModel(), new Map([['a', randomTensor([2, 0, 3])]]), ['gram']);
     expect(Array.from(outputs.get('sums')!.data as Float32Array)).toEqual(new Array(6).fill(0));
     expect(Array.from(outputs.get('gram')!.data as Float32Array)).toEqual(new Array(18).fill(0));
     expect(outputs.get('squashed')!.shape).toEqual([2, 0, 3]);
