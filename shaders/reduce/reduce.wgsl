@@ -18,8 +18,10 @@
 //                   across invocations, then a tree reduction in workgroup memory.
 // Preludes: common/index.wgsl (fast_div).
 //
-// Ops: 0 sum, 1 mean (sum / count), 2 max, 3 min, 4 product, 5 sum of squares, 6 L1, 7 L2.
-// Max and min of an empty set give -inf / +inf as ONNX's identity elements.
+// Ops: 0 sum, 1 mean (sum / count), 2 max, 3 min, 4 product, 5 sum of squares, 6 L1, 7 L2,
+// 8 log of the sum, 9 log-sum-exp: two passes, the maximum m first, then log(sum exp(x - m)) + m,
+// so no exponent overflows. Max and min of an empty set give -inf / +inf as ONNX's identity
+// elements; the log-sum-exp of nothing is log(0) = -inf.
 
 override WORKGROUP_SIZE: u32 = 1u;
 
@@ -42,6 +44,10 @@ struct Params {
 
 var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
 
+const OP_LOG_SUM_EXP: u32 = 9u;
+// The second pass of log-sum-exp: the sum of exp(x - shift).
+const OP_SUM_EXP: u32 = 10u;
+
 fn identity_of(op: u32) -> f32 {
   switch (op) {
     case 2u: { return bitcast<f32>(select(0xff800000u, 0u, op == 0u)); }
@@ -51,8 +57,9 @@ fn identity_of(op: u32) -> f32 {
   }
 }
 
-fn combine(acc: f32, x: f32, op: u32) -> f32 {
+fn combine(acc: f32, x: f32, op: u32, shift: f32) -> f32 {
   switch (op) {
+    case 10u: { return acc + exp(x - shift); }
     case 2u: { return max(acc, x); }
     case 3u: { return min(acc, x); }
     case 4u: { return acc * x; }
@@ -77,8 +84,38 @@ fn finish(acc: f32, op: u32) -> f32 {
     // The mean of nothing is 0 (onnxruntime's answer), not 0 / 0.
     case 1u: { return select(acc / f32(params.reduce_count), 0.0, params.reduce_count == 0u); }
     case 7u: { return sqrt(acc); }
+    case 8u: { return log(acc); }
     default: { return acc; }
   }
+}
+
+// Combines the reduced elements of one output (`base`) with `op`, then, with a workgroup per
+// output, the invocations' partial results: every invocation gets the total. Called in uniform
+// control flow (the barriers), once per pass.
+fn reduce_pass(op: u32, base: u32, lane_start: u32, reduce_dim0: u32, local_index: u32, shift: f32) -> f32 {
+  var acc = identity_of(op);
+  for (var r2 = 0u; r2 < params.reduce_dims[2]; r2++) {
+    for (var r1 = 0u; r1 < params.reduce_dims[1]; r1++) {
+      let row = base + r2 * params.reduce_strides[2] + r1 * params.reduce_strides[1];
+      for (var r0 = lane_start; r0 < reduce_dim0; r0 += WORKGROUP_SIZE) {
+        acc = combine(acc, f32(input[row + r0 * params.reduce_strides[0]]), op, shift);
+      }
+    }
+  }
+  if (WORKGROUP_SIZE > 1u) {
+    partial[local_index] = acc;
+    for (var half = WORKGROUP_SIZE / 2u; half > 0u; half = half / 2u) {
+      workgroupBarrier();
+      if (local_index < half) {
+        partial[local_index] = merge(partial[local_index], partial[local_index + half], op);
+      }
+    }
+    workgroupBarrier();
+    acc = partial[0];
+    // Everyone has read the total before a second pass overwrites partial[].
+    workgroupBarrier();
+  }
+  return acc;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -103,29 +140,16 @@ fn main(
   }
 
   let op = params.op;
-  var acc = identity_of(op);
   let lane_start = select(0u, local_index, WORKGROUP_SIZE > 1u);
   let reduce_dim0 = select(0u, params.reduce_dims[0], in_range);
-  for (var r2 = 0u; r2 < params.reduce_dims[2]; r2++) {
-    for (var r1 = 0u; r1 < params.reduce_dims[1]; r1++) {
-      let row = base + r2 * params.reduce_strides[2] + r1 * params.reduce_strides[1];
-      for (var r0 = lane_start; r0 < reduce_dim0; r0 += WORKGROUP_SIZE) {
-        acc = combine(acc, f32(input[row + r0 * params.reduce_strides[0]]), op);
-      }
-    }
+  var result: f32;
+  if (op == OP_LOG_SUM_EXP) {
+    let largest = reduce_pass(2u, base, lane_start, reduce_dim0, local_index, 0.0);
+    // An empty or all -inf set has no finite maximum to shift by; its sum of exp(x) is 0 then.
+    let shift = select(0.0, largest, largest >= -3.402823466e+38 && largest <= 3.402823466e+38);
+    result = log(reduce_pass(OP_SUM_EXP, base, lane_start, reduce_dim0, local_index, shift)) + shift;
+  } else {
+    result = finish(reduce_pass(op, base, lane_start, reduce_dim0, local_index, 0.0), op);
   }
-
-  if (WORKGROUP_SIZE > 1u) {
-    partial[local_index] = acc;
-    for (var half = WORKGROUP_SIZE / 2u; half > 0u; half = half / 2u) {
-      workgroupBarrier();
-      if (local_index < half) {
-        partial[local_index] = merge(partial[local_index], partial[local_index + half], op);
-      }
-    }
-    workgroupBarrier();
-    if (local_index == 0u && in_range) { output[out_index] = T(finish(partial[0], op)); }
-  } else if (in_range) {
-    output[out_index] = T(finish(acc, op));
-  }
+  if (in_range && lane_start == 0u) { output[out_index] = T(result); }
 }

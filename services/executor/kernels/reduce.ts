@@ -7,7 +7,7 @@ import { product, type StorageType } from '../tensor/index.ts';
 import { linearGrid, reciprocal, UniformWriter, type Dispatch, type KernelVariant } from './kernel.ts';
 
 /** The reduce shader's op codes. */
-export const REDUCE_OPS = { sum: 0, mean: 1, max: 2, min: 3, prod: 4, sumSquare: 5, l1: 6, l2: 7 } as const;
+export const REDUCE_OPS = { sum: 0, mean: 1, max: 2, min: 3, prod: 4, sumSquare: 5, l1: 6, l2: 7, logSum: 8, logSumExp: 9 } as const;
 export type ReduceOp = keyof typeof REDUCE_OPS;
 
 /** Invocations per output in the cooperative variant. */

@@ -5,7 +5,7 @@
 import { reduceDispatch, type ReduceOp, reduceVariants } from '../kernels/index.ts';
 import { numberView, reduceShape, stridesOf, product } from '../tensor/index.ts';
 import { booleanAttribute, intAttribute } from './attributes.ts';
-import type { CpuOp, OperatorSpec } from './contract.ts';
+import type { CpuOp, DeviceOperator, LoadContext, OperatorSpec } from './contract.ts';
 import { reserve, store } from './cpu-indexing.ts';
 import { reduceAxes, required, requiredValue } from './parameters.ts';
 import { inputStorage, io, sameAsInput } from './spec-parts.ts';
@@ -54,20 +54,22 @@ export function reduceSpec(opType: string): OperatorSpec {
     parameters: [1],
     types: sameAsInput,
     cpu: reduce(opType),
-    device(context) {
-      const { node, opset } = context;
-      const keepDims = booleanAttribute(node, 'keepdims', true);
-      const noop = booleanAttribute(node, 'noop_with_empty_axes', false);
-      const variants = reduceVariants(inputStorage(context, 0));
-      return {
-        kind: 'kernel',
-        variants,
-        plan(inputs, maxPerDimension) {
-          const shape = required(inputs, 0).shape;
-          const { outShape, axes } = reduceShape(shape, reduceAxes(node, opset, inputs), keepDims, noop);
-          return { outputShapes: [outShape], dispatches: [{ ...reduceDispatch(shape, axes, REDUCE_OP_OF[opType], maxPerDimension), bindings: io(1) }] };
-        },
-      };
+    device: (context) => reductionDevice(context, REDUCE_OP_OF[opType]),
+  };
+}
+
+/** The reduce kernel computing `op` over the node's axes (attribute or input), keepdims and noop_with_empty_axes. */
+export function reductionDevice(context: LoadContext, op: ReduceOp): DeviceOperator {
+  const { node, opset } = context;
+  const keepDims = booleanAttribute(node, 'keepdims', true);
+  const noop = booleanAttribute(node, 'noop_with_empty_axes', false);
+  return {
+    kind: 'kernel',
+    variants: reduceVariants(inputStorage(context, 0)),
+    plan(inputs, maxPerDimension) {
+      const shape = required(inputs, 0).shape;
+      const { outShape, axes } = reduceShape(shape, reduceAxes(node, opset, inputs), keepDims, noop);
+      return { outputShapes: [outShape], dispatches: [{ ...reduceDispatch(shape, axes, op, maxPerDimension), bindings: io(1) }] };
     },
   };
 }

@@ -17,6 +17,7 @@ import { batchNormSpec, layerNormSpec } from './normalization.ts';
 import { groupNormSpec, instanceNormSpec, meanVarianceNormSpec, rmsNormSpec } from './normalization-extra.ts';
 import { globalPoolSpec, poolSpec } from './pool.ts';
 import { REDUCE_OP_OF, reduceSpec } from './reduce.ts';
+import { EXTRA_REDUCTIONS, extraReductionSpec } from './reduce-extra.ts';
 import { scatterElementsSpec, scatterNdSpec } from './scatter.ts';
 import {
   constantOfShapeSpec, dropoutSpec, flattenSpec, identitySpec, rangeSpec, reshapeSpec, shapeSpec, sizeSpec, squeezeLikeSpec,
@@ -59,6 +60,7 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['MeanVarianceNormalization', meanVarianceNormSpec],
   ['RMSNormalization', rmsNormSpec],
   ...Object.keys(REDUCE_OP_OF).map((op) => [op, reduceSpec(op)] as [string, OperatorSpec]),
+  ...EXTRA_REDUCTIONS.map((op) => [op, extraReductionSpec(op)] as [string, OperatorSpec]),
   ['Transpose', transposeSpec],
   ['Concat', concatSpec],
   ['Split', splitSpec],
