@@ -41,6 +41,14 @@ describe('validateInferRequest', () => {
     expect(Array.from(new Float32Array(new Uint8Array(validated.inputs[0].data).buffer))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
+  it('accepts zero rows: an empty batch dimension is a valid tensor', () => {
+    const validated = validateInferRequest(inferRequest({
+      inputs: [{ name: 'features', datatype: 'FP32', shape: [0, 4], parameters: {}, contents: contents([]) }],
+    }), signature, 32);
+    expect(validated.rows).toBe(0);
+    expect(validated.inputs[0].data.byteLength).toBe(0);
+  });
+
   it('accepts raw contents and answers raw', () => {
     const raw = new Uint8Array(new Float32Array([1, 2, 3, 4]).buffer);
     const validated = validateInferRequest(inferRequest({
@@ -68,7 +76,7 @@ describe('validateInferRequest', () => {
       rawInputContents: [new Uint8Array(32)],
     }, /contents must not be set when raw_input_contents is used/],
     ['an unknown requested output', { outputs: [{ name: 'logits', parameters: {} }] }, /requested output 'logits' does not exist/],
-    ['a zero-size dimension', { inputs: [{ name: 'features', datatype: 'FP32', shape: [0, 4], parameters: {}, contents: contents([]) }] }, /shape \[0,4\]/],
+    ['a zero-size dimension where the signature fixes it', { inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 0], parameters: {}, contents: contents([]) }] }, /shape \[1,0\]/],
   ] as Array<[string, Partial<ModelInferRequest>, RegExp]>)('rejects %s with INVALID_ARGUMENT naming the problem', (_, overrides, message) => {
     const error = rejection(inferRequest(overrides));
     expect(error.code).toBe(ErrorCode.INVALID_ARGUMENT);
