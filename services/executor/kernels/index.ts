@@ -16,6 +16,8 @@ export {
 export {
   layerNormDispatch, layerNormVariants, reduceDispatch, reduceVariants, ROW_KERNEL_MAX_LENGTH, softmaxDispatch, softmaxVariants, type ReduceOp,
 } from './reduce.ts';
+export { argReduceDispatch, argReduceVariant, type AxisProblem, cumSumDispatch, cumSumVariant } from './axis-rows.ts';
+export { triluDispatch, triluVariant } from './trilu.ts';
 export { groupNormDispatch, groupNormVariants, type NormalizationProblem } from './group-norm.ts';
 export { lrnDispatch, lrnVariant, type LrnAttributes } from './lrn.ts';
 export { MATH_OPS, type MathOpName } from './math.ts';

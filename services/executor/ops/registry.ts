@@ -8,9 +8,11 @@ import { ONNX_UNARY } from '../kernels/index.ts';
 import { invalidNode, unsupported } from './attributes.ts';
 import type { OperatorSpec } from './contract.ts';
 import { concatSpec, expandSpec, gatherSpec, padSpec, sliceSpec, splitSpec, tileSpec, transposeSpec } from './data-movement.ts';
+import { argReduceSpec, cumSumSpec } from './arg-reduce.ts';
 import { binarySpec, castSpec, clipSpec, unarySpec, whereSpec } from './elementwise.ts';
 import { convSpec, convTransposeSpec, gemmSpec, matMulSpec } from './gemm-conv.ts';
 import { gatherElementsSpec, gatherNdSpec, oneHotSpec } from './indexing.ts';
+import { depthToSpaceSpec, spaceToDepthSpec, triluSpec } from './layout.ts';
 import { lrnSpec } from './lrn.ts';
 import { bitShiftSpec, bitwiseSpec, castLikeSpec, MATH_UNARY_OPS, mathUnarySpec, modSpec } from './math.ts';
 import { batchNormSpec, layerNormSpec } from './normalization.ts';
@@ -61,6 +63,12 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['RMSNormalization', rmsNormSpec],
   ...Object.keys(REDUCE_OP_OF).map((op) => [op, reduceSpec(op)] as [string, OperatorSpec]),
   ...EXTRA_REDUCTIONS.map((op) => [op, extraReductionSpec(op)] as [string, OperatorSpec]),
+  ['ArgMax', argReduceSpec(false)],
+  ['ArgMin', argReduceSpec(true)],
+  ['CumSum', cumSumSpec],
+  ['Trilu', triluSpec],
+  ['DepthToSpace', depthToSpaceSpec],
+  ['SpaceToDepth', spaceToDepthSpec],
   ['Transpose', transposeSpec],
   ['Concat', concatSpec],
   ['Split', splitSpec],
