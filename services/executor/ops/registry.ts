@@ -15,6 +15,8 @@ import { gatherElementsSpec, gatherNdSpec, oneHotSpec } from './indexing.ts';
 import { depthToSpaceSpec, spaceToDepthSpec, triluSpec } from './layout.ts';
 import { lrnSpec } from './lrn.ts';
 import { bitShiftSpec, bitwiseSpec, castLikeSpec, MATH_UNARY_OPS, mathUnarySpec, modSpec } from './math.ts';
+import { nonMaxSuppressionSpec } from './nms.ts';
+import { nonZeroSpec, uniqueSpec } from './nonzero.ts';
 import { batchNormSpec, layerNormSpec } from './normalization.ts';
 import { groupNormSpec, instanceNormSpec, meanVarianceNormSpec, rmsNormSpec } from './normalization-extra.ts';
 import { globalPoolSpec, poolSpec } from './pool.ts';
@@ -25,6 +27,7 @@ import {
   constantOfShapeSpec, dropoutSpec, flattenSpec, identitySpec, rangeSpec, reshapeSpec, shapeSpec, sizeSpec, squeezeLikeSpec,
 } from './shape-ops.ts';
 import { softmaxSpec } from './softmax.ts';
+import { topKSpec } from './topk.ts';
 import { meanSpec, sumSpec } from './variadic.ts';
 
 const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpec>([
@@ -93,6 +96,10 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['ScatterElements', scatterElementsSpec('ScatterElements')],
   ['Scatter', scatterElementsSpec('Scatter')],
   ['ScatterND', scatterNdSpec],
+  ['TopK', topKSpec],
+  ['NonZero', nonZeroSpec],
+  ['Unique', uniqueSpec],
+  ['NonMaxSuppression', nonMaxSuppressionSpec],
 ]);
 
 /** Attribute names the Constant operator accepts. */

@@ -10,6 +10,7 @@
  * read back, and the next segment's plan (built once per read-back content and kept by the plan
  * before it) binds the earlier plans' buffers. Each read-back is one more submit and map.
  */
+import { createHash } from 'node:crypto';
 import { elementCount, type Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor } from '../../onnx/model.ts';
 import { ErrorCode, failedPrecondition, NexusError } from '../../domain/errors.ts';
@@ -274,6 +275,20 @@ export interface PlanRun {
   readonly readbacks: number;
 }
 
+/** Elements up to which a value read on the host keys plans by its numbers; beyond, by a digest of its bytes. */
+const LITERAL_KEY_ELEMENTS = 64;
+
+/**
+ * What a value read on the host contributes to a plan key: its shape and numbers when it is small
+ * (axes, starts, repeats, K), a digest of its bytes when it is large (the boxes a
+ * NonMaxSuppression reads), so keys stay short; a plan then serves only runs with those bytes.
+ */
+function contentKey(tensor: HostTensor): string {
+  if (tensor.data.length <= LITERAL_KEY_ELEMENTS) return `[${tensor.shape.join('x')}]${toNumbers(tensor).join(',')}`;
+  const bytes = new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
+  return `[${tensor.shape.join('x')}]#${createHash('sha256').update(bytes).digest('base64')}`;
+}
+
 /**
  * The plan key and the host-read input values of a request: input shapes, plus the values of
  * the graph inputs that steps read on the host (Reshape's shape, Tile's repeats, ... given as
@@ -282,7 +297,7 @@ export interface PlanRun {
 export function planInputs(graph: CompiledGraph, inputs: ReadonlyMap<string, HostTensor>, shapes: ReadonlyMap<string, readonly number[]>) {
   const values = new Map<string, HostTensor>();
   for (const name of segmentationOf(graph).hostReadInputs) values.set(name, inputs.get(name)!);
-  const key = [...shapes.values()].map((shape) => shape.join('x')).join('|') + [...values].map(([name, tensor]) => `|${name}=${toNumbers(tensor).join(',')}`).join('');
+  const key = [...shapes.values()].map((shape) => shape.join('x')).join('|') + [...values].map(([name, tensor]) => `|${name}=${contentKey(tensor)}`).join('');
   return { key, values };
 }
 
@@ -330,7 +345,7 @@ export async function runExecutionPlan(
     const shapes = new Map(plan.readDims.map((output) => [output.name, toNumbers(read(output))]));
     plan.readback.unmap();
     readbacks += 1;
-    const key = [...values].map(([name, tensor]) => `${name}=${toNumbers(tensor).join(',')}`)
+    const key = [...values].map(([name, tensor]) => `${name}=${contentKey(tensor)}`)
       .concat([...shapes].map(([name, dims]) => `${name}:${dims.join('x')}`)).join('|');
     let next = plan.next!.get(key);
     if (!next) {

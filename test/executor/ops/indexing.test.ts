@@ -37,7 +37,7 @@ describe('GatherElements', () => {
     checkOneNode(gpu, {
       op: 'GatherElements', inputs: [
         { name: 'x', shape: [4, 6], datatype: 'INT64', fill: indices(-1e6, 1e6) },
-        { name: 'i', shape: [4, 3], datatype: 'INT32', fill: (shape) => randomIntegers(shape, -6, 5, 'INT32') },
+        { name: 'i', shape: [4, 3], datatype: 'INT32', fill: (shape: number[]) => randomIntegers(shape, -6, 5, 'INT32') },
       ],
       outputs: [{ name: 'y', shape: [4, 3], datatype: 'INT64' }], attributes: { axis: 1 }, opset: 11,
     }));
@@ -99,8 +99,8 @@ describe('OneHot', () => {
   it('FP32 indices and an FP32 depth given as a graph input (opset 9)', () =>
     checkOneNode(gpu, {
       op: 'OneHot', inputs: [
-        { name: 'i', shape: [4, 3], fill: (shape) => ({ ...randomIntegers(shape, 0, 5, 'INT32'), datatype: 'FP32', data: Float32Array.from(randomIntegers(shape, 0, 5, 'INT32').data as Int32Array) }) },
-        { name: 'depth', shape: [1], fill: () => ({ datatype: 'FP32', shape: [1], data: Float32Array.of(6) }) },
+        { name: 'i', shape: [4, 3], fill: (shape: number[]): HostTensor => ({ datatype: 'FP32', shape, data: Float32Array.from(randomIntegers(shape, 0, 5, 'INT32').data as Int32Array) }) },
+        { name: 'depth', shape: [1], fill: (): HostTensor => ({ datatype: 'FP32', shape: [1], data: Float32Array.of(6) }) },
       ],
       output: [4, 3, 6], nodeInputs: ['i', 'depth', 'values'], opset: 9,
       initializers: [{ name: 'values', tensor: { datatype: 'FP32', shape: [2], data: Float32Array.of(0, 1) } }],

@@ -39,11 +39,14 @@ export async function checkRuns(gpu: GpuContext, bytes: Uint8Array, runs: Readon
 
 /**
  * `op` over initializers (fresh values in every model) folds on the CPU at load; the folded value
- * is then added to a graph input on the GPU, so the model still runs (and is compared) end to end.
+ * (its first output; `extraOutputs` names the others, unread) is then added to a graph input on
+ * the GPU, so the model still runs (and is compared) end to end.
  */
-export function foldedModel(op: string, constants: HostTensor[], outShape: number[], attributes: Record<string, AttributeValue> = {}, opset = 13): Uint8Array {
+export function foldedModel(
+  op: string, constants: HostTensor[], outShape: number[], attributes: Record<string, AttributeValue> = {}, opset = 13, extraOutputs: string[] = [],
+): Uint8Array {
   const graph = new GraphBuilder(`folded_${op.toLowerCase()}`).input('x', 'FP32', outShape);
   constants.forEach((tensor, index) => graph.initializer(`c${index}`, tensor.datatype, tensor.shape, tensor.data));
-  return graph.node(op, constants.map((_, index) => `c${index}`), ['folded'], attributes)
+  return graph.node(op, constants.map((_, index) => `c${index}`), ['folded', ...extraOutputs], attributes)
     .node('Add', ['x', 'folded'], ['y']).output('y', 'FP32', outShape).toBytes({ opset });
 }

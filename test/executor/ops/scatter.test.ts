@@ -57,21 +57,21 @@ describe('ScatterElements', () => {
     const dim = axis < 0 ? axis + data.length : axis;
     return checkOneNode(gpu, {
       op: 'ScatterElements', opset, output: data, attributes: { axis, ...(reduction === 'none' ? {} : { reduction }) },
-      inputs: [['x', data], { name: 'i', shape: indicesShape, datatype: 'INT64', fill: (shape) => elementIndices(shape, dim, data[dim], reduction !== 'none') },
+      inputs: [['x', data], { name: 'i', shape: indicesShape, datatype: 'INT64', fill: (shape: number[]) => elementIndices(shape, dim, data[dim], reduction !== 'none') },
         ['u', indicesShape]],
     });
   });
   it('INT64 data with add', () =>
     checkOneNode(gpu, {
       op: 'ScatterElements', opset: 16, attributes: { axis: 1, reduction: 'add' }, outputs: [{ name: 'y', shape: [3, 5], datatype: 'INT64' }],
-      inputs: [{ name: 'x', shape: [3, 5], datatype: 'INT64', fill: (shape) => randomIntegers(shape, -1000, 1000) },
-        { name: 'i', shape: [3, 6], datatype: 'INT64', fill: (shape) => elementIndices(shape, 1, 5, true) },
-        { name: 'u', shape: [3, 6], datatype: 'INT64', fill: (shape) => randomIntegers(shape, -1000, 1000) }],
+      inputs: [{ name: 'x', shape: [3, 5], datatype: 'INT64', fill: (shape: number[]) => randomIntegers(shape, -1000, 1000) },
+        { name: 'i', shape: [3, 6], datatype: 'INT64', fill: (shape: number[]) => elementIndices(shape, 1, 5, true) },
+        { name: 'u', shape: [3, 6], datatype: 'INT64', fill: (shape: number[]) => randomIntegers(shape, -1000, 1000) }],
     }));
   it('Scatter (opset 9)', () =>
     checkOneNode(gpu, {
       op: 'Scatter', opset: 9, output: [6, 4], attributes: { axis: 0 },
-      inputs: [['x', [6, 4]], { name: 'i', shape: [3, 4], datatype: 'INT64', fill: (shape) => elementIndices(shape, 0, 6, false) }, ['u', [3, 4]]],
+      inputs: [['x', [6, 4]], { name: 'i', shape: [3, 4], datatype: 'INT64', fill: (shape: number[]) => elementIndices(shape, 0, 6, false) }, ['u', [3, 4]]],
     }));
   it('folded on the host', () =>
     checkModelAgainstOrt(gpu, foldedModel('ScatterElements', [randomTensor([4, 5]), int64([0, -1, 2, 2, 4, 0], [2, 3]), randomTensor([2, 3])], [4, 5], { axis: 1, reduction: 'add' }, 16),
