@@ -57,8 +57,11 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: NamedTensor[]; 
     if (dataStart + end > bytes.length || end - begin !== 4 * entry.shape.reduce((p, d) => p * d, 1)) {
       throw new RangeError(`tensor ${name}'s byte range [${begin}, ${end}) does not fit its shape or the file`);
     }
-    // Copied, so the tensor is aligned whatever the header's length.
-    const data = new Float32Array(bytes.slice(dataStart + begin, dataStart + end).buffer);
+    // Copied into its own buffer, so the tensor is aligned whatever the header's length (and a
+    // Node Buffer's shared pool is never aliased).
+    const copy = new Uint8Array(end - begin);
+    copy.set(bytes.subarray(dataStart + begin, dataStart + end));
+    const data = new Float32Array(copy.buffer);
     return { name, shape: entry.shape, data };
   });
   return { tensors, metadata };
