@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-/** The router as a process: node services/router/main.ts --registry HOST:PORT --executor HOST:PORT */
+/** The router as a process: node services/router/main.ts --registry HOST:PORT --executor HOST:PORT (or --executors-dns NAME[:PORT]) */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
 import { DEFAULT_BATCHING_POLICY } from '../domain/index.ts';
 import {
   BUDGET_KEYS, DEFAULT_ROUTER_BUDGETS, DEFAULT_SERVING_CONFIG, loadRouterConfig, type ModelServingConfig, type RouterBudgets,
 } from './config/index.ts';
-import { DEFAULT_BATCH_TIMEOUT_MS } from './fleet/index.ts';
+import { DEFAULT_BATCH_TIMEOUT_MS, DEFAULT_DNS_INTERVAL_MS, parseDnsTarget } from './fleet/index.ts';
 import { enforceBindPolicy, loadServiceTls, publicServerCredentials, tlsDirFrom } from '../tls/index.ts';
 import { jwtOptionsFrom } from '../auth/jwt.ts';
 import { startRouter } from './server.ts';
@@ -23,6 +23,9 @@ const program = new Command('nexus-router')
   .option('--address <host:port>', 'address to listen on', '127.0.0.1:8001')
   .option('--registry <host:port>', 'registry address', '127.0.0.1:8011')
   .addOption(new Option('--executor <host:port>', 'an executor to dial (repeatable)').argParser(collect).default([]))
+  .addOption(new Option('--executors-dns <name[:port]>', 'executors by DNS name: every A/AAAA record is one (a headless Service); port default 8021').env('NEXUS_EXECUTORS_DNS'))
+  .addOption(new Option('--executors-dns-interval-ms <ms>', 'how often --executors-dns is resolved again').argParser(atLeast(100)).env('NEXUS_EXECUTORS_DNS_INTERVAL_MS')
+    .default(String(DEFAULT_DNS_INTERVAL_MS)))
   .option('--max-batch-size <rows>', 'default max batch size', atLeast(1), String(DEFAULT_BATCHING_POLICY.maxBatchSize))
   .option('--max-queue-delay-us <us>', 'default max queue delay in microseconds', atLeast(0), String(DEFAULT_BATCHING_POLICY.maxQueueDelayMs * 1000))
   .option('--max-queue-size <requests>', 'default bound on queued requests per model', atLeast(1), String(DEFAULT_BATCHING_POLICY.maxQueueSize))
@@ -48,7 +51,7 @@ const program = new Command('nexus-router')
   .addOption(new Option('--jwt-jwks-url <url>', "the issuer's JWKS, fetched and cached (https unless loopback)").env('NEXUS_JWT_JWKS_URL'))
   .parse();
 const options = program.opts<{
-  address: string; metricsAddress: string; registry: string; executor: string[]; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string;
+  address: string; metricsAddress: string; registry: string; executor: string[]; executorsDns?: string; executorsDnsIntervalMs: string; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string;
   batchTimeoutMs: string; config?: string; tlsDir?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string; insecure?: boolean;
   jwtIssuer?: string; jwtAudience?: string; jwtKeyFile?: string; jwtJwksUrl?: string;
 } & Record<`max${string}`, string>>();
@@ -91,11 +94,15 @@ await runServiceProcess('router', async () => {
     remedies: { tls: 'pass --tls-cert FILE and --tls-key FILE' },
   });
   const tls = await loadServiceTls('router', tlsDirFrom(options.tlsDir), 'none');
+  // An empty NEXUS_EXECUTORS_DNS is no name, as an unset one.
+  const executorsDns = !options.executorsDns ? undefined
+    : { ...parseDnsTarget(options.executorsDns), intervalMs: Number(options.executorsDnsIntervalMs) };
   const jwt = jwtOptionsFrom({ issuer: options.jwtIssuer, audience: options.jwtAudience, keyFile: options.jwtKeyFile, jwksUrl: options.jwtJwksUrl });
   if (insecure && jwt) throw new Error('--insecure (or NEXUS_INSECURE=1) turns authentication off, so the --jwt-* settings would be ignored; give one or the other');
   return startRouter({
     credentials, registryCredentials: tls?.dial('registry'), executorCredentials: tls?.dial('executor'),
-    address: options.address, registryAddress: options.registry, executorAddresses: options.executor, config,
+    discoveredExecutorCredentials: tls?.dialByIdentity('executor'),
+    address: options.address, registryAddress: options.registry, executorAddresses: options.executor, executorsDns, config,
     drainDelayMs: drainDelayMs(), batchTimeoutMs: Number(options.batchTimeoutMs), insecure, jwt,
   });
 }, { metricsAddress: options.metricsAddress });

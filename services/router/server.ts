@@ -15,7 +15,9 @@ import { createLogger } from '../telemetry/logger.ts';
 import { routerMetrics } from '../telemetry/metrics.ts';
 import { PrincipalLimiter } from '../auth/rate-limits.ts';
 import { budgetsOf, type RouterConfig } from './config/index.ts';
-import { ExecutorLink, ExecutorPool, grpcExecutorDialer } from './fleet/index.ts';
+import {
+  ExecutorDiscovery, ExecutorLink, ExecutorPool, grpcExecutorDialer, reportingReconnects, type DnsResolver, type DnsTarget,
+} from './fleet/index.ts';
 import {
   createExperimentService, createInferenceService, createTaskService, EXPERIMENTS_ACCESS, ExperimentsService, GRPCInferenceServiceService,
   INFERENCE_ACCESS, TASKS_ACCESS, TasksService,
@@ -30,6 +32,11 @@ export interface RouterOptions {
   registryAddress: string;
   /** Executors to dial, host:port each. */
   executorAddresses: string[];
+  /**
+   * Executors found by a DNS name besides (--executors-dns): every A/AAAA record, resolved again
+   * every `intervalMs` (default 5 s) and after a lost stream; `resolver` for tests. Default none.
+   */
+  executorsDns?: DnsTarget & { intervalMs?: number; resolver?: DnsResolver };
   /** Serving settings (batching, priorities, cache) per model; see config/router-config.ts. */
   config?: RouterConfig;
   /** Least time between turning NOT_SERVING and closing, in milliseconds. Default 0. */
@@ -45,6 +52,12 @@ export interface RouterOptions {
   registryCredentials?: ChannelCredentials;
   /** How executors are dialed; default plaintext. With TLS: the router's own certificate, which executors require. */
   executorCredentials?: ChannelCredentials;
+  /**
+   * How executors found by DNS are dialed, by pod IP: the same certificate, the executor verified
+   * by its identity (spiffe://nexusml/executor) alone, as no certificate can name every pod's
+   * address in advance. Default executorCredentials.
+   */
+  discoveredExecutorCredentials?: ChannelCredentials;
   /**
    * Authentication off: every call is ANONYMOUS (--insecure, NEXUS_INSECURE=1). Default false:
    * a call needs an API key the registry issued (followed through its WatchKeys stream), a JWT
@@ -74,13 +87,22 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
   });
+  let discovery: ExecutorDiscovery | undefined;
   const pool = new ExecutorPool({
     addresses: options.executorAddresses,
     logger,
-    createLink: (address) => new ExecutorLink({
-      address, dialer: grpcExecutorDialer(address, options.executorCredentials), logger, batchTimeoutMs: options.batchTimeoutMs, maxResultBytes: budgets.maxResultBytes,
-    }),
+    createLink: (address, origin) => {
+      const dialer = origin === 'discovered'
+        // A lost stream to a discovered executor asks DNS at once whether it is still there.
+        ? reportingReconnects(grpcExecutorDialer(address, options.discoveredExecutorCredentials ?? options.executorCredentials), () => discovery?.refreshSoon())
+        : grpcExecutorDialer(address, options.executorCredentials);
+      return new ExecutorLink({ address, dialer, logger, batchTimeoutMs: options.batchTimeoutMs, maxResultBytes: budgets.maxResultBytes });
+    },
   });
+  if (options.executorsDns) {
+    const { name, port, intervalMs, resolver } = options.executorsDns;
+    discovery = new ExecutorDiscovery({ target: { name, port }, fleet: pool, logger, intervalMs, resolver });
+  }
   // The registry's keys, followed over the registry's channel, so callers' API keys are checked here.
   const keys = new KeyDirectory();
   const keyFollower = options.insecure ? undefined : new KeyFollower(
@@ -110,6 +132,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     onRefused: (principal, limit) => routerMetrics.rateLimited.inc({ principal, limit }),
   });
   pool.start();
+  discovery?.start();
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:8001',
     drainDelayMs: options.drainDelayMs,
@@ -150,7 +173,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     logger,
   });
   watcher.start();
-  logger.info({ address: running.address, executors: options.executorAddresses }, 'router listening');
+  logger.info({ address: running.address, executors: options.executorAddresses, executors_dns: options.executorsDns?.name }, 'router listening');
   const shutdown = running.shutdown;
   return {
     ...running,
@@ -166,6 +189,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       catalog.close(new NexusError(ErrorCode.UNAVAILABLE, 'the router is shutting down'));
       watcher.close();
       keyFollower?.close();
+      discovery?.close();
       pool.close();
       registry.close();
     },

@@ -15,6 +15,8 @@ export interface ServiceTls {
   server: ServerCredentials;
   /** For dialing `peer`: trusts the CA, presents this service's certificate, expects `peer`'s. */
   dial(peer: ServiceIdentity): ChannelCredentials;
+  /** As `dial`, checking the certificate's identity (URI SAN) but not that it names the address dialed: for pod IPs. */
+  dialByIdentity(peer: ServiceIdentity): ChannelCredentials;
 }
 
 /** The TLS directory a service process uses: --tls-dir, else NEXUS_TLS_DIR; undefined: plaintext. */
@@ -31,7 +33,10 @@ export async function loadServiceTls(
 ): Promise<ServiceTls | undefined> {
   if (dir === undefined) return undefined;
   const material = await loadServiceMaterial(dir, service);
-  return { material, server: serverCredentials(material, { clientCertificate }), dial: (peer) => channelCredentials(material, peer) };
+  return {
+    material, server: serverCredentials(material, { clientCertificate }), dial: (peer) => channelCredentials(material, peer),
+    dialByIdentity: (peer) => channelCredentials(material, peer, { verify: 'identity' }),
+  };
 }
 
 /**

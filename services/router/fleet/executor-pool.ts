@@ -3,6 +3,11 @@
  * has a free slot, and keeps every served model loaded on every executor (also after one
  * reconnects). A batch lost with its executor comes back to the batcher as UNAVAILABLE. The pool
  * makes its links through an injected factory, so it is tested with fakes and no sockets.
+ *
+ * Executors may come and go while it serves (DNS discovery, executor-discovery.ts): one added is
+ * dialed and given the served models; one drained gets no new batch, load or sequence, and is
+ * closed and forgotten once the batches and sequences it runs are answered (or after
+ * `drainTimeoutMs`, when whatever is left fails UNAVAILABLE and runs elsewhere).
  */
 import type { BatchResult, ExecuteBatch, ModelLoadResult } from '../../protocol/generated/nexus/executor/v1/executor.ts';
 import type { ModelVersion } from '../../protocol/generated/nexus/registry/v1/registry.ts';
@@ -24,6 +29,8 @@ export interface PoolLink {
   onCapacity: () => void;
   /** Set by the pool: called when the executor unloaded a model on its own (its GPU memory budget). */
   onModelUnloaded: (key: ModelKey) => void;
+  /** Text generation sequences running on it (a drained link waits for them too); none when absent. */
+  readonly runningSequences?: number;
   start(): void;
   whenReady(): Promise<void>;
   load(version: ModelVersion, maxBatchSize?: number): Promise<ModelLoadResult>;
@@ -32,16 +39,24 @@ export interface PoolLink {
   close(): void;
 }
 
-export interface ExecutorPoolOptions {
+/** Where an executor's address came from: --executor (kept for the life of the router) or DNS. */
+export type ExecutorOrigin = 'static' | 'discovered';
+
+export interface ExecutorPoolOptions<Link extends PoolLink = PoolLink> {
   /** Executors to dial, host:port each. */
   addresses: readonly string[];
   /** Makes the link to one address; it dials nothing until `start`. */
-  createLink: (address: string) => PoolLink;
+  createLink: (address: string, origin: ExecutorOrigin) => Link;
   logger: Logger;
   /** How long a load may wait for a first executor to connect, in milliseconds. Default 30 000. */
   waitForExecutorMs?: number;
   /** The clock, in Unix milliseconds (tests pass their own). Default Date.now. */
   now?: () => number;
+  /**
+   * Longest wait for a drained executor's batches and sequences, in milliseconds, before it is
+   * closed regardless (what is left fails UNAVAILABLE and runs elsewhere). Default 60 000.
+   */
+  drainTimeoutMs?: number;
 }
 
 /** Backoff before an evicted model is loaded again on the executor that evicted it: 1 s doubling to 5 min. */
@@ -50,8 +65,15 @@ const EVICTION_BACKOFF_MAX_MS = 300_000;
 /** An eviction this long after the previous one starts the backoff afresh. */
 const EVICTION_MEMORY_MS = 600_000;
 
-export class ExecutorPool {
-  readonly links: readonly PoolLink[];
+export class ExecutorPool<Link extends PoolLink = PoolLink> {
+  /** Every executor dialed, draining ones included until they are dropped. */
+  readonly links: Link[] = [];
+  /** Executors being drained, with the timer that closes them regardless. */
+  private readonly draining = new Map<Link, NodeJS.Timeout>();
+  private readonly origins = new Map<Link, ExecutorOrigin>();
+  private readonly createLink: (address: string, origin: ExecutorOrigin) => Link;
+  private readonly drainTimeoutMs: number;
+  private started = false;
   /** Served versions with the max batch size their executors warm up to. */
   private readonly served = new Map<ModelKey, { version: ModelVersion; maxBatchSize: number }>();
   private readonly capacityListeners = new Set<() => void>();
@@ -69,27 +91,99 @@ export class ExecutorPool {
   private readonly logger: Logger;
   private readonly waitForExecutorMs: number;
 
-  constructor(options: ExecutorPoolOptions) {
+  constructor(options: ExecutorPoolOptions<Link>) {
     this.logger = options.logger;
     this.waitForExecutorMs = options.waitForExecutorMs ?? 30_000;
     this.now = options.now ?? Date.now;
-    this.links = options.addresses.map((address) => options.createLink(address));
-    for (const link of this.links) {
-      link.onCapacity = () => {
-        this.reloadServedModels(link);
-        this.notifyCapacity();
-      };
-      link.onModelUnloaded = (key) => this.evicted(link, key);
-    }
+    this.createLink = options.createLink;
+    this.drainTimeoutMs = options.drainTimeoutMs ?? 60_000;
+    for (const address of options.addresses) this.attach(address, 'static');
+  }
+
+  private attach(address: string, origin: ExecutorOrigin): Link {
+    const link = this.createLink(address, origin);
+    link.onCapacity = () => {
+      if (this.draining.has(link)) {
+        this.dropWhenIdle(link);
+        return;
+      }
+      this.reloadServedModels(link);
+      this.notifyCapacity();
+    };
+    link.onModelUnloaded = (key) => this.evicted(link, key);
+    this.links.push(link);
+    this.origins.set(link, origin);
+    return link;
   }
 
   /** Dials every executor. */
   start(): void {
+    this.started = true;
     for (const link of this.links) link.start();
   }
 
+  /** The links that take new work: every link but the draining ones. */
+  get acceptingLinks(): Link[] {
+    return this.links.filter((link) => !this.draining.has(link));
+  }
+
+  /**
+   * Adds an executor found after start and dials it (the served models follow once it says
+   * hello). A draining one is taken back. False, changing nothing, when the pool holds the
+   * address as an --executor.
+   */
+  addExecutor(address: string): boolean {
+    const existing = this.links.find((link) => link.address === address);
+    if (existing && this.origins.get(existing) === 'static') return false;
+    if (existing) {
+      clearTimeout(this.draining.get(existing));
+      if (this.draining.delete(existing)) this.logger.info({ executor: address }, 'executor back; no longer draining');
+      existing.onCapacity();
+      return true;
+    }
+    const link = this.attach(address, 'discovered');
+    if (this.started) link.start();
+    return true;
+  }
+
+  /**
+   * Drains an executor: no new batch, load or sequence goes to it; it is closed and forgotten
+   * once what it runs is answered, or after `drainTimeoutMs`.
+   */
+  drainExecutor(address: string): void {
+    const link = this.links.find((candidate) => candidate.address === address);
+    if (!link || this.draining.has(link)) return;
+    const timer = setTimeout(() => {
+      this.logger.warn({ executor: address, inflight: link.inflight, sequences: link.runningSequences ?? 0, after_ms: this.drainTimeoutMs },
+        'drained executor still busy; closing it (what it runs fails UNAVAILABLE and runs elsewhere)');
+      this.drop(link);
+    }, this.drainTimeoutMs);
+    timer.unref();
+    this.draining.set(link, timer);
+    this.logger.info({ executor: address, inflight: link.inflight }, 'draining executor');
+    this.dropWhenIdle(link);
+  }
+
+  private dropWhenIdle(link: Link): void {
+    if (link.inflight === 0 && (link.runningSequences ?? 0) === 0) this.drop(link);
+  }
+
+  private drop(link: Link): void {
+    clearTimeout(this.draining.get(link));
+    this.draining.delete(link);
+    this.origins.delete(link);
+    const at = this.links.indexOf(link);
+    if (at < 0) return;
+    this.links.splice(at, 1);
+    for (const slot of [...this.evictions.keys()]) if (slot.startsWith(`${link.address}|`)) this.evictions.delete(slot);
+    link.close();
+    this.logger.info({ executor: link.address }, 'executor dropped');
+    // What waited for it may go elsewhere now.
+    this.notifyCapacity();
+  }
+
   get anyReady(): boolean {
-    return this.links.some((link) => link.ready);
+    return this.acceptingLinks.some((link) => link.ready);
   }
 
   /** Calls `listener` whenever an executor frees a slot or (re)connects. Returns an unsubscribe. */
@@ -103,7 +197,7 @@ export class ExecutorPool {
   }
 
   isLoaded(key: ModelKey): boolean {
-    return this.links.some((link) => link.ready && link.loaded.has(key));
+    return this.acceptingLinks.some((link) => link.ready && link.loaded.has(key));
   }
 
   /**
@@ -116,7 +210,7 @@ export class ExecutorPool {
     return false;
   }
 
-  private evicted(link: PoolLink, key: ModelKey): void {
+  private evicted(link: Link, key: ModelKey): void {
     const slot = `${link.address}|${key}`;
     const now = this.now();
     const previous = this.evictions.get(slot);
@@ -132,7 +226,7 @@ export class ExecutorPool {
     if (!served) return;
     const now = this.now();
     let soonestMs = Infinity;
-    for (const link of this.links) {
+    for (const link of this.acceptingLinks) {
       const slot = `${link.address}|${key}`;
       const eviction = this.evictions.get(slot);
       if (!link.ready || !eviction || this.reloading.has(slot)) continue;
@@ -152,7 +246,7 @@ export class ExecutorPool {
     }
   }
 
-  private reload(link: PoolLink, key: ModelKey, served: { version: ModelVersion; maxBatchSize: number }): void {
+  private reload(link: Link, key: ModelKey, served: { version: ModelVersion; maxBatchSize: number }): void {
     const slot = `${link.address}|${key}`;
     this.reloading.add(slot);
     link.load(served.version, served.maxBatchSize).then(
@@ -161,9 +255,9 @@ export class ExecutorPool {
     ).finally(() => this.reloading.delete(slot));
   }
 
-  private pick(key: ModelKey): PoolLink | undefined {
-    let best: PoolLink | undefined;
-    for (const link of this.links) {
+  private pick(key: ModelKey): Link | undefined {
+    let best: Link | undefined;
+    for (const link of this.acceptingLinks) {
       if (!link.loaded.has(key) || link.freeSlots === 0) continue;
       if (!best || link.inflight < best.inflight) best = link;
     }
@@ -179,7 +273,7 @@ export class ExecutorPool {
     this.served.set(key, { version, maxBatchSize });
     if (this.isLoaded(key)) return;
     if (!this.anyReady) await this.waitForAnyExecutor();
-    const attempts = this.links.filter((link) => link.ready && !link.loaded.has(key)).map((link) => link.load(version, maxBatchSize));
+    const attempts = this.acceptingLinks.filter((link) => link.ready && !link.loaded.has(key)).map((link) => link.load(version, maxBatchSize));
     if (attempts.length === 0 && this.isLoaded(key)) return;
     try {
       await Promise.any(attempts);
@@ -190,20 +284,25 @@ export class ExecutorPool {
     }
   }
 
-  private async waitForAnyExecutor(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new NexusError(ErrorCode.UNAVAILABLE,
-        `no executor is connected (tried ${this.links.map((link) => link.address).join(', ') || 'none configured'})`)), this.waitForExecutorMs);
+  /** Waits for any accepting executor to say hello, one added later (discovered) included. */
+  private waitForAnyExecutor(): Promise<void> {
+    if (this.anyReady) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const unsubscribe = this.onCapacity(() => {
+        if (!this.anyReady) return;
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      });
+      const timer = setTimeout(() => {
+        unsubscribe();
+        reject(new NexusError(ErrorCode.UNAVAILABLE,
+          `no executor is connected (tried ${this.acceptingLinks.map((link) => link.address).join(', ') || 'none configured or discovered yet'})`));
+      }, this.waitForExecutorMs);
     });
-    try {
-      await Promise.race([Promise.any(this.links.map((link) => link.whenReady())), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
-  private reloadServedModels(link: PoolLink): void {
+  private reloadServedModels(link: Link): void {
     if (!link.ready) return;
     for (const [key, served] of this.served) {
       if (link.loaded.has(key)) continue;
@@ -231,6 +330,8 @@ export class ExecutorPool {
   }
 
   close(): void {
+    for (const timer of this.draining.values()) clearTimeout(timer);
+    this.draining.clear();
     for (const link of this.links) link.close();
   }
 }
