@@ -19,9 +19,12 @@ import {
   ExecutorDiscovery, ExecutorLink, ExecutorPool, grpcExecutorDialer, reportingReconnects, type DnsResolver, type DnsTarget,
 } from './fleet/index.ts';
 import {
-  createExperimentService, createInferenceService, createTaskService, EXPERIMENTS_ACCESS, ExperimentsService, GRPCInferenceServiceService,
-  INFERENCE_ACCESS, TASKS_ACCESS, TasksService,
+  createExperimentService, createGenerationService, createInferenceService, createTaskService, EXPERIMENTS_ACCESS, ExperimentsService,
+  GENERATION_ACCESS, GenerationService, GRPCInferenceServiceService, INFERENCE_ACCESS, TASKS_ACCESS, TasksService,
 } from './grpc/index.ts';
+import {
+  createGenerationPath, grpcBlobReader, prometheusGenerationReporter, SequenceScheduler, TokenizerCache, tritonDispatch,
+} from './generation/index.ts';
 import { grpcRegistryView, KeyFollower, ModelCatalog, RegistryWatcher } from './models/index.ts';
 import { prometheusBatcherReporter, prometheusRequestReporter } from './prometheus-reporters.ts';
 import { createRequestPath, TaskStore, type RequestPath } from './request-path/index.ts';
@@ -126,6 +129,12 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       maxResponseBytes: Math.min(budgets.maxMessageBytes, budgets.maxResultBytes),
     },
   });
+  // Sequences wait for KV capacity per version on the executors the links reach.
+  const scheduler = new SequenceScheduler({ executors: () => pool.acceptingLinks, wantLoaded: (key) => pool.hasCapacity(key) });
+  pool.onCapacity(() => scheduler.pump());
+  const generation = createGenerationPath({
+    catalog, scheduler, reporter: prometheusGenerationReporter, tokenizers: new TokenizerCache(grpcBlobReader(registry)),
+  });
   // Every principal's rate limits, one set for the public API (inference calls and tasks alike).
   const limiter = new PrincipalLimiter({
     defaults: options.config?.auth?.defaultLimits,
@@ -150,7 +159,14 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       access: INFERENCE_ACCESS,
       implementation: createInferenceService({
         requests, catalog, isServerReady: () => pool.anyReady, logger, maxStreamInflight: budgets.maxStreamInflight, limiter,
+        generation: tritonDispatch(catalog, generation),
       }),
+    }, {
+      name: 'nexus.llm.v1.Generation',
+      protoFile: 'nexus/llm/v1/llm.proto',
+      definition: GenerationService,
+      access: GENERATION_ACCESS,
+      implementation: createGenerationService(generation, logger, limiter),
     }, {
       name: 'nexus.router.v1.Tasks',
       protoFile: 'nexus/router/v1/tasks.proto',
@@ -184,7 +200,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     async shutdown(graceMs = 5_000) {
       // Not ready first, then answer everything queued, then stop listening.
       running.drain();
-      await requests.drain(graceMs);
+      await Promise.all([requests.drain(graceMs), generation.drain(graceMs)]);
       await shutdown(graceMs);
       catalog.close(new NexusError(ErrorCode.UNAVAILABLE, 'the router is shutting down'));
       watcher.close();

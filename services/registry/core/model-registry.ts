@@ -15,6 +15,7 @@ import { blobKey, BlobStore, type WrittenBlob } from './blob-store.ts';
 import { EventLog, type EventLogOptions, type WatchCursor, type WatchItem } from './event-log.ts';
 import { GarbageCollector, type GarbageReport } from './garbage-collector.ts';
 import { OnnxSignatureReader } from './onnx-signature.ts';
+import { checkpointSignature, mayBeCheckpoint } from './checkpoint-signature.ts';
 import type { ObjectStore } from '../store/index.ts';
 import { noteTransferredBytes } from './transfer-memory.ts';
 import { UploadLeases, type UploadLease } from './upload-leases.ts';
@@ -369,7 +370,16 @@ export class ModelRegistry {
     const bytes = manifestBytes(format, files);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const blob = await this.blobs.write((async function* () { yield bytes; })(), { expectedSha256: sha256, expectedSizeBytes: bytes.byteLength, lease });
-    return { sha256: blob.sha256, sizeBytes: blob.sizeBytes, signature: { inputs: [], outputs: [] }, files };
+    return { sha256: blob.sha256, sizeBytes: blob.sizeBytes, signature: await this.directorySignature(files), files };
+  }
+
+  /** A directory's signature: text generation for a causal-LM checkpoint, read from its config.json (checkpoint-signature.ts). */
+  private async directorySignature(files: ManifestEntry[]): Promise<ModelSignature> {
+    const config = mayBeCheckpoint(files);
+    if (!config) return checkpointSignature(files, undefined);
+    const parts: Buffer[] = [];
+    for await (const chunk of this.blobs.read(config.sha256)) parts.push(Buffer.from(chunk));
+    return checkpointSignature(files, Buffer.concat(parts).toString('utf8'));
   }
 
   /** Reads a stored safetensors file's length field and header, no further, and checks them. */

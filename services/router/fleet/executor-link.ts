@@ -5,10 +5,12 @@
  * Every batch waits at most `batchTimeoutMs`: a connected but hung executor frees the slot and
  * fails the batch as a broken stream would, so it runs elsewhere. A result too large for one
  * message comes in chunks, put together here (bounded by `maxResultBytes`) before the batch is
- * answered; the batch timeout keeps running while they arrive.
+ * answered; the batch timeout keeps running while they arrive. Text generation runs sequences:
+ * StartSequence goes down, SequenceEvents come up by sequence id until the final one; a lost
+ * stream ends every sequence on it with an UNAVAILABLE event.
  */
 import type {
-  BatchResult, ExecuteBatch, ExecutorHello, ExecutorMessage, ModelLoadResult, RouterMessage,
+  BatchResult, ExecuteBatch, ExecutorHello, ExecutorMessage, LoadedModel, ModelLoadResult, RouterMessage, SequenceEvent, StartSequence,
 } from '../../protocol/generated/nexus/executor/v1/executor.ts';
 import type { ModelVersion } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { trace } from '@opentelemetry/api';
@@ -62,6 +64,18 @@ export function isNotLoadedRefusal(code: number, message: string): boolean {
   return (code === ErrorCode.NOT_FOUND || code === ErrorCode.FAILED_PRECONDITION) && /not loaded/i.test(message);
 }
 
+/** A sequence started on an executor; `cancel` asks the executor to end it and free its KV blocks. */
+export interface SequenceHandle {
+  readonly sequenceId: number;
+  cancel(): void;
+}
+
+/** The final event of a sequence whose executor was lost: it did not finish, and may not have started. */
+const lostSequenceEvent = (sequenceId: number, message: string): SequenceEvent => ({
+  sequenceId, tokens: [], finishReason: 'error', errorCode: ErrorCode.UNAVAILABLE, errorMessage: message,
+  promptTokens: 0, generatedTokens: 0, firstTokenNs: 0, preemptions: 0,
+});
+
 export class ExecutorLink {
   readonly address: string;
   hello: ExecutorHello | undefined;
@@ -69,6 +83,8 @@ export class ExecutorLink {
   inflight = 0;
   /** The model versions this executor has loaded. */
   readonly loaded = new Set<ModelKey>();
+  /** What the executor said of each version it loaded: its task and, for text generation, its KV capacity. */
+  private readonly loadedModels = new Map<ModelKey, LoadedModel>();
   /** Called whenever capacity frees up or the link becomes ready. */
   onCapacity: () => void = () => {};
   onModelUnloaded: (key: ModelKey) => void = () => {};
@@ -81,6 +97,8 @@ export class ExecutorLink {
   private nextId = 1;
   private readonly pendingLoads = new Map<number, Pending<ModelLoadResult>>();
   private readonly pendingBatches = new Map<number, Pending<BatchResult>>();
+  /** Sequences running, by id: each one's event listener. */
+  private readonly sequences = new Map<number, (event: SequenceEvent) => void>();
   private readyWaiters: Array<() => void> = [];
   private reconnectDelayMs = RECONNECT_MIN_MS;
   private closed = false;
@@ -149,7 +167,8 @@ export class ExecutorLink {
     if (message.hello) {
       this.hello = message.hello;
       this.loaded.clear();
-      for (const model of message.hello.loadedModels) this.loaded.add(modelKeyOf(model));
+      this.loadedModels.clear();
+      for (const model of message.hello.loadedModels) this.remember(model);
       this.reconnectDelayMs = RECONNECT_MIN_MS;
       this.logger.info({ device: message.hello.device, slots: message.hello.maxInflightBatches }, 'executor connected');
       for (const wake of this.readyWaiters.splice(0)) wake();
@@ -158,16 +177,23 @@ export class ExecutorLink {
       const result = message.modelLoadResult;
       const pending = this.pendingLoads.get(result.requestId);
       this.pendingLoads.delete(result.requestId);
-      if (result.errorCode === 0 && result.model) this.loaded.add(modelKeyOf(result.model));
+      if (result.errorCode === 0 && result.model) this.remember(result.model);
       if (result.errorCode === 0) pending?.resolve(result);
       else pending?.reject(new NexusError(result.errorCode as ErrorCode, result.errorMessage));
     } else if (message.modelUnloaded) {
       // The executor freed a version on its own (its GPU memory budget): no batch goes here for it
       // until the pool has loaded it here again, when a batch needs it.
       const key = modelKeyOf(message.modelUnloaded);
-      this.loaded.delete(key);
+      this.forget(key);
       this.logger.warn({ model: key, reason: message.modelUnloaded.reason }, 'executor unloaded a model');
       this.onModelUnloaded(key);
+    } else if (message.sequenceEvent) {
+      const event = message.sequenceEvent;
+      const listener = this.sequences.get(event.sequenceId);
+      // Unknown: a sequence already ended here (its executor's answer to a cancel after it finished).
+      if (!listener) return;
+      if (event.finishReason !== '') this.sequences.delete(event.sequenceId);
+      listener(event);
     } else if (message.batchResult) {
       const pending = this.pendingBatches.get(message.batchResult.batchId);
       // Unknown: answered after its timeout, when the batch had already been failed.
@@ -183,7 +209,7 @@ export class ExecutorLink {
       else if (pending.key && isNotLoadedRefusal(result.errorCode, result.errorMessage)) {
         // Forgotten here, so no batch comes to this executor for it until the pool (told below,
         // through onCapacity) has loaded it here again; the batch itself is queued again.
-        this.loaded.delete(pending.key);
+        this.forget(pending.key);
         this.logger.warn({ model: pending.key, reason: result.errorMessage }, 'executor does not hold a model it was sent; loading it again');
         pending.reject(new NexusError(ErrorCode.UNAVAILABLE, `executor ${this.address} did not hold ${pending.key}; it is being loaded again and the batch will run again`));
       } else pending.reject(new NexusError(result.errorCode as ErrorCode, result.errorMessage));
@@ -218,7 +244,11 @@ export class ExecutorLink {
     this.stream = undefined;
     this.hello = undefined;
     this.loaded.clear();
+    this.loadedModels.clear();
     const lost = new NexusError(ErrorCode.UNAVAILABLE, `executor ${this.address} disconnected`);
+    const sequences = [...this.sequences];
+    this.sequences.clear();
+    for (const [sequenceId, listener] of sequences) listener(lostSequenceEvent(sequenceId, lost.message));
     for (const pending of [...this.pendingLoads.values(), ...this.pendingBatches.values()]) {
       clearTimeout(pending.timer);
       pending.reject(lost);
@@ -230,6 +260,44 @@ export class ExecutorLink {
     this.logger.warn({ retryInMs: this.reconnectDelayMs }, 'executor stream lost; reconnecting');
     setTimeout(() => this.connect(), this.reconnectDelayMs).unref();
     this.reconnectDelayMs = Math.min(this.reconnectDelayMs * 2, RECONNECT_MAX_MS);
+  }
+
+  private remember(model: LoadedModel): void {
+    const key = modelKeyOf(model);
+    this.loaded.add(key);
+    this.loadedModels.set(key, model);
+  }
+
+  private forget(key: ModelKey): void {
+    this.loaded.delete(key);
+    this.loadedModels.delete(key);
+  }
+
+  /** What the executor reported when it loaded `key`: its task and KV capacity; undefined when it does not hold it. */
+  loadedModel(key: ModelKey): LoadedModel | undefined {
+    return this.loadedModels.get(key);
+  }
+
+  /** Sequences running on this executor now. */
+  get runningSequences(): number {
+    return this.sequences.size;
+  }
+
+  /**
+   * Starts a sequence; its events go to `onEvent`, the last one with a finish reason (an
+   * UNAVAILABLE 'error' one if the stream is lost first). Throws UNAVAILABLE when not connected.
+   */
+  startSequence(start: Omit<StartSequence, 'sequenceId'>, onEvent: (event: SequenceEvent) => void): SequenceHandle {
+    const sequenceId = this.nextId++;
+    this.send({ startSequence: { ...start, sequenceId } });
+    this.sequences.set(sequenceId, onEvent);
+    return {
+      sequenceId,
+      // Answered by the sequence's final event (finish_reason "cancelled"); nothing to send once it ended.
+      cancel: () => {
+        if (this.sequences.has(sequenceId) && this.stream) this.stream.write({ cancelSequence: { sequenceId } });
+      },
+    };
   }
 
   private send(message: RouterMessage): void {
@@ -257,7 +325,7 @@ export class ExecutorLink {
 
   /** Tells the executor to free a version (fire and forget; a lost stream unloads everything anyway). */
   unload(modelName: string, version: number): void {
-    this.loaded.delete(modelKey(modelName, version));
+    this.forget(modelKey(modelName, version));
     if (this.stream) this.stream.write({ unloadModel: { modelName, version } });
   }
 

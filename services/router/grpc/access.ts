@@ -8,6 +8,7 @@
 import type { ServiceAccess } from '../../auth/access.ts';
 import type { ModelInferRequest } from '../../protocol/generated/inference/grpc_service.ts';
 import type { SubmitTaskRequest } from '../../protocol/generated/nexus/router/v1/tasks.ts';
+import type { GenerateRequest, TokenizeRequest } from '../../protocol/generated/nexus/llm/v1/llm.ts';
 
 const byName = (request: { name: string }) => request.name;
 const byModelName = (request: { modelName: string }) => request.modelName;
@@ -32,4 +33,9 @@ export const TASKS_ACCESS: ServiceAccess = {
 export const EXPERIMENTS_ACCESS: ServiceAccess = {
   getExperiment: { role: 'infer', modelOf: byModelName },
   reportOutcome: { role: 'write', modelOf: byModelName },
+};
+
+export const GENERATION_ACCESS: ServiceAccess = {
+  generate: { role: 'infer', modelOf: (request: GenerateRequest) => request.modelName },
+  tokenize: { role: 'infer', modelOf: (request: TokenizeRequest) => request.modelName },
 };

@@ -1,10 +1,12 @@
 /**
  * inference.GRPCInferenceService, the Open Inference Protocol (KServe v2): what Triton and KServe
- * clients call. ModelInfer and ModelStreamInfer are thin: each request goes down the request path.
+ * clients call. ModelInfer and ModelStreamInfer are thin: each request goes down the request path,
+ * or, for a text-generation model, down the generation path with Triton's vLLM conventions
+ * (generation/triton-vllm.ts), streamed on ModelStreamInfer.
  */
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
-  GRPCInferenceServiceService, type ModelInferRequest, type ModelMetadataResponse, type ModelStreamInferResponse,
+  GRPCInferenceServiceService, type ModelInferRequest, type ModelInferResponse, type ModelMetadataResponse, type ModelStreamInferResponse,
 } from '../../protocol/generated/inference/grpc_service.ts';
 import { codeName, ErrorCode, formatSplit, NexusError } from '../../domain/index.ts';
 import { unary } from '../../rpc/handlers.ts';
@@ -15,6 +17,7 @@ import { authorizeModel } from '../../auth/access.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { ModelCatalog } from '../models/index.ts';
 import type { RequestPath } from '../request-path/index.ts';
+import type { TritonDispatch } from '../generation/index.ts';
 import { cancellationOf, deadlineOf } from './call-context.ts';
 
 export const SERVER_NAME = 'nexusml';
@@ -39,11 +42,13 @@ export interface InferenceServiceParts {
   maxStreamInflight?: number;
   /** Each principal's rate limits, applied to every ModelInfer call and ModelStreamInfer message. Default: a principal's own limits only. */
   limiter?: PrincipalLimiter;
+  /** Text generation for models that generate text. Default none: every request goes to the request path. */
+  generation?: TritonDispatch;
 }
 
 /** The handlers of inference.GRPCInferenceService. */
 export function createInferenceService({
-  requests, catalog, isServerReady, logger, maxStreamInflight = 64, limiter = new PrincipalLimiter(),
+  requests, catalog, isServerReady, logger, maxStreamInflight = 64, limiter = new PrincipalLimiter(), generation,
 }: InferenceServiceParts): UntypedServiceImplementation {
   return {
     serverLive: unary('ServerLive', logger, async () => ({ live: true })),
@@ -89,9 +94,16 @@ export function createInferenceService({
       };
     }),
 
-    modelInfer: unary('ModelInfer', logger, (request: ModelInferRequest, call) =>
-      limiter.within(principalOf(call), request.inputs[0]?.shape[0], requests.handle, request,
-        { callDeadlineMs: deadlineOf(call), signal: cancellationOf(call) })),
+    modelInfer: unary('ModelInfer', logger, (request: ModelInferRequest, call) => {
+      const principal = principalOf(call);
+      const context = { callDeadlineMs: deadlineOf(call), signal: cancellationOf(call) };
+      const tensor = () => limiter.within(principal, request.inputs[0]?.shape[0], requests.handle, request, context);
+      if (!generation || generation.tensorNow(request)) return tensor();
+      // A generation counts its prompt and max_tokens as rows (tokens) against the rate limits.
+      let answer: ModelInferResponse | undefined;
+      return generation.answer(request, { ...context, admitTokens: (tokens) => limiter.admit(principal, tokens) }, 'unary',
+        (response) => { answer = response; }, tensor).then(() => answer!);
+    }),
 
     // Backpressure both ways: at most `maxStreamInflight` requests run at once, and while the
     // client does not read its answers (a write returns false) nothing more is read from it. A
@@ -141,9 +153,14 @@ export function createInferenceService({
         }
         pending += 1;
         resumeOrPause();
-        limiter.within(principal, request.inputs[0]?.shape[0], requests.handle, request,
-          { callDeadlineMs: deadlineOf(call), signal: controller.signal }).then(
-          (response) => write({ errorMessage: '', inferResponse: response }),
+        const context = { callDeadlineMs: deadlineOf(call), signal: controller.signal };
+        const tensor = () => limiter.within(principal, request.inputs[0]?.shape[0], requests.handle, request, context);
+        const send = (response: ModelInferResponse) => write({ errorMessage: '', inferResponse: response });
+        // A text-generation model answers with a response per chunk when the request streams.
+        const answered = !generation || generation.tensorNow(request) ? tensor().then(send)
+          : generation.answer(request, { ...context, admitTokens: (tokens) => limiter.admit(principal, tokens) }, 'stream', send, tensor);
+        answered.then(
+          () => {},
           (error: unknown) => {
             const coded = NexusError.from(error);
             if (coded.code === ErrorCode.INTERNAL) logger.error({ err: error }, 'stream request failed');

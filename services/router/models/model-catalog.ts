@@ -96,6 +96,21 @@ export class ModelCatalog {
     return this.servedArm(modelName, resolution, parameters);
   }
 
+  /**
+   * The version a request goes to now, decided without waiting or loading anything; undefined
+   * when routing would have to wait (a model's first requests) or would refuse the request.
+   */
+  routeNow(modelName: string, versionText: string, parameters: Record<string, InferParameter> = {}): ServedVersion | undefined {
+    if (modelName === '') return undefined;
+    let resolution: Resolution | undefined;
+    try {
+      resolution = this.resolver.now(modelName, parseSelector(versionText));
+    } catch {
+      return undefined;
+    }
+    return resolution && this.versions.now(modelName, armFor(resolution.target, parameters));
+  }
+
   private servedArm(modelName: string, resolution: Resolution, parameters: Record<string, InferParameter>): Routed | Promise<Routed> {
     const version = armFor(resolution.target, parameters);
     const { experiment } = resolution;

@@ -21,11 +21,8 @@ function bytesToUnicode(): Map<number, string> {
 
 const BYTE_CHARS = bytesToUnicode();
 
-/** A text as GPT-2's byte-level alphabet spells it ("Ġthe" for " the"). */
-export const byteLevelSpelling = (text: string) => [...Buffer.from(text, 'utf8')].map((byte) => BYTE_CHARS.get(byte)!).join('');
-
-/** Id of <|endoftext|> in byteLevelTokenizer(). */
-export const GPT2_STYLE_MERGES = ['Ġ t', 'h e', 'Ġt he', 'Ã ©', 'Ġ S', 'T O', 'TO P', 'l l', 'e ll', 'h ell', 'hell o', 'Ġ w', 'o r', 'Ġw or', 'Ġwor l', 'Ġworl d'];
+/** A handful of merges: 'Ġthe', 'é' as one token, 'TOP', 'hello', 'Ġworld'. */
+const GPT2_STYLE_MERGES = ['Ġ t', 'h e', 'Ġt he', 'Ã ©', 'Ġ S', 'T O', 'TO P', 'l l', 'e ll', 'h ell', 'hell o', 'Ġ w', 'o r', 'Ġw or', 'Ġwor l', 'Ġworl d'];
 
 /** Byte-level BPE: ids 0-255 are the bytes, then one id per merge, then <|endoftext|>. */
 export function byteLevelTokenizer(merges: readonly string[] = GPT2_STYLE_MERGES) {
