@@ -73,7 +73,7 @@ class TensorSource {
     if (!found) throw invalidArgument(`the checkpoint has no tensor '${name}' (shape [${shape}])`);
     const actual = found.entry.shape;
     if (actual.length !== shape.length || actual.some((dim, axis) => dim !== shape[axis])) {
-      throw invalidArgument(`tensor '${name}' in '${found.file.path}' has shape [${actual}]; the config implies [${shape}]`);
+      throw invalidArgument(`tensor '${name}' in '${found.file.path}' has shape [${actual.join(', ')}]; the config implies [${shape.join(', ')}]`);
     }
     this.used.add(name);
     return tensorAsFloat32(found.file, found.entry);

@@ -155,46 +155,56 @@ export class Scheduler {
     const preemptedNow = new Set<SequenceState>();
     let stepTokens = this.budgets.maxStepTokens;
     let prefillTokens = Math.min(this.budgets.maxPrefillTokens, stepTokens);
-    /** The last running sequence after `after` in order, not yet scheduled: the next victim. */
-    const victimAfter = (after: SequenceState): SequenceState | undefined => {
+    /**
+     * The last running sequence after `after` in order, not yet scheduled and holding blocks
+     * (with `lowerOnly`, of a strictly lower priority): the next to give its blocks up.
+     */
+    const victimAfter = (after: SequenceState, lowerOnly: boolean): SequenceState | undefined => {
       for (let index = order.length - 1; index >= 0 && order[index] !== after; index--) {
         const candidate = order[index];
-        if (candidate.running && !scheduled.has(candidate) && candidate.blocks.length > 0) return candidate;
+        if (!candidate.running || scheduled.has(candidate) || candidate.blocks.length === 0) continue;
+        if (!lowerOnly || candidate.spec.priority > after.spec.priority) return candidate;
       }
       return undefined;
     };
+    const preemptNow = (state: SequenceState) => {
+      this.preempt(state);
+      preemptedNow.add(state);
+      preempted.push(state.spec.id);
+    };
+    /** Cleared at the first waiting sequence that does not fit: later ones do not overtake it. */
+    let admitting = true;
     for (const state of order) {
       if (items.length >= this.budgets.maxSequences || stepTokens === 0) break;
-      if (preemptedNow.has(state)) continue;
+      // One preempted in this step waits for the next, and no later waiting one overtakes it.
+      if (preemptedNow.has(state)) admitting = false;
+      if (!state.running && !admitting) continue;
       const remaining = state.tokens.length - state.computed;
       const decode = state.running && remaining === 1;
-      let count = decode ? 1 : Math.min(remaining, prefillTokens, stepTokens);
-      if (count === 0) continue;
-      const blocksHeld = state.blocks.length;
-      const tokensHeld = blocksHeld * this.pool.blockTokens;
-      // A prefill chunk shrinks to what the free blocks hold before anyone is preempted for it.
-      if (!decode && this.pool.blocksFor(state.computed + count) - blocksHeld > this.pool.freeBlocks) {
-        count = Math.max(1, Math.min(count, tokensHeld + this.pool.freeBlocks * this.pool.blockTokens - state.computed));
-      }
-      const needed = this.pool.blocksFor(state.computed + count) - blocksHeld;
-      while (needed > this.pool.freeBlocks) {
-        const victim = victimAfter(state);
-        if (!victim) break;
-        this.preempt(victim);
-        preemptedNow.add(victim);
-        preempted.push(victim.spec.id);
-      }
-      if (needed > this.pool.freeBlocks) {
-        // Every running sequence after it has given up its blocks and it still does not fit:
-        // the ones before it hold the cache. A waiting one keeps waiting; a running one gives
-        // its blocks up too (recomputed later). Everything after it in order waits as well.
+      const wanted = decode ? 1 : Math.min(remaining, prefillTokens, stepTokens);
+      if (wanted === 0) continue;
+      /** Tokens the sequence can place with its blocks and the free ones. */
+      const room = () => (state.blocks.length + this.pool.freeBlocks) * this.pool.blockTokens - state.computed;
+      const makeRoom = (tokens: number, lowerOnly: boolean) => {
+        for (let victim = victimAfter(state, lowerOnly); room() < tokens && victim; victim = victimAfter(state, lowerOnly)) preemptNow(victim);
+      };
+      // A running sequence takes blocks from any sequence after it, but only to go on at all (a
+      // prefill chunk shrinks first); a waiting one takes them only from lower priorities.
+      if (state.running) makeRoom(1, false);
+      else makeRoom(wanted, true);
+      const count = Math.min(wanted, room());
+      if (count < 1) {
+        // A running sequence that cannot go on even with the blocks of everyone after it: the
+        // ones before it hold the cache, so it gives its blocks up too (recomputed later). A
+        // waiting one keeps waiting, and no later waiting one overtakes it; running ones go on.
         if (state.running) {
-          this.preempt(state);
-          preemptedNow.add(state);
-          preempted.push(state.spec.id);
+          preemptNow(state);
+          break;
         }
-        break;
+        admitting = false;
+        continue;
       }
+      const needed = this.pool.blocksFor(state.computed + count) - state.blocks.length;
       if (needed > 0) state.blocks.push(...this.pool.allocate(needed)!);
       state.running = true;
       scheduled.add(state);

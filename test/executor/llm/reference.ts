@@ -208,7 +208,7 @@ export function argmax(values: ArrayLike<number>): number {
 /** Greedy generation of `count` tokens after `prompt`, with the logits before each. */
 export function referenceGreedy(config: Record<string, unknown>, tensors: Tensors, prompt: readonly number[], count: number): { tokens: number[]; logits: Float64Array[] } {
   const model = new ReferenceModel(config, tensors);
-  let logits = new Float64Array();
+  let logits: Float64Array = new Float64Array();
   for (const token of prompt) logits = model.next(token);
   const tokens: number[] = [];
   const allLogits: Float64Array[] = [];
