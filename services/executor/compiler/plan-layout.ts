@@ -59,6 +59,8 @@ export interface PlanLayout {
   /** Outputs whose shape the GPU decided: their dims are read back after this segment from the intermediates `dimsIds` names. */
   readonly readShapes: readonly string[];
   readonly dimsIds: ReadonlyMap<string, number>;
+  /** Each step's tables (OperatorPlan.tables), uploaded by the plan. */
+  readonly tables: ReadonlyMap<DeviceStep, readonly Uint32Array[]>;
 }
 
 /** What a segment after the first is laid out on: the layout before it and what its read-back said. */
@@ -88,12 +90,13 @@ export function storageType(graph: CompiledGraph, name: string): StorageType {
 }
 
 /** The value name (or scratch) a binding refers to, within `step`. */
-export function bindingTarget(step: DeviceStep, binding: BindingRef): string | { scratch: number } | { dims: string } | undefined {
+export function bindingTarget(step: DeviceStep, binding: BindingRef): string | { scratch: number } | { dims: string } | { table: number } | undefined {
   if ('input' in binding) return step.inputs[binding.input];
   if ('value' in binding) return binding.value;
   if ('output' in binding) return step.outputs[binding.output];
   if ('scratch' in binding) return { scratch: binding.scratch };
   if ('dims' in binding) return { dims: step.outputs[binding.dims] };
+  if ('table' in binding) return { table: binding.table };
   return undefined;
 }
 
@@ -134,6 +137,7 @@ export function planLayout(
   const hostBound = new Set<string>();
   const deviceSteps = graph.steps.slice(segment.start, walk.end).filter((step): step is DeviceStep => step.kind === 'device');
   const dimsIds = new Map<string, number>();
+  const tables = new Map<DeviceStep, readonly Uint32Array[]>();
   const extend = (name: string | undefined, index: number) => {
     const where = name === undefined ? undefined : storage.get(name);
     if (where?.kind === 'intermediate') lifetimes[where.id].lastStep = Math.max(lifetimes[where.id].lastStep, index);
@@ -161,6 +165,7 @@ export function planLayout(
       lifetimes.push({ byteSize: bufferBytes(count * scratchBytes), firstStep: index, lastStep: index });
       return lifetimes.length - 1;
     }));
+    if (plan.tables?.length) tables.set(step, plan.tables);
     // The dims of an output the GPU shapes live until the read-back after the segment.
     for (const output of step.operator.deviceShaped ?? []) {
       const name = step.outputs[output];
@@ -200,13 +205,14 @@ export function planLayout(
 
   const memory = planMemory(lifetimes);
   const inputBytes = previous ? 0 : [...inputShapes].reduce((total, [name, shape]) => total + bufferBytes(elementCount(shape) * STORAGE_BYTES[storageType(graph, name)]), 0);
-  const hostBytes = [...hostBound].reduce((total, name) => total + bufferBytes(walk.values.get(name)!.data.byteLength), 0);
+  const hostBytes = [...hostBound].reduce((total, name) => total + bufferBytes(walk.values.get(name)!.data.byteLength), 0)
+    + [...tables.values()].flat().reduce((total, table) => total + bufferBytes(table.byteLength), 0);
   return {
     inputShapes, shapes: walk.shapes, values: walk.values, storage, bufferSizes: memory.bufferSizes, bufferOf: memory.bufferOf, scratchIds, kernels, hostBound,
     peakBytes: memory.bufferSizes.reduce((total, size) => total + size, 0) + inputBytes + hostBytes,
     unsharedBytes: lifetimes.reduce((total, lifetime) => total + lifetime.byteSize, 0),
     segment: segmentIndex, final,
-    readValues: complete ? segment.readValues : [], readShapes: complete ? segment.readShapes : [], dimsIds,
+    readValues: complete ? segment.readValues : [], readShapes: complete ? segment.readShapes : [], dimsIds, tables,
   };
 }
 

@@ -81,6 +81,8 @@ export type BindingRef =
   | { readonly scratch: number }
   /** The i32 dims of output `dims`, for an output whose shape the GPU decides (DeviceOperator.deviceShaped). */
   | { readonly dims: number }
+  /** Table `table` of the plan (OperatorPlan.tables). */
+  | { readonly table: number }
   | { readonly placeholder: true };
 
 export interface PlannedKernel extends Dispatch {
@@ -93,6 +95,12 @@ export interface OperatorPlan {
   readonly dispatches: readonly PlannedKernel[];
   /** Scratch tensors (element counts, stored like output 0) the dispatches may use. */
   readonly scratch?: readonly number[];
+  /**
+   * Small tables the plan computes on the host for its dispatches (Resize's sampling positions and
+   * weights, computed in f32 exactly as the reference does), as raw 32-bit words; uploaded once
+   * per plan and bound through `{ table }`.
+   */
+  readonly tables?: readonly Uint32Array[];
 }
 
 /** A node as the GPU runs it. */

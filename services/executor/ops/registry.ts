@@ -21,6 +21,7 @@ import { batchNormSpec, layerNormSpec } from './normalization.ts';
 import { groupNormSpec, instanceNormSpec, meanVarianceNormSpec, rmsNormSpec } from './normalization-extra.ts';
 import { globalPoolSpec, poolSpec } from './pool.ts';
 import { REDUCE_OP_OF, reduceSpec } from './reduce.ts';
+import { resizeSpec } from './resize.ts';
 import { EXTRA_REDUCTIONS, extraReductionSpec } from './reduce-extra.ts';
 import { scatterElementsSpec, scatterNdSpec } from './scatter.ts';
 import {
@@ -100,6 +101,8 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['NonZero', nonZeroSpec],
   ['Unique', uniqueSpec],
   ['NonMaxSuppression', nonMaxSuppressionSpec],
+  ['Resize', resizeSpec('Resize')],
+  ['Upsample', resizeSpec('Upsample')],
 ]);
 
 /** Attribute names the Constant operator accepts. */

@@ -209,6 +209,11 @@ function allocate(
   });
   device.queue.writeBuffer(uniformBuffer, 0, uniformBytes);
 
+  const tableBuffers = new Map([...layout.tables].map(([step, tables]) => [step, tables.map((table, index) => {
+    const buffer = createBuffer({ label: `${step.label} table ${index}`, size: bufferBytes(table.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    if (table.byteLength > 0) device.queue.writeBuffer(buffer, 0, table);
+    return buffer;
+  })]));
   const dispatches: PlannedDispatch[] = layout.kernels.map(({ step, kernel }, index) => {
     const pipeline = resources.pipelines.get(step)![kernel.variant ?? 0];
     const buffers = kernel.bindings.map((binding) => {
@@ -216,6 +221,7 @@ function allocate(
       if (target === undefined) return resources.placeholder;
       if (typeof target === 'string') return bufferOf(target);
       if ('dims' in target) return intermediates[layout.bufferOf[layout.dimsIds.get(target.dims)!]];
+      if ('table' in target) return tableBuffers.get(step)![target.table];
       return intermediates[layout.bufferOf[layout.scratchIds.get(step)![target.scratch]]];
     });
     const bindGroup = device.createBindGroup({
