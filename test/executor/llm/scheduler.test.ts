@@ -159,7 +159,7 @@ describe('the scheduler', () => {
     scheduler.add(spec(3, 4, 10, { deadlineMs: 50 }));
     execute(scheduler, scheduler.schedule(10));
     const plan = scheduler.schedule(100);
-    expect(plan.expired.sort()).toEqual([1, 3]);
+    expect([...plan.expired].sort()).toEqual([1, 3]);
     expect(plan.items.map((item) => item.sequenceId)).toEqual([2]);
     expect(pool.freeBlocks).toBe(15);
   });
