@@ -99,7 +99,8 @@ export class TextGenerationModel {
   /**
    * Starts a sequence whose events go to `emit` (the last one has a finish_reason). Throws
    * INVALID_ARGUMENT for a malformed request (naming the field) and RESOURCE_EXHAUSTED when
-   * it could never fit the KV cache or too many sequences are queued.
+   * too many sequences are queued. The longest sequence (capacity.maxSequenceTokens) fits the
+   * KV cache alone, so any sequence accepted finishes, preempted and recomputed if need be.
    */
   start(request: StartSequence, emit: (event: SequenceEvent) => void): SequenceHandle {
     if (this.disposed) throw new NexusError(ErrorCode.UNAVAILABLE, 'the model was unloaded');
@@ -118,12 +119,6 @@ export class TextGenerationModel {
     const settings = samplingSettingsOf(request.sampling, request.logprobs, request.topLogprobs, randomBytes(8).readBigUInt64LE(0));
     const room = maxSequenceTokens - prompt.length;
     const maxNewTokens = request.maxNewTokens === 0 ? room : Math.min(request.maxNewTokens, room);
-    const neededBlocks = this.pool.blocksFor(prompt.length + maxNewTokens);
-    if (neededBlocks > this.pool.totalBlocks) {
-      throw new NexusError(ErrorCode.RESOURCE_EXHAUSTED,
-        `a sequence of ${prompt.length} prompt tokens and up to ${maxNewTokens} generated needs ${neededBlocks * this.pool.blockTokens} KV positions; ` +
-        `the cache holds ${this.capacity.kvCapacityTokens} (NEXUS_KV_BUDGET_BYTES); ask for fewer tokens`);
-    }
     if (this.records.size >= this.options.maxQueuedSequences) {
       throw new NexusError(ErrorCode.RESOURCE_EXHAUSTED, `${this.records.size} sequences are waiting or running on this model, the most it takes; try again later`);
     }
