@@ -12,9 +12,8 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { GRPCInferenceServiceClient } from '../../../services/protocol/generated/inference/grpc_service.ts';
 import { GenerateRequest, GenerationClient, type GenerateResponse } from '../../../services/protocol/generated/nexus/llm/v1/llm.ts';
-import { startRegistry } from '../../../services/registry/index.ts';
+import { startRegistry, type RunningRegistry } from '../../../services/registry/index.ts';
 import { startRouter, type RouterConfig, type RunningRouter } from '../../../services/router/index.ts';
-import type { RunningServer } from '../../../services/rpc/server.ts';
 import { TextTokenizer } from '../../../services/router/generation/text-tokenizer.ts';
 import { startFakeExecutor, type FakeExecutor, type FakeExecutorOptions } from './fake-executor.ts';
 import { byteLevelTokenizer } from './tokenizer-fixtures.ts';
@@ -45,6 +44,7 @@ export function checkpointFiles(configJson: object = { architectures: ['GPT2LMHe
 }
 
 export interface GenerationCluster {
+  registry: RunningRegistry;
   router: RunningRouter;
   executor: FakeExecutor;
   generation: GenerationClient;
@@ -57,17 +57,18 @@ export interface GenerationCluster {
   cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Stores the checkpoint directory as a new version of `name` with `nexus store`. */
   storeCheckpoint(name: string, files?: Record<string, string | Buffer>): Promise<void>;
-  /** One Generate call: every response, and the status it ended with (undefined: OK). */
-  generate(request: Partial<GenerateRequest>, deadlineMs?: number): Promise<{ responses: GenerateResponse[]; error?: ServiceError }>;
+  /** One Generate call (with `token` as its bearer): every response, and the status it ended with (undefined: OK). */
+  generate(request: Partial<GenerateRequest>, deadlineMs?: number, token?: string): Promise<{ responses: GenerateResponse[]; error?: ServiceError }>;
   stop(): Promise<void>;
 }
 
-export async function startGenerationCluster(options: { executor: FakeExecutorOptions; config?: RouterConfig }): Promise<GenerationCluster> {
+/** `authenticated`: the router checks API keys the registry issues (registry.keys.create); default off. */
+export async function startGenerationCluster(options: { executor: FakeExecutorOptions; config?: RouterConfig; authenticated?: boolean }): Promise<GenerationCluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'nexus-generation-'));
-  const registry: RunningServer = await startRegistry({ dataDir: join(dataDir, 'registry') });
+  const registry = await startRegistry({ dataDir: join(dataDir, 'registry'), keyPollIntervalMs: 100 });
   const executor = await startFakeExecutor(options.executor);
   const router = await startRouter({
-    address: '127.0.0.1:0', insecure: true, registryAddress: registry.address, executorAddresses: [executor.address], config: options.config,
+    address: '127.0.0.1:0', insecure: !options.authenticated, registryAddress: registry.address, executorAddresses: [executor.address], config: options.config,
   });
   const generation = new GenerationClient(router.address, credentials.createInsecure());
   const inference = new GRPCInferenceServiceClient(router.address, credentials.createInsecure());
@@ -84,7 +85,7 @@ export async function startGenerationCluster(options: { executor: FakeExecutorOp
     }
   };
   return {
-    router, executor, generation, inference, dataDir, eosId, cli,
+    registry, router, executor, generation, inference, dataDir, eosId, cli,
     tokenizer: TextTokenizer.fromFiles({ tokenizerJson: json }),
     async storeCheckpoint(name, files = checkpointFiles()) {
       const dir = join(dataDir, `${name}-checkpoint`);
@@ -93,10 +94,12 @@ export async function startGenerationCluster(options: { executor: FakeExecutorOp
       const stored = await cli(['store', dir, name]);
       if (stored.code !== 0) throw new Error(`nexus store exited ${stored.code}: ${stored.stderr}`);
     },
-    generate(request, deadlineMs = 30_000) {
+    generate(request, deadlineMs = 30_000, token) {
+      const metadata = new Metadata();
+      if (token) metadata.set('authorization', `Bearer ${token}`);
       return new Promise((done) => {
         const responses: GenerateResponse[] = [];
-        const call = generation.generate(GenerateRequest.fromPartial(request), new Metadata(), { deadline: Date.now() + deadlineMs });
+        const call = generation.generate(GenerateRequest.fromPartial(request), metadata, { deadline: Date.now() + deadlineMs });
         call.on('data', (response: GenerateResponse) => responses.push(response));
         call.on('error', (error: ServiceError) => done({ responses, error }));
         call.on('end', () => done({ responses }));
