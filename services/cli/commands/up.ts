@@ -7,10 +7,11 @@
  * registry's store is the only state; executors reload models and the router reconnects. Each
  * child's pid is in `<data dir>/run/<name>.pid`.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { createWriteStream, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import type { ListeningMessage } from '../../rpc/service-process.ts';
 import { IRIS_EXAMPLE_DIR, trainIrisModel } from '../../examples/index.ts';
 import type { ModelReadyResponse } from '../../protocol/generated/inference/grpc_service.ts';
@@ -35,6 +36,8 @@ export interface UpOptions {
   port: string;
   registryPort: string;
   executors: string;
+  /** One executor per adapter: 'all' or indices ('0,2'), each pinned with --adapter. */
+  gpus?: string;
   dataDir: string;
   example?: boolean;
   maxBatchSize?: string;
@@ -65,6 +68,19 @@ function tlsSettings(dataDir: string, host: string): { dir: string; extraNames: 
   const extraNames = [...(wildcard ? [] : [host.replace(/^\[|\]$/g, '')]), ...(process.env.NEXUS_TLS_EXTRA_NAMES ?? '').split(',')]
     .map((name) => name.trim()).filter((name) => name !== '');
   return { dir: resolve(process.env.NEXUS_TLS_DIR || join(dataDir, 'tls')), extraNames };
+}
+
+/**
+ * The adapters `--gpus` names, asked of the executor's own entry point (it lists what dawn.node
+ * sees, and refuses an index that is not there); throws its message.
+ */
+async function adaptersNamed(gpus: string): Promise<number[]> {
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [join(SERVICES_DIR, SERVICE_ENTRY_POINTS.executor), '--list-adapters', '--gpus', gpus]);
+    return (JSON.parse(stdout) as { selected: number[] }).selected;
+  } catch (error) {
+    throw new Error(((error as { stderr?: string }).stderr ?? '').trim() || (error as Error).message);
+  }
 }
 
 /** The metrics port beside a service port (8001 → 8002, as Triton does); 0 stays 0. */
@@ -197,10 +213,14 @@ export async function up(options: UpOptions): Promise<number> {
       ['--address', address, '--data-dir', join(dataDir, 'registry'), '--metrics-address', metricsAddress, ...tlsArgs, '--bootstrap-admin-key-file', adminKeyFile],
     { address: `${options.host}:${options.registryPort}`, metricsAddress: `${options.host}:${metricsPortBeside(options.registryPort)}` }, dirs);
     children.push(registry);
-    const executorCount = Math.max(1, Number(options.executors));
-    for (let index = 0; index < executorCount; index++) {
-      children.push(await startSupervised(supervisor, `executor-${index}`, SERVICE_ENTRY_POINTS.executor, (address, metricsAddress) =>
-        ['--address', address, '--registry', registry.address, '--cache-dir', join(dataDir, 'cache'), '--metrics-address', metricsAddress, ...tlsArgs],
+    if (options.gpus !== undefined && Number(options.executors) !== 1) throw new Error('give --gpus (one executor per adapter) or --executors N, not both');
+    // With --gpus, one executor per adapter, each pinned to it; otherwise --executors on Dawn's first choice.
+    const adapters: Array<number | undefined> = options.gpus !== undefined ? await adaptersNamed(options.gpus)
+      : Array.from({ length: Math.max(1, Number(options.executors)) }, () => undefined);
+    for (const [index, adapter] of adapters.entries()) {
+      const adapterArgs = adapter === undefined ? [] : ['--adapter', String(adapter)];
+      children.push(await startSupervised(supervisor, adapter === undefined ? `executor-${index}` : `executor-gpu${adapter}`, SERVICE_ENTRY_POINTS.executor, (address, metricsAddress) =>
+        ['--address', address, '--registry', registry.address, '--cache-dir', join(dataDir, 'cache'), '--metrics-address', metricsAddress, ...adapterArgs, ...tlsArgs],
       { address: '127.0.0.1:0', metricsAddress: '127.0.0.1:0' }, dirs));
     }
     const executorArgs = children.filter((child) => child.name.startsWith('executor')).flatMap((child) => ['--executor', child.address]);

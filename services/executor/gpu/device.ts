@@ -7,12 +7,15 @@
  */
 import { create, globals } from 'webgpu';
 import { failedPrecondition } from '../../domain/errors.ts';
+import { parseAdapterList, pinAdapter, SOFTWARE_ADAPTER, type AdapterEntry } from './adapter-selection.ts';
 
 /** A ready device and what the executor needs to know about it. */
 export interface GpuContext {
   readonly device: GPUDevice;
-  /** Human-readable adapter name, e.g. "mesa llvmpipe (software)". */
+  /** Human-readable adapter name, e.g. "mesa llvmpipe (software)", with "[adapter N]" when pinned by index. */
   readonly description: string;
+  /** The adapter's index in dawn.node's order when it was pinned by one (--adapter). */
+  readonly adapterIndex?: number;
   /** True when the device has timestamp-query, so runs can report GPU time. */
   readonly hasTimestamps: boolean;
   /** True when the device has shader-f16. */
@@ -36,6 +39,11 @@ export interface OpenGpuOptions {
    * "llvmpipe". Default: Dawn's first choice for `powerPreference`.
    */
   adapter?: string;
+  /**
+   * The adapter's index in dawn.node's order (listAdapters; --adapter), pinned through its name
+   * (adapter-selection.ts). Instead of `adapter`.
+   */
+  adapterIndex?: number;
   /** Default: "high-performance". */
   powerPreference?: GPUPowerPreference;
   /**
@@ -133,6 +141,28 @@ function throttleDawnPolling(): void {
   globalThis.setImmediate = throttled as typeof globalThis.setImmediate;
 }
 
+/** The power preference adapters are enumerated and opened with: one order for listing and opening. */
+const DEFAULT_POWER_PREFERENCE: GPUPowerPreference = 'high-performance';
+
+/** An adapter name no device has, so dawn.node answers with the list of every adapter. */
+const NO_SUCH_ADAPTER = 'nexus-list-adapters-no-such-device';
+
+/**
+ * Every adapter dawn.node can open, in its order for `powerPreference` (the indices --adapter
+ * takes): read from its refusal of a name that matches none.
+ */
+export async function listAdapters(powerPreference: GPUPowerPreference = DEFAULT_POWER_PREFERENCE): Promise<AdapterEntry[]> {
+  const instance = create([`adapter=${NO_SUCH_ADAPTER}`]);
+  openInstances.push(instance);
+  try {
+    // Resolves null when there is no adapter at all (no Vulkan driver).
+    await instance.requestAdapter({ powerPreference });
+    return [];
+  } catch (error) {
+    return parseAdapterList((error as Error).message ?? String(error));
+  }
+}
+
 /**
  * Opens a WebGPU device with the adapter's own limits.
  *
@@ -151,13 +181,16 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<GpuContext>
     'disable-dawn-features=timestamp_quantization',
     `enable-dawn-features=${(options.enableToggles ?? DEFAULT_TOGGLES).join(',')}`,
   ];
-  if (options.adapter) flags.push(`adapter=${options.adapter}`);
+  const powerPreference = options.powerPreference ?? DEFAULT_POWER_PREFERENCE;
+  const pin = options.adapterIndex === undefined ? undefined : pinAdapter(await listAdapters(powerPreference), options.adapterIndex);
+  const adapterName = pin?.match ?? options.adapter;
+  if (adapterName) flags.push(`adapter=${adapterName}`);
 
   const instance = create(flags);
   openInstances.push(instance);
   let adapter: GPUAdapter | null;
   try {
-    adapter = await instance.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+    adapter = await instance.requestAdapter({ powerPreference });
   } catch (error) {
     throw noAdapter(options, (error as Error).message);
   }
@@ -166,7 +199,7 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<GpuContext>
   const requiredLimits: Record<string, number> = {};
   for (const name of ADAPTER_LIMITS) requiredLimits[name] = adapter.limits[name];
   const requiredFeatures = OPTIONAL_FEATURES.filter((feature) => adapter.features.has(feature));
-  const description = describeAdapter(adapter.info);
+  const description = `${describeAdapter(adapter.info)}${pin ? ` [adapter ${pin.index}]` : ''}`;
   const isSoftware = isSoftwareAdapter(adapter.info);
   if (isSoftware) throttleDawnPolling();
   const device = await adapter.requestDevice({ label: `nexus ${description}`, requiredFeatures, requiredLimits });
@@ -175,6 +208,7 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<GpuContext>
   return {
     device,
     description,
+    adapterIndex: pin?.index,
     hasTimestamps: device.features.has('timestamp-query'),
     hasF16: device.features.has('shader-f16'),
     hasSubgroups: device.features.has('subgroups'),
@@ -189,7 +223,7 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<GpuContext>
 }
 
 function noAdapter(options: OpenGpuOptions, detail?: string) {
-  const wanted = options.adapter ? ` matching '${options.adapter}'` : '';
+  const wanted = options.adapterIndex !== undefined ? ` ${options.adapterIndex}` : options.adapter ? ` matching '${options.adapter}'` : '';
   return failedPrecondition(
     `no WebGPU adapter${wanted} found${detail ? ` (${detail})` : ''}; install a Vulkan driver ` +
     `(Debian/Ubuntu: apt-get install libvulkan1 mesa-vulkan-drivers for the CPU fallback, ` +
@@ -201,7 +235,7 @@ function noAdapter(options: OpenGpuOptions, detail?: string) {
 function isSoftwareAdapter(info: GPUAdapterInfo): boolean {
   const names = `${info.architecture} ${info.device} ${info.description}`.toLowerCase();
   return (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter === true
-    || /software|llvmpipe|lavapipe|swiftshader|microsoft basic render/.test(names);
+    || SOFTWARE_ADAPTER.test(names);
 }
 
 /** "mesa llvmpipe (software)": vendor, the device's name, architecture. */

@@ -9,6 +9,7 @@ import { invalidNode, unsupported } from './attributes.ts';
 import type { OperatorSpec } from './contract.ts';
 import { concatSpec, expandSpec, gatherSpec, padSpec, sliceSpec, splitSpec, tileSpec, transposeSpec } from './data-movement.ts';
 import { argReduceSpec, cumSumSpec } from './arg-reduce.ts';
+import { einsumSpec } from './einsum.ts';
 import { binarySpec, castSpec, clipSpec, unarySpec, whereSpec } from './elementwise.ts';
 import { convSpec, convTransposeSpec, gemmSpec, matMulSpec } from './gemm-conv.ts';
 import { gatherElementsSpec, gatherNdSpec, oneHotSpec } from './indexing.ts';
@@ -103,6 +104,7 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['NonMaxSuppression', nonMaxSuppressionSpec],
   ['Resize', resizeSpec('Resize')],
   ['Upsample', resizeSpec('Upsample')],
+  ['Einsum', einsumSpec],
 ]);
 
 /** Attribute names the Constant operator accepts. */

@@ -8,12 +8,16 @@
  * is sent in chunks (one oversized message would end the whole call), a result over the
  * per-result budget is answered RESOURCE_EXHAUSTED instead of being sent, and when the GPU device
  * is lost every batch in flight is answered UNAVAILABLE.
+ *
+ * Several routers may share an executor, each on its own stream: each stream has its own
+ * MAX_INFLIGHT_BATCHES slots, and one router's UnloadModel frees a version only when no other
+ * open stream has loaded it or run a batch on it (the routers serve independently of each other).
  */
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
   ExecutorMessage, ExecutorService, type BatchResult, type ExecuteBatch, type RouterMessage,
 } from '../../protocol/generated/nexus/executor/v1/executor.ts';
-import { ErrorCode, NexusError, modelKeyOf } from '../../domain/index.ts';
+import { ErrorCode, NexusError, modelKey, modelKeyOf } from '../../domain/index.ts';
 import { unary } from '../../rpc/handlers.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { ExecutorState } from './executor-state.ts';
@@ -67,8 +71,25 @@ export interface ExecutorServiceOptions {
 
 /** The Executor service over `state`. */
 export function createExecutorService(state: ExecutorState, options: ExecutorServiceOptions, logger: Logger): UntypedServiceImplementation {
+  /** The open streams that use each version (loaded it or ran a batch on it), by model key. */
+  const users = new Map<string, Set<object>>();
+  const use = (stream: object, modelName: string, version: number) => {
+    const key = modelKey(modelName, version);
+    let streams = users.get(key);
+    if (!streams) users.set(key, streams = new Set());
+    streams.add(stream);
+  };
+  /** Drops `stream`'s use of a version; true when no other open stream uses it. */
+  const release = (stream: object, key: string) => {
+    const streams = users.get(key);
+    streams?.delete(stream);
+    if (streams?.size) return false;
+    users.delete(key);
+    return true;
+  };
   return {
     connect(call: ServerDuplexStream<RouterMessage, ExecutorMessage>) {
+      const stream = {};
       const send = (message: ExecutorMessage) => {
         if (!call.cancelled && call.writable) call.write(message);
       };
@@ -119,6 +140,7 @@ export function createExecutorService(state: ExecutorState, options: ExecutorSer
           return;
         }
         inflight.add(batch.batchId);
+        use(stream, batch.modelName, batch.version);
         Promise.resolve().then(() => state.execute(batch)).then(answer, async (error: unknown) => {
           let coded = NexusError.from(error);
           // A device loss can fail a batch before `device.lost` settles: give it a moment to.
@@ -132,6 +154,7 @@ export function createExecutorService(state: ExecutorState, options: ExecutorSer
       call.on('data', (message: RouterMessage) => {
         if (message.loadModel) {
           const request = message.loadModel;
+          if (request.version) use(stream, request.version.modelName, request.version.version);
           const started = process.hrtime.bigint();
           Promise.resolve().then(() => state.load(request)).then(
             () => send({ modelLoadResult: {
@@ -149,16 +172,27 @@ export function createExecutorService(state: ExecutorState, options: ExecutorSer
             },
           );
         } else if (message.unloadModel) {
-          state.unload(message.unloadModel.modelName, message.unloadModel.version);
+          const { modelName, version } = message.unloadModel;
+          // Another router still serving it keeps it loaded.
+          if (release(stream, modelKey(modelName, version))) state.unload(modelName, version);
+          else logger.info({ model: modelKey(modelName, version) }, 'unload asked by one router; kept for the others that use it');
         } else if (message.executeBatch) {
           execute(message.executeBatch);
         }
       });
-      call.on('end', () => call.end());
-      call.on('close', unsubscribe);
-      call.on('cancelled', unsubscribe);
-      call.on('error', (error) => {
+      // A closed stream uses nothing any more; what it loaded stays loaded (its router reconnects to it).
+      let closed = false;
+      const closeStream = () => {
         unsubscribe();
+        if (closed) return;
+        closed = true;
+        for (const key of [...users.keys()]) release(stream, key);
+      };
+      call.on('end', () => call.end());
+      call.on('close', closeStream);
+      call.on('cancelled', closeStream);
+      call.on('error', (error) => {
+        closeStream();
         logger.debug({ err: error }, 'router stream closed');
       });
     },

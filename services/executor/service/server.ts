@@ -11,7 +11,7 @@ import { ExecutorState } from './executor-state.ts';
 import { budgetFromEnv, compileBudgetsFromEnv, DEFAULT_GPU_BUDGET_BYTES } from './gpu-budget.ts';
 import { registryVersionSource } from './version-trust.ts';
 import { DEFAULT_WARM_UP_BUDGET_BYTES } from './warm-up.ts';
-import { openGpu, type GpuContext } from '../gpu/index.ts';
+import { openGpu, type GpuContext, type OpenGpuOptions } from '../gpu/index.ts';
 import { peerServiceIdentity } from '../../tls/index.ts';
 
 /**
@@ -67,6 +67,8 @@ export interface ExecutorOptions {
   credentials?: ServerCredentials;
   /** How the registry is dialed; default plaintext. With TLS: the executor's own certificate (channelCredentials). */
   registryCredentials?: ChannelCredentials;
+  /** Which adapter to open (--adapter INDEX: `adapterIndex`). Default: Dawn's first choice. */
+  gpu?: OpenGpuOptions;
 }
 
 export interface RunningExecutor extends RunningServer {
@@ -80,7 +82,7 @@ export async function startExecutor(options: ExecutorOptions): Promise<RunningEx
   const warmUpBudgetBytes = options.warmUpBudgetBytes
     ?? budgetFromEnv('NEXUS_WARM_UP_BUDGET_BYTES', process.env.NEXUS_WARM_UP_BUDGET_BYTES, DEFAULT_WARM_UP_BUDGET_BYTES);
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-  const gpu = await openGpu();
+  const gpu = await openGpu(options.gpu);
   const registry = new RegistryClient(options.registryAddress, options.registryCredentials ?? credentials.createInsecure(), {
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
   });
