@@ -2,7 +2,8 @@
  * Who may call what, for every RPC of every service, through real grpc-js clients built from each
  * service's own definition against a registry, a router and an executor started with
  * authentication and TLS on. The rows below say what each RPC requires; every method of every
- * definition must have one, so a new RPC without a row fails here. Each row is checked three
+ * definition must have one, and every service a server lists through reflection its rows, so a
+ * new RPC or service without them fails here. Each row is checked three
  * ways: against the access table the service mounts, against what the running service answers
  * to every kind of caller (none, a wrong, revoked or expired credential, each role, each service
  * certificate, a key limited to other models), and against the roles table in docs/security.md,
@@ -13,11 +14,14 @@
  * UNAUTHENTICATED, PERMISSION_DENIED and UNAVAILABLE.
  */
 import {
-  Client, credentials, Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ClientReadableStream, type ServiceError,
+  Client, credentials, loadPackageDefinition, Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ClientReadableStream,
+  type GrpcObject, type ServiceClientConstructor, type ServiceError,
 } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import { SignJWT } from 'jose';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,9 +34,10 @@ import { ExecutorService } from '../../services/protocol/generated/nexus/executo
 import { RegistryService, UploadVersionRequest } from '../../services/protocol/generated/nexus/registry/v1/registry.ts';
 import { ExperimentsService } from '../../services/protocol/generated/nexus/router/v1/experiments.ts';
 import { SubmitTaskRequest, TasksService } from '../../services/protocol/generated/nexus/router/v1/tasks.ts';
+import { GenerationService } from '../../services/protocol/generated/nexus/llm/v1/llm.ts';
 import { KEYS_ACCESS, REGISTRY_ACCESS } from '../../services/registry/grpc/access.ts';
 import { startRegistry, type RunningRegistry } from '../../services/registry/index.ts';
-import { EXPERIMENTS_ACCESS, INFERENCE_ACCESS, TASKS_ACCESS } from '../../services/router/grpc/access.ts';
+import { EXPERIMENTS_ACCESS, GENERATION_ACCESS, INFERENCE_ACCESS, TASKS_ACCESS } from '../../services/router/grpc/access.ts';
 import { startRouter, type RunningRouter } from '../../services/router/index.ts';
 import { channelCredentials, serverCredentials } from '../../services/tls/credentials.ts';
 import { ensureServiceMaterial, loadServiceMaterial, type ServiceMaterial } from '../../services/tls/material.ts';
@@ -91,6 +96,9 @@ const ROUTER_SERVICES: ServiceRows[] = [{
     modelInfer: role('infer', { naming: field('modelName') }),
     modelStreamInfer: role('infer', { naming: field('modelName'), globs: 'checked per message' }),
   },
+}, {
+  service: 'nexus.llm.v1.Generation', definition: GenerationService, access: GENERATION_ACCESS,
+  rows: { generate: role('infer', { naming: field('modelName') }), tokenize: role('infer', { naming: field('modelName') }) },
 }, {
   service: 'nexus.router.v1.Tasks', definition: TasksService, access: TASKS_ACCESS,
   rows: {
@@ -341,7 +349,38 @@ async function judge(address: string, defaultChannel: () => ChannelCredentials, 
   return { expected, answered };
 }
 
+/** The services a server lists through reflection, but for health and reflection themselves. */
+async function mountedServices(address: string, channel: ChannelCredentials): Promise<string[]> {
+  const reflectionProto = createRequire(import.meta.url).resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
+  const loaded = loadPackageDefinition(loadSync(reflectionProto, { keepCase: true, defaults: true })) as GrpcObject;
+  const Reflection = (((loaded.grpc as GrpcObject).reflection as GrpcObject).v1 as GrpcObject).ServerReflection as ServiceClientConstructor;
+  const client = new Reflection(address, channel);
+  clients.push(client);
+  const listed = await new Promise<Array<{ name: string }>>((resolve, reject) => {
+    const stream = (client as unknown as { ServerReflectionInfo(): ClientDuplexStream<unknown, { list_services_response: { service: Array<{ name: string }> } }> }).ServerReflectionInfo();
+    stream.on('data', (response) => {
+      resolve(response.list_services_response.service);
+      stream.end();
+    });
+    stream.on('error', reject);
+    stream.write({ list_services: '' });
+  });
+  return listed.map((service) => service.name).filter((name) => !name.startsWith('grpc.health.') && !name.startsWith('grpc.reflection.')).sort();
+}
+
 // ---- the tests ------------------------------------------------------------------------------
+
+const SERVERS = [
+  { server: 'router', address: () => router.address, channel: () => credentials.createInsecure(), services: ROUTER_SERVICES },
+  { server: 'registry', address: () => registry.address, channel: () => credentials.createSsl(material.registry.caPem), services: REGISTRY_SERVICES },
+  { server: 'executor', address: () => executor.address, channel: () => channelCredentials(material.router, 'executor'), services: EXECUTOR_SERVICES },
+];
+
+describe.each(SERVERS)('the $server', ({ address, channel, services }) => {
+  it('mounts only services with rows here: a new service fails this test until it has them', async () => {
+    expect(await mountedServices(address(), channel())).toEqual(services.map(({ service }) => service).sort());
+  });
+});
 
 describe.each(ALL_SERVICES)('$service', ({ definition, rows }) => {
   it('has a row for every RPC of its grpc-js definition, and no other', () => {
