@@ -5,6 +5,8 @@ import { DEFAULT_BATCHING_POLICY } from '../domain/index.ts';
 import { defaultDataDir, defaultRegistryAddress, defaultRouterAddress } from './config.ts';
 import { reportOutcome, showExperiment } from './commands/experiment.ts';
 import { infer } from './commands/infer.ts';
+import { generate } from './commands/generate.ts';
+import { chat } from './commands/chat.ts';
 import { listModels } from './commands/models.ts';
 import { storeModel } from './commands/store.ts';
 import { collectGarbage } from './commands/gc.ts';
@@ -143,6 +145,30 @@ program.command('infer')
   .option('--timeout-ms <ms>', 'deadline for the call', '30000')
   .option('--json', 'print JSON')
   .action(async (model: string, options) => process.exit(await infer(model, options)));
+
+/** The sampling flags of `generate` and `chat`. */
+const withSamplingFlags = (command: Command) => command
+  .addOption(routerOption())
+  .option('--version <n>', "a version number, an alias or 'latest' (default: the production alias, else the latest)")
+  .option('--max-tokens <n>', 'most tokens to generate (default 256, or what the model\'s context leaves)')
+  .option('--temperature <t>', '0 for greedy; default 1')
+  .option('--top-p <p>', 'nucleus sampling: keep the most likely tokens up to this probability (default 1: all)')
+  .option('--top-k <k>', 'keep only the k most likely tokens (default 0: all)')
+  .option('--seed <s>', 'the same seed, prompt and flags give the same text')
+  .addOption(new Option('--stop <text>', 'stop when the text reaches this (repeatable); it is not printed').argParser(collect).default([]))
+  .option('--timeout-ms <ms>', 'deadline for each generation', '120000');
+
+withSamplingFlags(program.command('generate')
+  .description('generate text with a stored language model, printing tokens as they arrive (summary on stderr)')
+  .argument('<model>', 'the model name')
+  .argument('<prompt>', 'the prompt text'))
+  .action(async (model: string, prompt: string, options) => process.exit(await generate(model, prompt, options)));
+
+withSamplingFlags(program.command('chat')
+  .description("chat with a stored language model: each line is a message, the model's chat template applies, the history is kept")
+  .argument('<model>', 'the model name')
+  .option('--system <text>', 'a system message that starts the conversation'))
+  .action(async (model: string, options) => process.exit(await chat(model, options)));
 
 program.command('experiment')
   .description("show an A/B split's arms: traffic, errors, latency, outcomes and Welch t-tests")
