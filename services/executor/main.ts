@@ -19,6 +19,7 @@ const adapterIndex = (value: string) => {
 
 const options = new Command('nexus-executor')
   .option('--metrics-address <host:port>', 'where /metrics is served for Prometheus', '127.0.0.1:8022')
+  .addOption(new Option('--health-address <host:port>', 'a plaintext port serving grpc.health.v1 alone, for probes that cannot speak TLS (Kubernetes gRPC probes); default none').env('NEXUS_HEALTH_ADDRESS'))
   .option('--address <host:port>', 'address to listen on', '127.0.0.1:8021')
   .option('--registry <host:port>', 'registry to fetch models from', '127.0.0.1:8011')
   .option('--cache-dir <dir>', 'where verified artifacts are cached', join(defaultDataDir(), 'cache'))
@@ -30,7 +31,7 @@ const options = new Command('nexus-executor')
   .option('--gpus <all|0,2>', 'with --list-adapters: the adapter indices this names, in "selected"')
   .parse()
   .opts<{
-    address: string; metricsAddress: string; registry: string; cacheDir: string; tlsDir?: string; insecure?: boolean;
+    address: string; metricsAddress: string; healthAddress?: string; registry: string; cacheDir: string; tlsDir?: string; insecure?: boolean;
     adapter?: string; listAdapters?: boolean; gpus?: string;
   }>();
 
@@ -62,4 +63,5 @@ await runServiceProcess('executor', async () => {
   });
 }, {
   metricsAddress: options.metricsAddress,
+  healthAddress: options.healthAddress,
 });

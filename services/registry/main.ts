@@ -6,7 +6,7 @@
  * Without --store flags the store comes from NEXUS_STORE_* variables, then a .nexusrc found from
  * the working directory up, then the local --data-dir (see store/store-config.ts).
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { jwtOptionsFrom, type JwtVerifierOptions } from '../auth/jwt.ts';
 import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
 import { enforceBindPolicy, loadServiceTls, tlsDirFrom } from '../tls/index.ts';
@@ -18,6 +18,7 @@ import { DEFAULT_LIMITS, parseLimit, type RegistryLimits } from './validation/in
 
 const options = new Command('nexus-registry')
   .option('--metrics-address <host:port>', 'where /metrics is served for Prometheus', '127.0.0.1:8012')
+  .addOption(new Option('--health-address <host:port>', 'a plaintext port serving grpc.health.v1 alone, for probes that cannot speak TLS (Kubernetes gRPC probes); default none').env('NEXUS_HEALTH_ADDRESS'))
   .option('--address <host:port>', 'address to listen on', '127.0.0.1:8011')
   .option('--data-dir <dir>', 'the local store\'s directory', join(defaultDataDir(), 'registry'))
   .option('--store <provider>', `where blobs and records are kept: ${STORE_PROVIDERS.join(', ')} (env NEXUS_STORE_PROVIDER)`)
@@ -39,7 +40,7 @@ const options = new Command('nexus-registry')
   .option('--jwt-jwks-url <url>', 'where the issuer publishes its JWKS, instead of --jwt-key-file (env NEXUS_JWT_JWKS_URL)')
   .parse()
   .opts<{
-    address: string; metricsAddress: string; dataDir: string; store?: string; storeBucket?: string; storePrefix?: string;
+    address: string; metricsAddress: string; healthAddress?: string; dataDir: string; store?: string; storeBucket?: string; storePrefix?: string;
     storeEndpoint?: string; storeRegion?: string; watchPollMs: string; maxArtifactBytes?: string; maxModelBytes?: string;
     maxVersionsPerModel?: string; gcMinAgeSeconds?: string; tlsDir?: string; insecure?: boolean; bootstrapAdminKeyFile?: string;
     jwtIssuer?: string; jwtAudience?: string; jwtKeyFile?: string; jwtJwksUrl?: string;
@@ -101,4 +102,5 @@ await runServiceProcess('registry', async () => {
   });
 }, {
   metricsAddress: options.metricsAddress,
+  healthAddress: options.healthAddress,
 });

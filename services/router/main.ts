@@ -20,6 +20,7 @@ const atLeast = (min: number) => (value: string) => {
 };
 const program = new Command('nexus-router')
   .option('--metrics-address <host:port>', 'where /metrics is served for Prometheus', '127.0.0.1:8002')
+  .addOption(new Option('--health-address <host:port>', 'a plaintext port serving grpc.health.v1 alone, for probes that cannot speak TLS (Kubernetes gRPC probes); default none').env('NEXUS_HEALTH_ADDRESS'))
   .option('--address <host:port>', 'address to listen on', '127.0.0.1:8001')
   .option('--registry <host:port>', 'registry address', '127.0.0.1:8011')
   .addOption(new Option('--executor <host:port>', 'an executor to dial (repeatable)').argParser(collect).default([]))
@@ -51,7 +52,7 @@ const program = new Command('nexus-router')
   .addOption(new Option('--jwt-jwks-url <url>', "the issuer's JWKS, fetched and cached (https unless loopback)").env('NEXUS_JWT_JWKS_URL'))
   .parse();
 const options = program.opts<{
-  address: string; metricsAddress: string; registry: string; executor: string[]; executorsDns?: string; executorsDnsIntervalMs: string; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string;
+  address: string; metricsAddress: string; healthAddress?: string; registry: string; executor: string[]; executorsDns?: string; executorsDnsIntervalMs: string; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string;
   batchTimeoutMs: string; config?: string; tlsDir?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string; insecure?: boolean;
   jwtIssuer?: string; jwtAudience?: string; jwtKeyFile?: string; jwtJwksUrl?: string;
 } & Record<`max${string}`, string>>();
@@ -105,4 +106,4 @@ await runServiceProcess('router', async () => {
     address: options.address, registryAddress: options.registry, executorAddresses: options.executor, executorsDns, config,
     drainDelayMs: drainDelayMs(), batchTimeoutMs: Number(options.batchTimeoutMs), insecure, jwt,
   });
-}, { metricsAddress: options.metricsAddress });
+}, { metricsAddress: options.metricsAddress, healthAddress: options.healthAddress });

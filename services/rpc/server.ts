@@ -82,6 +82,13 @@ export interface RunningServer {
   port: number;
   /** host:port a client on this machine can dial. */
   address: string;
+  /**
+   * Serves grpc.health.v1 alone, with the same statuses, on a second, plaintext port, for probes
+   * that cannot speak TLS (Kubernetes' native gRPC probes); resolves with its host:port. It
+   * carries no credentials and no data, only SERVING / NOT_SERVING, so it may listen beyond
+   * loopback whatever the bind policy says of the service's own port. Closed with the server.
+   */
+  serveHealth(address: string): Promise<string>;
   /** Sets the health of one service ('' = the whole server). */
   setHealth(service: string, status: ServingStatus): void;
   /**
@@ -140,8 +147,23 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     server.bindAsync(options.address, options.credentials ?? ServerCredentials.createInsecure(), (error, boundPort) =>
       error ? reject(error) : resolvePort(boundPort));
   });
-  const host = options.address.slice(0, options.address.lastIndexOf(':'));
-  const dialHost = host === '0.0.0.0' || host === '[::]' || host === '' ? '127.0.0.1' : host;
+  const dialHostOf = (address: string) => {
+    const host = address.slice(0, address.lastIndexOf(':'));
+    return host === '0.0.0.0' || host === '[::]' || host === '' ? '127.0.0.1' : host;
+  };
+  const dialHost = dialHostOf(options.address);
+  const healthServers: Server[] = [];
+  const serveHealth = async (address: string) => {
+    const probes = new Server({ 'grpc.enable_channelz': 0 });
+    health.addToServer(probes);
+    const healthPort = await new Promise<number>((resolvePort, reject) => {
+      probes.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolvePort(boundPort)));
+    }).catch((error: Error) => {
+      throw new Error(`cannot listen for health probes on ${address}: ${error.message}`, { cause: error });
+    });
+    healthServers.push(probes);
+    return `${dialHostOf(address)}:${healthPort}`;
+  };
 
   let shutdownPromise: Promise<void> | undefined;
   const drain = () => {
@@ -151,6 +173,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     server,
     port,
     address: `${dialHost}:${port}`,
+    serveHealth,
     setHealth: (service, status) => health.setStatus(service, status),
     drain,
     shutdown(graceMs = 5_000) {
@@ -163,6 +186,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
         force.unref();
         server.tryShutdown(() => {
           clearTimeout(force);
+          // Probes are answered (NOT_SERVING) until the service's own port has closed.
+          for (const probes of healthServers) probes.forceShutdown();
           done();
         });
       }));

@@ -14,6 +14,8 @@ export interface ListeningMessage {
   address: string;
   /** Where Prometheus scrapes it (http://…/metrics). */
   metricsAddress: string;
+  /** The plaintext grpc.health.v1 port for probes, when asked for (--health-address). */
+  healthAddress?: string;
 }
 
 /** How long a stopping service waits for calls in flight, in milliseconds. */
@@ -31,19 +33,21 @@ export function drainDelayMs(): number {
 export async function runServiceProcess(
   service: string,
   start: () => Promise<RunningServer>,
-  options: { metricsAddress: string },
+  options: { metricsAddress: string; healthAddress?: string },
 ): Promise<void> {
   await startTracing(`nexus-${service}`);
   let running: RunningServer;
   let metricsServer: MetricsServer;
+  let healthAddress: string | undefined;
   try {
     running = await start();
     metricsServer = await startMetricsServer(options.metricsAddress);
+    if (options.healthAddress) healthAddress = await running.serveHealth(options.healthAddress);
   } catch (error) {
     console.error(`${service} failed to start: ${(error as Error).message}`);
     process.exit(1);
   }
-  const message: ListeningMessage = { event: 'listening', service, address: running.address, metricsAddress: metricsServer.address };
+  const message: ListeningMessage = { event: 'listening', service, address: running.address, metricsAddress: metricsServer.address, healthAddress };
   console.log(JSON.stringify(message));
   process.send?.(message);
 
