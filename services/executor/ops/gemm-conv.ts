@@ -16,6 +16,7 @@ import { biasStrides, gemmShapes, matmulShapes } from './matmul-shapes.ts';
 import { required } from './parameters.ts';
 import { constantFloats, floatStorage, fp32, sameAsInput } from './spec-parts.ts';
 import { as2d, spatialRank, windowAttributes } from './window-attributes.ts';
+import { convNdOperator, convTransposeNdOperator, isVolumetric } from './window-nd.ts';
 
 /** Checks that a fused residual has the output's shape (the graph compiler proved it on probe shapes). */
 function checkResidual(inputs: ReadonlyArray<NodeInput | undefined>, index: number | undefined, outShape: readonly number[]): void {
@@ -125,6 +126,7 @@ export const convSpec: OperatorSpec = {
   inputs: [2, 3],
   types: sameAsInput,
   device(context) {
+    if (isVolumetric(context, true)) return convNdOperator(context);
     const { node } = context;
     const type = floatStorage(context);
     const { values: weights, shape: wShape } = constantFloats(context, 1, 'weights');
@@ -193,6 +195,7 @@ export const convTransposeSpec: OperatorSpec = {
   inputs: [2, 3],
   types: sameAsInput,
   device(context) {
+    if (isVolumetric(context, true)) return convTransposeNdOperator(context);
     const { node } = context;
     const type = floatStorage(context);
     const wConstant = context.inputs[1]?.constant;

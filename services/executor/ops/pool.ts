@@ -1,7 +1,7 @@
 /**
  * Pooling: MaxPool and AveragePool over 1-D or 2-D windows (pads, strides, dilations,
- * auto_pad, ceil_mode, count_include_pad), and the global pools as reductions over the
- * spatial dims.
+ * auto_pad, ceil_mode, count_include_pad; 3-D windows run on window-nd.ts's kernels), and the
+ * global pools as reductions over the spatial dims.
  */
 import { invalidArgument } from '../../domain/errors.ts';
 import { poolDispatch, poolVariant, reduceDispatch, type ReduceOp, reduceVariants } from '../kernels/index.ts';
@@ -11,6 +11,7 @@ import type { OperatorPlan, OperatorSpec, PlannedKernel } from './contract.ts';
 import { required } from './parameters.ts';
 import { floatStorage, inputStorage, io, sameAsInput } from './spec-parts.ts';
 import { as2d, spatialRank, windowAttributes } from './window-attributes.ts';
+import { isVolumetric, windowPoolOperator } from './window-nd.ts';
 
 /** MaxPool (`isMax`) or AveragePool. */
 export function poolSpec(isMax: boolean): OperatorSpec {
@@ -22,6 +23,7 @@ export function poolSpec(isMax: boolean): OperatorSpec {
     outputs: isMax ? [1, 2] : [1, 1],
     types: sameAsInput,
     device(context) {
+      if (isVolumetric(context, false)) return windowPoolOperator(context, isMax ? 'max' : 'average');
       const { node } = context;
       const type = floatStorage(context);
       const spatial = spatialRank(node, undefined);

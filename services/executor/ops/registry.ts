@@ -30,6 +30,7 @@ import {
 } from './shape-ops.ts';
 import { softmaxSpec } from './softmax.ts';
 import { topKSpec } from './topk.ts';
+import { globalLpPoolSpec, lpPoolSpec } from './window-nd.ts';
 import { meanSpec, sumSpec } from './variadic.ts';
 
 const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpec>([
@@ -105,6 +106,8 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['Resize', resizeSpec('Resize')],
   ['Upsample', resizeSpec('Upsample')],
   ['Einsum', einsumSpec],
+  ['LpPool', lpPoolSpec],
+  ['GlobalLpPool', globalLpPoolSpec],
 ]);
 
 /** Attribute names the Constant operator accepts. */
