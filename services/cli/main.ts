@@ -37,7 +37,8 @@ const program = new Command('nexus')
   .exitOverride((error) => process.exit(error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE))
   .option('--token <token>', 'API key or JWT sent to the services (env NEXUS_TOKEN; default: $NEXUS_HOME/credentials/admin.key when readable)')
   .option('--ca-file <file>', "CA certificate that verifies the registry's TLS (env NEXUS_TLS_CA; default: $NEXUS_HOME/tls/ca.crt when it exists)")
-  .hook('preAction', () => configureConnection(program.opts<{ token?: string; caFile?: string }>()));
+  .option('--router-ca <file>', "CA certificate that verifies the router's public port when it serves TLS (env NEXUS_ROUTER_CA; default: plaintext)")
+  .hook('preAction', () => configureConnection(program.opts<{ token?: string; caFile?: string; routerCa?: string }>()));
 
 program.command('up')
   .description('start a registry, an executor and a router on this machine')

@@ -1,10 +1,10 @@
 /** nexus experiment <model>: an A/B split's arms and significance; nexus outcome: report a result. */
-import { credentials } from '@grpc/grpc-js';
 import { ExperimentsClient, GetExperimentRequest, ReportOutcomeRequest, type GetExperimentResponse, type WelchTest } from '../../protocol/generated/nexus/router/v1/experiments.ts';
 import { unaryCall } from '../remote/index.ts';
+import { callInterceptors, routerChannelCredentials } from '../remote/credentials.ts';
 import { ExitCode, printJson, printTable, reportError } from '../terminal/index.ts';
 
-const experimentsClient = (address: string) => new ExperimentsClient(address, credentials.createInsecure());
+const experimentsClient = (address: string) => new ExperimentsClient(address, routerChannelCredentials(), { interceptors: callInterceptors() });
 const fixed = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : '-');
 const verdict = (test: WelchTest | undefined) =>
   test ? `p=${test.pValue.toPrecision(3)}${test.pValue < 0.05 ? ' (differs)' : ''}` : 'not enough data';

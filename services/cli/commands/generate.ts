@@ -3,11 +3,11 @@
  * printing the text as its tokens arrive, then a one-line summary on stderr: tokens, time to
  * first token, tokens per second after it, and why it stopped.
  */
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
   FinishReason, finishReasonToJSON, GenerateRequest, GenerationClient, type GenerateResponse,
 } from '../../protocol/generated/nexus/llm/v1/llm.ts';
-import { callInterceptors } from '../remote/credentials.ts';
+import { callInterceptors, routerChannelCredentials } from '../remote/credentials.ts';
 import { ExitCode, reportError } from '../terminal/index.ts';
 
 /** The sampling and length flags `nexus generate` and `nexus chat` share. */
@@ -50,8 +50,8 @@ export function generateRequestOf(model: string, prompt: Pick<GenerateRequest, '
   });
 }
 
-/** The router's Generation service, with the CLI's credentials (the router's port is plaintext, as for nexus infer). */
-export const generationClient = (address: string) => new GenerationClient(address, credentials.createInsecure(), { interceptors: callInterceptors() });
+/** The router's Generation service, with the CLI's credentials (dialed as for nexus infer: TLS with --router-ca, else plaintext). */
+export const generationClient = (address: string) => new GenerationClient(address, routerChannelCredentials(), { interceptors: callInterceptors() });
 
 /** What a finished generation took, for the summary. */
 export interface GenerationOutcome {

@@ -20,6 +20,8 @@ import { defaultDataDir } from '../../domain/index.ts';
 export interface ConnectionFlags {
   token?: string;
   caFile?: string;
+  /** CA that verifies the router's public port when it serves TLS; absent: plaintext. */
+  routerCa?: string;
 }
 
 /** Where a local deployment keeps its admin key and CA, when not under $NEXUS_HOME (`nexus up --data-dir`). */
@@ -87,13 +89,25 @@ export function callInterceptors(): Interceptor[] {
 
 /** TLS verified by the registry CA when one is found, else plaintext. */
 export function registryChannelCredentials(): ChannelCredentials {
-  const ca = resolveRegistryCa();
+  return tlsOrPlaintext(resolveRegistryCa(), 'registry');
+}
+
+/**
+ * How the router's public port is dialed: over TLS verified by --router-ca (env NEXUS_ROUTER_CA)
+ * when given, as a router started with --tls-cert serves it (docker-compose.yml); plaintext
+ * otherwise, as `nexus up` serves it on loopback.
+ */
+export function routerChannelCredentials(given: ConnectionFlags = flags, env: NodeJS.ProcessEnv = process.env): ChannelCredentials {
+  return tlsOrPlaintext(given.routerCa || env.NEXUS_ROUTER_CA || undefined, 'router');
+}
+
+function tlsOrPlaintext(ca: string | undefined, service: string): ChannelCredentials {
   if (!ca) return credentials.createInsecure();
   let pem: Buffer;
   try {
     pem = readFileSync(ca);
   } catch (error) {
-    throw new Error(`cannot read the registry's CA certificate ${ca}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`cannot read the ${service}'s CA certificate ${ca}: ${(error as Error).message}`, { cause: error });
   }
   return credentials.createSsl(pem);
 }
