@@ -4,7 +4,7 @@
  * running ones waits and starts once they end, higher priorities first; the queue is bounded; a
  * deadline passing in the queue answers DEADLINE_EXCEEDED without the sequence ever starting; a
  * sequence larger than any cache is refused; a lost executor fails its sequences UNAVAILABLE and
- * frees their reservations.
+ * frees their reservations, and so does one that goes silent for the batch timeout.
  */
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,8 +18,13 @@ const request = (priority = '') => ({ modelName: 'tiny-gpt', tokenIds: { ids: [1
 
 beforeAll(async () => {
   cluster = await startGenerationCluster({
-    executor: { tokensFor: () => Array.from({ length: 40 }, (_, index) => 100 + index), kvCapacityTokens: 40, maxSequenceTokens: 64, stepMs: 8 },
+    executor: {
+      tokensFor: () => Array.from({ length: 40 }, (_, index) => 100 + index), kvCapacityTokens: 40, maxSequenceTokens: 64, stepMs: 8,
+      // A prompt starting with token 200 hangs after its first token.
+      stalls: (start) => start.promptTokenIds[0] === 200,
+    },
     config: { defaults: DEFAULT_SERVING_CONFIG, models: { 'tiny-gpt': { maxQueueSize: 2 } } },
+    batchTimeoutMs: 1_000,
   });
   await cluster.storeCheckpoint('tiny-gpt');
   // Loaded before the tests time anything.
@@ -102,5 +107,15 @@ describe('admission by KV capacity', () => {
     const next = await cluster.generate(request());
     expect(next.error).toBeUndefined();
     expect(next.responses.at(-1)!.generatedTokens).toBe(20);
+  });
+
+  it('cancels a sequence its executor stops answering after the batch timeout, UNAVAILABLE, and frees its reservation', async () => {
+    const hung = await cluster.generate({ ...request(), tokenIds: { ids: [200, 2, 3, 4, 5, 6, 7, 8, 9, 10] } });
+    expect(hung.error?.code).toBe(status.UNAVAILABLE);
+    expect(hung.error?.details).toMatch(/sent nothing for the sequence in 1000 ms/);
+    const sequenceId = cluster.executor.starts().at(-1)!.sequenceId;
+    expect(cluster.executor.cancels()).toContain(sequenceId);
+    const next = await cluster.generate(request());
+    expect(next.error).toBeUndefined();
   });
 });

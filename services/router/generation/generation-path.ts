@@ -102,6 +102,12 @@ export interface GenerationPathParts {
   reporter?: GenerationReporter;
   /** How long before a call's deadline the router answers DEADLINE_EXCEEDED itself, ms. Default 5. */
   deadlineLeadMs?: number;
+  /**
+   * Longest wait for the next event of a running sequence, ms: past it the executor is taken for
+   * hung, the sequence is cancelled there and fails UNAVAILABLE (as a batch past its timeout).
+   * Default 30 000.
+   */
+  stallTimeoutMs?: number;
 }
 
 export interface GenerationPath {
@@ -167,6 +173,7 @@ export function createGenerationPath(parts: GenerationPathParts): GenerationPath
   const { catalog, tokenizers, scheduler } = parts;
   const reporter = parts.reporter ?? SILENT;
   const deadlineLeadMs = parts.deadlineLeadMs ?? 5;
+  const stallTimeoutMs = parts.stallTimeoutMs ?? 30_000;
   let inFlight = 0;
   let draining = false;
 
@@ -268,12 +275,21 @@ export function createGenerationPath(parts: GenerationPathParts): GenerationPath
       let firstTokenMs: number | undefined;
       let lastTokenMs = arrivedMs;
       let timer: NodeJS.Timeout | undefined;
+      let stallTimer: NodeJS.Timeout | undefined;
       let handle: { cancel(): void } | undefined;
       const onAbort = () => end(new NexusError(ErrorCode.CANCELLED, 'the client cancelled the call'));
       const cleanup = () => {
         done = true;
         clearTimeout(timer);
+        clearTimeout(stallTimer);
         running.signal?.removeEventListener('abort', onAbort);
+      };
+      /** Restarts the wait for the executor's next event. */
+      const watchForStall = () => {
+        clearTimeout(stallTimer);
+        stallTimer = setTimeout(() => end(new NexusError(ErrorCode.UNAVAILABLE,
+          `executor ${reservation.executor.address} sent nothing for the sequence in ${stallTimeoutMs} ms; it was cancelled there`)), stallTimeoutMs);
+        stallTimer.unref();
       };
       /** Ends the sequence early: the executor stops it and frees its KV blocks. */
       const end = (error: NexusError) => {
@@ -309,6 +325,7 @@ export function createGenerationPath(parts: GenerationPathParts): GenerationPath
       const onEvent = (event: SequenceEvent) => {
         if (event.finishReason !== '') reservation.release();
         if (done) return;
+        watchForStall();
         const step = output.accept(event.tokens);
         running.progress.generated = output.generated;
         const latencyMs = timing(step.tokens.length);
@@ -360,6 +377,7 @@ export function createGenerationPath(parts: GenerationPathParts): GenerationPath
         return;
       }
       running.signal?.addEventListener('abort', onAbort);
+      watchForStall();
       if (running.deadlineMs !== undefined) {
         timer = setTimeout(() => end(new NexusError(ErrorCode.DEADLINE_EXCEEDED, 'the deadline passed while the sequence was generating')),
           Math.max(0, running.deadlineMs - Date.now()));

@@ -19,6 +19,8 @@ export interface FakeExecutorOptions {
   stepMs?: number;
   /** Answer LoadModel as a tensor model (task ''). */
   tensorTask?: boolean;
+  /** Sequences for which it sends one token and then nothing, as a hung executor would. */
+  stalls?: (start: StartSequence) => boolean;
 }
 
 /** What the fake saw, in arrival order. */
@@ -69,6 +71,7 @@ export async function startFakeExecutor(options: FakeExecutorOptions): Promise<F
         finish('length');
         return;
       }
+      if (generated === 1 && options.stalls?.(start)) return;
       generated += 1;
       const tokens = [{ tokenId, logprob: start.logprobs ? -generated / 10 : 0, topLogprobs: start.logprobs ? [{ tokenId, logprob: -generated / 10 }].slice(0, start.topLogprobs) : [] }];
       const ends = start.stopTokenIds.includes(tokenId) ? 'eos' : generated >= start.maxNewTokens ? 'length' : '';

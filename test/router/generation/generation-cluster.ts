@@ -62,13 +62,19 @@ export interface GenerationCluster {
   stop(): Promise<void>;
 }
 
-/** `authenticated`: the router checks API keys the registry issues (registry.keys.create); default off. */
-export async function startGenerationCluster(options: { executor: FakeExecutorOptions; config?: RouterConfig; authenticated?: boolean }): Promise<GenerationCluster> {
+/**
+ * `authenticated`: the router checks API keys the registry issues (registry.keys.create); default
+ * off. `batchTimeoutMs`: the router's --batch-timeout-ms, also how long a sequence may go silent.
+ */
+export async function startGenerationCluster(options: {
+  executor: FakeExecutorOptions; config?: RouterConfig; authenticated?: boolean; batchTimeoutMs?: number;
+}): Promise<GenerationCluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'nexus-generation-'));
   const registry = await startRegistry({ dataDir: join(dataDir, 'registry'), keyPollIntervalMs: 100 });
   const executor = await startFakeExecutor(options.executor);
   const router = await startRouter({
     address: '127.0.0.1:0', insecure: !options.authenticated, registryAddress: registry.address, executorAddresses: [executor.address], config: options.config,
+    batchTimeoutMs: options.batchTimeoutMs,
   });
   const generation = new GenerationClient(router.address, credentials.createInsecure());
   const inference = new GRPCInferenceServiceClient(router.address, credentials.createInsecure());
