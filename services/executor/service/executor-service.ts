@@ -15,11 +15,12 @@
  */
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
-  ExecutorMessage, ExecutorService, type BatchResult, type ExecuteBatch, type RouterMessage,
+  ExecutorMessage, ExecutorService, type BatchResult, type ExecuteBatch, type RouterMessage, type StartSequence,
 } from '../../protocol/generated/nexus/executor/v1/executor.ts';
 import { ErrorCode, NexusError, modelKey, modelKeyOf } from '../../domain/index.ts';
 import { unary } from '../../rpc/handlers.ts';
 import type { Logger } from '../../telemetry/logger.ts';
+import type { SequenceHandle } from '../llm/index.ts';
 import type { ExecutorState } from './executor-state.ts';
 import { chunkBytesFor, chunkResult } from './result-chunks.ts';
 
@@ -96,6 +97,8 @@ export function createExecutorService(state: ExecutorState, options: ExecutorSer
       const maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
       /** Batches of this stream without an answer yet. */
       const inflight = new Set<number>();
+      /** Text-generation sequences of this stream that have not ended, by the router's sequence id. */
+      const sequences = new Map<number, SequenceHandle>();
       const answer = (result: BatchResult) => {
         if (!inflight.delete(result.batchId)) return; // answered already (device lost)
         const bytes = result.errorCode === 0 ? encodedResultBytes(result, options.maxMessageBytes) : 0;
@@ -118,6 +121,7 @@ export function createExecutorService(state: ExecutorState, options: ExecutorSer
         } else {
           const lost = new NexusError(ErrorCode.UNAVAILABLE, `GPU device lost: ${event.reason}`);
           for (const batchId of [...inflight]) answer(failure(batchId, lost));
+          for (const handle of [...sequences.values()]) handle.fail(lost);
         }
       });
       send({
@@ -151,6 +155,28 @@ export function createExecutorService(state: ExecutorState, options: ExecutorSer
           answer(failure(batch.batchId, coded));
         });
       };
+      /** Starts a sequence whose events go down this stream; a refusal is its one, final event. */
+      const startSequence = (request: StartSequence) => {
+        const id = request.sequenceId;
+        const refuse = (error: NexusError) => send({ sequenceEvent: {
+          sequenceId: id, tokens: [], finishReason: 'error', errorCode: error.code, errorMessage: error.message,
+          promptTokens: request.promptTokenIds.length, generatedTokens: 0, firstTokenNs: 0, preemptions: 0,
+        } });
+        if (sequences.has(id)) {
+          refuse(new NexusError(ErrorCode.INVALID_ARGUMENT, `start_sequence.sequence_id ${id} is already running on this stream`));
+          return;
+        }
+        try {
+          sequences.set(id, state.startSequence(request, (event) => {
+            if (event.finishReason !== '') sequences.delete(id);
+            send({ sequenceEvent: event });
+          }));
+        } catch (error) {
+          const coded = NexusError.from(error);
+          if (coded.code === ErrorCode.INTERNAL) logger.error({ err: error, sequence: id }, 'sequence failed to start');
+          refuse(coded);
+        }
+      };
       call.on('data', (message: RouterMessage) => {
         if (message.loadModel) {
           const request = message.loadModel;
@@ -178,6 +204,11 @@ export function createExecutorService(state: ExecutorState, options: ExecutorSer
           else logger.info({ model: modelKey(modelName, version) }, 'unload asked by one router; kept for the others that use it');
         } else if (message.executeBatch) {
           execute(message.executeBatch);
+        } else if (message.startSequence) {
+          startSequence(message.startSequence);
+        } else if (message.cancelSequence) {
+          // Unknown ids are sequences that ended meanwhile: their final event is on its way.
+          sequences.get(message.cancelSequence.sequenceId)?.cancel();
         }
       });
       // A closed stream uses nothing any more; what it loaded stays loaded (its router reconnects to it).
@@ -189,6 +220,13 @@ export function createExecutorService(state: ExecutorState, options: ExecutorSer
         for (const key of [...users.keys()]) release(stream, key);
       };
       call.on('end', () => call.end());
+      // A closed stream's sequences have nobody to stream to: they end at once, freeing their KV blocks.
+      const endSequences = () => {
+        for (const handle of [...sequences.values()]) handle.cancel();
+      };
+      call.on('close', endSequences);
+      call.on('cancelled', endSequences);
+      call.on('error', endSequences);
       call.on('close', closeStream);
       call.on('cancelled', closeStream);
       call.on('error', (error) => {

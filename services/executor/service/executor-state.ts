@@ -6,7 +6,9 @@
  */
 import { SpanKind, type Span } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
-import type { BatchResult, ExecuteBatch, GetStatsResponse, LoadedModel, LoadModel, Tensor } from '../../protocol/generated/nexus/executor/v1/executor.ts';
+import type {
+  BatchResult, ExecuteBatch, GetStatsResponse, LoadedModel, LoadModel, SequenceEvent, StartSequence, Tensor,
+} from '../../protocol/generated/nexus/executor/v1/executor.ts';
 import type { ModelVersion } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { bytesOf, isDatatype, viewAs, type HostTensor } from '../../onnx/index.ts';
 import { ErrorCode, NexusError, failedPrecondition, invalidArgument, modelKey, modelKeyOf, PRECISION_TAG, type ModelKey } from '../../domain/index.ts';
@@ -15,6 +17,7 @@ import { metrics } from '../../telemetry/metrics.ts';
 import { contextFromCarrier, inSpan, tracerFor } from '../../telemetry/tracing.ts';
 import { pipelineCacheFor, type GpuContext } from '../gpu/index.ts';
 import { compileOnnxModel, type CompiledModel, type Precision } from '../runtime/index.ts';
+import { loadTextGenerationModel, storedCheckpoint, TextGenerationModel, type SequenceHandle } from '../llm/index.ts';
 import type { ArtifactCache } from './artifact-cache.ts';
 import { ResidentModels, type ResidentModel } from './resident-models.ts';
 import { checkClaims, checkLoadTarget, type VersionSource } from './version-trust.ts';
@@ -83,6 +86,19 @@ export interface ExecutorStateOptions {
   warmUpBudgetBytes: number;
   /** Compile budgets (folding, nodes, weights, the compile worker's heap); unset ones keep their defaults. */
   compileBudgets?: Partial<CompileBudgets>;
+  /** Most bytes the paged KV cache of one text-generation model may take. Default: a quarter of gpuBudgetBytes. */
+  kvBudgetBytes?: number;
+}
+
+/** Formats whose artifact is a checkpoint directory: text-generation models (services/executor/llm). */
+const CHECKPOINT_FORMATS = ['safetensors', 'directory'];
+
+/** The ONNX model of a resident; FAILED_PRECONDITION for a text-generation model, which takes sequences. */
+function onnxModelOf(resident: ResidentModel, key: ModelKey): CompiledModel {
+  if (resident.model instanceof TextGenerationModel) {
+    throw failedPrecondition(`model ${key} is a text-generation model; send StartSequence, not ExecuteBatch`);
+  }
+  return resident.model;
 }
 
 export class ExecutorState {
@@ -152,7 +168,8 @@ export class ExecutorState {
     this.models.set(key, entry);
     entry.ready.then((resident) => {
       entry.resident = resident;
-      Object.assign(loaded, { precision: resident.model.precision, stepCount: resident.model.stepCount, weightBytes: resident.model.weightBytes });
+      Object.assign(loaded, { precision: resident.model.precision, stepCount: resident.model.stepCount, weightBytes: resident.model.weightBytes },
+        resident.model instanceof TextGenerationModel ? resident.model.capacity : {});
       // Unloaded while it was loading: give its hold back.
       if (this.models.get(key) !== entry) this.residents.release(resident, key);
     }, () => {
@@ -164,11 +181,17 @@ export class ExecutorState {
   private async loadVerified(key: ModelKey, claimed: ModelVersion, requestedBatchSize: number): Promise<ResidentModel> {
     const started = performance.now();
     const record = checkClaims(claimed, await this.options.versions(claimed.modelName, claimed.version));
-    if (record.format !== 'onnx') throw failedPrecondition(`model ${key} has format '${record.format}'; the executor runs 'onnx' models`);
+    const checkpoint = CHECKPOINT_FORMATS.includes(record.format);
+    if (!checkpoint && record.format !== 'onnx') {
+      throw failedPrecondition(`model ${key} has format '${record.format}'; the executor runs 'onnx' models and checkpoint directories (${CHECKPOINT_FORMATS.join(', ')})`);
+    }
     const precision = effectivePrecision(this.gpu, record);
-    const maxBatchSize = warmUpBatchSizeOf(record, requestedBatchSize);
+    // A text-generation model is warmed up by its load; it takes no batches.
+    const maxBatchSize = checkpoint ? 0 : warmUpBatchSizeOf(record, requestedBatchSize);
     const residentKey = `${record.sha256}:${precision}`;
-    const resident = await this.residents.acquire(residentKey, key, () => this.compile(key, record, residentKey, precision, maxBatchSize));
+    const resident = await this.residents.acquire(residentKey, key, () => (checkpoint
+      ? this.loadTextGeneration(key, record, residentKey, precision)
+      : this.compile(key, record, residentKey, precision, maxBatchSize)));
     try {
       if (resident.warmedUpTo < maxBatchSize) await this.warmUpShared(key, resident, maxBatchSize);
       this.checkDevice();
@@ -189,13 +212,14 @@ export class ExecutorState {
   /** Warms a model shared with a version whose batches are smaller at the larger sizes too, within the GPU budget. */
   private async warmUpShared(key: ModelKey, resident: ResidentModel, maxBatchSize: number): Promise<void> {
     const label = `model ${key}`;
+    const model = onnxModelOf(resident, key);
     resident.busy += 1;
     try {
-      const plan = planWarmUp(label, resident.model.signature, maxBatchSize, this.options.warmUpBudgetBytes);
+      const plan = planWarmUp(label, model.signature, maxBatchSize, this.options.warmUpBudgetBytes);
       const sizes = plan && { ...plan, batchSizes: plan.batchSizes.filter((size) => size > resident.warmedUpTo) };
-      this.residents.grow(resident, label, estimatedBytes(resident.model, sizes) ?? 0);
-      const warmed = await inSpan(tracer, 'warm_up', {}, () => runWarmUp(resident.model, sizes));
-      this.residents.grow(resident, label, resident.model.weightBytes + warmed.peakActivationBytes);
+      this.residents.grow(resident, label, estimatedBytes(model, sizes) ?? 0);
+      const warmed = await inSpan(tracer, 'warm_up', {}, () => runWarmUp(model, sizes));
+      this.residents.grow(resident, label, model.weightBytes + warmed.peakActivationBytes);
       resident.warmedUpTo = Math.max(resident.warmedUpTo, maxBatchSize);
     } finally {
       resident.busy -= 1;
@@ -224,6 +248,55 @@ export class ExecutorState {
       return { key: residentKey, model, versions: new Map(), bytes: gpuBytes, busy: 0, lastUsedMs: performance.now(), warmedUpTo: maxBatchSize };
     } catch (error) {
       model.dispose();
+      throw error;
+    }
+  }
+
+  /**
+   * Loads a checkpoint directory as a text-generation model: each file fetched and verified by
+   * its own digest, the model's GPU bytes (weights, KV cache, scratch) reserved before anything
+   * is allocated, every kernel built and warmed up by the load.
+   */
+  private async loadTextGeneration(key: ModelKey, record: ModelVersion, residentKey: string, precision: Precision): Promise<ResidentModel> {
+    const label = `model ${key}`;
+    const files = storedCheckpoint(record.files, (sha256) => inSpan(tracer, 'download_artifact', { kind: SpanKind.CLIENT }, () => this.artifacts.fetch(sha256)));
+    const model = await inSpan(tracer, 'compile', {}, () => loadTextGenerationModel(this.gpu, files, {
+      precision, kvBudgetBytes: this.options.kvBudgetBytes ?? Math.floor(this.options.gpuBudgetBytes / 4),
+      weightBudgetBytes: this.options.compileBudgets?.weightBytes, reserve: (bytes) => this.residents.reserve(residentKey, label, bytes),
+    }));
+    return { key: residentKey, model, versions: new Map(), bytes: model.gpuBytes, busy: 0, lastUsedMs: performance.now(), warmedUpTo: 0 };
+  }
+
+  /**
+   * Starts a sequence on a loaded text-generation model; its events go to `emit`, the last with
+   * a finish_reason. Throws NOT_FOUND for a version not loaded (or still loading),
+   * FAILED_PRECONDITION for a tensor model, and the model's refusals (INVALID_ARGUMENT, ...).
+   * The model counts as busy (never evicted) until the sequence ends.
+   */
+  startSequence(request: StartSequence, emit: (event: SequenceEvent) => void): SequenceHandle {
+    this.checkDevice();
+    const key = modelKey(request.modelName, request.version);
+    const resident = this.models.get(key)?.resident;
+    if (!resident || !this.residents.holds(resident)) {
+      throw new NexusError(ErrorCode.NOT_FOUND, `model ${key} is not loaded on this executor; load it first`);
+    }
+    if (!(resident.model instanceof TextGenerationModel)) {
+      throw failedPrecondition(`model ${key} is not a text-generation model; send ExecuteBatch, not StartSequence`);
+    }
+    resident.lastUsedMs = performance.now();
+    resident.busy += 1;
+    let ended = false;
+    try {
+      return resident.model.start(request, (event) => {
+        if (event.finishReason !== '' && !ended) {
+          ended = true;
+          resident.busy -= 1;
+          resident.lastUsedMs = performance.now();
+        }
+        emit(event);
+      });
+    } catch (error) {
+      resident.busy -= 1;
       throw error;
     }
   }
@@ -265,11 +338,12 @@ export class ExecutorState {
     if (!resident || !this.residents.holds(resident)) {
       throw new NexusError(ErrorCode.NOT_FOUND, `model ${key} was unloaded from this executor before the batch ran; load it again`);
     }
+    const model = onnxModelOf(resident, key);
     resident.busy += 1;
     resident.lastUsedMs = performance.now();
     let result;
     try {
-      result = await resident.model.run(inputs);
+      result = await model.run(inputs);
     } finally {
       resident.busy -= 1;
     }

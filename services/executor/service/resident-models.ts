@@ -6,6 +6,7 @@
  * budget: a model that would not fit evicts the least recently used idle ones first.
  */
 import { ErrorCode, NexusError, type ModelKey } from '../../domain/index.ts';
+import type { TextGenerationModel } from '../llm/index.ts';
 import type { CompiledModel } from '../runtime/index.ts';
 import { evictionsToFit } from './gpu-budget.ts';
 
@@ -13,7 +14,8 @@ import { evictionsToFit } from './gpu-budget.ts';
 export interface ResidentModel {
   /** "sha256:precision". */
   readonly key: string;
-  readonly model: CompiledModel;
+  /** An ONNX model (batches) or a text-generation model (sequences). */
+  readonly model: CompiledModel | TextGenerationModel;
   /** Holds on it by version (one per acquire not yet released); it is disposed when the last one goes. */
   readonly versions: Map<ModelKey, number>;
   /** GPU bytes it holds: weights plus its largest warm-up batch's activations (an estimate until warmed). */

@@ -86,8 +86,10 @@ export async function startExecutor(options: ExecutorOptions): Promise<RunningEx
   const registry = new RegistryClient(options.registryAddress, options.registryCredentials ?? credentials.createInsecure(), {
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
   });
+  // Each text-generation model's paged KV cache: a quarter of the GPU budget unless set.
+  const kvBudgetBytes = budgetFromEnv('NEXUS_KV_BUDGET_BYTES', process.env.NEXUS_KV_BUDGET_BYTES, Math.floor(gpuBudgetBytes / 4));
   const state = new ExecutorState(gpu, new ArtifactCache(options.cacheDir, registry), logger, {
-    versions: registryVersionSource(registry), gpuBudgetBytes, warmUpBudgetBytes, compileBudgets: compileBudgetsFromEnv(process.env),
+    versions: registryVersionSource(registry), gpuBudgetBytes, warmUpBudgetBytes, compileBudgets: compileBudgetsFromEnv(process.env), kvBudgetBytes,
   });
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:0',
@@ -104,7 +106,7 @@ export async function startExecutor(options: ExecutorOptions): Promise<RunningEx
       implementation: createExecutorService(state, { device: gpu.description, maxMessageBytes, maxResultBytes: options.maxResultBytes }, logger),
     }],
   });
-  logger.info({ address: running.address, device: gpu.description, gpuBudgetBytes, warmUpBudgetBytes }, 'executor listening');
+  logger.info({ address: running.address, device: gpu.description, gpuBudgetBytes, warmUpBudgetBytes, kvBudgetBytes }, 'executor listening');
 
   let shuttingDown = false;
   const onDeviceLost = options.onDeviceLost ?? (() => {
