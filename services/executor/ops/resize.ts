@@ -165,6 +165,7 @@ export function resizeSpec(opType: 'Resize' | 'Upsample'): OperatorSpec {
     validate(node, opset) {
       if (opType === 'Upsample' && opset >= 10) throw unsupported(node, `opset ${opset} (Upsample is deprecated from opset 10; use Resize)`);
       if (opType === 'Resize' && opset < 11 && node.input.length !== 2) throw invalidNode(node, 'Resize-10 takes X and scales');
+      if (opType === 'Resize' && opset >= 11 && !node.input[2] && !node.input[3]) throw unsupported(node, 'neither scales nor sizes (one of them is required)');
       if (opType === 'Upsample' && node.input.length !== (opset < 9 ? 1 : 2)) throw invalidNode(node, `Upsample-${opset < 9 ? 7 : 9} takes ${opset < 9 ? 'X (scales is an attribute)' : 'X and scales'}`);
       optionsOf(node, opset);
     },

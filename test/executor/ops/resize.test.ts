@@ -154,6 +154,8 @@ describe('Resize refusals', () => {
     expectRefused(gpu, { op: 'Resize', inputs: [{ name: 'x', shape: [1, 1, 4, 4], datatype: 'INT32' }], outputs: [{ name: 'y', shape: [1, 1, 8, 8], datatype: 'INT32' }],
       nodeInputs: ['x', '', 's'], opset: 13, attributes: { mode: 'linear' }, initializers: [{ name: 's', tensor: { datatype: 'FP32', shape: [4], data: Float32Array.of(1, 1, 2, 2) } }] },
     "INT32 input with mode 'linear'"));
+  it('neither scales nor sizes is refused at load', () =>
+    expectRefused(gpu, { op: 'Resize', inputs: [['x', [1, 1, 4, 4]]], output: [1, 1, 4, 4], opset: 13, attributes: { mode: 'linear' } }, 'neither scales nor sizes'));
   it('an antialias attribute before opset 18 is refused at load', () =>
     expectRefused(gpu, { op: 'Resize', inputs: [['x', [1, 1, 4, 4]]], output: [1, 1, 2, 2], nodeInputs: ['x', '', 's'], opset: 13,
       attributes: { mode: 'linear', antialias: 1 }, initializers: [{ name: 's', tensor: { datatype: 'FP32', shape: [4], data: Float32Array.of(1, 1, 0.5, 0.5) } }] },
