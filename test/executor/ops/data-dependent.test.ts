@@ -61,6 +61,11 @@ describe.each([false, true])('parameters %s', (onGpu) => {
     await checkRuns(bytes, [[2, 3, 5], [3, 1], [4, 1, 1], [2, 3, 5]].map((target) => feeds(randomTensor([3, 1]), name, target)));
   });
 
+  it('Reshape shape (an alias: no dispatch, only a new shape)', async () => {
+    const bytes = parameterGraph('Reshape', [4, 6], [], {}, 14, onGpu);
+    await checkRuns(bytes, [[3, 8], [-1, 2], [24], [2, 3, 4]].map((shape) => feeds(randomTensor([4, 6]), name, shape)));
+  });
+
   it('Pad pads (negative included)', async () => {
     const bytes = parameterGraph('Pad', [4, 5], [], {}, 13, onGpu);
     await checkRuns(bytes, [[1, 2, 0, 3], [0, 0, 0, 0], [-1, 1, 2, -2]].map((pads) => feeds(randomTensor([4, 5]), name, pads)));
@@ -90,6 +95,14 @@ describe('values computed on the GPU from data', () => {
     ]));
     // Both values are read back together: the Tile's repeats are computed before the reduction needs its axes.
     expect(await checkRuns(bytes, runs)).toEqual([1, 1]);
+  });
+
+  it('Range with a limit from the request feeds a GPU step', async () => {
+    const bytes = new GraphBuilder('range_input').input('limit', 'FP32', []).initializer('start', 'FP32', [], Float32Array.of(0.5))
+      .initializer('delta', 'FP32', [], Float32Array.of(1.5)).node('Range', ['start', 'limit', 'delta'], ['r']).node('Sigmoid', ['r'], ['y'])
+      .output('y', 'FP32', [-1]).toBytes({ opset: 13 });
+    const limit = (value: number): HostTensor => ({ datatype: 'FP32', shape: [], data: Float32Array.of(value) });
+    expect(await checkRuns(bytes, [7, 2, 0, 7].map((value) => new Map([['limit', limit(value)]])))).toEqual([0, 0, 0, 0]);
   });
 
   it('ConstantOfShape of a computed shape runs on the host after the read-back', async () => {
