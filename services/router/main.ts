@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The router as a process: node services/router/main.ts --registry HOST:PORT --executor HOST:PORT (or --executors-dns NAME[:PORT]) */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { drainDelayMs, runServiceProcess } from '../rpc/service-process.ts';
 import { DEFAULT_BATCHING_POLICY } from '../domain/index.ts';
@@ -22,6 +23,8 @@ const program = new Command('nexus-router')
   .option('--metrics-address <host:port>', 'where /metrics is served for Prometheus', '127.0.0.1:8002')
   .addOption(new Option('--health-address <host:port>', 'a plaintext port serving grpc.health.v1 alone, for probes that cannot speak TLS (Kubernetes gRPC probes); default none').env('NEXUS_HEALTH_ADDRESS'))
   .option('--address <host:port>', 'address to listen on', '127.0.0.1:8001')
+  .addOption(new Option('--http-address <host:port>', "HTTP port: REST (KServe v2), OpenAI API, dashboard; 'none' turns it off (default: --address's host, its port - 1: 127.0.0.1:8000)").env('NEXUS_HTTP_ADDRESS'))
+  .addOption(new Option('--http-cors-origin <origin>', "let browsers on this origin (or '*') call the HTTP port; default no CORS").env('NEXUS_HTTP_CORS_ORIGIN'))
   .option('--registry <host:port>', 'registry address', '127.0.0.1:8011')
   .addOption(new Option('--executor <host:port>', 'an executor to dial (repeatable)').argParser(collect).default([]))
   .addOption(new Option('--executors-dns <name[:port]>', 'executors by DNS name: every A/AAAA record is one (a headless Service); port default 8021').env('NEXUS_EXECUTORS_DNS'))
@@ -52,16 +55,35 @@ const program = new Command('nexus-router')
   .addOption(new Option('--jwt-jwks-url <url>', "the issuer's JWKS, fetched and cached (https unless loopback)").env('NEXUS_JWT_JWKS_URL'))
   .parse();
 const options = program.opts<{
-  address: string; metricsAddress: string; healthAddress?: string; registry: string; executor: string[]; executorsDns?: string; executorsDnsIntervalMs: string; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string;
+  address: string; httpAddress?: string; httpCorsOrigin?: string; metricsAddress: string; healthAddress?: string; registry: string; executor: string[]; executorsDns?: string; executorsDnsIntervalMs: string; maxBatchSize: string; maxQueueDelayUs: string; maxQueueSize: string;
   batchTimeoutMs: string; config?: string; tlsDir?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string; insecure?: boolean;
   jwtIssuer?: string; jwtAudience?: string; jwtKeyFile?: string; jwtJwksUrl?: string;
 } & Record<`max${string}`, string>>();
 
+/**
+ * The HTTP port's address: as given ('none': no HTTP port), else beside the gRPC port as Triton
+ * has them (8000 beside 8001; port 0 stays 0, so a free one is picked).
+ */
+function httpAddressOf(given: string | undefined, grpcAddress: string): string | undefined {
+  if (given === 'none') return undefined;
+  if (given) return given;
+  const at = grpcAddress.lastIndexOf(':');
+  const port = Number(grpcAddress.slice(at + 1));
+  return `${grpcAddress.slice(0, at)}:${port > 1 ? port - 1 : 0}`;
+}
+
+/** The public ports' PEM files from --tls-cert/--tls-key/--tls-client-ca (or their variables). */
+function publicTlsFiles() {
+  return {
+    cert: options.tlsCert ?? (process.env.NEXUS_TLS_CERT || undefined),
+    key: options.tlsKey ?? (process.env.NEXUS_TLS_KEY || undefined),
+    clientCa: options.tlsClientCa ?? (process.env.NEXUS_TLS_CLIENT_CA || undefined),
+  };
+}
+
 /** The public port's TLS from --tls-cert/--tls-key/--tls-client-ca (or their variables); undefined: plaintext. */
 function publicCredentials() {
-  const cert = options.tlsCert ?? (process.env.NEXUS_TLS_CERT || undefined);
-  const key = options.tlsKey ?? (process.env.NEXUS_TLS_KEY || undefined);
-  const clientCa = options.tlsClientCa ?? (process.env.NEXUS_TLS_CLIENT_CA || undefined);
+  const { cert, key, clientCa } = publicTlsFiles();
   if (cert === undefined && key === undefined && clientCa === undefined) return undefined;
   if (cert === undefined || key === undefined) {
     const missing = [cert === undefined && '--tls-cert (NEXUS_TLS_CERT)', key === undefined && '--tls-key (NEXUS_TLS_KEY)'].filter(Boolean);
@@ -94,16 +116,35 @@ await runServiceProcess('router', async () => {
     service: 'router', address: options.address, tls: credentials !== undefined, authentication: !insecure, insecure,
     remedies: { tls: 'pass --tls-cert FILE and --tls-key FILE' },
   });
+  // The HTTP port is public too: the same bind policy, and HTTPS with the same files as the gRPC port.
+  const httpAddress = httpAddressOf(options.httpAddress, options.address);
+  if (httpAddress) {
+    enforceBindPolicy({
+      service: 'router', address: httpAddress, tls: credentials !== undefined, authentication: !insecure, insecure,
+      remedies: { tls: 'pass --tls-cert FILE and --tls-key FILE, or --http-address none' },
+    });
+  }
+  const files = publicTlsFiles();
+  const httpTls = credentials === undefined ? undefined
+    : { cert: readFileSync(files.cert!), key: readFileSync(files.key!), clientCa: files.clientCa === undefined ? undefined : readFileSync(files.clientCa) };
   const tls = await loadServiceTls('router', tlsDirFrom(options.tlsDir), 'none');
   // An empty NEXUS_EXECUTORS_DNS is no name, as an unset one.
   const executorsDns = !options.executorsDns ? undefined
     : { ...parseDnsTarget(options.executorsDns), intervalMs: Number(options.executorsDnsIntervalMs) };
   const jwt = jwtOptionsFrom({ issuer: options.jwtIssuer, audience: options.jwtAudience, keyFile: options.jwtKeyFile, jwksUrl: options.jwtJwksUrl });
   if (insecure && jwt) throw new Error('--insecure (or NEXUS_INSECURE=1) turns authentication off, so the --jwt-* settings would be ignored; give one or the other');
-  return startRouter({
+  const router = await startRouter({
+    http: httpAddress ? { address: httpAddress, corsOrigin: options.httpCorsOrigin || undefined, tls: httpTls } : undefined,
     credentials, registryCredentials: tls?.dial('registry'), executorCredentials: tls?.dial('executor'),
     discoveredExecutorCredentials: tls?.dialByIdentity('executor'),
     address: options.address, registryAddress: options.registry, executorAddresses: options.executor, executorsDns, config,
     drainDelayMs: drainDelayMs(), batchTimeoutMs: Number(options.batchTimeoutMs), insecure, jwt,
   });
+  if (router.httpAddress) {
+    // Before the 'listening' line: nexus up prints the HTTP address beside the gRPC one.
+    const announced = { event: 'http-listening', service: 'router', address: router.httpAddress };
+    console.log(JSON.stringify(announced));
+    process.send?.(announced);
+  }
+  return router;
 }, { metricsAddress: options.metricsAddress, healthAddress: options.healthAddress });

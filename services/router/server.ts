@@ -28,6 +28,7 @@ import {
 import { grpcRegistryView, KeyFollower, ModelCatalog, RegistryWatcher } from './models/index.ts';
 import { prometheusBatcherReporter, prometheusRequestReporter } from './prometheus-reporters.ts';
 import { createRequestPath, TaskStore, type RequestPath } from './request-path/index.ts';
+import { grpcDashboardRegistry, startHttpServer, TrafficMonitor, type RunningHttpServer } from './http/index.ts';
 
 export interface RouterOptions {
   /** host:port to bind. Default 127.0.0.1:8001 (Triton's gRPC port). */
@@ -69,6 +70,12 @@ export interface RouterOptions {
   insecure?: boolean;
   /** JWTs accepted beside API keys (--jwt-issuer, --jwt-audience, --jwt-key-file or --jwt-jwks-url). Default none. */
   jwt?: JwtVerifierOptions;
+  /**
+   * The HTTP port (REST, OpenAI API, dashboard; --http-address, main.ts's default 127.0.0.1:8000):
+   * host:port, CORS for one origin (--http-cors-origin), HTTPS with the public port's PEM files.
+   * Default none: gRPC only.
+   */
+  http?: { address: string; corsOrigin?: string; tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer } };
 }
 
 export interface RunningRouter extends RunningServer {
@@ -76,6 +83,8 @@ export interface RunningRouter extends RunningServer {
   catalog: ModelCatalog;
   requests: RequestPath;
   watcher: RegistryWatcher;
+  /** host:port of the HTTP port; undefined without one. */
+  httpAddress?: string;
 }
 
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
@@ -114,15 +123,17 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   keyFollower?.start();
   const authenticator = options.insecure ? undefined : createAuthenticator({ apiKeys: keys, jwt, serviceIdentityOf: peerServiceIdentity });
   let setHealth: RunningServer['setHealth'] = () => {};
-  const catalog = new ModelCatalog(grpcRegistryView(registry), pool, {
+  // The dashboard's live traffic, fed by the same reporters as Prometheus and by each batch's GPU time.
+  const traffic = options.http ? new TrafficMonitor() : undefined;
+  const catalog = new ModelCatalog(grpcRegistryView(registry), traffic?.observedHost(pool) ?? pool, {
     config: options.config,
     logger,
-    batcherReporter: prometheusBatcherReporter,
+    batcherReporter: traffic?.batcherReporter(prometheusBatcherReporter) ?? prometheusBatcherReporter,
     // grpc.health.v1 per model: SERVING once the model is loaded and warmed on an executor.
     onModelHealth: (modelName, serving) => setHealth(`model/${modelName}`, serving ? 'SERVING' : 'NOT_SERVING'),
   });
   const requests = createRequestPath(catalog, {
-    reporter: prometheusRequestReporter,
+    reporter: traffic?.requestReporter(prometheusRequestReporter) ?? prometheusRequestReporter,
     limits: {
       maxRequestBytes: budgets.maxRequestBytes, maxBatchBytes: budgets.maxBatchBytes,
       // The answer is one public message; results between that and the batch limit come back chunked.
@@ -134,6 +145,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   pool.onCapacity(() => scheduler.pump());
   const generation = createGenerationPath({
     catalog, scheduler, reporter: prometheusGenerationReporter, tokenizers: new TokenizerCache(grpcBlobReader(registry)),
+    // A sequence waits for its executor's next step as long as a batch waits for its answer.
+    stallTimeoutMs: options.batchTimeoutMs,
   });
   // Every principal's rate limits, one set for the public API (inference calls and tasks alike).
   const limiter = new PrincipalLimiter({
@@ -182,6 +195,22 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     }],
   });
   setHealth = running.setHealth;
+  let http: RunningHttpServer | undefined;
+  try {
+    http = options.http && await startHttpServer({
+      address: options.http.address, corsOrigin: options.http.corsOrigin, tls: options.http.tls,
+      requests, catalog, generation: { path: generation, triton: tritonDispatch(catalog, generation) }, limiter, authenticator, logger,
+      isServerReady: () => pool.anyReady, maxBodyBytes: budgets.maxMessageBytes,
+      dashboard: { registry: grpcDashboardRegistry(registry), traffic: traffic!, executors: () => pool.links },
+    });
+  } catch (error) {
+    await running.shutdown(0);
+    keyFollower?.close();
+    discovery?.close();
+    pool.close();
+    registry.close();
+    throw error;
+  }
   // One stream for every model: new versions and alias moves reach the catalog as they happen.
   const watcher = new RegistryWatcher(registry, {
     onEvent: (event) => catalog.applyEvent(event),
@@ -189,7 +218,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     logger,
   });
   watcher.start();
-  logger.info({ address: running.address, executors: options.executorAddresses, executors_dns: options.executorsDns?.name }, 'router listening');
+  logger.info({ address: running.address, http_address: http?.address, executors: options.executorAddresses, executors_dns: options.executorsDns?.name }, 'router listening');
   const shutdown = running.shutdown;
   return {
     ...running,
@@ -197,11 +226,12 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     catalog,
     requests,
     watcher,
+    httpAddress: http?.address,
     async shutdown(graceMs = 5_000) {
       // Not ready first, then answer everything queued, then stop listening.
       running.drain();
       await Promise.all([requests.drain(graceMs), generation.drain(graceMs)]);
-      await shutdown(graceMs);
+      await Promise.all([shutdown(graceMs), http?.close()]);
       catalog.close(new NexusError(ErrorCode.UNAVAILABLE, 'the router is shutting down'));
       watcher.close();
       keyFollower?.close();

@@ -49,6 +49,8 @@ interface Child {
   process: ChildProcess;
   address: string;
   metricsAddress: string;
+  /** Where the router's HTTP port listens (its REST API, OpenAI API and dashboard); undefined for the other services. */
+  httpAddress?: string;
 }
 
 /** Where `nexus up` keeps its children's logs and pid files. */
@@ -85,6 +87,8 @@ async function adaptersNamed(gpus: string): Promise<number[]> {
 
 /** The metrics port beside a service port (8001 → 8002, as Triton does); 0 stays 0. */
 const metricsPortBeside = (port: string) => (Number(port) === 0 ? 0 : Number(port) + 1);
+/** The router's HTTP port beside its gRPC port (8001 → 8000, as Triton has them); 0 stays 0. */
+const httpPortBeside = (port: string) => (Number(port) <= 1 ? 0 : Number(port) - 1);
 
 /** Removes a pid file; one that cannot be removed is left for the next `nexus up` to overwrite. */
 function removePidFile(path: string): void {
@@ -109,12 +113,15 @@ async function startChild(name: string, script: string, args: string[], dirs: Ru
   let onMessage: ((message: ListeningMessage) => void) | undefined;
   let onExit: ((code: number | null) => void) | undefined;
   try {
+    let httpAddress: string | undefined;
     const listening = await new Promise<ListeningMessage>((resolveAddress, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
         reject(new Error(`${name} did not start within ${START_TIMEOUT_MS / 1000}s; see ${logPath}`));
       }, START_TIMEOUT_MS);
       onMessage = (message) => {
+        // The router announces its HTTP port (services/router/main.ts) just before it says it listens.
+        if ((message as { event: string }).event === 'http-listening') httpAddress = message.address;
         if (message.event !== 'listening') return;
         clearTimeout(timer);
         resolveAddress(message);
@@ -129,7 +136,7 @@ async function startChild(name: string, script: string, args: string[], dirs: Ru
       child.on('message', onMessage);
       child.once('exit', onExit);
     });
-    return { name, process: child, address: listening.address, metricsAddress: listening.metricsAddress };
+    return { name, process: child, address: listening.address, metricsAddress: listening.metricsAddress, httpAddress };
   } finally {
     child.off('message', onMessage!);
     child.off('exit', onExit!);
@@ -141,12 +148,12 @@ async function startChild(name: string, script: string, args: string[], dirs: Ru
  * processes that call it (and people who read the banner) need no update.
  */
 async function startSupervised(
-  supervisor: Supervisor, name: string, script: string, args: (address: string, metricsAddress: string) => string[],
-  first: { address: string; metricsAddress: string }, dirs: RunDirs,
+  supervisor: Supervisor, name: string, script: string, args: (address: string, metricsAddress: string, httpAddress?: string) => string[],
+  first: { address: string; metricsAddress: string; httpAddress?: string }, dirs: RunDirs,
 ): Promise<Child> {
-  const child = await startChild(name, script, args(first.address, first.metricsAddress), dirs);
+  const child = await startChild(name, script, args(first.address, first.metricsAddress, first.httpAddress), dirs);
   supervisor.supervise(name, child.process, async () =>
-    (await startChild(name, script, args(child.address, child.metricsAddress), dirs)).process);
+    (await startChild(name, script, args(child.address, child.metricsAddress, child.httpAddress), dirs)).process);
   return child;
 }
 
@@ -228,9 +235,10 @@ export async function up(options: UpOptions): Promise<number> {
       ...(options.maxBatchSize ? ['--max-batch-size', options.maxBatchSize] : []),
       ...(options.maxQueueDelayUs ? ['--max-queue-delay-us', options.maxQueueDelayUs] : []),
     ];
-    const router = await startSupervised(supervisor, 'router', SERVICE_ENTRY_POINTS.router, (address, metricsAddress) =>
-      ['--address', address, '--registry', registry.address, '--metrics-address', metricsAddress, ...executorArgs, ...batchingArgs, ...tlsArgs],
-    { address: `${options.host}:${options.port}`, metricsAddress: `${options.host}:${metricsPortBeside(options.port)}` }, dirs);
+    // A restart binds the HTTP port the first start got, as it does the others.
+    const router = await startSupervised(supervisor, 'router', SERVICE_ENTRY_POINTS.router, (address, metricsAddress, httpAddress) =>
+      ['--address', address, '--http-address', httpAddress ?? 'none', '--registry', registry.address, '--metrics-address', metricsAddress, ...executorArgs, ...batchingArgs, ...tlsArgs],
+    { address: `${options.host}:${options.port}`, metricsAddress: `${options.host}:${metricsPortBeside(options.port)}`, httpAddress: `${options.host}:${httpPortBeside(options.port)}` }, dirs);
     children.push(router);
 
     if (options.example) {
@@ -246,6 +254,10 @@ export async function up(options: UpOptions): Promise<number> {
     console.log(`  credentials ${adminKeyFile}`);
     console.log(`  tls         ${tls.dir}`);
     console.log(`router (Open Inference Protocol over gRPC): ${router.address}`);
+    if (router.httpAddress) {
+      console.log(`router (REST, OpenAI API and dashboard over HTTP): http://${router.httpAddress}`);
+      console.log(`dashboard: http://${router.httpAddress}/ (log in with the key in ${adminKeyFile})`);
+    }
     if (options.example) {
       console.log('serving the example model "iris" (Iris flower classifier: setosa, versicolor, virginica)');
       console.log(`try: npx nexus infer iris --router ${router.address} --data '[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3]]'`);
