@@ -3,7 +3,7 @@
  * certificate (a router started with --tls-cert, as docker-compose.yml runs it), and in plaintext
  * otherwise; either way with its bearer token.
  */
-import { Server, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, Server, type ServiceError } from '@grpc/grpc-js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +39,7 @@ afterAll(async () => {
 
 const serverLive = () => {
   const client = inferenceClient(`127.0.0.1:${port}`);
-  return unaryCall<ServerLiveResponse>((done) => client.serverLive({}, { deadline: Date.now() + 5_000 }, done)).finally(() => client.close());
+  return unaryCall<ServerLiveResponse>((done) => client.serverLive({}, new Metadata(), { deadline: Date.now() + 5_000 }, done)).finally(() => client.close());
 };
 
 it('dials the router over TLS with --router-ca, sending its token', async () => {

@@ -8,7 +8,7 @@ import { invalidArgument } from '../../domain/errors.ts';
 import {
   flattenShape, fromNumbers, product, rangeLength, reshapeShape, squeezeShape, toNumbers, unsqueezeShape,
 } from '../tensor/index.ts';
-import { booleanAttribute, intAttribute, tensorAttribute, unsupported } from './attributes.ts';
+import { booleanAttribute, intAttribute, invalidNode, tensorAttribute, unsupported } from './attributes.ts';
 import type { CpuContext, OperatorSpec } from './contract.ts';
 import { cpuFlatten, cpuIdentity, cpuReshape, cpuSqueeze, cpuUnsqueeze } from './cpu-data-movement.ts';
 import { filled, reserve, store } from './cpu-indexing.ts';
@@ -24,6 +24,9 @@ export const reshapeSpec: OperatorSpec = {
   cpu: cpuReshape,
   device(context) {
     const { node } = context;
+    // ONNX types `shape` tensor(int64); any other type is a malformed model, not a value to read.
+    const shapeType = context.inputs[1]?.datatype;
+    if (shapeType !== undefined && shapeType !== 'INT64') throw invalidNode(node, `its 'shape' input must be INT64, got ${shapeType}`);
     const allowZero = booleanAttribute(node, 'allowzero');
     return alias((inputs) => reshapeShape(required(inputs, 0).shape, reshapeTarget(node, inputs), allowZero));
   },

@@ -187,6 +187,8 @@ describe('shape subgraphs run on the host', () => {
 });
 
 describe('refusals', () => {
-  it('an unsupported operator (NonZero) names the operator and node', () =>
-    expectRefused(gpu, { op: 'NonZero', inputs: [['x', [3, 4]]], outputs: [{ name: 'y', shape: [2, 12], datatype: 'INT64' }], nodeName: 'where_nonzero' }, 'is not supported'));
+  it('an unsupported operator (GridSample) names the operator and node', () =>
+    expectRefused(gpu, {
+      op: 'GridSample', inputs: [['x', [1, 1, 3, 4]], ['grid', [1, 2, 2, 2]]], outputs: [{ name: 'y', shape: [1, 1, 2, 2], datatype: 'FP32' }], nodeName: 'sample_grid',
+    }, 'is not supported'));
 });
