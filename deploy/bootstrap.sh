@@ -94,6 +94,17 @@ ensure_prometheus() {
   apt_install prometheus
 }
 
+# The dashboard's browser tests drive Debian's chromium with playwright-core (test/browser/).
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then return 0; fi
+  if [ "$(id -u)" -ne 0 ]; then
+    nexus_log "chromium is missing (dashboard browser tests). As root run: apt-get install -y chromium"
+    return 1
+  fi
+  nexus_log "installing chromium"
+  apt_install chromium
+}
+
 ensure_npm_deps() {
   local stamp="$NEXUS_ROOT/node_modules/.nexus-lock-stamp"
   if [ -f "$stamp" ] && cmp -s "$stamp" "$NEXUS_ROOT/package-lock.json"; then return 0; fi

@@ -37,6 +37,8 @@ export interface HttpCluster {
    * the version carries that lineage. Resolves with the commit.
    */
   store(name: string, onnx: Uint8Array, lineage?: { message?: string; dirty?: boolean }): Promise<string>;
+  /** Stores a directory of `files` (a checkpoint) as a new version of `name` with `nexus store`. */
+  storeDirectory(name: string, files: Record<string, string | Buffer>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -100,6 +102,13 @@ export async function startHttpCluster(options: HttpClusterOptions = {}): Promis
       const result = await cluster.cli(['store', path, name, ...(dirty ? ['--allow-dirty'] : [])]);
       if (result.code !== 0) throw new Error(`nexus store ${name} exited with ${result.code}: ${result.stderr}`);
       return (await git('rev-parse', 'HEAD')).stdout.trim();
+    },
+    async storeDirectory(name, files) {
+      const dir = join(dataDir, `${name}-${randomUUID()}`);
+      await mkdir(dir);
+      for (const [path, content] of Object.entries(files)) await writeFile(join(dir, path), content);
+      const result = await cluster.cli(['store', dir, name, '--allow-dirty']);
+      if (result.code !== 0) throw new Error(`nexus store ${name} exited with ${result.code}: ${result.stderr}`);
     },
     async stop() {
       await router.shutdown(500);
