@@ -69,14 +69,15 @@ export function signatureOf(model: ModelProto): ModelSignature {
 
 /**
  * An initializer or constant's data as a host tensor. Handles raw_data and the typed fields;
- * external data is refused (NexusML stores models as one self-contained file).
+ * external data must have been read in first (executor/compiler/external-data.ts, from the
+ * model's directory), so a tensor still pointing at a file is refused here.
  */
 export function tensorFromProto(tensor: TensorProto): HostTensor {
   const datatype = datatypeOfOnnxCode(tensor.dataType);
   const shape = tensor.dims.map(Number);
   const count = elementCount(shape);
   if (tensor.dataLocation === TensorProto_DataLocation.EXTERNAL || tensor.externalData.length > 0) {
-    throw invalidArgument(`tensor '${tensor.name}' uses external data, which is not supported`);
+    throw invalidArgument(`tensor '${tensor.name}' uses external data, which only a model loaded from its directory can read`);
   }
   if (tensor.rawData.byteLength > 0) {
     const expected = count * BYTES_PER_ELEMENT[datatype];

@@ -14,6 +14,9 @@ import { pipelineCacheFor, type CachedPipeline, type GpuContext } from '../gpu/i
 import type { GemmAlgorithm } from '../kernels/index.ts';
 import { STORAGE_BYTES, storageOf, toStorageBytes, typedArrayNameOf, type Precision } from '../tensor/index.ts';
 import { checkCompileInWorker } from './compile-isolation.ts';
+import { checkDeclaredSizes } from '../compiler/compile-budgets.ts';
+import { directoryExternalData, resolveExternalData } from '../compiler/external-data.ts';
+import { ModelProto } from '../../protocol/generated/onnx/onnx.ts';
 import {
   checkInputBindingSize, createExecutionPlan, planInputs, runExecutionPlan, TIMESTAMP_BYTES, type ExecutionPlan, type PlanResources,
 } from './execution-plan.ts';
@@ -48,6 +51,12 @@ export interface CompileOptions {
    * compile per load, never per batch. Default true; tests of trusted models turn it off.
    */
   isolate?: boolean;
+  /**
+   * The directory of a model whose tensors use ONNX external data (compiler/external-data.ts):
+   * each one is read from its file there, confined to the directory, after the declared sizes
+   * have passed the weight budget. Without it a model with external data is INVALID_ARGUMENT.
+   */
+  modelDirectory?: string;
 }
 
 export interface CompiledModel {
@@ -130,8 +139,12 @@ export async function compileOnnxModel(gpu: GpuContext, onnxBytes: Uint8Array, o
   const precision: Precision = wanted === 'fp16' && !gpu.hasF16 ? 'fp32' : wanted;
   const budgets = resolveBudgets(options.budgets);
   const gemmAlgorithm = gemmAlgorithmFor(gpu, options.gemmAlgorithm);
-  if (options.isolate ?? true) await checkCompileInWorker({ bytes: onnxBytes, precision, gemmAlgorithm, budgets });
-  const graph = compileGraph(decodeModel(onnxBytes), { precision, traits: { gemmAlgorithm }, budgets });
+  const decoded = options.modelDirectory === undefined ? undefined : withExternalData(onnxBytes, options.modelDirectory, budgets);
+  // The worker checks the model with its external data in place (re-encoded: each tensor at
+  // most 2 GiB, as protobuf allows; the weight budget bounds them all together before).
+  const checkedBytes = decoded ? ModelProto.encode(decoded).finish() : onnxBytes;
+  if (options.isolate ?? true) await checkCompileInWorker({ bytes: checkedBytes, precision, gemmAlgorithm, budgets });
+  const graph = compileGraph(decoded ?? decodeModel(onnxBytes), { precision, traits: { gemmAlgorithm }, budgets });
   const { device } = gpu;
   const label = `model '${graph.name || 'unnamed'}'`;
 
@@ -162,6 +175,13 @@ export async function compileOnnxModel(gpu: GpuContext, onnxBytes: Uint8Array, o
     timer?.querySet.destroy();
     timer?.resolveBuffer.destroy();
   });
+}
+
+/** The model with its external tensors read from `directory`, refused before any read if over the weight budget. */
+function withExternalData(onnxBytes: Uint8Array, directory: string, budgets: CompileBudgets): ModelProto {
+  const model = decodeModel(onnxBytes);
+  checkDeclaredSizes(model, budgets);
+  return resolveExternalData(model, directoryExternalData(directory));
 }
 
 /** One constant on the GPU, in its storage type. */

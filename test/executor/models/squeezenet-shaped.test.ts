@@ -45,5 +45,5 @@ function squeezeNetShaped(opset: number): WholeModel {
 
 describe('SqueezeNet-shaped network, 3×32×32 images', () => {
   it('matches onnxruntime in fp32 at batch 1 and 3, opset 17', () => expectFp32MatchesOrt(gpu, squeezeNetShaped(17)));
-  it.each([9, 17])('stays within the fp16 tolerance at opset %i, top-1 agreeing with fp32', (opset) => measureFp16(gpu, squeezeNetShaped(opset)));
+  it.each([9, 17])('stays within the fp16 tolerance at opset %i, top-1 agreeing with fp32', async (opset) => { await measureFp16(gpu, squeezeNetShaped(opset)); });
 });
