@@ -18,7 +18,7 @@ import { uploadWeights, type DeviceWeights, type MatrixChunk } from './device-we
 import type { EngineLayout, EngineLimits } from './engine-layout.ts';
 import type { HostWeights } from './host-weights.ts';
 import {
-  Activation, argmaxVariant, attentionVariant, embedVariant, LINEAR_ROW_BLOCKS, linearLanes, linearVariant, normVariant, paramBlock,
+  Activation, argmaxVariant, attentionUsesSimd, attentionVariant, embedVariant, LINEAR_ROW_BLOCKS, linearLanes, linearVariant, normVariant, paramBlock,
   ropeCacheVariant, rowBlockFor, u32Params, type LinearAlgorithm,
 } from './kernels.ts';
 import type { ModelConfig } from './model-config.ts';
@@ -310,7 +310,7 @@ async function buildOps(
       [io.tokenInfo, io.blockTables, io.qkv, weights.ropeTable ?? io.dummy, kv[index].keys, kv[index].values], u32Params(...headParams, 0, 0, 0),
       (tokens) => ({ variant: 0, grid: [ceil(ropeUnits, 64), tokens, 1] }));
     const scale = (1 / Math.sqrt(config.headDim)) / (config.scaleByInverseLayer ? index + 1 : 1);
-    add(`${label} paged attention`, [attentionVariant(kvType, config.headDim, BLOCK_TOKENS)],
+    add(`${label} paged attention`, [attentionVariant(kvType, config.headDim, BLOCK_TOKENS, attentionUsesSimd(algorithm, config.headDim))],
       [io.tokenInfo, io.blockTables, io.qkv, kv[index].keys, kv[index].values, io.attention],
       paramBlock([...headParams.map((u32) => ({ u32 })), { u32: config.heads / config.kvHeads }, { f32: scale }, { u32: 0 }]),
       (tokens) => ({ variant: 0, grid: [config.heads, tokens, 1] }));

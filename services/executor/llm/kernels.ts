@@ -79,7 +79,20 @@ export function ropeCacheVariant(kvType: 'f32' | 'f16', rope: boolean, blockToke
   };
 }
 
-export function attentionVariant(kvType: 'f32' | 'f16', headDim: number, blockTokens: number): KernelVariant {
+/**
+ * shaders/llm/paged_attention_simd.wgsl (one 8-lane subgroup, no barriers: software GPUs with
+ * subgroups, head_dim a multiple of 4) or paged_attention.wgsl (a 64-lane workgroup).
+ */
+export const attentionUsesSimd = (algorithm: LinearAlgorithm, headDim: number) => algorithm === 'simd' && headDim % 4 === 0;
+
+export function attentionVariant(kvType: 'f32' | 'f16', headDim: number, blockTokens: number, simd: boolean): KernelVariant {
+  if (simd) {
+    return {
+      shader: 'llm/paged_attention_simd.wgsl', preludes: [STEP_PRELUDE], types: { KV: kvType },
+      unroll: { DIM4: Math.ceil(headDim / 32) }, constants: { BLOCK_TOKENS: blockTokens },
+      bindings: ['read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'uniform', 'uniform'],
+    };
+  }
   return {
     shader: 'llm/paged_attention.wgsl', preludes: [STEP_PRELUDE], types: { KV: kvType },
     unroll: { DIM_SLOTS: Math.ceil(headDim / 64) },

@@ -4,14 +4,15 @@
  * within fp32 tolerance, and the greedy tokens equal token for token. Variants: learned and
  * rotary positions (default, linear and llama3 scaling), grouped-query attention, tied and
  * untied heads, Qwen2's q/k/v biases, MLP biases, explicit head_dim, F16 and BF16 weights,
- * sharded safetensors, weight matrices split over several bindings, and both projection kernels.
+ * sharded safetensors, weight matrices split over several bindings, and both projection kernels;
+ * and fp16 mode (weights and KV cache stored as f16) within its own tolerance.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openGpu, type GpuContext } from '../../../services/executor/gpu/index.ts';
 import type { TextGenerationLoadOptions } from '../../../services/executor/llm/load-model.ts';
 import { buildCheckpoint, type CheckpointSpec } from './checkpoints.ts';
 import { expectLogitsClose, loadCheckpoint, runSequence, startRequest } from './generation.ts';
-import { referenceGreedy } from './reference.ts';
+import { referenceGreedy, referenceLogitsAlong } from './reference.ts';
 
 let gpu: GpuContext;
 beforeAll(async () => {
@@ -56,6 +57,35 @@ describe('generation against the float64 reference', () => {
       expect(tokens).toEqual(reference.tokens);
       // Random models tend to repeat; the test is only worth something if the tokens vary.
       expect(new Set(tokens).size).toBeGreaterThan(2);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+/**
+ * FP16 mode: every weight and cached key and value is rounded to f16 (11 significant bits), so
+ * logits are within 2e-2 of max(|reference|, RMS of the row); greedy tokens may then part from
+ * the reference's at a near tie, so the reference follows our tokens.
+ */
+function expectFp16Close(label: string, ours: Float32Array, reference: Float64Array): void {
+  const rms = Math.sqrt(reference.reduce((sum, value) => sum + value * value, 0) / reference.length);
+  let worst = 0;
+  for (let i = 0; i < reference.length; i++) worst = Math.max(worst, Math.abs(ours[i] - reference[i]) / Math.max(Math.abs(reference[i]), rms));
+  expect(worst, `${label}: worst error relative to max(|reference|, rms)`).toBeLessThanOrEqual(2e-2);
+}
+
+describe('fp16 mode', () => {
+  it.each([['GPT-2', GPT2], ['Llama (GQA)', LLAMA]])('%s: logits along its own tokens within the fp16 tolerance', async (_name, spec) => {
+    if (!gpu.hasF16) throw new Error('this adapter has no shader-f16; fp16 mode falls back to fp32 there');
+    const checkpoint = buildCheckpoint(spec);
+    const logits: Float32Array[] = [];
+    const model = await loadCheckpoint(gpu, checkpoint, { precision: 'fp16', onLogits: (_id, step, row) => (logits[step] = row) });
+    try {
+      expect(model.precision).toBe('fp16');
+      const prompt = [4, 8, 15, 16, 23, 42, 9, 1];
+      const { tokens } = await runSequence(model, startRequest(prompt, 12));
+      referenceLogitsAlong(checkpoint.config, checkpoint.tensors, prompt, tokens).forEach((row, step) => expectFp16Close(`step ${step}`, logits[step], row));
     } finally {
       model.dispose();
     }

@@ -220,3 +220,15 @@ export function referenceGreedy(config: Record<string, unknown>, tensors: Tensor
   }
   return { tokens, logits: allLogits };
 }
+
+/** The logits before each of `tokens` when they follow `prompt` (whoever chose them). */
+export function referenceLogitsAlong(config: Record<string, unknown>, tensors: Tensors, prompt: readonly number[], tokens: readonly number[]): Float64Array[] {
+  const model = new ReferenceModel(config, tensors);
+  let logits: Float64Array = new Float64Array();
+  for (const token of prompt) logits = model.next(token);
+  return tokens.map((token) => {
+    const before = logits;
+    logits = model.next(token);
+    return before;
+  });
+}
