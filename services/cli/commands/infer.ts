@@ -18,6 +18,8 @@ export interface InferOptions {
   param?: string[];
   json?: boolean;
   timeoutMs: string;
+  /** Ask for every output's top K classes (Triton's classification extension), printed with the version's labels. */
+  classes?: string;
 }
 
 /** A nested JSON array as flat values and a shape; throws when it is ragged or not numeric. */
@@ -111,7 +113,10 @@ export async function infer(model: string, options: InferOptions): Promise<numbe
       return { name, datatype: spec.datatype, shape, parameters: {}, contents: contentsFor(spec.datatype, values) };
     });
     const parameters = parseParameters(options.param ?? []);
-    const request = { modelName: model, modelVersion: options.version ?? '', id: '', parameters, inputs, outputs: [], rawInputContents: [] };
+    const classes = options.classes === undefined ? undefined : Number(options.classes);
+    if (classes !== undefined && !(Number.isSafeInteger(classes) && classes >= 1)) throw new Error(`--classes '${options.classes}' must be a positive integer`);
+    const requested = classes === undefined ? [] : metadata.outputs.map((output) => ({ name: output.name, parameters: { classification: { int64Param: classes } } }));
+    const request = { modelName: model, modelVersion: options.version ?? '', id: '', parameters, inputs, outputs: requested, rawInputContents: [] };
     const response = await unaryCall<ModelInferResponse>((done) =>
       client.modelInfer(request, new Metadata(), { deadline: Date.now() + Number(options.timeoutMs) }, done));
 
@@ -123,7 +128,15 @@ export async function infer(model: string, options: InferOptions): Promise<numbe
       return ExitCode.OK;
     }
     console.log(`${response.modelName} version ${response.modelVersion}`);
-    for (const output of outputs) {
+    for (const output of response.outputs.filter((tensor) => tensor.datatype === 'BYTES')) {
+      // Classification answers, "score:index:label" each: one row per class, best first.
+      const entries = (output.contents?.bytesContents ?? []).map((bytes) => new TextDecoder().decode(bytes).split(':'));
+      const perRow = output.shape.length >= 2 ? Number(output.shape.at(-1)) : entries.length;
+      console.log(`${output.name} top ${perRow} [${output.shape.join(', ')}]`);
+      printTable(['row', 'rank', 'class', 'label', 'score'], entries.map(([score, index, ...label], at) =>
+        [Math.floor(at / perRow), at % perRow + 1, index, label.join(':'), Number(Number(score).toPrecision(6))]));
+    }
+    for (const output of outputs.filter((tensor) => tensor.datatype !== 'BYTES')) {
       const width = output.shape.length >= 2 ? output.shape.slice(1).reduce((a, b) => a * b, 1) : output.values.length;
       const rows: number[][] = [];
       for (let start = 0; start < output.values.length; start += width) rows.push(output.values.slice(start, start + width));

@@ -9,7 +9,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
 import { SetAliasRequest, type GetAliasResponse, type ModelVersion, type SetAliasResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { isCodedRemoteError, PRECISION_TAG } from '../../domain/index.ts';
+import { isCodedRemoteError, LABELS_TAG, PRECISION_TAG } from '../../domain/index.ts';
 import { listModelFiles, registryClient, unaryCall, uploadModelDirectory, uploadModelFile, type VersionHeader } from '../remote/index.ts';
 import { findRepositoryRoot, type LineageResult, META_FILE, readGitLineage } from '../lineage/index.ts';
 import { ExitCode, formatBytes, printJson, reportError } from '../terminal/index.ts';
@@ -21,6 +21,8 @@ export interface StoreOptions {
   tag: string[];
   /** fp32 (safe) or fp16 (fast, where the GPU has shader-f16): recorded as the precision tag (PRECISION_TAG). */
   precision?: string;
+  /** A file of class labels, one per line: recorded as the labels tag (LABELS_TAG) for the classification extension. */
+  labels?: string;
   maxBatchSize?: string;
   maxQueueDelayUs?: string;
   json?: boolean;
@@ -107,6 +109,14 @@ export const currentUser = () => {
   }
 };
 
+/** The labels file's lines (a final newline and CRs dropped), joined for the tag; throws a usage message. */
+async function labelsTag(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch((error: Error) => { throw new Error(`--labels ${file}: ${error.message}`); });
+  const labels = text.replace(/\r/g, '').replace(/\n$/, '').split('\n');
+  if (labels.length === 0 || labels.every((label) => label === '')) throw new Error(`--labels ${file} holds no labels`);
+  return labels.join('\n');
+}
+
 export async function storeModel(file: string, name: string, options: StoreOptions): Promise<number> {
   const path = resolve(file);
   const info = await stat(path).catch(() => undefined);
@@ -122,6 +132,7 @@ export async function storeModel(file: string, name: string, options: StoreOptio
       if (options.precision !== 'fp16' && options.precision !== 'fp32') throw new Error(`--precision '${options.precision}' must be fp16 or fp32`);
       tags[PRECISION_TAG] = options.precision;
     }
+    if (options.labels !== undefined) tags[LABELS_TAG] = await labelsTag(options.labels);
   } catch (error) {
     console.error((error as Error).message);
     return ExitCode.USAGE;

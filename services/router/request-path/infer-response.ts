@@ -8,6 +8,7 @@ import { asContentsField } from '../../protocol/int64-contents.ts';
 import { isDatatype, viewAs } from '../../onnx/index.ts';
 import { ErrorCode, NexusError } from '../../domain/index.ts';
 import type { ValidatedRequest } from '../admission/index.ts';
+import { classify, labelsOf, rawBytesOf } from './classification.ts';
 
 function emptyContents(): InferTensorContents {
   return {
@@ -38,16 +39,28 @@ function typedContents(tensor: Tensor): InferTensorContents {
 
 /**
  * The response to a request: its requested outputs in order, in raw contents when it sent raw
- * inputs, with `parameters` telling how it ran. Throws INTERNAL when an output is missing.
+ * inputs, with `parameters` telling how it ran. Throws INTERNAL when an output is missing. An
+ * output named in `classifications` is answered as its top K classes (classification.ts).
  */
 export function inferResponseOf(
   version: ModelVersion, requestId: string, validated: ValidatedRequest, outputs: Map<string, Tensor>, parameters: Record<string, InferParameter>,
+  classifications: ReadonlyMap<string, number> = new Map(),
 ): ModelInferResponse {
   const outputTensors: ModelInferResponse_InferOutputTensor[] = [];
   const rawOutputContents: Uint8Array[] = [];
   for (const name of validated.outputNames) {
     const tensor = outputs.get(name);
     if (!tensor) throw new NexusError(ErrorCode.INTERNAL, `the executor returned no output '${name}'`);
+    const count = classifications.get(name);
+    if (count !== undefined) {
+      const { shape, strings } = classify(tensor, count, labelsOf(version.tags));
+      outputTensors.push({
+        name, datatype: 'BYTES', shape, parameters: {},
+        contents: validated.rawOutput ? undefined : { ...emptyContents(), bytesContents: strings.map((text) => new TextEncoder().encode(text)) },
+      });
+      if (validated.rawOutput) rawOutputContents.push(rawBytesOf(strings));
+      continue;
+    }
     outputTensors.push({
       name: tensor.name, datatype: tensor.datatype, shape: tensor.shape, parameters: {},
       contents: validated.rawOutput ? undefined : typedContents(tensor),

@@ -14,6 +14,7 @@ import type { CancelSignal } from '../batching/index.ts';
 import { cacheKeyOf, type Experiment } from '../features/index.ts';
 import type { ModelCatalog, Routed, ServedVersion } from '../models/index.ts';
 import { inferResponseOf } from './infer-response.ts';
+import { classificationCounts } from './classification.ts';
 
 /** What the request path reports (Prometheus in the router). */
 export interface RequestReporter {
@@ -124,6 +125,8 @@ export function createRequestPath(catalog: ModelCatalog, options: RequestPathOpt
    */
   async function answer(admitted: AdmittedRequest, context: RequestContext, bounded: Bounded): Promise<ModelInferResponse> {
     const { request, validated } = admitted;
+    // Checked before the batch runs, so a bad count costs no GPU time.
+    const classifications = classificationCounts(request.outputs);
     let model = admitted.model;
     const cacheKey = model.cache ? cacheKeyOf(modelKeyOf(model.version), validated) : undefined;
     let outputs = cacheKey ? model.cache!.get(cacheKey) : undefined;
@@ -145,7 +148,7 @@ export function createRequestPath(catalog: ModelCatalog, options: RequestPathOpt
       parameters.nexus_queue_us = { int64Param: Math.round(batch.queuedMs * 1000) };
       if (cacheKey) model.cache!.set(cacheKey, outputs);
     }
-    return inferResponseOf(model.version, request.id, validated, outputs, parameters);
+    return inferResponseOf(model.version, request.id, validated, outputs, parameters, classifications);
   }
 
   /**
