@@ -85,6 +85,7 @@ export function registerOpenAiRoutes({ app, edge, parts }: RouteContext): void {
     let text = '';
     const tokens: GenerationChunk['tokens'] = [];
     let usage = usageOf(0, 0);
+    let chunks = 0;
     let finishReason: 'stop' | 'length' = 'stop';
     const events = new EventStream(reply);
     const fingerprint = () => `nexusml-${generation.modelName}-v${version}`;
@@ -93,7 +94,8 @@ export function registerOpenAiRoutes({ app, edge, parts }: RouteContext): void {
         usage = usageOf(chunk.finish.promptTokens, chunk.finish.generatedTokens);
         finishReason = openAiFinishReason(chunk.finish.reason);
       }
-      const first = !events.started;
+      const first = chunks === 0;
+      chunks += 1;
       const piece = (first && ask.echo ? promptText : '') + chunk.text;
       const offset = text.length;
       text += piece;
