@@ -243,6 +243,15 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   // Range-27 added float16 / bfloat16 with stash_type, the precision of the accumulation; the
   // host computes every Range in float64 and rounds once, which that covers.
   Range: [11, 27],
+  // quantization: 19 added float16 scales and float8 (saturate), 21 blocks, output_dtype and 4-bit
+  // types, 23 precision and float4, 24 float8e8m0, 25 2-bit types; the integer types run at each.
+  QuantizeLinear: [10, 13, 19, 21, 23, 24, 25],
+  DequantizeLinear: [10, 13, 19, 21, 23, 24, 25],
+  DynamicQuantizeLinear: [11],
+  MatMulInteger: [10],
+  QLinearMatMul: [10, 21],
+  ConvInteger: [10],
+  QLinearConv: [10],
 };
 
 /** The operators the table lists. */

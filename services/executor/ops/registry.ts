@@ -32,6 +32,9 @@ import { softmaxSpec } from './softmax.ts';
 import { topKSpec } from './topk.ts';
 import { globalLpPoolSpec, lpPoolSpec } from './window-nd.ts';
 import { meanSpec, sumSpec } from './variadic.ts';
+import {
+  convIntegerSpec, dequantizeLinearSpec, dynamicQuantizeLinearSpec, matMulIntegerSpec, qLinearConvSpec, qLinearMatMulSpec, quantizeLinearSpec,
+} from './quantization.ts';
 
 const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpec>([
   ...Object.keys(ONNX_UNARY).filter((op) => op !== 'Identity').map((op) => [op, unarySpec(op)] as [string, OperatorSpec]),
@@ -108,6 +111,13 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['Einsum', einsumSpec],
   ['LpPool', lpPoolSpec],
   ['GlobalLpPool', globalLpPoolSpec],
+  ['QuantizeLinear', quantizeLinearSpec],
+  ['DequantizeLinear', dequantizeLinearSpec],
+  ['DynamicQuantizeLinear', dynamicQuantizeLinearSpec],
+  ['MatMulInteger', matMulIntegerSpec],
+  ['QLinearMatMul', qLinearMatMulSpec],
+  ['ConvInteger', convIntegerSpec],
+  ['QLinearConv', qLinearConvSpec],
 ]);
 
 /** Attribute names the Constant operator accepts. */
