@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, NexusError } from '../../../services/domain/errors.ts';
 import { openGpu, type GpuContext } from '../../../services/executor/gpu/index.ts';
-import { compileOnnxModel, type CompileOptions } from '../../../services/executor/runtime/index.ts';
+import { compileOnnxModel } from '../../../services/executor/runtime/index.ts';
 import { GraphBuilder } from '../../../services/onnx/builder.ts';
 import { ModelProto, TensorProto_DataLocation } from '../../../services/protocol/generated/onnx/onnx.ts';
 import { expectClose, randomTensor, runOrt } from '../numerics/ort-reference.ts';
@@ -38,6 +38,7 @@ function mlp() {
 }
 
 type Entries = Record<string, string>;
+type CompileOptions = NonNullable<Parameters<typeof compileOnnxModel>[2]>;
 
 /**
  * Writes `model` into a fresh directory with the initializers named in `external` moved out to
