@@ -145,7 +145,7 @@ describe('the OpenAI API, through OpenAI\'s client', () => {
 describe('the generate extension', () => {
   const post = (path: string, body: unknown) => fetch(`${cluster.baseUrl}${path}`, {
     method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
-  });
+  }) as Promise<Omit<Response, 'json'> & { json(): Promise<any> }>;
 
   it('answers generate with the text, the prompt first unless excluded, and how it finished', async () => {
     const answer = await (await post('/v2/models/tiny-gpt/generate', { text_input: 'Say', parameters: { max_tokens: 64, temperature: 0 } })).json();
