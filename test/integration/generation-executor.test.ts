@@ -7,11 +7,15 @@
  * repeat, max_new_tokens and stop strings end it, and ModelStreamInfer streams the same text.
  */
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { mkdir } from 'node:fs/promises';
+import { cp, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countWords, huggingFaceTokenizerJson, trainBpe } from '../../services/examples/wordnet-gpt/bpe.ts';
-import { writeCheckpoint } from '../../services/examples/wordnet-gpt/checkpoint.ts';
+import { readCheckpoint, writeCheckpoint } from '../../services/examples/wordnet-gpt/checkpoint.ts';
+import { generateIds } from '../../services/examples/wordnet-gpt/generate.ts';
+import { Gpt2Model } from '../../services/examples/wordnet-gpt/gpt2.ts';
+import { BpeEncoder } from '../../services/examples/wordnet-gpt/bpe.ts';
+import { WORDNET_GPT_EXAMPLE } from '../../services/examples/index.ts';
 import { parameterCount } from '../../services/examples/wordnet-gpt/weights.ts';
 import { FinishReason, GenerateRequest, GenerationClient, type GenerateResponse } from '../../services/protocol/generated/nexus/llm/v1/llm.ts';
 import { ModelInferRequest, type InferTensorContents, type ModelStreamInferResponse } from '../../services/protocol/generated/inference/grpc_service.ts';
@@ -119,5 +123,19 @@ describe('text generation on a real executor', () => {
       call.write(request);
     });
     expect(chunks.join('')).toBe(textOf(greedy.responses));
+  }, 120_000);
+
+  it('generates from the committed example checkpoint exactly the tokens its TypeScript reference does', async () => {
+    // A copy outside the repository, so storing it pins nothing in the working tree.
+    const copy = join(cluster.dataDir, 'wordnet-gpt');
+    await cp(WORDNET_GPT_EXAMPLE.checkpointDir, copy, { recursive: true });
+    const stored = await cluster.cli(['store', copy, 'wordnet-gpt', '--allow-dirty']);
+    if (stored.code !== 0) throw new Error(`nexus store failed: ${stored.stderr}`);
+    const checkpoint = readCheckpoint(WORDNET_GPT_EXAMPLE.checkpointDir);
+    const prompt = new BpeEncoder(checkpoint.vocabulary).encode('dog:');
+    const expected = generateIds(new Gpt2Model(checkpoint.config, checkpoint.parameters), prompt, { maxNewTokens: 10 });
+    const served = await generate({ modelName: 'wordnet-gpt', text: 'dog:', maxNewTokens: 10, sampling: { temperature: 0 }, ignoreEos: true });
+    expect(served.error).toBeUndefined();
+    expect(idsOf(served.responses)).toEqual(expected);
   }, 120_000);
 });

@@ -1,6 +1,7 @@
 /**
  * nexus up: registry, executor(s) and router on this machine, each its own process, on the
- * embedded defaults. With --example it also trains the Iris classifier and serves it.
+ * embedded defaults. With --example it also trains the Iris classifier and serves it, and serves
+ * the committed WordNet GPT language model (services/examples/wordnet-gpt/) beside it.
  *
  * The children are supervised: one that exits unexpectedly is restarted on the address it had,
  * with backoff (see ../supervision/), while the others keep running. That is safe because the
@@ -9,11 +10,12 @@
  */
 import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { createWriteStream, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { ListeningMessage } from '../../rpc/service-process.ts';
-import { IRIS_EXAMPLE_DIR, trainIrisModel } from '../../examples/index.ts';
+import { IRIS_EXAMPLE_DIR, trainIrisModel, WORDNET_GPT_EXAMPLE } from '../../examples/index.ts';
 import type { ModelReadyResponse } from '../../protocol/generated/inference/grpc_service.ts';
 import { GetVersionRequest, type GetVersionResponse } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { ensureServiceMaterial } from '../../tls/index.ts';
@@ -179,6 +181,32 @@ async function serveExample(dataDir: string, registry: string): Promise<void> {
   if (code !== ExitCode.OK) throw new Error('could not store the example model');
 }
 
+/** The tag that says which checkpoint files a stored version of the example language model holds. */
+const CHECKPOINT_TAG = 'checkpoint_sha256';
+
+/** One digest over the example checkpoint's files, names included, in name order. */
+async function checkpointDigest(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  for (const name of (await readdir(dir)).sort()) hash.update(`${name}\0${await sha256OfFile(join(dir, name))}\n`);
+  return hash.digest('hex');
+}
+
+/** Stores the committed WordNet GPT checkpoint as one version, unless the latest one holds the same files. */
+async function serveExampleLanguageModel(registry: string): Promise<void> {
+  const { modelName, checkpointDir, sourceDir } = WORDNET_GPT_EXAMPLE;
+  const digest = await checkpointDigest(checkpointDir);
+  const client = registryClient(registry);
+  try {
+    const latest = await unaryCall<GetVersionResponse>((done) => client.getVersion(GetVersionRequest.fromPartial({ modelName, version: 0 }), done))
+      .catch(() => undefined);
+    if (latest?.version?.tags[CHECKPOINT_TAG] === digest) return;
+  } finally {
+    client.close();
+  }
+  const code = await storeModel(checkpointDir, modelName, { registry, tag: [`${CHECKPOINT_TAG}=${digest}`], lineagePath: sourceDir, writeMeta: false });
+  if (code !== ExitCode.OK) throw new Error('could not store the example language model');
+}
+
 /** Waits until the router says the model is ready (it loads on the first ModelReady). */
 async function warmUp(router: string, model: string): Promise<void> {
   const client = inferenceClient(router);
@@ -201,6 +229,7 @@ export async function up(options: UpOptions): Promise<number> {
   await mkdir(logDir, { recursive: true });
   await mkdir(dirs.pidDir, { recursive: true });
   const children: Child[] = [];
+  let servingLanguageModel = false;
   const supervisor = new Supervisor({
     notice: (line) => console.error(`${line}; logs in ${logDir}`),
   });
@@ -244,6 +273,14 @@ export async function up(options: UpOptions): Promise<number> {
     if (options.example) {
       await serveExample(dataDir, registry.address);
       await warmUp(router.address, 'iris');
+      // The language model is the second example; one that cannot load leaves iris served.
+      try {
+        await serveExampleLanguageModel(registry.address);
+        await warmUp(router.address, WORDNET_GPT_EXAMPLE.modelName);
+        servingLanguageModel = true;
+      } catch (error) {
+        console.error(`the example language model is not served: ${(error as Error).message}`);
+      }
     }
 
     console.log('NexusML is up');
@@ -261,6 +298,11 @@ export async function up(options: UpOptions): Promise<number> {
     if (options.example) {
       console.log('serving the example model "iris" (Iris flower classifier: setosa, versicolor, virginica)');
       console.log(`try: npx nexus infer iris --router ${router.address} --data '[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3]]'`);
+      if (servingLanguageModel) {
+        const { modelName, description, samplePrompt } = WORDNET_GPT_EXAMPLE;
+        console.log(`serving the example language model "${modelName}" (${description})`);
+        console.log(`try: npx nexus generate ${modelName} --router ${router.address} "${samplePrompt}" --max-tokens 24`);
+      }
     }
     console.log('a service that exits is restarted; press Ctrl-C to stop');
   } catch (error) {

@@ -120,8 +120,10 @@ export function parseSafetensors(path: string, bytes: Uint8Array): SafetensorsFi
 /** A tensor's values as f32 (F32 as is, F16 widened, BF16 by its bits); INVALID_ARGUMENT for another dtype. */
 export function tensorAsFloat32(file: SafetensorsFile, entry: TensorEntry): Float32Array {
   const raw = file.bytes.subarray(entry.byteOffset, entry.byteOffset + entry.byteLength);
-  // A copy: the tensor's offset in the file need not be aligned for a typed-array view.
-  const aligned = raw.slice().buffer;
+  // A copy: the tensor's offset in the file need not be aligned for a typed-array view. Copied
+  // through Uint8Array's slice, never the bytes' own: a Node Buffer's slice is a view that
+  // shares (and whose .buffer is) the whole file or Node's allocation pool.
+  const aligned = Uint8Array.prototype.slice.call(raw).buffer;
   switch (entry.dtype) {
     case 'F32':
       return new Float32Array(aligned);
