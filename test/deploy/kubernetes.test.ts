@@ -186,6 +186,8 @@ describe('selectors and ports', () => {
         const [container] = containers;
         expect(portNamed(container, 'grpc'), name).toBe(portOf(flagOf(container, '--address')!));
         expect(portNamed(container, 'metrics'), name).toBe(portOf(flagOf(container, '--metrics-address')!));
+        // The router's HTTP port (KServe v2 REST, the OpenAI API), said outright rather than left to its default.
+        if (workload.metadata.name === 'nexus-router') expect(portNamed(container, 'http'), name).toBe(portOf(flagOf(container, '--http-address')!));
         expect(flagOf(container, '--address')).toMatch(/^0\.0\.0\.0:/);
         expect(workload.spec.template.metadata.annotations['prometheus.io/port'], name).toBe(String(portNamed(container, 'metrics')));
         const service = named(objects, 'Service', workload.metadata.name);
@@ -234,11 +236,11 @@ describe('network policies', () => {
       for (const rule of ingressFor(objects, 'executor').filter((candidate) => portsOf(candidate).includes(8021))) {
         expect(rule.from, name).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'nexusml', 'app.kubernetes.io/component': 'router' } } }]);
       }
-      // Every rule names its ports, and only the routers' public port is open to all.
+      // Every rule names its ports, and only the routers' public ports are open to all.
       for (const component of ['registry', 'router', 'executor']) {
         for (const rule of ingressFor(objects, component)) {
           expect(portsOf(rule).length, `${name}: ${component}`).toBeGreaterThan(0);
-          if (!rule.from) expect(`${component}:${portsOf(rule)}`, name).toBe('router:8001');
+          if (!rule.from) expect(`${component}:${portsOf(rule)}`, name).toBe('router:8001,8000');
         }
       }
     }
