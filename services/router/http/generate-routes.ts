@@ -110,6 +110,8 @@ export function registerGenerateRoutes({ app, edge, parts }: RouteContext): void
       events.send({ error: `${codeName(coded.code)}: ${coded.message}` });
     }
     if (stream) {
+      // A dispatch always sends a last response; should none have come, the stream still opens and ends.
+      if (!events.started) events.send({ model_name: name, model_version: version, text_output: '' });
       events.end();
       return reply;
     }
