@@ -166,6 +166,8 @@ export function createExecutorService(state: ExecutorState, options: ExecutorSer
           refuse(new NexusError(ErrorCode.INVALID_ARGUMENT, `start_sequence.sequence_id ${id} is already running on this stream`));
           return;
         }
+        // A stream generating on a version uses it: another router's UnloadModel keeps it loaded.
+        use(stream, request.modelName, request.version);
         try {
           sequences.set(id, state.startSequence(request, (event) => {
             if (event.finishReason !== '') sequences.delete(id);
