@@ -121,6 +121,9 @@ describe('the Open Inference Protocol over HTTP', () => {
     const flat = { inputs: [{ name: 'features', shape: [2, 4], datatype: 'FP32', data: FLOWERS.flat() }] };
     expect((await call('/v2/models/iris/versions/1/infer', { method: 'POST', body: flat })).json.model_version).toBe('1');
     expect((await call('/v2/models/iris/versions/latest/infer', { method: 'POST', body: flat })).json.outputs[0].data).toEqual(answer.json.outputs[0].data);
+    // Triton's classification extension: the top classes as "score:index" strings.
+    const classes = await call('/v2/models/iris/infer', { method: 'POST', body: { ...flat, outputs: [{ name: 'probabilities', parameters: { classification: 1 } }] } });
+    expect(classes.json.outputs[0]).toMatchObject({ datatype: 'BYTES', shape: [2, 1], data: [expect.stringMatching(/^0\.99\d*:0/), expect.stringMatching(/^0\.99\d*:2/)] });
   });
 
   it('takes and answers binary tensors with Inference-Header-Content-Length', async () => {

@@ -5,6 +5,8 @@
  * naming the input, the field and what was expected.
  *
  *   request  {"id", "parameters", "inputs": [{"name", "shape", "datatype", "parameters", "data"}], "outputs": [{"name", "parameters"}]}
+ *            An output's other parameters pass on as they are (Triton's classification: K, answered as
+ *            BYTES "score:index:label" strings by the request path).
  *   binary   an input with parameters.binary_data_size takes that many bytes from the body after
  *            the JSON header (whose length the Inference-Header-Content-Length header gives), in
  *            the order of the inputs; an output with parameters.binary_data (or every output, with
@@ -200,7 +202,6 @@ export function inferRequestOfJson(modelName: string, modelVersion: string, body
   const outputs = (body.outputs as unknown[] | undefined ?? []).map((given, index) => {
     if (!isObject(given) || typeof given.name !== 'string') throw invalidArgument(`outputs[${index}] must be an object with a name`);
     const wanted = isObject(given.parameters) ? given.parameters : {};
-    if (wanted.classification !== undefined) throw invalidArgument(`output '${given.name}': parameters.classification is not supported; read the probabilities`);
     if (wanted.binary_data === true) binaryNames.add(given.name);
     return { name: given.name, parameters: parametersOf(`output '${given.name}': parameters`, given.parameters, ['binary_data']) };
   });
