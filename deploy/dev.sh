@@ -22,6 +22,7 @@ case "$command" in
     ensure_vulkan || exit 1
     ensure_python_grpc || exit 1
     ensure_prometheus || exit 1
+    ensure_chromium || exit 1
     exec npm test -- "$@"
     ;;
   *)
