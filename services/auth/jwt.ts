@@ -10,6 +10,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWK, type JWSAlgorithm, type JWTPayload, type JWTVerifyGetKey, type KeyInput } from 'jose';
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
 import { ErrorCode, NexusError } from '../domain/index.ts';
 import { invalidCredentials, type TokenVerifier, type VerifiedToken } from './credentials.ts';
 import { UNLIMITED, type Principal, type PrincipalLimits } from './principal.ts';
@@ -84,7 +85,9 @@ function verificationKeyOf(contents: Buffer, path: string): VerificationKey {
     }
     return { key, algorithms: [algorithmOfPublicKey(key)] };
   }
-  if (text.startsWith('{')) {
+  // JSON is text; random secret bytes that happen to start with '{' are a secret, not a bad JWK.
+  const isText = isUtf8(contents) && !/[\u0000-\u0008\u000e-\u001f]/.test(text);
+  if (text.startsWith('{') && isText) {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -105,8 +108,10 @@ function verificationKeyOf(contents: Buffer, path: string): VerificationKey {
     }
     return { key, algorithms: [algorithmOfPublicKey(key)] };
   }
-  // A secret written with `echo` ends in a newline that is not part of it.
-  return secretKey(contents.subarray(0, contents.length - (contents.at(-1) === 0x0a ? (contents.at(-2) === 0x0d ? 2 : 1) : 0)), path);
+  // A text secret written with `echo` ends in a newline that is not part of it; random bytes are
+  // taken exactly, whatever their last byte.
+  const newline = isText && contents.at(-1) === 0x0a ? (contents.at(-2) === 0x0d ? 2 : 1) : 0;
+  return secretKey(contents.subarray(0, contents.length - newline), path);
 }
 
 function secretKey(secret: Uint8Array, path: string): VerificationKey {

@@ -94,14 +94,27 @@ describe.each(['RS256', 'ES256', 'EdDSA'] as const)('%s', (alg) => {
 describe('HS256', () => {
   const secret = randomBytes(32);
 
-  it('accepts a token signed with the secret in the file (a trailing newline ignored)', async () => {
-    const verifier = await verifierFor(Buffer.concat([secret, Buffer.from('\n')]));
+  it('accepts a token signed with the secret in the file', async () => {
+    const verifier = await verifierFor(secret);
     expect((await verifier.verify(await sign(secret, 'HS256'))).principal).toMatchObject({ kind: 'jwt', role: 'infer', models: [] });
   });
 
   it('accepts it from an "oct" JWK', async () => {
     const verifier = await verifierFor(JSON.stringify({ kty: 'oct', k: secret.toString('base64url') }));
     expect(roleOf(await verifier.verify(await sign(secret, 'HS256')))).toBe('infer');
+  });
+
+  it('takes random secret bytes exactly, even starting with "{" or ending in a newline', async () => {
+    for (const bytes of [Buffer.concat([Buffer.from('{'), randomBytes(31)]), Buffer.concat([Buffer.from([0xff, 0x00]), randomBytes(29), Buffer.from('\n')])]) {
+      const verifier = await verifierFor(bytes);
+      expect(roleOf(await verifier.verify(await sign(bytes, 'HS256')))).toBe('infer');
+    }
+  });
+
+  it('accepts a text secret with its trailing newline ignored', async () => {
+    const text = randomBytes(32).toString('base64');
+    const verifier = await verifierFor(`${text}\n`);
+    expect(roleOf(await verifier.verify(await sign(Buffer.from(text), 'HS256')))).toBe('infer');
   });
 
   it('refuses a secret too short to be safe when it starts', async () => {
