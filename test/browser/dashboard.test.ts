@@ -62,7 +62,7 @@ it('logs in with an API key and shows the model with its git commit', async () =
   await page.goto(cluster.baseUrl);
   await page.getByLabel('API key').fill('nxk_000000000000_wrongwrongwrongwrongwrongwrongwrongwrongwro');
   await page.getByRole('button', { name: 'Log in' }).click();
-  await expect.poll(() => page.locator('#login-error').textContent()).toContain('not accepted');
+  await expect.poll(() => page.locator('#login-error').textContent(), { timeout: 15_000 }).toContain('not accepted');
   await page.getByLabel('API key').fill(adminKey);
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByRole('button', { name: 'Show model iris' }).waitFor();
@@ -105,7 +105,8 @@ it('runs an inference in the playground', async () => {
   await page.getByLabel('Model', { exact: true }).selectOption('iris');
   await page.getByRole('button', { name: 'Run inference' }).click();
   const output = page.locator('#pg-output');
-  await expect.poll(() => output.getAttribute('data-state')).toBe('done');
+  // A loaded 2-core machine may take seconds for the first answer; the poll's default is 1 s.
+  await expect.poll(() => output.getAttribute('data-state'), { timeout: 30_000 }).toBe('done');
   const answer = JSON.parse((await output.textContent())!);
   expect(answer).toMatchObject({ model_name: 'iris', outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [1, 3] }] });
   // Iris setosa, as the example's first flower is.
@@ -144,7 +145,8 @@ it('streams a generation in the playground', async () => {
   await page.getByLabel('Prompt').fill('Once upon a time');
   await page.getByRole('button', { name: 'Generate' }).click();
   const output = page.locator('#pg-output');
-  await expect.poll(() => output.getAttribute('data-state')).toBe('done');
+  // A loaded 2-core machine may take seconds for the first answer; the poll's default is 1 s.
+  await expect.poll(() => output.getAttribute('data-state'), { timeout: 30_000 }).toBe('done');
   expect(await output.textContent()).toBe(' and they lived happily ever after');
   await page.screenshot({ path: join(SHOTS, 'playground.png') });
 });
