@@ -137,5 +137,11 @@ describe('text generation on a real executor', () => {
     const served = await generate({ modelName: 'wordnet-gpt', text: 'dog:', maxNewTokens: 10, sampling: { temperature: 0 }, ignoreEos: true });
     expect(served.error).toBeUndefined();
     expect(idsOf(served.responses)).toEqual(expected);
+    // Top-k and top-p draws, seeded: they finish and repeat.
+    const sampled = () => generate({ modelName: 'wordnet-gpt', text: 'dog:', maxNewTokens: 10, sampling: { temperature: 0.8, topK: 5, topP: 0.9 }, seed: 7, ignoreEos: true });
+    const [one, two] = [await sampled(), await sampled()];
+    expect(one.error).toBeUndefined();
+    expect(idsOf(one.responses)).toHaveLength(10);
+    expect(idsOf(two.responses)).toEqual(idsOf(one.responses));
   }, 120_000);
 });
