@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { GRPCInferenceServiceClient } from '../services/protocol/generated/inference/grpc_service.ts';
+import { exitOnSignals } from './lib/exit.ts';
 
 const CLI = join(resolve(import.meta.dirname, '..'), 'services/cli/main.ts');
 
@@ -18,10 +19,26 @@ export interface UpCluster {
   dataDir: string;
 }
 
+/** Every `nexus up` started and not yet stopped, stopped with this process however it ends. */
+const running = new Set<ChildProcess>();
+let stopsWithProcess = false;
+
+function stopWithProcess(): void {
+  if (stopsWithProcess) return;
+  stopsWithProcess = true;
+  exitOnSignals();
+  process.once('exit', () => {
+    for (const child of running) child.kill('SIGINT');
+  });
+}
+
 /** Starts `nexus up` on free ports with `flags` added, and resolves once it is serving. */
 export function startUp(dataDir: string, flags: string[] = []): Promise<UpCluster> {
+  stopWithProcess();
   const child = spawn(process.execPath, [CLI, 'up', '--port', '0', '--registry-port', '0', '--data-dir', dataDir, ...flags],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NEXUS_LOG_LEVEL: process.env.NEXUS_LOG_LEVEL ?? 'warn' } });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let output = '';
   return new Promise((resolveCluster, reject) => {
     child.stdout!.on('data', (chunk) => {

@@ -4,10 +4,11 @@
  *
  *   npm run bench -- [suite…] [--quick] [--json FILE] [--with 'SUITE=ARGS']…
  *
- * Suites (all but soak when none is named): kernels, e2e, first-request, cpu, registry, soak. --quick
- * passes --quick to each (minutes instead of tens of minutes); --with adds arguments to one
- * suite's command line (e.g. --with 'kernels=--gemm simd,tiled'); --json writes every suite's
- * rows, figures and notes with the environment (adapter, driver, CPU, versions, git commit).
+ * Suites (all but soak when none is named): kernels, e2e, batching, first-request, cpu,
+ * registry, soak. --quick passes --quick to each (minutes instead of tens of minutes); --with
+ * adds arguments to one suite's command line (e.g. --with 'kernels=--gemm simd,tiled'); --json
+ * writes every suite's rows, figures and notes with the environment (adapter, driver, CPU,
+ * versions, git commit).
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -29,6 +30,7 @@ interface Suite {
 export const SUITES: Record<string, Suite> = {
   kernels: { script: 'executor.bench.ts', what: 'kernels and whole models, ours vs onnxruntime WebGPU and CPU', byDefault: true },
   e2e: { script: 'e2e-load.bench.ts', what: 'router + executor load, batching on and off, closed and open loop', byDefault: true },
+  batching: { script: 'batching.bench.ts', what: 'batching on vs off side by side, interleaved; the Iris latency budget (the gate\'s load)', byDefault: true },
   'first-request': { script: 'first-request.bench.ts', what: 'first request of each batch size after ModelReady vs steady state', byDefault: true },
   cpu: { script: 'cpu.bench.ts', what: 'router and executor instructions per request (callgrind) vs a bare grpc-js server', byDefault: true },
   registry: { script: 'registry.bench.ts', what: 'registry upload and download speed and memory vs copying and hashing the file', byDefault: true },
@@ -54,7 +56,19 @@ export async function runSuite(name: string, extra: string[], quick: boolean): P
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, [RESULT_FILE_ENV]: resultFile, NEXUS_LOG_LEVEL: process.env.NEXUS_LOG_LEVEL ?? 'warn' },
   });
-  const exitCode = await new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  // A signal to the runner (a CI timeout, Ctrl-C) goes on to the bench, which stops what it
+  // started; then the runner stops too.
+  let interrupted: NodeJS.Signals | undefined;
+  const forward = (signal: NodeJS.Signals) => {
+    interrupted = signal;
+    child.kill(signal);
+  };
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  const exitCode = await new Promise<number | null>((done) => child.once('exit', (code, signal) => done(code ?? (signal ? 128 : null))));
+  process.off('SIGINT', forward);
+  process.off('SIGTERM', forward);
+  if (interrupted) process.exit(interrupted === 'SIGINT' ? 130 : 143);
   let result: SuiteResult = { suite: name, rows: [], figures: [], notes: ['printed its tables only'] };
   try {
     result = JSON.parse(await readFile(resultFile, 'utf8')) as SuiteResult;

@@ -14,13 +14,26 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
+import { exitOnSignals } from '../lib/exit.ts';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The C++ function behind `v8.setFlagsFromString`, nothing else in Node calls it. */
 const MARK_FUNCTION = 'node::v8_utils::SetFlagsFromString*';
-/** Preloaded with --import: a mark on SIGUSR2 (the empty flag string changes nothing). */
-const MARKER = "data:text/javascript,import v8 from 'node:v8';process.on('SIGUSR2',()=>v8.setFlagsFromString(''))";
+/**
+ * Preloaded with --import: a mark on SIGUSR2 (the empty flag string changes nothing). It also
+ * slows the event-loop delay monitor prom-client starts (nexus_process_eventloop_lag_*) from a
+ * sample every 10 ms to one a second: each sample wakes the event loop, a few thousand
+ * instructions a time, so at 10 ms a process at rest runs ~300 000 instructions a second, and a
+ * part's count would follow its wall time (how busy the machine is) rather than its requests.
+ */
+const MARKER = `data:text/javascript,${encodeURIComponent([
+  "import v8 from 'node:v8';",
+  "import perf from 'node:perf_hooks';",
+  'const monitor = perf.monitorEventLoopDelay;',
+  'perf.monitorEventLoopDelay = (options) => monitor({ ...options, resolution: 1000 });',
+  "process.on('SIGUSR2', () => v8.setFlagsFromString(''));",
+].join('\n'))}`;
 
 /**
  * Node flags that make a run's instruction count repeat (see the header), and tier hot code up
@@ -116,6 +129,11 @@ export function startMeasured(options: MeasureOptions): MeasuredProcess {
     process.execPath, ...nodeArgs,
   ];
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  // However this process ends (a CI timeout, Ctrl-C), the measured one must not outlive it.
+  exitOnSignals();
+  const killChild = () => child.kill('SIGKILL');
+  process.once('exit', killChild);
+  child.once('exit', () => process.off('exit', killChild));
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk) => (stdout += chunk));

@@ -8,7 +8,14 @@
  * own batch, so batching cannot differ between runs) through real gRPC, each to the router and
  * then the same to the echo server. After `warmup` of them (the JIT settles), each of `samples`
  * parts of `requests` is counted between two marks (see callgrind.ts) and divided by the
- * requests in it. The router runs with authentication off (NEXUS_INSECURE=1), since nothing
+ * requests in it.
+ *
+ * Some work is paid per second rather than per request: prom-client's event-loop delay monitor
+ * wakes every 10 ms, gRPC keepalive pings, the router's sweeps. Under callgrind a part lasts from
+ * ten seconds to minutes, depending on how busy the machine is, so that work would move the
+ * counts by several per cent. A part of `idleSeconds` with no requests, first, measures each
+ * process's instructions per second at rest, and each part has that rate times its own
+ * duration taken out. The router runs with authentication off (NEXUS_INSECURE=1), since nothing
  * here issues keys; the e2e bench measures it as `nexus up` deploys it.
  */
 import { credentials, Metadata } from '@grpc/grpc-js';
@@ -32,6 +39,8 @@ export interface InstructionOptions {
   requests: number;
   /** Measured parts, one after another in the same processes. */
   samples: number;
+  /** Length of the part at rest that measures the per-second work (see above). */
+  idleSeconds: number;
   /** Run without valgrind: checks the harness in seconds, counts nothing. */
   plain?: boolean;
   /** Progress lines go here. */
@@ -40,10 +49,12 @@ export interface InstructionOptions {
 
 /** Instructions per request of one process, one value per measured part. */
 export interface PerRequest {
-  /** Outside V8's compilers (see callgrind.ts): the steady-state cost the gate holds. */
+  /** Outside V8's compilers (see callgrind.ts), per-second work taken out: the cost the gate holds. */
   work: number[];
-  /** Everything, compiling included. */
+  /** Everything, compiling and per-second work included. */
   total: number[];
+  /** Instructions per second at rest (the idle part). */
+  idlePerSecond: number;
 }
 
 export interface InstructionCounts {
@@ -116,20 +127,33 @@ export async function measureRequestInstructions(options: InstructionOptions): P
     };
     await both(options.warmup);
     await Promise.all(processes.map((measured) => measured.begin()));
-    for (let sample = 0; sample < options.samples; sample++) {
-      const sampleStarted = performance.now();
-      await both(options.requests);
+    /** Wall seconds of each part, the idle one first, from one round of marks to the next. */
+    const seconds: number[] = [];
+    let partStarted = performance.now();
+    const markAll = async () => {
       await Promise.all(processes.map((measured) => measured.mark()));
-      log(`part ${sample + 1}/${options.samples}: ${options.requests} requests in ${((performance.now() - sampleStarted) / 1000).toFixed(1)} s`);
+      seconds.push((performance.now() - partStarted) / 1000);
+      partStarted = performance.now();
+    };
+    await new Promise((wake) => setTimeout(wake, options.idleSeconds * 1000));
+    await markAll();
+    for (let sample = 0; sample < options.samples; sample++) {
+      await both(options.requests);
+      await markAll();
+      log(`part ${sample + 1}/${options.samples}: ${options.requests} requests in ${seconds.at(-1)!.toFixed(1)} s`);
     }
     client.close();
     echoClient.close();
     client = echoClient = undefined;
     const [routerParts, executorParts, echoParts] = [await router.stop(), await executor.stop(), await echo.stop()];
-    const perRequest = (parts: PartCount[]): PerRequest => ({
-      work: parts.map((part) => (part.instructions - part.compilerInstructions) / options.requests),
-      total: parts.map((part) => part.instructions / options.requests),
-    });
+    const perRequest = ([idle, ...parts]: PartCount[]): PerRequest => {
+      const idlePerSecond = (idle.instructions - idle.compilerInstructions) / seconds[0];
+      return {
+        work: parts.map((part, index) => (part.instructions - part.compilerInstructions - idlePerSecond * seconds[index + 1]) / options.requests),
+        total: parts.map((part) => part.instructions / options.requests),
+        idlePerSecond,
+      };
+    };
     return {
       router: perRequest(routerParts), executor: perRequest(executorParts), echo: perRequest(echoParts), seconds: (performance.now() - started) / 1000,
     };

@@ -82,7 +82,10 @@ export async function describeEnvironment(): Promise<Environment> {
     memoryGiB: Math.round(totalmem() / 1024 ** 3),
     kernel: release(),
     versions: { node: process.versions.node, dawn: `npm webgpu ${packageVersion('webgpu')}`, onnxruntime: packageVersion('onnxruntime-node') },
-    git: { commit: git(['rev-parse', 'HEAD']) || 'unknown', dirty: git(['status', '--porcelain', '--untracked-files=no']) !== '' },
+    // NEXUS_GIT_COMMIT names the commit where the tree is no clone (an archive, a copy).
+    git: process.env.NEXUS_GIT_COMMIT
+      ? { commit: process.env.NEXUS_GIT_COMMIT, dirty: false }
+      : { commit: git(['rev-parse', 'HEAD']) || 'unknown', dirty: git(['status', '--porcelain', '--untracked-files=no']) !== '' },
     vulkanDrivers: vulkanDrivers(),
     date: new Date().toISOString(),
   };
