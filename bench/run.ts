@@ -4,7 +4,7 @@
  *
  *   npm run bench -- [suite…] [--quick] [--json FILE] [--with 'SUITE=ARGS']…
  *
- * Suites (all but soak when none is named): kernels, e2e, batching, first-request, cpu,
+ * Suites (all but soak when none is named): kernels, e2e, batching, first-request, cpu, llm,
  * registry, soak. --quick passes --quick to each (minutes instead of tens of minutes); --with
  * adds arguments to one suite's command line (e.g. --with 'kernels=--gemm simd,tiled'); --json
  * writes every suite's rows, figures and notes with the environment (adapter, driver, CPU,
@@ -33,6 +33,7 @@ export const SUITES: Record<string, Suite> = {
   batching: { script: 'batching.bench.ts', what: 'batching on vs off side by side, interleaved; the Iris latency budget (the gate\'s load)', byDefault: true },
   'first-request': { script: 'first-request.bench.ts', what: 'first request of each batch size after ModelReady vs steady state', byDefault: true },
   cpu: { script: 'cpu.bench.ts', what: 'router and executor instructions per request (callgrind) vs a bare grpc-js server', byDefault: true },
+  llm: { script: 'llm.bench.ts', what: 'text generation: time to first token, decode and aggregate tokens/s vs onnxruntime', quickArgs: ['--batches', '4,16'], byDefault: true },
   registry: { script: 'registry.bench.ts', what: 'registry upload and download speed and memory vs copying and hashing the file', byDefault: true },
   // Ten minutes by default; it prints its table only.
   soak: { script: 'soak.bench.ts', what: 'minutes of load, RSS of each service over time', quickArgs: ['--minutes', '1'], byDefault: false },

@@ -3,9 +3,11 @@
 # callgrind_control). Sourced by .ci/run and bench/gpu.sh; like bootstrap.sh, each step
 # checks before it acts.
 
+# callgrind_annotate and callgrind_control are Perl scripts (callgrind_annotate --version exits
+# 255, so the check runs Perl itself).
 has_callgrind() {
-  command -v valgrind >/dev/null && command -v callgrind_control >/dev/null \
-    && callgrind_annotate --version >/dev/null 2>&1
+  command -v valgrind >/dev/null && command -v callgrind_control >/dev/null && command -v callgrind_annotate >/dev/null \
+    && perl -MFile::Basename -e 1 2>/dev/null
 }
 
 ensure_valgrind() {
@@ -16,7 +18,7 @@ ensure_valgrind() {
   fi
   nexus_log "installing valgrind"
   apt_install valgrind || return 1
-  # callgrind_annotate is a Perl script; perl-base is on every Debian, a slimmer image may lack it.
-  has_callgrind || apt_install perl || return 1
+  # perl-base is on every Debian; a slimmer image may lack it.
+  has_callgrind || apt_install perl-base || return 1
   has_callgrind
 }
