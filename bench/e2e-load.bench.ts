@@ -9,10 +9,12 @@
  * Prints two tables. The first: throughput, latency percentiles, mean batch size, the
  * router+executor overhead per request (end to end minus the GPU time of the batch it ran in),
  * the executors' GPU busy share (GPU seconds their timestamp queries measured over the row's wall
- * time), and the CPU time each process spent per request in closed loops (router and executor
- * from their nexus_process_process_cpu_seconds_total, the client from process.cpuUsage): on a
- * machine with few cores the processes share them, so CPU per request bounds the closed-loop
- * throughput. The second: batching on against off per model and concurrency, measured in this run.
+ * time; beside it nexus_executor_gpu_busy_ratio read at the row's end, which covers the last
+ * 10 s, so the two agree for rows of 10 s and more), and the CPU time each process spent per
+ * request in closed loops (router and executor from their nexus_process_process_cpu_seconds_total,
+ * the client from process.cpuUsage): on a machine with few cores the processes share them, so CPU
+ * per request bounds the closed-loop throughput. The second: batching on against off per model
+ * and concurrency, measured in this run.
  * --quick: 2 s per row, iris and mlp at concurrency 16, open loop at 200/s.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -52,11 +54,16 @@ interface Row extends LoadSummary {
   concurrency?: number;
   /** GPU seconds over wall seconds, in percent, summed over executors. */
   gpuBusyPercent: number;
+  /** nexus_executor_gpu_busy_ratio at the row's end (its last 10 s), in percent. */
+  gpuBusyGaugePercent: number;
   /** CPU microseconds per request by process, closed loops only. */
   cpuUs?: { router: number; executor: number; client: number };
 }
 
-const gpuBusy = (before: Spent, after: Spent) => ((after.executorGpu - before.executorGpu) / ((after.atMs - before.atMs) / 1000)) * 100;
+const gpuBusy = (before: Spent, after: Spent) => ({
+  gpuBusyPercent: ((after.executorGpu - before.executorGpu) / ((after.atMs - before.atMs) / 1000)) * 100,
+  gpuBusyGaugePercent: after.gpuBusyGauge * 100,
+});
 
 const rows: Row[] = [];
 for (const [batching, maxBatchSize] of [['on', MAX_BATCH], ['off', 1]] as const) {
@@ -76,7 +83,7 @@ for (const [batching, maxBatchSize] of [['on', MAX_BATCH], ['off', 1]] as const)
         const answered = Math.max(1, result.samples.length);
         const perRequestUs = (seconds: number) => (seconds * 1e6) / answered;
         rows.push({
-          ...summarise(result), model: name, load: `closed c=${concurrency}`, batching, concurrency, gpuBusyPercent: gpuBusy(before, after),
+          ...summarise(result), ...gpuBusy(before, after), model: name, load: `closed c=${concurrency}`, batching, concurrency,
           cpuUs: {
             router: perRequestUs(after.routerCpu - before.routerCpu), executor: perRequestUs(after.executorCpu - before.executorCpu),
             client: perRequestUs(after.clientCpu - before.clientCpu),
@@ -87,7 +94,7 @@ for (const [batching, maxBatchSize] of [['on', MAX_BATCH], ['off', 1]] as const)
         console.error(`${name}, batching ${batching}: open loop at ${RATE} req/s for ${SECONDS}s`);
         const before = await spentSoFar(cluster);
         const result = await openLoop(client, model, RATE, SECONDS);
-        rows.push({ ...summarise(result), model: name, load: `open ${RATE}/s`, batching, gpuBusyPercent: gpuBusy(before, await spentSoFar(cluster)) });
+        rows.push({ ...summarise(result), ...gpuBusy(before, await spentSoFar(cluster)), model: name, load: `open ${RATE}/s`, batching });
       }
     }
   } finally {
@@ -100,11 +107,11 @@ for (const [batching, maxBatchSize] of [['on', MAX_BATCH], ['off', 1]] as const)
 const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '-');
 const table = new Table({
   style: { head: [], border: [] },
-  head: ['model', 'load', 'batching', 'req/s', 'mean ms', 'p50 ms', 'p95 ms', 'p99 ms', 'mean batch', 'GPU p50 ms', 'overhead p50 ms', 'GPU busy %', 'errors'],
+  head: ['model', 'load', 'batching', 'req/s', 'mean ms', 'p50 ms', 'p95 ms', 'p99 ms', 'mean batch', 'GPU p50 ms', 'overhead p50 ms', 'GPU busy %', 'gauge %', 'errors'],
 });
 for (const row of rows) {
   table.push([row.model, row.load, row.batching, fixed(row.throughput, 0), fixed(row.meanMs), fixed(row.p50), fixed(row.p95), fixed(row.p99),
-    fixed(row.meanBatch), fixed(row.gpuP50, 2), fixed(row.overheadP50), fixed(row.gpuBusyPercent), row.errors]);
+    fixed(row.meanBatch), fixed(row.gpuP50, 2), fixed(row.overheadP50), fixed(row.gpuBusyPercent), fixed(row.gpuBusyGaugePercent), row.errors]);
 }
 console.log(table.toString());
 
@@ -129,7 +136,8 @@ console.log(ratios.toString());
 const benchRows: BenchRow[] = rows.map((row) => ({
   model: row.model, load: row.load, batching: row.batching, concurrency: row.concurrency ?? null, reqPerSecond: cell(row.throughput),
   meanMs: cell(row.meanMs), p50Ms: cell(row.p50), p95Ms: cell(row.p95), p99Ms: cell(row.p99), meanBatch: cell(row.meanBatch),
-  gpuP50Ms: cell(row.gpuP50), overheadP50Ms: cell(row.overheadP50), gpuBusyPercent: cell(row.gpuBusyPercent), errors: row.errors,
+  gpuP50Ms: cell(row.gpuP50), overheadP50Ms: cell(row.overheadP50), gpuBusyPercent: cell(row.gpuBusyPercent),
+  gpuBusyGaugePercent: cell(row.gpuBusyGaugePercent), errors: row.errors,
   routerCpuUsPerRequest: cell(row.cpuUs?.router), executorCpuUsPerRequest: cell(row.cpuUs?.executor), clientCpuUsPerRequest: cell(row.cpuUs?.client),
 }));
 publish({

@@ -13,6 +13,7 @@ import { RegistryClient } from '../../services/protocol/generated/nexus/registry
 import { runServiceProcess } from '../../services/rpc/service-process.ts';
 import { startGrpcServer, type RunningServer } from '../../services/rpc/server.ts';
 import { createLogger } from '../../services/telemetry/logger.ts';
+import { reportGpuBusy } from '../../services/telemetry/metrics.ts';
 import { ArtifactCache } from '../../services/executor/service/artifact-cache.ts';
 import { createExecutorService, ExecutorService } from '../../services/executor/service/executor-service.ts';
 import { ExecutorState } from '../../services/executor/service/executor-state.ts';
@@ -28,6 +29,8 @@ async function startNullExecutor(options: { registryAddress: string; cacheDir: s
   const state = new ExecutorState(gpu, new ArtifactCache(options.cacheDir, registry), logger, {
     versions: registryVersionSource(registry), gpuBudgetBytes: 4 * GIB, warmUpBudgetBytes: 256 * 1024 * 1024,
   });
+  // As server.ts does, so the measured work includes it (the null backend times nothing: 0).
+  const stopReportingGpuBusy = reportGpuBusy(state.gpuBusy);
   const maxMessageBytes = 64 * 1024 * 1024;
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:0',
@@ -45,6 +48,7 @@ async function startNullExecutor(options: { registryAddress: string; cacheDir: s
     async shutdown(graceMs) {
       await shutdown(graceMs);
       registry.close();
+      stopReportingGpuBusy();
       gpu.destroy();
     },
   };

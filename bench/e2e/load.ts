@@ -85,6 +85,8 @@ export interface Spent {
   clientCpu: number;
   /** GPU seconds the executors timed (timestamp queries), summed over models. */
   executorGpu: number;
+  /** nexus_executor_gpu_busy_ratio (the last 10 s), the busiest executor. */
+  gpuBusyGauge: number;
   atMs: number;
 }
 
@@ -102,16 +104,18 @@ export function sumOfSeries(text: string, name: string): number {
 export async function spentSoFar(cluster: UpCluster): Promise<Spent> {
   let executorCpu = 0;
   let executorGpu = 0;
+  let gpuBusyGauge = 0;
   for (const [name, url] of cluster.metrics) {
     if (!name.startsWith('executor')) continue;
     const text = await scrape(url);
     executorCpu += sumOfSeries(text, 'nexus_process_process_cpu_seconds_total');
     executorGpu += sumOfSeries(text, 'nexus_gpu_execution_seconds_sum');
+    gpuBusyGauge = Math.max(gpuBusyGauge, sumOfSeries(text, 'nexus_executor_gpu_busy_ratio'));
   }
   const { user, system } = process.cpuUsage();
   return {
     routerCpu: sumOfSeries(await scrape(cluster.metrics.get('router')!), 'nexus_process_process_cpu_seconds_total'),
-    executorCpu, clientCpu: (user + system) / 1e6, executorGpu, atMs: performance.now(),
+    executorCpu, clientCpu: (user + system) / 1e6, executorGpu, gpuBusyGauge, atMs: performance.now(),
   };
 }
 

@@ -61,8 +61,61 @@ export const routerMetrics = {
   }),
 };
 
+/** How far back nexus_executor_gpu_busy_ratio looks, in milliseconds. */
+export const GPU_BUSY_WINDOW_MS = 10_000;
+
+/**
+ * The share of the last `windowMs` a GPU spent running batches: each batch's GPU time (its
+ * timestamp queries) laid at its end, [end − gpu, end], clipped to the window, over the window
+ * (or the time since the window was made, when that is shorter). Batches queued on one device
+ * run one after another, so the spans do not overlap; the ratio is capped at 1 all the same.
+ */
+export class BusyWindow {
+  readonly windowMs: number;
+  private readonly createdAtMs: number;
+  private readonly spans: Array<{ startMs: number; endMs: number }> = [];
+
+  constructor(windowMs: number = GPU_BUSY_WINDOW_MS, nowMs: number = performance.now()) {
+    this.windowMs = windowMs;
+    this.createdAtMs = nowMs;
+  }
+
+  /** A batch that ended at `endMs` after `busyMs` of GPU time. */
+  record(endMs: number, busyMs: number): void {
+    if (!(busyMs > 0)) return;
+    this.spans.push({ startMs: endMs - busyMs, endMs });
+  }
+
+  ratio(nowMs: number = performance.now()): number {
+    const from = nowMs - this.windowMs;
+    while (this.spans.length > 0 && this.spans[0].endMs <= from) this.spans.shift();
+    let busy = 0;
+    for (const span of this.spans) busy += Math.max(0, Math.min(span.endMs, nowMs) - Math.max(span.startMs, from));
+    const elapsed = Math.min(this.windowMs, nowMs - this.createdAtMs);
+    return elapsed > 0 ? Math.min(1, busy / elapsed) : 0;
+  }
+}
+
+/** The windows of the executors in this process, read at each scrape. */
+const gpuBusyWindows = new Set<BusyWindow>();
+
+/** Reports `window` as nexus_executor_gpu_busy_ratio until the returned function is called. */
+export function reportGpuBusy(window: BusyWindow): () => void {
+  gpuBusyWindows.add(window);
+  return () => gpuBusyWindows.delete(window);
+}
+
 /** The executor's devices and loaded models. */
 export const executorMetrics = {
+  gpuBusyRatio: new Gauge({
+    name: 'nexus_executor_gpu_busy_ratio',
+    help: `Share of the last ${GPU_BUSY_WINDOW_MS / 1000} s the GPU spent running batches (timestamp queries over wall time); 0 without timestamp queries. `
+      + 'One executor per process in a deployment; with several, the busiest.',
+    registers,
+    collect() {
+      this.set(Math.max(0, ...[...gpuBusyWindows].map((window) => window.ratio())));
+    },
+  }),
   gpuTime: new Histogram({
     name: 'nexus_gpu_execution_seconds', help: 'GPU time of a batch (timestamp queries), by model.',
     labelNames: ['model'], buckets: LATENCY_BUCKETS, registers,

@@ -13,7 +13,7 @@ import type { ModelVersion } from '../../protocol/generated/nexus/registry/v1/re
 import { bytesOf, isDatatype, viewAs, type HostTensor } from '../../onnx/index.ts';
 import { ErrorCode, NexusError, failedPrecondition, invalidArgument, modelKey, modelKeyOf, PRECISION_TAG, type ModelKey } from '../../domain/index.ts';
 import type { Logger } from '../../telemetry/logger.ts';
-import { metrics } from '../../telemetry/metrics.ts';
+import { BusyWindow, metrics } from '../../telemetry/metrics.ts';
 import { contextFromCarrier, inSpan, tracerFor } from '../../telemetry/tracing.ts';
 import { pipelineCacheFor, type GpuContext } from '../gpu/index.ts';
 import { compileOnnxModel, type CompiledModel, type Precision } from '../runtime/index.ts';
@@ -106,6 +106,8 @@ export class ExecutorState {
   readonly models = new Map<string, LoadedEntry>();
   readonly batchesBySize = new Map<number, number>();
   requestsFailed = 0;
+  /** When the GPU ran batches lately, for nexus_executor_gpu_busy_ratio (server.ts reports it). */
+  readonly gpuBusy = new BusyWindow();
   /** Set once the GPU device is lost: every later load and batch fails UNAVAILABLE with it. */
   deviceLostReason: string | undefined;
   private readonly gpu: GpuContext;
@@ -357,6 +359,7 @@ export class ExecutorState {
     if (result.gpuNs !== undefined) {
       span.setAttribute('nexus.gpu_ns', result.gpuNs);
       metrics.gpuTime.observe({ model: batch.modelName }, result.gpuNs / 1e9);
+      this.gpuBusy.record(performance.now(), result.gpuNs / 1e6);
     }
     return {
       batchId: batch.batchId,

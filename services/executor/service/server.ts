@@ -5,6 +5,7 @@ import { createAuthenticator } from '../../auth/authenticator.ts';
 import { RegistryClient } from '../../protocol/generated/nexus/registry/v1/registry.ts';
 import { startGrpcServer, type RunningServer } from '../../rpc/server.ts';
 import { createLogger } from '../../telemetry/logger.ts';
+import { reportGpuBusy } from '../../telemetry/metrics.ts';
 import { ArtifactCache } from './artifact-cache.ts';
 import { createExecutorService, ExecutorService } from './executor-service.ts';
 import { ExecutorState } from './executor-state.ts';
@@ -91,6 +92,7 @@ export async function startExecutor(options: ExecutorOptions): Promise<RunningEx
   const state = new ExecutorState(gpu, new ArtifactCache(options.cacheDir, registry), logger, {
     versions: registryVersionSource(registry), gpuBudgetBytes, warmUpBudgetBytes, compileBudgets: compileBudgetsFromEnv(process.env), kvBudgetBytes,
   });
+  const stopReportingGpuBusy = reportGpuBusy(state.gpuBusy);
   const running = await startGrpcServer({
     address: options.address ?? '127.0.0.1:0',
     drainDelayMs: options.drainDelayMs,
@@ -132,6 +134,7 @@ export async function startExecutor(options: ExecutorOptions): Promise<RunningEx
     async shutdown(graceMs) {
       await shutdown(graceMs);
       registry.close();
+      stopReportingGpuBusy();
       shuttingDown = true;
       gpu.destroy();
     },
