@@ -147,7 +147,8 @@ export async function measureRequestInstructions(options: InstructionOptions): P
     client = echoClient = undefined;
     const [routerParts, executorParts, echoParts] = [await router.stop(), await executor.stop(), await echo.stop()];
     const perRequest = ([idle, ...parts]: PartCount[]): PerRequest => {
-      const idlePerSecond = (idle.instructions - idle.compilerInstructions) / seconds[0];
+      // Subtracting the compilers' inclusive cost can overshoot by a little: never below zero.
+      const idlePerSecond = Math.max(0, (idle.instructions - idle.compilerInstructions) / seconds[0]);
       return {
         work: parts.map((part, index) => (part.instructions - part.compilerInstructions - idlePerSecond * seconds[index + 1]) / options.requests),
         total: parts.map((part) => part.instructions / options.requests),
