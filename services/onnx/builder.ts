@@ -113,19 +113,27 @@ export class GraphBuilder {
     return this;
   }
 
-  node(opType: string, inputs: string[], outputs: string[], attributes: Record<string, AttributeValue> = {}, name?: string): this {
+  /** A node; `domain` '' is ONNX's own (a node of another domain, such as 'com.microsoft', makes toModel import it). */
+  node(opType: string, inputs: string[], outputs: string[], attributes: Record<string, AttributeValue> = {}, name?: string, domain = ''): this {
     this.nodes.push({
-      opType, input: inputs, output: outputs, domain: '', docString: '',
+      opType, input: inputs, output: outputs, domain, docString: '',
       name: name ?? `${opType.toLowerCase()}_${this.nodes.length}`,
       attribute: Object.entries(attributes).map(([key, value]) => attributeProto(key, value)),
     });
     return this;
   }
 
-  toModel(options: { opset?: number; producer?: string; metadata?: Record<string, string> } = {}): ModelProto {
+  /**
+   * The model. `domains` gives the opset version imported for each other domain (default: 1 for
+   * every domain a node uses; a domain listed here is imported even when no node uses it).
+   */
+  toModel(options: { opset?: number; producer?: string; metadata?: Record<string, string>; domains?: Record<string, number> } = {}): ModelProto {
+    const domains = new Map<string, number>();
+    for (const node of this.nodes) if (node.domain) domains.set(node.domain, 1);
+    for (const [domain, version] of Object.entries(options.domains ?? {})) domains.set(domain, version);
     return {
       irVersion: 8,
-      opsetImport: [{ domain: '', version: options.opset ?? 17 }],
+      opsetImport: [{ domain: '', version: options.opset ?? 17 }, ...[...domains].map(([domain, version]) => ({ domain, version }))],
       producerName: options.producer ?? 'nexusml',
       producerVersion: '0.1.0',
       domain: '',
