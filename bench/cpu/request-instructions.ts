@@ -113,7 +113,7 @@ export async function measureRequestInstructions(options: InstructionOptions): P
     const router = startMeasured({
       name: 'router', outDir: dataDir, env, plain: options.plain,
       args: [join(ROOT, 'services/router/main.ts'), '--address', '127.0.0.1:0', '--metrics-address', '127.0.0.1:0',
-        '--registry', registry.address, '--executor', executorAddress, '--max-queue-delay-us', '0'],
+        '--registry', registry.address, '--executor', executorAddress, '--max-queue-delay-us', '0', '--http-address', 'none'],
     });
     processes.push(router);
     client = new GRPCInferenceServiceClient(await listeningAddress(router, 'router'), credentials.createInsecure());
