@@ -2,7 +2,8 @@
  * The GEMM-shaped operators (MatMul, Gemm, Conv) and ConvTranspose. Constant weights are
  * re-laid out once at load time into what the kernels read fastest (B rows padded to vec4s,
  * conv weights as [group][K][C_out]); fused biases, residuals and activations run in the
- * kernels' epilogue.
+ * kernels' epilogue. Conv weights computed at run time run on the direct window kernel
+ * (window-nd.ts), which reads them in place.
  */
 import { invalidArgument } from '../../domain/errors.ts';
 import {
@@ -126,7 +127,9 @@ export const convSpec: OperatorSpec = {
   inputs: [2, 3],
   types: sameAsInput,
   device(context) {
-    if (isVolumetric(context, true)) return convNdOperator(context);
+    // Weights computed at run time (a graph input, another node's output) have no load-time
+    // layout for the GEMM kernels; the direct window kernel reads them as they are.
+    if (isVolumetric(context, true) || !context.inputs[1]?.constant) return convNdOperator(context);
     const { node } = context;
     const type = floatStorage(context);
     const { values: weights, shape: wShape } = constantFloats(context, 1, 'weights');
@@ -195,10 +198,13 @@ export const convTransposeSpec: OperatorSpec = {
   inputs: [2, 3],
   types: sameAsInput,
   device(context) {
-    if (isVolumetric(context, true)) return convTransposeNdOperator(context);
     const { node } = context;
-    const type = floatStorage(context);
     const wConstant = context.inputs[1]?.constant;
+    // Without constant weights or kernel_shape only the run's weight shape tells the spatial
+    // rank; the direct window kernel takes whichever it is.
+    const rankAtLoad = Boolean(wConstant || intsAttribute(node, 'kernel_shape'));
+    if (isVolumetric(context, true) || !rankAtLoad) return convTransposeNdOperator(context);
+    const type = floatStorage(context);
     const spatial = spatialRank(node, wConstant ? wConstant.shape.length - 2 : undefined);
     const window = windowAttributes(node, spatial, wConstant?.shape.slice(2));
     const outputPadding = intsAttribute(node, 'output_padding') ?? new Array<number>(spatial).fill(0);

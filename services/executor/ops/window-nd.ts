@@ -15,7 +15,7 @@ import { booleanAttribute, intAttribute, intsAttribute, invalidNode, unsupported
 import type { BindingRef, DeviceOperator, LoadContext, OperatorSpec } from './contract.ts';
 import { required } from './parameters.ts';
 import { floatStorage, sameAsInput } from './spec-parts.ts';
-import { windowAttributes } from './window-attributes.ts';
+import { windowAttributes, type WindowSetup } from './window-attributes.ts';
 
 /** The spatial rank a window node declares: its constant weights' (input 1), else its kernel_shape's. */
 function declaredSpatialRank(context: LoadContext, weightsInput: boolean): number | undefined {
@@ -28,12 +28,31 @@ export function isVolumetric(context: LoadContext, weightsInput: boolean): boole
   return declaredSpatialRank(context, weightsInput) === 3;
 }
 
-/** Conv over 3 spatial dims: groups, strides, pads, dilations, auto_pad, and the fused bias, residual and activation. */
+/**
+ * A Conv / ConvTranspose's window, known at load when its weights are constant or it has a
+ * kernel_shape; otherwise (weights given as a graph input, no kernel_shape) read from each run's
+ * weight shape, as the spec infers kernel_shape from W.
+ */
+function convWindow(context: LoadContext, op: string): (wShape: readonly number[]) => { spatial: number; window: WindowSetup } {
+  const { node } = context;
+  const declared = declaredSpatialRank(context, true);
+  const atLoad = declared === undefined ? undefined : { spatial: declared, window: windowAttributes(node, declared, context.inputs[1]?.constant?.shape.slice(2)) };
+  return (wShape) => {
+    if (atLoad) return atLoad;
+    const spatial = wShape.length - 2;
+    if (spatial < 1 || spatial > WINDOW_MAX_SPATIAL) throw invalidArgument(`${op} weights [${wShape}] need 1 to ${WINDOW_MAX_SPATIAL} spatial dims after [M, C]`);
+    return { spatial, window: windowAttributes(node, spatial, wShape.slice(2)) };
+  };
+}
+
+/**
+ * Conv over 3 spatial dims, or over 1 to 3 with weights computed at run time (read in place, no
+ * re-layout): groups, strides, pads, dilations, auto_pad, and the fused bias, residual and activation.
+ */
 export function convNdOperator(context: LoadContext): DeviceOperator {
   const { node } = context;
   const type = floatStorage(context);
-  const spatial = declaredSpatialRank(context, true)!;
-  const window = windowAttributes(node, spatial, context.inputs[1]?.constant?.shape.slice(2));
+  const windowOf = convWindow(context, 'Conv');
   const groups = intAttribute(node, 'group', 1);
   const epilogue = context.epilogue;
   // Fused values sit after the node's own inputs: the node's bias is input 2 only when it has one.
@@ -45,6 +64,7 @@ export function convNdOperator(context: LoadContext): DeviceOperator {
     plan(inputs, maxPerDimension) {
       const xShape = required(inputs, 0).shape;
       const wShape = required(inputs, 1).shape;
+      const { spatial, window } = windowOf(wShape);
       if (xShape.length !== spatial + 2 || wShape.length !== spatial + 2) throw invalidArgument(`Conv needs ${spatial + 2}-D input and weights, got [${xShape}] and [${wShape}]`);
       const [batch, inChannels] = xShape;
       const [outChannels, inPerGroup] = wShape;
@@ -71,13 +91,15 @@ export function convNdOperator(context: LoadContext): DeviceOperator {
   };
 }
 
-/** ConvTranspose over 3 spatial dims: groups, strides, pads, dilations, output_padding, output_shape, auto_pad, a fused activation. */
+/**
+ * ConvTranspose over 3 spatial dims, or over 1 to 3 when only the run's weights tell the window:
+ * groups, strides, pads, dilations, output_padding, output_shape, auto_pad, a fused activation.
+ */
 export function convTransposeNdOperator(context: LoadContext): DeviceOperator {
   const { node } = context;
   const type = floatStorage(context);
-  const spatial = declaredSpatialRank(context, true)!;
-  const window = windowAttributes(node, spatial, context.inputs[1]?.constant?.shape.slice(2));
-  const outputPadding = intsAttribute(node, 'output_padding') ?? new Array<number>(spatial).fill(0);
+  const windowOf = convWindow(context, 'ConvTranspose');
+  const outputPaddingAttribute = intsAttribute(node, 'output_padding');
   const outputShape = intsAttribute(node, 'output_shape');
   const groups = intAttribute(node, 'group', 1);
   const hasBias = Boolean(node.input[2]);
@@ -87,7 +109,9 @@ export function convTransposeNdOperator(context: LoadContext): DeviceOperator {
     plan(inputs, maxPerDimension) {
       const xShape = required(inputs, 0).shape;
       const wShape = required(inputs, 1).shape;
+      const { spatial, window } = windowOf(wShape);
       if (xShape.length !== spatial + 2 || wShape.length !== spatial + 2) throw invalidArgument(`ConvTranspose needs ${spatial + 2}-D input and weights`);
+      const outputPadding = outputPaddingAttribute ?? new Array<number>(spatial).fill(0);
       const [batch, inChannels] = xShape;
       if (wShape[0] !== inChannels || inChannels % groups !== 0) throw invalidArgument(`ConvTranspose weights [${wShape}] do not match ${inChannels} input channels in ${groups} groups`);
       const outChannels = wShape[1] * groups;
