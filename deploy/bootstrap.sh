@@ -83,6 +83,17 @@ ensure_python_grpc() {
   apt_install python3-grpcio python3-grpc-tools
 }
 
+# ONNX's operator conformance cases are generated from Debian's python3-onnx (test/conformance/).
+ensure_python_onnx() {
+  if /usr/bin/python3 -c 'import onnx' 2>/dev/null; then return 0; fi
+  if [ "$(id -u)" -ne 0 ]; then
+    nexus_log "python3-onnx is missing (ONNX conformance cases). As root run: apt-get install -y python3-onnx"
+    return 1
+  fi
+  nexus_log "installing python3-onnx"
+  apt_install python3-onnx
+}
+
 # The observability tests scrape the services with a real Prometheus (Debian's package).
 ensure_prometheus() {
   if command -v prometheus >/dev/null; then return 0; fi

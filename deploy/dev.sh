@@ -21,6 +21,7 @@ case "$command" in
     ensure_npm_deps || exit 1
     ensure_vulkan || exit 1
     ensure_python_grpc || exit 1
+    ensure_python_onnx || exit 1
     ensure_prometheus || exit 1
     ensure_chromium || exit 1
     exec npm test -- "$@"
