@@ -49,6 +49,23 @@ fn onnx_pow(x: f32, y: f32) -> f32 {
   return select(magnitude, -magnitude, fract(y * 0.5) != 0.0);
 }
 
+// Pow with an integer base (the output has the base's type): an integral exponent is an exact
+// product by squaring (wrapping as the integer type does), any other truncates C's pow toward
+// zero as onnxruntime's cast does. 1 / x^n for a negative n truncates the same way (1 or -1 for
+// a base of +-1, else 0).
+fn pow_integer_base(x: i32, y: f32) -> i32 {
+  if (fract(y) != 0.0 || y < 0.0 || y >= 2147483648.0) { return i32(onnx_pow(f32(x), y)); }
+  var exponent = u32(y);
+  var base = x;
+  var result = 1;
+  while (exponent != 0u) {
+    if ((exponent & 1u) != 0u) { result = result * base; }
+    base = base * base;
+    exponent = exponent >> 1u;
+  }
+  return result;
+}
+
 fn binary_float(x: f32, y: f32, op: u32) -> f32 {
   switch (op) {
     case BIN_SUB: { return x - y; }
@@ -77,6 +94,7 @@ fn binary_int(x: i32, y: i32, op: u32) -> i32 {
     case BIN_DIV: { return x / y; }
     case BIN_MIN: { return min(x, y); }
     case BIN_MAX: { return max(x, y); }
+    case BIN_PRELU: { return select(x * y, x, x >= 0); }
     case BIN_EQUAL: { return select(0, 1, x == y); }
     case BIN_GREATER: { return select(0, 1, x > y); }
     case BIN_LESS: { return select(0, 1, x < y); }

@@ -69,7 +69,10 @@ fn main(
       b_index += coord * params.b_strides[dim / 4][dim % 4];
     }
   }
-  if (INT_MATH) {
+  if (INT_MATH && params.op == BIN_POW) {
+    // The exponent may be a float (Pow(int, float)): it is read as f32, not truncated.
+    output[index] = TO(pow_integer_base(i32(a[a_index]), f32(b[b_index])));
+  } else if (INT_MATH) {
     output[index] = TO(binary_int(i32(a[a_index]), i32(b[b_index]), params.op));
   } else {
     let value = binary_float(f32(a[a_index]), f32(b[b_index]), params.op);

@@ -8,7 +8,7 @@
 // Type aliases (declared by the pipeline cache): TI, TO are f32, f16 or i32.
 // Override constants:
 //   MODE            0 = float math: TO(unary_op(f32(x)))   (also int -> float casts)
-//                   1 = integer math: TO(unary_int(i32(x))) (also float -> int casts, truncating)
+//                   1 = integer math: TO(unary_int(i32(x))) (also float -> int casts, truncating; Clip clamps)
 //                   2 = to boolean: x != 0
 //   WORKGROUP_SIZE  invocations per workgroup; one element per invocation
 // Preludes: common/unary_ops.wgsl (the op table), common/math_ops.wgsl (codes from MATH_OP_FIRST).
@@ -39,7 +39,11 @@ fn main(
   if (index >= params.count) { return; }
   let x = input[index];
   if (MODE == 1u) {
-    if (params.op >= MATH_OP_FIRST) {
+    if (params.op == OP_CLIP) {
+      // Integer Clip: the bounds come as f32 (exact up to 2^24); i32() saturates, so the default
+      // bounds (the largest finite f32s) leave every value as it is.
+      output[index] = TO(min(max(i32(x), i32(params.alpha)), i32(params.beta)));
+    } else if (params.op >= MATH_OP_FIRST) {
       output[index] = TO(math_int(i32(x), params.op, params.alpha));
     } else {
       output[index] = TO(unary_int(i32(x), params.op));

@@ -10,7 +10,7 @@
 //   @binding(0) input   storage, read   array<T>
 //   @binding(1) output  storage, write  array<T>
 //   @binding(2) params  uniform         Params below
-// Type aliases: T is f32 or f16.
+// Type aliases: T is f32, f16, or i32 for MaxPool on INT8 / UINT8 (exact in the f32 maximum).
 // Override constants: IS_MAX (MaxPool, else AveragePool); WORKGROUP_SIZE.
 // Preludes: common/index.wgsl (fast_div).
 // Grid: x walks output positions (one per invocation), y and z walk the N * C planes.

@@ -9,7 +9,7 @@
 //   @binding(0) input   storage, read   array<T>
 //   @binding(1) output  storage, write  array<T>
 //   @binding(2) params  uniform         Params below
-// Type aliases: T is f32 or f16. Override constants: MODE, WORKGROUP_SIZE.
+// Type aliases: T is f32 or f16 (i32 for MaxPool on INT8 / UINT8, exact in f32). Override constants: MODE, WORKGROUP_SIZE.
 // Preludes: common/index.wgsl (fast_div).
 
 override MODE: u32 = 0u;

@@ -60,11 +60,13 @@ export const clipSpec: OperatorSpec = {
   cpu: cpuClip,
   device(context) {
     const { node } = context;
-    if (kindOf(context.inputs[0].datatype!) !== 'float') throw unsupported(node, `${context.inputs[0].datatype} input`);
+    const kind = kindOf(context.inputs[0].datatype!);
+    if (kind === 'bool') throw unsupported(node, `${context.inputs[0].datatype} input`);
     const storage = inputStorage(context, 0);
     return {
       kind: 'kernel',
-      variants: [unaryVariant(storage, storage, 'float')],
+      // Integers clamp in i32 (their storage), exactly.
+      variants: [unaryVariant(storage, storage, kind === 'int' ? 'integer' : 'float')],
       plan(inputs, maxPerDimension) {
         const shape = [...required(inputs, 0).shape];
         const fn = unaryFunction('Clip', { min: clipBound(node, inputs, 1, -F32_MAX) ?? -F32_MAX, max: clipBound(node, inputs, 2, F32_MAX) ?? F32_MAX });
@@ -116,7 +118,10 @@ export function binarySpec(opType: BinaryOpName, variadic = false): OperatorSpec
       const { node } = context;
       const kind = kindOf(context.inputs[0].datatype!);
       const integerMath = kind !== 'float';
-      if (integerMath && !INTEGER_BINARY_OPS.has(opType)) throw unsupported(node, `${context.inputs[0].datatype} inputs`);
+      // Pow with an integer base computes in integers whatever its exponent's type (binary.wgsl);
+      // PRelu takes integers from opset 16.
+      const integerOp = INTEGER_BINARY_OPS.has(opType) || opType === 'Pow' || (opType === 'PRelu' && context.opset >= 16);
+      if (integerMath && !integerOp) throw unsupported(node, `${context.inputs[0].datatype} inputs`);
       if (!integerMath && ['And', 'Or', 'Xor'].includes(opType)) throw unsupported(node, `${context.inputs[0].datatype} inputs`);
       const activation = context.epilogue?.activation ?? IDENTITY;
       const storages = context.inputs.map((_, index) => inputStorage(context, index));

@@ -11,7 +11,7 @@ import type { OperatorPlan, OperatorSpec, PlannedKernel } from './contract.ts';
 import { required } from './parameters.ts';
 import { floatStorage, inputStorage, io, sameAsInput } from './spec-parts.ts';
 import { as2d, spatialRank, windowAttributes } from './window-attributes.ts';
-import { isVolumetric, windowPoolOperator } from './window-nd.ts';
+import { isVolumetric, maxPoolStorage, windowPoolOperator } from './window-nd.ts';
 
 /** MaxPool (`isMax`) or AveragePool. */
 export function poolSpec(isMax: boolean): OperatorSpec {
@@ -25,7 +25,7 @@ export function poolSpec(isMax: boolean): OperatorSpec {
     device(context) {
       if (isVolumetric(context, false)) return windowPoolOperator(context, isMax ? 'max' : 'average');
       const { node } = context;
-      const type = floatStorage(context);
+      const type = isMax ? maxPoolStorage(context) : floatStorage(context);
       const spatial = spatialRank(node, undefined);
       const window = windowAttributes(node, spatial);
       const ceilMode = booleanAttribute(node, 'ceil_mode');

@@ -10,11 +10,11 @@ import { IDENTITY } from '../kernels/index.ts';
 import {
   convNdDispatch, convNdVariant, convTransposeNdVariant, poolNdDispatch, poolNdVariant, WINDOW_MAX_SPATIAL, type PoolMode, type WindowProblem,
 } from '../kernels/window-nd.ts';
-import { convTransposeGeometry, product, sameShape, windowGeometry } from '../tensor/index.ts';
+import { convTransposeGeometry, kindOf, product, sameShape, type StorageType, windowGeometry } from '../tensor/index.ts';
 import { booleanAttribute, intAttribute, intsAttribute, invalidNode, unsupported } from './attributes.ts';
 import type { BindingRef, DeviceOperator, LoadContext, OperatorSpec } from './contract.ts';
 import { required } from './parameters.ts';
-import { floatStorage, sameAsInput } from './spec-parts.ts';
+import { floatStorage, inputStorage, sameAsInput } from './spec-parts.ts';
 import { windowAttributes, type WindowSetup } from './window-attributes.ts';
 
 /** The spatial rank a window node declares: its constant weights' (input 1), else its kernel_shape's. */
@@ -134,10 +134,24 @@ export function convTransposeNdOperator(context: LoadContext): DeviceOperator {
   };
 }
 
+/**
+ * MaxPool's storage type: floats, and the INT8 / UINT8 its opset 12 added (held in i32; the
+ * kernels' f32 maximum is exact for them), FAILED_PRECONDITION for any other type.
+ */
+export function maxPoolStorage(context: LoadContext): StorageType {
+  const datatype = context.inputs[0]?.datatype;
+  if (datatype === 'INT8' || datatype === 'UINT8') {
+    if (context.opset < 12) throw unsupported(context.node, `${datatype} input, which MaxPool takes from opset 12 (the model is at ${context.opset})`);
+    return inputStorage(context, 0);
+  }
+  if (datatype && kindOf(datatype) !== 'float') throw unsupported(context.node, `${datatype} input (floats, INT8 and UINT8)`);
+  return floatStorage(context);
+}
+
 /** The window of a pool node over `spatial` dims, the global pools' window being the whole input. */
 function poolOperator(context: LoadContext, mode: PoolMode, window: (spatialShape: readonly number[]) => ReturnType<typeof windowGeometry> & { kernel: number[]; strides: number[]; dilations: number[] }): DeviceOperator {
   const { node } = context;
-  const type = floatStorage(context);
+  const type = mode === 'max' ? maxPoolStorage(context) : floatStorage(context);
   const countIncludePad = mode === 'average' && booleanAttribute(node, 'count_include_pad');
   const p = mode === 'lp' ? intAttribute(node, 'p', 2) : 1;
   return {
