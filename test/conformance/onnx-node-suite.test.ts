@@ -9,22 +9,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openGpu, type GpuContext } from '../../services/executor/gpu/index.ts';
-import { difference, listCases, runCase, summarize, type CaseResult } from './suite.ts';
+import { difference, expectedFailuresFile, listCases, runCase, summarize, type CaseResult } from './suite.ts';
 
 const CASES = join(import.meta.dirname, '../../node_modules/.cache/onnx-node-cases/node');
 execFileSync('bash', [join(import.meta.dirname, 'generate.sh')], { stdio: 'inherit' });
-const expectedFailures: Record<string, { outcome: string; detail: string }> =
-  JSON.parse(readFileSync(join(import.meta.dirname, 'expected-failures.json'), 'utf8')).cases;
+type ExpectedFailures = Record<string, { outcome: string; detail: string }>;
+const expectedFailures = (opset?: number): ExpectedFailures =>
+  JSON.parse(readFileSync(join(import.meta.dirname, expectedFailuresFile(opset)), 'utf8')).cases;
 
 let gpu: GpuContext;
-const results: CaseResult[] = [];
 beforeAll(async () => { gpu = await openGpu(); });
-afterAll(() => {
-  gpu?.destroy();
-  const summary = summarize(results);
-  console.log(`ONNX conformance: ${summary.passed} of ${summary.tensorCases} tensor cases pass `
-    + `(${((100 * summary.passed) / summary.tensorCases).toFixed(1)}%), ${summary.byOutcome['non-tensor']} more use sequences, optionals or maps`);
-});
+afterAll(() => gpu?.destroy());
 
 describe('the comparison', () => {
   const fp32 = (...values: number[]) => ({ datatype: 'FP32' as const, shape: [values.length], data: Float32Array.from(values) });
@@ -39,16 +34,29 @@ describe('the comparison', () => {
     { datatype: 'INT64', shape: [2], data: BigInt64Array.of(1n, 2n ** 60n + 1n) })).toMatch(/element 1/));
 });
 
-describe('ONNX operator conformance cases', () => {
+// Each case at its own opset (numpy's outputs), then lifted to opsets 21 and 26 (onnxruntime's).
+describe.each([
+  { at: 'their own opsets', opset: undefined },
+  { at: 'opset 21', opset: 21 },
+  { at: 'opset 26', opset: 26 },
+])('ONNX operator conformance cases at $at', ({ opset }) => {
   const names = listCases(CASES);
+  const listed = expectedFailures(opset);
+  const results: CaseResult[] = [];
+  afterAll(() => {
+    const summary = summarize(results);
+    console.log(`ONNX conformance${opset ? ` at opset ${opset}` : ''}: ${summary.passed} of ${summary.tensorCases} tensor cases pass `
+      + `(${((100 * summary.passed) / summary.tensorCases).toFixed(1)}%); ${summary.byOutcome['non-tensor']} use sequences, optionals or maps`
+      + `${opset ? `, ${summary.byOutcome['no-reference']} have no reference at ${opset}` : ''}`);
+  });
   it('the generator wrote the whole suite', () => expect(names.length).toBeGreaterThan(900));
   it.each(names)('%s', async (name) => {
-    const result = await runCase(gpu, CASES, name);
+    const result = await runCase(gpu, CASES, name, { opset });
     results.push(result);
-    const listed = expectedFailures[name];
-    if (listed) {
-      expect(result.outcome, `${name} now passes: take it out of test/conformance/expected-failures.json`).not.toBe('pass');
-      expect(result.outcome, result.detail).toBe(listed.outcome);
+    const expected = listed[name];
+    if (expected) {
+      expect(result.outcome, `${name} now passes: take it out of test/conformance/${expectedFailuresFile(opset)}`).not.toBe('pass');
+      expect(result.outcome, result.detail).toBe(expected.outcome);
     } else {
       expect(result.outcome, result.detail).toBe('pass');
     }

@@ -3,22 +3,25 @@
  * that does not pass grouped by its reason, and (with --json) every result.
  *
  *   bash test/conformance/generate.sh            # once: writes the cases from python3-onnx
- *   node test/conformance/run.ts [--filter REGEX] [--cases DIR] [--json FILE] [--verbose] [--write-expected]
+ *   node test/conformance/run.ts [--filter REGEX] [--cases DIR] [--json FILE] [--verbose] [--opset N] [--write-expected]
  *
- * --write-expected rewrites expected-failures.json (what onnx-node-suite.test.ts holds every
- * case to) from this run: every case that does not pass, with its reason.
+ * --opset N runs every case lifted to opset N, onnxruntime's outputs the reference (lifted.ts).
+ * --write-expected rewrites the expected failures onnx-node-suite.test.ts holds every case to
+ * (expected-failures.json, or expected-failures-opsetN.json) from this run: every case that does
+ * not pass, with its reason.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openGpu } from '../../services/executor/gpu/index.ts';
-import { listCases, runCase, summarize, type CaseResult } from './suite.ts';
+import { expectedFailuresFile, listCases, runCase, summarize, type CaseResult } from './suite.ts';
 
 const { values: args } = parseArgs({
   options: {
     filter: { type: 'string' },
     cases: { type: 'string', default: join(import.meta.dirname, '../../node_modules/.cache/onnx-node-cases/node') },
     json: { type: 'string' },
+    opset: { type: 'string' },
     verbose: { type: 'boolean', default: false },
     'write-expected': { type: 'boolean', default: false },
   },
@@ -30,7 +33,7 @@ const gpu = await openGpu();
 const results: CaseResult[] = [];
 const started = performance.now();
 for (const name of names) {
-  const result = await runCase(gpu, args.cases!, name);
+  const result = await runCase(gpu, args.cases!, name, { opset: args.opset === undefined ? undefined : Number(args.opset) });
   results.push(result);
   if (args.verbose || result.outcome !== 'pass') console.log(`${result.outcome.padEnd(10)} ${name}${result.detail ? `: ${result.detail}` : ''}`);
 }
@@ -40,12 +43,13 @@ const summary = summarize(results);
 const percent = (count: number) => `${((100 * count) / Math.max(1, summary.tensorCases)).toFixed(1)}%`;
 console.log(`\n${summary.passed} of ${summary.tensorCases} tensor cases pass (${percent(summary.passed)}); `
   + `${summary.byOutcome.mismatch} mismatch, ${summary.byOutcome.refused} refused, ${summary.byOutcome.failed} failed; `
-  + `${summary.byOutcome['non-tensor']} more take or give sequences, optionals or maps. `
+  + `${summary.byOutcome['non-tensor']} more take or give sequences, optionals or maps`
+  + `${args.opset ? `, ${summary.byOutcome['no-reference']} have no reference at opset ${args.opset}` : ''}. `
   + `${((performance.now() - started) / 1000).toFixed(0)} s.`);
 if (args['write-expected']) {
   if (filter) throw new Error('--write-expected needs the whole suite: drop --filter');
   const cases = Object.fromEntries(results.filter(({ outcome }) => outcome !== 'pass').map(({ name, outcome, detail }) => [name, { outcome, detail }]));
-  const file = join(import.meta.dirname, 'expected-failures.json');
+  const file = join(import.meta.dirname, expectedFailuresFile(args.opset === undefined ? undefined : Number(args.opset)));
   writeFileSync(file, `${JSON.stringify({ about: 'Conformance cases that do not pass, with why; see docs/executor.md "Conformance".', cases }, null, 2)}\n`);
   console.log(`wrote ${Object.keys(cases).length} expected failures to ${file}`);
 }
