@@ -160,7 +160,8 @@ export function planLayout(
       storage.set(name, { kind: 'intermediate', id: lifetimes.length });
       lifetimes.push({ byteSize: bufferBytes(bytes), firstStep: index, lastStep: index });
     });
-    const scratchBytes = STORAGE_BYTES[storageType(graph, step.outputs[0])];
+    // Output 0 may be unnamed (an RNN asked only for its final state): the first named output's type.
+    const scratchBytes = STORAGE_BYTES[storageType(graph, step.outputs.find(Boolean) ?? step.outputs[0])];
     scratchIds.set(step, (plan.scratch ?? []).map((count) => {
       lifetimes.push({ byteSize: bufferBytes(count * scratchBytes), firstStep: index, lastStep: index });
       return lifetimes.length - 1;

@@ -156,6 +156,8 @@ export interface OperatorSpec {
   readonly outputs?: readonly [number, number];
   /** The operator computes every output it declares (LayerNormalization's Mean and InvStdDev), so later nodes may read them. */
   readonly computesEveryOutput?: boolean;
+  /** Output 0 may be left unnamed (RNN, GRU, LSTM asked only for their final state); at least one output is named. */
+  readonly firstOutputOptional?: boolean;
   /** Inputs read on the host (they must be known before the GPU runs). */
   readonly parameters?: readonly number[];
   /** True for operators whose outputs depend only on their inputs' shapes (Shape, Size). */

@@ -88,6 +88,9 @@ const legacyCast: Legacy = (node) => {
   return withAttribute(node, intAttributeProto('to', onnxCodeOf(datatype)));
 };
 
+/** RNN / GRU / LSTM before opset 7: output_sequence=0 only made Y optional, which an unnamed Y already is. */
+const dropOutputSequence: Legacy = (node) => withoutAttributes(node, ['output_sequence']);
+
 /** Concat-1's axis was optional, default 1; from opset 4 it is required. */
 const legacyConcat: Legacy = (node) => (attributeOf(node, 'axis') ? node : withAttribute(node, intAttributeProto('axis', 1)));
 
@@ -252,6 +255,11 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   QLinearMatMul: [10, 21],
   ConvInteger: [10],
   QLinearConv: [10],
+  // recurrent: opset 7 dropped output_sequence (Y is computed whenever it is named), 14 added
+  // layout, 22 bfloat16; GRU-3 added linear_before_reset.
+  RNN: [v(1, dropOutputSequence), 7, 14, 22],
+  GRU: [v(1, dropOutputSequence), v(3, dropOutputSequence), 7, 14, 22],
+  LSTM: [v(1, dropOutputSequence), 7, 14, 22],
 };
 
 /** The operators the table lists. */

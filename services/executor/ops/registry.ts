@@ -22,6 +22,7 @@ import { batchNormSpec, layerNormSpec } from './normalization.ts';
 import { groupNormSpec, instanceNormSpec, meanVarianceNormSpec, rmsNormSpec } from './normalization-extra.ts';
 import { globalPoolSpec, poolSpec } from './pool.ts';
 import { REDUCE_OP_OF, reduceSpec } from './reduce.ts';
+import { gruSpec, lstmSpec, rnnSpec } from './recurrent.ts';
 import { resizeSpec } from './resize.ts';
 import { EXTRA_REDUCTIONS, extraReductionSpec } from './reduce-extra.ts';
 import { scatterElementsSpec, scatterNdSpec } from './scatter.ts';
@@ -118,6 +119,9 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['QLinearMatMul', qLinearMatMulSpec],
   ['ConvInteger', convIntegerSpec],
   ['QLinearConv', qLinearConvSpec],
+  ['RNN', rnnSpec],
+  ['GRU', gruSpec],
+  ['LSTM', lstmSpec],
 ]);
 
 /** Attribute names the Constant operator accepts. */
@@ -147,7 +151,8 @@ export function checkSupported(node: NodeProto, opset: number): void {
     if (!attributes.includes(attribute.name)) throw unsupported(node, `attribute '${attribute.name}'`);
   }
   const [minOutputs, maxOutputs] = spec?.outputs ?? [1, 1];
-  if (node.output.length < minOutputs || node.output.length > maxOutputs || !node.output[0]) {
+  const firstOutputMissing = spec?.firstOutputOptional ? !node.output.some(Boolean) : !node.output[0];
+  if (node.output.length < minOutputs || node.output.length > maxOutputs || firstOutputMissing) {
     throw invalidNode(node, `has ${node.output.length} outputs, expected ${minOutputs === maxOutputs ? minOutputs : `${minOutputs} to ${maxOutputs}`}`);
   }
   if (!spec) return;
