@@ -91,6 +91,13 @@ const legacyCast: Legacy = (node) => {
 /** RNN / GRU / LSTM before opset 7: output_sequence=0 only made Y optional, which an unnamed Y already is. */
 const dropOutputSequence: Legacy = (node) => withoutAttributes(node, ['output_sequence']);
 
+/**
+ * Dropout before opset 10 typed its mask like the input (T), where the spec computes a BOOL one
+ * (opset 10 on): the mask is not computed (models name it without reading it; a node that reads
+ * it fails the load as reading a value nothing computes).
+ */
+const legacyDropout: Legacy = (node) => ({ ...withoutAttributes(node, ['consumed_inputs']), output: node.output.slice(0, 1) });
+
 /** Concat-1's axis was optional, default 1; from opset 4 it is required. */
 const legacyConcat: Legacy = (node) => (attributeOf(node, 'axis') ? node : withAttribute(node, intAttributeProto('axis', 1)));
 
@@ -237,7 +244,7 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   Squeeze: [1, 11, ...TYPES_ONLY_SINCE_13],
   Unsqueeze: [1, 11, ...TYPES_ONLY_SINCE_13],
   Identity: [1, 13, 14, 16, 19, 21, 23, 24, 25],
-  Dropout: [v(1, dropConsumedInputs), 6, 7, 10, 12, 13, 22],
+  Dropout: [v(1, legacyDropout), v(6, legacyDropout), v(7, legacyDropout), 10, 12, 13, 22],
   // host operators
   Shape: [1, 13, 15, 19, 21, 23, 24, 25],
   Size: [1, 13, 19, 21, 23, 24, 25],
@@ -255,6 +262,15 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   QLinearMatMul: [10, 21],
   ConvInteger: [10],
   QLinearConv: [10],
+  // losses (host), and host operators: 22 only added bfloat16 / float16 types; Hardmax-13 took
+  // one axis where 1 and 11 coerced the input to 2-D at it (the spec reads the version).
+  NegativeLogLikelihoodLoss: [12, 13, 22],
+  SoftmaxCrossEntropyLoss: [12, 13],
+  Hardmax: [1, 11, 13],
+  Compress: [9, 11],
+  EyeLike: [9, 22],
+  ReverseSequence: [10],
+  Det: [11, 22],
   // recurrent: opset 7 dropped output_sequence (Y is computed whenever it is named), 14 added
   // layout, 22 bfloat16; GRU-3 added linear_before_reset.
   RNN: [v(1, dropOutputSequence), 7, 14, 22],

@@ -5,7 +5,7 @@
  */
 import type { NodeProto } from '../../onnx/model.ts';
 import { ONNX_UNARY } from '../kernels/index.ts';
-import { invalidNode, unsupported } from './attributes.ts';
+import { intAttribute, invalidNode, unsupported } from './attributes.ts';
 import type { OperatorSpec } from './contract.ts';
 import { concatSpec, expandSpec, gatherSpec, padSpec, sliceSpec, splitSpec, tileSpec, transposeSpec } from './data-movement.ts';
 import { argReduceSpec, cumSumSpec } from './arg-reduce.ts';
@@ -27,8 +27,13 @@ import { resizeSpec } from './resize.ts';
 import { EXTRA_REDUCTIONS, extraReductionSpec } from './reduce-extra.ts';
 import { scatterElementsSpec, scatterNdSpec } from './scatter.ts';
 import {
-  constantOfShapeSpec, dropoutSpec, flattenSpec, identitySpec, rangeSpec, reshapeSpec, shapeSpec, sizeSpec, squeezeLikeSpec,
+  constantOfShapeSpec, flattenSpec, identitySpec, rangeSpec, reshapeSpec, shapeSpec, sizeSpec, squeezeLikeSpec,
 } from './shape-ops.ts';
+import { batchNormTrainingSpec } from './batchnorm-training.ts';
+import { dropoutSpec } from './dropout.ts';
+import { compressSpec, detSpec, eyeLikeSpec, hardmaxSpec, reverseSequenceSpec } from './host-ops.ts';
+import { negativeLogLikelihoodLossSpec, softmaxCrossEntropyLossSpec } from './losses.ts';
+import { TRAINING_DOMAIN, TRAINING_OPERATORS } from './training.ts';
 import { softmaxSpec } from './softmax.ts';
 import { topKSpec } from './topk.ts';
 import { globalLpPoolSpec, lpPoolSpec } from './window-nd.ts';
@@ -119,6 +124,13 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['QLinearMatMul', qLinearMatMulSpec],
   ['ConvInteger', convIntegerSpec],
   ['QLinearConv', qLinearConvSpec],
+  ['NegativeLogLikelihoodLoss', negativeLogLikelihoodLossSpec],
+  ['SoftmaxCrossEntropyLoss', softmaxCrossEntropyLossSpec],
+  ['Hardmax', hardmaxSpec],
+  ['Compress', compressSpec],
+  ['EyeLike', eyeLikeSpec],
+  ['ReverseSequence', reverseSequenceSpec],
+  ['Det', detSpec],
   ['RNN', rnnSpec],
   ['GRU', gruSpec],
   ['LSTM', lstmSpec],
@@ -133,7 +145,14 @@ function isDefaultDomain(node: NodeProto): boolean {
 
 /** The spec of a supported node; throws FAILED_PRECONDITION naming the operator and node otherwise. */
 export function operatorSpec(node: NodeProto): OperatorSpec | undefined {
+  if (node.domain === TRAINING_DOMAIN) {
+    const spec = TRAINING_OPERATORS.get(node.opType);
+    if (!spec) throw unsupported(node);
+    return spec;
+  }
   if (!isDefaultDomain(node)) throw unsupported(node);
+  // Training BatchNormalization computes batch statistics, on the host; inference folds them.
+  if (node.opType === 'BatchNormalization' && intAttribute(node, 'training_mode', 0) === 1) return batchNormTrainingSpec;
   if (node.opType === 'Constant') return undefined;
   const spec = OPERATORS.get(node.opType);
   if (!spec) throw unsupported(node);

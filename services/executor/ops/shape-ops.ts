@@ -1,6 +1,6 @@
 /**
  * Operators that only change how a buffer is read (Reshape, Flatten, Squeeze, Unsqueeze,
- * Identity, inference Dropout: aliases, no dispatch) and host-only ones that compute shapes or
+ * Identity: aliases, no dispatch) and host-only ones that compute shapes or
  * generate small tensors (Shape, Size, ConstantOfShape, Range), evaluated on the CPU.
  */
 import type { HostTensor } from '../../onnx/model.ts';
@@ -8,11 +8,11 @@ import { invalidArgument } from '../../domain/errors.ts';
 import {
   flattenShape, fromNumbers, product, rangeLength, reshapeShape, squeezeShape, toNumbers, unsqueezeShape,
 } from '../tensor/index.ts';
-import { booleanAttribute, intAttribute, invalidNode, tensorAttribute, unsupported } from './attributes.ts';
+import { booleanAttribute, intAttribute, invalidNode, tensorAttribute } from './attributes.ts';
 import type { CpuContext, OperatorSpec } from './contract.ts';
 import { cpuFlatten, cpuIdentity, cpuReshape, cpuSqueeze, cpuUnsqueeze } from './cpu-data-movement.ts';
 import { filled, reserve, store } from './cpu-indexing.ts';
-import { parameterValue, required, requiredValue, reshapeTarget, squeezeAxes } from './parameters.ts';
+import { required, requiredValue, reshapeTarget, squeezeAxes } from './parameters.ts';
 import { alias, sameAsInput } from './spec-parts.ts';
 
 export const reshapeSpec: OperatorSpec = {
@@ -70,29 +70,6 @@ export const identitySpec: OperatorSpec = {
   cpu: cpuIdentity,
   device: () => alias((inputs) => [...required(inputs, 0).shape]),
 };
-
-export const dropoutSpec: OperatorSpec = {
-  // Inference: the identity. `seed` only matters in training; `ratio` / `is_test` are opset < 12.
-  attributes: ['seed', 'ratio', 'is_test'],
-  inputs: [1, 3],
-  outputs: [1, 2],
-  parameters: [1, 2],
-  types: sameAsInput,
-  cpu: cpuIdentity,
-  device(context) {
-    // A constant training_mode=true is a property of the model: refuse it at load, not per run.
-    const trainingConstant = context.inputs[2]?.constant;
-    if (trainingConstant && toNumbers(trainingConstant)[0] !== 0) throw unsupported(context.node, 'training_mode=true');
-    return dropoutAlias;
-  },
-};
-
-/** Dropout in inference; training_mode computed from shapes is only known per plan. */
-const dropoutAlias = alias((inputs) => {
-  const training = parameterValue(inputs, 2);
-  if (training && toNumbers(training)[0] !== 0) throw invalidArgument('Dropout with training_mode=true is not supported for inference');
-  return [...required(inputs, 0).shape];
-});
 
 // Host only: shapes and generated tensors
 

@@ -139,10 +139,7 @@ describe('Dropout', () => {
       op: 'Dropout', inputs: [['x', [3, 4]]], output: [3, 4], opset: 13, nodeInputs: ['x', 'ratio', 'training'], nodeName: 'train_dropout',
       initializers: [{ name: 'ratio', tensor: fp32([0.5], []) }, { name: 'training', tensor: { datatype: 'BOOL', shape: [], data: Uint8Array.of(1) } }],
     }, 'training_mode=true'));
-  it('the mask output, when the graph reads it, is refused', () =>
-    expectRefused(gpu, {
-      op: 'Dropout', inputs: [['x', [3, 4]]], outputs: [{ name: 'y', shape: [3, 4] }, { name: 'mask', shape: [3, 4], datatype: 'BOOL' }], opset: 13,
-    }, "output 'mask'"));
+  // The mask output (all true) and training mode: test/executor/ops/dropout.test.ts.
 });
 
 describe('Concat', () => {
