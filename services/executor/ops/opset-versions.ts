@@ -231,6 +231,7 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   TopK: [1, 10, 11, 24],
   NonZero: [9, 13],
   Unique: [11],
+  TfIdfVectorizer: [9],
   NonMaxSuppression: [10, 11],
   Resize: [10, 11, 13, 18, 19],
   // Upsample-10 is deprecated in favour of Resize-10 and has no definition of its own to run.

@@ -35,6 +35,7 @@ import { compressSpec, detSpec, eyeLikeSpec, hardmaxSpec, reverseSequenceSpec } 
 import { negativeLogLikelihoodLossSpec, softmaxCrossEntropyLossSpec } from './losses.ts';
 import { TRAINING_DOMAIN, TRAINING_OPERATORS } from './training.ts';
 import { softmaxSpec } from './softmax.ts';
+import { tfIdfVectorizerSpec } from './tfidf.ts';
 import { topKSpec } from './topk.ts';
 import { globalLpPoolSpec, lpPoolSpec } from './window-nd.ts';
 import { meanSpec, sumSpec } from './variadic.ts';
@@ -111,6 +112,7 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['TopK', topKSpec],
   ['NonZero', nonZeroSpec],
   ['Unique', uniqueSpec],
+  ['TfIdfVectorizer', tfIdfVectorizerSpec],
   ['NonMaxSuppression', nonMaxSuppressionSpec],
   ['Resize', resizeSpec('Resize')],
   ['Upsample', resizeSpec('Upsample')],
