@@ -4,8 +4,8 @@
  *
  *   npm run bench -- [suite…] [--quick] [--json FILE] [--with 'SUITE=ARGS']…
  *
- * Suites (all but soak when none is named): kernels, e2e, batching, first-request, cpu, llm,
- * registry, soak. --quick passes --quick to each (minutes instead of tens of minutes); --with
+ * Suites (all but soak when none is named): kernels, e2e, large-tensor, batching, first-request,
+ * cpu, llm, registry, soak. --quick passes --quick to each (minutes instead of tens of minutes); --with
  * adds arguments to one suite's command line (e.g. --with 'kernels=--gemm simd,tiled'); --json
  * writes every suite's rows, figures and notes with the environment (adapter, driver, CPU,
  * versions, git commit).
@@ -30,6 +30,7 @@ interface Suite {
 export const SUITES: Record<string, Suite> = {
   kernels: { script: 'executor.bench.ts', what: 'kernels and whole models, ours vs onnxruntime WebGPU and CPU', byDefault: true },
   e2e: { script: 'e2e-load.bench.ts', what: 'router + executor load, batching on and off, closed and open loop', byDefault: true },
+  'large-tensor': { script: 'large-tensor.bench.ts', what: 'a 1 MiB-in, 1 MiB-out matmul in process, by the executor alone, through the router, vs onnxruntime WebGPU', byDefault: true },
   batching: { script: 'batching.bench.ts', what: 'batching on vs off side by side, interleaved; the Iris latency budget (the gate\'s load)', byDefault: true },
   'first-request': { script: 'first-request.bench.ts', what: 'first request of each batch size after ModelReady vs steady state', byDefault: true },
   cpu: { script: 'cpu.bench.ts', what: 'router and executor instructions per request (callgrind) vs a bare grpc-js server', byDefault: true },
