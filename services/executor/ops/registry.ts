@@ -35,6 +35,8 @@ import { compressSpec, detSpec, eyeLikeSpec, hardmaxSpec, reverseSequenceSpec } 
 import { negativeLogLikelihoodLossSpec, softmaxCrossEntropyLossSpec } from './losses.ts';
 import { TRAINING_DOMAIN, TRAINING_OPERATORS } from './training.ts';
 import { softmaxSpec } from './softmax.ts';
+import { contribSpec } from './contrib/registry.ts';
+import { simplifiedLayerNormSpec } from './contrib/normalization.ts';
 import { tfIdfVectorizerSpec } from './tfidf.ts';
 import { topKSpec } from './topk.ts';
 import { globalLpPoolSpec, lpPoolSpec } from './window-nd.ts';
@@ -72,6 +74,8 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['Softmax', softmaxSpec(false)],
   ['LogSoftmax', softmaxSpec(true)],
   ['LayerNormalization', layerNormSpec],
+  // onnxruntime registers this one in the ONNX domain (its contrib schema, opset 1 on).
+  ['SimplifiedLayerNormalization', simplifiedLayerNormSpec],
   ['LRN', lrnSpec],
   ['InstanceNormalization', instanceNormSpec],
   ['GroupNormalization', groupNormSpec],
@@ -152,7 +156,7 @@ export function operatorSpec(node: NodeProto): OperatorSpec | undefined {
     if (!spec) throw unsupported(node);
     return spec;
   }
-  if (!isDefaultDomain(node)) throw unsupported(node);
+  if (!isDefaultDomain(node)) return contribSpec(node);
   // Training BatchNormalization computes batch statistics, on the host; inference folds them.
   if (node.opType === 'BatchNormalization' && intAttribute(node, 'training_mode', 0) === 1) return batchNormTrainingSpec;
   if (node.opType === 'Constant') return undefined;

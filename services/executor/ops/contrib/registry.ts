@@ -1,0 +1,39 @@
+/**
+ * The com.microsoft (onnxruntime contrib) operators the executor runs, each version 1 of that
+ * domain (the only version ORT defines of them). Any other operator of that domain, or of any
+ * domain other than ONNX's, fails the load naming the domain, the operator and the node.
+ */
+import type { NodeProto } from '../../../onnx/model.ts';
+import { unsupported } from '../attributes.ts';
+import type { OperatorSpec } from '../contract.ts';
+import { triluSpec } from '../layout.ts';
+import { biasAddSpec, biasGeluSpec, biasSoftmaxSpec, fastGeluSpec, geluSpec, quickGeluSpec } from './activations.ts';
+import { attentionSpec, multiHeadAttentionSpec } from './attention.ts';
+import { fusedMatMulSpec } from './fused-matmul.ts';
+import { skipLayerNormSpec, skipSimplifiedLayerNormSpec } from './normalization.ts';
+
+/** onnxruntime's contrib domain. */
+const MICROSOFT_DOMAIN = 'com.microsoft';
+
+const CONTRIB_OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpec>([
+  ['Gelu', geluSpec],
+  ['FastGelu', fastGeluSpec],
+  ['BiasGelu', biasGeluSpec],
+  ['QuickGelu', quickGeluSpec],
+  ['BiasAdd', biasAddSpec],
+  ['BiasSoftmax', biasSoftmaxSpec],
+  ['SkipLayerNormalization', skipLayerNormSpec],
+  ['SkipSimplifiedLayerNormalization', skipSimplifiedLayerNormSpec],
+  ['FusedMatMul', fusedMatMulSpec],
+  ['Attention', attentionSpec],
+  ['MultiHeadAttention', multiHeadAttentionSpec],
+  // com.microsoft's Trilu is ONNX's (inputs X and k, attribute upper).
+  ['Trilu', triluSpec],
+]);
+
+/** The spec of a node outside ONNX's domain; FAILED_PRECONDITION naming the domain, operator and node when there is none. */
+export function contribSpec(node: NodeProto): OperatorSpec {
+  const spec = node.domain === MICROSOFT_DOMAIN ? CONTRIB_OPERATORS.get(node.opType) : undefined;
+  if (!spec) throw unsupported(node);
+  return spec;
+}

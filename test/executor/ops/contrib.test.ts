@@ -1,0 +1,204 @@
+/**
+ * The com.microsoft contrib operators against onnxruntime's CPU provider (which implements them)
+ * on fresh random inputs: the Gelu family, the Skip* and Simplified layer normalizations with
+ * their optional outputs, FusedMatMul's transposes and alpha, Attention (packed weights, raw 2-D
+ * and 3-D masks, unidirectional, attention_bias, unequal V width) and MultiHeadAttention. BiasAdd
+ * and BiasSoftmax, which ORT's CPU provider lacks, against ORT running the default-domain graph
+ * their definition spells out. Sizes are odd (no tile multiples); refusals name domain, operator
+ * and node.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../../services/domain/errors.ts';
+import { openGpu, type GpuContext } from '../../../services/executor/gpu/index.ts';
+import { compileOnnxModel } from '../../../services/executor/runtime/index.ts';
+import { float, GraphBuilder, type AttributeValue } from '../../../services/onnx/builder.ts';
+import type { HostTensor } from '../../../services/onnx/model.ts';
+import { checkModelAgainstOrt, compileError, freshInputs, type InputSpec, type OutputSpec } from '../numerics/one-node.ts';
+import { expectClose, randomIntegers, randomTensor, runOrt } from '../numerics/ort-reference.ts';
+
+let gpu: GpuContext;
+beforeAll(async () => { gpu = await openGpu(); });
+afterAll(() => gpu?.destroy());
+
+const MS = 'com.microsoft';
+
+interface ContribCase {
+  op: string;
+  inputs: InputSpec[];
+  outputs: OutputSpec[];
+  attributes?: Record<string, AttributeValue>;
+  /** Node inputs when they differ from the graph inputs ('' for an omitted optional one, initializer names). */
+  nodeInputs?: string[];
+  /** Node outputs when they differ from the graph outputs ('' for an unnamed one). */
+  nodeOutputs?: string[];
+  initializers?: Array<{ name: string; tensor: HostTensor }>;
+  domain?: string;
+  opset?: number;
+}
+
+function contribModel(testCase: ContribCase): Uint8Array {
+  const graph = new GraphBuilder(testCase.op.toLowerCase());
+  for (const input of testCase.inputs) graph.input(input.name, input.datatype ?? 'FP32', input.shape);
+  for (const { name, tensor } of testCase.initializers ?? []) graph.initializer(name, tensor.datatype, tensor.shape, tensor.data);
+  graph.node(testCase.op, testCase.nodeInputs ?? testCase.inputs.map((input) => input.name), testCase.nodeOutputs ?? testCase.outputs.map((output) => output.name),
+    testCase.attributes, `${testCase.op.toLowerCase()}_under_test`, testCase.domain ?? MS);
+  for (const output of testCase.outputs) graph.output(output.name, output.datatype ?? 'FP32', output.shape);
+  return graph.toBytes({ opset: testCase.opset ?? 17 });
+}
+
+const check = (testCase: ContribCase) => checkModelAgainstOrt(gpu, contribModel(testCase), testCase.inputs, testCase.outputs);
+const fp = (name: string, shape: number[]): InputSpec => ({ name, shape });
+const out = (name: string, shape: number[]): OutputSpec => ({ name, shape });
+const weights = (name: string, shape: number[], scale = 0.5) => ({ name, tensor: randomTensor(shape, scale) });
+
+describe('Gelu family', () => {
+  it('Gelu: the erf form', () => check({ op: 'Gelu', inputs: [fp('x', [2, 7, 13])], outputs: [out('y', [2, 7, 13])] }));
+  it('FastGelu with a bias', () => check({ op: 'FastGelu', inputs: [fp('x', [3, 5, 19]), fp('bias', [19])], outputs: [out('y', [3, 5, 19])] }));
+  it('FastGelu without a bias', () => check({ op: 'FastGelu', inputs: [fp('x', [4, 33])], outputs: [out('y', [4, 33])] }));
+  it('BiasGelu', () => check({ op: 'BiasGelu', inputs: [fp('a', [2, 9, 33]), fp('b', [33])], outputs: [out('y', [2, 9, 33])] }));
+  it('QuickGelu, default alpha', () => check({ op: 'QuickGelu', inputs: [fp('x', [5, 3, 17])], outputs: [out('y', [5, 3, 17])] }));
+  it('QuickGelu, alpha 1.25', () => check({ op: 'QuickGelu', inputs: [fp('x', [61])], outputs: [out('y', [61])], attributes: { alpha: float(1.25) } }));
+  it('refuses a bias that is not the last dim, naming the shapes', async () => {
+    const bytes = contribModel({ op: 'BiasGelu', inputs: [fp('a', [2, 3, 5]), fp('b', [3])], outputs: [out('y', [2, 3, 5])] });
+    const model = await compileOnnxModel(gpu, bytes, { isolate: false });
+    try {
+      await expect(model.run(freshInputs([fp('a', [2, 3, 5]), fp('b', [3])]))).rejects.toThrow(/BiasGelu bias has shape \[3\]/);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('SkipLayerNormalization', () => {
+  const inputs = (skip: number[]) => [fp('x', [2, 7, 37]), fp('skip', skip), fp('gamma', [37]), fp('beta', [37]), fp('bias', [37])];
+  it('every output: normalized, mean, inv_std_var and the sum', () => check({
+    op: 'SkipLayerNormalization', inputs: inputs([2, 7, 37]),
+    outputs: [out('y', [2, 7, 37]), out('mean', [2, 7, 1]), out('inv_std', [2, 7, 1]), out('sum', [2, 7, 37])], attributes: { epsilon: float(1e-5) },
+  }));
+  it('a (sequence, hidden) skip broadcast over the batch, the sum unnamed', () => check({
+    op: 'SkipLayerNormalization', inputs: inputs([7, 37]), outputs: [out('y', [2, 7, 37])],
+  }));
+  it('gamma only, with the inverse standard deviation alone', () => check({
+    op: 'SkipLayerNormalization', inputs: [fp('x', [3, 4, 130]), fp('skip', [1, 4, 130]), fp('gamma', [130])],
+    outputs: [out('y', [3, 4, 130]), out('inv_std', [3, 4, 1])], nodeOutputs: ['y', '', 'inv_std'],
+  }));
+});
+
+describe('SkipSimplifiedLayerNormalization and SimplifiedLayerNormalization', () => {
+  it('SkipSimplified: normalized, inv_std_var and the sum (with a bias)', () => check({
+    op: 'SkipSimplifiedLayerNormalization', inputs: [fp('x', [2, 5, 23]), fp('skip', [2, 5, 23]), fp('gamma', [23]), fp('bias', [23])],
+    outputs: [out('y', [2, 5, 23]), out('inv_std', [2, 5, 1]), out('sum', [2, 5, 23])], nodeOutputs: ['y', '', 'inv_std', 'sum'],
+  }));
+  it('SkipSimplified without a bias', () => check({
+    op: 'SkipSimplifiedLayerNormalization', inputs: [fp('x', [1, 9, 45]), fp('skip', [1, 9, 45]), fp('gamma', [45])], outputs: [out('y', [1, 9, 45])],
+  }));
+  it('SimplifiedLayerNormalization (ONNX domain) with inv_std_var', () => check({
+    op: 'SimplifiedLayerNormalization', domain: '', inputs: [fp('x', [3, 5, 24]), fp('scale', [24])],
+    outputs: [out('y', [3, 5, 24]), out('inv_std', [3, 5, 1])], attributes: { epsilon: float(1e-6) },
+  }));
+  it('SimplifiedLayerNormalization over the dims from axis 1', () => check({
+    op: 'SimplifiedLayerNormalization', domain: '', inputs: [fp('x', [2, 3, 4, 5]), fp('scale', [3, 4, 5])], outputs: [out('y', [2, 3, 4, 5])], attributes: { axis: 1 },
+  }));
+});
+
+describe('FusedMatMul', () => {
+  it('transA and alpha on batched operands', () => check({
+    op: 'FusedMatMul', inputs: [fp('a', [2, 3, 11, 5]), fp('b', [2, 3, 11, 7])], outputs: [out('y', [2, 3, 5, 7])], attributes: { transA: 1, alpha: float(0.37) },
+  }));
+  it('transB with B computed at run time', () => check({
+    op: 'FusedMatMul', inputs: [fp('a', [4, 9, 13]), fp('b', [4, 6, 13])], outputs: [out('y', [4, 9, 6])], attributes: { transB: 1 },
+  }));
+  it('transB with a constant B (laid out at load) and both transposes', () => check({
+    op: 'FusedMatMul', inputs: [fp('a', [3, 19, 10])], initializers: [weights('w', [21, 19])], nodeInputs: ['a', 'w'], outputs: [out('y', [3, 10, 21])],
+    attributes: { transA: 1, transB: 1, alpha: float(2) },
+  }));
+});
+
+describe('Attention', () => {
+  const batch = 2;
+  const length = 7;
+  const hidden = 20;
+  const base = (extra: Partial<ContribCase> = {}): ContribCase => ({
+    op: 'Attention', initializers: [weights('w', [hidden, 3 * hidden]), weights('b', [3 * hidden])],
+    nodeInputs: ['x', 'w', 'b'], outputs: [out('y', [batch, length, hidden])], attributes: { num_heads: 4 }, ...extra,
+    inputs: [fp('x', [batch, length, hidden]), ...(extra.inputs ?? [])],
+  });
+  const mask = (shape: number[]): InputSpec => ({ name: 'mask', shape, datatype: 'INT32', fill: (s) => randomIntegers(s, 0, 1, 'INT32') });
+  it('packed Q/K/V weights and bias, no mask', () => check(base()));
+  it('a raw (batch, total_length) mask', () => check(base({ inputs: [mask([batch, length])], nodeInputs: ['x', 'w', 'b', 'mask'] })));
+  it('a raw (batch, length, total_length) mask and unidirectional', () => check(base({
+    inputs: [mask([batch, length, length])], nodeInputs: ['x', 'w', 'b', 'mask'], attributes: { num_heads: 4, unidirectional: 1 },
+  })));
+  it('unidirectional with attention_bias and a custom scale', () => check(base({
+    inputs: [fp('attention_bias', [1, 4, length, length])], nodeInputs: ['x', 'w', 'b', '', '', 'attention_bias'], attributes: { num_heads: 4, unidirectional: 1, scale: float(0.3) },
+  })));
+  it('qkv_hidden_sizes with a wider V', () => check({
+    op: 'Attention', inputs: [fp('x', [3, 5, 12])], initializers: [weights('w', [12, 8 + 8 + 16]), weights('b', [32])], nodeInputs: ['x', 'w', 'b'],
+    outputs: [out('y', [3, 5, 16])], attributes: { num_heads: 2, qkv_hidden_sizes: [8, 8, 16] },
+  }));
+  it('refuses a past state, naming the node', async () => {
+    const error = await compileError(gpu, contribModel(base({ inputs: [fp('past', [2, batch, 4, 3, 5])], nodeInputs: ['x', 'w', 'b', '', 'past'] })));
+    expect(error.code).toBe(ErrorCode.FAILED_PRECONDITION);
+    expect(error.message).toContain("operator 'com.microsoft.Attention' (node 'attention_under_test') is not supported with a past state");
+  });
+});
+
+describe('MultiHeadAttention', () => {
+  const [batch, queries, keys, hidden] = [2, 5, 9, 12];
+  const inputs = [fp('q', [batch, queries, hidden]), fp('k', [batch, keys, hidden]), fp('v', [batch, keys, hidden])];
+  it('separate Q, K, V (cross attention)', () => check({ op: 'MultiHeadAttention', inputs, outputs: [out('y', [batch, queries, hidden])], attributes: { num_heads: 3 } }));
+  it('with a packed bias, a key padding mask and attention_bias', () => check({
+    op: 'MultiHeadAttention',
+    inputs: [...inputs, { name: 'mask', shape: [batch, keys], datatype: 'INT32', fill: (s) => randomIntegers(s, 0, 1, 'INT32') }, fp('attention_bias', [batch, 1, queries, keys])],
+    initializers: [weights('bias', [3 * hidden])], nodeInputs: ['q', 'k', 'v', 'bias', 'mask', 'attention_bias'],
+    outputs: [out('y', [batch, queries, hidden])], attributes: { num_heads: 4 },
+  }));
+  it('unidirectional self attention with a key padding mask', () => check({
+    op: 'MultiHeadAttention',
+    inputs: [fp('q', [2, 6, 8]), fp('k', [2, 6, 8]), fp('v', [2, 6, 8]), { name: 'mask', shape: [2, 6], datatype: 'INT32', fill: (s) => randomIntegers(s, 0, 1, 'INT32') }],
+    nodeInputs: ['q', 'k', 'v', '', 'mask'], outputs: [out('y', [2, 6, 8])], attributes: { num_heads: 2, unidirectional: 1 },
+  }));
+});
+
+describe('operators ORT CPU lacks, against their default-domain definition', () => {
+  /** Runs our contrib model and ORT on the reference graph with the same fresh inputs. */
+  async function checkAgainstReference(contrib: Uint8Array, reference: Uint8Array, specs: InputSpec[]) {
+    const model = await compileOnnxModel(gpu, contrib, { isolate: false });
+    try {
+      for (let round = 0; round < 2; round++) {
+        const inputs = freshInputs(specs);
+        const [ours, expected] = await Promise.all([model.run(inputs), runOrt(reference, inputs)]);
+        for (const [name, tensor] of expected) expectClose(name, ours.outputs.get(name), tensor);
+      }
+    } finally {
+      model.dispose();
+    }
+  }
+  it('BiasAdd = X + bias + skip', () => {
+    const specs = [fp('x', [2, 9, 17]), fp('bias', [17]), fp('skip', [2, 9, 17])];
+    const contrib = contribModel({ op: 'BiasAdd', inputs: specs, outputs: [out('y', [2, 9, 17])] });
+    const reference = new GraphBuilder('bias_add').input('x', 'FP32', [2, 9, 17]).input('bias', 'FP32', [17]).input('skip', 'FP32', [2, 9, 17])
+      .node('Add', ['x', 'bias'], ['t']).node('Add', ['t', 'skip'], ['y']).output('y', 'FP32', [2, 9, 17]).toBytes({ opset: 17 });
+    return checkAgainstReference(contrib, reference, specs);
+  });
+  for (const [inner, biasShape] of [[0, [5, 11]], [1, [2, 1, 5, 11]]] as const) {
+    it(`BiasSoftmax = Softmax-1(data + bias) from axis 2, is_inner_broadcast=${inner}`, () => {
+      const specs = [fp('data', [2, 3, 5, 11]), fp('bias', [...biasShape])];
+      const contrib = contribModel({ op: 'BiasSoftmax', inputs: specs, outputs: [out('y', [2, 3, 5, 11])], attributes: { axis: 2, is_inner_broadcast: inner } });
+      const reference = new GraphBuilder('bias_softmax').input('data', 'FP32', [2, 3, 5, 11]).input('bias', 'FP32', [...biasShape])
+        .node('Add', ['data', 'bias'], ['t']).node('Softmax', ['t'], ['y'], { axis: 2 }).output('y', 'FP32', [2, 3, 5, 11]).toBytes({ opset: 12 });
+      return checkAgainstReference(contrib, reference, specs);
+    });
+  }
+});
+
+describe('other contrib operators and refusals', () => {
+  it('Trilu (com.microsoft) keeps the lower triangle', () => check({ op: 'Trilu', inputs: [fp('x', [3, 6, 5])], outputs: [out('y', [3, 6, 5])], attributes: { upper: 0 } }));
+  for (const [domain, op] of [[MS, 'EmbedLayerNormalization'], ['org.example', 'Gelu']] as const) {
+    it(`refuses ${domain}.${op}, naming the domain, operator and node`, async () => {
+      const error = await compileError(gpu, contribModel({ op, domain, inputs: [fp('x', [2, 3])], outputs: [out('y', [2, 3])] }));
+      expect(error.code).toBe(ErrorCode.FAILED_PRECONDITION);
+      expect(error.message).toContain(`operator '${domain}.${op}' (node '${op.toLowerCase()}_under_test') is not supported`);
+    });
+  }
+});
