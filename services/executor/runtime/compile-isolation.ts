@@ -5,6 +5,13 @@
  * and only when they succeed does the serving thread compile the model itself, now known to
  * fit its budgets. One worker per load, never per batch.
  *
+ * A model with external data is checked from its directory: the worker gets the .onnx bytes
+ * (small: its weights are outside it) and the directory's path, and reads the weight files
+ * itself, confined to the directory as the serving thread's compile is. Nothing of the weights
+ * is copied to the worker or re-encoded, so protobuf's 2 GiB limit does not apply to them. The
+ * worker's weights are ArrayBuffers outside its V8 heap; it is terminated (its memory freed)
+ * before the check settles, so the serving thread's compile never overlaps it.
+ *
  * This module is also the worker's entry point: started with its marker in `workerData`, it
  * runs the check and posts the outcome.
  */
@@ -12,6 +19,8 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { decodeModel } from '../../onnx/model.ts';
 import { ErrorCode, failedPrecondition, NexusError } from '../../domain/errors.ts';
 import { BUDGET_ENV, compileGraph, type CompileBudgets } from '../compiler/index.ts';
+import { checkDeclaredSizes } from '../compiler/compile-budgets.ts';
+import { directoryExternalData, resolveExternalData } from '../compiler/external-data.ts';
 import type { GemmAlgorithm } from '../kernels/index.ts';
 import type { Precision } from '../tensor/index.ts';
 
@@ -20,6 +29,8 @@ const WORKER_MARKER = 'nexus-compile-check';
 /** What the worker compiles: the model's bytes (copied to it) and the compile's settings. */
 interface CompileCheckRequest {
   readonly bytes: Uint8Array;
+  /** The directory the model's external data files are read from (compiler/external-data.ts). */
+  readonly modelDirectory?: string;
   readonly precision: Precision;
   readonly gemmAlgorithm: GemmAlgorithm;
   readonly budgets: CompileBudgets;
@@ -48,9 +59,9 @@ export function checkCompileInWorker(request: CompileCheckRequest): Promise<void
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      void worker.terminate();
-      if (error) reject(error);
-      else resolve();
+      // Settles once the worker is gone, so its copy of the weights is freed before the serving thread compiles.
+      const done = () => (error ? reject(error) : resolve());
+      worker.terminate().then(done, done);
     };
     const timer = setTimeout(() => settle(failedPrecondition(
       `model compile took longer than its ${compileTimeoutMs} ms (compileTimeoutMs, ${BUDGET_ENV.compileTimeoutMs}); the model is refused`,
@@ -70,7 +81,12 @@ export function checkCompileInWorker(request: CompileCheckRequest): Promise<void
 /** The worker's side: compile, then post the outcome (a coded error for anything thrown). */
 function runCompileCheck(request: CompileCheckRequest): CompileCheckOutcome {
   try {
-    const graph = compileGraph(decodeModel(request.bytes), {
+    const model = decodeModel(request.bytes);
+    if (request.modelDirectory !== undefined) {
+      checkDeclaredSizes(model, request.budgets);
+      resolveExternalData(model, directoryExternalData(request.modelDirectory));
+    }
+    const graph = compileGraph(model, {
       precision: request.precision, traits: { gemmAlgorithm: request.gemmAlgorithm }, budgets: request.budgets,
     });
     return { ok: true, steps: graph.steps.length, constants: graph.constants.size };

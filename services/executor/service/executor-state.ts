@@ -16,9 +16,10 @@ import type { Logger } from '../../telemetry/logger.ts';
 import { BusyWindow, metrics } from '../../telemetry/metrics.ts';
 import { contextFromCarrier, inSpan, tracerFor } from '../../telemetry/tracing.ts';
 import { pipelineCacheFor, type GpuContext } from '../gpu/index.ts';
-import { compileOnnxModel, type CompiledModel, type Precision } from '../runtime/index.ts';
+import type { CompiledModel, Precision } from '../runtime/index.ts';
 import { loadTextGenerationModel, storedCheckpoint, TextGenerationModel, type SequenceHandle } from '../llm/index.ts';
 import type { ArtifactCache } from './artifact-cache.ts';
+import { artifactKindOf, compileOnnxSource, fetchOnnxSource, type ArtifactKind } from './onnx-source.ts';
 import { ResidentModels, type ResidentModel } from './resident-models.ts';
 import { checkClaims, checkLoadTarget, type VersionSource } from './version-trust.ts';
 import { planWarmUp, warmUpBatchSizeOf, runWarmUp, type WarmUpPlan } from './warm-up.ts';
@@ -89,9 +90,6 @@ export interface ExecutorStateOptions {
   /** Most bytes the paged KV cache of one text-generation model may take. Default: a quarter of gpuBudgetBytes. */
   kvBudgetBytes?: number;
 }
-
-/** Formats whose artifact is a checkpoint directory: text-generation models (services/executor/llm). */
-const CHECKPOINT_FORMATS = ['safetensors', 'directory'];
 
 /** The ONNX model of a resident; FAILED_PRECONDITION for a text-generation model, which takes sequences. */
 function onnxModelOf(resident: ResidentModel, key: ModelKey): CompiledModel {
@@ -183,17 +181,15 @@ export class ExecutorState {
   private async loadVerified(key: ModelKey, claimed: ModelVersion, requestedBatchSize: number): Promise<ResidentModel> {
     const started = performance.now();
     const record = checkClaims(claimed, await this.options.versions(claimed.modelName, claimed.version));
-    const checkpoint = CHECKPOINT_FORMATS.includes(record.format);
-    if (!checkpoint && record.format !== 'onnx') {
-      throw failedPrecondition(`model ${key} has format '${record.format}'; the executor runs 'onnx' models and checkpoint directories (${CHECKPOINT_FORMATS.join(', ')})`);
-    }
+    const artifact = artifactKindOf(key, record);
+    const checkpoint = artifact.kind === 'checkpoint';
     const precision = effectivePrecision(this.gpu, record);
     // A text-generation model is warmed up by its load; it takes no batches.
     const maxBatchSize = checkpoint ? 0 : warmUpBatchSizeOf(record, requestedBatchSize);
     const residentKey = `${record.sha256}:${precision}`;
     const resident = await this.residents.acquire(residentKey, key, () => (checkpoint
       ? this.loadTextGeneration(key, record, residentKey, precision)
-      : this.compile(key, record, residentKey, precision, maxBatchSize)));
+      : this.compile(key, artifact, record, residentKey, precision, maxBatchSize)));
     try {
       if (resident.warmedUpTo < maxBatchSize) await this.warmUpShared(key, resident, maxBatchSize);
       this.checkDevice();
@@ -230,16 +226,23 @@ export class ExecutorState {
 
   /**
    * Downloads, compiles and warms up one resident model, within the GPU and warm-up budgets. Its
-   * GPU bytes are reserved before anything is allocated: the artifact's size until it has
-   * compiled, then weights plus the largest warm-up batch's activations from the plan layout,
-   * then what the warm-up measured.
+   * GPU bytes are reserved before anything is allocated: the artifact's size (with its external
+   * data files) until it has compiled, then weights plus the largest warm-up batch's
+   * activations from the plan layout, then what the warm-up measured.
    */
-  private async compile(key: ModelKey, record: ModelVersion, residentKey: string, precision: Precision, maxBatchSize: number): Promise<ResidentModel> {
+  private async compile(
+    key: ModelKey, artifact: ArtifactKind, record: ModelVersion, residentKey: string, precision: Precision, maxBatchSize: number,
+  ): Promise<ResidentModel> {
     const label = `model ${key}`;
-    const bytes = await inSpan(tracer, 'download_artifact', { kind: SpanKind.CLIENT }, () => this.artifacts.fetch(record.sha256));
-    // The artifact's size bounds its weights before anything is compiled.
-    this.residents.reserve(residentKey, label, bytes.byteLength);
-    const model = await inSpan(tracer, 'compile', {}, () => compileOnnxModel(this.gpu, bytes, { precision, budgets: this.options.compileBudgets }));
+    const source = await inSpan(tracer, 'download_artifact', { kind: SpanKind.CLIENT }, () => fetchOnnxSource(this.artifacts, key, artifact, record));
+    let model: CompiledModel;
+    try {
+      // The artifact's size bounds its weights before anything is compiled.
+      this.residents.reserve(residentKey, label, source.sizeBytes);
+      model = await inSpan(tracer, 'compile', {}, () => compileOnnxSource(this.gpu, source, precision, this.options.compileBudgets));
+    } finally {
+      await source.release();
+    }
     try {
       const plan = planWarmUp(label, model.signature, maxBatchSize, this.options.warmUpBudgetBytes);
       const estimate = estimatedBytes(model, plan);

@@ -16,6 +16,7 @@ import { EventLog, type EventLogOptions, type WatchCursor, type WatchItem } from
 import { GarbageCollector, type GarbageReport } from './garbage-collector.ts';
 import { OnnxSignatureReader } from './onnx-signature.ts';
 import { checkpointSignature, mayBeCheckpoint } from './checkpoint-signature.ts';
+import { classifyDirectory, ONNX_ENTRY_TAG } from '../../domain/directory-model.ts';
 import type { ObjectStore } from '../store/index.ts';
 import { noteTransferredBytes } from './transfer-memory.ts';
 import { UploadLeases, type UploadLease } from './upload-leases.ts';
@@ -139,7 +140,7 @@ export class ModelRegistry {
         if (!first.done) {
           throw invalidArgument('a directory model sends no chunks: upload its files with UploadBlob, then list them in header.files');
         }
-        const version = await this.createVersion(header, await this.storeManifest(header.format, header.files, lease));
+        const version = await this.createVersion(header, await this.storeManifest(header.format, header.files, header.tags, lease));
         return { version, deduplicated: true };
       }
       const reader = new OnnxSignatureReader();
@@ -356,7 +357,7 @@ export class ModelRegistry {
    * Stores a directory model's manifest once every file it lists is stored with the size given,
    * and checks each safetensors file's header.
    */
-  private async storeManifest(format: string, files: ManifestEntry[], lease: UploadLease): Promise<StoredArtifact> {
+  private async storeManifest(format: string, files: ManifestEntry[], tags: Record<string, string>, lease: UploadLease): Promise<StoredArtifact> {
     checkManifest(format, files, this.limits);
     for (const file of files) {
       await lease.hold(blobKey(file.sha256));
@@ -370,11 +371,24 @@ export class ModelRegistry {
     const bytes = manifestBytes(format, files);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const blob = await this.blobs.write((async function* () { yield bytes; })(), { expectedSha256: sha256, expectedSizeBytes: bytes.byteLength, lease });
-    return { sha256: blob.sha256, sizeBytes: blob.sizeBytes, signature: await this.directorySignature(files), files };
+    return { sha256: blob.sha256, sizeBytes: blob.sizeBytes, signature: await this.directorySignature(files, tags), files };
   }
 
-  /** A directory's signature: text generation for a causal-LM checkpoint, read from its config.json (checkpoint-signature.ts). */
-  private async directorySignature(files: ManifestEntry[]): Promise<ModelSignature> {
+  /**
+   * A directory's signature: an ONNX model's (a .onnx at its root, or the one ONNX_ENTRY_TAG
+   * names) read from its entry file as it streams, refused FAILED_PRECONDITION when which model
+   * it is cannot be told (domain/directory-model.ts); text generation for a causal-LM checkpoint,
+   * read from its config.json (checkpoint-signature.ts).
+   */
+  private async directorySignature(files: ManifestEntry[], tags: Record<string, string>): Promise<ModelSignature> {
+    if (tags[ONNX_ENTRY_TAG] || files.some((file) => !file.path.includes('/') && file.path.endsWith('.onnx'))) {
+      const directory = classifyDirectory(files, tags);
+      if (directory.kind === 'onnx') {
+        const reader = new OnnxSignatureReader();
+        for await (const chunk of this.blobs.read(directory.entry.sha256)) reader.push(chunk);
+        return reader.finish();
+      }
+    }
     const config = mayBeCheckpoint(files);
     if (!config) return checkpointSignature(files, undefined);
     const parts: Buffer[] = [];
