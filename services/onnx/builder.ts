@@ -10,19 +10,24 @@
  */
 import {
   AttributeProto_AttributeType as AttributeType, ModelProto, TensorProto_DataLocation,
-  type AttributeProto, type NodeProto, type TensorProto, type ValueInfoProto,
+  type AttributeProto, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto,
 } from '../protocol/generated/onnx/onnx.ts';
 import { bytesOf, onnxCodeOf, type Datatype, type TypedArray } from './datatypes.ts';
 
 /** An attribute value. Plain integers become INT, other numbers FLOAT; use `float()` to force FLOAT. */
 export type AttributeValue =
-  | number | string | number[] | string[] | FloatAttribute | FloatsAttribute | TensorAttribute;
+  | number | string | number[] | string[] | FloatAttribute | FloatsAttribute | TensorAttribute | GraphAttribute | GraphsAttribute;
 export interface FloatAttribute { kind: 'float'; value: number }
 export interface FloatsAttribute { kind: 'floats'; value: number[] }
 export interface TensorAttribute { kind: 'tensor'; datatype: Datatype; shape: number[]; data: TypedArray }
 
+/** A subgraph (If's branches, Loop's and Scan's body). */
+export interface GraphAttribute { kind: 'graph'; graph: GraphBuilder }
+export interface GraphsAttribute { kind: 'graphs'; graphs: GraphBuilder[] }
+
 export const float = (value: number): FloatAttribute => ({ kind: 'float', value });
 export const floats = (value: number[]): FloatsAttribute => ({ kind: 'floats', value });
+export const graphAttribute = (graph: GraphBuilder): GraphAttribute => ({ kind: 'graph', graph });
 export const tensorAttribute = (datatype: Datatype, shape: number[], data: TypedArray): TensorAttribute =>
   ({ kind: 'tensor', datatype, shape, data });
 
@@ -52,6 +57,10 @@ function attributeProto(name: string, value: AttributeValue): AttributeProto {
     Object.assign(attribute, { type: AttributeType.FLOAT, f: value.value });
   } else if (value.kind === 'floats') {
     Object.assign(attribute, { type: AttributeType.FLOATS, floats: value.value });
+  } else if (value.kind === 'graph') {
+    Object.assign(attribute, { type: AttributeType.GRAPH, g: value.graph.toGraph() });
+  } else if (value.kind === 'graphs') {
+    Object.assign(attribute, { type: AttributeType.GRAPHS, graphs: value.graphs.map((graph) => graph.toGraph()) });
   } else {
     Object.assign(attribute, { type: AttributeType.TENSOR, t: tensorProto('', value.datatype, value.shape, value.data) });
   }
@@ -65,6 +74,11 @@ export function tensorProto(name: string, datatype: Datatype, shape: number[], d
     floatData: [], int32Data: [], stringData: [], int64Data: [], doubleData: [], uint64Data: [],
     docString: '', externalData: [], dataLocation: TensorProto_DataLocation.DEFAULT,
   };
+}
+
+/** A value with no type: a subgraph input or output whose type the operator infers. */
+function untypedValueInfo(name: string): ValueInfoProto {
+  return { name, docString: '', type: undefined };
 }
 
 function valueInfo(name: string, datatype: Datatype, shape: Array<number | string>): ValueInfoProto {
@@ -108,6 +122,17 @@ export class GraphBuilder {
     return this;
   }
 
+  /** A subgraph input or output without a type (ONNX lets Loop and Scan bodies leave them to the operator). */
+  untypedInput(name: string): this {
+    this.inputs.push(untypedValueInfo(name));
+    return this;
+  }
+
+  untypedOutput(name: string): this {
+    this.outputs.push(untypedValueInfo(name));
+    return this;
+  }
+
   initializer(name: string, datatype: Datatype, shape: number[], data: TypedArray): this {
     this.initializers.push(tensorProto(name, datatype, shape, data));
     return this;
@@ -127,6 +152,14 @@ export class GraphBuilder {
    * The model. `domains` gives the opset version imported for each other domain (default: 1 for
    * every domain a node uses; a domain listed here is imported even when no node uses it).
    */
+  /** The graph alone, as a subgraph attribute holds it. */
+  toGraph(): GraphProto {
+    return {
+      name: this.name, node: this.nodes, initializer: this.initializers, docString: '',
+      input: this.inputs, output: this.outputs, valueInfo: [],
+    };
+  }
+
   toModel(options: { opset?: number; producer?: string; metadata?: Record<string, string>; domains?: Record<string, number> } = {}): ModelProto {
     const domains = new Map<string, number>();
     for (const node of this.nodes) if (node.domain) domains.set(node.domain, 1);
@@ -140,10 +173,7 @@ export class GraphBuilder {
       modelVersion: 1,
       docString: '',
       metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
-      graph: {
-        name: this.name, node: this.nodes, initializer: this.initializers, docString: '',
-        input: this.inputs, output: this.outputs, valueInfo: [],
-      },
+      graph: this.toGraph(),
     };
   }
 

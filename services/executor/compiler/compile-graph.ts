@@ -9,10 +9,13 @@ import type { HostTensor, ModelProto, ModelSignature } from '../../onnx/model.ts
 import type { GpuTraits, Location } from '../ops/index.ts';
 import type { Precision } from '../tensor/index.ts';
 import { DEFAULT_COMPILE_BUDGETS, type CompileBudgets } from './compile-budgets.ts';
+import { provideSubgraphCompiler, withSubgraphReferences } from './subgraph.ts';
+import { checkTensorSignature } from './sequences.ts';
 import { fuseGraph } from './fusion.ts';
 import type { Graph } from './graph.ts';
 import { placeModel } from './placement.ts';
-import { probeShapes } from './shape-walk.ts';
+import { segmentationOf } from './segments.ts';
+import { probeShapes, walkShapes } from './shape-walk.ts';
 import { buildSteps, type Step, type StepContext } from './steps.ts';
 
 export interface CompiledGraph {
@@ -50,7 +53,8 @@ export interface GraphCompileOptions {
  */
 export function compileGraph(model: ModelProto, options: GraphCompileOptions): CompiledGraph {
   const budgets = options.budgets ?? DEFAULT_COMPILE_BUDGETS;
-  const { name, signature, opset, graph } = placeModel(model, budgets);
+  checkTensorSignature(model);
+  const { name, signature, opset, graph } = placeModel(withSubgraphReferences(model), budgets);
   const stepContext = (values: Graph): StepContext => ({
     opset, precision: options.precision, traits: options.traits,
     constants: new Map(values.constants), datatypes: new Map(values.datatypes), locations: new Map(values.locations),
@@ -70,3 +74,6 @@ export function compileGraph(model: ModelProto, options: GraphCompileOptions): C
     steps, outputs: fused.outputs, fused: fused.fused,
   };
 }
+
+// If, Loop and Scan compile their subgraphs with this compiler (subgraph.ts says why it is handed over).
+provideSubgraphCompiler({ compile: compileGraph, segmentation: segmentationOf, walk: walkShapes });

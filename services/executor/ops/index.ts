@@ -4,7 +4,7 @@
  * fusion rules need to know about particular families.
  */
 export {
-  type BindingRef, type CpuAllocator, type DeviceOperator, type Epilogue, type GpuTraits, type LoadInput, type Location, type NodeInput, type OperatorPlan, type OperatorSpec, type PlannedKernel,
+  type BindingRef, type CpuAllocator, type DeviceOperator, type Epilogue, type GpuTraits, type LoadContext, type LoadInput, type Location, type NodeInput, type OperatorPlan, type OperatorSpec, type PlannedKernel,
 } from './contract.ts';
 export { checkSupported, operatorSpec } from './registry.ts';
 export { floatAttribute, intAttribute, intsAttribute, invalidNode, unsupported } from './attributes.ts';

@@ -237,6 +237,12 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   // Upsample-10 is deprecated in favour of Resize-10 and has no definition of its own to run.
   Upsample: [7, 9],
   Einsum: [12],
+  // control flow: later versions widened the types a subgraph may carry (optional and sequence
+  // values at 16, float8 at 19, 4-bit at 21, ...); the executor carries tensors through them.
+  If: [1, 11, 13, 16, 19, 21, 23, 24, 25],
+  Loop: [1, 11, 13, 16, 19, 21, 23, 24, 25],
+  // Scan-8 has a batch axis and sequence_lens; 9 took scan axes and directions per input and output.
+  Scan: [8, 9, 11, 16, 19, 21, 23, 24, 25],
   Expand: [8, 13],
   Tile: [refused(1, "Tile-1 repeated along one axis given by its 'tiles' and 'axis' inputs; from opset 6 'repeats' gives a count per axis"), 6, 13],
   Pad: [v(1, legacyPad), 2, 11, 13, 18, 19, 21, 23, 24, 25],

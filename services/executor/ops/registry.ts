@@ -44,6 +44,7 @@ import { meanSpec, sumSpec } from './variadic.ts';
 import {
   convIntegerSpec, dequantizeLinearSpec, dynamicQuantizeLinearSpec, matMulIntegerSpec, qLinearConvSpec, qLinearMatMulSpec, quantizeLinearSpec,
 } from './quantization.ts';
+import { ifSpec, loopSpec, scanSpec } from '../compiler/control-flow.ts';
 
 const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpec>([
   ...Object.keys(ONNX_UNARY).filter((op) => op !== 'Identity').map((op) => [op, unarySpec(op)] as [string, OperatorSpec]),
@@ -140,6 +141,9 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['RNN', rnnSpec],
   ['GRU', gruSpec],
   ['LSTM', lstmSpec],
+  ['If', ifSpec],
+  ['Loop', loopSpec],
+  ['Scan', scanSpec],
 ]);
 
 /** Attribute names the Constant operator accepts. */

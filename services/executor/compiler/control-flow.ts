@@ -1,0 +1,271 @@
+/**
+ * If, Loop and Scan on the GPU. Each runs as one step whose plan holds its subgraphs' dispatches
+ * (subgraph.ts): If's condition and Loop's trip count and condition are parameters, read on the
+ * host before the step is planned (from the request, or read back from the GPU at a segment
+ * boundary, segments.ts), so a plan holds exactly the branch taken or the iterations run, and the
+ * plan cache keeps one plan per condition. A loop is unrolled up to MAX_LOOP_ITERATIONS; its
+ * condition may be computed in the body only from what the host knows (the iteration number,
+ * constants, shapes), since a body cannot read back from the GPU in the middle of a step.
+ *
+ * Outer-scope values a subgraph reads become inputs of its parent node (withSubgraphReferences),
+ * so that ordering, dead-node removal and segmentation see them as the parent's own.
+
+ */
+import type { Datatype } from '../../onnx/datatypes.ts';
+import type { HostTensor, NodeProto } from '../../onnx/model.ts';
+import type { GraphProto } from '../../protocol/generated/onnx/onnx.ts';
+import { failedPrecondition } from '../../domain/errors.ts';
+import type { DeviceOperator, LoadContext, OperatorPlan, OperatorSpec } from '../ops/index.ts';
+import { intAttribute, intsAttribute, invalidNode, unsupported } from '../ops/attributes.ts';
+import { STORAGE_BYTES, storageOf, toNumbers } from '../tensor/index.ts';
+import {
+  compileBody, declaredDatatype, declaredShape, graphAttributeOf, inferredDatatype, SubgraphProgram, VariantTable,
+  type BodyInput, type BoundValue, type CompiledBody,
+} from './subgraph.ts';
+import { scanPlan } from './scan.ts';
+
+/** Iterations one Loop may unroll to in one plan. */
+export const MAX_LOOP_ITERATIONS = 4096;
+
+/** The outer values a control-flow node binds (its inputs past its own), as body inputs. */
+function outerInputs(context: LoadContext, own: number): BodyInput[] {
+  return context.node.input.slice(own).map((name, index) => {
+    const input = context.inputs[own + index];
+    if (!input.datatype) throw invalidNode(context.node, `outer value '${name}' has no type`);
+    return { name, datatype: input.datatype, constant: input.constant };
+  });
+}
+
+/** The bound outer values of a plan, in `outerInputs` order. */
+function boundOuter(inputs: ReadonlyArray<{ shape: readonly number[]; value: HostTensor | undefined } | undefined>, own: number): BoundValue[] {
+  return inputs.slice(own).map((input, index) => ({ shape: input!.shape, value: input!.value, ref: { input: own + index } }));
+}
+
+/** Declared output types of a subgraph, one per parent output it gives. */
+function outputTypesOf(node: NodeProto, graph: GraphProto, from: number, fallback: ReadonlyArray<Datatype | undefined> = []): Datatype[] {
+  return graph.output.slice(from).map((value, index) => {
+    const datatype = declaredDatatype(value) ?? fallback[index];
+    if (!datatype) throw unsupported(node, `an untyped subgraph output '${value.name}'`);
+    return datatype;
+  });
+}
+
+/** A parent's plan from its program, with every result copied into the parent's outputs. */
+function finish(program: SubgraphProgram, results: ReadonlyArray<BoundValue & { datatype: Datatype }>, outputShapes?: number[][]): OperatorPlan {
+  results.forEach((result, index) => program.copy(result.datatype, result.ref, { output: index }, result.shape));
+  return {
+    outputShapes: outputShapes ?? results.map((result) => [...result.shape]), dispatches: program.dispatches, scratch: program.scratch, tables: program.tables,
+  };
+}
+
+/** The copy kernels a plan may use: results into outputs, slices into the body's inputs. */
+const addCopies = (table: VariantTable, context: LoadContext, datatypes: readonly Datatype[]): void =>
+  table.addCopies(new Set(datatypes.map((datatype) => storageOf(datatype, context.precision))));
+
+const scratchUnit = (context: LoadContext): number => STORAGE_BYTES[storageOf(context.outputTypes[0], context.precision)];
+
+const truthy = (tensor: HostTensor): boolean => {
+  const [value] = toNumbers(tensor);
+  return value !== undefined && value !== 0;
+};
+
+export const ifSpec: OperatorSpec = {
+  attributes: ['then_branch', 'else_branch'],
+  inputs: [1, 2 ** 31],
+  outputs: [1, 2 ** 31],
+  computesEveryOutput: true,
+  parameters: [0],
+  types: ({ node }) => outputTypesOf(node, graphAttributeOf(node, 'then_branch'), 0),
+  device(context) {
+    const { node } = context;
+    const table = new VariantTable();
+    const outer = outerInputs(context, 1);
+    const branches = (['then_branch', 'else_branch'] as const).map((name) => {
+      const graph = graphAttributeOf(node, name);
+      if (graph.output.length !== node.output.length) throw invalidNode(node, `${name} has ${graph.output.length} outputs, the node ${node.output.length}`);
+      outputTypesOf(node, graph, 0, context.outputTypes).forEach((datatype, index) => {
+        if (datatype !== context.outputTypes[index]) throw invalidNode(node, `${name} output ${index} is ${datatype}, then_branch's is ${context.outputTypes[index]}`);
+      });
+      return compileBody(context, table, name, graph, outer);
+    });
+    addCopies(table, context, context.outputTypes);
+    return {
+      kind: 'kernel', variants: table.variants,
+      plan(inputs, maxPerDimension) {
+        const condition = inputs[0]?.value;
+        if (!condition) throw new Error(`If '${node.name}': the condition is not known on the host`);
+        const program = new SubgraphProgram({ node, precision: context.precision, table }, scratchUnit(context), maxPerDimension);
+        const results = program.runBody(branches[truthy(condition) ? 0 : 1], boundOuter(inputs, 1));
+        return finish(program, results.map((result, index) => ({ ...result, datatype: context.outputTypes[index] })));
+      },
+    } satisfies DeviceOperator;
+  },
+};
+
+/**
+ * The inputs a Loop body takes, carried values' types from the node. The iteration number and the
+ * condition are given to the body as the lengths of two carrier inputs, which the body's Shape
+ * nodes read on the host: placement puts graph inputs on the GPU, while a value the plan knows per
+ * iteration must stay on the host for the body's shape computations (Slice's starts from the
+ * iteration number) to be folded per iteration.
+ */
+function loopPrelude(node: NodeProto, body: GraphProto): { inputs: BodyInput[]; prelude: NodeProto[]; carriers: [string, string] } {
+  const [iteration, condition] = body.input.slice(0, 2).map((value) => value.name);
+  const carriers: [string, string] = [`${node.name}::iteration_carrier`, `${node.name}::condition_carrier`];
+  const scalar = `${node.name}::scalar_shape`;
+  const prelude: NodeProto[] = [];
+  const make = (opType: string, input: string[], output: string, attribute: NodeProto['attribute'] = []) =>
+    prelude.push({ opType, input, output: [output], name: `${node.name}::${output}`, domain: '', docString: '', attribute });
+  make('Constant', [], scalar, [{
+    name: 'value', type: 4, f: 0, i: 0, s: new Uint8Array(), g: undefined, floats: [], ints: [], strings: [], tensors: [], graphs: [],
+    t: { name: '', dims: [0], dataType: 7, rawData: new Uint8Array(), floatData: [], int32Data: [], stringData: [], int64Data: [], doubleData: [], uint64Data: [], docString: '', externalData: [], dataLocation: 0 },
+  }]);
+  if (iteration) {
+    make('Shape', [carriers[0]], `${iteration}::length`);
+    make('Reshape', [`${iteration}::length`, scalar], iteration);
+  }
+  if (condition) {
+    make('Shape', [carriers[1]], `${condition}::length`);
+    make('Reshape', [`${condition}::length`, scalar], `${condition}::count`);
+    make('Cast', [`${condition}::count`], condition, [{
+      name: 'to', type: 2, f: 0, i: 9, s: new Uint8Array(), t: undefined, g: undefined, floats: [], ints: [], strings: [], tensors: [], graphs: [],
+    }]);
+  }
+  const inputs: BodyInput[] = carriers.map((name) => ({ name, datatype: 'INT64' }));
+  return { inputs, prelude, carriers };
+}
+
+const computedCondition = (node: NodeProto, name: string) =>
+  unsupported(node, `a condition its body computes on the GPU (${name}); a loop's condition must come from the host (iteration number, constants, shapes)`);
+
+export const loopSpec: OperatorSpec = {
+  attributes: ['body'],
+  inputs: [2, 2 ** 31],
+  outputs: [1, 2 ** 31],
+  computesEveryOutput: true,
+  parameters: [0, 1],
+  types({ node, inputTypes }) {
+    const body = graphAttributeOf(node, 'body');
+    const carried = body.input.length - 2;
+    const carriedTypes = inputTypes.slice(2, 2 + carried).map((datatype, index) => datatype ?? declaredDatatype(body.output[1 + index]) ?? 'FP32');
+    const known = new Map<string, Datatype>([[body.input[0].name, 'INT64'], [body.input[1].name, 'BOOL']]);
+    body.input.slice(2).forEach((value, index) => known.set(value.name, carriedTypes[index]));
+    node.input.slice(body.input.length).forEach((name, index) => {
+      const datatype = inputTypes[body.input.length + index];
+      if (datatype) known.set(name, datatype);
+    });
+    return [...carriedTypes, ...outputTypesOf(node, body, 1 + carried, body.output.slice(1 + carried).map((value) => inferredDatatype(body, value.name, known)))];
+  },
+  validate(node) {
+    const body = graphAttributeOf(node, 'body');
+    if (body.input.length < 2) throw invalidNode(node, `its body has ${body.input.length} inputs, at least 2 (iteration number, condition)`);
+    if (body.output.length !== 1 + node.output.length) {
+      throw invalidNode(node, `its body has ${body.output.length} outputs: the condition and one per node output (${node.output.length}) expected`);
+    }
+  },
+  device(context) {
+    const { node } = context;
+    const graph = graphAttributeOf(node, 'body');
+    const carried = graph.input.length - 2;
+    const scans = node.output.length - carried;
+    const table = new VariantTable();
+    const { inputs: carrierInputs, prelude } = loopPrelude(node, graph);
+    const carriedInputs: BodyInput[] = graph.input.slice(2).map((value, index) => ({ name: value.name, datatype: context.outputTypes[index] }));
+    const body = compileBody(context, table, 'body', graph, [...carrierInputs, ...carriedInputs, ...outerInputs(context, graph.input.length)], prelude);
+    // What a plan would refuse anyway is refused at load when it is already known.
+    const tripCount = context.inputs[0]?.constant;
+    if (tripCount && Number(toNumbers(tripCount)[0]) > MAX_LOOP_ITERATIONS) {
+      throw failedPrecondition(`Loop '${node.name}' runs more than ${MAX_LOOP_ITERATIONS} iterations, the most one plan unrolls (its trip count is ${toNumbers(tripCount)[0]})`);
+    }
+    if (body.graph.locations.get(body.outputs[0]) === 'device') throw computedCondition(node, body.outputs[0]);
+    const scanShapes = graph.output.slice(1 + carried).map((value) => declaredShape(value));
+    addCopies(table, context, context.outputTypes);
+    return {
+      kind: 'kernel', variants: table.variants,
+      plan(inputs, maxPerDimension) {
+        const program = new SubgraphProgram({ node, precision: context.precision, table }, scratchUnit(context), maxPerDimension);
+        const tripCount = inputs[0] ? Number(toNumbers(inputs[0].value!)[0]) : Infinity;
+        let condition = inputs[1] ? truthy(inputs[1].value!) : true;
+        let state: BoundValue[] = inputs.slice(2, 2 + carried).map((input, index) => ({ shape: input!.shape, value: input!.value, ref: { input: 2 + index } }));
+        const outer = boundOuter(inputs, graph.input.length);
+        const scanOutputs: Array<{ shape: readonly number[] } | undefined> = Array.from({ length: scans }, () => undefined);
+        // Scan outputs are written at their place as each iteration ends; their buffers are the node's outputs.
+        let iteration = 0;
+        for (; iteration < tripCount && condition; iteration++) {
+          if (iteration >= MAX_LOOP_ITERATIONS) {
+            throw failedPrecondition(`Loop '${node.name}' runs more than ${MAX_LOOP_ITERATIONS} iterations, the most one plan unrolls`);
+          }
+          const carriers: BoundValue[] = [iteration, condition ? 1 : 0].map((length) => ({ shape: [length], value: undefined, ref: { placeholder: true } }));
+          const results = program.runBody(body, [...carriers, ...state, ...outer]);
+          const next = results[0].value;
+          if (!next) throw computedCondition(node, body.outputs[0]);
+          condition = truthy(next);
+          state = results.slice(1, 1 + carried);
+          results.slice(1 + carried).forEach((result, index) => {
+            const previous = scanOutputs[index];
+            if (previous && previous.shape.join() !== result.shape.join()) {
+              throw failedPrecondition(`Loop '${node.name}': scan output '${body.outputs[1 + carried + index]}' is [${result.shape}] in iteration ${iteration}, [${previous.shape}] before`);
+            }
+            scanOutputs[index] = result;
+            const size = result.shape.reduce((total, dim) => total * dim, 1);
+            program.copy(context.outputTypes[carried + index], result.ref, { output: carried + index }, [size], { outOffset: iteration * size });
+          });
+        }
+        const carriedResults = state.map((value, index) => ({ ...value, datatype: context.outputTypes[index] }));
+        carriedResults.forEach((result, index) => program.copy(result.datatype, result.ref, { output: index }, result.shape));
+        const scanShapesOut = scanOutputs.map((output, index) => [iteration, ...(output?.shape ?? scanShapes[index] ?? [])]);
+        return { outputShapes: [...state.map((value) => [...value.shape]), ...scanShapesOut], dispatches: program.dispatches, scratch: program.scratch, tables: program.tables };
+      },
+    } satisfies DeviceOperator;
+  },
+};
+
+export const scanSpec: OperatorSpec = {
+  attributes: ['body', 'num_scan_inputs', 'directions', 'scan_input_axes', 'scan_input_directions', 'scan_output_axes', 'scan_output_directions'],
+  inputs: [1, 2 ** 31],
+  outputs: [1, 2 ** 31],
+  computesEveryOutput: true,
+  types({ node, inputTypes }) {
+    const body = graphAttributeOf(node, 'body');
+    const states = body.input.length - intAttribute(node, 'num_scan_inputs', 0);
+    const first = inputTypes[0] === undefined && node.input[0] === '' ? 1 : 0;
+    return [...body.output.slice(0, states).map((value, index) => declaredDatatype(value) ?? inputTypes[first + index] ?? 'FP32'),
+      ...outputTypesOf(node, body, states)];
+  },
+  validate(node, opset) {
+    const body = graphAttributeOf(node, 'body');
+    const scanInputs = intAttribute(node, 'num_scan_inputs', 0);
+    if (scanInputs < 1 || scanInputs > body.input.length) throw invalidNode(node, `num_scan_inputs ${scanInputs} for a body of ${body.input.length} inputs`);
+    if (body.output.length !== node.output.length) throw invalidNode(node, `its body has ${body.output.length} outputs, the node ${node.output.length}`);
+    if (opset < 9 && node.input[0]) throw unsupported(node, 'sequence_lens (every sequence in the batch must have the full length)');
+    for (const name of ['directions', 'scan_input_directions', 'scan_output_directions']) {
+      if ((intsAttribute(node, name) ?? []).some((direction) => direction !== 0 && direction !== 1)) throw invalidNode(node, `${name} must be 0 or 1`);
+    }
+  },
+  device(context) {
+    const { node } = context;
+    const graph = graphAttributeOf(node, 'body');
+    const batched = context.opset < 9;
+    const own = graph.input.length + (batched ? 1 : 0);
+    const table = new VariantTable();
+    const bodyInputs: BodyInput[] = graph.input.map((value, index) => {
+      const datatype = declaredDatatype(value) ?? context.inputs[own - graph.input.length + index]?.datatype;
+      if (!datatype) throw invalidNode(node, `body input '${value.name}' has no type`);
+      return { name: value.name, datatype };
+    });
+    const body: CompiledBody = compileBody(context, table, 'body', graph, [...bodyInputs, ...outerInputs(context, own)]);
+    addCopies(table, context, [...context.outputTypes, ...bodyInputs.map((input) => input.datatype)]);
+    return {
+      kind: 'kernel', variants: table.variants,
+      plan(inputs, maxPerDimension) {
+        const program = new SubgraphProgram({ node, precision: context.precision, table }, scratchUnit(context), maxPerDimension);
+        return scanPlan({
+          node, opset: context.opset, program, body, inputs, own, batched,
+          inputTypes: bodyInputs.map((input) => input.datatype), outputTypes: context.outputTypes,
+          outer: boundOuter(inputs, own), declaredScanShapes: graph.output.map((value) => declaredShape(value)),
+        });
+      },
+    } satisfies DeviceOperator;
+  },
+};
+

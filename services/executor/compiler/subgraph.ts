@@ -1,0 +1,403 @@
+/**
+ * Subgraphs (If's branches, Loop's and Scan's body) as their parent node runs them on the GPU.
+ * A body is compiled once at load, like a model of its own whose inputs are what the parent binds
+ * (its own inputs, then the outer-scope values it reads). When the parent is planned for concrete
+ * shapes, the body is walked for the shapes and host values of that run (once per branch taken
+ * or per iteration) and its dispatches are appended to the parent's plan with their bindings
+ * rewritten: body inputs to what the parent binds, body intermediates to the parent's scratch,
+ * body host values to the parent's tables and body constants to the parent's constants. So a
+ * subgraph runs inside the single step of its parent, and the runtime knows nothing about it.
+ */
+import { datatypeOfOnnxCode, elementCount, onnxCodeOf, type Datatype } from '../../onnx/datatypes.ts';
+import { defaultOpsetVersion, type HostTensor, type ModelProto, type NodeProto } from '../../onnx/model.ts';
+import { tensorProto } from '../../onnx/builder.ts';
+import type { GraphProto, ValueInfoProto } from '../../protocol/generated/onnx/onnx.ts';
+import { failedPrecondition, NexusError } from '../../domain/errors.ts';
+import { copyDispatch, copyVariants, type KernelVariant } from '../kernels/index.ts';
+import type { BindingRef, LoadContext, NodeInput, PlannedKernel } from '../ops/index.ts';
+import { invalidNode, unsupported } from '../ops/attributes.ts';
+import { STORAGE_BYTES, storageOf, stridesOf, toStorageBytes, type StorageType } from '../tensor/index.ts';
+import type { CompiledGraph, GraphCompileOptions } from './compile-graph.ts';
+import type { Segmentation } from './segments.ts';
+import type { ShapeWalk, walkShapes } from './shape-walk.ts';
+import type { DeviceStep } from './steps.ts';
+
+/**
+ * The compiler as bodies need it. The operator registry holds If, Loop and Scan, and the compiler
+ * imports the registry, so the compiler hands itself over when it loads (compile-graph.ts)
+ * instead of being imported here: the modules form no import cycle.
+ */
+export interface SubgraphCompiler {
+  compile(model: ModelProto, options: GraphCompileOptions): CompiledGraph;
+  segmentation(graph: CompiledGraph): Segmentation;
+  walk: typeof walkShapes;
+}
+
+let compiler: SubgraphCompiler | undefined;
+
+export function provideSubgraphCompiler(provided: SubgraphCompiler): void {
+  compiler = provided;
+}
+
+function subgraphCompiler(): SubgraphCompiler {
+  if (!compiler) throw new Error('the graph compiler has not provided itself to subgraphs');
+  return compiler;
+}
+
+/** A graph-valued attribute of `node`; FAILED_PRECONDITION when it is missing. */
+export function graphAttributeOf(node: NodeProto, name: string): GraphProto {
+  const graph = node.attribute.find((attribute) => attribute.name === name)?.g;
+  if (!graph) throw invalidNode(node, `attribute '${name}' (a graph) is missing`);
+  return graph;
+}
+
+/**
+ * The names a subgraph reads from the scopes around it, in the order it first reads them: what
+ * its nodes (and the subgraphs inside them) read that it neither takes as an input, holds as an
+ * initializer nor computes.
+ */
+export function outerReferences(graph: GraphProto): string[] {
+  const defined = new Set<string>([...graph.input.map((value) => value.name), ...graph.initializer.map((tensor) => tensor.name)]);
+  for (const node of graph.node) for (const name of node.output) if (name) defined.add(name);
+  const found = new Set<string>();
+  const note = (name: string) => {
+    if (name && !defined.has(name)) found.add(name);
+  };
+  for (const node of graph.node) {
+    for (const name of node.input) note(name);
+    for (const attribute of node.attribute) for (const inner of [attribute.g, ...attribute.graphs]) if (inner) outerReferences(inner).forEach(note);
+  }
+  return [...found];
+}
+
+const GRAPH_ATTRIBUTES: Readonly<Record<string, readonly string[]>> = { If: ['then_branch', 'else_branch'], Loop: ['body'], Scan: ['body'] };
+
+/** How many inputs of a control-flow node are its own (the rest are the outer values its subgraphs read). */
+export function ownInputCount(node: NodeProto, opset: number): number {
+  if (node.opType === 'If') return 1;
+  const body = graphAttributeOf(node, 'body');
+  if (node.opType === 'Loop') return body.input.length;
+  return body.input.length + (opset < 9 ? 1 : 0);
+}
+
+/**
+ * The model with every top-level If, Loop and Scan taking the outer values its subgraphs read as
+ * extra inputs after its own. Subgraphs' own control-flow nodes get theirs when they compile.
+ */
+export function withSubgraphReferences(model: ModelProto): ModelProto {
+  const graph = model.graph!;
+  const opset = defaultOpsetVersion(model);
+  if (!graph.node.some((node) => GRAPH_ATTRIBUTES[node.opType] && isDefaultDomain(node))) return model;
+  const node = graph.node.map((entry) => {
+    const names = GRAPH_ATTRIBUTES[entry.opType];
+    if (!names || !isDefaultDomain(entry)) return entry;
+    const own = ownInputCount(entry, opset);
+    const inputs = [...entry.input.slice(0, own), ...Array.from({ length: Math.max(0, own - entry.input.length) }, () => '')];
+    const extra = new Set<string>();
+    for (const name of names) for (const reference of outerReferences(graphAttributeOf(entry, name))) extra.add(reference);
+    return { ...entry, input: [...inputs, ...extra] };
+  });
+  return { ...model, graph: { ...graph, node } };
+}
+
+const isDefaultDomain = (node: NodeProto): boolean => node.domain === '' || node.domain === 'ai.onnx';
+
+/** The datatype a subgraph value declares, if it declares one. */
+export function declaredDatatype(value: ValueInfoProto | undefined): Datatype | undefined {
+  const code = value?.type?.tensorType?.elemType;
+  if (!code) return undefined;
+  try {
+    return datatypeOfOnnxCode(code);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Operators whose output 0 has input 0's type. */
+const SAME_TYPE = new Set([
+  'Identity', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Abs', 'Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Sqrt', 'Min', 'Max', 'Sum', 'Reshape', 'Squeeze',
+  'Unsqueeze', 'Concat', 'Slice', 'Gather', 'Transpose', 'Expand', 'Tile', 'Flatten', 'MatMul', 'Gemm', 'Where',
+]);
+const BOOL_RESULT = new Set(['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or', 'Xor', 'Not', 'IsNaN', 'IsInf']);
+
+/**
+ * The type of a subgraph value that declares none (expanded functions leave Loop's scan outputs
+ * untyped), followed through its producers back to something typed: `known` gives the body's
+ * inputs and outer values. Undefined where the chain leads somewhere this does not follow.
+ */
+export function inferredDatatype(graph: GraphProto, name: string, known: ReadonlyMap<string, Datatype>, depth = 0): Datatype | undefined {
+  const found = known.get(name) ?? declaredDatatype(graph.input.find((value) => value.name === name))
+    ?? declaredDatatype(graph.output.find((value) => value.name === name) ?? graph.valueInfo.find((value) => value.name === name));
+  if (found) return found;
+  const initializer = graph.initializer.find((tensor) => tensor.name === name);
+  if (initializer) return datatypeOfOnnxCode(initializer.dataType);
+  const producer = graph.node.find((node) => node.output[0] === name);
+  if (!producer || depth > 64) return undefined;
+  const attribute = (key: string) => producer.attribute.find((entry) => entry.name === key);
+  if (producer.opType === 'Cast') return datatypeOfOnnxCode(Number(attribute('to')?.i ?? 0));
+  if (producer.opType === 'Constant') return attribute('value')?.t ? datatypeOfOnnxCode(attribute('value')!.t!.dataType) : undefined;
+  if (producer.opType === 'Shape' || producer.opType === 'Size') return 'INT64';
+  if (BOOL_RESULT.has(producer.opType)) return 'BOOL';
+  if (producer.opType === 'Where') return inferredDatatype(graph, producer.input[1], known, depth + 1);
+  if (SAME_TYPE.has(producer.opType)) return inferredDatatype(graph, producer.input[0], known, depth + 1);
+  return undefined;
+}
+
+/** The dims a subgraph value declares, when every one is a fixed size. */
+export function declaredShape(value: ValueInfoProto | undefined): number[] | undefined {
+  const dims = value?.type?.tensorType?.shape?.dim;
+  if (!dims || dims.some((dim) => dim.dimValue === undefined)) return undefined;
+  return dims.map((dim) => Number(dim.dimValue));
+}
+
+/** One input of a body as the parent binds it when the model loads. */
+export interface BodyInput {
+  readonly name: string;
+  readonly datatype: Datatype;
+  /** Known at load: the body holds it as an initializer (and folds what it computes from it). */
+  readonly constant?: HostTensor;
+}
+
+/** A body compiled at load, with what the parent needs to append its dispatches to its own plan. */
+export interface CompiledBody {
+  readonly graph: CompiledGraph;
+  /** The body's inputs in the order `runBody` binds them. */
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  /** "Loop 'loop_1' body": errors inside the body name it. */
+  readonly label: string;
+  /** "body", "then_branch": what the parent calls it. */
+  readonly what: string;
+  /** Body constant -> the parent's constant holding it. */
+  readonly constantNames: ReadonlyMap<string, string>;
+  /** Where each body step's variants start among the parent's. */
+  readonly variantOffsets: ReadonlyMap<DeviceStep, number>;
+}
+
+/**
+ * The variants of a parent that runs subgraphs: every body step's, then one copy kernel per
+ * storage type (results are copied into the parent's outputs, slices into the body's inputs).
+ */
+export class VariantTable {
+  readonly variants: KernelVariant[] = [];
+  private readonly copies = new Map<StorageType, number>();
+
+  add(variants: readonly KernelVariant[]): number {
+    const offset = this.variants.length;
+    this.variants.push(...variants);
+    return offset;
+  }
+
+  /** Adds the copy kernels of these storage types (at load: the runtime builds every pipeline then). */
+  addCopies(storages: Iterable<StorageType>): void {
+    for (const storage of storages) if (!this.copies.has(storage)) this.copies.set(storage, this.add(copyVariants(storage)));
+  }
+
+  copyOffset(storage: StorageType): number {
+    const offset = this.copies.get(storage);
+    if (offset === undefined) throw new Error(`no copy kernel for ${storage} was added at load`);
+    return offset;
+  }
+}
+
+/**
+ * Compiles `graph` as a model whose inputs are `inputs` (constants become initializers), with
+ * `prelude` nodes run first, and registers its constants and variants with the parent. Refuses
+ * a body that reads back values it computes on the GPU, or whose outputs' shapes the GPU decides.
+ */
+export function compileBody(
+  context: LoadContext, table: VariantTable, what: string, graph: GraphProto, inputs: readonly BodyInput[], prelude: readonly NodeProto[] = [],
+): CompiledBody {
+  const label = `${context.node.opType} '${context.node.name}' ${what}`;
+  const model: ModelProto = {
+    irVersion: 8, opsetImport: [{ domain: '', version: context.opset }], producerName: 'subgraph', producerVersion: '', domain: '',
+    modelVersion: 1, docString: '', metadataProps: [],
+    graph: {
+      name: `${context.node.name}/${what}`, docString: '', valueInfo: [],
+      node: [...prelude, ...graph.node],
+      initializer: [
+        ...graph.initializer,
+        ...inputs.filter((input) => input.constant).map((input) => tensorProto(input.name, input.constant!.datatype, input.constant!.shape, input.constant!.data)),
+      ],
+      input: inputs.filter((input) => !input.constant).map((input) => typedValue(input.name, input.datatype, graph.input.find((value) => value.name === input.name))),
+      output: graph.output.map((value) => typedValue(value.name, declaredDatatype(value) ?? 'FP32', value)),
+    },
+  };
+  let compiled: CompiledGraph;
+  try {
+    compiled = subgraphCompiler().compile(model, { precision: context.precision, traits: context.traits });
+  } catch (error) {
+    if (error instanceof NexusError) throw new NexusError(error.code, `${label}: ${error.message}`, { cause: error });
+    throw error;
+  }
+  if (subgraphCompiler().segmentation(compiled).segments.length > 1) {
+    throw unsupported(context.node, `a ${what} that reads back on the host values it computes on the GPU (a subgraph runs as one step of its parent)`);
+  }
+  const constantNames = new Map<string, string>();
+  for (const [name, tensor] of compiled.constants) constantNames.set(name, context.addConstant(`${what}/${name}`, tensor));
+  const variantOffsets = new Map<DeviceStep, number>();
+  for (const step of compiled.steps) {
+    if (step.kind !== 'device') continue;
+    if (step.operator.deviceShaped?.length) throw unsupported(context.node, `a ${what} holding ${step.label}, whose output shape the GPU decides`);
+    variantOffsets.set(step, table.add(step.operator.variants));
+  }
+  return { graph: compiled, inputs: inputs.map((input) => input.name), outputs: graph.output.map((value) => value.name), label, what, constantNames, variantOffsets };
+}
+
+function typedValue(name: string, datatype: Datatype, declared: ValueInfoProto | undefined): ValueInfoProto {
+  const dims = declared?.type?.tensorType?.shape?.dim ?? [];
+  return {
+    name, docString: '',
+    type: { denotation: '', tensorType: { elemType: onnxCodeOf(datatype), shape: { dim: dims.map((dim) => ({ ...dim })) } } },
+  };
+}
+
+/** A value while a parent's plan is built: its shape, its value when the host knows it, and where its bytes are. */
+export interface BoundValue extends NodeInput {
+  readonly ref: BindingRef;
+}
+
+/** The parent a program is assembled for. */
+export interface ProgramContext {
+  readonly node: NodeProto;
+  readonly precision: LoadContext['precision'];
+  readonly table: VariantTable;
+}
+
+/** The plan of a parent that runs subgraphs, as it is assembled. */
+export class SubgraphProgram {
+  readonly dispatches: PlannedKernel[] = [];
+  readonly scratch: number[] = [];
+  readonly tables: Uint32Array[] = [];
+  /** Dispatches at most, so that an unrolled loop cannot build a plan without end. */
+  static readonly MAX_DISPATCHES = 65_536;
+
+  private readonly context: ProgramContext;
+  /** Bytes of one scratch element: the storage of the parent's output 0 (plan-layout sizes scratch so). */
+  private readonly scratchElementBytes: number;
+  private readonly maxPerDimension: number;
+
+  constructor(context: ProgramContext, scratchElementBytes: number, maxPerDimension: number) {
+    this.context = context;
+    this.scratchElementBytes = scratchElementBytes;
+    this.maxPerDimension = maxPerDimension;
+  }
+
+  /** Fresh scratch for a value of `shape` and `datatype`. */
+  scratchFor(shape: readonly number[], datatype: Datatype): BindingRef {
+    return this.scratchBytes(elementCount(shape) * STORAGE_BYTES[storageOf(datatype, this.context.precision)]);
+  }
+
+  private scratchBytes(bytes: number): BindingRef {
+    this.scratch.push(Math.max(1, Math.ceil(bytes / this.scratchElementBytes)));
+    return { scratch: this.scratch.length - 1 };
+  }
+
+  /** A host value as a table the dispatches bind (its bytes as the GPU stores them). */
+  tableFor(tensor: HostTensor, name: string): BindingRef {
+    const bytes = toStorageBytes(tensor, storageOf(tensor.datatype, this.context.precision), name);
+    const words = new Uint32Array(Math.ceil(bytes.byteLength / 4));
+    new Uint8Array(words.buffer).set(bytes);
+    this.tables.push(words);
+    return { table: this.tables.length - 1 };
+  }
+
+  /**
+   * Copies `shape` elements of `datatype` read at `inStrides` from `inOffset` in `from` to
+   * `outStrides` from `outOffset` in `to`.
+   */
+  copy(datatype: Datatype, from: BindingRef, to: BindingRef, shape: readonly number[], layout: {
+    inStrides?: readonly number[]; outStrides?: readonly number[]; inOffset?: number; outOffset?: number;
+  } = {}): void {
+    if (elementCount(shape) === 0) return;
+    const contiguous = stridesOf(shape);
+    const dispatch = copyDispatch({
+      shape, inStrides: layout.inStrides ?? contiguous, outStrides: layout.outStrides ?? contiguous, inOffset: layout.inOffset ?? 0, outOffset: layout.outOffset ?? 0,
+    }, this.maxPerDimension);
+    const offset = this.context.table.copyOffset(storageOf(datatype, this.context.precision));
+    this.push({ ...dispatch, variant: offset + (dispatch.variant ?? 0), bindings: [from, to] });
+  }
+
+  push(kernel: PlannedKernel): void {
+    if (this.dispatches.length >= SubgraphProgram.MAX_DISPATCHES) {
+      throw failedPrecondition(`${this.context.node.opType} '${this.context.node.name}': its subgraphs unroll to more than ${SubgraphProgram.MAX_DISPATCHES} dispatches`);
+    }
+    this.dispatches.push(kernel);
+  }
+
+  /**
+   * Walks `body` for `inputs` (in the body's input order) and appends its dispatches; returns
+   * its outputs. FAILED_PRECONDITION when the body reads on the host a value only the GPU knows.
+   */
+  runBody(body: CompiledBody, inputs: readonly BoundValue[]): BoundValue[] {
+    const { graph } = body;
+    const shapes = new Map<string, readonly number[]>();
+    const values = new Map<string, HostTensor>(graph.constants);
+    const refs = new Map<string, BindingRef>();
+    for (const [name, tensor] of graph.constants) {
+      shapes.set(name, tensor.shape);
+      refs.set(name, { value: body.constantNames.get(name)! });
+    }
+    body.inputs.forEach((name, index) => {
+      if (graph.constants.has(name)) return;
+      const input = inputs[index];
+      shapes.set(name, input.shape);
+      refs.set(name, input.ref);
+      if (input.value) values.set(name, input.value);
+    });
+    for (const name of subgraphCompiler().segmentation(graph).hostReadInputs) {
+      if (!values.has(name)) throw unsupported(this.context.node, `a ${body.what} that reads '${name}' on the host while it is computed on the GPU`);
+    }
+    let walk: ShapeWalk;
+    try {
+      walk = subgraphCompiler().walk(graph.steps, graph.constants, shapes, this.maxPerDimension, undefined, { shapes, values, start: 0, end: graph.steps.length });
+    } catch (error) {
+      if (error instanceof NexusError) throw new NexusError(error.code, `${body.label}: ${error.message}`, { cause: error });
+      throw error;
+    }
+    const refOf = (name: string | undefined): BindingRef => {
+      if (!name) return { placeholder: true };
+      let ref = refs.get(name);
+      if (!ref) {
+        const value = walk.values.get(name);
+        if (!value) throw new Error(`${body.label}: value '${name}' has no storage`);
+        ref = this.tableFor(value, name);
+        refs.set(name, ref);
+      }
+      return ref;
+    };
+    for (const step of graph.steps) {
+      if (step.kind !== 'device') continue;
+      const plan = walk.plans.get(step)!;
+      if (step.operator.kind === 'alias') {
+        refs.set(step.outputs[0], refOf(step.inputs[0]));
+        continue;
+      }
+      step.outputs.forEach((name, output) => {
+        if (name && plan.outputShapes[output]) refs.set(name, this.scratchFor(plan.outputShapes[output], graph.datatypes.get(name)!));
+      });
+      const unit = STORAGE_BYTES[storageOf(graph.datatypes.get(step.outputs[0])!, this.context.precision)];
+      const stepScratch = (plan.scratch ?? []).map((count) => this.scratchBytes(count * unit));
+      const tableOffset = this.tables.length;
+      this.tables.push(...(plan.tables ?? []));
+      const variant = body.variantOffsets.get(step)!;
+      for (const kernel of plan.dispatches) {
+        const bindings = kernel.bindings.map((binding): BindingRef => {
+          if ('input' in binding) return refOf(step.inputs[binding.input]);
+          if ('output' in binding) return refOf(step.outputs[binding.output]);
+          if ('value' in binding) return { value: body.constantNames.get(binding.value) ?? binding.value };
+          if ('scratch' in binding) return stepScratch[binding.scratch];
+          if ('table' in binding) return { table: tableOffset + binding.table };
+          if ('dims' in binding) throw new Error(`${step.label}: device-shaped outputs are refused at load`);
+          return binding;
+        });
+        this.push({ ...kernel, variant: variant + (kernel.variant ?? 0), bindings });
+      }
+    }
+    return body.outputs.map((name) => {
+      const shape = walk.shapes.get(name);
+      if (!shape) throw new Error(`${body.label}: output '${name}' has no shape`);
+      return { shape, value: walk.values.get(name), ref: refOf(name) };
+    });
+  }
+}
