@@ -269,6 +269,14 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   QLinearMatMul: [10, 21],
   ConvInteger: [10],
   QLinearConv: [10],
+  // signal: DFT-20 moved axis from an attribute to its third input (default -2); the windows and
+  // MelWeightMatrix have not changed since 17.
+  DFT: [17, 20],
+  STFT: [17],
+  HannWindow: [17],
+  HammingWindow: [17],
+  BlackmanWindow: [17],
+  MelWeightMatrix: [17],
   // losses (host), and host operators: 22 only added bfloat16 / float16 types; Hardmax-13 took
   // one axis where 1 and 11 coerced the input to 2-D at it (the spec reads the version).
   NegativeLogLikelihoodLoss: [12, 13, 22],

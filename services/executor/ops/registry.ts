@@ -39,6 +39,8 @@ import { contribSpec } from './contrib/registry.ts';
 import { simplifiedLayerNormSpec } from './contrib/normalization.ts';
 import { tfIdfVectorizerSpec } from './tfidf.ts';
 import { topKSpec } from './topk.ts';
+import { dftSpec, stftSpec } from './signal.ts';
+import { melWeightMatrixSpec, WINDOW_OPS, windowSpec } from './signal-windows.ts';
 import { globalLpPoolSpec, lpPoolSpec } from './window-nd.ts';
 import { meanSpec, sumSpec } from './variadic.ts';
 import {
@@ -131,6 +133,10 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['QLinearMatMul', qLinearMatMulSpec],
   ['ConvInteger', convIntegerSpec],
   ['QLinearConv', qLinearConvSpec],
+  ['DFT', dftSpec],
+  ['STFT', stftSpec],
+  ...WINDOW_OPS.map((op) => [op, windowSpec(op)] as [string, OperatorSpec]),
+  ['MelWeightMatrix', melWeightMatrixSpec],
   ['NegativeLogLikelihoodLoss', negativeLogLikelihoodLossSpec],
   ['SoftmaxCrossEntropyLoss', softmaxCrossEntropyLossSpec],
   ['Hardmax', hardmaxSpec],
