@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainIrisModel } from '../../services/examples/iris/train.ts';
+import { GraphBuilder } from '../../services/onnx/builder.ts';
 import { buildResNetStyle, buildTransformerEncoder, type ExampleModel } from '../../services/examples/models/index.ts';
 import { ExecutorStream, registryRecord } from '../executor/service/executor-stream.ts';
 import { fp32Contents, startCluster, type Cluster } from './harness.ts';
@@ -19,7 +20,14 @@ beforeAll(async () => {
   cluster = await startCluster({ policy: { maxBatchSize: MAX_BATCH_SIZE, maxQueueDelayMs: 0, maxQueueSize: 1024 } });
   await cluster.store('iris', trainIrisModel().onnx);
   for (const example of examples) await cluster.store(example.name.replaceAll('_', '-'), example.onnx);
+  await cluster.store('resize-by-input', resizeByInput());
 }, 120_000);
+
+/** A Resize whose scales come with each request: zeros are no valid input for it. */
+function resizeByInput(): Uint8Array {
+  return new GraphBuilder('resize_by_input').input('x', 'FP32', [1, 1, 2, 4]).input('scales', 'FP32', [4])
+    .node('Resize', ['x', '', 'scales'], ['y'], { mode: 'nearest' }).output('y', 'FP32', [-1, -1, -1, -1]).toBytes({ opset: 13 });
+}
 
 afterAll(() => cluster?.stop());
 
@@ -38,6 +46,19 @@ describe('warm-up', () => {
       expect(performance.now() - started, `first request of ${rows} rows`).toBeLessThan(500);
     }
     expect(await pipelinesBuilt()).toBe(before);
+  });
+
+  it('loads a model that cannot run on zeros unwarmed, and it answers', async () => {
+    await cluster.waitUntilReady('resize-by-input');
+    const response = await cluster.infer({
+      modelName: 'resize-by-input',
+      inputs: [
+        { name: 'x', datatype: 'FP32', shape: [1, 1, 2, 4], parameters: {}, contents: fp32Contents([1, 2, 3, 4, 5, 6, 7, 8]) },
+        { name: 'scales', datatype: 'FP32', shape: [4], parameters: {}, contents: fp32Contents([1, 1, 1, 0.5]) },
+      ],
+    });
+    expect(response.outputs[0].shape).toEqual([1, 1, 2, 2]);
+    expect(response.outputs[0].contents?.fp32Contents).toEqual([1, 3, 5, 7]);
   });
 
   it.each(examples.map((example) => [example.name, example] as const))(

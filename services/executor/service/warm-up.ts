@@ -89,11 +89,18 @@ export interface WarmUpResult {
   readonly warmed: number;
   /** Largest activation bytes of any warm-up batch (the largest batch's, normally). */
   readonly peakActivationBytes: number;
+  /**
+   * Why no batch size ran, when the model refused zeros at every one (INVALID_ARGUMENT): its
+   * inputs are values that decide shapes or indices (Resize's scales, Slice's starts, TopK's K),
+   * for which zeros are no valid input. The load goes on unwarmed; the first request plans.
+   */
+  readonly skipped?: string;
 }
 
 /**
  * Runs the plan on `model`. A batch size the model refuses as INVALID_ARGUMENT (a graph whose
- * "variable" batch dim is really fixed) is skipped; any other failure fails the warm-up.
+ * "variable" batch dim is really fixed, or inputs for which zeros are invalid) is skipped; any
+ * other failure fails the warm-up.
  */
 export async function runWarmUp(model: CompiledModel, plan: WarmUpPlan | undefined): Promise<WarmUpResult> {
   if (!plan) return { warmed: 0, peakActivationBytes: 0 };
@@ -111,6 +118,6 @@ export async function runWarmUp(model: CompiledModel, plan: WarmUpPlan | undefin
       firstRefusal ??= coded;
     }
   }
-  if (warmed === 0 && firstRefusal) throw firstRefusal;
+  if (warmed === 0 && firstRefusal) return { warmed, peakActivationBytes, skipped: `zeros are no valid input: ${firstRefusal.message}` };
   return { warmed, peakActivationBytes };
 }
