@@ -47,6 +47,10 @@ function originalCoordinate(transform: CoordinateTransform, x: number, axis: Axi
     case 'asymmetric': return f(x / scale);
     case 'pytorch_half_pixel': return outLength > 1 ? f(f(f(x + 0.5) / scale) - 0.5) : 0;
     case 'tf_half_pixel_for_nn': return f(f(x + 0.5) / scale);
+    // length_resized is the output's length, an integer, as the spec's text defines it and
+    // onnxruntime, OpenVINO and DirectML compute it. ONNX's Python reference divides by
+    // scale * length - 1 instead, which only differs when that product is fractional (its two
+    // test_resize_downsample_scales_*_align_corners cases, which onnxruntime excludes too).
     case 'align_corners': return outLength === 1 ? 0 : f(f(x * f(inLength - 1)) / f(outLength - 1));
     case 'tf_crop_and_resize':
       // The second branch is computed in double there (0.5 is a double literal), then narrowed.
