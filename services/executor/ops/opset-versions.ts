@@ -291,6 +291,8 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   RNN: [v(1, dropOutputSequence), 7, 14, 22],
   GRU: [v(1, dropOutputSequence), v(3, dropOutputSequence), 7, 14, 22],
   LSTM: [v(1, dropOutputSequence), 7, 14, 22],
+  // sampling: GridSample-20 renamed bilinear / bicubic to linear / cubic and added volumes (refused), 22 types only.
+  GridSample: [16, 20, 22],
 };
 
 /** The operators the table lists. */

@@ -23,6 +23,7 @@ import { groupNormSpec, instanceNormSpec, meanVarianceNormSpec, rmsNormSpec } fr
 import { globalPoolSpec, poolSpec } from './pool.ts';
 import { REDUCE_OP_OF, reduceSpec } from './reduce.ts';
 import { gruSpec, lstmSpec, rnnSpec } from './recurrent.ts';
+import { gridSampleSpec } from './grid-sample.ts';
 import { resizeSpec } from './resize.ts';
 import { EXTRA_REDUCTIONS, extraReductionSpec } from './reduce-extra.ts';
 import { scatterElementsSpec, scatterNdSpec } from './scatter.ts';
@@ -147,6 +148,7 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['RNN', rnnSpec],
   ['GRU', gruSpec],
   ['LSTM', lstmSpec],
+  ['GridSample', gridSampleSpec],
   ['If', ifSpec],
   ['Loop', loopSpec],
   ['Scan', scanSpec],

@@ -1,0 +1,37 @@
+/**
+ * Sampling kernels: shaders/sampling/grid_sample.wgsl (GridSample), roi_align.wgsl (RoiAlign)
+ * and max_unpool.wgsl (MaxUnpool), one invocation per output element.
+ */
+import type { StorageType } from '../tensor/index.ts';
+import { planeGrid } from './elementwise.ts';
+import { UniformWriter, type Dispatch, type KernelVariant } from './kernel.ts';
+
+const WORKGROUP_SIZE = 64;
+
+const grid = (planes: number, planeSize: number, maxPerDimension: number): [number, number, number] =>
+  (planes === 0 || planeSize === 0 ? [0, 1, 1] : planeGrid(planes, planeSize, WORKGROUP_SIZE, maxPerDimension));
+
+export const GRID_SAMPLE_MODES = ['nearest', 'linear', 'cubic'] as const;
+export type GridSampleMode = typeof GRID_SAMPLE_MODES[number];
+export const GRID_SAMPLE_PADDINGS = ['zeros', 'border', 'reflection'] as const;
+export type GridSamplePadding = typeof GRID_SAMPLE_PADDINGS[number];
+
+/** Bindings: x, grid, output, params. */
+export function gridSampleVariant(type: StorageType, mode: GridSampleMode, padding: GridSamplePadding): KernelVariant {
+  return {
+    shader: 'sampling/grid_sample.wgsl',
+    types: { T: type },
+    constants: { MODE: GRID_SAMPLE_MODES.indexOf(mode), PADDING: GRID_SAMPLE_PADDINGS.indexOf(padding), WORKGROUP_SIZE },
+    bindings: ['read-only-storage', 'read-only-storage', 'storage', 'uniform'],
+  };
+}
+
+/** x [N, C, H, W] sampled at grid [N, H_out, W_out, 2]. */
+export function gridSampleDispatch(xShape: readonly number[], outH: number, outW: number, alignCorners: boolean, maxPerDimension: number): Dispatch {
+  const [batch, channels, inH, inW] = xShape;
+  const planes = batch * channels;
+  return {
+    workgroups: grid(planes, outH * outW, maxPerDimension),
+    uniforms: new UniformWriter(24).u32(planes).u32(channels).u32(inH).u32(inW).u32(outH * outW).u32(alignCorners ? 1 : 0).finish(),
+  };
+}
