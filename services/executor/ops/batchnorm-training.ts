@@ -56,7 +56,7 @@ function cpuBatchNormTraining(context: CpuContext): HostTensor[] {
   reserve(context, shape, context.outputTypes[0]);
   const outputs = [store(context.outputTypes[0], shape, y)];
   const running = [[inputMean, mean], [inputVariance, variance]] as const;
-  running.slice(0, context.node.output.length - 1).forEach(([previous, batchValue], index) => {
+  running.forEach(([previous, batchValue], index) => {
     const updated = Float64Array.from(batchValue, (value, c) => previous[c] * momentum + value * (1 - momentum));
     reserve(context, [channels], context.outputTypes[1 + index]);
     outputs.push(store(context.outputTypes[1 + index], [channels], updated));
@@ -67,7 +67,8 @@ function cpuBatchNormTraining(context: CpuContext): HostTensor[] {
 export const batchNormTrainingSpec: OperatorSpec = {
   attributes: ['epsilon', 'momentum', 'training_mode'],
   inputs: [5, 5],
-  outputs: [1, 3],
+  // ONNX requires all three in training mode; '' leaves one unnamed.
+  outputs: [3, 3],
   computesEveryOutput: true,
   types({ node, inputTypes }) {
     const type = inputTypes[0] ?? 'FP32';
