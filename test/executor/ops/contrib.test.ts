@@ -2,7 +2,8 @@
  * The com.microsoft contrib operators against onnxruntime's CPU provider (which implements them)
  * on fresh random inputs: the Gelu family, the Skip* and Simplified layer normalizations with
  * their optional outputs, FusedMatMul's transposes and alpha, Attention (packed weights, raw 2-D
- * and 3-D masks, unidirectional, attention_bias, unequal V width) and MultiHeadAttention. BiasAdd
+ * and 3-D masks, right / left padding positions, unidirectional, attention_bias, unequal V width)
+ * and MultiHeadAttention. BiasAdd
  * and BiasSoftmax, which ORT's CPU provider lacks, against ORT running the default-domain graph
  * their definition spells out. Sizes are odd (no tile multiples); refusals name domain, operator
  * and node.
@@ -128,6 +129,13 @@ describe('Attention', () => {
   it('a raw (batch, total_length) mask', () => check(base({ inputs: [mask([batch, length])], nodeInputs: ['x', 'w', 'b', 'mask'] })));
   it('a raw (batch, length, total_length) mask and unidirectional', () => check(base({
     inputs: [mask([batch, length, length])], nodeInputs: ['x', 'w', 'b', 'mask'], attributes: { num_heads: 4, unidirectional: 1 },
+  })));
+  it('right padding: mask_index (batch) of end positions, some past the end', () => check(base({
+    inputs: [{ name: 'mask', shape: [batch], datatype: 'INT32', fill: (s) => randomIntegers(s, 0, length + 2, 'INT32') }], nodeInputs: ['x', 'w', 'b', 'mask'],
+  })));
+  it('left and right padding: mask_index (2 * batch) of ends then starts, with unidirectional', () => check(base({
+    inputs: [{ name: 'mask', shape: [2 * batch], datatype: 'INT32', fill: (s) => randomIntegers(s, 0, length, 'INT32') }], nodeInputs: ['x', 'w', 'b', 'mask'],
+    attributes: { num_heads: 4, unidirectional: 1 },
   })));
   it('unidirectional with attention_bias and a custom scale', () => check(base({
     inputs: [fp('attention_bias', [1, 4, length, length])], nodeInputs: ['x', 'w', 'b', '', '', 'attention_bias'], attributes: { num_heads: 4, unidirectional: 1, scale: float(0.3) },

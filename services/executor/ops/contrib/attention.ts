@@ -5,15 +5,15 @@
  *     packed bias) directly. Then per head (Dq = num_heads * H):
  *       scores = scale * Q K^T (scale 1 / sqrt(H) by default) + mask + attention_bias
  *       output = Softmax(scores) V, heads merged back into [B, S, Dv]
- *   mask: ORT's raw masks, (batch, total_length) or (batch, length, total_length) int32, where a
- *   value <= 0 adds mask_filter_value (-10000 by default); unidirectional makes every score above
- *   the diagonal the lowest float (no weight, whatever the mask), as ORT's CPU kernel does.
+ *   mask: an int32 raw mask or padding positions (attention-mask.ts) adds mask_filter_value
+ *   (-10000 by default) where a key is masked; unidirectional makes every score above the
+ *   diagonal the lowest float (no weight, whatever the mask), as ORT's CPU kernel does.
  * The heads are strided views: Q and K are read through permutations by the scores MatMul, V by
  * the context MatMul, and one Transpose merges the heads into the output.
  */
 import { failedPrecondition, invalidArgument } from '../../../domain/errors.ts';
 import type { HostTensor } from '../../../onnx/model.ts';
-import { binaryDispatch, binaryVariant, BINARY_OPS, IDENTITY, UNARY_OPS, unaryDispatch, unaryVariant, type UnaryFunction } from '../../kernels/index.ts';
+import { binaryDispatch, binaryVariant, BINARY_OPS, IDENTITY, UNARY_OPS, type UnaryFunction } from '../../kernels/index.ts';
 import { product, toStorageBytes } from '../../tensor/index.ts';
 import { attributeOf, booleanAttribute, floatAttribute, intAttribute, intsAttribute, invalidNode, unsupported } from '../attributes.ts';
 import type { DeviceOperator, LoadContext, NodeInput, OperatorSpec } from '../contract.ts';
@@ -22,7 +22,8 @@ import { binarySpec } from '../elementwise.ts';
 import { matMulSpec } from '../gemm-conv.ts';
 import { required } from '../parameters.ts';
 import { softmaxSpec } from '../softmax.ts';
-import { constantFloats, fp32, inputStorage, outputStorage, sameAsInput } from '../spec-parts.ts';
+import { constantFloats, fp32, outputStorage, sameAsInput } from '../spec-parts.ts';
+import { maskTermOperator } from './attention-mask.ts';
 import { createComposite, intAttr, intsAttr, type Composite, type Value } from './composite.ts';
 
 const addSpec = binarySpec('Add');
@@ -49,18 +50,6 @@ function headsView(program: Composite, value: Value, heads: number, what: string
     if (shape.length !== 3 || shape[2] % heads !== 0) throw invalidArgument(`attention ${what} has shape [${shape}]; it must be [batch, length, num_heads * head_size] with num_heads=${heads}`);
     return [shape[0], shape[1], heads, shape[2] / heads];
   });
-}
-
-/** An element-wise function over stage input 0 into a new tensor of the node's output type (a mask's int32 values read as floats). */
-function unaryOperator(context: LoadContext, fromStorage: ReturnType<typeof inputStorage>, fn: UnaryFunction): DeviceOperator {
-  return {
-    kind: 'kernel',
-    variants: [unaryVariant(fromStorage, outputStorage(context), 'float')],
-    plan(inputs, maxPerDimension) {
-      const shape = [...required(inputs, 0).shape];
-      return { outputShapes: [shape], dispatches: [{ ...unaryDispatch(product(shape), fn, maxPerDimension), bindings: [{ input: 0 }, { output: 0 }] }] };
-    },
-  };
 }
 
 /** The lowest finite value of each float storage: what a causally masked score becomes. */
@@ -116,17 +105,9 @@ function attentionCore(program: Composite, context: LoadContext, problem: Attent
     scores = sum;
   };
   if (problem.mask !== undefined) {
-    const maskShape = (shape: readonly number[]) => {
-      if (shape.length === 2) return [shape[0], 1, 1, shape[1]];
-      if (shape.length === 3) return [shape[0], 1, shape[1], shape[2]];
-      throw failedPrecondition(`operator '${context.node.opType}' (node '${context.node.name}') is not supported with a mask of shape [${shape}] (raw masks (batch, total_length) and (batch, length, total_length) only)`);
-    };
-    // (mask > 0 ? 0 : filter) = filter - filter * clip(mask, 0, 1) for integer masks.
-    const kept = program.temp();
-    program.kernel(unaryOperator(context, inputStorage(context, problem.mask), { op: UNARY_OPS.Clip, alpha: 0, beta: 1 }), [program.input(problem.mask)], [kept]);
-    const bias = program.temp();
-    program.kernel(unaryOperator(context, outputStorage(context), scaleBy(-problem.maskFilter, problem.maskFilter)), [kept], [bias]);
-    add(program.view(bias, maskShape));
+    const term = program.temp();
+    program.kernel(maskTermOperator(context, problem.mask, problem.maskFilter), [program.input(problem.mask), scores], [term]);
+    add(term);
   }
   if (problem.causal) {
     const masked = program.temp();
