@@ -17,7 +17,7 @@ import { ErrorCode, failedPrecondition, NexusError } from '../../domain/errors.t
 import {
   bindingTarget, bufferBytes, planLayout, segmentationOf, storageType, type CompiledGraph, type DeviceStep, type PlanLayout, type SegmentReadback,
 } from '../compiler/index.ts';
-import type { CachedPipeline } from '../gpu/index.ts';
+import { expectGpuWork, type CachedPipeline } from '../gpu/index.ts';
 import { fromStorageBytes, STORAGE_BYTES, toNumbers, toStorageBytes, type StorageType } from '../tensor/index.ts';
 import { LruCache } from './plan-cache.ts';
 
@@ -330,12 +330,8 @@ export async function runExecutionPlan(
   for (;;) {
     const bytes = await submit(resources, plan, timer);
     peakBytes += plan.peakBytes;
-    if (timer) {
-      const [begin, end] = new BigUint64Array(bytes, 0, 2);
-      gpuNs = gpuNs !== undefined && end >= begin && begin > 0n ? gpuNs + Number(end - begin) : undefined;
-    } else {
-      gpuNs = undefined;
-    }
+    const passNs = timer ? passNanoseconds(bytes) : undefined;
+    gpuNs = gpuNs !== undefined && passNs !== undefined ? gpuNs + passNs : undefined;
     // slice() copies: the mapped range is detached on unmap.
     const read = (output: DeviceOutput) =>
       fromStorageBytes(bytes.slice(output.readbackOffset, output.readbackOffset + output.byteLength), output.storage, output.datatype, output.shape);
@@ -362,45 +358,94 @@ export async function runExecutionPlan(
   }
 }
 
-/** Encodes and submits one plan (its dispatches in one timed pass, then its read-back copies) and maps its read-back buffer. */
+/**
+ * Encodes and submits one plan (its dispatches in one timed pass, then its read-back copies) and
+ * maps its read-back buffer. How long the GPU work took is kept for the plan, so the next run of
+ * it can tell the device how long it will wait (expectGpuWork).
+ */
 async function submit(resources: PlanResources, plan: ExecutionPlan, timer: PassTimer | undefined): Promise<ArrayBuffer> {
   const { device, label } = resources;
+  const encoding = encodingOf(resources, plan, timer);
   // Encoding mistakes surface at submit as validation errors; this scope holds only this batch.
   device.pushErrorScope('validation');
-  device.queue.submit([encode(resources, plan, timer)]);
+  device.queue.submit([encode(resources, plan, encoding, timer)]);
+  const start = performance.now();
+  expectGpuWork(encoding.expectedMs);
   const validation = device.popErrorScope();
   const mapping = plan.readback.mapAsync(GPUMapMode.READ);
   const [validationError, mapped] = await Promise.allSettled([validation, mapping]);
+  const waitMs = performance.now() - start;
   const problem = validationError.status === 'fulfilled' ? validationError.value : validationError.reason;
   if (problem || mapped.status === 'rejected') {
     if (mapped.status === 'fulfilled') plan.readback.unmap();
     const reason = problem ?? (mapped as PromiseRejectedResult).reason;
     throw new NexusError(ErrorCode.INTERNAL, `${label}: GPU batch failed: ${(reason as Error).message}`, { cause: reason });
   }
-  return plan.readback.getMappedRange();
+  const bytes = plan.readback.getMappedRange();
+  // The pass's own time where measured: the wait includes how late its end was noticed, which
+  // depends on how the wait polled.
+  const passNs = timer ? passNanoseconds(bytes) : undefined;
+  encoding.expectedMs = passNs === undefined ? waitMs : passNs / 1e6;
+  return bytes;
 }
 
-function encode(resources: PlanResources, plan: ExecutionPlan, timer: PassTimer | undefined): GPUCommandBuffer {
-  const { device, label } = resources;
-  const encoder = device.createCommandEncoder({ label });
-  const passDescriptor: GPUComputePassDescriptor = { label };
+/** The compute pass's time from the two timestamps at the front of the read-back; undefined when they are not usable. */
+function passNanoseconds(bytes: ArrayBuffer): number | undefined {
+  const [begin, end] = new BigUint64Array(bytes, 0, 2);
+  return end >= begin && begin > 0n ? Number(end - begin) : undefined;
+}
+
+/** What encoding a plan needs beyond its dispatches, worked out on its first run and kept. */
+interface PlanEncoding {
+  readonly passDescriptor: GPUComputePassDescriptor;
+  /** A dispatch's pipeline, or undefined where it is the pipeline of the dispatch before (set once). */
+  readonly pipelines: ReadonlyArray<GPUComputePipeline | undefined>;
+  /** The read-back copies after the pass: source, offset in the read-back buffer, bytes. */
+  readonly copies: ReadonlyArray<readonly [GPUBuffer, number, number]>;
+  /** How long the last run's GPU work took: its pass (timestamps) or else its wait, submitted to mapped; 0 before the first. */
+  expectedMs: number;
+}
+
+const encodings = new WeakMap<ExecutionPlan, PlanEncoding>();
+
+/**
+ * Encoding one batch is JavaScript calls into Dawn, one per command, on the critical path of
+ * every run (WebGPU command buffers cannot be submitted twice): so the pass descriptor and the
+ * list of copies are built once per plan, and a pipeline is set only when it changes.
+ */
+function encodingOf(resources: PlanResources, plan: ExecutionPlan, timer: PassTimer | undefined): PlanEncoding {
+  let encoding = encodings.get(plan);
+  if (encoding) return encoding;
+  const passDescriptor: GPUComputePassDescriptor = { label: resources.label };
   if (timer) passDescriptor.timestampWrites = { querySet: timer.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 };
-  const pass = encoder.beginComputePass(passDescriptor);
-  for (const dispatch of plan.dispatches) {
-    pass.setPipeline(dispatch.pipeline);
+  const pipelines = plan.dispatches.map((dispatch, index) =>
+    (index > 0 && plan.dispatches[index - 1].pipeline === dispatch.pipeline ? undefined : dispatch.pipeline));
+  const copies = [...plan.outputs, ...plan.readValues, ...plan.readDims]
+    .filter((output): output is DeviceOutput => output.kind === 'device' && output.byteLength > 0)
+    .map((output) => [output.source, output.readbackOffset, output.byteLength] as const);
+  encoding = { passDescriptor, pipelines, copies, expectedMs: 0 };
+  encodings.set(plan, encoding);
+  return encoding;
+}
+
+function encode(resources: PlanResources, plan: ExecutionPlan, encoding: PlanEncoding, timer: PassTimer | undefined): GPUCommandBuffer {
+  const encoder = resources.device.createCommandEncoder({ label: resources.label });
+  const pass = encoder.beginComputePass(encoding.passDescriptor);
+  const { dispatches } = plan;
+  for (let index = 0; index < dispatches.length; index++) {
+    const dispatch = dispatches[index];
+    const pipeline = encoding.pipelines[index];
+    if (pipeline) pass.setPipeline(pipeline);
     pass.setBindGroup(0, dispatch.bindGroup);
-    pass.dispatchWorkgroups(...dispatch.workgroups);
+    const [x, y, z] = dispatch.workgroups;
+    pass.dispatchWorkgroups(x, y, z);
   }
   pass.end();
   if (timer) {
     encoder.resolveQuerySet(timer.querySet, 0, 2, timer.resolveBuffer, 0);
     encoder.copyBufferToBuffer(timer.resolveBuffer, 0, plan.readback, 0, TIMESTAMP_BYTES);
   }
-  for (const output of [...plan.outputs, ...plan.readValues, ...plan.readDims]) {
-    if (output.kind === 'device' && output.byteLength > 0) {
-      encoder.copyBufferToBuffer(output.source, 0, plan.readback, output.readbackOffset, output.byteLength);
-    }
-  }
+  for (const [source, offset, size] of encoding.copies) encoder.copyBufferToBuffer(source, 0, plan.readback, offset, size);
   return encoder.finish();
 }
 
