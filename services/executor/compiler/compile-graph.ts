@@ -11,6 +11,7 @@ import type { Precision } from '../tensor/index.ts';
 import { DEFAULT_COMPILE_BUDGETS, type CompileBudgets } from './compile-budgets.ts';
 import { provideSubgraphCompiler, withSubgraphReferences } from './subgraph.ts';
 import { checkTensorSignature, withoutSequences } from './sequences.ts';
+import { withConstantIfsInlined } from './inline-if.ts';
 import { fuseGraph } from './fusion.ts';
 import type { Graph } from './graph.ts';
 import { placeModel } from './placement.ts';
@@ -54,7 +55,7 @@ export interface GraphCompileOptions {
 export function compileGraph(model: ModelProto, options: GraphCompileOptions): CompiledGraph {
   const budgets = options.budgets ?? DEFAULT_COMPILE_BUDGETS;
   checkTensorSignature(model);
-  const { name, signature, opset, graph } = placeModel(withSubgraphReferences(withoutSequences(model)), budgets);
+  const { name, signature, opset, graph } = placeModel(withSubgraphReferences(withoutSequences(withConstantIfsInlined(model))), budgets);
   const stepContext = (values: Graph): StepContext => ({
     opset, precision: options.precision, traits: options.traits,
     constants: new Map(values.constants), datatypes: new Map(values.datatypes), locations: new Map(values.locations),

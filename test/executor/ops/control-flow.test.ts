@@ -13,6 +13,7 @@ import type { Datatype } from '../../../services/onnx/datatypes.ts';
 import { ModelProto } from '../../../services/protocol/generated/onnx/onnx.ts';
 import { ErrorCode, type NexusError } from '../../../services/domain/errors.ts';
 import { compileOnnxModel } from '../../../services/executor/runtime/index.ts';
+import { compileGraph } from '../../../services/executor/compiler/index.ts';
 import { checkModelAgainstOrt, compileError, int64, type InputSpec } from '../numerics/one-node.ts';
 import { randomBooleans, randomTensor } from '../numerics/ort-reference.ts';
 
@@ -49,6 +50,16 @@ describe('If', () => {
       }, branch('then', 'Add', ['x', 'y'], 't', [2, 3]), branch('else', 'Mul', ['x', 'y'], 'e', [2, 3]), [2, 3]),
       xy, [{ name: 'z', shape: [2, 3] }]));
   }
+
+  it('with a constant condition is inlined at load: the branch joins the graph, no If step remains', () => {
+    const model = ifModel((graph) => {
+      graph.node('Constant', [], ['c'], { value: tensorAttribute('BOOL', [], Uint8Array.of(1)) });
+      return 'c';
+    }, branch('then', 'Add', ['x', 'y'], 't', [2, 3]), branch('else', 'Mul', ['x', 'y'], 'e', [2, 3]), [2, 3]).toModel();
+    const compiled = compileGraph(model, { precision: 'fp32', traits: { gemmAlgorithm: 'tiled' } });
+    expect(compiled.steps.map((step) => step.node.opType)).not.toContain('If');
+    expect(compiled.steps.map((step) => step.node.opType)).toContain('Add');
+  });
 
   it('with the condition from the request takes either branch, shapes differing by branch', async () => {
     const graph = new GraphBuilder('if').input('c', 'BOOL', []).input('x', 'FP32', [2, 3]);
