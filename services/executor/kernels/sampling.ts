@@ -35,3 +35,35 @@ export function gridSampleDispatch(xShape: readonly number[], outH: number, outW
     uniforms: new UniformWriter(24).u32(planes).u32(channels).u32(inH).u32(inW).u32(outH * outW).u32(alignCorners ? 1 : 0).finish(),
   };
 }
+
+/** Bindings: x, rois, batch_indices, output, params. */
+export function roiAlignVariant(type: StorageType, isMax: boolean): KernelVariant {
+  return {
+    shader: 'sampling/roi_align.wgsl',
+    types: { T: type },
+    constants: { MAX: isMax ? 1 : 0, WORKGROUP_SIZE },
+    bindings: ['read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'uniform'],
+  };
+}
+
+/** RoiAlign's attributes with their defaults filled in. */
+export interface RoiAlignAttributes {
+  readonly outputHeight: number;
+  readonly outputWidth: number;
+  readonly samplingRatio: number;
+  readonly spatialScale: number;
+  readonly halfPixel: boolean;
+}
+
+/** x [N, C, H, W] pooled over `rois` regions. */
+export function roiAlignDispatch(xShape: readonly number[], rois: number, attributes: RoiAlignAttributes, maxPerDimension: number): Dispatch {
+  const [batch, channels, height, width] = xShape;
+  const planes = rois * channels;
+  const empty = batch === 0 || height === 0 || width === 0;
+  return {
+    workgroups: empty ? [0, 1, 1] : grid(planes, attributes.outputHeight * attributes.outputWidth, maxPerDimension),
+    uniforms: new UniformWriter(40).u32(planes).u32(channels).u32(batch).u32(height).u32(width)
+      .u32(attributes.outputHeight).u32(attributes.outputWidth).u32(attributes.samplingRatio).u32(attributes.halfPixel ? 1 : 0)
+      .f32(attributes.spatialScale).finish(),
+  };
+}

@@ -24,6 +24,7 @@ import { globalPoolSpec, poolSpec } from './pool.ts';
 import { REDUCE_OP_OF, reduceSpec } from './reduce.ts';
 import { gruSpec, lstmSpec, rnnSpec } from './recurrent.ts';
 import { gridSampleSpec } from './grid-sample.ts';
+import { roiAlignSpec } from './roi-align.ts';
 import { resizeSpec } from './resize.ts';
 import { EXTRA_REDUCTIONS, extraReductionSpec } from './reduce-extra.ts';
 import { scatterElementsSpec, scatterNdSpec } from './scatter.ts';
@@ -149,6 +150,7 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['GRU', gruSpec],
   ['LSTM', lstmSpec],
   ['GridSample', gridSampleSpec],
+  ['RoiAlign', roiAlignSpec],
   ['If', ifSpec],
   ['Loop', loopSpec],
   ['Scan', scanSpec],
