@@ -1,9 +1,11 @@
 /**
- * A BERT-style encoder as onnxruntime's transformer optimizer leaves it: per layer a fused
- * Attention (packed Q/K/V weights, the int64 attention mask cast to int32), the output
- * projection's bias folded into SkipLayerNormalization with the residual, and a feed-forward
- * block whose activation is BiasGelu in one layer and FastGelu in the next. Compared with
- * onnxruntime's CPU provider end to end on fresh inputs and masks, at opsets 11 and 21.
+ * A BERT-style encoder as onnxruntime's transformer optimizer leaves it: EmbedLayerNormalization
+ * of the token and segment ids (its mask_index, the count of each row's mask, feeding every
+ * Attention), or embeddings given as an input with the raw int64 mask cast to int32; per layer a
+ * fused Attention (packed Q/K/V weights), the output projection's bias folded into
+ * SkipLayerNormalization with the residual, and a feed-forward block whose activation is
+ * BiasGelu in one layer and FastGelu in the next. Compared with onnxruntime's CPU provider end to
+ * end on fresh inputs and masks, at opsets 11 and 21.
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { openGpu, type GpuContext } from '../../../services/executor/gpu/index.ts';
@@ -16,24 +18,36 @@ beforeAll(async () => { gpu = await openGpu(); });
 afterAll(() => gpu?.destroy());
 
 const MS = 'com.microsoft';
-const [BATCH, LENGTH, HIDDEN, HEADS, FFN, LAYERS] = [2, 11, 36, 4, 76, 2];
+const [BATCH, LENGTH, HIDDEN, HEADS, FFN, LAYERS, VOCABULARY] = [2, 11, 36, 4, 76, 2, 50];
 
-/** The encoder's graph: embeddings [B, S, H] and an int64 mask [B, S] in, the last hidden states out. */
-function encoder(opset: number): Uint8Array {
-  const graph = new GraphBuilder('bert_encoder')
-    .input('embeddings', 'FP32', ['batch', 'sequence', HIDDEN])
-    .input('attention_mask', 'INT64', ['batch', 'sequence']);
+/**
+ * The encoder's graph: int64 input_ids, token_type_ids and attention_mask [B, S] in (`embed`),
+ * or embeddings [B, S, H] and the mask; the last hidden states out.
+ */
+function encoder(opset: number, embed: boolean): Uint8Array {
+  const graph = new GraphBuilder('bert_encoder');
   const weight = (name: string, shape: number[], scale: number) => {
     const tensor = randomTensor(shape, scale);
     graph.initializer(name, 'FP32', shape, tensor.data);
     return name;
   };
-  graph.node('Cast', ['attention_mask'], ['mask_index'], { to: 6 }, 'mask_cast');
+  graph.input('attention_mask', 'INT64', ['batch', 'sequence']);
+  graph.node('Cast', ['attention_mask'], ['mask_int32'], { to: 6 }, 'mask_cast');
   let hidden = 'embeddings';
+  if (embed) {
+    for (const name of ['input_ids', 'token_type_ids']) graph.input(name, 'INT64', ['batch', 'sequence']).node('Cast', [name], [`${name}_int32`], { to: 6 }, `${name}_cast`);
+    graph.node('EmbedLayerNormalization', [
+      'input_ids_int32', 'token_type_ids_int32', weight('word_embeddings', [VOCABULARY, HIDDEN], 1), weight('position_embeddings', [32, HIDDEN], 1),
+      weight('token_type_embeddings', [2, HIDDEN], 1), weight('embeddings_ln_g', [HIDDEN], 1), weight('embeddings_ln_b', [HIDDEN], 0.1), 'mask_int32',
+    ], ['embeddings', 'mask_index'], { epsilon: float(1e-12) }, 'embed_layer_norm', MS);
+  } else {
+    graph.input('embeddings', 'FP32', ['batch', 'sequence', HIDDEN]);
+  }
+  const mask = embed ? 'mask_index' : 'mask_int32';
   for (let layer = 0; layer < LAYERS; layer++) {
     const at = (name: string) => `l${layer}_${name}`;
     const epsilon = { epsilon: float(1e-12) };
-    graph.node('Attention', [hidden, weight(at('qkv_w'), [HIDDEN, 3 * HIDDEN], 0.3), weight(at('qkv_b'), [3 * HIDDEN], 0.1), 'mask_index'], [at('attention')],
+    graph.node('Attention', [hidden, weight(at('qkv_w'), [HIDDEN, 3 * HIDDEN], 0.3), weight(at('qkv_b'), [3 * HIDDEN], 0.1), mask], [at('attention')],
       { num_heads: HEADS }, at('attention'), MS);
     graph.node('MatMul', [at('attention'), weight(at('out_w'), [HIDDEN, HIDDEN], 0.3)], [at('projected')], {}, at('out_proj'));
     graph.node('SkipLayerNormalization', [at('projected'), hidden, weight(at('ln1_g'), [HIDDEN], 1), weight(at('ln1_b'), [HIDDEN], 0.1), weight(at('out_b'), [HIDDEN], 0.1)],
@@ -51,12 +65,15 @@ function encoder(opset: number): Uint8Array {
 }
 
 describe('BERT-style encoder with ORT-fused contrib operators', () => {
+  // Right padding: the first few tokens of each sequence kept, the rest masked.
+  const mask = { name: 'attention_mask', shape: [BATCH, LENGTH], datatype: 'INT64' as const, fill: (shape: number[]) => paddingMask(shape) };
+  const ids = (name: string, high: number) => ({ name, shape: [BATCH, LENGTH], datatype: 'INT64' as const, fill: (shape: number[]) => randomIntegers(shape, 0, high) });
+  const outputs = [{ name: 'last_hidden_state', shape: [BATCH, LENGTH, HIDDEN] }];
   for (const opset of [11, 21]) {
-    it(`opset ${opset}: ${LAYERS} layers of Attention + SkipLayerNormalization + BiasGelu / FastGelu match onnxruntime`, () => checkModelAgainstOrt(gpu, encoder(opset), [
-      { name: 'embeddings', shape: [BATCH, LENGTH, HIDDEN] },
-      // Right padding: the first few tokens of each sequence kept, the rest masked.
-      { name: 'attention_mask', shape: [BATCH, LENGTH], datatype: 'INT64', fill: (shape) => paddingMask(shape) },
-    ], [{ name: 'last_hidden_state', shape: [BATCH, LENGTH, HIDDEN] }]));
+    it(`opset ${opset}: EmbedLayerNormalization's mask_index into ${LAYERS} layers of Attention + SkipLayerNormalization + BiasGelu / FastGelu`, () =>
+      checkModelAgainstOrt(gpu, encoder(opset, true), [ids('input_ids', VOCABULARY - 1), ids('token_type_ids', 1), mask], outputs));
+    it(`opset ${opset}: embeddings and the raw mask into the same layers`, () =>
+      checkModelAgainstOrt(gpu, encoder(opset, false), [{ name: 'embeddings', shape: [BATCH, LENGTH, HIDDEN] }, mask], outputs));
   }
 });
 

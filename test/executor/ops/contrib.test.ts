@@ -102,6 +102,22 @@ describe('SkipSimplifiedLayerNormalization and SimplifiedLayerNormalization', ()
   }));
 });
 
+describe('EmbedLayerNormalization', () => {
+  const [batch, length, hidden, vocabulary] = [2, 7, 30, 23];
+  const ids = (name: string, high: number, shape = [batch, length]): InputSpec => ({ name, shape, datatype: 'INT32', fill: (s) => randomIntegers(s, 0, high, 'INT32') });
+  const tables = [weights('word', [vocabulary, hidden], 1), weights('position', [16, hidden], 1), weights('segment', [2, hidden], 1), weights('gamma', [hidden], 1), weights('beta', [hidden], 0.2)];
+  it('words, segments and positions 0..S-1, with mask_index and embedding_sum', () => check({
+    op: 'EmbedLayerNormalization', inputs: [ids('ids', vocabulary - 1), ids('segments', 1), ids('mask', 1)], initializers: tables,
+    nodeInputs: ['ids', 'segments', 'word', 'position', 'segment', 'gamma', 'beta', 'mask'],
+    outputs: [out('y', [batch, length, hidden]), { name: 'mask_index', shape: [batch], datatype: 'INT32' }, out('sum', [batch, length, hidden])],
+  }));
+  it('position_ids (1, S) and no segments', () => check({
+    op: 'EmbedLayerNormalization', inputs: [ids('ids', vocabulary - 1), ids('mask', 1), ids('position_ids', 15, [1, length])], initializers: tables,
+    nodeInputs: ['ids', '', 'word', 'position', '', 'gamma', 'beta', 'mask', 'position_ids'],
+    outputs: [out('y', [batch, length, hidden]), { name: 'mask_index', shape: [batch], datatype: 'INT32' }], attributes: { epsilon: float(1e-5) },
+  }));
+});
+
 describe('FusedMatMul', () => {
   it('transA and alpha on batched operands', () => check({
     op: 'FusedMatMul', inputs: [fp('a', [2, 3, 11, 5]), fp('b', [2, 3, 11, 7])], outputs: [out('y', [2, 3, 5, 7])], attributes: { transA: 1, alpha: float(0.37) },
@@ -202,7 +218,7 @@ describe('operators ORT CPU lacks, against their default-domain definition', () 
 
 describe('other contrib operators and refusals', () => {
   it('Trilu (com.microsoft) keeps the lower triangle', () => check({ op: 'Trilu', inputs: [fp('x', [3, 6, 5])], outputs: [out('y', [3, 6, 5])], attributes: { upper: 0 } }));
-  for (const [domain, op] of [[MS, 'EmbedLayerNormalization'], ['org.example', 'Gelu']] as const) {
+  for (const [domain, op] of [[MS, 'GroupQueryAttention'], ['org.example', 'Gelu']] as const) {
     it(`refuses ${domain}.${op}, naming the domain, operator and node`, async () => {
       const error = await compileError(gpu, contribModel({ op, domain, inputs: [fp('x', [2, 3])], outputs: [out('y', [2, 3])] }));
       expect(error.code).toBe(ErrorCode.FAILED_PRECONDITION);

@@ -6,6 +6,9 @@
  *     s / sqrt(mean(s^2) + epsilon) * gamma; outputs inv_std_var (index 2) and s (index 3) on request.
  *   SimplifiedLayerNormalization (ORT registers it in the ONNX domain): X / sqrt(mean(X^2) + epsilon) * scale
  *     over the dims from `axis`, epsilon 1e-5; output 1 is inv_std_var.
+ *   EmbedLayerNormalization (com.microsoft): LayerNorm(word[ids] + position[position_ids or 0..S-1]
+ *     (+ segment[segment_ids])) * gamma + beta, epsilon 1e-12; mask_index (output 1) is the
+ *     count of each row of the int32 mask, embedding_sum (output 2) the sum itself.
  * The sum is one Sum dispatch (into the sum output when it is named), the normalization the
  * LayerNormalization row or group kernel.
  */
@@ -13,15 +16,17 @@ import { invalidArgument } from '../../../domain/errors.ts';
 import { datatypeOfOnnxCode, type Datatype } from '../../../onnx/datatypes.ts';
 import { groupNormDispatch, groupNormVariants } from '../../kernels/index.ts';
 import { broadcastShapes, normalizeAxis, product, sameShape } from '../../tensor/index.ts';
-import { floatAttribute, intAttribute, invalidNode } from '../attributes.ts';
+import { floatAttribute, intAttribute, invalidNode, unsupported } from '../attributes.ts';
 import type { BindingRef, DeviceOperator, LoadContext, NodeInput, OperatorSpec, TypeContext } from '../contract.ts';
+import { gatherSpec } from '../data-movement.ts';
 import { layerNormSpec } from '../normalization.ts';
+import { reduceSpec } from '../reduce.ts';
 import { required } from '../parameters.ts';
 import { floatStorage, rowKernelMaxLength } from '../spec-parts.ts';
 import { sumSpec } from '../variadic.ts';
-import { createComposite, floatAttr, intAttr, type Composite, type Value } from './composite.ts';
+import { createComposite, floatAttr, intAttr, intsAttr, type Composite, type Value } from './composite.ts';
 
-/** ORT's default epsilon of the Skip* normalizations. */
+/** ORT's default epsilon of the Skip* and Embed normalizations. */
 const SKIP_EPSILON = 1e-12;
 
 /** Output types: output and the sum as the input, the statistics float (ORT's U). */
@@ -131,6 +136,51 @@ export const skipSimplifiedLayerNormSpec: OperatorSpec = {
     const invStd = program.output(2);
     const operator = rmsNormOperator(context, -1, floatAttribute(context.node, 'epsilon', SKIP_EPSILON), Boolean(invStd));
     program.kernel(operator, [sum, program.input(2)], invStd ? [program.output(0), invStd] : [program.output(0)]);
+    return program.build();
+  },
+};
+
+const gatherRows = (program: Composite, table: Value | undefined, indices: Value | undefined): Value => {
+  const rows = program.temp();
+  program.stage(gatherSpec, 'Gather', [table, indices], [rows], { attributes: [intAttr('axis', 0)] });
+  return rows;
+};
+
+export const embedLayerNormSpec: OperatorSpec = {
+  attributes: ['epsilon', 'mask_index_type'],
+  inputs: [7, 9],
+  outputs: [1, 3],
+  computesEveryOutput: true,
+  types: ({ inputTypes }) => [inputTypes[2] ?? 'FP32', 'INT32', inputTypes[2] ?? 'FP32'],
+  validate(node) {
+    if (node.output[1] && !node.input[7]) throw unsupported(node, 'mask_index without a mask (onnxruntime gives zeros, which mask every key)');
+    if (Boolean(node.input[1]) !== Boolean(node.input[4])) throw invalidNode(node, 'segment_ids and segment_embedding come together');
+  },
+  device(context) {
+    const program = createComposite(context);
+    program.check((inputs) => {
+      const ids = required(inputs, 0).shape;
+      if (ids.length !== 2) throw invalidArgument(`EmbedLayerNormalization input_ids has shape [${ids}]; it must be (batch_size, sequence_length)`);
+      const positions = required(inputs, 3).shape;
+      if (!inputs[8] && positions[0] < ids[1]) throw invalidArgument(`EmbedLayerNormalization position_embedding has ${positions[0]} rows, fewer than the ${ids[1]} positions`);
+    });
+    const words = gatherRows(program, program.input(2), program.input(0));
+    // Without position_ids the positions are 0..S-1: the table's first S rows, a view of its start.
+    const positionIds = program.input(8);
+    const positions = positionIds
+      ? gatherRows(program, program.input(3), positionIds)
+      : program.view(program.input(3)!, (table, inputs) => [required(inputs, 0).shape[1], table[1]]);
+    const segments = program.input(1) ? [gatherRows(program, program.input(4), program.input(1))] : [];
+    const sum = program.output(2) ?? program.temp();
+    program.stage(sumSpec, 'Sum', [words, positions, ...segments], [sum]);
+    program.stage(layerNormSpec, 'LayerNormalization', [sum, program.input(5), program.input(6)], [program.output(0)], {
+      attributes: [intAttr('axis', -1), floatAttr('epsilon', floatAttribute(context.node, 'epsilon', SKIP_EPSILON))],
+    });
+    if (program.output(1)) {
+      program.stage(reduceSpec('ReduceSum'), 'ReduceSum', [program.input(7)], [program.output(1)], {
+        attributes: [intsAttr('axes', [1]), intAttr('keepdims', 0)], opset: 12,
+      });
+    }
     return program.build();
   },
 };

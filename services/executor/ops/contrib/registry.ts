@@ -10,7 +10,7 @@ import { triluSpec } from '../layout.ts';
 import { biasAddSpec, biasGeluSpec, biasSoftmaxSpec, fastGeluSpec, geluSpec, quickGeluSpec } from './activations.ts';
 import { attentionSpec, multiHeadAttentionSpec } from './attention.ts';
 import { fusedMatMulSpec } from './fused-matmul.ts';
-import { skipLayerNormSpec, skipSimplifiedLayerNormSpec } from './normalization.ts';
+import { embedLayerNormSpec, skipLayerNormSpec, skipSimplifiedLayerNormSpec } from './normalization.ts';
 
 /** onnxruntime's contrib domain. */
 const MICROSOFT_DOMAIN = 'com.microsoft';
@@ -24,6 +24,7 @@ const CONTRIB_OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, Ope
   ['BiasSoftmax', biasSoftmaxSpec],
   ['SkipLayerNormalization', skipLayerNormSpec],
   ['SkipSimplifiedLayerNormalization', skipSimplifiedLayerNormSpec],
+  ['EmbedLayerNormalization', embedLayerNormSpec],
   ['FusedMatMul', fusedMatMulSpec],
   ['Attention', attentionSpec],
   ['MultiHeadAttention', multiHeadAttentionSpec],
