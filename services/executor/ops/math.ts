@@ -73,8 +73,10 @@ const MATH_UNARY: Readonly<Record<string, MathUnary>> = {
   Round: { op: 'Round', kinds: FLOAT, cpu: roundHalfEven },
   Sign: { op: 'Sign', kinds: ['float', 'int'], cpu: Math.sign },
   Mish: { op: 'Mish', kinds: FLOAT, cpu: (x) => x * Math.tanh(softplus(x)) },
+  // Shrink takes every numeric type: integers go through the float maths and truncate back, as
+  // onnxruntime's T(x + bias) does (exact while |x| < 2^24).
   Shrink: {
-    op: 'Shrink', kinds: FLOAT, attributes: { lambd: 0.5, bias: 0 },
+    op: 'Shrink', kinds: ['float', 'int'], attributes: { lambd: 0.5, bias: 0 },
     cpu: (x, { lambd, bias }) => (x < -lambd ? x + bias : x > lambd ? x - bias : 0),
   },
   ThresholdedRelu: { op: 'ThresholdedRelu', kinds: FLOAT, attributes: { alpha: 1 }, cpu: (x, { alpha }) => (x > alpha ? x : 0) },
@@ -128,7 +130,7 @@ export function mathUnarySpec(opType: string): OperatorSpec {
       const datatype = checkKind(context, entry.kinds);
       const [alpha = 0, beta = 0] = Object.values(attributeValues(context.node, entry));
       const fn: UnaryFunction = { op: MATH_OPS[entry.op], alpha: opType === 'BitwiseNot' ? bitwiseNotMask(datatype) : alpha, beta };
-      const mode = kindOf(datatype) === 'float' ? 'float' : 'integer';
+      const mode = kindOf(datatype) === 'float' || opType === 'Shrink' ? 'float' : 'integer';
       return {
         kind: 'kernel',
         variants: [unaryVariant(inputStorage(context, 0), outputStorage(context), mode)],

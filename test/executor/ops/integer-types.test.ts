@@ -1,7 +1,7 @@
 /**
  * Element-wise operators and MaxPool on every integer type their opsets list, against
  * onnxruntime on fresh random values: Clip (default and given bounds), Relu, Abs, Neg, Sign, Max,
- * Min, PRelu (16), Pow with integer bases and integer or float exponents (exact integer powers),
+ * Min, Shrink, PRelu (16), Pow with integer bases and integer or float exponents (exact integer powers),
  * MaxPool on INT8 / UINT8. The graph takes INT32, casts to the type under test, runs the node and
  * casts back, since onnxruntime-node feeds none of the narrow types. Where onnxruntime's CPU
  * provider has no kernel for a type, the reference is the same graph in INT32 (the values stay in
@@ -12,7 +12,7 @@ import { openGpu, type GpuContext } from '../../../services/executor/gpu/index.t
 import { compileOnnxModel } from '../../../services/executor/runtime/index.ts';
 import type { Datatype } from '../../../services/onnx/datatypes.ts';
 import { onnxCodeOf } from '../../../services/onnx/datatypes.ts';
-import { GraphBuilder, type AttributeValue } from '../../../services/onnx/builder.ts';
+import { float, GraphBuilder, type AttributeValue } from '../../../services/onnx/builder.ts';
 import type { HostTensor } from '../../../services/onnx/model.ts';
 import { ErrorCode } from '../../../services/domain/errors.ts';
 import { expectClose, runOrt } from '../numerics/ort-reference.ts';
@@ -118,6 +118,8 @@ describe('unary and binary integer maths', () => {
     await integerCase('Max', datatype, operands);
     await integerCase('Min', datatype, operands);
   });
+  it.each(ALL_INTEGERS)('Shrink on %s (float maths, truncated back)', (datatype) =>
+    integerCase('Shrink', datatype, [{ shape: [4, 21], ...rangeOf(datatype) }], { lambd: float(30.5), bias: float(7.5) }));
   it.each(['INT32', 'INT64'] as Datatype[])('PRelu on %s (opset 16)', (datatype) =>
     integerCase('PRelu', datatype, [{ shape: [2, 3, 9], low: -50, high: 50 }, { shape: [3, 1], low: -3, high: 3 }], {}, 16));
 });
