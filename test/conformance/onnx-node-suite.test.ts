@@ -46,7 +46,7 @@ describe.each([
   afterAll(() => {
     const summary = summarize(results);
     console.log(`ONNX conformance${opset ? ` at opset ${opset}` : ''}: ${summary.passed} of ${summary.tensorCases} tensor cases pass `
-      + `(${((100 * summary.passed) / summary.tensorCases).toFixed(1)}%); ${summary.byOutcome['non-tensor']} use sequences, optionals or maps`
+      + `(${((100 * summary.passed) / summary.tensorCases).toFixed(1)}%); ${summary.byOutcome['non-tensor']} use sequences, optionals or maps, ${summary.byOutcome['faulty-case']} have faulty data`
       + `${opset ? `, ${summary.byOutcome['no-reference']} have no reference at ${opset}` : ''}`);
   });
   it('the generator wrote the whole suite', () => expect(names.length).toBeGreaterThan(900));

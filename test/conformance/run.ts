@@ -43,7 +43,7 @@ const summary = summarize(results);
 const percent = (count: number) => `${((100 * count) / Math.max(1, summary.tensorCases)).toFixed(1)}%`;
 console.log(`\n${summary.passed} of ${summary.tensorCases} tensor cases pass (${percent(summary.passed)}); `
   + `${summary.byOutcome.mismatch} mismatch, ${summary.byOutcome.refused} refused, ${summary.byOutcome.failed} failed; `
-  + `${summary.byOutcome['non-tensor']} more take or give sequences, optionals or maps`
+  + `${summary.byOutcome['non-tensor']} more take or give sequences, optionals or maps, ${summary.byOutcome['faulty-case']} have faulty data`
   + `${args.opset ? `, ${summary.byOutcome['no-reference']} have no reference at opset ${args.opset}` : ''}. `
   + `${((performance.now() - started) / 1000).toFixed(0)} s.`);
 if (args['write-expected']) {
