@@ -49,6 +49,7 @@ describe('Conv with weights given at run time', () => {
     await runtimeWeightsCase('Conv', [2, 3, 13], [4, 3, 5], { strides: [2], pads: [2, 1] }, 4);
     await runtimeWeightsCase('Conv', [1, 2, 5, 6, 7], [3, 2, 2, 3, 2], { pads: [1, 0, 1, 0, 1, 1] }, 3);
   });
+  it('an empty batch', () => runtimeWeightsCase('Conv', [0, 3, 6, 6], [2, 3, 3, 3], {}, 2));
   it('kernel_shape given beside the weights', () => runtimeWeightsCase('Conv', [1, 3, 8, 8], [2, 3, 3, 3], { kernel_shape: [3, 3] }));
 });
 
@@ -62,6 +63,7 @@ describe('ConvTranspose without kernel_shape', () => {
     await runtimeWeightsCase('ConvTranspose', [1, 2, 3, 5], [2, 2, 3, 3], { strides: [2, 2], auto_pad: 'SAME_UPPER' });
     await runtimeWeightsCase('ConvTranspose', [1, 2, 3, 5], [2, 2, 4, 3], { strides: [2, 2], auto_pad: 'SAME_LOWER' });
   });
+  it('an empty batch', () => runtimeWeightsCase('ConvTranspose', [0, 2, 3, 3], [2, 2, 2, 2], { strides: [2, 2] }));
   it('dilations and groups', async () => {
     await runtimeWeightsCase('ConvTranspose', [1, 2, 4, 5], [2, 3, 2, 3], { dilations: [2, 2] });
     await runtimeWeightsCase('ConvTranspose', [2, 4, 3, 5], [4, 3, 2, 2], { group: 2, strides: [2, 1] }, 6);

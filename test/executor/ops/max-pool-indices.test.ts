@@ -38,6 +38,7 @@ describe('MaxPool with Indices', () => {
     [[1, 3, 10, 9], { kernel_shape: [2, 3], dilations: [2, 2], ceil_mode: 1, strides: [2, 2] }],
     [[2, 2, 6, 7], { kernel_shape: [3, 3], auto_pad: 'SAME_UPPER', strides: [2, 1] }],
     [[3, 2, 13], { kernel_shape: [4], strides: [3], pads: [1, 2] }],
+    [[0, 2, 5, 5], { kernel_shape: [2, 2] }],
   ])('%j %j', async (shape, attributes) => void await maxPoolCase(shape, attributes));
   it('on INT8 (cast in the graph)', async () => {
     const graph = new GraphBuilder('maxpool_int8_indices').input('x', 'INT32', [1, 2, 6, 7])

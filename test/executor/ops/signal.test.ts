@@ -98,6 +98,7 @@ describe('DFT (opset 17: axis attribute)', () => {
     await signalCase({ op: 'DFT', floats: [['x', [2, 5, 6, 2]]], nodeInputs: ['x'], attributes: { axis: -2, inverse: 1 } });
     await signalCase({ op: 'DFT', floats: [['x', [3, 1, 1]]], nodeInputs: ['x'] });
   });
+  it('an empty batch', () => signalCase({ op: 'DFT', floats: [['x', [0, 8, 1]]], nodeInputs: ['x'], attributes: { onesided: 1 } }));
   it('a long transform stays accurate (twiddles from the host table), against float64', async () => {
     // onnxruntime forms 2 pi k n / N in f32 for lengths that are not powers of 2: 1e-2 off here.
     const { bytes } = signalModel({ op: 'DFT', floats: [['x', [1, 1000, 1]]], nodeInputs: ['x'] });
@@ -114,6 +115,7 @@ describe('DFT (opset 20: axis input)', () => {
 
 describe('STFT', () => {
   it('a window, one-sided', () => signalCase({ op: 'STFT', floats: [['x', [2, 61, 1]], ['w', [12]]], nodeInputs: ['x', { name: 'step', value: 7 }, 'w'] }));
+  it('an empty batch', () => signalCase({ op: 'STFT', floats: [['x', [0, 30, 1]], ['w', [8]]], nodeInputs: ['x', { name: 'step', value: 3 }, 'w'] }));
   it('frame_length alone, read back from a graph input', () =>
     signalCase({ op: 'STFT', floats: [['x', [1, 50, 1]]], nodeInputs: ['x', { name: 'step', value: 5, asInput: true }, '', { name: 'len', value: 15, asInput: true }] }));
   it('window and frame_length, a complex signal, two-sided, against float64', async () => {
