@@ -200,6 +200,7 @@ export const loopSpec: OperatorSpec = {
           const next = results[0].value;
           if (!next) throw computedCondition(node, body.outputs[0]);
           condition = truthy(next);
+          const previous = state;
           state = results.slice(1, 1 + carried);
           results.slice(1 + carried).forEach((result, index) => {
             const previous = scanOutputs[index];
@@ -210,6 +211,8 @@ export const loopSpec: OperatorSpec = {
             const size = result.shape.reduce((total, dim) => total * dim, 1);
             program.copy(context.outputTypes[carried + index], result.ref, { output: carried + index }, [size], { outOffset: iteration * size });
           });
+          // The last iteration's values and this one's scan outputs are read by now; what is carried on stays.
+          program.release([...previous, ...results.slice(1 + carried)].map((value) => value.ref), state.map((value) => value.ref));
         }
         const carriedResults = state.map((value, index) => ({ ...value, datatype: context.outputTypes[index] }));
         carriedResults.forEach((result, index) => program.copy(result.datatype, result.ref, { output: index }, result.shape));

@@ -84,6 +84,7 @@ export function scanPlan(run: ScanRun): OperatorPlan {
         return { shape: sliceShape, value: undefined, ref };
       });
       const results = program.runBody(body, [...state, ...slices, ...run.outer]);
+      const previous = state;
       state = results.slice(0, stateCount);
       results.slice(stateCount).forEach((result, index) => {
         const previous = scanOutputShapes[index];
@@ -99,12 +100,15 @@ export function scanPlan(run: ScanRun): OperatorPlan {
           outOffset: position * strides[axis] + (batched ? entry * strides[0] : 0),
         });
       });
+      // Slices, the previous state and this step's scan outputs are read by now; the state carried on stays.
+      program.release([...previous, ...slices, ...results.slice(stateCount)].map((value) => value.ref), state.map((value) => value.ref));
     }
     state.forEach((value, index) => {
       stateShapes[index] = value.shape;
       const full = batched ? [batch, ...value.shape] : value.shape;
       program.copy(run.outputTypes[index], value.ref, { output: index }, value.shape, { outOffset: batched ? entry * stridesOf(full)[0] : 0 });
     });
+    program.release(state.map((value) => value.ref));
   }
   const scanOutputs = scanOutputShapes.map((shape, index) => scanOutputLayout(run, index, shape ?? run.declaredScanShapes[stateCount + index] ?? [], length, batch).shape);
   const states = Array.from({ length: stateCount }, (_, index) => {

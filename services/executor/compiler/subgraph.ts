@@ -271,6 +271,12 @@ export class SubgraphProgram {
   readonly tables: Uint32Array[] = [];
   /** Dispatches at most, so that an unrolled loop cannot build a plan without end. */
   static readonly MAX_DISPATCHES = 65_536;
+  /** Bytes of intermediates live at once at most (freed ones are reused first). */
+  static readonly MAX_SCRATCH_BYTES = 2 ** 30;
+  /** Scratch in use, and scratch handed back, by element count. */
+  private readonly allocated = new Set<number>();
+  private readonly free = new Map<number, number[]>();
+  private scratchTotal = 0;
 
   private readonly context: ProgramContext;
   /** Bytes of one scratch element: the storage of the parent's output 0 (plan-layout sizes scratch so). */
@@ -289,8 +295,39 @@ export class SubgraphProgram {
   }
 
   private scratchBytes(bytes: number): BindingRef {
-    this.scratch.push(Math.max(1, Math.ceil(bytes / this.scratchElementBytes)));
+    const count = Math.max(1, Math.ceil(bytes / this.scratchElementBytes));
+    const reused = this.free.get(count)?.pop();
+    if (reused !== undefined) {
+      this.allocated.add(reused);
+      return { scratch: reused };
+    }
+    this.scratchTotal += count * this.scratchElementBytes;
+    if (this.scratchTotal > SubgraphProgram.MAX_SCRATCH_BYTES) {
+      throw failedPrecondition(
+        `${this.context.node.opType} '${this.context.node.name}': its subgraphs need more than ${SubgraphProgram.MAX_SCRATCH_BYTES} bytes of intermediates at once`,
+      );
+    }
+    this.scratch.push(count);
+    this.allocated.add(this.scratch.length - 1);
     return { scratch: this.scratch.length - 1 };
+  }
+
+  /**
+   * Hands the scratch of `values` back for later dispatches to reuse, except what `keep` still
+   * refers to (a value carried on, or passed through). Dispatches run in order, each seeing the
+   * writes of those before it, so a buffer is free once the last dispatch reading it is planned.
+   */
+  release(values: Iterable<BindingRef>, keep: Iterable<BindingRef> = []): void {
+    const kept = new Set<number>();
+    for (const ref of keep) if ('scratch' in ref) kept.add(ref.scratch);
+    for (const ref of values) {
+      if (!('scratch' in ref) || kept.has(ref.scratch) || !this.allocated.has(ref.scratch)) continue;
+      this.allocated.delete(ref.scratch);
+      const count = this.scratch[ref.scratch];
+      const list = this.free.get(count);
+      if (list) list.push(ref.scratch);
+      else this.free.set(count, [ref.scratch]);
+    }
   }
 
   /** A host value as a table the dispatches bind (its bytes as the GPU stores them). */
@@ -366,6 +403,7 @@ export class SubgraphProgram {
       }
       return ref;
     };
+    const temporaries: BindingRef[] = [];
     for (const step of graph.steps) {
       if (step.kind !== 'device') continue;
       const plan = walk.plans.get(step)!;
@@ -374,10 +412,14 @@ export class SubgraphProgram {
         continue;
       }
       step.outputs.forEach((name, output) => {
-        if (name && plan.outputShapes[output]) refs.set(name, this.scratchFor(plan.outputShapes[output], graph.datatypes.get(name)!));
+        if (!name || !plan.outputShapes[output]) return;
+        const ref = this.scratchFor(plan.outputShapes[output], graph.datatypes.get(name)!);
+        refs.set(name, ref);
+        temporaries.push(ref);
       });
       const unit = STORAGE_BYTES[storageOf(graph.datatypes.get(step.outputs[0])!, this.context.precision)];
       const stepScratch = (plan.scratch ?? []).map((count) => this.scratchBytes(count * unit));
+      temporaries.push(...stepScratch);
       const tableOffset = this.tables.length;
       this.tables.push(...(plan.tables ?? []));
       const variant = body.variantOffsets.get(step)!;
@@ -394,10 +436,13 @@ export class SubgraphProgram {
         this.push({ ...kernel, variant: variant + (kernel.variant ?? 0), bindings });
       }
     }
-    return body.outputs.map((name) => {
+    const results = body.outputs.map((name): BoundValue => {
       const shape = walk.shapes.get(name);
       if (!shape) throw new Error(`${body.label}: output '${name}' has no shape`);
       return { shape, value: walk.values.get(name), ref: refOf(name) };
     });
+    // What the body computed and does not return is free again once its dispatches are planned.
+    this.release(temporaries, results.map((result) => result.ref));
+    return results;
   }
 }

@@ -125,7 +125,7 @@ function loopBody(cond: (body: GraphBuilder) => string): GraphBuilder {
 
 function loopModel(tripCount: string, condition: string, body: GraphBuilder, setup: (graph: GraphBuilder) => void = () => {}): GraphBuilder {
   const graph = new GraphBuilder('loop').input('y', 'FP32', [3]).input('w', 'FP32', [3]);
-  graph.initializer('table', 'FP32', [8, 3], Float32Array.from({ length: 24 }, (_, index) => index * 0.25 - 2));
+  graph.initializer('table', 'FP32', [512, 3], Float32Array.from({ length: 1536 }, (_, index) => Math.sin(index)));
   graph.initializer('shape3', 'INT64', [1], BigInt64Array.of(3n));
   setup(graph);
   graph.node('Loop', [tripCount, condition, 'y'], ['y_final', 'scans'], { body: graphAttribute(body) }, 'loop_under_test');
@@ -139,7 +139,7 @@ const passCondition = (body: GraphBuilder) => {
 const loopInputs = [float('y', [3]), float('w', [3])];
 
 describe('Loop', () => {
-  for (const trips of [5, 0]) {
+  for (const trips of [5, 0, 300]) {
     it(`with a constant trip count of ${trips} carries values and stacks scan outputs`, () => check(
       loopModel('m', '', loopBody(passCondition), (graph) => graph.initializer('m', 'INT64', [], BigInt64Array.of(BigInt(trips)))),
       loopInputs, [{ name: 'y_final', shape: [3] }, { name: 'scans', shape: [trips, 3] }]));
