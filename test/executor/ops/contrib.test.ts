@@ -184,6 +184,19 @@ describe('MultiHeadAttention', () => {
   }));
 });
 
+describe('RotaryEmbedding', () => {
+  const positions = (shape: number[]): InputSpec => ({ name: 'position_ids', shape, datatype: 'INT64', fill: (s) => randomIntegers(s, 0, 31) });
+  const caches = (width: number) => [weights('cos', [32, width], 1), weights('sin', [32, width], 1)];
+  const rotary = (input: number[], width: number, attributes: Record<string, AttributeValue>) => check({
+    op: 'RotaryEmbedding', inputs: [fp('x', input), positions(input.length === 4 ? [input[0], input[2]] : input.slice(0, 2))], initializers: caches(width),
+    nodeInputs: ['x', 'position_ids', 'cos', 'sin'], outputs: [out('y', input)], attributes,
+  });
+  it('half rotation of whole heads, (batch, sequence, hidden)', () => rotary([2, 5, 30], 5, { num_heads: 3 }));
+  it('interleaved pairs of the first 6 of 10 features', () => rotary([2, 5, 30], 3, { num_heads: 3, interleaved: 1, rotary_embedding_dim: 6 }));
+  it('half rotation of the first 4 of 8 features, (batch, heads, sequence, head_size)', () => rotary([2, 3, 7, 8], 2, { rotary_embedding_dim: 4, num_heads: 3 }));
+  it('interleaved whole heads, (batch, heads, sequence, head_size)', () => rotary([1, 2, 9, 6], 3, { interleaved: 1 }));
+});
+
 describe('operators ORT CPU lacks, against their default-domain definition', () => {
   /** Runs our contrib model and ORT on the reference graph with the same fresh inputs. */
   async function checkAgainstReference(contrib: Uint8Array, reference: Uint8Array, specs: InputSpec[]) {

@@ -10,6 +10,7 @@ import { triluSpec } from '../layout.ts';
 import { biasAddSpec, biasGeluSpec, biasSoftmaxSpec, fastGeluSpec, geluSpec, quickGeluSpec } from './activations.ts';
 import { attentionSpec, multiHeadAttentionSpec } from './attention.ts';
 import { fusedMatMulSpec } from './fused-matmul.ts';
+import { rotaryEmbeddingSpec } from './rotary.ts';
 import { embedLayerNormSpec, skipLayerNormSpec, skipSimplifiedLayerNormSpec } from './normalization.ts';
 
 /** onnxruntime's contrib domain. */
@@ -28,6 +29,7 @@ const CONTRIB_OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, Ope
   ['FusedMatMul', fusedMatMulSpec],
   ['Attention', attentionSpec],
   ['MultiHeadAttention', multiHeadAttentionSpec],
+  ['RotaryEmbedding', rotaryEmbeddingSpec],
   // com.microsoft's Trilu is ONNX's (inputs X and k, attribute upper).
   ['Trilu', triluSpec],
 ]);
