@@ -1,7 +1,8 @@
 /**
  * Conv and ConvTranspose whose weights (and bias) are graph inputs, against onnxruntime on fresh
  * random inputs: Conv in 1 to 3 spatial dims (pads, strides, dilations, groups, auto_pad, a fused
- * Relu), ConvTranspose without kernel_shape, its window read from the weights' shape (output_shape,
+ * Relu; after it a BatchNormalization that cannot fold, a residual Add and a Relu), ConvTranspose
+ * without kernel_shape, its window read from the weights' shape (output_shape,
  * output_padding, auto_pad SAME_UPPER / SAME_LOWER, dilations, groups, 1-D to 3-D), and the
  * precise refusals of weights that do not fit.
  */
@@ -51,6 +52,18 @@ describe('Conv with weights given at run time', () => {
   });
   it('an empty batch', () => runtimeWeightsCase('Conv', [0, 3, 6, 6], [2, 3, 3, 3], {}, 2));
   it('kernel_shape given beside the weights', () => runtimeWeightsCase('Conv', [1, 3, 8, 8], [2, 3, 3, 3], { kernel_shape: [3, 3] }));
+});
+
+describe('Conv with weights given at run time in a fused chain', () => {
+  it('then BatchNormalization (not folded: the weights are unknown at load), a residual Add and a Relu', async () => {
+    const graph = new GraphBuilder('conv_runtime_bn_relu').input('x', 'FP32', [1, 3, 7, 6]).input('w', 'FP32', [4, 3, 3, 3]).input('skip', 'FP32', [1, 4, 7, 6]);
+    for (const name of ['gamma', 'beta', 'mean']) graph.initializer(name, 'FP32', [4], randomTensor([4]).data);
+    graph.initializer('variance', 'FP32', [4], Float32Array.from({ length: 4 }, () => 0.5 + Math.random()));
+    graph.node('Conv', ['x', 'w'], ['c'], { pads: [1, 1, 1, 1] }).node('BatchNormalization', ['c', 'gamma', 'beta', 'mean', 'variance'], ['n'])
+      .node('Add', ['n', 'skip'], ['s']).node('Relu', ['s'], ['y']).output('y', 'FP32', []);
+    const runs = [0, 1].map(() => new Map([['x', randomTensor([1, 3, 7, 6])], ['w', randomTensor([4, 3, 3, 3], 0.5)], ['skip', randomTensor([1, 4, 7, 6])]]));
+    await checkRuns(gpu, unrankedOutputs(graph, 13), runs);
+  });
 });
 
 describe('ConvTranspose without kernel_shape', () => {
