@@ -15,7 +15,7 @@ import { ErrorCode, type NexusError } from '../../../services/domain/errors.ts';
 import { compileOnnxModel } from '../../../services/executor/runtime/index.ts';
 import { compileGraph } from '../../../services/executor/compiler/index.ts';
 import { checkModelAgainstOrt, compileError, int64, type InputSpec } from '../numerics/one-node.ts';
-import { randomBooleans, randomTensor } from '../numerics/ort-reference.ts';
+import { expectClose, expectCloseFp16, randomBooleans, randomTensor, runOrt } from '../numerics/ort-reference.ts';
 
 let gpu: GpuContext;
 beforeAll(async () => { gpu = await openGpu(); });
@@ -172,6 +172,31 @@ describe('Loop', () => {
     const fill = (value: number) => () => ({ datatype: 'FP32' as const, shape: [], data: Float32Array.of(value + Math.round(Math.random() * 4)) });
     return check(graph, [{ name: 'start', shape: [], fill: fill(1) }, { name: 'limit', shape: [], fill: fill(9) }, { name: 'delta', shape: [], fill: () => ({ datatype: 'FP32', shape: [], data: Float32Array.of(1.5) }) }],
       [], 11);
+  });
+
+  it('with an If in its body on a condition from the iteration number', () => {
+    const body = new GraphBuilder('body').input('i', 'INT64', []).input('cond_in', 'BOOL', []).input('y_in', 'FP32', [3]);
+    body.node('Identity', ['cond_in'], ['cond_out']).node('Constant', [], ['two'], { value: scalarInt(2) }).node('Less', ['i', 'two'], ['early']);
+    body.node('If', ['early'], ['y_out'], { then_branch: graphAttribute(branch('add', 'Add', ['y_in', 'w'], 'sum', [3])), else_branch: graphAttribute(branch('mul', 'Mul', ['y_in', 'w'], 'product', [3])) });
+    body.node('Neg', ['y_out'], ['scan']).output('cond_out', 'BOOL', []).output('y_out', 'FP32', [3]).output('scan', 'FP32', [3]);
+    return check(loopModel('m', '', body, (graph) => graph.initializer('m', 'INT64', [], BigInt64Array.of(4n))),
+      loopInputs, [{ name: 'y_final', shape: [3] }, { name: 'scans', shape: [4, 3] }]);
+  });
+
+  it('in fp16 storage (where the adapter has shader-f16) carries values and stacks scan outputs', async () => {
+    const bytes = loopModel('m', '', loopBody(passCondition), (graph) => graph.initializer('m', 'INT64', [], BigInt64Array.of(3n))).toBytes();
+    const model = await compileOnnxModel(gpu, bytes, { precision: 'fp16', isolate: false });
+    try {
+      expect(model.precision).toBe(gpu.hasF16 ? 'fp16' : 'fp32');
+      const feeds = new Map([['y', randomTensor([3])], ['w', randomTensor([3])]]);
+      const [ours, reference] = await Promise.all([model.run(feeds), runOrt(bytes, feeds)]);
+      for (const [name, tensor] of reference) {
+        if (model.precision === 'fp16') expectCloseFp16(name, ours.outputs.get(name), tensor);
+        else expectClose(name, ours.outputs.get(name), tensor);
+      }
+    } finally {
+      model.dispose();
+    }
   });
 
   it(`past ${4096} iterations is refused naming the node and the budget`, async () => {
