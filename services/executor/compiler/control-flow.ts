@@ -75,7 +75,16 @@ export const ifSpec: OperatorSpec = {
   outputs: [1, 2 ** 31],
   computesEveryOutput: true,
   parameters: [0],
-  types: ({ node }) => outputTypesOf(node, graphAttributeOf(node, 'then_branch'), 0),
+  types({ node, inputTypes }) {
+    const known = new Map<string, Datatype>();
+    node.input.slice(1).forEach((name, index) => {
+      const datatype = inputTypes[1 + index];
+      if (datatype) known.set(name, datatype);
+    });
+    const [thenBranch, elseBranch] = [graphAttributeOf(node, 'then_branch'), graphAttributeOf(node, 'else_branch')];
+    return outputTypesOf(node, thenBranch, 0, thenBranch.output.map((value, index) =>
+      inferredDatatype(thenBranch, value.name, known) ?? (elseBranch.output[index] && inferredDatatype(elseBranch, elseBranch.output[index].name, known))));
+  },
   device(context) {
     const { node } = context;
     const table = new VariantTable();

@@ -74,6 +74,14 @@ describe('If', () => {
     }
   });
 
+  it('with untyped branch outputs takes their types from what computes them', () => {
+    const graph = new GraphBuilder('if').input('c', 'BOOL', []).input('x', 'FP32', [2, 3]);
+    const thenBranch = new GraphBuilder('then').node('Relu', ['x'], ['t']).untypedOutput('t');
+    const elseBranch = new GraphBuilder('else').node('Neg', ['x'], ['e']).untypedOutput('e');
+    graph.node('If', ['c'], ['z'], { then_branch: graphAttribute(thenBranch), else_branch: graphAttribute(elseBranch) }).output('z', 'FP32', [2, 3]);
+    return check(graph, [bool('c'), float('x', [2, 3])], [{ name: 'z', shape: [2, 3] }]);
+  });
+
   it('with a condition computed on the GPU reads it back first', () => check(
     ifModel((graph) => {
       graph.node('ReduceSum', ['x'], ['sum'], { keepdims: 0 }).initializer('zero', 'FP32', [], Float32Array.of(0)).node('Greater', ['sum', 'zero'], ['positive']);
