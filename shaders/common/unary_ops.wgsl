@@ -4,7 +4,8 @@
 //   unary_op(x, op, alpha, beta): f32 -> f32, with the ONNX attributes in alpha / beta:
 //   LeakyRelu, Elu: alpha; Selu: alpha, gamma (beta); HardSigmoid: alpha, beta;
 //   Clip: min (alpha), max (beta).
-//   unary_int(x, op): i32 -> i32 for Identity, Neg, Abs and Not (booleans are 0 / 1).
+//   unary_int(x, op): i32 -> i32 for Identity, Neg, Abs, Relu, Not (booleans are 0 / 1) and the
+//   wraps of narrow integer types (WRAP_*).
 //   ROUND_F16 / ROUND_BF16: Cast to FLOAT16 / BFLOAT16 when floats are stored in f32.
 //   SCALE: alpha * x + beta (Mean's division by its input count, in the last Add's epilogue).
 //   Codes from 32 up are the maths of common/math_ops.wgsl, which only the unary kernel loads.
@@ -35,6 +36,12 @@ const OP_NOT: u32 = 22u;
 const OP_ROUND_F16: u32 = 23u;
 const OP_ROUND_BF16: u32 = 24u;
 const OP_SCALE: u32 = 25u;
+// An i32 holding a narrow integer type's value wrapped to that type, as its arithmetic wraps
+// (UINT8 200 + 100 is 44, INT8 100 + 100 is -56): the low bits, sign-extended for signed types.
+const OP_WRAP_U8: u32 = 26u;
+const OP_WRAP_I8: u32 = 27u;
+const OP_WRAP_U16: u32 = 28u;
+const OP_WRAP_I16: u32 = 29u;
 
 // sigmoid(x) = 1 / (1 + exp(-x)), evaluated on the side where exp cannot overflow:
 // for x < 0 it is exp(x) / (1 + exp(x)).
@@ -126,6 +133,10 @@ fn unary_int(x: i32, op: u32) -> i32 {
     case OP_ABS: { return abs(x); }
     case OP_NOT: { return select(0, 1, x == 0); }
     case OP_RELU: { return max(x, 0); }
+    case OP_WRAP_U8: { return x & 0xff; }
+    case OP_WRAP_I8: { return (x << 24u) >> 24u; }
+    case OP_WRAP_U16: { return x & 0xffff; }
+    case OP_WRAP_I16: { return (x << 16u) >> 16u; }
     default: { return x; }
   }
 }

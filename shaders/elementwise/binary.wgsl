@@ -71,9 +71,10 @@ fn main(
   }
   if (INT_MATH && params.op == BIN_POW) {
     // The exponent may be a float (Pow(int, float)): it is read as f32, not truncated.
-    output[index] = TO(pow_integer_base(i32(a[a_index]), f32(b[b_index])));
+    output[index] = TO(unary_int(pow_integer_base(i32(a[a_index]), f32(b[b_index])), params.act));
   } else if (INT_MATH) {
-    output[index] = TO(binary_int(i32(a[a_index]), i32(b[b_index]), params.op));
+    // Integers take the integer functions (a fused Relu, a narrow type's wrap).
+    output[index] = TO(unary_int(binary_int(i32(a[a_index]), i32(b[b_index]), params.op), params.act));
   } else {
     let value = binary_float(f32(a[a_index]), f32(b[b_index]), params.op);
     output[index] = TO(unary_op(value, params.act, params.act_alpha, params.act_beta));

@@ -12,6 +12,8 @@ export const UNARY_OPS = {
   RoundToFloat16: 23, RoundToBfloat16: 24,
   // alpha * x + beta: Mean divides its sum in the last Add's epilogue.
   Scale: 25,
+  // An integer wrapped to a narrow type (the low bits, sign-extended for INT8 / INT16).
+  WrapUint8: 26, WrapInt8: 27, WrapUint16: 28, WrapInt16: 29,
 } as const;
 export type UnaryOpName = keyof typeof UNARY_OPS;
 

@@ -79,6 +79,19 @@ export const clipSpec: OperatorSpec = {
 /** The unary op that rounds f32 values to a narrower float datatype. */
 const NARROW_FLOAT_ROUNDING: Partial<Record<Datatype, number>> = { FP16: UNARY_OPS.RoundToFloat16, BF16: UNARY_OPS.RoundToBfloat16 };
 
+/**
+ * The unary op that wraps an i32 to a narrow integer type. Narrow integers are stored in i32, so
+ * arithmetic that leaves their range (UINT8 200 + 100) and Casts into them (INT32 300 to UINT8)
+ * wrap here, as ONNX's integer types do, before the next operator reads them.
+ */
+const NARROW_INTEGER_WRAP: Partial<Record<Datatype, UnaryFunction>> = {
+  UINT8: { op: UNARY_OPS.WrapUint8, alpha: 0, beta: 0 }, INT8: { op: UNARY_OPS.WrapInt8, alpha: 0, beta: 0 },
+  UINT16: { op: UNARY_OPS.WrapUint16, alpha: 0, beta: 0 }, INT16: { op: UNARY_OPS.WrapInt16, alpha: 0, beta: 0 },
+};
+
+/** Binary operators whose integer result can leave its operands' range. */
+const OVERFLOWING_BINARY_OPS: ReadonlySet<string> = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Sum']);
+
 export const castSpec: OperatorSpec = {
   attributes: ['to', 'saturate'],
   inputs: [1, 1],
@@ -95,7 +108,8 @@ export const castSpec: OperatorSpec = {
     const variant = unaryVariant(inputStorage(context, 0), outputStorage(context), from === 'bool' && to === 'int' ? 'integer' : mode);
     // Narrow floats live in wider storage (f32, or f16 for BFLOAT16), so the cast itself rounds.
     const narrow = NARROW_FLOAT_ROUNDING[context.outputTypes[0]];
-    const fn = narrow === undefined || context.inputs[0].datatype === context.outputTypes[0] ? IDENTITY : { op: narrow, alpha: 0, beta: 0 };
+    const sameType = context.inputs[0].datatype === context.outputTypes[0];
+    const fn = sameType ? IDENTITY : narrow !== undefined ? { op: narrow, alpha: 0, beta: 0 } : NARROW_INTEGER_WRAP[context.outputTypes[0]] ?? IDENTITY;
     return {
       kind: 'kernel',
       variants: [variant],
@@ -123,7 +137,10 @@ export function binarySpec(opType: BinaryOpName, variadic = false): OperatorSpec
       const integerOp = INTEGER_BINARY_OPS.has(opType) || opType === 'Pow' || (opType === 'PRelu' && context.opset >= 16);
       if (integerMath && !integerOp) throw unsupported(node, `${context.inputs[0].datatype} inputs`);
       if (!integerMath && ['And', 'Or', 'Xor'].includes(opType)) throw unsupported(node, `${context.inputs[0].datatype} inputs`);
-      const activation = context.epilogue?.activation ?? IDENTITY;
+      const wrap = OVERFLOWING_BINARY_OPS.has(opType) ? NARROW_INTEGER_WRAP[context.outputTypes[0]] : undefined;
+      // Activations fuse onto float results only (compiler/fuse-epilogue.ts): an integer one never displaces the wrap.
+      const activation = context.epilogue?.activation ?? wrap ?? IDENTITY;
+      const intermediate = wrap ?? IDENTITY;
       const storages = context.inputs.map((_, index) => inputStorage(context, index));
       const out = outputStorage(context);
       // A variadic Min / Max folds left to right; intermediates are scratch tensors of the
@@ -146,7 +163,7 @@ export function binarySpec(opType: BinaryOpName, variadic = false): OperatorSpec
             const last = index === shapes.length - 1;
             const target: BindingRef = last ? { output: 0 } : { scratch: scratch.push(product(outShape)) - 1 };
             dispatches.push({
-              ...binaryDispatch(op, last ? activation : IDENTITY, leftShape, shapes[index], outShape, maxPerDimension),
+              ...binaryDispatch(op, last ? activation : intermediate, leftShape, shapes[index], outShape, maxPerDimension),
               variant: index === 1 ? 0 : 1,
               bindings: [left, { input: index }, target],
             });

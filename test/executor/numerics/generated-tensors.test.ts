@@ -187,8 +187,8 @@ describe('shape subgraphs run on the host', () => {
 });
 
 describe('refusals', () => {
-  it('an unsupported operator (GridSample) names the operator and node', () =>
+  it('an unsupported operator (Bernoulli) names the operator and node', () =>
     expectRefused(gpu, {
-      op: 'GridSample', inputs: [['x', [1, 1, 3, 4]], ['grid', [1, 2, 2, 2]]], outputs: [{ name: 'y', shape: [1, 1, 2, 2], datatype: 'FP32' }], nodeName: 'sample_grid',
+      op: 'Bernoulli', inputs: [['x', [1, 1, 3, 4]]], outputs: [{ name: 'y', shape: [1, 1, 3, 4], datatype: 'FP32' }], nodeName: 'sample_mask',
     }, 'is not supported'));
 });
