@@ -295,6 +295,8 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   GridSample: [16, 20, 22],
   // RoiAlign-16 added coordinate_transformation_mode (half_pixel by default; 10 computed output_half_pixel).
   RoiAlign: [10, 16, 22],
+  // MaxUnpool-11 let output_shape give the output's shape exactly; 22 types only.
+  MaxUnpool: [9, 11, 22],
 };
 
 /** The operators the table lists. */

@@ -25,6 +25,7 @@ import { REDUCE_OP_OF, reduceSpec } from './reduce.ts';
 import { gruSpec, lstmSpec, rnnSpec } from './recurrent.ts';
 import { gridSampleSpec } from './grid-sample.ts';
 import { roiAlignSpec } from './roi-align.ts';
+import { maxUnpoolSpec } from './max-unpool.ts';
 import { resizeSpec } from './resize.ts';
 import { EXTRA_REDUCTIONS, extraReductionSpec } from './reduce-extra.ts';
 import { scatterElementsSpec, scatterNdSpec } from './scatter.ts';
@@ -151,6 +152,7 @@ const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpe
   ['LSTM', lstmSpec],
   ['GridSample', gridSampleSpec],
   ['RoiAlign', roiAlignSpec],
+  ['MaxUnpool', maxUnpoolSpec],
   ['If', ifSpec],
   ['Loop', loopSpec],
   ['Scan', scanSpec],
