@@ -6,7 +6,8 @@
  */
 import type { Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor, ModelProto, ModelSignature } from '../../onnx/model.ts';
-import type { GpuTraits, Location } from '../ops/index.ts';
+import { operatorSpec, type GpuTraits, type Location } from '../ops/index.ts';
+import type { NodeProto } from '../../onnx/model.ts';
 import type { Precision } from '../tensor/index.ts';
 import { DEFAULT_COMPILE_BUDGETS, type CompileBudgets } from './compile-budgets.ts';
 import { provideSubgraphCompiler, withSubgraphReferences } from './subgraph.ts';
@@ -77,4 +78,17 @@ export function compileGraph(model: ModelProto, options: GraphCompileOptions): C
 }
 
 // If, Loop and Scan compile their subgraphs with this compiler (subgraph.ts says why it is handed over).
-provideSubgraphCompiler({ compile: compileGraph, segmentation: segmentationOf, walk: walkShapes });
+provideSubgraphCompiler({ compile: compileGraph, segmentation: segmentationOf, walk: walkShapes, hostReads });
+
+/** The inputs of `node` its operator reads on the host (none for an operator the executor lacks: its load fails anyway). */
+function hostReads(node: NodeProto): readonly number[] {
+  let spec;
+  try {
+    spec = operatorSpec(node);
+  } catch {
+    return [];
+  }
+  if (!spec || spec.shapeOnly) return [];
+  if (spec.cpu && !spec.device) return node.input.map((_, index) => index);
+  return spec.parameters ?? [];
+}

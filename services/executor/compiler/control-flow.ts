@@ -19,7 +19,7 @@ import type { DeviceOperator, LoadContext, OperatorPlan, OperatorSpec } from '..
 import { intAttribute, intsAttribute, invalidNode, unsupported } from '../ops/attributes.ts';
 import { STORAGE_BYTES, storageOf, toNumbers } from '../tensor/index.ts';
 import {
-  compileBody, declaredDatatype, declaredShape, graphAttributeOf, inferredDatatype, SubgraphProgram, VariantTable,
+  compileBody, controlFlowLayout, declaredDatatype, declaredShape, graphAttributeOf, inferredDatatype, outerIndices, parameterIndices, SubgraphProgram, VariantTable,
   type BodyInput, type BoundValue, type CompiledBody,
 } from './subgraph.ts';
 import { scanPlan } from './scan.ts';
@@ -27,18 +27,25 @@ import { scanPlan } from './scan.ts';
 /** Iterations one Loop may unroll to in one plan. */
 export const MAX_LOOP_ITERATIONS = 4096;
 
-/** The outer values a control-flow node binds (its inputs past its own), as body inputs. */
-function outerInputs(context: LoadContext, own: number): BodyInput[] {
-  return context.node.input.slice(own).map((name, index) => {
-    const input = context.inputs[own + index];
-    if (!input.datatype) throw invalidNode(context.node, `outer value '${name}' has no type`);
-    return { name, datatype: input.datatype, constant: input.constant };
+/** The outer values a control-flow node binds (controlFlowLayout), as body inputs. */
+function outerInputs(context: LoadContext): BodyInput[] {
+  return outerIndices(context.node, controlFlowLayout(context.node)).map((index) => {
+    const input = context.inputs[index];
+    if (!input.datatype) throw invalidNode(context.node, `outer value '${input.name}' has no type`);
+    return { name: input.name!, datatype: input.datatype, constant: input.constant };
   });
 }
 
 /** The bound outer values of a plan, in `outerInputs` order. */
-function boundOuter(inputs: ReadonlyArray<{ shape: readonly number[]; value: HostTensor | undefined } | undefined>, own: number): BoundValue[] {
-  return inputs.slice(own).map((input, index) => ({ shape: input!.shape, value: input!.value, ref: { input: own + index } }));
+function boundOuter(node: NodeProto, inputs: ReadonlyArray<{ shape: readonly number[]; value: HostTensor | undefined } | undefined>): BoundValue[] {
+  return outerIndices(node, controlFlowLayout(node)).map((index) => ({ shape: inputs[index]!.shape, value: inputs[index]!.value, ref: { input: index } }));
+}
+
+/** The outer values' types, by name, for inferring the types of untyped subgraph outputs. */
+function outerTypes(node: NodeProto, inputTypes: ReadonlyArray<Datatype | undefined>): Map<string, Datatype> {
+  const known = new Map<string, Datatype>();
+  for (const index of outerIndices(node, controlFlowLayout(node))) if (inputTypes[index]) known.set(node.input[index], inputTypes[index]!);
+  return known;
 }
 
 /** Declared output types of a subgraph, one per parent output it gives. */
@@ -74,13 +81,9 @@ export const ifSpec: OperatorSpec = {
   inputs: [1, 2 ** 31],
   outputs: [1, 2 ** 31],
   computesEveryOutput: true,
-  parameters: [0],
+  parameters: parameterIndices(1),
   types({ node, inputTypes }) {
-    const known = new Map<string, Datatype>();
-    node.input.slice(1).forEach((name, index) => {
-      const datatype = inputTypes[1 + index];
-      if (datatype) known.set(name, datatype);
-    });
+    const known = outerTypes(node, inputTypes);
     const [thenBranch, elseBranch] = [graphAttributeOf(node, 'then_branch'), graphAttributeOf(node, 'else_branch')];
     return outputTypesOf(node, thenBranch, 0, thenBranch.output.map((value, index) =>
       inferredDatatype(thenBranch, value.name, known) ?? (elseBranch.output[index] && inferredDatatype(elseBranch, elseBranch.output[index].name, known))));
@@ -88,7 +91,7 @@ export const ifSpec: OperatorSpec = {
   device(context) {
     const { node } = context;
     const table = new VariantTable();
-    const outer = outerInputs(context, 1);
+    const outer = outerInputs(context);
     const branches = (['then_branch', 'else_branch'] as const).map((name) => {
       const graph = graphAttributeOf(node, name);
       if (graph.output.length !== node.output.length) throw invalidNode(node, `${name} has ${graph.output.length} outputs, the node ${node.output.length}`);
@@ -104,7 +107,7 @@ export const ifSpec: OperatorSpec = {
         const condition = inputs[0]?.value;
         if (!condition) throw new Error(`If '${node.name}': the condition is not known on the host`);
         const program = new SubgraphProgram({ node, precision: context.precision, table }, scratchUnit(context), maxPerDimension);
-        const results = program.runBody(branches[truthy(condition) ? 0 : 1], boundOuter(inputs, 1));
+        const results = program.runBody(branches[truthy(condition) ? 0 : 1], boundOuter(node, inputs));
         return finish(program, results.map((result, index) => ({ ...result, datatype: context.outputTypes[index] })));
       },
     } satisfies DeviceOperator;
@@ -152,17 +155,15 @@ export const loopSpec: OperatorSpec = {
   inputs: [2, 2 ** 31],
   outputs: [1, 2 ** 31],
   computesEveryOutput: true,
-  parameters: [0, 1],
+  parameters: parameterIndices(2),
   types({ node, inputTypes }) {
     const body = graphAttributeOf(node, 'body');
     const carried = body.input.length - 2;
-    const carriedTypes = inputTypes.slice(2, 2 + carried).map((datatype, index) => datatype ?? declaredDatatype(body.output[1 + index]) ?? 'FP32');
-    const known = new Map<string, Datatype>([[body.input[0].name, 'INT64'], [body.input[1].name, 'BOOL']]);
+    const { tail } = controlFlowLayout(node);
+    const carriedTypes = inputTypes.slice(tail, tail + carried).map((datatype, index) => datatype ?? declaredDatatype(body.output[1 + index]) ?? 'FP32');
+    const known = outerTypes(node, inputTypes);
+    known.set(body.input[0].name, 'INT64').set(body.input[1].name, 'BOOL');
     body.input.slice(2).forEach((value, index) => known.set(value.name, carriedTypes[index]));
-    node.input.slice(body.input.length).forEach((name, index) => {
-      const datatype = inputTypes[body.input.length + index];
-      if (datatype) known.set(name, datatype);
-    });
     return [...carriedTypes, ...outputTypesOf(node, body, 1 + carried, body.output.slice(1 + carried).map((value) => inferredDatatype(body, value.name, known)))];
   },
   validate(node) {
@@ -180,7 +181,8 @@ export const loopSpec: OperatorSpec = {
     const table = new VariantTable();
     const { inputs: carrierInputs, prelude } = loopPrelude(node, graph);
     const carriedInputs: BodyInput[] = graph.input.slice(2).map((value, index) => ({ name: value.name, datatype: context.outputTypes[index] }));
-    const body = compileBody(context, table, 'body', graph, [...carrierInputs, ...carriedInputs, ...outerInputs(context, graph.input.length)], prelude);
+    const body = compileBody(context, table, 'body', graph, [...carrierInputs, ...carriedInputs, ...outerInputs(context)], prelude);
+    const { tail } = controlFlowLayout(node);
     // What a plan would refuse anyway is refused at load when it is already known.
     const tripCount = context.inputs[0]?.constant;
     if (tripCount && Number(toNumbers(tripCount)[0]) > MAX_LOOP_ITERATIONS) {
@@ -195,8 +197,8 @@ export const loopSpec: OperatorSpec = {
         const program = new SubgraphProgram({ node, precision: context.precision, table }, scratchUnit(context), maxPerDimension);
         const tripCount = inputs[0] ? Number(toNumbers(inputs[0].value!)[0]) : Infinity;
         let condition = inputs[1] ? truthy(inputs[1].value!) : true;
-        let state: BoundValue[] = inputs.slice(2, 2 + carried).map((input, index) => ({ shape: input!.shape, value: input!.value, ref: { input: 2 + index } }));
-        const outer = boundOuter(inputs, graph.input.length);
+        let state: BoundValue[] = inputs.slice(tail, tail + carried).map((input, index) => ({ shape: input!.shape, value: input!.value, ref: { input: tail + index } }));
+        const outer = boundOuter(node, inputs);
         const scanOutputs: Array<{ shape: readonly number[] } | undefined> = Array.from({ length: scans }, () => undefined);
         // Scan outputs are written at their place as each iteration ends; their buffers are the node's outputs.
         let iteration = 0;
@@ -237,11 +239,12 @@ export const scanSpec: OperatorSpec = {
   inputs: [1, 2 ** 31],
   outputs: [1, 2 ** 31],
   computesEveryOutput: true,
+  parameters: parameterIndices(1),
   types({ node, inputTypes }) {
     const body = graphAttributeOf(node, 'body');
     const states = body.input.length - intAttribute(node, 'num_scan_inputs', 0);
-    const first = inputTypes[0] === undefined && node.input[0] === '' ? 1 : 0;
-    return [...body.output.slice(0, states).map((value, index) => declaredDatatype(value) ?? inputTypes[first + index] ?? 'FP32'),
+    const { tail } = controlFlowLayout(node);
+    return [...body.output.slice(0, states).map((value, index) => declaredDatatype(value) ?? inputTypes[tail + index] ?? 'FP32'),
       ...outputTypesOf(node, body, states)];
   },
   validate(node, opset) {
@@ -258,23 +261,23 @@ export const scanSpec: OperatorSpec = {
     const { node } = context;
     const graph = graphAttributeOf(node, 'body');
     const batched = context.opset < 9;
-    const own = graph.input.length + (batched ? 1 : 0);
+    const { tail } = controlFlowLayout(node);
     const table = new VariantTable();
     const bodyInputs: BodyInput[] = graph.input.map((value, index) => {
-      const datatype = declaredDatatype(value) ?? context.inputs[own - graph.input.length + index]?.datatype;
+      const datatype = declaredDatatype(value) ?? context.inputs[tail + index]?.datatype;
       if (!datatype) throw invalidNode(node, `body input '${value.name}' has no type`);
       return { name: value.name, datatype };
     });
-    const body: CompiledBody = compileBody(context, table, 'body', graph, [...bodyInputs, ...outerInputs(context, own)]);
+    const body: CompiledBody = compileBody(context, table, 'body', graph, [...bodyInputs, ...outerInputs(context)]);
     addCopies(table, context, [...context.outputTypes, ...bodyInputs.map((input) => input.datatype)]);
     return {
       kind: 'kernel', variants: table.variants,
       plan(inputs, maxPerDimension) {
         const program = new SubgraphProgram({ node, precision: context.precision, table }, scratchUnit(context), maxPerDimension);
         return scanPlan({
-          node, opset: context.opset, program, body, inputs, own, batched,
+          node, program, body, inputs, first: tail, batched,
           inputTypes: bodyInputs.map((input) => input.datatype), outputTypes: context.outputTypes,
-          outer: boundOuter(inputs, own), declaredScanShapes: graph.output.map((value) => declaredShape(value)),
+          outer: boundOuter(node, inputs), declaredScanShapes: graph.output.map((value) => declaredShape(value)),
         });
       },
     } satisfies DeviceOperator;

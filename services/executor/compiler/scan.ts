@@ -15,12 +15,11 @@ import type { BoundValue, CompiledBody, SubgraphProgram } from './subgraph.ts';
 
 export interface ScanRun {
   readonly node: NodeProto;
-  readonly opset: number;
   readonly program: SubgraphProgram;
   readonly body: CompiledBody;
   readonly inputs: ReadonlyArray<NodeInput | undefined>;
-  /** The node's own inputs (sequence_lens first at opset 8), before the outer values. */
-  readonly own: number;
+  /** Where the states, then the scan inputs, start among the node's inputs (controlFlowLayout's tail). */
+  readonly first: number;
   /** Opset 8: a batch axis leads every input and output. */
   readonly batched: boolean;
   /** The body's input types (states, then scan slices). */
@@ -34,8 +33,7 @@ export interface ScanRun {
 const without = <T>(values: readonly T[], index: number): T[] => values.filter((_, at) => at !== index);
 
 export function scanPlan(run: ScanRun): OperatorPlan {
-  const { node, program, body, inputs, batched } = run;
-  const first = batched ? 1 : 0;
+  const { node, program, body, inputs, batched, first } = run;
   const scanCount = intAttribute(node, 'num_scan_inputs', 0);
   const stateCount = run.inputTypes.length - scanCount;
   const outputCount = run.outputTypes.length - stateCount;
@@ -54,7 +52,7 @@ export function scanPlan(run: ScanRun): OperatorPlan {
   const batch = batched ? shapeOf(0)[0] : 1;
   if (batched) {
     for (let index = 0; index < stateCount + scanCount; index++) {
-      if (shapeOf(index)[0] !== batch) throw invalidNode(node, `input ${first + index} [${shapeOf(index)}] does not start with the batch size ${batch}`);
+      if (shapeOf(index)[0] !== batch) throw invalidNode(node, `state or scan input ${index} [${shapeOf(index)}] does not start with the batch size ${batch}`);
     }
   }
 

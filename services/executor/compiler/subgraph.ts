@@ -29,6 +29,8 @@ import type { DeviceStep } from './steps.ts';
  */
 export interface SubgraphCompiler {
   compile(model: ModelProto, options: GraphCompileOptions): CompiledGraph;
+  /** The inputs of a node its operator reads on the host (its parameters; every input of a host-only operator). */
+  hostReads(node: NodeProto): readonly number[];
   segmentation(graph: CompiledGraph): Segmentation;
   walk: typeof walkShapes;
 }
@@ -72,30 +74,93 @@ export function outerReferences(graph: GraphProto): string[] {
 
 const GRAPH_ATTRIBUTES: Readonly<Record<string, readonly string[]>> = { If: ['then_branch', 'else_branch'], Loop: ['body'], Scan: ['body'] };
 
-/** How many inputs of a control-flow node are its own (the rest are the outer values its subgraphs read). */
-export function ownInputCount(node: NodeProto, opset: number): number {
-  if (node.opType === 'If') return 1;
-  const body = graphAttributeOf(node, 'body');
-  if (node.opType === 'Loop') return body.input.length;
-  return body.input.length + (opset < 9 ? 1 : 0);
+/** Outer values a control-flow node's subgraphs may read on the host (its parameter slots). */
+export const PARAMETER_SLOTS = 8;
+
+/**
+ * Where a control-flow node's inputs are once withSubgraphReferences has rewritten it: its own
+ * leading parameters (If's condition, Loop's trip count and condition, Scan's sequence_lens or
+ * an empty name), then PARAMETER_SLOTS outer values its subgraphs read on the host ('' where
+ * unused), then the rest of its own inputs (Loop's carried values, Scan's states and scan
+ * inputs), then every other outer value. The parameters and slots are fixed indices, so the
+ * spec's `parameters` can name them: the run reads them on the host like any parameter (from
+ * the request, or read back from the GPU at a segment boundary).
+ */
+export interface ControlFlowLayout {
+  /** Own leading parameters: 1 for If and Scan, 2 for Loop. */
+  readonly head: number;
+  /** Where the rest of the node's own inputs start. */
+  readonly tail: number;
+  /** Where the outer values read only on the GPU start. */
+  readonly outer: number;
+}
+
+export function controlFlowLayout(node: NodeProto): ControlFlowLayout {
+  const head = node.opType === 'Loop' ? 2 : 1;
+  const rest = node.opType === 'If' ? 0 : graphAttributeOf(node, 'body').input.length - (node.opType === 'Loop' ? 2 : 0);
+  return { head, tail: head + PARAMETER_SLOTS, outer: head + PARAMETER_SLOTS + rest };
+}
+
+/** Indices of the parameter inputs of a rewritten control-flow node (its own and its slots). */
+export const parameterIndices = (head: number): number[] => Array.from({ length: head + PARAMETER_SLOTS }, (_, index) => index);
+
+/** The outer values a rewritten control-flow node binds to its subgraphs, by input index (slots, then the rest). */
+export function outerIndices(node: NodeProto, layout: ControlFlowLayout): number[] {
+  const slots = Array.from({ length: PARAMETER_SLOTS }, (_, index) => layout.head + index).filter((index) => node.input[index]);
+  return [...slots, ...Array.from({ length: node.input.length - layout.outer }, (_, index) => layout.outer + index)];
 }
 
 /**
- * The model with every top-level If, Loop and Scan taking the outer values its subgraphs read as
- * extra inputs after its own. Subgraphs' own control-flow nodes get theirs when they compile.
+ * The outer values `graph` (and the subgraphs inside it) reads on the host: inputs at a parameter
+ * index of its nodes (`hostReads`), and the conditions and trip counts of control flow inside it.
+ */
+function hostReadReferences(graph: GraphProto, hostReads: (node: NodeProto) => readonly number[]): Set<string> {
+  const defined = new Set<string>([...graph.input.map((value) => value.name), ...graph.initializer.map((tensor) => tensor.name)]);
+  for (const node of graph.node) for (const name of node.output) if (name) defined.add(name);
+  const found = new Set<string>();
+  const note = (name: string | undefined) => {
+    if (name && !defined.has(name)) found.add(name);
+  };
+  for (const node of graph.node) {
+    const nested = GRAPH_ATTRIBUTES[node.opType] && isDefaultDomain(node);
+    const indices = nested ? (node.opType === 'Scan' ? [] : node.opType === 'Loop' ? [0, 1] : [0]) : hostReads(node);
+    for (const index of indices) note(node.input[index]);
+    for (const attribute of node.attribute) for (const inner of [attribute.g, ...attribute.graphs]) if (inner) hostReadReferences(inner, hostReads).forEach(note);
+  }
+  return found;
+}
+
+/**
+ * The model with every top-level If, Loop and Scan laid out as ControlFlowLayout says, taking the
+ * outer values its subgraphs read as inputs. Subgraphs' own control-flow nodes get theirs when
+ * they compile. FAILED_PRECONDITION for subgraphs reading more than PARAMETER_SLOTS outer values on the host.
  */
 export function withSubgraphReferences(model: ModelProto): ModelProto {
   const graph = model.graph!;
   const opset = defaultOpsetVersion(model);
   if (!graph.node.some((node) => GRAPH_ATTRIBUTES[node.opType] && isDefaultDomain(node))) return model;
+  const hostReads = subgraphCompiler().hostReads;
   const node = graph.node.map((entry) => {
     const names = GRAPH_ATTRIBUTES[entry.opType];
     if (!names || !isDefaultDomain(entry)) return entry;
-    const own = ownInputCount(entry, opset);
-    const inputs = [...entry.input.slice(0, own), ...Array.from({ length: Math.max(0, own - entry.input.length) }, () => '')];
-    const extra = new Set<string>();
-    for (const name of names) for (const reference of outerReferences(graphAttributeOf(entry, name))) extra.add(reference);
-    return { ...entry, input: [...inputs, ...extra] };
+    const layout = controlFlowLayout(entry);
+    // Scan from opset 9 has no sequence_lens: its head is an empty name.
+    const own = entry.opType === 'Scan' && opset >= 9 ? ['', ...entry.input] : [...entry.input];
+    const length = layout.head + layout.outer - layout.tail;
+    while (own.length < length) own.push('');
+    const references = new Set<string>();
+    const onHost = new Set<string>();
+    for (const name of names) {
+      const subgraph = graphAttributeOf(entry, name);
+      for (const reference of outerReferences(subgraph)) references.add(reference);
+      for (const reference of hostReadReferences(subgraph, hostReads)) onHost.add(reference);
+    }
+    if (onHost.size > PARAMETER_SLOTS) {
+      throw unsupported(entry, `subgraphs reading ${onHost.size} outer values on the host (${[...onHost].join(', ')}), more than ${PARAMETER_SLOTS}`);
+    }
+    const slots = [...onHost, ...Array.from({ length: PARAMETER_SLOTS - onHost.size }, () => '')];
+    const rest = [...references].filter((reference) => !onHost.has(reference));
+    return { ...entry, input: [...own.slice(0, layout.head), ...slots, ...own.slice(layout.head, length), ...rest] };
   });
   return { ...model, graph: { ...graph, node } };
 }
