@@ -9,7 +9,8 @@
  * Every case is an ONNX model built in code and run whole by each engine: inputs uploaded,
  * outputs read back, so the columns time the same work. Each engine is warmed up, then ours
  * (each GEMM algorithm asked for) and the WebGPU EP take turns running blocks of `--runs` runs
- * (fewer for the 1024³ product, which takes seconds on a software GPU) for `--rounds` rounds,
+ * (fewer for the 1024³ product, which takes seconds on a software GPU; more for cases of a few
+ * milliseconds, so a block lasts MIN_BLOCK_MS) for `--rounds` rounds,
  * then the CPU EP runs its blocks; the table shows medians, all measured in this one run. Ours
  * also reports the GPU time of its compute pass (timestamp queries) when the device has them,
  * and, where the GPU's fp32 peak is known (by its name, or --peak-tflops), the share of it.
@@ -57,6 +58,13 @@ function runsFor(benchCase: BenchCase): number {
   return benchCase.heavy ? Math.max(3, Math.ceil(RUNS / 2)) : RUNS;
 }
 
+/**
+ * A block lasts at least this long (runs added up to MAX_BLOCK_RUNS): five runs of a 1 ms batch
+ * are 5 ms, over which one descheduling on a shared machine moves the median.
+ */
+const MIN_BLOCK_MS = 30;
+const MAX_BLOCK_RUNS = 40;
+
 /** One engine's runner: one whole run, its output and (ours) its GPU milliseconds. */
 type Runner = () => Promise<{ output: Float32Array; gpuMs?: number }>;
 
@@ -80,11 +88,18 @@ function ortRunner(session: ort.InferenceSession, benchCase: BenchCase): Runner 
  * block starts with an untimed run); taking turns, a machine that is busier for a while (it is
  * shared) slows the engines alike.
  */
-async function timeInBlocks(runners: Runner[], runs: number): Promise<Timing[]> {
+async function timeInBlocks(runners: Runner[], minimumRuns: number): Promise<Timing[]> {
   const outputs: Float32Array[] = [];
+  let slowestMs = 0;
   for (const [index, runner] of runners.entries()) {
-    for (let run = 0; run < WARMUP; run++) outputs[index] = (await runner()).output;
+    for (let run = 0; run < WARMUP; run++) {
+      const start = performance.now();
+      outputs[index] = (await runner()).output;
+      if (run === WARMUP - 1) slowestMs = Math.max(slowestMs, performance.now() - start);
+    }
   }
+  // The same count for every engine, set by the slowest, so each block of either lasts long enough.
+  const runs = Math.max(minimumRuns, Math.min(MAX_BLOCK_RUNS, Math.ceil(MIN_BLOCK_MS / Math.max(slowestMs, 1e-3))));
   const wall = runners.map((): number[] => []);
   const rounds = runners.map((): number[] => []);
   const gpu = runners.map((): number[] => []);
@@ -205,7 +220,8 @@ for (const row of rows) {
 }
 console.log('');
 notes.push(
-  `Medians of ${ROUNDS} blocks of ${RUNS} runs (1024³: ${Math.max(3, Math.ceil(RUNS / 2))}) after ${WARMUP} warm-up runs, ours and the WebGPU EP `
+  `Medians of ${ROUNDS} blocks of ${RUNS} runs (1024³: ${Math.max(3, Math.ceil(RUNS / 2))}; cases of a few ms: as many as make ${MIN_BLOCK_MS} ms, `
+  + `at most ${MAX_BLOCK_RUNS}) after ${WARMUP} warm-up runs, ours and the WebGPU EP `
   + 'taking turns, then the CPU EP; ms columns are the wall time of a whole run (inputs in, outputs back); ours GPU ms is our compute pass '
   + 'between timestamp queries.',
   `onnxruntime-node ${ort.env.versions.common}: the WebGPU EP ${ortWebGpuProblem ? 'could not run (below)' : 'runs its own Dawn'}; the CPU EP uses its default threads.`,

@@ -101,11 +101,30 @@ let quietUntil = 0;
  * throttled).
  */
 export function expectGpuWork(milliseconds: number): void {
+  if (dawnPollingThrottled) quietUntil = quietUntilFor(performance.now(), milliseconds, quietUntil);
+}
+
+/**
+ * Until when polls sleep once work expected to take `expectedMs` is submitted at `nowMs`, while
+ * they were to sleep until `quietUntilMs` (0 for none). All times in milliseconds.
+ */
+export function quietUntilFor(nowMs: number, expectedMs: number, quietUntilMs: number): number {
   // Shorter work is over within the spin anyway, and a sleep overshoots by tens of microseconds.
-  if (!dawnPollingThrottled || !(milliseconds > EAGER_POLLING_MS)) return;
-  const now = performance.now();
-  const until = now + milliseconds * QUIET_SPAN;
-  quietUntil = quietUntil > now ? Math.min(quietUntil, until) : until;
+  if (!(expectedMs > EAGER_POLLING_MS)) return quietUntilMs;
+  const untilMs = nowMs + expectedMs * QUIET_SPAN;
+  return quietUntilMs > nowMs ? Math.min(quietUntilMs, untilMs) : untilMs;
+}
+
+/**
+ * How long a Dawn poll at `nowMs` sleeps before it runs (0: at once), for a wait that began at
+ * `waitStartMs` while polls are to sleep until `quietUntilMs` (expectGpuWork; 0 for none): it
+ * sleeps until then, spins for EAGER_POLLING_MS from the later of the two, and sleeps
+ * POLL_SLEEP_MS before each poll after that. All times in milliseconds.
+ */
+export function pollSleepMs(nowMs: number, waitStartMs: number, quietUntilMs: number): number {
+  const spinStartMs = Math.max(waitStartMs, quietUntilMs);
+  if (nowMs < spinStartMs) return Math.min(POLL_SLEEP_MS, spinStartMs - nowMs);
+  return nowMs - spinStartMs < EAGER_POLLING_MS ? 0 : POLL_SLEEP_MS;
 }
 
 /**
@@ -157,9 +176,8 @@ function throttleDawnPolling(): void {
       polling = true;
       waitStart = now;
     }
-    const eagerStart = Math.max(waitStart, quietUntil);
-    if (now >= eagerStart && now - eagerStart < EAGER_POLLING_MS) return original(() => tick(callback));
-    const sleepMs = now < eagerStart ? Math.min(POLL_SLEEP_MS, eagerStart - now) : POLL_SLEEP_MS;
+    const sleepMs = pollSleepMs(now, waitStart, quietUntil);
+    if (sleepMs === 0) return original(() => tick(callback));
     return original(() => {
       Atomics.wait(sleepCell, 0, 0, sleepMs);
       tick(callback);

@@ -328,9 +328,8 @@ export async function runExecutionPlan(
   let peakBytes = 0;
   let readbacks = 0;
   for (;;) {
-    const bytes = await submit(resources, plan, timer);
+    const { bytes, passNs } = await submit(resources, plan, timer);
     peakBytes += plan.peakBytes;
-    const passNs = timer ? passNanoseconds(bytes) : undefined;
     gpuNs = gpuNs !== undefined && passNs !== undefined ? gpuNs + passNs : undefined;
     // slice() copies: the mapped range is detached on unmap.
     const read = (output: DeviceOutput) =>
@@ -360,10 +359,13 @@ export async function runExecutionPlan(
 
 /**
  * Encodes and submits one plan (its dispatches in one timed pass, then its read-back copies) and
- * maps its read-back buffer. How long the GPU work took is kept for the plan, so the next run of
- * it can tell the device how long it will wait (expectGpuWork).
+ * maps its read-back buffer; gives the mapped range and the pass's GPU time (undefined without
+ * timestamps). How long the GPU work took is kept for the plan, so the next run of it can tell
+ * the device how long it will wait (expectGpuWork).
  */
-async function submit(resources: PlanResources, plan: ExecutionPlan, timer: PassTimer | undefined): Promise<ArrayBuffer> {
+async function submit(
+  resources: PlanResources, plan: ExecutionPlan, timer: PassTimer | undefined,
+): Promise<{ bytes: ArrayBuffer; passNs: number | undefined }> {
   const { device, label } = resources;
   const encoding = encodingOf(resources, plan, timer);
   // Encoding mistakes surface at submit as validation errors; this scope holds only this batch.
@@ -386,7 +388,7 @@ async function submit(resources: PlanResources, plan: ExecutionPlan, timer: Pass
   // depends on how the wait polled.
   const passNs = timer ? passNanoseconds(bytes) : undefined;
   encoding.expectedMs = passNs === undefined ? waitMs : passNs / 1e6;
-  return bytes;
+  return { bytes, passNs };
 }
 
 /** The compute pass's time from the two timestamps at the front of the read-back; undefined when they are not usable. */
