@@ -231,6 +231,20 @@ describe('operators ORT CPU lacks, against their default-domain definition', () 
 
 describe('other contrib operators and refusals', () => {
   it('Trilu (com.microsoft) keeps the lower triangle', () => check({ op: 'Trilu', inputs: [fp('x', [3, 6, 5])], outputs: [out('y', [3, 6, 5])], attributes: { upper: 0 } }));
+  for (const [zeroType, axis] of [['INT16', 1], ['UINT8', undefined]] as const) {
+    it(`QuantizeLinear into DequantizeLinear (com.microsoft), ${zeroType} ${axis === undefined ? 'per tensor' : 'per axis'}`, () => {
+      const count = axis === undefined ? 1 : 4;
+      const zeros = Array.from({ length: count }, (_, index) => [3, 120, 7, 0][index] - (zeroType === 'INT16' ? 60 : 0));
+      const shape = axis === undefined ? [] : [count];
+      const graph = new GraphBuilder('qdq').input('x', 'FP32', [3, 4, 5])
+        .initializer('scale', 'FP32', shape, Float32Array.from({ length: count }, (_, index) => [0.01, 0.02, 0.005, 0.03][index]))
+        .initializer('zero', zeroType, shape, zeroType === 'INT16' ? Int16Array.from(zeros) : Uint8Array.from(zeros))
+        .node('QuantizeLinear', ['x', 'scale', 'zero'], ['q'], axis === undefined ? {} : { axis }, 'quantize', MS)
+        .node('DequantizeLinear', ['q', 'scale', 'zero'], ['y'], axis === undefined ? {} : { axis }, 'dequantize', MS)
+        .output('y', 'FP32', [3, 4, 5]);
+      return checkModelAgainstOrt(gpu, graph.toBytes({ opset: 17 }), [fp('x', [3, 4, 5])], [out('y', [3, 4, 5])]);
+    });
+  }
   for (const [domain, op] of [[MS, 'GroupQueryAttention'], ['org.example', 'Gelu']] as const) {
     it(`refuses ${domain}.${op}, naming the domain, operator and node`, async () => {
       const error = await compileError(gpu, contribModel({ op, domain, inputs: [fp('x', [2, 3])], outputs: [out('y', [2, 3])] }));

@@ -7,6 +7,7 @@ import type { NodeProto } from '../../../onnx/model.ts';
 import { unsupported } from '../attributes.ts';
 import type { OperatorSpec } from '../contract.ts';
 import { triluSpec } from '../layout.ts';
+import { dequantizeLinearSpec, quantizeLinearSpec } from '../quantization.ts';
 import { biasAddSpec, biasGeluSpec, biasSoftmaxSpec, fastGeluSpec, geluSpec, quickGeluSpec } from './activations.ts';
 import { attentionSpec, multiHeadAttentionSpec } from './attention.ts';
 import { fusedMatMulSpec } from './fused-matmul.ts';
@@ -30,8 +31,12 @@ const CONTRIB_OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, Ope
   ['Attention', attentionSpec],
   ['MultiHeadAttention', multiHeadAttentionSpec],
   ['RotaryEmbedding', rotaryEmbeddingSpec],
-  // com.microsoft's Trilu is ONNX's (inputs X and k, attribute upper).
+  // com.microsoft's Trilu is ONNX's (inputs X and k, attribute upper); its QuantizeLinear and
+  // DequantizeLinear are ONNX's per-tensor and per-axis forms (axis only), which quantization
+  // tools emit for 16-bit types.
   ['Trilu', triluSpec],
+  ['QuantizeLinear', { ...quantizeLinearSpec, attributes: ['axis'] }],
+  ['DequantizeLinear', { ...dequantizeLinearSpec, attributes: ['axis'] }],
 ]);
 
 /** The spec of a node outside ONNX's domain; FAILED_PRECONDITION naming the domain, operator and node when there is none. */
