@@ -9,13 +9,13 @@
  * The spatial size follows the device: 224 (the real VGG-19, fc6 [4096, 25088] of 411 MB) when
  * one binding takes that, else 128 (fc6 [4096, 8192], 128 MiB, as lavapipe binds at most).
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openGpu } from '../../services/executor/gpu/index.ts';
 import { GraphBuilder, tensorAttribute } from '../../services/onnx/builder.ts';
 import type { HostTensor } from '../../services/onnx/model.ts';
 import { runOrt } from '../executor/numerics/ort-reference.ts';
 import { fp32Contents, startCluster, type Cluster } from './harness.ts';
+import { processMemory } from './process-memory.ts';
 
 const VGG19 = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512, 'M'] as const;
 const CLASSES = 1000;
@@ -75,13 +75,6 @@ function vgg19ConstantWeights(size: number): { bytes: Uint8Array; foldedWeightBy
   return { bytes: graph.toBytes({ opset: 17 }), foldedWeightBytes };
 }
 
-/** Peak and current resident set of a process, in bytes, from /proc. */
-function memoryOf(pid: number): { peakBytes: number; currentBytes: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)![1]) * 1024;
-  return { peakBytes: kib('VmHWM'), currentBytes: kib('VmRSS') };
-}
-
 const MIB = 2 ** 20;
 let cluster: Cluster;
 let size: number;
@@ -98,7 +91,7 @@ describe('weights built in the graph by ConstantOfShape', () => {
     const { bytes, foldedWeightBytes } = vgg19ConstantWeights(size);
     expect(bytes.byteLength).toBeLessThan(256 * 1024);
     const pid = cluster.executorProcesses[0].process.pid!;
-    const idle = memoryOf(pid);
+    const idle = processMemory(pid);
     await cluster.store('vgg19-constant', bytes);
     const started = performance.now();
     await cluster.waitUntilReady('vgg19-constant', 600_000);
@@ -121,7 +114,7 @@ describe('weights built in the graph by ConstantOfShape', () => {
     const argmax = (values: Float32Array) => values.indexOf(Math.max(...values));
     expect(argmax(got)).toBe(argmax(want));
 
-    const { peakBytes, currentBytes } = memoryOf(pid);
+    const { peakBytes, currentBytes } = processMemory(pid);
     console.log(`vgg19 ${size}x${size}: ${(foldedWeightBytes / MIB).toFixed(0)} MiB of folded weights from a ${bytes.byteLength}-byte file; `
       + `load ${(loadMs / 1000).toFixed(1)} s, first inference ${(inferMs / 1000).toFixed(1)} s; executor RSS idle ${(idle.currentBytes / MIB).toFixed(0)} MiB, `
       + `peak ${(peakBytes / MIB).toFixed(0)} MiB, after ${(currentBytes / MIB).toFixed(0)} MiB; max error / max |logit| ${(maxError / scale).toExponential(2)}`);
