@@ -1,29 +1,31 @@
-// GridSample over 2 spatial dims, as onnxruntime computes it: output [n, c, oy, ox] samples
-// x[n, c] at the grid's normalized point (gx, gy) = grid[n, oy, ox] in [-1, 1]:
+// GridSample over 2 or 3 spatial dims, as onnxruntime computes it: output [n, c, oy, ox]
+// samples x[n, c] at the grid's normalized point (gx, gy) = grid[n, oy, ox] in [-1, 1] (and
+// output [n, c, oz, oy, ox] at (gx, gy, gz) = grid[n, oz, oy, ox] for a volume):
 //
-//   px = ((gx + 1) * W - 1) / 2,  or (gx + 1) / 2 * (W - 1) with align_corners (same for y)
+//   px = ((gx + 1) * W - 1) / 2,  or (gx + 1) / 2 * (W - 1) with align_corners (same for y, z)
 //
 // A point outside [lo, hi] (the pixel edges, or the corner pixels' centers with align_corners)
 // is clamped to [0, W - 1] (border; not for cubic, whose taps are clamped one by one) or
 // reflected into [lo, hi] (reflection) first; then
 //   nearest:  the pixel at round_half_even(p)
-//   linear:   the 2 x 2 pixels around p, weighted by distance
-//   cubic:    the 4 x 4 pixels around p, cubic convolution weights with A = -0.75
+//   linear:   the 2 x 2 (x 2) pixels around p, weighted by distance
+//   cubic:    the 4 x 4 pixels around p, cubic convolution weights with A = -0.75 (2-D only)
 // A pixel index outside the image reads 0 (zeros), the clamped index (border) or the
 // reflected index (reflection).
 //
 // Bindings (group 0):
-//   @binding(0) x       storage, read   array<T>, [N, C, H, W]
-//   @binding(1) grid    storage, read   array<T>, [N, H_out, W_out, 2]
-//   @binding(2) output  storage, write  array<T>, [N, C, H_out, W_out]
+//   @binding(0) x       storage, read   array<T>, [N, C, (D,) H, W]
+//   @binding(1) grid    storage, read   array<T>, [N, (D_out,) H_out, W_out, 2 or 3]
+//   @binding(2) output  storage, write  array<T>, [N, C, (D_out,) H_out, W_out]
 //   @binding(3) params  uniform         Params below
 // Type aliases: T is f32 or f16 (arithmetic in f32).
 // Override constants: MODE (0 nearest, 1 linear, 2 cubic), PADDING (0 zeros, 1 border,
-// 2 reflection), WORKGROUP_SIZE.
+// 2 reflection), VOLUME (1: 3 spatial dims), WORKGROUP_SIZE.
 // Grid: x walks the output positions of a plane, y and z the N * C planes.
 
 override MODE: u32 = 1u;
 override PADDING: u32 = 0u;
+override VOLUME: u32 = 0u;
 override WORKGROUP_SIZE: u32 = 64u;
 
 const PADDING_BORDER: u32 = 1u;
@@ -32,6 +34,7 @@ const PADDING_REFLECTION: u32 = 2u;
 struct Params {
   planes: u32,
   channels: u32,
+  in_d: u32,
   in_h: u32,
   in_w: u32,
   out_size: u32,
@@ -72,21 +75,29 @@ fn low_edge() -> f32 { return select(-0.5, 0.0, params.align_corners == 1u); }
 
 fn high_edge(size: u32) -> f32 { return select(f32(size) - 0.5, f32(size) - 1.0, params.align_corners == 1u); }
 
-// The pixel (row, column) of plane `base`, with the padding mode's rule outside the image.
-fn pixel(base: u32, row: i32, column: i32) -> f32 {
+// The pixel (depth, row, column) of plane `base`, with the padding mode's rule outside the image.
+fn voxel(base: u32, depth: i32, row: i32, column: i32) -> f32 {
+  let d = i32(params.in_d);
   let h = i32(params.in_h);
   let w = i32(params.in_w);
+  var z = depth;
   var r = row;
   var c = column;
   if (PADDING == PADDING_BORDER) {
+    z = clamp(z, 0, d - 1);
     r = clamp(r, 0, h - 1);
     c = clamp(c, 0, w - 1);
   } else if (PADDING == PADDING_REFLECTION) {
+    z = i32(reflect_into(f32(z), low_edge(), high_edge(params.in_d)));
     r = i32(reflect_into(f32(r), low_edge(), high_edge(params.in_h)));
     c = i32(reflect_into(f32(c), low_edge(), high_edge(params.in_w)));
   }
-  if (r < 0 || r >= h || c < 0 || c >= w) { return 0.0; }
-  return f32(x[base + u32(r) * params.in_w + u32(c)]);
+  if (z < 0 || z >= d || r < 0 || r >= h || c < 0 || c >= w) { return 0.0; }
+  return f32(x[base + (u32(z) * params.in_h + u32(r)) * params.in_w + u32(c)]);
+}
+
+fn pixel(base: u32, row: i32, column: i32) -> f32 {
+  return voxel(base, 0, row, column);
 }
 
 fn cubic_weights(t: f32) -> vec4<f32> {
@@ -110,26 +121,47 @@ fn main(
   let position = workgroup.x * WORKGROUP_SIZE + local_index;
   if (plane >= params.planes || position >= params.out_size) { return; }
   let n = plane / params.channels;
-  let grid_index = (n * params.out_size + position) * 2u;
+  let coordinates = select(2u, 3u, VOLUME == 1u);
+  let grid_index = (n * params.out_size + position) * coordinates;
   var px = denormalize(f32(grid[grid_index]), params.in_w);
   var py = denormalize(f32(grid[grid_index + 1u]), params.in_h);
+  // A plane has depth 1 and its points depth 0, which no padding rule moves.
+  var pz = 0.0;
+  if (VOLUME == 1u) { pz = denormalize(f32(grid[grid_index + 2u]), params.in_d); }
   if (MODE == 0u) {
     px = round(px);
     py = round(py);
+    pz = round(pz);
   }
-  let outside = px < low_edge() || px > high_edge(params.in_w) || py < low_edge() || py > high_edge(params.in_h);
+  let outside = px < low_edge() || px > high_edge(params.in_w) || py < low_edge() || py > high_edge(params.in_h)
+    || pz < low_edge() || pz > high_edge(params.in_d);
   // Cubic with border padding clamps each tap's index only (pixel), as onnxruntime does.
   if (outside && PADDING == PADDING_BORDER && MODE != 2u) {
     px = clamp(px, 0.0, f32(params.in_w) - 1.0);
     py = clamp(py, 0.0, f32(params.in_h) - 1.0);
+    pz = clamp(pz, 0.0, f32(params.in_d) - 1.0);
   } else if (outside && PADDING == PADDING_REFLECTION) {
     px = reflect_into(px, low_edge(), high_edge(params.in_w));
     py = reflect_into(py, low_edge(), high_edge(params.in_h));
+    pz = reflect_into(pz, low_edge(), high_edge(params.in_d));
   }
-  let base = plane * params.in_h * params.in_w;
+  let base = plane * params.in_d * params.in_h * params.in_w;
   var value: f32;
   if (MODE == 0u) {
-    value = pixel(base, i32(py), i32(px));
+    value = voxel(base, i32(pz), i32(py), i32(px));
+  } else if (MODE == 1u && VOLUME == 1u) {
+    let corner = floor(vec3<f32>(px, py, pz));
+    let t = vec3<f32>(px, py, pz) - corner;
+    let c = vec3<i32>(corner);
+    value = 0.0;
+    for (var dz = 0; dz < 2; dz++) {
+      for (var dy = 0; dy < 2; dy++) {
+        for (var dx = 0; dx < 2; dx++) {
+          let weight = select(1.0 - t.x, t.x, dx == 1) * select(1.0 - t.y, t.y, dy == 1) * select(1.0 - t.z, t.z, dz == 1);
+          value += weight * voxel(base, c.z + dz, c.y + dy, c.x + dx);
+        }
+      }
+    }
   } else if (MODE == 1u) {
     let x1 = floor(px);
     let y1 = floor(py);

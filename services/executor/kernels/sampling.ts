@@ -17,22 +17,24 @@ export const GRID_SAMPLE_PADDINGS = ['zeros', 'border', 'reflection'] as const;
 export type GridSamplePadding = typeof GRID_SAMPLE_PADDINGS[number];
 
 /** Bindings: x, grid, output, params. */
-export function gridSampleVariant(type: StorageType, mode: GridSampleMode, padding: GridSamplePadding): KernelVariant {
+export function gridSampleVariant(type: StorageType, mode: GridSampleMode, padding: GridSamplePadding, volume: boolean): KernelVariant {
   return {
     shader: 'sampling/grid_sample.wgsl',
     types: { T: type },
-    constants: { MODE: GRID_SAMPLE_MODES.indexOf(mode), PADDING: GRID_SAMPLE_PADDINGS.indexOf(padding), WORKGROUP_SIZE },
+    constants: { MODE: GRID_SAMPLE_MODES.indexOf(mode), PADDING: GRID_SAMPLE_PADDINGS.indexOf(padding), VOLUME: volume ? 1 : 0, WORKGROUP_SIZE },
     bindings: ['read-only-storage', 'read-only-storage', 'storage', 'uniform'],
   };
 }
 
-/** x [N, C, H, W] sampled at grid [N, H_out, W_out, 2]. */
-export function gridSampleDispatch(xShape: readonly number[], outH: number, outW: number, alignCorners: boolean, maxPerDimension: number): Dispatch {
-  const [batch, channels, inH, inW] = xShape;
+/** x [N, C, (D,) H, W] sampled at the `outSpatial` points of grid [N, ...outSpatial, 2 or 3]. */
+export function gridSampleDispatch(xShape: readonly number[], outSpatial: readonly number[], alignCorners: boolean, maxPerDimension: number): Dispatch {
+  const [batch, channels] = xShape;
+  const [inD, inH, inW] = xShape.length === 5 ? xShape.slice(2) : [1, ...xShape.slice(2)];
   const planes = batch * channels;
+  const outSize = outSpatial.reduce((total, dim) => total * dim, 1);
   return {
-    workgroups: grid(planes, outH * outW, maxPerDimension),
-    uniforms: new UniformWriter(24).u32(planes).u32(channels).u32(inH).u32(inW).u32(outH * outW).u32(alignCorners ? 1 : 0).finish(),
+    workgroups: grid(planes, outSize, maxPerDimension),
+    uniforms: new UniformWriter(28).u32(planes).u32(channels).u32(inD).u32(inH).u32(inW).u32(outSize).u32(alignCorners ? 1 : 0).finish(),
   };
 }
 

@@ -1,7 +1,8 @@
 /**
- * GridSample (opsets 16, 20, 22) over 2 spatial dims: nearest, linear and cubic sampling (named
- * bilinear / bicubic before opset 20), padding zeros, border or reflection, align_corners, as
- * onnxruntime computes them. Opset 20's volumetric form (5-D input) is refused.
+ * GridSample (opsets 16, 20, 22): nearest, linear and cubic sampling (named bilinear / bicubic
+ * before opset 20), padding zeros, border or reflection, align_corners, as onnxruntime computes
+ * them; over 2 spatial dims, and from opset 20 over 3 (nearest and linear: ONNX defines cubic
+ * for 4-D inputs only).
  */
 import { invalidArgument } from '../../domain/errors.ts';
 import type { NodeProto } from '../../onnx/model.ts';
@@ -32,21 +33,28 @@ export const gridSampleSpec: OperatorSpec = {
     const mode = samplingMode(node, context.opset);
     const padding = enumAttribute(node, 'padding_mode', GRID_SAMPLE_PADDINGS, 'zeros');
     const alignCorners = booleanAttribute(node, 'align_corners');
+    const type = floatStorage(context);
+    // Plans of both ranks may come from one node (a model whose input rank is not declared).
+    const variants = [gridSampleVariant(type, mode, padding, false), gridSampleVariant(type, mode === 'cubic' ? 'linear' : mode, padding, true)];
     return {
       kind: 'kernel',
-      variants: [gridSampleVariant(floatStorage(context), mode, padding)],
+      variants,
       plan(inputs, maxPerDimension) {
         const xShape = required(inputs, 0).shape;
         const gridShape = required(inputs, 1).shape;
-        if (xShape.length === 5) throw invalidArgument(`GridSample over 3 spatial dims (input X [${xShape.join(', ')}]) is not supported; X must be [N, C, H, W]`);
-        if (xShape.length !== 4) throw invalidArgument(`input 'X' has shape [${xShape.join(', ')}], expected [N, C, H, W]`);
-        if (gridShape.length !== 4 || gridShape[0] !== xShape[0] || gridShape[3] !== 2) {
-          throw invalidArgument(`input 'grid' has shape [${gridShape.join(', ')}], expected [${xShape[0]}, H_out, W_out, 2]`);
+        const spatial = xShape.length - 2;
+        const volume = spatial === 3;
+        if (spatial !== 2 && !(volume && context.opset >= 20)) {
+          throw invalidArgument(`input 'X' has shape [${xShape.join(', ')}], expected [N, C, H, W]${context.opset >= 20 ? ' or [N, C, D, H, W]' : ''}`);
         }
-        const [outH, outW] = [gridShape[1], gridShape[2]];
+        if (volume && mode === 'cubic') throw invalidArgument(`GridSample's cubic mode takes 4-D inputs only, X is [${xShape.join(', ')}]`);
+        if (gridShape.length !== xShape.length || gridShape[0] !== xShape[0] || gridShape[spatial + 1] !== spatial) {
+          throw invalidArgument(`input 'grid' has shape [${gridShape.join(', ')}], expected [${xShape[0]}, ${volume ? 'D_out, ' : ''}H_out, W_out, ${spatial}]`);
+        }
+        const outSpatial = gridShape.slice(1, spatial + 1);
         return {
-          outputShapes: [[xShape[0], xShape[1], outH, outW]],
-          dispatches: [{ ...gridSampleDispatch(xShape, outH, outW, alignCorners, maxPerDimension), bindings: io(2) }],
+          outputShapes: [[xShape[0], xShape[1], ...outSpatial]],
+          dispatches: [{ ...gridSampleDispatch(xShape, outSpatial, alignCorners, maxPerDimension), variant: volume ? 1 : 0, bindings: io(2) }],
         };
       },
     };

@@ -291,7 +291,7 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   RNN: [v(1, dropOutputSequence), 7, 14, 22],
   GRU: [v(1, dropOutputSequence), v(3, dropOutputSequence), 7, 14, 22],
   LSTM: [v(1, dropOutputSequence), 7, 14, 22],
-  // sampling: GridSample-20 renamed bilinear / bicubic to linear / cubic and added volumes (refused), 22 types only.
+  // sampling: GridSample-20 renamed bilinear / bicubic to linear / cubic and added volumes, 22 types only.
   GridSample: [16, 20, 22],
   // RoiAlign-16 added coordinate_transformation_mode (half_pixel by default; 10 computed output_half_pixel).
   RoiAlign: [10, 16, 22],

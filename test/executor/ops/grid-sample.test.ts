@@ -1,8 +1,9 @@
 /**
  * GridSample against onnxruntime on fresh random inputs: every mode, padding mode and
- * align_corners at opset 16 (bilinear / bicubic) and 20 (linear / cubic), points inside and
- * beyond the image, sizes no multiple of a workgroup; mode names of the other version, and
- * volumes, refused.
+ * align_corners at opset 16 (bilinear / bicubic) and 20 (linear / cubic), volumes at 20 (linear
+ * and nearest), points inside and beyond the image, sizes no multiple of a workgroup; mode names
+ * of the other version refused, and volumes before opset 20 or in cubic mode answered
+ * INVALID_ARGUMENT.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, NexusError } from '../../../services/domain/errors.ts';
@@ -31,6 +32,16 @@ describe('GridSample against onnxruntime', () => {
             attributes: { mode, padding_mode: padding, align_corners: alignCorners },
           }));
         }
+      }
+    }
+  }
+  for (const mode of ['linear', 'nearest']) {
+    for (const padding of ['zeros', 'border', 'reflection']) {
+      for (const alignCorners of [0, 1]) {
+        it(`opset 20 volume: ${mode}, ${padding}, align_corners=${alignCorners}`, () => checkOneNode(gpu, {
+          op: 'GridSample', opset: 20, attributes: { mode, padding_mode: padding, align_corners: alignCorners }, output: [2, 3, 4, 3, 5],
+          inputs: [['x', [2, 3, 5, 6, 7]], { name: 'grid', shape: [2, 4, 3, 5, 3], fill: (shape: number[]) => randomTensor(shape, 1.3) }],
+        }));
       }
     }
   }
@@ -63,13 +74,16 @@ describe('GridSample refusals', () => {
     return outcome as NexusError;
   }
 
-  it('answers INVALID_ARGUMENT for a volume (opset 20) and for a grid of the wrong shape', async () => {
-    const volume = await failure(
-      buildOneNodeModel({ op: 'GridSample', inputs: [['x', [1, 2, 3, 4, 5]], ['grid', [1, 2, 2, 2, 3]]], output: [1, 2, 2, 2, 2], opset: 20 }),
-      { x: [1, 2, 3, 4, 5], grid: [1, 2, 2, 2, 3] },
-    );
-    expect(volume.code).toBe(ErrorCode.INVALID_ARGUMENT);
-    expect(volume.message).toContain('GridSample over 3 spatial dims');
+  it('answers INVALID_ARGUMENT for a volume before opset 20 or in cubic mode, and for a grid of the wrong shape', async () => {
+    const shapes = { x: [1, 2, 3, 4, 5], grid: [1, 2, 2, 2, 3] };
+    const volume = (opset: number, mode: string) =>
+      buildOneNodeModel({ op: 'GridSample', inputs: [['x', shapes.x], ['grid', shapes.grid]], output: [1, 2, 2, 2, 2], opset, attributes: { mode } });
+    const early = await failure(volume(16, 'bilinear'), shapes);
+    expect(early.code).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(early.message).toContain("input 'X' has shape [1, 2, 3, 4, 5], expected [N, C, H, W]");
+    const cubic = await failure(volume(20, 'cubic'), shapes);
+    expect(cubic.code).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(cubic.message).toContain("cubic mode takes 4-D inputs only");
     const wrongGrid = await failure(
       buildOneNodeModel({ op: 'GridSample', inputs: [['x', X_SHAPE], ['grid', [2, 5, 11, 3]]], output: [2, 3, 5, 11], opset: 16 }),
       { x: X_SHAPE, grid: [2, 5, 11, 3] },
