@@ -21,6 +21,8 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 
+import { encodeForWire } from "../../wire-encoding.ts";
+
 export const protobufPackage = "inference";
 
 export const protobufFileName = "inference/grpc_service.proto";
@@ -3143,9 +3145,9 @@ export const GRPCInferenceServiceService = {
     path: "/inference.GRPCInferenceService/ServerLive" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: ServerLiveRequest): Buffer => Buffer.from(ServerLiveRequest.encode(value).finish()),
+    requestSerialize: (value: ServerLiveRequest): Buffer => encodeForWire(ServerLiveRequest, value),
     requestDeserialize: (value: Buffer): ServerLiveRequest => ServerLiveRequest.decode(value),
-    responseSerialize: (value: ServerLiveResponse): Buffer => Buffer.from(ServerLiveResponse.encode(value).finish()),
+    responseSerialize: (value: ServerLiveResponse): Buffer => encodeForWire(ServerLiveResponse, value),
     responseDeserialize: (value: Buffer): ServerLiveResponse => ServerLiveResponse.decode(value),
   },
   /** Whether the server can accept inference requests (readiness). */
@@ -3153,9 +3155,9 @@ export const GRPCInferenceServiceService = {
     path: "/inference.GRPCInferenceService/ServerReady" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: ServerReadyRequest): Buffer => Buffer.from(ServerReadyRequest.encode(value).finish()),
+    requestSerialize: (value: ServerReadyRequest): Buffer => encodeForWire(ServerReadyRequest, value),
     requestDeserialize: (value: Buffer): ServerReadyRequest => ServerReadyRequest.decode(value),
-    responseSerialize: (value: ServerReadyResponse): Buffer => Buffer.from(ServerReadyResponse.encode(value).finish()),
+    responseSerialize: (value: ServerReadyResponse): Buffer => encodeForWire(ServerReadyResponse, value),
     responseDeserialize: (value: Buffer): ServerReadyResponse => ServerReadyResponse.decode(value),
   },
   /** Whether a model (and optionally one version of it) is loaded and can be called. */
@@ -3163,9 +3165,9 @@ export const GRPCInferenceServiceService = {
     path: "/inference.GRPCInferenceService/ModelReady" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: ModelReadyRequest): Buffer => Buffer.from(ModelReadyRequest.encode(value).finish()),
+    requestSerialize: (value: ModelReadyRequest): Buffer => encodeForWire(ModelReadyRequest, value),
     requestDeserialize: (value: Buffer): ModelReadyRequest => ModelReadyRequest.decode(value),
-    responseSerialize: (value: ModelReadyResponse): Buffer => Buffer.from(ModelReadyResponse.encode(value).finish()),
+    responseSerialize: (value: ModelReadyResponse): Buffer => encodeForWire(ModelReadyResponse, value),
     responseDeserialize: (value: Buffer): ModelReadyResponse => ModelReadyResponse.decode(value),
   },
   /** Server name, version and supported protocol extensions. */
@@ -3174,10 +3176,10 @@ export const GRPCInferenceServiceService = {
     requestStream: false as const,
     responseStream: false as const,
     requestSerialize: (value: ServerMetadataRequest): Buffer =>
-      Buffer.from(ServerMetadataRequest.encode(value).finish()),
+      encodeForWire(ServerMetadataRequest, value),
     requestDeserialize: (value: Buffer): ServerMetadataRequest => ServerMetadataRequest.decode(value),
     responseSerialize: (value: ServerMetadataResponse): Buffer =>
-      Buffer.from(ServerMetadataResponse.encode(value).finish()),
+      encodeForWire(ServerMetadataResponse, value),
     responseDeserialize: (value: Buffer): ServerMetadataResponse => ServerMetadataResponse.decode(value),
   },
   /** A model's versions, platform and input/output signature. */
@@ -3185,10 +3187,10 @@ export const GRPCInferenceServiceService = {
     path: "/inference.GRPCInferenceService/ModelMetadata" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: ModelMetadataRequest): Buffer => Buffer.from(ModelMetadataRequest.encode(value).finish()),
+    requestSerialize: (value: ModelMetadataRequest): Buffer => encodeForWire(ModelMetadataRequest, value),
     requestDeserialize: (value: Buffer): ModelMetadataRequest => ModelMetadataRequest.decode(value),
     responseSerialize: (value: ModelMetadataResponse): Buffer =>
-      Buffer.from(ModelMetadataResponse.encode(value).finish()),
+      encodeForWire(ModelMetadataResponse, value),
     responseDeserialize: (value: Buffer): ModelMetadataResponse => ModelMetadataResponse.decode(value),
   },
   /** Runs one inference request; the router may batch it with others. */
@@ -3196,9 +3198,9 @@ export const GRPCInferenceServiceService = {
     path: "/inference.GRPCInferenceService/ModelInfer" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: ModelInferRequest): Buffer => Buffer.from(ModelInferRequest.encode(value).finish()),
+    requestSerialize: (value: ModelInferRequest): Buffer => encodeForWire(ModelInferRequest, value),
     requestDeserialize: (value: Buffer): ModelInferRequest => ModelInferRequest.decode(value),
-    responseSerialize: (value: ModelInferResponse): Buffer => Buffer.from(ModelInferResponse.encode(value).finish()),
+    responseSerialize: (value: ModelInferResponse): Buffer => encodeForWire(ModelInferResponse, value),
     responseDeserialize: (value: Buffer): ModelInferResponse => ModelInferResponse.decode(value),
   },
   /**
@@ -3210,10 +3212,10 @@ export const GRPCInferenceServiceService = {
     path: "/inference.GRPCInferenceService/ModelStreamInfer" as const,
     requestStream: true as const,
     responseStream: true as const,
-    requestSerialize: (value: ModelInferRequest): Buffer => Buffer.from(ModelInferRequest.encode(value).finish()),
+    requestSerialize: (value: ModelInferRequest): Buffer => encodeForWire(ModelInferRequest, value),
     requestDeserialize: (value: Buffer): ModelInferRequest => ModelInferRequest.decode(value),
     responseSerialize: (value: ModelStreamInferResponse): Buffer =>
-      Buffer.from(ModelStreamInferResponse.encode(value).finish()),
+      encodeForWire(ModelStreamInferResponse, value),
     responseDeserialize: (value: Buffer): ModelStreamInferResponse => ModelStreamInferResponse.decode(value),
   },
 } as const;

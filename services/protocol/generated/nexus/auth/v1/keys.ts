@@ -21,6 +21,8 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 
+import { encodeForWire } from "../../../../wire-encoding.ts";
+
 export const protobufPackage = "nexus.auth.v1";
 
 export const protobufFileName = "nexus/auth/v1/keys.proto";
@@ -1151,9 +1153,9 @@ export const KeysService = {
     path: "/nexus.auth.v1.Keys/CreateKey" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: CreateKeyRequest): Buffer => Buffer.from(CreateKeyRequest.encode(value).finish()),
+    requestSerialize: (value: CreateKeyRequest): Buffer => encodeForWire(CreateKeyRequest, value),
     requestDeserialize: (value: Buffer): CreateKeyRequest => CreateKeyRequest.decode(value),
-    responseSerialize: (value: CreateKeyResponse): Buffer => Buffer.from(CreateKeyResponse.encode(value).finish()),
+    responseSerialize: (value: CreateKeyResponse): Buffer => encodeForWire(CreateKeyResponse, value),
     responseDeserialize: (value: Buffer): CreateKeyResponse => CreateKeyResponse.decode(value),
   },
   /** Every key, revoked ones included, without secrets or hashes. Admin. */
@@ -1161,9 +1163,9 @@ export const KeysService = {
     path: "/nexus.auth.v1.Keys/ListKeys" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: ListKeysRequest): Buffer => Buffer.from(ListKeysRequest.encode(value).finish()),
+    requestSerialize: (value: ListKeysRequest): Buffer => encodeForWire(ListKeysRequest, value),
     requestDeserialize: (value: Buffer): ListKeysRequest => ListKeysRequest.decode(value),
-    responseSerialize: (value: ListKeysResponse): Buffer => Buffer.from(ListKeysResponse.encode(value).finish()),
+    responseSerialize: (value: ListKeysResponse): Buffer => encodeForWire(ListKeysResponse, value),
     responseDeserialize: (value: Buffer): ListKeysResponse => ListKeysResponse.decode(value),
   },
   /** Revokes a key at once; routers following WatchKeys refuse it within their next event. Admin. */
@@ -1171,9 +1173,9 @@ export const KeysService = {
     path: "/nexus.auth.v1.Keys/RevokeKey" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: RevokeKeyRequest): Buffer => Buffer.from(RevokeKeyRequest.encode(value).finish()),
+    requestSerialize: (value: RevokeKeyRequest): Buffer => encodeForWire(RevokeKeyRequest, value),
     requestDeserialize: (value: Buffer): RevokeKeyRequest => RevokeKeyRequest.decode(value),
-    responseSerialize: (value: RevokeKeyResponse): Buffer => Buffer.from(RevokeKeyResponse.encode(value).finish()),
+    responseSerialize: (value: RevokeKeyResponse): Buffer => encodeForWire(RevokeKeyResponse, value),
     responseDeserialize: (value: Buffer): RevokeKeyResponse => RevokeKeyResponse.decode(value),
   },
   /** The verifier of every key, then each change as it happens. Router service identity or admin. */
@@ -1181,9 +1183,9 @@ export const KeysService = {
     path: "/nexus.auth.v1.Keys/WatchKeys" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: WatchKeysRequest): Buffer => Buffer.from(WatchKeysRequest.encode(value).finish()),
+    requestSerialize: (value: WatchKeysRequest): Buffer => encodeForWire(WatchKeysRequest, value),
     requestDeserialize: (value: Buffer): WatchKeysRequest => WatchKeysRequest.decode(value),
-    responseSerialize: (value: WatchKeysResponse): Buffer => Buffer.from(WatchKeysResponse.encode(value).finish()),
+    responseSerialize: (value: WatchKeysResponse): Buffer => encodeForWire(WatchKeysResponse, value),
     responseDeserialize: (value: Buffer): WatchKeysResponse => WatchKeysResponse.decode(value),
   },
 } as const;

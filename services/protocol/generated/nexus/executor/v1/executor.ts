@@ -22,6 +22,9 @@ import {
 } from "@grpc/grpc-js";
 import { ModelVersion } from "../../registry/v1/registry.ts";
 
+import { encodeForWire } from "../../../../wire-encoding.ts";
+const ALIGNED = { align: true };
+
 export const protobufPackage = "nexus.executor.v1";
 
 export const protobufFileName = "nexus/executor/v1/executor.proto";
@@ -4179,9 +4182,9 @@ export const ExecutorService = {
     path: "/nexus.executor.v1.Executor/Connect" as const,
     requestStream: true as const,
     responseStream: true as const,
-    requestSerialize: (value: RouterMessage): Buffer => Buffer.from(RouterMessage.encode(value).finish()),
+    requestSerialize: (value: RouterMessage): Buffer => encodeForWire(RouterMessage, value, ALIGNED),
     requestDeserialize: (value: Buffer): RouterMessage => RouterMessage.decode(value),
-    responseSerialize: (value: ExecutorMessage): Buffer => Buffer.from(ExecutorMessage.encode(value).finish()),
+    responseSerialize: (value: ExecutorMessage): Buffer => encodeForWire(ExecutorMessage, value, ALIGNED),
     responseDeserialize: (value: Buffer): ExecutorMessage => ExecutorMessage.decode(value),
   },
   /** Counters the executor keeps since it started, e.g. the sizes of the batches it ran. */
@@ -4189,9 +4192,9 @@ export const ExecutorService = {
     path: "/nexus.executor.v1.Executor/GetStats" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: GetStatsRequest): Buffer => Buffer.from(GetStatsRequest.encode(value).finish()),
+    requestSerialize: (value: GetStatsRequest): Buffer => encodeForWire(GetStatsRequest, value, ALIGNED),
     requestDeserialize: (value: Buffer): GetStatsRequest => GetStatsRequest.decode(value),
-    responseSerialize: (value: GetStatsResponse): Buffer => Buffer.from(GetStatsResponse.encode(value).finish()),
+    responseSerialize: (value: GetStatsResponse): Buffer => encodeForWire(GetStatsResponse, value, ALIGNED),
     responseDeserialize: (value: Buffer): GetStatsResponse => GetStatsResponse.decode(value),
   },
 } as const;

@@ -21,6 +21,8 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 
+import { encodeForWire } from "../../../../wire-encoding.ts";
+
 export const protobufPackage = "nexus.llm.v1";
 
 export const protobufFileName = "nexus/llm/v1/llm.proto";
@@ -1870,9 +1872,9 @@ export const GenerationService = {
     path: "/nexus.llm.v1.Generation/Generate" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: GenerateRequest): Buffer => Buffer.from(GenerateRequest.encode(value).finish()),
+    requestSerialize: (value: GenerateRequest): Buffer => encodeForWire(GenerateRequest, value),
     requestDeserialize: (value: Buffer): GenerateRequest => GenerateRequest.decode(value),
-    responseSerialize: (value: GenerateResponse): Buffer => Buffer.from(GenerateResponse.encode(value).finish()),
+    responseSerialize: (value: GenerateResponse): Buffer => encodeForWire(GenerateResponse, value),
     responseDeserialize: (value: Buffer): GenerateResponse => GenerateResponse.decode(value),
   },
   /**
@@ -1883,9 +1885,9 @@ export const GenerationService = {
     path: "/nexus.llm.v1.Generation/Tokenize" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: TokenizeRequest): Buffer => Buffer.from(TokenizeRequest.encode(value).finish()),
+    requestSerialize: (value: TokenizeRequest): Buffer => encodeForWire(TokenizeRequest, value),
     requestDeserialize: (value: Buffer): TokenizeRequest => TokenizeRequest.decode(value),
-    responseSerialize: (value: TokenizeResponse): Buffer => Buffer.from(TokenizeResponse.encode(value).finish()),
+    responseSerialize: (value: TokenizeResponse): Buffer => encodeForWire(TokenizeResponse, value),
     responseDeserialize: (value: Buffer): TokenizeResponse => TokenizeResponse.decode(value),
   },
 } as const;

@@ -23,6 +23,8 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 
+import { encodeForWire } from "../../../../wire-encoding.ts";
+
 export const protobufPackage = "nexus.registry.v1";
 
 export const protobufFileName = "nexus/registry/v1/registry.proto";
@@ -5916,10 +5918,10 @@ export const RegistryService = {
     path: "/nexus.registry.v1.Registry/UploadVersion" as const,
     requestStream: true as const,
     responseStream: false as const,
-    requestSerialize: (value: UploadVersionRequest): Buffer => Buffer.from(UploadVersionRequest.encode(value).finish()),
+    requestSerialize: (value: UploadVersionRequest): Buffer => encodeForWire(UploadVersionRequest, value),
     requestDeserialize: (value: Buffer): UploadVersionRequest => UploadVersionRequest.decode(value),
     responseSerialize: (value: UploadVersionResponse): Buffer =>
-      Buffer.from(UploadVersionResponse.encode(value).finish()),
+      encodeForWire(UploadVersionResponse, value),
     responseDeserialize: (value: Buffer): UploadVersionResponse => UploadVersionResponse.decode(value),
   },
   /** One version of a model; version 0 means the latest. */
@@ -5927,9 +5929,9 @@ export const RegistryService = {
     path: "/nexus.registry.v1.Registry/GetVersion" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: GetVersionRequest): Buffer => Buffer.from(GetVersionRequest.encode(value).finish()),
+    requestSerialize: (value: GetVersionRequest): Buffer => encodeForWire(GetVersionRequest, value),
     requestDeserialize: (value: Buffer): GetVersionRequest => GetVersionRequest.decode(value),
-    responseSerialize: (value: GetVersionResponse): Buffer => Buffer.from(GetVersionResponse.encode(value).finish()),
+    responseSerialize: (value: GetVersionResponse): Buffer => encodeForWire(GetVersionResponse, value),
     responseDeserialize: (value: Buffer): GetVersionResponse => GetVersionResponse.decode(value),
   },
   /** Every version of one model, oldest first. */
@@ -5937,10 +5939,10 @@ export const RegistryService = {
     path: "/nexus.registry.v1.Registry/ListVersions" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: ListVersionsRequest): Buffer => Buffer.from(ListVersionsRequest.encode(value).finish()),
+    requestSerialize: (value: ListVersionsRequest): Buffer => encodeForWire(ListVersionsRequest, value),
     requestDeserialize: (value: Buffer): ListVersionsRequest => ListVersionsRequest.decode(value),
     responseSerialize: (value: ListVersionsResponse): Buffer =>
-      Buffer.from(ListVersionsResponse.encode(value).finish()),
+      encodeForWire(ListVersionsResponse, value),
     responseDeserialize: (value: Buffer): ListVersionsResponse => ListVersionsResponse.decode(value),
   },
   /** Every model with its latest version. */
@@ -5948,9 +5950,9 @@ export const RegistryService = {
     path: "/nexus.registry.v1.Registry/ListModels" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: ListModelsRequest): Buffer => Buffer.from(ListModelsRequest.encode(value).finish()),
+    requestSerialize: (value: ListModelsRequest): Buffer => encodeForWire(ListModelsRequest, value),
     requestDeserialize: (value: Buffer): ListModelsRequest => ListModelsRequest.decode(value),
-    responseSerialize: (value: ListModelsResponse): Buffer => Buffer.from(ListModelsResponse.encode(value).finish()),
+    responseSerialize: (value: ListModelsResponse): Buffer => encodeForWire(ListModelsResponse, value),
     responseDeserialize: (value: Buffer): ListModelsResponse => ListModelsResponse.decode(value),
   },
   /**
@@ -5963,10 +5965,10 @@ export const RegistryService = {
     requestStream: false as const,
     responseStream: true as const,
     requestSerialize: (value: DownloadArtifactRequest): Buffer =>
-      Buffer.from(DownloadArtifactRequest.encode(value).finish()),
+      encodeForWire(DownloadArtifactRequest, value),
     requestDeserialize: (value: Buffer): DownloadArtifactRequest => DownloadArtifactRequest.decode(value),
     responseSerialize: (value: DownloadArtifactResponse): Buffer =>
-      Buffer.from(DownloadArtifactResponse.encode(value).finish()),
+      encodeForWire(DownloadArtifactResponse, value),
     responseDeserialize: (value: Buffer): DownloadArtifactResponse => DownloadArtifactResponse.decode(value),
   },
   /**
@@ -5977,9 +5979,9 @@ export const RegistryService = {
     path: "/nexus.registry.v1.Registry/UploadBlob" as const,
     requestStream: true as const,
     responseStream: false as const,
-    requestSerialize: (value: UploadBlobRequest): Buffer => Buffer.from(UploadBlobRequest.encode(value).finish()),
+    requestSerialize: (value: UploadBlobRequest): Buffer => encodeForWire(UploadBlobRequest, value),
     requestDeserialize: (value: Buffer): UploadBlobRequest => UploadBlobRequest.decode(value),
-    responseSerialize: (value: UploadBlobResponse): Buffer => Buffer.from(UploadBlobResponse.encode(value).finish()),
+    responseSerialize: (value: UploadBlobResponse): Buffer => encodeForWire(UploadBlobResponse, value),
     responseDeserialize: (value: Buffer): UploadBlobResponse => UploadBlobResponse.decode(value),
   },
   /** Which of the given blobs are stored already, so a client uploads only the missing ones. */
@@ -5987,9 +5989,9 @@ export const RegistryService = {
     path: "/nexus.registry.v1.Registry/StatBlobs" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: StatBlobsRequest): Buffer => Buffer.from(StatBlobsRequest.encode(value).finish()),
+    requestSerialize: (value: StatBlobsRequest): Buffer => encodeForWire(StatBlobsRequest, value),
     requestDeserialize: (value: Buffer): StatBlobsRequest => StatBlobsRequest.decode(value),
-    responseSerialize: (value: StatBlobsResponse): Buffer => Buffer.from(StatBlobsResponse.encode(value).finish()),
+    responseSerialize: (value: StatBlobsResponse): Buffer => encodeForWire(StatBlobsResponse, value),
     responseDeserialize: (value: Buffer): StatBlobsResponse => StatBlobsResponse.decode(value),
   },
   /**
@@ -6001,9 +6003,9 @@ export const RegistryService = {
     path: "/nexus.registry.v1.Registry/SetAlias" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: SetAliasRequest): Buffer => Buffer.from(SetAliasRequest.encode(value).finish()),
+    requestSerialize: (value: SetAliasRequest): Buffer => encodeForWire(SetAliasRequest, value),
     requestDeserialize: (value: Buffer): SetAliasRequest => SetAliasRequest.decode(value),
-    responseSerialize: (value: SetAliasResponse): Buffer => Buffer.from(SetAliasResponse.encode(value).finish()),
+    responseSerialize: (value: SetAliasResponse): Buffer => encodeForWire(SetAliasResponse, value),
     responseDeserialize: (value: Buffer): SetAliasResponse => SetAliasResponse.decode(value),
   },
   /** The version an alias points at now. */
@@ -6011,9 +6013,9 @@ export const RegistryService = {
     path: "/nexus.registry.v1.Registry/GetAlias" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: GetAliasRequest): Buffer => Buffer.from(GetAliasRequest.encode(value).finish()),
+    requestSerialize: (value: GetAliasRequest): Buffer => encodeForWire(GetAliasRequest, value),
     requestDeserialize: (value: Buffer): GetAliasRequest => GetAliasRequest.decode(value),
-    responseSerialize: (value: GetAliasResponse): Buffer => Buffer.from(GetAliasResponse.encode(value).finish()),
+    responseSerialize: (value: GetAliasResponse): Buffer => encodeForWire(GetAliasResponse, value),
     responseDeserialize: (value: Buffer): GetAliasResponse => GetAliasResponse.decode(value),
   },
   /** Every alias of one model with its current target, sorted by alias name. */
@@ -6021,9 +6023,9 @@ export const RegistryService = {
     path: "/nexus.registry.v1.Registry/ListAliases" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: ListAliasesRequest): Buffer => Buffer.from(ListAliasesRequest.encode(value).finish()),
+    requestSerialize: (value: ListAliasesRequest): Buffer => encodeForWire(ListAliasesRequest, value),
     requestDeserialize: (value: Buffer): ListAliasesRequest => ListAliasesRequest.decode(value),
-    responseSerialize: (value: ListAliasesResponse): Buffer => Buffer.from(ListAliasesResponse.encode(value).finish()),
+    responseSerialize: (value: ListAliasesResponse): Buffer => encodeForWire(ListAliasesResponse, value),
     responseDeserialize: (value: Buffer): ListAliasesResponse => ListAliasesResponse.decode(value),
   },
   /** Every move of one alias, oldest first: who, when, from, to and why. Append-only. */
@@ -6032,10 +6034,10 @@ export const RegistryService = {
     requestStream: false as const,
     responseStream: false as const,
     requestSerialize: (value: GetAliasHistoryRequest): Buffer =>
-      Buffer.from(GetAliasHistoryRequest.encode(value).finish()),
+      encodeForWire(GetAliasHistoryRequest, value),
     requestDeserialize: (value: Buffer): GetAliasHistoryRequest => GetAliasHistoryRequest.decode(value),
     responseSerialize: (value: GetAliasHistoryResponse): Buffer =>
-      Buffer.from(GetAliasHistoryResponse.encode(value).finish()),
+      encodeForWire(GetAliasHistoryResponse, value),
     responseDeserialize: (value: Buffer): GetAliasHistoryResponse => GetAliasHistoryResponse.decode(value),
   },
   /** Moves an alias back to the target it had before its latest promotion, by compare-and-swap. */
@@ -6043,10 +6045,10 @@ export const RegistryService = {
     path: "/nexus.registry.v1.Registry/RollbackAlias" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: RollbackAliasRequest): Buffer => Buffer.from(RollbackAliasRequest.encode(value).finish()),
+    requestSerialize: (value: RollbackAliasRequest): Buffer => encodeForWire(RollbackAliasRequest, value),
     requestDeserialize: (value: Buffer): RollbackAliasRequest => RollbackAliasRequest.decode(value),
     responseSerialize: (value: RollbackAliasResponse): Buffer =>
-      Buffer.from(RollbackAliasResponse.encode(value).finish()),
+      encodeForWire(RollbackAliasResponse, value),
     responseDeserialize: (value: Buffer): RollbackAliasResponse => RollbackAliasResponse.decode(value),
   },
   /**
@@ -6060,9 +6062,9 @@ export const RegistryService = {
     path: "/nexus.registry.v1.Registry/Watch" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: WatchRequest): Buffer => Buffer.from(WatchRequest.encode(value).finish()),
+    requestSerialize: (value: WatchRequest): Buffer => encodeForWire(WatchRequest, value),
     requestDeserialize: (value: Buffer): WatchRequest => WatchRequest.decode(value),
-    responseSerialize: (value: WatchResponse): Buffer => Buffer.from(WatchResponse.encode(value).finish()),
+    responseSerialize: (value: WatchResponse): Buffer => encodeForWire(WatchResponse, value),
     responseDeserialize: (value: Buffer): WatchResponse => WatchResponse.decode(value),
   },
   /** Lists (and with delete=true removes) blobs no version refers to, and abandoned uploads. */
@@ -6071,10 +6073,10 @@ export const RegistryService = {
     requestStream: false as const,
     responseStream: false as const,
     requestSerialize: (value: GarbageCollectRequest): Buffer =>
-      Buffer.from(GarbageCollectRequest.encode(value).finish()),
+      encodeForWire(GarbageCollectRequest, value),
     requestDeserialize: (value: Buffer): GarbageCollectRequest => GarbageCollectRequest.decode(value),
     responseSerialize: (value: GarbageCollectResponse): Buffer =>
-      Buffer.from(GarbageCollectResponse.encode(value).finish()),
+      encodeForWire(GarbageCollectResponse, value),
     responseDeserialize: (value: Buffer): GarbageCollectResponse => GarbageCollectResponse.decode(value),
   },
   /**
@@ -6085,9 +6087,9 @@ export const RegistryService = {
     path: "/nexus.registry.v1.Registry/ListAudit" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: ListAuditRequest): Buffer => Buffer.from(ListAuditRequest.encode(value).finish()),
+    requestSerialize: (value: ListAuditRequest): Buffer => encodeForWire(ListAuditRequest, value),
     requestDeserialize: (value: Buffer): ListAuditRequest => ListAuditRequest.decode(value),
-    responseSerialize: (value: ListAuditResponse): Buffer => Buffer.from(ListAuditResponse.encode(value).finish()),
+    responseSerialize: (value: ListAuditResponse): Buffer => encodeForWire(ListAuditResponse, value),
     responseDeserialize: (value: Buffer): ListAuditResponse => ListAuditResponse.decode(value),
   },
 } as const;

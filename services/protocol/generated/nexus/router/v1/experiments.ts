@@ -19,6 +19,8 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 
+import { encodeForWire } from "../../../../wire-encoding.ts";
+
 export const protobufPackage = "nexus.router.v1";
 
 export const protobufFileName = "nexus/router/v1/experiments.proto";
@@ -942,10 +944,10 @@ export const ExperimentsService = {
     path: "/nexus.router.v1.Experiments/GetExperiment" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: GetExperimentRequest): Buffer => Buffer.from(GetExperimentRequest.encode(value).finish()),
+    requestSerialize: (value: GetExperimentRequest): Buffer => encodeForWire(GetExperimentRequest, value),
     requestDeserialize: (value: Buffer): GetExperimentRequest => GetExperimentRequest.decode(value),
     responseSerialize: (value: GetExperimentResponse): Buffer =>
-      Buffer.from(GetExperimentResponse.encode(value).finish()),
+      encodeForWire(GetExperimentResponse, value),
     responseDeserialize: (value: Buffer): GetExperimentResponse => GetExperimentResponse.decode(value),
   },
   /**
@@ -956,10 +958,10 @@ export const ExperimentsService = {
     path: "/nexus.router.v1.Experiments/ReportOutcome" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: ReportOutcomeRequest): Buffer => Buffer.from(ReportOutcomeRequest.encode(value).finish()),
+    requestSerialize: (value: ReportOutcomeRequest): Buffer => encodeForWire(ReportOutcomeRequest, value),
     requestDeserialize: (value: Buffer): ReportOutcomeRequest => ReportOutcomeRequest.decode(value),
     responseSerialize: (value: ReportOutcomeResponse): Buffer =>
-      Buffer.from(ReportOutcomeResponse.encode(value).finish()),
+      encodeForWire(ReportOutcomeResponse, value),
     responseDeserialize: (value: Buffer): ReportOutcomeResponse => ReportOutcomeResponse.decode(value),
   },
 } as const;

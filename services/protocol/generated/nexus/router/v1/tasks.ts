@@ -22,6 +22,8 @@ import {
 } from "@grpc/grpc-js";
 import { ModelInferRequest, ModelInferResponse } from "../../../inference/grpc_service.ts";
 
+import { encodeForWire } from "../../../../wire-encoding.ts";
+
 export const protobufPackage = "nexus.router.v1";
 
 export const protobufFileName = "nexus/router/v1/tasks.proto";
@@ -952,9 +954,9 @@ export const TasksService = {
     path: "/nexus.router.v1.Tasks/SubmitTask" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: SubmitTaskRequest): Buffer => Buffer.from(SubmitTaskRequest.encode(value).finish()),
+    requestSerialize: (value: SubmitTaskRequest): Buffer => encodeForWire(SubmitTaskRequest, value),
     requestDeserialize: (value: Buffer): SubmitTaskRequest => SubmitTaskRequest.decode(value),
-    responseSerialize: (value: SubmitTaskResponse): Buffer => Buffer.from(SubmitTaskResponse.encode(value).finish()),
+    responseSerialize: (value: SubmitTaskResponse): Buffer => encodeForWire(SubmitTaskResponse, value),
     responseDeserialize: (value: Buffer): SubmitTaskResponse => SubmitTaskResponse.decode(value),
   },
   /** A task's current status (with its response once it has succeeded). */
@@ -962,9 +964,9 @@ export const TasksService = {
     path: "/nexus.router.v1.Tasks/GetTask" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: GetTaskRequest): Buffer => Buffer.from(GetTaskRequest.encode(value).finish()),
+    requestSerialize: (value: GetTaskRequest): Buffer => encodeForWire(GetTaskRequest, value),
     requestDeserialize: (value: Buffer): GetTaskRequest => GetTaskRequest.decode(value),
-    responseSerialize: (value: GetTaskResponse): Buffer => Buffer.from(GetTaskResponse.encode(value).finish()),
+    responseSerialize: (value: GetTaskResponse): Buffer => encodeForWire(GetTaskResponse, value),
     responseDeserialize: (value: Buffer): GetTaskResponse => GetTaskResponse.decode(value),
   },
   /** The task's status now and at every change, until it finishes. */
@@ -972,9 +974,9 @@ export const TasksService = {
     path: "/nexus.router.v1.Tasks/WatchTask" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: WatchTaskRequest): Buffer => Buffer.from(WatchTaskRequest.encode(value).finish()),
+    requestSerialize: (value: WatchTaskRequest): Buffer => encodeForWire(WatchTaskRequest, value),
     requestDeserialize: (value: Buffer): WatchTaskRequest => WatchTaskRequest.decode(value),
-    responseSerialize: (value: WatchTaskResponse): Buffer => Buffer.from(WatchTaskResponse.encode(value).finish()),
+    responseSerialize: (value: WatchTaskResponse): Buffer => encodeForWire(WatchTaskResponse, value),
     responseDeserialize: (value: Buffer): WatchTaskResponse => WatchTaskResponse.decode(value),
   },
   /** Drops a task that has not run yet; a finished task is left as it is. */
@@ -982,9 +984,9 @@ export const TasksService = {
     path: "/nexus.router.v1.Tasks/CancelTask" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: CancelTaskRequest): Buffer => Buffer.from(CancelTaskRequest.encode(value).finish()),
+    requestSerialize: (value: CancelTaskRequest): Buffer => encodeForWire(CancelTaskRequest, value),
     requestDeserialize: (value: Buffer): CancelTaskRequest => CancelTaskRequest.decode(value),
-    responseSerialize: (value: CancelTaskResponse): Buffer => Buffer.from(CancelTaskResponse.encode(value).finish()),
+    responseSerialize: (value: CancelTaskResponse): Buffer => encodeForWire(CancelTaskResponse, value),
     responseDeserialize: (value: Buffer): CancelTaskResponse => CancelTaskResponse.decode(value),
   },
 } as const;
