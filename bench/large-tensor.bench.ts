@@ -22,6 +22,7 @@
  */
 import { Metadata, type ClientDuplexStream } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -174,18 +175,48 @@ function registryRecord(address: string, tls: ServiceTls): Promise<ModelVersion>
   }));
 }
 
+/** Linux's clock ticks per second, the unit of /proc/<pid>/stat's CPU times. */
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU seconds this process and `pids` have used so far (/proc/<pid>/stat, every thread: the
+ * lavapipe threads that run shaders included). On a shared machine the CPU a path costs moves
+ * far less with the load than its wall time does.
+ */
+function cpuSecondsSoFar(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // Not Linux, or gone: counted as nothing.
+    }
+  }
+  const own = process.cpuUsage();
+  return ticks / CLOCK_TICKS + (own.user + own.system) / 1e6;
+}
+
+/** The deployment's service processes (`nexus up` writes their pids to <data dir>/run). */
+function servicePids(dataDir: string): number[] {
+  const runDir = join(dataDir, 'run');
+  return readdirSync(runDir).filter((file) => file.endsWith('.pid')).map((file) => Number(readFileSync(join(runDir, file), 'utf8').trim()));
+}
+
 interface Timing {
   path: string;
   name: string;
   wallMs: number[];
+  /** CPU milliseconds per run of every process, block by block. */
+  cpuMs: number[];
   gpuMs: number[];
   /** Each round's block median. */
   roundMs: number[];
   output?: Float32Array;
 }
 
-async function timeInterleaved(runners: Runner[]): Promise<Timing[]> {
-  const timings: Timing[] = runners.map(({ path, name }) => ({ path, name, wallMs: [], gpuMs: [], roundMs: [] }));
+async function timeInterleaved(runners: Runner[], pids: readonly number[]): Promise<Timing[]> {
+  const timings: Timing[] = runners.map(({ path, name }) => ({ path, name, wallMs: [], cpuMs: [], gpuMs: [], roundMs: [] }));
   for (const [index, runner] of runners.entries()) {
     for (let run = 0; run < WARMUP; run++) timings[index].output = (await runner.run()).output;
   }
@@ -193,12 +224,14 @@ async function timeInterleaved(runners: Runner[]): Promise<Timing[]> {
     for (const [index, { name, run: runOnce }] of runners.entries()) {
       await runOnce();
       const block: number[] = [];
+      const cpuBefore = cpuSecondsSoFar(pids);
       for (let run = 0; run < RUNS; run++) {
         const started = performance.now();
         const result = await runOnce();
         block.push(performance.now() - started);
         if (result.gpuMs !== undefined) timings[index].gpuMs.push(result.gpuMs);
       }
+      timings[index].cpuMs.push(((cpuSecondsSoFar(pids) - cpuBefore) * 1000) / RUNS);
       timings[index].wallMs.push(...block);
       timings[index].roundMs.push(median(block));
       console.error(`round ${round + 1}/${ROUNDS} ${name}: ${median(block).toFixed(1)} ms`);
@@ -261,28 +294,32 @@ try {
     const feeds = { x: new ort.Tensor('float32', x, [ROWS, K]) };
     runners.push({ path: 'webgpu', name: 'onnxruntime WebGPU EP, in process', run: async () => ({ output: (await session.run(feeds))[session.outputNames[0]].data as Float32Array }) });
   }
-  const timings = await timeInterleaved(runners.filter((runner) => PATHS.has(runner.path)));
+  const timings = await timeInterleaved(runners.filter((runner) => PATHS.has(runner.path)), [...servicePids(dataDir), executor.child.pid!]);
   const timingOf = (path: string) => timings.find((timing) => timing.path === path);
   const [inProcess, alone, routed, webgpu] = ['process', 'executor', 'router', 'webgpu'].map(timingOf);
   const p50 = (timing: Timing | undefined) => (timing ? median(timing.wallMs) : undefined);
+  const cpuPerRun = (timing: Timing | undefined) => (timing ? median(timing.cpuMs) : undefined);
+  const gpuP50 = (timing: Timing) => (timing.gpuMs.length ? median(timing.gpuMs) : undefined);
   const ms = (value: number | undefined) => (value === undefined || Number.isNaN(value) ? '—' : value.toFixed(2));
-  const perRound = (slower: Timing | undefined, faster: Timing | undefined) =>
-    (slower && faster ? median(slower.roundMs.map((value, round) => value / faster.roundMs[round])) : undefined);
+  /** The median over rounds of `slower`'s block over `faster`'s, by `of` (wall or CPU per run). */
+  const perRound = (slower: Timing | undefined, faster: Timing | undefined, of: 'roundMs' | 'cpuMs') =>
+    (slower && faster ? median(slower[of].map((value, round) => value / faster[of][round])) : undefined);
   const ratio = (value: number | undefined) => (value === undefined ? '—' : `${value.toFixed(2)}×`);
-  const routerOverAlone = perRound(routed, alone);
-  const webgpuOverRouted = perRound(webgpu, routed);
-  const reference = (inProcess ?? timings[0]).output!;
+  const routerOverAlone = perRound(routed, alone, 'roundMs');
+  const webgpuOverRouted = perRound(webgpu, routed, 'roundMs');
+  const reference = inProcess ?? timings[0];
 
-  console.log(`\n| path (${ROWS}×${K} @ ${K}×${N} fp32, 1 MiB in, 1 MiB out) | ms p50 | GPU ms p50 | max abs. difference vs ${(inProcess ?? timings[0]).name} |`);
-  console.log('|---|---:|---:|---:|');
+  console.log(`\n| path (${ROWS}×${K} @ ${K}×${N} fp32, 1 MiB in, 1 MiB out) | ms p50 | GPU ms p50 | CPU ms per run, all processes | max abs. difference vs ${reference.name} |`);
+  console.log('|---|---:|---:|---:|---:|');
   for (const timing of timings) {
-    console.log(`| ${timing.name} | ${ms(p50(timing))} | ${ms(timing.gpuMs.length ? median(timing.gpuMs) : undefined)} | ${maxDifference(timing.output!, reference).toExponential(1)} |`);
+    console.log(`| ${timing.name} | ${ms(p50(timing))} | ${ms(gpuP50(timing))} | ${ms(cpuPerRun(timing))} | ${maxDifference(timing.output!, reference.output!).toExponential(1)} |`);
   }
-  console.log(`| router / executor alone | ${ratio(routerOverAlone)} | | |`);
-  console.log(`| ORT WebGPU / ours through the router | ${ratio(webgpuOverRouted)} | | |`);
+  console.log(`| router / executor alone | ${ratio(routerOverAlone)} | | ${ratio(perRound(routed, alone, 'cpuMs'))} | |`);
+  console.log(`| ORT WebGPU / ours through the router | ${ratio(webgpuOverRouted)} | | ${ratio(perRound(webgpu, routed, 'cpuMs'))} | |`);
   const notes = [
     `Adapter: ${gpu.description}. Medians of ${ROUNDS} rounds of ${RUNS} runs after ${WARMUP} warm-up runs, the engines taking turns; ratios are medians of the per-round ratios.`,
     'GPU ms: our compute pass between timestamp queries (in process: RunResult.gpuNs; executor: BatchResult.gpu_ns; router: nexus_gpu_us).',
+    'CPU ms per run: what this process and every service process used (/proc/<pid>/stat, every thread; on a software adapter the shaders run on the CPU too), over each block, per run.',
   ];
   if (webgpuProblem) notes.push(webgpuProblem);
   console.log('');
@@ -296,7 +333,9 @@ try {
   }
   publish({
     suite: 'large-tensor',
-    rows: timings.map((timing) => ({ path: timing.path, name: timing.name, p50Ms: cell(p50(timing)), gpuP50Ms: cell(timing.gpuMs.length ? median(timing.gpuMs) : undefined) })),
+    rows: timings.map((timing) => ({
+      path: timing.path, name: timing.name, p50Ms: cell(p50(timing)), gpuP50Ms: cell(gpuP50(timing)), cpuMsPerRun: cell(cpuPerRun(timing)),
+    })),
     figures, notes,
   });
   model.dispose();
