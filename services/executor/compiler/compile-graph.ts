@@ -6,11 +6,13 @@
  */
 import type { Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor, ModelProto, ModelSignature } from '../../onnx/model.ts';
-import { operatorSpec, type GpuTraits, type Location } from '../ops/index.ts';
+import { operatorSpec, provideControlFlowDevices, type GpuTraits, type Location } from '../ops/index.ts';
 import type { NodeProto } from '../../onnx/model.ts';
 import type { Precision } from '../tensor/index.ts';
 import { DEFAULT_COMPILE_BUDGETS, type CompileBudgets } from './compile-budgets.ts';
-import { provideSubgraphCompiler, withSubgraphReferences } from './subgraph.ts';
+import { CONTROL_FLOW_DEVICES } from './control-flow.ts';
+import { provideSubgraphCompiler } from './subgraph.ts';
+import { withSubgraphReferences } from './subgraph-references.ts';
 import { checkTensorSignature, withoutSequences } from './sequences.ts';
 import { withConstantIfsInlined } from './inline-if.ts';
 import { fuseGraph } from './fusion.ts';
@@ -56,7 +58,7 @@ export interface GraphCompileOptions {
 export function compileGraph(model: ModelProto, options: GraphCompileOptions): CompiledGraph {
   const budgets = options.budgets ?? DEFAULT_COMPILE_BUDGETS;
   checkTensorSignature(model);
-  const { name, signature, opset, graph } = placeModel(withSubgraphReferences(withoutSequences(withConstantIfsInlined(model))), budgets);
+  const { name, signature, opset, graph } = placeModel(withSubgraphReferences(withoutSequences(withConstantIfsInlined(model)), hostReads), budgets);
   const stepContext = (values: Graph): StepContext => ({
     opset, precision: options.precision, traits: options.traits,
     constants: new Map(values.constants), datatypes: new Map(values.datatypes), locations: new Map(values.locations),
@@ -77,8 +79,10 @@ export function compileGraph(model: ModelProto, options: GraphCompileOptions): C
   };
 }
 
-// If, Loop and Scan compile their subgraphs with this compiler (subgraph.ts says why it is handed over).
-provideSubgraphCompiler({ compile: compileGraph, segmentation: segmentationOf, walk: walkShapes, hostReads });
+// If, Loop and Scan compile their subgraphs with this compiler, and the registry gets their
+// device operators from it: the operators cannot import the compiler, which imports them.
+provideSubgraphCompiler({ compile: compileGraph, segmentation: segmentationOf, walk: walkShapes });
+provideControlFlowDevices(CONTROL_FLOW_DEVICES);
 
 /** The inputs of `node` its operator reads on the host (none for an operator the executor lacks: its load fails anyway). */
 function hostReads(node: NodeProto): readonly number[] {

@@ -7,21 +7,20 @@
  * condition may be computed in the body only from what the host knows (the iteration number,
  * constants, shapes), since a body cannot read back from the GPU in the middle of a step.
  *
- * Outer-scope values a subgraph reads become inputs of its parent node (withSubgraphReferences),
- * so that ordering, dead-node removal and segmentation see them as the parent's own.
-
+ * Outer-scope values a subgraph reads are inputs of its parent node (subgraph-references.ts);
+ * ops/control-flow.ts holds the rest of the specs, and the compiler provides these device
+ * operators to it when it loads.
  */
 import type { Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor, NodeProto } from '../../onnx/model.ts';
 import type { GraphProto } from '../../protocol/generated/onnx/onnx.ts';
 import { failedPrecondition } from '../../domain/errors.ts';
-import type { DeviceOperator, LoadContext, OperatorPlan, OperatorSpec } from '../ops/index.ts';
-import { intAttribute, intsAttribute, invalidNode, unsupported } from '../ops/attributes.ts';
-import { STORAGE_BYTES, storageOf, toNumbers } from '../tensor/index.ts';
 import {
-  compileBody, controlFlowLayout, declaredDatatype, declaredShape, graphAttributeOf, inferredDatatype, outerIndices, parameterIndices, SubgraphProgram, VariantTable,
-  type BodyInput, type BoundValue, type CompiledBody,
-} from './subgraph.ts';
+  controlFlowLayout, declaredDatatype, declaredShape, graphAttributeOf, invalidNode, outerIndices, outputTypesOf, unsupported,
+  type ControlFlowDevices, type DeviceOperator, type LoadContext, type OperatorPlan,
+} from '../ops/index.ts';
+import { STORAGE_BYTES, storageOf, toNumbers } from '../tensor/index.ts';
+import { compileBody, SubgraphProgram, VariantTable, type BodyInput, type BoundValue, type CompiledBody } from './subgraph.ts';
 import { scanPlan } from './scan.ts';
 
 /** Iterations one Loop may unroll to in one plan. */
@@ -39,22 +38,6 @@ function outerInputs(context: LoadContext): BodyInput[] {
 /** The bound outer values of a plan, in `outerInputs` order. */
 function boundOuter(node: NodeProto, inputs: ReadonlyArray<{ shape: readonly number[]; value: HostTensor | undefined } | undefined>): BoundValue[] {
   return outerIndices(node, controlFlowLayout(node)).map((index) => ({ shape: inputs[index]!.shape, value: inputs[index]!.value, ref: { input: index } }));
-}
-
-/** The outer values' types, by name, for inferring the types of untyped subgraph outputs. */
-function outerTypes(node: NodeProto, inputTypes: ReadonlyArray<Datatype | undefined>): Map<string, Datatype> {
-  const known = new Map<string, Datatype>();
-  for (const index of outerIndices(node, controlFlowLayout(node))) if (inputTypes[index]) known.set(node.input[index], inputTypes[index]!);
-  return known;
-}
-
-/** Declared output types of a subgraph, one per parent output it gives. */
-function outputTypesOf(node: NodeProto, graph: GraphProto, from: number, fallback: ReadonlyArray<Datatype | undefined> = []): Datatype[] {
-  return graph.output.slice(from).map((value, index) => {
-    const datatype = declaredDatatype(value) ?? fallback[index];
-    if (!datatype) throw unsupported(node, `an untyped subgraph output '${value.name}'`);
-    return datatype;
-  });
 }
 
 /** A parent's plan from its program, with every result copied into the parent's outputs. */
@@ -76,43 +59,30 @@ const truthy = (tensor: HostTensor): boolean => {
   return value !== undefined && value !== 0;
 };
 
-export const ifSpec: OperatorSpec = {
-  attributes: ['then_branch', 'else_branch'],
-  inputs: [1, 2 ** 31],
-  outputs: [1, 2 ** 31],
-  computesEveryOutput: true,
-  parameters: parameterIndices(1),
-  types({ node, inputTypes }) {
-    const known = outerTypes(node, inputTypes);
-    const [thenBranch, elseBranch] = [graphAttributeOf(node, 'then_branch'), graphAttributeOf(node, 'else_branch')];
-    return outputTypesOf(node, thenBranch, 0, thenBranch.output.map((value, index) =>
-      inferredDatatype(thenBranch, value.name, known) ?? (elseBranch.output[index] && inferredDatatype(elseBranch, elseBranch.output[index].name, known))));
-  },
-  device(context) {
-    const { node } = context;
-    const table = new VariantTable();
-    const outer = outerInputs(context);
-    const branches = (['then_branch', 'else_branch'] as const).map((name) => {
-      const graph = graphAttributeOf(node, name);
-      if (graph.output.length !== node.output.length) throw invalidNode(node, `${name} has ${graph.output.length} outputs, the node ${node.output.length}`);
-      outputTypesOf(node, graph, 0, context.outputTypes).forEach((datatype, index) => {
-        if (datatype !== context.outputTypes[index]) throw invalidNode(node, `${name} output ${index} is ${datatype}, then_branch's is ${context.outputTypes[index]}`);
-      });
-      return compileBody(context, table, name, graph, outer);
+function ifDevice(context: LoadContext): DeviceOperator {
+  const { node } = context;
+  const table = new VariantTable();
+  const outer = outerInputs(context);
+  const branches = (['then_branch', 'else_branch'] as const).map((name) => {
+    const graph = graphAttributeOf(node, name);
+    if (graph.output.length !== node.output.length) throw invalidNode(node, `${name} has ${graph.output.length} outputs, the node ${node.output.length}`);
+    outputTypesOf(node, graph, 0, context.outputTypes).forEach((datatype, index) => {
+      if (datatype !== context.outputTypes[index]) throw invalidNode(node, `${name} output ${index} is ${datatype}, then_branch's is ${context.outputTypes[index]}`);
     });
-    addCopies(table, context, context.outputTypes);
-    return {
-      kind: 'kernel', variants: table.variants,
-      plan(inputs, maxPerDimension) {
-        const condition = inputs[0]?.value;
-        if (!condition) throw new Error(`If '${node.name}': the condition is not known on the host`);
-        const program = new SubgraphProgram({ node, precision: context.precision, table }, scratchUnit(context), maxPerDimension);
-        const results = program.runBody(branches[truthy(condition) ? 0 : 1], boundOuter(node, inputs));
-        return finish(program, results.map((result, index) => ({ ...result, datatype: context.outputTypes[index] })));
-      },
-    } satisfies DeviceOperator;
-  },
-};
+    return compileBody(context, table, name, graph, outer);
+  });
+  addCopies(table, context, context.outputTypes);
+  return {
+    kind: 'kernel', variants: table.variants,
+    plan(inputs, maxPerDimension) {
+      const condition = inputs[0]?.value;
+      if (!condition) throw new Error(`If '${node.name}': the condition is not known on the host`);
+      const program = new SubgraphProgram({ node, precision: context.precision, table }, scratchUnit(context), maxPerDimension);
+      const results = program.runBody(branches[truthy(condition) ? 0 : 1], boundOuter(node, inputs));
+      return finish(program, results.map((result, index) => ({ ...result, datatype: context.outputTypes[index] })));
+    },
+  } satisfies DeviceOperator;
+}
 
 /**
  * The inputs a Loop body takes, carried values' types from the node. The iteration number and the
@@ -150,137 +120,91 @@ function loopPrelude(node: NodeProto, body: GraphProto): { inputs: BodyInput[]; 
 const computedCondition = (node: NodeProto, name: string) =>
   unsupported(node, `a condition its body computes on the GPU (${name}); a loop's condition must come from the host (iteration number, constants, shapes)`);
 
-export const loopSpec: OperatorSpec = {
-  attributes: ['body'],
-  inputs: [2, 2 ** 31],
-  outputs: [1, 2 ** 31],
-  computesEveryOutput: true,
-  parameters: parameterIndices(2),
-  types({ node, inputTypes }) {
-    const body = graphAttributeOf(node, 'body');
-    const carried = body.input.length - 2;
-    const { tail } = controlFlowLayout(node);
-    const carriedTypes = inputTypes.slice(tail, tail + carried).map((datatype, index) => datatype ?? declaredDatatype(body.output[1 + index]) ?? 'FP32');
-    const known = outerTypes(node, inputTypes);
-    known.set(body.input[0].name, 'INT64').set(body.input[1].name, 'BOOL');
-    body.input.slice(2).forEach((value, index) => known.set(value.name, carriedTypes[index]));
-    return [...carriedTypes, ...outputTypesOf(node, body, 1 + carried, body.output.slice(1 + carried).map((value) => inferredDatatype(body, value.name, known)))];
-  },
-  validate(node) {
-    const body = graphAttributeOf(node, 'body');
-    if (body.input.length < 2) throw invalidNode(node, `its body has ${body.input.length} inputs, at least 2 (iteration number, condition)`);
-    if (body.output.length !== 1 + node.output.length) {
-      throw invalidNode(node, `its body has ${body.output.length} outputs: the condition and one per node output (${node.output.length}) expected`);
-    }
-  },
-  device(context) {
-    const { node } = context;
-    const graph = graphAttributeOf(node, 'body');
-    const carried = graph.input.length - 2;
-    const scans = node.output.length - carried;
-    const table = new VariantTable();
-    const { inputs: carrierInputs, prelude } = loopPrelude(node, graph);
-    const carriedInputs: BodyInput[] = graph.input.slice(2).map((value, index) => ({ name: value.name, datatype: context.outputTypes[index] }));
-    const body = compileBody(context, table, 'body', graph, [...carrierInputs, ...carriedInputs, ...outerInputs(context)], prelude);
-    const { tail } = controlFlowLayout(node);
-    // What a plan would refuse anyway is refused at load when it is already known.
-    const tripCount = context.inputs[0]?.constant;
-    if (tripCount && Number(toNumbers(tripCount)[0]) > MAX_LOOP_ITERATIONS) {
-      throw failedPrecondition(`Loop '${node.name}' runs more than ${MAX_LOOP_ITERATIONS} iterations, the most one plan unrolls (its trip count is ${toNumbers(tripCount)[0]})`);
-    }
-    if (body.graph.locations.get(body.outputs[0]) === 'device') throw computedCondition(node, body.outputs[0]);
-    const scanShapes = graph.output.slice(1 + carried).map((value) => declaredShape(value));
-    addCopies(table, context, context.outputTypes);
-    return {
-      kind: 'kernel', variants: table.variants,
-      plan(inputs, maxPerDimension) {
-        const program = new SubgraphProgram({ node, precision: context.precision, table }, scratchUnit(context), maxPerDimension);
-        const tripCount = inputs[0] ? Number(toNumbers(inputs[0].value!)[0]) : Infinity;
-        let condition = inputs[1] ? truthy(inputs[1].value!) : true;
-        let state: BoundValue[] = inputs.slice(tail, tail + carried).map((input, index) => ({ shape: input!.shape, value: input!.value, ref: { input: tail + index } }));
-        const outer = boundOuter(node, inputs);
-        const scanOutputs: Array<{ shape: readonly number[] } | undefined> = Array.from({ length: scans }, () => undefined);
-        // Scan outputs are written at their place as each iteration ends; their buffers are the node's outputs.
-        let iteration = 0;
-        for (; iteration < tripCount && condition; iteration++) {
-          if (iteration >= MAX_LOOP_ITERATIONS) {
-            throw failedPrecondition(`Loop '${node.name}' runs more than ${MAX_LOOP_ITERATIONS} iterations, the most one plan unrolls`);
-          }
-          const carriers: BoundValue[] = [iteration, condition ? 1 : 0].map((length) => ({ shape: [length], value: undefined, ref: { placeholder: true } }));
-          const results = program.runBody(body, [...carriers, ...state, ...outer]);
-          const next = results[0].value;
-          if (!next) throw computedCondition(node, body.outputs[0]);
-          condition = truthy(next);
-          const previous = state;
-          state = results.slice(1, 1 + carried);
-          results.slice(1 + carried).forEach((result, index) => {
-            const previous = scanOutputs[index];
-            if (previous && previous.shape.join() !== result.shape.join()) {
-              throw failedPrecondition(`Loop '${node.name}': scan output '${body.outputs[1 + carried + index]}' is [${result.shape}] in iteration ${iteration}, [${previous.shape}] before`);
-            }
-            scanOutputs[index] = result;
-            const size = result.shape.reduce((total, dim) => total * dim, 1);
-            program.copy(context.outputTypes[carried + index], result.ref, { output: carried + index }, [size], { outOffset: iteration * size });
-          });
-          // The last iteration's values and this one's scan outputs are read by now; what is carried on stays.
-          program.release([...previous, ...results.slice(1 + carried)].map((value) => value.ref), state.map((value) => value.ref));
+function loopDevice(context: LoadContext): DeviceOperator {
+  const { node } = context;
+  const graph = graphAttributeOf(node, 'body');
+  const carried = graph.input.length - 2;
+  const scans = node.output.length - carried;
+  const table = new VariantTable();
+  const { inputs: carrierInputs, prelude } = loopPrelude(node, graph);
+  const carriedInputs: BodyInput[] = graph.input.slice(2).map((value, index) => ({ name: value.name, datatype: context.outputTypes[index] }));
+  const body = compileBody(context, table, 'body', graph, [...carrierInputs, ...carriedInputs, ...outerInputs(context)], prelude);
+  const { tail } = controlFlowLayout(node);
+  // What a plan would refuse anyway is refused at load when it is already known.
+  const tripCount = context.inputs[0]?.constant;
+  if (tripCount && Number(toNumbers(tripCount)[0]) > MAX_LOOP_ITERATIONS) {
+    throw failedPrecondition(`Loop '${node.name}' runs more than ${MAX_LOOP_ITERATIONS} iterations, the most one plan unrolls (its trip count is ${toNumbers(tripCount)[0]})`);
+  }
+  if (body.graph.locations.get(body.outputs[0]) === 'device') throw computedCondition(node, body.outputs[0]);
+  const scanShapes = graph.output.slice(1 + carried).map((value) => declaredShape(value));
+  addCopies(table, context, context.outputTypes);
+  return {
+    kind: 'kernel', variants: table.variants,
+    plan(inputs, maxPerDimension) {
+      const program = new SubgraphProgram({ node, precision: context.precision, table }, scratchUnit(context), maxPerDimension);
+      const tripCount = inputs[0] ? Number(toNumbers(inputs[0].value!)[0]) : Infinity;
+      let condition = inputs[1] ? truthy(inputs[1].value!) : true;
+      let state: BoundValue[] = inputs.slice(tail, tail + carried).map((input, index) => ({ shape: input!.shape, value: input!.value, ref: { input: tail + index } }));
+      const outer = boundOuter(node, inputs);
+      const scanOutputs: Array<{ shape: readonly number[] } | undefined> = Array.from({ length: scans }, () => undefined);
+      // Scan outputs are written at their place as each iteration ends; their buffers are the node's outputs.
+      let iteration = 0;
+      for (; iteration < tripCount && condition; iteration++) {
+        if (iteration >= MAX_LOOP_ITERATIONS) {
+          throw failedPrecondition(`Loop '${node.name}' runs more than ${MAX_LOOP_ITERATIONS} iterations, the most one plan unrolls`);
         }
-        const carriedResults = state.map((value, index) => ({ ...value, datatype: context.outputTypes[index] }));
-        carriedResults.forEach((result, index) => program.copy(result.datatype, result.ref, { output: index }, result.shape));
-        const scanShapesOut = scanOutputs.map((output, index) => [iteration, ...(output?.shape ?? scanShapes[index] ?? [])]);
-        return { outputShapes: [...state.map((value) => [...value.shape]), ...scanShapesOut], dispatches: program.dispatches, scratch: program.scratch, tables: program.tables };
-      },
-    } satisfies DeviceOperator;
-  },
-};
-
-export const scanSpec: OperatorSpec = {
-  attributes: ['body', 'num_scan_inputs', 'directions', 'scan_input_axes', 'scan_input_directions', 'scan_output_axes', 'scan_output_directions'],
-  inputs: [1, 2 ** 31],
-  outputs: [1, 2 ** 31],
-  computesEveryOutput: true,
-  parameters: parameterIndices(1),
-  types({ node, inputTypes }) {
-    const body = graphAttributeOf(node, 'body');
-    const states = body.input.length - intAttribute(node, 'num_scan_inputs', 0);
-    const { tail } = controlFlowLayout(node);
-    return [...body.output.slice(0, states).map((value, index) => declaredDatatype(value) ?? inputTypes[tail + index] ?? 'FP32'),
-      ...outputTypesOf(node, body, states)];
-  },
-  validate(node, opset) {
-    const body = graphAttributeOf(node, 'body');
-    const scanInputs = intAttribute(node, 'num_scan_inputs', 0);
-    if (scanInputs < 1 || scanInputs > body.input.length) throw invalidNode(node, `num_scan_inputs ${scanInputs} for a body of ${body.input.length} inputs`);
-    if (body.output.length !== node.output.length) throw invalidNode(node, `its body has ${body.output.length} outputs, the node ${node.output.length}`);
-    if (opset < 9 && node.input[0]) throw unsupported(node, 'sequence_lens (every sequence in the batch must have the full length)');
-    for (const name of ['directions', 'scan_input_directions', 'scan_output_directions']) {
-      if ((intsAttribute(node, name) ?? []).some((direction) => direction !== 0 && direction !== 1)) throw invalidNode(node, `${name} must be 0 or 1`);
-    }
-  },
-  device(context) {
-    const { node } = context;
-    const graph = graphAttributeOf(node, 'body');
-    const batched = context.opset < 9;
-    const { tail } = controlFlowLayout(node);
-    const table = new VariantTable();
-    const bodyInputs: BodyInput[] = graph.input.map((value, index) => {
-      const datatype = declaredDatatype(value) ?? context.inputs[tail + index]?.datatype;
-      if (!datatype) throw invalidNode(node, `body input '${value.name}' has no type`);
-      return { name: value.name, datatype };
-    });
-    const body: CompiledBody = compileBody(context, table, 'body', graph, [...bodyInputs, ...outerInputs(context)]);
-    addCopies(table, context, [...context.outputTypes, ...bodyInputs.map((input) => input.datatype)]);
-    return {
-      kind: 'kernel', variants: table.variants,
-      plan(inputs, maxPerDimension) {
-        const program = new SubgraphProgram({ node, precision: context.precision, table }, scratchUnit(context), maxPerDimension);
-        return scanPlan({
-          node, program, body, inputs, first: tail, batched,
-          inputTypes: bodyInputs.map((input) => input.datatype), outputTypes: context.outputTypes,
-          outer: boundOuter(node, inputs), declaredScanShapes: graph.output.map((value) => declaredShape(value)),
+        const carriers: BoundValue[] = [iteration, condition ? 1 : 0].map((length) => ({ shape: [length], value: undefined, ref: { placeholder: true } }));
+        const results = program.runBody(body, [...carriers, ...state, ...outer]);
+        const next = results[0].value;
+        if (!next) throw computedCondition(node, body.outputs[0]);
+        condition = truthy(next);
+        const previous = state;
+        state = results.slice(1, 1 + carried);
+        results.slice(1 + carried).forEach((result, index) => {
+          const previous = scanOutputs[index];
+          if (previous && previous.shape.join() !== result.shape.join()) {
+            throw failedPrecondition(`Loop '${node.name}': scan output '${body.outputs[1 + carried + index]}' is [${result.shape}] in iteration ${iteration}, [${previous.shape}] before`);
+          }
+          scanOutputs[index] = result;
+          const size = result.shape.reduce((total, dim) => total * dim, 1);
+          program.copy(context.outputTypes[carried + index], result.ref, { output: carried + index }, [size], { outOffset: iteration * size });
         });
-      },
-    } satisfies DeviceOperator;
-  },
-};
+        // The last iteration's values and this one's scan outputs are read by now; what is carried on stays.
+        program.release([...previous, ...results.slice(1 + carried)].map((value) => value.ref), state.map((value) => value.ref));
+      }
+      const carriedResults = state.map((value, index) => ({ ...value, datatype: context.outputTypes[index] }));
+      carriedResults.forEach((result, index) => program.copy(result.datatype, result.ref, { output: index }, result.shape));
+      const scanShapesOut = scanOutputs.map((output, index) => [iteration, ...(output?.shape ?? scanShapes[index] ?? [])]);
+      return { outputShapes: [...state.map((value) => [...value.shape]), ...scanShapesOut], dispatches: program.dispatches, scratch: program.scratch, tables: program.tables };
+    },
+  } satisfies DeviceOperator;
+}
 
+function scanDevice(context: LoadContext): DeviceOperator {
+  const { node } = context;
+  const graph = graphAttributeOf(node, 'body');
+  const batched = context.opset < 9;
+  const { tail } = controlFlowLayout(node);
+  const table = new VariantTable();
+  const bodyInputs: BodyInput[] = graph.input.map((value, index) => {
+    const datatype = declaredDatatype(value) ?? context.inputs[tail + index]?.datatype;
+    if (!datatype) throw invalidNode(node, `body input '${value.name}' has no type`);
+    return { name: value.name, datatype };
+  });
+  const body: CompiledBody = compileBody(context, table, 'body', graph, [...bodyInputs, ...outerInputs(context)]);
+  addCopies(table, context, [...context.outputTypes, ...bodyInputs.map((input) => input.datatype)]);
+  return {
+    kind: 'kernel', variants: table.variants,
+    plan(inputs, maxPerDimension) {
+      const program = new SubgraphProgram({ node, precision: context.precision, table }, scratchUnit(context), maxPerDimension);
+      return scanPlan({
+        node, program, body, inputs, first: tail, batched,
+        inputTypes: bodyInputs.map((input) => input.datatype), outputTypes: context.outputTypes,
+        outer: boundOuter(node, inputs), declaredScanShapes: graph.output.map((value) => declaredShape(value)),
+      });
+    },
+  } satisfies DeviceOperator;
+}
+
+/** If, Loop and Scan as the GPU runs them (ops/control-flow.ts holds the rest of their specs). */
+export const CONTROL_FLOW_DEVICES: ControlFlowDevices = { If: ifDevice, Loop: loopDevice, Scan: scanDevice };

@@ -16,7 +16,7 @@ import { tensorProto } from '../../onnx/builder.ts';
 import { failedPrecondition } from '../../domain/errors.ts';
 import { intAttribute, invalidNode, unsupported } from '../ops/attributes.ts';
 import { toNumbers } from '../tensor/index.ts';
-import { outerReferences } from './subgraph.ts';
+import { outerReferences } from './subgraph-references.ts';
 
 /** FAILED_PRECONDITION naming the first graph input or output that is not a tensor. */
 export function checkTensorSignature(model: ModelProto): void {

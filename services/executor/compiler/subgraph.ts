@@ -8,30 +8,35 @@
  * body host values to the parent's tables and body constants to the parent's constants. So a
  * subgraph runs inside the single step of its parent, and the runtime knows nothing about it.
  */
-import { datatypeOfOnnxCode, elementCount, onnxCodeOf, type Datatype } from '../../onnx/datatypes.ts';
-import { defaultOpsetVersion, type HostTensor, type ModelProto, type NodeProto } from '../../onnx/model.ts';
+import { elementCount, onnxCodeOf, type Datatype } from '../../onnx/datatypes.ts';
+import type { HostTensor, ModelProto, ModelSignature, NodeProto } from '../../onnx/model.ts';
 import { tensorProto } from '../../onnx/builder.ts';
 import type { GraphProto, ValueInfoProto } from '../../protocol/generated/onnx/onnx.ts';
 import { failedPrecondition, NexusError } from '../../domain/errors.ts';
 import { copyDispatch, copyVariants, type KernelVariant } from '../kernels/index.ts';
-import type { BindingRef, LoadContext, NodeInput, PlannedKernel } from '../ops/index.ts';
-import { invalidNode, unsupported } from '../ops/attributes.ts';
-import { STORAGE_BYTES, storageOf, stridesOf, toStorageBytes, type StorageType } from '../tensor/index.ts';
-import type { CompiledGraph, GraphCompileOptions } from './compile-graph.ts';
+import { declaredDatatype, unsupported, type BindingRef, type GpuTraits, type LoadContext, type Location, type NodeInput, type PlannedKernel } from '../ops/index.ts';
+import { STORAGE_BYTES, storageOf, stridesOf, toStorageBytes, type Precision, type StorageType } from '../tensor/index.ts';
 import type { Segmentation } from './segments.ts';
 import type { ShapeWalk, walkShapes } from './shape-walk.ts';
-import type { DeviceStep } from './steps.ts';
+import type { DeviceStep, Step } from './steps.ts';
+
+/** What a compiled body is to its parent (a BodyGraph has all of it). */
+export interface BodyGraph {
+  readonly signature: Pick<ModelSignature, 'inputs'>;
+  readonly steps: readonly Step[];
+  readonly outputs: readonly string[];
+  readonly constants: ReadonlyMap<string, HostTensor>;
+  readonly datatypes: ReadonlyMap<string, Datatype>;
+  readonly locations: ReadonlyMap<string, Location>;
+}
 
 /**
- * The compiler as bodies need it. The operator registry holds If, Loop and Scan, and the compiler
- * imports the registry, so the compiler hands itself over when it loads (compile-graph.ts)
- * instead of being imported here: the modules form no import cycle.
+ * The compiler as bodies need it, handed over by compile-graph.ts when it loads: that module
+ * imports this one, so importing it back would make an import cycle.
  */
 export interface SubgraphCompiler {
-  compile(model: ModelProto, options: GraphCompileOptions): CompiledGraph;
-  /** The inputs of a node its operator reads on the host (its parameters; every input of a host-only operator). */
-  hostReads(node: NodeProto): readonly number[];
-  segmentation(graph: CompiledGraph): Segmentation;
+  compile(model: ModelProto, options: { readonly precision: Precision; readonly traits: GpuTraits }): BodyGraph;
+  segmentation(graph: BodyGraph): Segmentation;
   walk: typeof walkShapes;
 }
 
@@ -46,175 +51,6 @@ function subgraphCompiler(): SubgraphCompiler {
   return compiler;
 }
 
-/** A graph-valued attribute of `node`; FAILED_PRECONDITION when it is missing. */
-export function graphAttributeOf(node: NodeProto, name: string): GraphProto {
-  const graph = node.attribute.find((attribute) => attribute.name === name)?.g;
-  if (!graph) throw invalidNode(node, `attribute '${name}' (a graph) is missing`);
-  return graph;
-}
-
-/**
- * The names a subgraph reads from the scopes around it, in the order it first reads them: what
- * its nodes (and the subgraphs inside them) read that it neither takes as an input, holds as an
- * initializer nor computes.
- */
-export function outerReferences(graph: GraphProto): string[] {
-  const defined = new Set<string>([...graph.input.map((value) => value.name), ...graph.initializer.map((tensor) => tensor.name)]);
-  for (const node of graph.node) for (const name of node.output) if (name) defined.add(name);
-  const found = new Set<string>();
-  const note = (name: string) => {
-    if (name && !defined.has(name)) found.add(name);
-  };
-  for (const node of graph.node) {
-    for (const name of node.input) note(name);
-    for (const attribute of node.attribute) for (const inner of [attribute.g, ...attribute.graphs]) if (inner) outerReferences(inner).forEach(note);
-  }
-  return [...found];
-}
-
-const GRAPH_ATTRIBUTES: Readonly<Record<string, readonly string[]>> = { If: ['then_branch', 'else_branch'], Loop: ['body'], Scan: ['body'] };
-
-/** Outer values a control-flow node's subgraphs may read on the host (its parameter slots). */
-export const PARAMETER_SLOTS = 8;
-
-/**
- * Where a control-flow node's inputs are once withSubgraphReferences has rewritten it: its own
- * leading parameters (If's condition, Loop's trip count and condition, Scan's sequence_lens or
- * an empty name), then PARAMETER_SLOTS outer values its subgraphs read on the host ('' where
- * unused), then the rest of its own inputs (Loop's carried values, Scan's states and scan
- * inputs), then every other outer value. The parameters and slots are fixed indices, so the
- * spec's `parameters` can name them: the run reads them on the host like any parameter (from
- * the request, or read back from the GPU at a segment boundary).
- */
-export interface ControlFlowLayout {
-  /** Own leading parameters: 1 for If and Scan, 2 for Loop. */
-  readonly head: number;
-  /** Where the rest of the node's own inputs start. */
-  readonly tail: number;
-  /** Where the outer values read only on the GPU start. */
-  readonly outer: number;
-}
-
-export function controlFlowLayout(node: NodeProto): ControlFlowLayout {
-  const head = node.opType === 'Loop' ? 2 : 1;
-  const rest = node.opType === 'If' ? 0 : graphAttributeOf(node, 'body').input.length - (node.opType === 'Loop' ? 2 : 0);
-  return { head, tail: head + PARAMETER_SLOTS, outer: head + PARAMETER_SLOTS + rest };
-}
-
-/** Indices of the parameter inputs of a rewritten control-flow node (its own and its slots). */
-export const parameterIndices = (head: number): number[] => Array.from({ length: head + PARAMETER_SLOTS }, (_, index) => index);
-
-/** The outer values a rewritten control-flow node binds to its subgraphs, by input index (slots, then the rest). */
-export function outerIndices(node: NodeProto, layout: ControlFlowLayout): number[] {
-  const slots = Array.from({ length: PARAMETER_SLOTS }, (_, index) => layout.head + index).filter((index) => node.input[index]);
-  return [...slots, ...Array.from({ length: node.input.length - layout.outer }, (_, index) => layout.outer + index)];
-}
-
-/**
- * The outer values `graph` (and the subgraphs inside it) reads on the host: inputs at a parameter
- * index of its nodes (`hostReads`), and the conditions and trip counts of control flow inside it.
- */
-function hostReadReferences(graph: GraphProto, hostReads: (node: NodeProto) => readonly number[]): Set<string> {
-  const defined = new Set<string>([...graph.input.map((value) => value.name), ...graph.initializer.map((tensor) => tensor.name)]);
-  for (const node of graph.node) for (const name of node.output) if (name) defined.add(name);
-  const found = new Set<string>();
-  const note = (name: string | undefined) => {
-    if (name && !defined.has(name)) found.add(name);
-  };
-  for (const node of graph.node) {
-    const nested = GRAPH_ATTRIBUTES[node.opType] && isDefaultDomain(node);
-    const indices = nested ? (node.opType === 'Scan' ? [] : node.opType === 'Loop' ? [0, 1] : [0]) : hostReads(node);
-    for (const index of indices) note(node.input[index]);
-    for (const attribute of node.attribute) for (const inner of [attribute.g, ...attribute.graphs]) if (inner) hostReadReferences(inner, hostReads).forEach(note);
-  }
-  return found;
-}
-
-/**
- * The model with every top-level If, Loop and Scan laid out as ControlFlowLayout says, taking the
- * outer values its subgraphs read as inputs. Subgraphs' own control-flow nodes get theirs when
- * they compile. FAILED_PRECONDITION for subgraphs reading more than PARAMETER_SLOTS outer values on the host.
- */
-export function withSubgraphReferences(model: ModelProto): ModelProto {
-  const graph = model.graph!;
-  const opset = defaultOpsetVersion(model);
-  if (!graph.node.some((node) => GRAPH_ATTRIBUTES[node.opType] && isDefaultDomain(node))) return model;
-  const hostReads = subgraphCompiler().hostReads;
-  const node = graph.node.map((entry) => {
-    const names = GRAPH_ATTRIBUTES[entry.opType];
-    if (!names || !isDefaultDomain(entry)) return entry;
-    const layout = controlFlowLayout(entry);
-    // Scan from opset 9 has no sequence_lens: its head is an empty name.
-    const own = entry.opType === 'Scan' && opset >= 9 ? ['', ...entry.input] : [...entry.input];
-    const length = layout.head + layout.outer - layout.tail;
-    while (own.length < length) own.push('');
-    const references = new Set<string>();
-    const onHost = new Set<string>();
-    for (const name of names) {
-      const subgraph = graphAttributeOf(entry, name);
-      for (const reference of outerReferences(subgraph)) references.add(reference);
-      for (const reference of hostReadReferences(subgraph, hostReads)) onHost.add(reference);
-    }
-    if (onHost.size > PARAMETER_SLOTS) {
-      throw unsupported(entry, `subgraphs reading ${onHost.size} outer values on the host (${[...onHost].join(', ')}), more than ${PARAMETER_SLOTS}`);
-    }
-    const slots = [...onHost, ...Array.from({ length: PARAMETER_SLOTS - onHost.size }, () => '')];
-    const rest = [...references].filter((reference) => !onHost.has(reference));
-    return { ...entry, input: [...own.slice(0, layout.head), ...slots, ...own.slice(layout.head, length), ...rest] };
-  });
-  return { ...model, graph: { ...graph, node } };
-}
-
-const isDefaultDomain = (node: NodeProto): boolean => node.domain === '' || node.domain === 'ai.onnx';
-
-/** The datatype a subgraph value declares, if it declares one. */
-export function declaredDatatype(value: ValueInfoProto | undefined): Datatype | undefined {
-  const code = value?.type?.tensorType?.elemType;
-  if (!code) return undefined;
-  try {
-    return datatypeOfOnnxCode(code);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Operators whose output 0 has input 0's type. */
-const SAME_TYPE = new Set([
-  'Identity', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Abs', 'Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Sqrt', 'Min', 'Max', 'Sum', 'Reshape', 'Squeeze',
-  'Unsqueeze', 'Concat', 'Slice', 'Gather', 'Transpose', 'Expand', 'Tile', 'Flatten', 'MatMul', 'Gemm', 'Where',
-]);
-const BOOL_RESULT = new Set(['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or', 'Xor', 'Not', 'IsNaN', 'IsInf']);
-
-/**
- * The type of a subgraph value that declares none (expanded functions leave Loop's scan outputs
- * untyped), followed through its producers back to something typed: `known` gives the body's
- * inputs and outer values. Undefined where the chain leads somewhere this does not follow.
- */
-export function inferredDatatype(graph: GraphProto, name: string, known: ReadonlyMap<string, Datatype>, depth = 0): Datatype | undefined {
-  const found = known.get(name) ?? declaredDatatype(graph.input.find((value) => value.name === name))
-    ?? declaredDatatype(graph.output.find((value) => value.name === name) ?? graph.valueInfo.find((value) => value.name === name));
-  if (found) return found;
-  const initializer = graph.initializer.find((tensor) => tensor.name === name);
-  if (initializer) return datatypeOfOnnxCode(initializer.dataType);
-  const producer = graph.node.find((node) => node.output[0] === name);
-  if (!producer || depth > 64) return undefined;
-  const attribute = (key: string) => producer.attribute.find((entry) => entry.name === key);
-  if (producer.opType === 'Cast') return datatypeOfOnnxCode(Number(attribute('to')?.i ?? 0));
-  if (producer.opType === 'Constant') return attribute('value')?.t ? datatypeOfOnnxCode(attribute('value')!.t!.dataType) : undefined;
-  if (producer.opType === 'Shape' || producer.opType === 'Size') return 'INT64';
-  if (BOOL_RESULT.has(producer.opType)) return 'BOOL';
-  if (producer.opType === 'Where') return inferredDatatype(graph, producer.input[1], known, depth + 1);
-  if (SAME_TYPE.has(producer.opType)) return inferredDatatype(graph, producer.input[0], known, depth + 1);
-  return undefined;
-}
-
-/** The dims a subgraph value declares, when every one is a fixed size. */
-export function declaredShape(value: ValueInfoProto | undefined): number[] | undefined {
-  const dims = value?.type?.tensorType?.shape?.dim;
-  if (!dims || dims.some((dim) => dim.dimValue === undefined)) return undefined;
-  return dims.map((dim) => Number(dim.dimValue));
-}
-
 /** One input of a body as the parent binds it when the model loads. */
 export interface BodyInput {
   readonly name: string;
@@ -225,7 +61,7 @@ export interface BodyInput {
 
 /** A body compiled at load, with what the parent needs to append its dispatches to its own plan. */
 export interface CompiledBody {
-  readonly graph: CompiledGraph;
+  readonly graph: BodyGraph;
   /** The body's inputs in the order `runBody` binds them. */
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
@@ -288,7 +124,7 @@ export function compileBody(
       output: graph.output.map((value) => typedValue(value.name, declaredDatatype(value) ?? 'FP32', value)),
     },
   };
-  let compiled: CompiledGraph;
+  let compiled: BodyGraph;
   try {
     compiled = subgraphCompiler().compile(model, { precision: context.precision, traits: context.traits });
   } catch (error) {

@@ -49,7 +49,7 @@ import { meanSpec, sumSpec } from './variadic.ts';
 import {
   convIntegerSpec, dequantizeLinearSpec, dynamicQuantizeLinearSpec, matMulIntegerSpec, qLinearConvSpec, qLinearMatMulSpec, quantizeLinearSpec,
 } from './quantization.ts';
-import { ifSpec, loopSpec, scanSpec } from '../compiler/control-flow.ts';
+import { ifSpec, loopSpec, scanSpec } from './control-flow.ts';
 
 const OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, OperatorSpec>([
   ...Object.keys(ONNX_UNARY).filter((op) => op !== 'Identity').map((op) => [op, unarySpec(op)] as [string, OperatorSpec]),
