@@ -131,6 +131,31 @@ describe('FusedMatMul', () => {
   }));
 });
 
+describe('MatMulNBits', () => {
+  const [k, n, blockSize] = [40, 21, 16];
+  const blocks = Math.ceil(k / blockSize);
+  const bytes = (count: number) => ({ datatype: 'UINT8' as const, shape: [count], data: Uint8Array.from({ length: count }, () => Math.floor(Math.random() * 256)) });
+  const quantized = (bits: number, zeros: 'packed' | 'float' | 'none', bias: boolean): ContribCase => {
+    const blob = (blockSize * bits) / 8;
+    const initializers = [
+      { name: 'b', tensor: { ...bytes(n * blocks * blob), shape: [n, blocks, blob] } },
+      { name: 'scales', tensor: randomTensor([n * blocks], 0.05) },
+      ...(zeros === 'packed' ? [{ name: 'zeros', tensor: { ...bytes(n * Math.ceil((blocks * bits) / 8)), shape: [n * Math.ceil((blocks * bits) / 8)] } }] : []),
+      ...(zeros === 'float' ? [{ name: 'zeros', tensor: randomTensor([n * blocks], 2 ** (bits - 1)) }] : []),
+      ...(bias ? [weights('bias', [n])] : []),
+    ];
+    return {
+      op: 'MatMulNBits', inputs: [fp('a', [2, 3, k])], initializers, nodeInputs: ['a', 'b', 'scales', zeros === 'none' ? '' : 'zeros', '', ...(bias ? ['bias'] : [])],
+      outputs: [out('y', [2, 3, n])], attributes: { K: k, N: n, bits, block_size: blockSize },
+    };
+  };
+  it('4 bits, packed zero points, a bias, K not a multiple of the block', () => check(quantized(4, 'packed', true)));
+  it('4 bits, the default zero point', () => check(quantized(4, 'none', false)));
+  it('4 bits, float zero points', () => check(quantized(4, 'float', false)));
+  it('8 bits, packed zero points', () => check(quantized(8, 'packed', true)));
+  it('2 bits, packed zero points', () => check(quantized(2, 'packed', false)));
+});
+
 describe('Attention', () => {
   const batch = 2;
   const length = 7;

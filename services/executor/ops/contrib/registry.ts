@@ -11,6 +11,7 @@ import { dequantizeLinearSpec, quantizeLinearSpec } from '../quantization.ts';
 import { biasAddSpec, biasGeluSpec, biasSoftmaxSpec, fastGeluSpec, geluSpec, quickGeluSpec } from './activations.ts';
 import { attentionSpec, multiHeadAttentionSpec } from './attention.ts';
 import { fusedMatMulSpec } from './fused-matmul.ts';
+import { matMulNBitsSpec } from './matmul-nbits.ts';
 import { rotaryEmbeddingSpec } from './rotary.ts';
 import { embedLayerNormSpec, skipLayerNormSpec, skipSimplifiedLayerNormSpec } from './normalization.ts';
 
@@ -28,6 +29,7 @@ const CONTRIB_OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, Ope
   ['SkipSimplifiedLayerNormalization', skipSimplifiedLayerNormSpec],
   ['EmbedLayerNormalization', embedLayerNormSpec],
   ['FusedMatMul', fusedMatMulSpec],
+  ['MatMulNBits', matMulNBitsSpec],
   ['Attention', attentionSpec],
   ['MultiHeadAttention', multiHeadAttentionSpec],
   ['RotaryEmbedding', rotaryEmbeddingSpec],
