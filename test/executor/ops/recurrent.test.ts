@@ -3,7 +3,8 @@
  * (opset 14), opsets 7 and 22, a batch above one and sizes that are no multiple of a workgroup,
  * initial_h / initial_c, sequence_lens of different lengths, peepholes, input_forget,
  * linear_before_reset, clip, non-default activations with alpha / beta, every output, and
- * Y_h asked for alone (Y unnamed). Invalid nodes and shapes are refused naming what is wrong.
+ * Y_h asked for alone (Y unnamed), fp16 storage. Invalid nodes and shapes are refused naming
+ * what is wrong.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../services/domain/errors.ts';
@@ -12,7 +13,7 @@ import { compileOnnxModel } from '../../../services/executor/runtime/index.ts';
 import { float, floats, GraphBuilder, type AttributeValue } from '../../../services/onnx/builder.ts';
 import type { HostTensor } from '../../../services/onnx/model.ts';
 import { compileError } from '../numerics/one-node.ts';
-import { expectClose, randomTensor, runOrt } from '../numerics/ort-reference.ts';
+import { expectClose, expectCloseFp16, randomTensor, runOrt } from '../numerics/ort-reference.ts';
 import { checkRuns } from './op-cases.ts';
 
 let gpu: GpuContext;
@@ -177,6 +178,24 @@ describe('RNN, GRU and LSTM against onnxruntime', () => {
   it('a bidirectional RNN with one activation per direction', () => checkAgainstOrt({
     cell: 'RNN', direction: 'bidirectional', ...SIZES, bias: true, attributes: { activations: ['Relu', 'Tanh'] },
   }));
+});
+
+describe('RNN, GRU and LSTM in fp16 storage', () => {
+  // Floats stored as f16 (the state included), arithmetic in f32; an adapter without shader-f16 runs fp32.
+  for (const cell of ['RNN', 'GRU', 'LSTM'] as const) {
+    it(`${cell} bidirectional with sequence_lens within the fp16 tolerance`, async () => {
+      const { bytes, inputs } = recurrentModel({ cell, direction: 'bidirectional', ...SIZES, bias: true, initial: true, lengths: [5, 3, 4] });
+      const model = await compileOnnxModel(gpu, bytes, { precision: 'fp16', isolate: false });
+      try {
+        expect(model.precision).toBe(gpu.hasF16 ? 'fp16' : 'fp32');
+        const feeds = inputs();
+        const [ours, reference] = await Promise.all([model.run(feeds), runOrt(bytes, feeds)]);
+        for (const [name, tensor] of reference) expectCloseFp16(name, ours.outputs.get(name), tensor);
+      } finally {
+        model.dispose();
+      }
+    });
+  }
 });
 
 describe('RNN, GRU and LSTM edge cases and refusals', () => {
