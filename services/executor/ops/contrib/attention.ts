@@ -11,7 +11,7 @@
  * The heads are strided views: Q and K are read through permutations by the scores MatMul, V by
  * the context MatMul, and one Transpose merges the heads into the output.
  */
-import { failedPrecondition, invalidArgument } from '../../../domain/errors.ts';
+import { invalidArgument } from '../../../domain/errors.ts';
 import type { HostTensor } from '../../../onnx/model.ts';
 import { binaryDispatch, binaryVariant, BINARY_OPS, IDENTITY, UNARY_OPS, type UnaryFunction } from '../../kernels/index.ts';
 import { product, toStorageBytes } from '../../tensor/index.ts';
@@ -222,7 +222,7 @@ export const multiHeadAttentionSpec: OperatorSpec = {
     program.check((inputs) => {
       for (const [index, what] of [[0, 'query'], [1, 'key'], [2, 'value']] as const) {
         const shape = required(inputs, index).shape;
-        if (shape.length !== 3) throw failedPrecondition(`operator '${node.domain}.${node.opType}' (node '${node.name}') is not supported with ${what} of shape [${shape}] (3-D (batch, length, hidden) only)`);
+        if (shape.length !== 3) throw unsupported(node, `${what} of shape [${shape}] (3-D (batch, length, hidden) only)`);
       }
     });
     if (node.input[3]) {
