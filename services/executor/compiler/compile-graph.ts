@@ -15,6 +15,7 @@ import { provideSubgraphCompiler } from './subgraph.ts';
 import { withSubgraphReferences } from './subgraph-references.ts';
 import { checkTensorSignature, withoutSequences } from './sequences.ts';
 import { withConstantIfsInlined } from './inline-if.ts';
+import { withMaskedLoopConditions } from './loop-condition.ts';
 import { fuseGraph } from './fusion.ts';
 import type { Graph } from './graph.ts';
 import { placeModel } from './placement.ts';
@@ -58,7 +59,7 @@ export interface GraphCompileOptions {
 export function compileGraph(model: ModelProto, options: GraphCompileOptions): CompiledGraph {
   const budgets = options.budgets ?? DEFAULT_COMPILE_BUDGETS;
   checkTensorSignature(model);
-  const { name, signature, opset, graph } = placeModel(withSubgraphReferences(withoutSequences(withConstantIfsInlined(model)), hostReads), budgets);
+  const { name, signature, opset, graph } = placeModel(withSubgraphReferences(withMaskedLoopConditions(withoutSequences(withConstantIfsInlined(model))), hostReads), budgets);
   const stepContext = (values: Graph): StepContext => ({
     opset, precision: options.precision, traits: options.traits,
     constants: new Map(values.constants), datatypes: new Map(values.datatypes), locations: new Map(values.locations),

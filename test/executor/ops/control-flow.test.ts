@@ -212,13 +212,23 @@ describe('Loop', () => {
     expect(error.message).toContain("Loop 'loop_under_test' runs more than 4096 iterations, the most one plan unrolls (its trip count is 5000)");
   });
 
-  it('whose condition only the GPU knows is refused naming the value', async () => {
-    const model = loopModel('m', '', loopBody((body) => {
-      body.node('ReduceSum', ['y_out'], ['total'], { keepdims: 0 }).node('Constant', [], ['ten'], { value: tensorAttribute('FP32', [], Float32Array.of(10)) });
-      body.node('Less', ['total', 'ten'], ['cond_out']);
-      return 'cond_out';
-    }), (graph) => graph.initializer('m', 'INT64', [], BigInt64Array.of(3n)));
-    const error = await compileError(gpu, model.toBytes());
+  const gpuCondition = (body: GraphBuilder) => {
+    body.node('ReduceSum', ['y_out'], ['total'], { keepdims: 0 }).node('Constant', [], ['limit'], { value: tensorAttribute('FP32', [], Float32Array.of(1.5)) });
+    body.node('Less', ['total', 'limit'], ['cond_out']);
+    return 'cond_out';
+  };
+
+  it('whose body computes its condition on the GPU runs its trip count masked, stopping where the condition does', async () => {
+    const bytes = loopModel('m', 'c', loopBody(gpuCondition)).input('m', 'INT64', []).input('c', 'BOOL', []).toBytes({ opset: 13 });
+    for (const trips of [0, 3, 7]) {
+      await checkModelAgainstOrt(gpu, bytes, [...loopInputs, { name: 'm', shape: [], datatype: 'INT64', fill: () => int64([trips], []) }, bool('c')],
+        [{ name: 'y_final', shape: [3] }]);
+    }
+  });
+
+  it('whose body computes its condition on the GPU, without a trip count, is refused naming the value', async () => {
+    const model = loopModel('', 'start', loopBody(gpuCondition), (graph) => graph.initializer('start', 'BOOL', [], Uint8Array.of(1)));
+    const error = await compileError(gpu, model.toBytes({ opset: 13 }));
     expect(error.code).toBe(ErrorCode.FAILED_PRECONDITION);
     expect(error.message).toContain("operator 'Loop' (node 'loop_under_test') is not supported with a condition its body computes on the GPU (cond_out)");
   });
