@@ -25,8 +25,10 @@ export function withMaskedLoopConditions(model: ModelProto): ModelProto {
   const graph = model.graph!;
   const opset = defaultOpsetVersion(model);
   // Slice takes its ends as an input from opset 10, ReduceSum its axes from 13.
-  if (opset < 13 || !graph.node.some((node) => isLoop(node) && needsMask(node))) return model;
-  const node = graph.node.flatMap((entry) => (isLoop(entry) && needsMask(entry) ? masked(entry) : [entry]));
+  // Outer values known at load fold into the body: a condition from them is the host's.
+  const outerConstants = new Set([...graph.initializer.map((tensor) => tensor.name), ...graph.node.filter((node) => node.opType === 'Constant').map((node) => node.output[0])]);
+  if (opset < 13 || !graph.node.some((node) => isLoop(node) && needsMask(node, outerConstants))) return model;
+  const node = graph.node.flatMap((entry) => (isLoop(entry) && needsMask(entry, outerConstants) ? masked(entry) : [entry]));
   return { ...model, graph: { ...graph, node } };
 }
 
@@ -35,11 +37,13 @@ function bodyOf(node: NodeProto): GraphProto | undefined {
 }
 
 /** A trip count, and a body condition that depends on more than the iteration number, the incoming condition, constants and shapes. */
-function needsMask(node: NodeProto): boolean {
+function needsMask(node: NodeProto, outerConstants: ReadonlySet<string>): boolean {
   const body = bodyOf(node);
   if (!node.input[0] || !body || body.input.length < 2 || body.output.length < 1) return false;
   const hostInputs = new Set(body.input.slice(0, 2).map((value) => value.name));
-  const constants = new Set(body.initializer.map((tensor) => tensor.name));
+  // A body input shadows an outer constant of its name.
+  const inputs = new Set(body.input.map((value) => value.name));
+  const constants = new Set([...body.initializer.map((tensor) => tensor.name), ...[...outerConstants].filter((name) => !inputs.has(name))]);
   const producers = new Map<string, NodeProto>();
   for (const inner of body.node) for (const name of inner.output) producers.set(name, inner);
   const seen = new Set<string>();
@@ -47,7 +51,7 @@ function needsMask(node: NodeProto): boolean {
     if (!name || hostInputs.has(name) || constants.has(name) || seen.has(name)) return false;
     seen.add(name);
     const producer = producers.get(name);
-    // A carried value or an outer one: data.
+    // A carried value or an outer one computed at run time: data.
     if (!producer) return true;
     if (producer.opType === 'Constant' || producer.opType === 'Shape' || producer.opType === 'Size') return false;
     return producer.input.some(fromData);
