@@ -187,10 +187,13 @@ function recurrentSpec(cell: RecurrentCell): OperatorSpec {
             if (twoPhases) dispatches.push({ ...recurrentStepDispatch(problem, layout, settings, step, 0, maxPerDimension), bindings: stepBindings });
             dispatches.push({ ...recurrentStepDispatch(problem, layout, settings, step, 1, maxPerDimension), bindings: stepBindings });
           }
-          dispatches.push({
-            ...recurrentStoreDispatch(problem, layout, stateStrides, named(1), named(2), maxPerDimension),
-            bindings: [{ scratch: 1 }, output(1), output(2)],
-          });
+          // Without Y_h and Y_c there is nothing to store (and two writable placeholders would alias).
+          if (named(1) || named(2)) {
+            dispatches.push({
+              ...recurrentStoreDispatch(problem, layout, stateStrides, named(1), named(2), maxPerDimension),
+              bindings: [{ scratch: 1 }, output(1), output(2)],
+            });
+          }
           const yShape = attributes.batchFirst ? [batch, timeSteps, directions, hidden] : [timeSteps, directions, batch, hidden];
           return {
             outputShapes: [yShape, stateShape, stateShape].slice(0, outputCount),

@@ -142,6 +142,7 @@ describe('RNN, GRU and LSTM against onnxruntime', () => {
     it(`${cell} with sequence_lens, bidirectional`, () =>
       checkAgainstOrt({ cell, direction: 'bidirectional', ...SIZES, batch: 4, lengths: [5, 2, 1, 4], bias: true, initial: true }));
     it(`${cell} with only Y_h named, no bias`, () => checkAgainstOrt({ cell, ...SIZES, outputs: ['Y_h'] }));
+    it(`${cell} with only Y named`, () => checkAgainstOrt({ cell, direction: 'reverse', ...SIZES, bias: true, outputs: ['Y'] }));
     it(`${cell} with clip`, () => checkAgainstOrt({ cell, direction: 'bidirectional', ...SIZES, bias: true, attributes: { clip: float(0.4) } }));
   }
 
@@ -178,6 +179,28 @@ describe('RNN, GRU and LSTM against onnxruntime', () => {
   it('a bidirectional RNN with one activation per direction', () => checkAgainstOrt({
     cell: 'RNN', direction: 'bidirectional', ...SIZES, bias: true, attributes: { activations: ['Relu', 'Tanh'] },
   }));
+});
+
+describe('recurrent layers inside a model', () => {
+  it('two stacked bidirectional LSTMs (Y reshaped into the next input) and a GRU on the same input, their final states added', async () => {
+    const [t, b, inputSize, h] = [6, 3, 5, 9];
+    const weights = (name: string, shape: number[]) => ({ name, shape, tensor: randomTensor(shape, 0.5) });
+    const first = [weights('w1', [2, 4 * h, inputSize]), weights('r1', [2, 4 * h, h]), weights('b1', [2, 8 * h])];
+    const second = [weights('w2', [2, 4 * h, 2 * h]), weights('r2', [2, 4 * h, h]), weights('b2', [2, 8 * h])];
+    const gru = [weights('w3', [2, 3 * h, inputSize]), weights('r3', [2, 3 * h, h])];
+    const graph = new GraphBuilder('stacked').input('x', 'FP32', [t, b, inputSize]);
+    for (const { name, shape, tensor } of [...first, ...second, ...gru]) graph.initializer(name, 'FP32', shape, tensor.data);
+    const bytes = graph.initializer('merged_shape', 'INT64', [3], BigInt64Array.from([BigInt(t), BigInt(b), BigInt(2 * h)]))
+      .node('LSTM', ['x', 'w1', 'r1', 'b1'], ['y1'], { hidden_size: h, direction: 'bidirectional' })
+      .node('Transpose', ['y1'], ['y1_t'], { perm: [0, 2, 1, 3] })
+      .node('Reshape', ['y1_t', 'merged_shape'], ['x2'])
+      .node('LSTM', ['x2', 'w2', 'r2', 'b2'], ['', 'h2', 'c2'], { hidden_size: h, direction: 'bidirectional' })
+      .node('GRU', ['x', 'w3', 'r3'], ['', 'h3'], { hidden_size: h, direction: 'bidirectional', linear_before_reset: 1 })
+      .node('Add', ['h2', 'h3'], ['sum'])
+      .node('Mul', ['sum', 'c2'], ['y'])
+      .output('y', 'FP32', [2, b, h]).toBytes({ opset: 14 });
+    await checkRuns(gpu, bytes, [new Map([['x', randomTensor([t, b, inputSize])]]), new Map([['x', randomTensor([t, b, inputSize])]])]);
+  });
 });
 
 describe('RNN, GRU and LSTM in fp16 storage', () => {
