@@ -2,7 +2,8 @@
  * The com.microsoft contrib operators against onnxruntime's CPU provider (which implements them)
  * on fresh random inputs: the Gelu family, the Skip* and Simplified layer normalizations with
  * their optional outputs, FusedMatMul's transposes and alpha, Attention (packed weights, raw 2-D
- * and 3-D masks, right / left padding positions, unidirectional, attention_bias, unequal V width)
+ * and 3-D masks, right / left padding positions, unidirectional, attention_bias, unequal V width,
+ * a past state and present)
  * and MultiHeadAttention. BiasAdd
  * and BiasSoftmax, which ORT's CPU provider lacks, against ORT running the default-domain graph
  * their definition spells out. Sizes are odd (no tile multiples); refusals name domain, operator
@@ -185,10 +186,18 @@ describe('Attention', () => {
     op: 'Attention', inputs: [fp('x', [3, 5, 12])], initializers: [weights('w', [12, 8 + 8 + 16]), weights('b', [32])], nodeInputs: ['x', 'w', 'b'],
     outputs: [out('y', [3, 5, 16])], attributes: { num_heads: 2, qkv_hidden_sizes: [8, 8, 16] },
   }));
-  it('refuses a past state, naming the node', async () => {
-    const error = await compileError(gpu, contribModel(base({ inputs: [fp('past', [2, batch, 4, 3, 5])], nodeInputs: ['x', 'w', 'b', '', 'past'] })));
+  const present = { name: 'present', shape: [2, batch, 4, 3 + length, 5] };
+  it('a past state (GPT-2 decoding): unidirectional over past and new keys, a raw mask of the total length, present', () => check(base({
+    inputs: [mask([batch, 3 + length]), fp('past', [2, batch, 4, 3, 5])], nodeInputs: ['x', 'w', 'b', 'mask', 'past'],
+    outputs: [out('y', [batch, length, hidden]), present], attributes: { num_heads: 4, unidirectional: 1 },
+  })));
+  it('present without a past', () => check(base({ outputs: [out('y', [batch, length, hidden]), { name: 'present', shape: [2, batch, 4, length, 5] }] })));
+  it('refuses past_sequence_length, naming the node', async () => {
+    const error = await compileError(gpu, contribModel(base({
+      inputs: [fp('past', [2, batch, 4, 3, 5]), { name: 'past_length', shape: [1], datatype: 'INT32' }], nodeInputs: ['x', 'w', 'b', '', 'past', '', 'past_length'],
+    })));
     expect(error.code).toBe(ErrorCode.FAILED_PRECONDITION);
-    expect(error.message).toContain("operator 'com.microsoft.Attention' (node 'attention_under_test') is not supported with a past state");
+    expect(error.message).toContain("operator 'com.microsoft.Attention' (node 'attention_under_test') is not supported with past_sequence_length");
   });
 });
 

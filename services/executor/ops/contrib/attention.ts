@@ -1,7 +1,8 @@
 /**
  * Attention as ORT's transformer optimizer fuses it, on the GEMM, element-wise and Softmax kernels:
  *   Attention (com.microsoft): x [B, S, Din] times packed weights [Din, Dq + Dk + Dv] (+ bias) gives
- *     Q, K, V; MultiHeadAttention (com.microsoft) takes Q [B, S, Dq], K [B, L, Dk], V [B, L, Dv] (+ a
+ *     Q, K, V, with an optional key / value cache (past before this step's K and V, present
+ *     after: GPT-2's decoding); MultiHeadAttention (com.microsoft) takes Q [B, S, Dq], K [B, L, Dk], V [B, L, Dv] (+ a
  *     packed bias) directly. Then per head (Dq = num_heads * H):
  *       scores = scale * Q K^T (scale 1 / sqrt(H) by default) + mask + attention_bias
  *       output = Softmax(scores) V, heads merged back into [B, S, Dv]
@@ -17,7 +18,7 @@ import { binaryDispatch, binaryVariant, BINARY_OPS, IDENTITY, UNARY_OPS, type Un
 import { product, toStorageBytes } from '../../tensor/index.ts';
 import { attributeOf, booleanAttribute, floatAttribute, intAttribute, intsAttribute, invalidNode, unsupported } from '../attributes.ts';
 import type { DeviceOperator, LoadContext, NodeInput, OperatorSpec } from '../contract.ts';
-import { transposeSpec } from '../data-movement.ts';
+import { concatSpec, sliceSpec, transposeSpec } from '../data-movement.ts';
 import { binarySpec } from '../elementwise.ts';
 import { matMulSpec } from '../gemm-conv.ts';
 import { required } from '../parameters.ts';
@@ -42,6 +43,48 @@ interface AttentionProblem {
   readonly maskFilter: number;
   readonly attentionBias?: Value;
   readonly causal: boolean;
+  /**
+   * Attention's key / value cache: past [2, B, heads, P, H] (K then V) is prepended to this
+   * step's keys and values, and present [2, B, heads, P + S, H] receives them all.
+   */
+  readonly past?: Value;
+  readonly present?: Value;
+}
+
+/**
+ * K and V of this step in [B, heads, S, H], with the past's keys and values before them when
+ * there is a past, and present written from them when it is named. Returns the K and V the
+ * scores and context read, [B, heads, T, H].
+ */
+function keyValueCache(program: Composite, k: Value, v: Value, past: Value | undefined, present: Value | undefined): [Value, Value] {
+  const toHeadsFirst = (value: Value) => {
+    const out = program.temp();
+    program.stage(transposeSpec, 'Transpose', [value], [out], { attributes: [intsAttr('perm', [0, 2, 1, 3])] });
+    return out;
+  };
+  let [keys, values] = [toHeadsFirst(k), toHeadsFirst(v)];
+  if (past) {
+    // past[0] is the first half of past's buffer (a view); past[1] a Slice of the second.
+    const half = (shape: readonly number[]) => {
+      if (shape.length !== 5 || shape[0] !== 2) throw invalidArgument(`attention past has shape [${shape}]; it must be (2, batch, num_heads, past_length, head_size)`);
+      return shape.slice(1);
+    };
+    const pastKeys = program.view(past, half);
+    const pastValuesSliced = program.temp();
+    program.stage(sliceSpec, 'Slice', [past], [pastValuesSliced], { attributes: [intsAttr('starts', [1]), intsAttr('ends', [2]), intsAttr('axes', [0])], opset: 9 });
+    const pastValues = program.view(pastValuesSliced, (shape) => shape.slice(1));
+    const joined = (before: Value, after: Value) => {
+      const out = program.temp();
+      program.stage(concatSpec, 'Concat', [before, after], [out], { attributes: [intAttr('axis', 2)] });
+      return out;
+    };
+    [keys, values] = [joined(pastKeys, keys), joined(pastValues, values)];
+  }
+  if (present) {
+    const stacked = (value: Value) => program.view(value, (shape) => [1, ...shape]);
+    program.stage(concatSpec, 'Concat', [stacked(keys), stacked(values)], [present], { attributes: [intAttr('axis', 0)] });
+  }
+  return [keys, values];
 }
 
 /** [B, S, heads * H] viewed as [B, S, heads, H]. */
@@ -89,15 +132,19 @@ function causalOperator(context: LoadContext): DeviceOperator {
 function attentionCore(program: Composite, context: LoadContext, problem: AttentionProblem): void {
   const { heads } = problem;
   const q = headsView(program, problem.q, heads, 'Q');
-  const k = headsView(program, problem.k, heads, 'K');
-  const v = headsView(program, problem.v, heads, 'V');
+  let k = headsView(program, problem.k, heads, 'K');
+  let v = headsView(program, problem.v, heads, 'V');
+  // Without a cache K and V are read in place through permutations; with one they are copied
+  // heads first, next to the past's.
+  const cached = Boolean(problem.past || problem.present);
+  if (cached) [k, v] = keyValueCache(program, k, v, problem.past, problem.present);
   // The scale may depend on the head size, known per plan: the check runs first in every plan and
   // the scores MatMul reads its epilogue's activation when it plans, right after.
   let scale = 1;
   program.check((inputs) => { scale = problem.scale(inputs); });
   let scores = program.temp();
   program.stage(matMulSpec, 'MatMul', [q, k], [scores], {
-    epilogue: { get activation() { return scaleBy(scale); }, aPerm: [0, 2, 1, 3], bPerm: [0, 2, 3, 1] },
+    epilogue: { get activation() { return scaleBy(scale); }, aPerm: [0, 2, 1, 3], bPerm: cached ? [0, 1, 3, 2] : [0, 2, 3, 1] },
   });
   const add = (term: Value) => {
     const sum = program.temp();
@@ -118,7 +165,7 @@ function attentionCore(program: Composite, context: LoadContext, problem: Attent
   const probabilities = program.temp();
   program.stage(softmaxSpec(false), 'Softmax', [scores], [probabilities], { attributes: [intAttr('axis', -1)] });
   const context4 = program.temp();
-  program.stage(matMulSpec, 'MatMul', [probabilities, v], [context4], { epilogue: { activation: IDENTITY, bPerm: [0, 2, 1, 3] } });
+  program.stage(matMulSpec, 'MatMul', [probabilities, v], [context4], cached ? {} : { epilogue: { activation: IDENTITY, bPerm: [0, 2, 1, 3] } });
   program.stage(transposeSpec, 'Transpose', [context4], [program.output(0)], { attributes: [intsAttr('perm', [0, 2, 1, 3])] });
   program.outputShape(0, (shape) => [shape[0], shape[1], shape[2] * shape[3]]);
 }
@@ -165,13 +212,14 @@ export const attentionSpec: OperatorSpec = {
   attributes: ['num_heads', 'unidirectional', 'qkv_hidden_sizes', 'scale', 'mask_filter_value', 'do_rotary', 'past_present_share_buffer', 'rotary_embedding_dim'],
   inputs: [2, 7],
   outputs: [1, 2],
-  types: sameAsInput,
+  computesEveryOutput: true,
+  // output, and present of the same type.
+  types: ({ inputTypes }) => [inputTypes[0] ?? 'FP32', inputTypes[0] ?? 'FP32'],
   validate(node) {
     numHeads(node);
     if (booleanAttribute(node, 'do_rotary')) throw unsupported(node, 'do_rotary=1');
     if (booleanAttribute(node, 'past_present_share_buffer')) throw unsupported(node, 'past_present_share_buffer=1');
-    if (node.input[4] || node.input[6]) throw unsupported(node, 'a past state (inputs past / past_sequence_length)');
-    if (node.output[1]) throw unsupported(node, 'the present output (no past state is kept)');
+    if (node.input[6]) throw unsupported(node, 'past_sequence_length (a shared past / present buffer)');
   },
   device(context) {
     const { node } = context;
@@ -197,7 +245,7 @@ export const attentionSpec: OperatorSpec = {
     attentionCore(program, context, {
       q: project(0, qWidth, 'q'), k: project(qWidth, kWidth, 'k'), v: project(qWidth + kWidth, vWidth, 'v'), heads,
       scale: () => attentionScale(node, qWidth, heads), mask: presentInput(node, 3), maskFilter: floatAttribute(node, 'mask_filter_value', -10000),
-      attentionBias: program.input(5), causal: booleanAttribute(node, 'unidirectional'),
+      attentionBias: program.input(5), causal: booleanAttribute(node, 'unidirectional'), past: program.input(4), present: program.output(1),
     });
     return program.build();
   },
