@@ -234,6 +234,20 @@ describe('RNN, GRU and LSTM edge cases and refusals', () => {
     }
   });
 
+  it('an empty sequence leaves the initial state as Y_h and Y_c', async () => {
+    const { bytes, inputs } = recurrentModel({ cell: 'LSTM', direction: 'bidirectional', timeSteps: 0, batch: 2, inputSize: 3, hidden: 4, bias: true, initial: true });
+    const model = await compileOnnxModel(gpu, bytes, { isolate: false });
+    try {
+      const feeds = inputs();
+      const result = await model.run(feeds);
+      expect(result.outputs.get('Y')!.shape).toEqual([0, 2, 2, 4]);
+      expectClose('Y_h', result.outputs.get('Y_h'), feeds.get('initial_h')!);
+      expectClose('Y_c', result.outputs.get('Y_c'), feeds.get('initial_c')!);
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('refuses an unknown activation and a wrong activation count, naming the node', async () => {
     const refusals: Array<[Record<string, AttributeValue>, string]> = [
       [{ activations: ['Swish'] }, "activation 'Swish'"],
