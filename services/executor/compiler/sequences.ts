@@ -7,8 +7,9 @@
  * Identity of the element, ConcatFromSequence into a Concat, SplitToSequence into a Split,
  * SequenceLength and OptionalHasElement into constants), so nothing at run time knows about them.
  * That needs every position and split they take to be a constant, and the number of pieces
- * SplitToSequence makes to be known at load; a sequence that a Loop carries or an If returns is
- * refused, as is a sequence reaching any other operator.
+ * SplitToSequence makes to be known at load. A Loop carrying a sequence is unrolled at load
+ * (loop-unroll.ts); a sequence an If returns, one read inside a subgraph or reaching any other
+ * operator is refused.
  */
 import type { AttributeProto, HostTensor, ModelProto, NodeProto } from '../../onnx/model.ts';
 import { defaultOpsetVersion, tensorFromProto } from '../../onnx/model.ts';
@@ -16,6 +17,7 @@ import { tensorProto } from '../../onnx/builder.ts';
 import { failedPrecondition } from '../../domain/errors.ts';
 import { intAttribute, invalidNode, unsupported } from '../ops/attributes.ts';
 import { toNumbers } from '../tensor/index.ts';
+import { unrolledLoop } from './loop-unroll.ts';
 import { outerReferences } from './subgraph-references.ts';
 
 /** FAILED_PRECONDITION naming the first graph input or output that is not a tensor. */
@@ -78,8 +80,24 @@ export function withoutSequences(model: ModelProto): ModelProto {
     known.constants.set(name, tensor);
     return name;
   };
-  for (const node of graph.node) {
+  const constantNamed = (name: string, tensor: HostTensor): string => {
+    initializers.push(tensorProto(name, tensor.datatype, tensor.shape, tensor.data));
+    known.constants.set(name, tensor);
+    return name;
+  };
+  // A worklist: an unrolled Loop's nodes are rewritten next, in order.
+  const queue = [...graph.node];
+  for (let node = queue.shift(); node; node = queue.shift()) {
     if (node.opType === 'Constant' && node.attribute[0]?.t) known.constants.set(node.output[0], tensorFromProto(node.attribute[0].t));
+    const isSequence = (name: string) => known.sequences.has(name) || known.optionals.has(name);
+    if (node.opType === 'Identity' && known.sequences.has(node.input[0])) {
+      known.sequences.set(node.output[0], known.sequences.get(node.input[0])!);
+      continue;
+    }
+    if (node.opType === 'Loop' && isDefaultDomain(node) && node.input.slice(2).some(isSequence)) {
+      queue.unshift(...unrolledLoop(node, { constants: known.constants, opset, constant: constantNamed }));
+      continue;
+    }
     if (SINCE[node.opType] === undefined || !isDefaultDomain(node)) {
       const carried = node.input.find((name) => known.sequences.has(name) || known.optionals.has(name));
       if (carried) throw unsupported(node, `the sequence or optional value '${carried}' as an input (only the sequence operators take one)`);

@@ -64,15 +64,28 @@ describe('sequences', () => {
     expect(error.message).toContain("operator 'SequenceAt' (node 'pick') is not supported with position 'at' computed at run time");
   });
 
-  it('a sequence carried into a Loop is refused naming the value', async () => {
+  /** Loop(m) appending x + i to a sequence each iteration, with a scan output 2 (x + i). */
+  function appendingLoop(tripCount: string): GraphBuilder {
     const body = new GraphBuilder('body').input('i', 'INT64', []).input('c', 'BOOL', []).untypedInput('s');
-    body.node('Identity', ['c'], ['c_out']).node('Identity', ['s'], ['s_out']).output('c_out', 'BOOL', []).untypedOutput('s_out');
-    const graph = new GraphBuilder('loop').input('x', 'FP32', [2]).initializer('m', 'INT64', [], BigInt64Array.of(2n));
-    graph.node('SequenceConstruct', ['x'], ['seq']).node('Loop', ['m', '', 'seq'], ['seq_out'], { body: graphAttribute(body) }, 'carrier');
-    graph.node('ConcatFromSequence', ['seq_out'], ['y'], { axis: 0 }).output('y', 'FP32', [-1]);
-    const error = await compileError(gpu, graph.toBytes({ opset: 17 }));
+    body.node('Identity', ['c'], ['c_out']).node('Cast', ['i'], ['i_float'], { to: 1 }).node('Add', ['x', 'i_float'], ['x_plus']);
+    body.node('SequenceInsert', ['s', 'x_plus'], ['s_out']).node('Add', ['x_plus', 'x_plus'], ['doubled']);
+    body.output('c_out', 'BOOL', []).untypedOutput('s_out').output('doubled', 'FP32', [2]);
+    const graph = new GraphBuilder('loop').input('x', 'FP32', [2]);
+    graph.node('SequenceEmpty', [], ['empty'], { dtype: 1 }).node('Loop', [tripCount, '', 'empty'], ['appended', 'doubles'], { body: graphAttribute(body) }, 'carrier');
+    graph.node('ConcatFromSequence', ['appended'], ['y'], { axis: 0 }).node('SequenceLength', ['appended'], ['count']);
+    return graph.output('y', 'FP32', [-1]).output('count', 'INT64', []).output('doubles', 'FP32', [-1, 2]);
+  }
+
+  it('a sequence carried through a Loop with a constant trip count is unrolled at load', () => {
+    const graph = appendingLoop('m').initializer('m', 'INT64', [], BigInt64Array.of(3n));
+    return checkModelAgainstOrt(gpu, graph.toBytes({ opset: 17 }), [{ name: 'x', shape: [2] }],
+      [{ name: 'y', shape: [6] }, { name: 'count', shape: [], datatype: 'INT64' }, { name: 'doubles', shape: [3, 2] }]);
+  });
+
+  it('a sequence carried through a Loop whose trip count comes with the request is refused naming the node', async () => {
+    const error = await compileError(gpu, appendingLoop('m').input('m', 'INT64', []).toBytes({ opset: 17 }));
     expect(error.code).toBe(ErrorCode.FAILED_PRECONDITION);
-    expect(error.message).toContain("operator 'Loop' (node 'carrier') is not supported with the sequence or optional value 'seq' as an input");
+    expect(error.message).toContain("operator 'Loop' (node 'carrier') is not supported with a sequence carried through a Loop whose trip count is not a constant");
   });
 
   it('SequenceAt of a position folded from constants', () => {
