@@ -4,8 +4,10 @@
  * host before the step is planned (from the request, or read back from the GPU at a segment
  * boundary, segments.ts), so a plan holds exactly the branch taken or the iterations run, and the
  * plan cache keeps one plan per condition. A loop is unrolled up to MAX_LOOP_ITERATIONS; its
- * condition may be computed in the body only from what the host knows (the iteration number,
- * constants, shapes), since a body cannot read back from the GPU in the middle of a step.
+ * body computes its condition here only from what the host knows (the iteration number,
+ * constants, shapes), since a body cannot read back from the GPU in the middle of a step: one
+ * computed from data was rewritten before placement into a masked loop (loop-condition.ts), or,
+ * without a trip count, is refused.
  *
  * Outer-scope values a subgraph reads are inputs of its parent node (subgraph-references.ts);
  * ops/control-flow.ts holds the rest of the specs, and the compiler provides these device
@@ -41,11 +43,9 @@ function boundOuter(node: NodeProto, inputs: ReadonlyArray<{ shape: readonly num
 }
 
 /** A parent's plan from its program, with every result copied into the parent's outputs. */
-function finish(program: SubgraphProgram, results: ReadonlyArray<BoundValue & { datatype: Datatype }>, outputShapes?: number[][]): OperatorPlan {
+function finish(program: SubgraphProgram, results: ReadonlyArray<BoundValue & { datatype: Datatype }>): OperatorPlan {
   results.forEach((result, index) => program.copy(result.datatype, result.ref, { output: index }, result.shape));
-  return {
-    outputShapes: outputShapes ?? results.map((result) => [...result.shape]), dispatches: program.dispatches, scratch: program.scratch, tables: program.tables,
-  };
+  return { outputShapes: results.map((result) => [...result.shape]), dispatches: program.dispatches, scratch: program.scratch, tables: program.tables };
 }
 
 /** The copy kernels a plan may use: results into outputs, slices into the body's inputs. */
@@ -91,7 +91,7 @@ function ifDevice(context: LoadContext): DeviceOperator {
  * iteration must stay on the host for the body's shape computations (Slice's starts from the
  * iteration number) to be folded per iteration.
  */
-function loopPrelude(node: NodeProto, body: GraphProto): { inputs: BodyInput[]; prelude: NodeProto[]; carriers: [string, string] } {
+function loopPrelude(node: NodeProto, body: GraphProto): { inputs: BodyInput[]; prelude: NodeProto[] } {
   const [iteration, condition] = body.input.slice(0, 2).map((value) => value.name);
   const carriers: [string, string] = [`${node.name}::iteration_carrier`, `${node.name}::condition_carrier`];
   const scalar = `${node.name}::scalar_shape`;
@@ -114,7 +114,7 @@ function loopPrelude(node: NodeProto, body: GraphProto): { inputs: BodyInput[]; 
     }]);
   }
   const inputs: BodyInput[] = carriers.map((name) => ({ name, datatype: 'INT64' }));
-  return { inputs, prelude, carriers };
+  return { inputs, prelude };
 }
 
 const computedCondition = (node: NodeProto, name: string) =>
@@ -130,9 +130,13 @@ function loopDevice(context: LoadContext): DeviceOperator {
   const carriedInputs: BodyInput[] = graph.input.slice(2).map((value, index) => ({ name: value.name, datatype: context.outputTypes[index] }));
   const body = compileBody(context, table, 'body', graph, [...carrierInputs, ...carriedInputs, ...outerInputs(context)], prelude);
   const { tail } = controlFlowLayout(node);
-  // What a plan would refuse anyway is refused at load when it is already known.
+  // What a plan would refuse anyway is refused at load when it is already known: a constant trip
+  // count past the budget, when the body passes its condition through (else it may stop sooner).
   const tripCount = context.inputs[0]?.constant;
-  if (tripCount && Number(toNumbers(tripCount)[0]) > MAX_LOOP_ITERATIONS) {
+  const [conditionIn, conditionOut] = [graph.input[1].name, graph.output[0].name];
+  const passesCondition = conditionOut === conditionIn
+    || graph.node.some((inner) => inner.opType === 'Identity' && inner.input[0] === conditionIn && inner.output[0] === conditionOut);
+  if (tripCount && passesCondition && Number(toNumbers(tripCount)[0]) > MAX_LOOP_ITERATIONS) {
     throw failedPrecondition(`Loop '${node.name}' runs more than ${MAX_LOOP_ITERATIONS} iterations, the most one plan unrolls (its trip count is ${toNumbers(tripCount)[0]})`);
   }
   if (body.graph.locations.get(body.outputs[0]) === 'device') throw computedCondition(node, body.outputs[0]);

@@ -218,6 +218,13 @@ describe('Loop', () => {
     return 'cond_out';
   };
 
+  it('with a huge constant trip count stops where its condition from the iteration number does', () => check(
+    loopModel('m', '', loopBody((body) => {
+      body.node('Constant', [], ['limit'], { value: scalarInt(5) }).node('Less', ['i', 'limit'], ['cond_out']);
+      return 'cond_out';
+    }), (graph) => graph.initializer('m', 'INT64', [], BigInt64Array.of(9223372036854775807n))),
+    loopInputs, [{ name: 'y_final', shape: [3] }, { name: 'scans', shape: [6, 3] }]));
+
   it('whose body computes its condition on the GPU runs its trip count masked, stopping where the condition does', async () => {
     const bytes = loopModel('m', 'c', loopBody(gpuCondition)).input('m', 'INT64', []).input('c', 'BOOL', []).toBytes({ opset: 13 });
     for (const trips of [0, 3, 7]) {
