@@ -211,6 +211,15 @@ describe('MultiHeadAttention', () => {
     initializers: [weights('bias', [3 * hidden])], nodeInputs: ['q', 'k', 'v', 'bias', 'mask', 'attention_bias'],
     outputs: [out('y', [batch, queries, hidden])], attributes: { num_heads: 4 },
   }));
+  it('decoding with past_key / past_value, present_key / present_value and unidirectional', () => check({
+    op: 'MultiHeadAttention', inputs: [fp('q', [2, 3, 8]), fp('k', [2, 3, 8]), fp('v', [2, 3, 8]), fp('past_key', [2, 2, 5, 4]), fp('past_value', [2, 2, 5, 4])],
+    nodeInputs: ['q', 'k', 'v', '', '', '', 'past_key', 'past_value'],
+    outputs: [out('y', [2, 3, 8]), out('present_key', [2, 2, 8, 4]), out('present_value', [2, 2, 8, 4])], attributes: { num_heads: 2, unidirectional: 1 },
+  }));
+  it('present_key / present_value without a past', () => check({
+    op: 'MultiHeadAttention', inputs, outputs: [out('y', [batch, queries, hidden]), out('present_key', [batch, 3, keys, 4]), out('present_value', [batch, 3, keys, 4])],
+    attributes: { num_heads: 3 },
+  }));
   it('unidirectional self attention with a key padding mask', () => check({
     op: 'MultiHeadAttention',
     inputs: [fp('q', [2, 6, 8]), fp('k', [2, 6, 8]), fp('v', [2, 6, 8]), { name: 'mask', shape: [2, 6], datatype: 'INT32', fill: (s) => randomIntegers(s, 0, 1, 'INT32') }],

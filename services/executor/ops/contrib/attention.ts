@@ -13,6 +13,7 @@
  * the context MatMul, and one Transpose merges the heads into the output.
  */
 import { invalidArgument } from '../../../domain/errors.ts';
+import type { Datatype } from '../../../onnx/datatypes.ts';
 import type { HostTensor } from '../../../onnx/model.ts';
 import { binaryDispatch, binaryVariant, BINARY_OPS, IDENTITY, UNARY_OPS, type UnaryFunction } from '../../kernels/index.ts';
 import { product, toStorageBytes } from '../../tensor/index.ts';
@@ -23,7 +24,7 @@ import { binarySpec } from '../elementwise.ts';
 import { matMulSpec } from '../gemm-conv.ts';
 import { required } from '../parameters.ts';
 import { softmaxSpec } from '../softmax.ts';
-import { constantFloats, fp32, outputStorage, sameAsInput } from '../spec-parts.ts';
+import { constantFloats, fp32, outputStorage } from '../spec-parts.ts';
 import { maskTermOperator } from './attention-mask.ts';
 import { createComposite, intAttr, intsAttr, type Composite, type Value } from './composite.ts';
 
@@ -43,46 +44,56 @@ interface AttentionProblem {
   readonly maskFilter: number;
   readonly attentionBias?: Value;
   readonly causal: boolean;
-  /**
-   * Attention's key / value cache: past [2, B, heads, P, H] (K then V) is prepended to this
-   * step's keys and values, and present [2, B, heads, P + S, H] receives them all.
-   */
-  readonly past?: Value;
-  readonly present?: Value;
+  /** The key / value cache, when the node has one (past before this step's keys and values, present after). */
+  readonly cache?: KeyValueCache;
 }
 
 /**
- * K and V of this step in [B, heads, S, H], with the past's keys and values before them when
- * there is a past, and present written from them when it is named. Returns the K and V the
- * scores and context read, [B, heads, T, H].
+ * A key / value cache in [B, heads, length, H]: Attention's packs K and V in one tensor
+ * [2, B, heads, P, H] (`stacked`), MultiHeadAttention's has one tensor each.
  */
-function keyValueCache(program: Composite, k: Value, v: Value, past: Value | undefined, present: Value | undefined): [Value, Value] {
-  const toHeadsFirst = (value: Value) => {
-    const out = program.temp();
-    program.stage(transposeSpec, 'Transpose', [value], [out], { attributes: [intsAttr('perm', [0, 2, 1, 3])] });
-    return out;
+type KeyValueCache =
+  | { readonly stacked: true; readonly past?: Value; readonly present?: Value }
+  | { readonly stacked: false; readonly pastKeys?: Value; readonly pastValues?: Value; readonly presentKeys?: Value; readonly presentValues?: Value };
+
+/** The cache's past keys and values [B, heads, P, H], when there is a past. */
+function pastOf(program: Composite, cache: KeyValueCache): [Value, Value] | undefined {
+  if (!cache.stacked) return cache.pastKeys && cache.pastValues ? [cache.pastKeys, cache.pastValues] : undefined;
+  const past = cache.past;
+  if (!past) return undefined;
+  // past[0] is the first half of past's buffer (a view); past[1] a Slice of the second.
+  const keys = program.view(past, (shape) => {
+    if (shape.length !== 5 || shape[0] !== 2) throw invalidArgument(`attention past has shape [${shape}]; it must be (2, batch, num_heads, past_length, head_size)`);
+    return shape.slice(1);
+  });
+  const second = program.temp();
+  program.stage(sliceSpec, 'Slice', [past], [second], { attributes: [intsAttr('starts', [1]), intsAttr('ends', [2]), intsAttr('axes', [0])], opset: 9 });
+  return [keys, program.view(second, (shape) => shape.slice(1))];
+}
+
+/**
+ * K and V of this step in [B, heads, S, H], after the cache's past when there is one, the
+ * cache's present written from them when it is named. Returns the K and V the scores and the
+ * context read, [B, heads, T, H].
+ */
+function keyValueCache(program: Composite, k: Value, v: Value, cache: KeyValueCache): [Value, Value] {
+  const toHeadsFirst = (value: Value, into: Value = program.temp()) => {
+    program.stage(transposeSpec, 'Transpose', [value], [into], { attributes: [intsAttr('perm', [0, 2, 1, 3])] });
+    return into;
   };
-  let [keys, values] = [toHeadsFirst(k), toHeadsFirst(v)];
-  if (past) {
-    // past[0] is the first half of past's buffer (a view); past[1] a Slice of the second.
-    const half = (shape: readonly number[]) => {
-      if (shape.length !== 5 || shape[0] !== 2) throw invalidArgument(`attention past has shape [${shape}]; it must be (2, batch, num_heads, past_length, head_size)`);
-      return shape.slice(1);
-    };
-    const pastKeys = program.view(past, half);
-    const pastValuesSliced = program.temp();
-    program.stage(sliceSpec, 'Slice', [past], [pastValuesSliced], { attributes: [intsAttr('starts', [1]), intsAttr('ends', [2]), intsAttr('axes', [0])], opset: 9 });
-    const pastValues = program.view(pastValuesSliced, (shape) => shape.slice(1));
-    const joined = (before: Value, after: Value) => {
-      const out = program.temp();
-      program.stage(concatSpec, 'Concat', [before, after], [out], { attributes: [intAttr('axis', 2)] });
-      return out;
-    };
-    [keys, values] = [joined(pastKeys, keys), joined(pastValues, values)];
-  }
-  if (present) {
+  const joined = (before: Value, after: Value, into: Value) => {
+    program.stage(concatSpec, 'Concat', [before, after], [into], { attributes: [intAttr('axis', 2)] });
+    return into;
+  };
+  const past = pastOf(program, cache);
+  // MultiHeadAttention's present tensors are the joined keys and values themselves.
+  const [presentKeys, presentValues] = cache.stacked ? [undefined, undefined] : [cache.presentKeys, cache.presentValues];
+  const [keys, values] = past
+    ? [joined(past[0], toHeadsFirst(k), presentKeys ?? program.temp()), joined(past[1], toHeadsFirst(v), presentValues ?? program.temp())]
+    : [toHeadsFirst(k, presentKeys), toHeadsFirst(v, presentValues)];
+  if (cache.stacked && cache.present) {
     const stacked = (value: Value) => program.view(value, (shape) => [1, ...shape]);
-    program.stage(concatSpec, 'Concat', [stacked(keys), stacked(values)], [present], { attributes: [intAttr('axis', 0)] });
+    program.stage(concatSpec, 'Concat', [stacked(keys), stacked(values)], [cache.present], { attributes: [intAttr('axis', 0)] });
   }
   return [keys, values];
 }
@@ -136,8 +147,8 @@ function attentionCore(program: Composite, context: LoadContext, problem: Attent
   let v = headsView(program, problem.v, heads, 'V');
   // Without a cache K and V are read in place through permutations; with one they are copied
   // heads first, next to the past's.
-  const cached = Boolean(problem.past || problem.present);
-  if (cached) [k, v] = keyValueCache(program, k, v, problem.past, problem.present);
+  const cached = Boolean(problem.cache);
+  if (problem.cache) [k, v] = keyValueCache(program, k, v, problem.cache);
   // The scale may depend on the head size, known per plan: the check runs first in every plan and
   // the scores MatMul reads its epilogue's activation when it plans, right after.
   let scale = 1;
@@ -245,7 +256,8 @@ export const attentionSpec: OperatorSpec = {
     attentionCore(program, context, {
       q: project(0, qWidth, 'q'), k: project(qWidth, kWidth, 'k'), v: project(qWidth + kWidth, vWidth, 'v'), heads,
       scale: () => attentionScale(node, qWidth, heads), mask: presentInput(node, 3), maskFilter: floatAttribute(node, 'mask_filter_value', -10000),
-      attentionBias: program.input(5), causal: booleanAttribute(node, 'unidirectional'), past: program.input(4), present: program.output(1),
+      attentionBias: program.input(5), causal: booleanAttribute(node, 'unidirectional'),
+      cache: program.input(4) || program.output(1) ? { stacked: true, past: program.input(4), present: program.output(1) } : undefined,
     });
     return program.build();
   },
@@ -255,12 +267,15 @@ export const multiHeadAttentionSpec: OperatorSpec = {
   attributes: ['num_heads', 'unidirectional', 'scale', 'mask_filter_value'],
   inputs: [1, 10],
   outputs: [1, 4],
-  types: sameAsInput,
+  computesEveryOutput: true,
+  // output, present_key, present_value (and qk, refused) of the query's type.
+  types: ({ inputTypes }) => Array<Datatype>(4).fill(inputTypes[0] ?? 'FP32'),
   validate(node) {
     numHeads(node);
     if (!node.input[1] || !node.input[2]) throw unsupported(node, 'packed Q/K/V or K/V (key and value must be separate inputs)');
-    if (node.input.slice(6).some(Boolean)) throw unsupported(node, 'a past state or cache indirection (inputs 6 to 9)');
-    if (node.output.slice(1).some(Boolean)) throw unsupported(node, 'the present_key, present_value or qk outputs');
+    if (Boolean(node.input[6]) !== Boolean(node.input[7])) throw invalidNode(node, 'past_key and past_value come together');
+    if (node.input[8] || node.input[9]) throw unsupported(node, 'past_sequence_length or cache_indirection (a shared past / present buffer, beam search)');
+    if (node.output[3]) throw unsupported(node, 'the qk output');
   },
   device(context) {
     const { node } = context;
@@ -292,6 +307,9 @@ export const multiHeadAttentionSpec: OperatorSpec = {
     attentionCore(program, context, {
       q, k, v, heads, scale: (inputs) => attentionScale(node, required(inputs, 0).shape[2], heads), mask: presentInput(node, 4),
       maskFilter: floatAttribute(node, 'mask_filter_value', -10000), attentionBias: program.input(5), causal: booleanAttribute(node, 'unidirectional'),
+      cache: [6, 7].some((index) => node.input[index]) || [1, 2].some((index) => node.output[index])
+        ? { stacked: false, pastKeys: program.input(6), pastValues: program.input(7), presentKeys: program.output(1), presentValues: program.output(2) }
+        : undefined,
     });
     return program.build();
   },
