@@ -48,7 +48,9 @@ export function defaultOpsetVersion(model: ModelProto): number {
 
 function specOf(value: ValueInfoProto): TensorSpec {
   const tensorType = value.type?.tensorType;
-  if (!tensorType) throw invalidArgument(`graph value '${value.name}' is not a tensor`);
+  if (!tensorType) {
+    throw invalidArgument(`graph value '${value.name}' is not a tensor (a sequence, optional or map): KServe v2 requests and responses carry tensors only`);
+  }
   const dims = tensorType.shape?.dim ?? [];
   return {
     name: value.name,
