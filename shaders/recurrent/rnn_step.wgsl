@@ -1,7 +1,8 @@
 // One time step of RNN, GRU or LSTM for every direction, batch row and hidden unit. The input
-// projection of every step is already computed (rnn_projection.wgsl); this adds the recurrence
-// R · H_{t-1} and applies the cell (gate rows in ONNX's order, f / g / h the node's activations,
-// every activation's input clipped to [-clip, clip]):
+// projection X · W^T of every step is already computed (one GEMM before the loop); this adds
+// the biases Wb + Rb and the recurrence R · H_{t-1} and applies the cell (gate rows in ONNX's
+// order, f / g / h the node's activations, every activation's input clipped to [-clip, clip];
+// P below is the projection plus Wb + Rb, without Rb_h in GRU with linear_before_reset):
 //
 //   RNN:  H_t = f(P_i + R_i H_{t-1})
 //   GRU:  z = f(P_z + R_z H_{t-1}),  r = f(P_r + R_r H_{t-1})
@@ -20,7 +21,7 @@
 // 1 the rest; every other cell runs phase 1 alone.
 //
 // Bindings (group 0):
-//   @binding(0) projection  storage, read        array<T>, [T, D, B, gates * H]
+//   @binding(0) projection  storage, read        array<T>, X · W^T as [T, B, D, gates * H] or [B, T, D, gates * H]
 //   @binding(1) r           storage, read        array<T>, [D, gates * H, H]
 //   @binding(2) bias        storage, read        array<T>, [D, 2 * gates * H]; a placeholder without B
 //   @binding(3) peepholes   storage, read        array<T>, [D, 3 * H]; a placeholder without P
@@ -61,9 +62,11 @@ struct Params {
   input_forget: u32,
   // The clip threshold; f32's largest value when the node has none.
   clip: f32,
-  _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
+  projection_time_stride: u32,
+  projection_batch_stride: u32,
+  // Rows below this count add Rb as well as Wb: every row, except GRU's hidden gate with
+  // linear_before_reset, whose Rb_h sits inside the reset gate's product.
+  recurrent_bias_rows: u32,
   // Activation slot d * 3 + k (k: f, g, h): its code (see activate), alpha and beta.
   activations: array<vec4<u32>, 2>,
   alphas: array<vec4<f32>, 2>,
@@ -117,6 +120,17 @@ fn activate(slot: u32, x: f32) -> f32 {
   }
 }
 
+// Gate row `row` of direction d's input projection at `base`, with its biases.
+fn projected(d: u32, base: u32, row: u32) -> f32 {
+  var value = f32(projection[base + row]);
+  if (params.has_bias == 1u) {
+    let rows = gate_count() * params.hidden;
+    value += f32(bias[d * 2u * rows + row]);
+    if (row < params.recurrent_bias_rows) { value += f32(bias[d * 2u * rows + rows + row]); }
+  }
+  return value;
+}
+
 fn clipped(x: f32) -> f32 {
   return clamp(x, -params.clip, params.clip);
 }
@@ -149,12 +163,12 @@ fn main(
   let index = plane * hidden + unit;
   let previous_base = params.read_offset + plane * hidden;
   let previous = f32(state[previous_base + unit]);
-  let projection_base = ((t * params.directions + d) * params.batch + b) * gate_count() * hidden;
+  let projection_base = t * params.projection_time_stride + b * params.projection_batch_stride + d * gate_count() * hidden;
   let f_slot = d * 3u;
 
   if (CELL == CELL_GRU && params.phase == 0u) {
     if (valid) {
-      let reset = activate(f_slot, clipped(f32(projection[projection_base + hidden + unit]) + recurrence(d, hidden + unit, previous_base)));
+      let reset = activate(f_slot, clipped(projected(d, projection_base, hidden + unit) + recurrence(d, hidden + unit, previous_base)));
       state[params.reset_offset + index] = T(reset * previous);
     }
     return;
@@ -180,22 +194,22 @@ fn main(
       peep_f = f32(peepholes[p_base + 2u * hidden]);
     }
     // Gate rows in ONNX's order: i, o, f, c.
-    let input_gate = activate(f_slot, clipped(f32(projection[projection_base + unit]) + recurrence(d, unit, previous_base) + peep_i * cell_previous));
+    let input_gate = activate(f_slot, clipped(projected(d, projection_base, unit) + recurrence(d, unit, previous_base) + peep_i * cell_previous));
     var forget_gate = 1.0 - input_gate;
     if (params.input_forget == 0u) {
-      forget_gate = activate(f_slot, clipped(f32(projection[projection_base + 2u * hidden + unit]) + recurrence(d, 2u * hidden + unit, previous_base) + peep_f * cell_previous));
+      forget_gate = activate(f_slot, clipped(projected(d, projection_base, 2u * hidden + unit) + recurrence(d, 2u * hidden + unit, previous_base) + peep_f * cell_previous));
     }
-    let candidate = activate(f_slot + 1u, clipped(f32(projection[projection_base + 3u * hidden + unit]) + recurrence(d, 3u * hidden + unit, previous_base)));
+    let candidate = activate(f_slot + 1u, clipped(projected(d, projection_base, 3u * hidden + unit) + recurrence(d, 3u * hidden + unit, previous_base)));
     let cell = forget_gate * cell_previous + input_gate * candidate;
-    let output_gate = activate(f_slot, clipped(f32(projection[projection_base + hidden + unit]) + recurrence(d, hidden + unit, previous_base) + peep_o * cell));
+    let output_gate = activate(f_slot, clipped(projected(d, projection_base, hidden + unit) + recurrence(d, hidden + unit, previous_base) + peep_o * cell));
     state[cell_index] = T(cell);
     next = output_gate * activate(f_slot + 2u, cell);
   } else if (CELL == CELL_GRU) {
     // Gate rows in ONNX's order: z, r, h.
-    let update = activate(f_slot, clipped(f32(projection[projection_base + unit]) + recurrence(d, unit, previous_base)));
-    var candidate_input = f32(projection[projection_base + 2u * hidden + unit]);
+    let update = activate(f_slot, clipped(projected(d, projection_base, unit) + recurrence(d, unit, previous_base)));
+    var candidate_input = projected(d, projection_base, 2u * hidden + unit);
     if (params.linear_before_reset == 1u) {
-      let reset = activate(f_slot, clipped(f32(projection[projection_base + hidden + unit]) + recurrence(d, hidden + unit, previous_base)));
+      let reset = activate(f_slot, clipped(projected(d, projection_base, hidden + unit) + recurrence(d, hidden + unit, previous_base)));
       var recurrence_bias = 0.0;
       if (params.has_bias == 1u) { recurrence_bias = f32(bias[d * 6u * hidden + 5u * hidden + unit]); }
       candidate_input += reset * (recurrence(d, 2u * hidden + unit, previous_base) + recurrence_bias);
@@ -205,7 +219,7 @@ fn main(
     let candidate = activate(f_slot + 1u, clipped(candidate_input));
     next = (1.0 - update) * candidate + update * previous;
   } else {
-    next = activate(f_slot, clipped(f32(projection[projection_base + unit]) + recurrence(d, unit, previous_base)));
+    next = activate(f_slot, clipped(projected(d, projection_base, unit) + recurrence(d, unit, previous_base)));
   }
   state[params.write_offset + index] = T(next);
   if (params.write_y == 1u) { y[y_index] = T(next); }

@@ -1,11 +1,12 @@
 /**
- * The recurrent kernels (RNN, GRU, LSTM): shaders/recurrent/*.wgsl. One projection of the input
- * for every time step, a load of the initial state, one step kernel per time step (two for GRU
- * without linear_before_reset), and a store of the final state.
+ * The recurrent kernels (RNN, GRU, LSTM): the projection X · W^T of every time step as one GEMM
+ * (kernels/matmul.ts), then shaders/recurrent/*.wgsl: a load of the initial state, one step
+ * kernel per time step (two for GRU without linear_before_reset), and a store of the final state.
  */
 import type { StorageType } from '../tensor/index.ts';
 import { planeGrid } from './elementwise.ts';
 import { UniformWriter, type Dispatch, type KernelVariant } from './kernel.ts';
+import { gemmVariants, matmulDispatch, type GemmAlgorithm } from './matmul.ts';
 
 const WORKGROUP_SIZE = 64;
 
@@ -48,33 +49,39 @@ const variant = (shader: string, type: StorageType, storageBindings: number, con
   bindings: [...Array.from({ length: storageBindings - 1 }, () => 'read-only-storage' as const), 'storage', 'uniform'],
 });
 
-/** Variants in the order projection, load, step, store. Bindings as their shaders' headers list them. */
-export function recurrentVariants(type: StorageType, cell: RecurrentCell): KernelVariant[] {
+/** Where the GEMM's variants start among the operator's (after load, step, store). */
+const GEMM_VARIANTS = 3;
+
+/**
+ * Variants in the order load, step, store, then the projection GEMM's. Bindings as the shaders'
+ * headers list them; the GEMM's: x, w, two placeholders (no bias, no residual), projection.
+ */
+export function recurrentVariants(type: StorageType, cell: RecurrentCell, algorithm: GemmAlgorithm): KernelVariant[] {
   const step = variant('rnn_step', type, 7, { CELL: CELL_CODE[cell] });
   // The step's Y binding comes after its read-write state, so both are writable storage.
   const stepBindings = step.bindings.map((kind, index) => (index === 5 ? 'storage' : kind));
   const store = variant('rnn_state_store', type, 3);
   return [
-    variant('rnn_projection', type, 4),
     variant('rnn_state_load', type, 3),
     { ...step, bindings: stepBindings },
     { ...store, bindings: ['read-only-storage', 'storage', 'storage', 'uniform'] },
+    // W [D, gates * H, I] is read through strides as B [I, D * gates * H]: scalar B loads.
+    ...gemmVariants({ algorithm, fetcher: 'dense', type, bVec4: false, hasBias: false, hasResidual: false }),
   ];
 }
 
-/** Strides of X: [T, B, I] (layout 0) or [B, T, I] (layout 1). */
-export function recurrentProjectionDispatch(
-  problem: RecurrentProblem, strides: { time: number; batch: number }, hasBias: boolean, recurrentBiasRows: number, maxPerDimension: number,
-): Dispatch {
+/**
+ * X · W^T for every step and direction: X as [T * B, I] rows (layout 0) or [B * T, I] (layout 1),
+ * W as B [I, D * gates * H], so the projection is [T, B, D, gates * H] or [B, T, D, gates * H].
+ */
+export function recurrentProjectionDispatch(problem: RecurrentProblem, algorithm: GemmAlgorithm, maxPerDimension: number): Dispatch {
   const { timeSteps, directions, batch, inputSize, hidden, cell } = problem;
-  const rows = GATES[cell] * hidden;
-  const count = timeSteps * directions * batch;
-  return {
-    variant: 0,
-    workgroups: planes(count, rows, maxPerDimension),
-    uniforms: new UniformWriter(36).u32(count).u32(rows).u32(inputSize).u32(directions).u32(batch)
-      .u32(strides.time).u32(strides.batch).u32(hasBias ? 1 : 0).u32(recurrentBiasRows).finish(),
-  };
+  const columns = directions * GATES[cell] * hidden;
+  const dispatch = matmulDispatch(algorithm, {
+    m: timeSteps * batch, n: columns, k: inputSize, batchShape: [1], aBatchStrides: [0], bBatchStrides: [0],
+    aStrides: [inputSize, 1], bStrides: [1, inputSize],
+  }, undefined, undefined, maxPerDimension);
+  return { ...dispatch, variant: GEMM_VARIANTS + (dispatch.variant ?? 0) };
 }
 
 /** Where each region of the state scratch starts, in elements (each region holds D * B * H). */
@@ -99,7 +106,7 @@ export function recurrentLoadDispatch(
 ): Dispatch {
   const count = problem.directions * problem.batch;
   return {
-    variant: 1,
+    variant: 0,
     workgroups: planes(count, problem.hidden, maxPerDimension),
     uniforms: new UniformWriter(32).u32(count).u32(problem.hidden).u32(problem.batch).u32(hasH ? 1 : 0).u32(hasC ? 1 : 0)
       .u32(problem.cell === 'lstm' ? layout.cell : 0).u32(strides.direction).u32(strides.batch).finish(),
@@ -111,7 +118,7 @@ export function recurrentStoreDispatch(
 ): Dispatch {
   const count = problem.directions * problem.batch;
   return {
-    variant: 3,
+    variant: 2,
     workgroups: planes(count, problem.hidden, maxPerDimension),
     uniforms: new UniformWriter(36).u32(count).u32(problem.hidden).u32(problem.batch).u32(writeH ? 1 : 0).u32(writeC ? 1 : 0)
       .u32(layout.halves[problem.timeSteps % 2]).u32(layout.cell).u32(strides.direction).u32(strides.batch).finish(),
@@ -124,6 +131,10 @@ export interface StepSettings {
   readonly reverseMask: number;
   /** Strides of Y: [T, D, B, H] (layout 0) or [B, T, D, H] (layout 1). */
   readonly yStrides: { readonly time: number; readonly direction: number; readonly batch: number };
+  /** Strides of the projection's time steps and batch rows ([T, B, D, gates * H] or [B, T, D, gates * H]). */
+  readonly projectionStrides: { readonly time: number; readonly batch: number };
+  /** Rows that add Rb as well as Wb (all but GRU's hidden gate with linear_before_reset). */
+  readonly recurrentBiasRows: number;
   readonly writeY: boolean;
   readonly hasBias: boolean;
   readonly hasPeepholes: boolean;
@@ -145,9 +156,10 @@ export function recurrentStepDispatch(
     .u32(layout.halves[step % 2]).u32(layout.halves[(step + 1) % 2]).u32(layout.cell).u32(layout.reset)
     .u32(settings.yStrides.time).u32(settings.yStrides.direction).u32(settings.yStrides.batch).u32(settings.writeY ? 1 : 0)
     .u32(settings.hasBias ? 1 : 0).u32(settings.hasPeepholes ? 1 : 0).u32(settings.linearBeforeReset ? 1 : 0).u32(settings.inputForget ? 1 : 0)
-    .f32(settings.clip ?? 3.4028234663852886e38).u32(0).u32(0).u32(0)
+    .f32(settings.clip ?? 3.4028234663852886e38)
+    .u32(settings.projectionStrides.time).u32(settings.projectionStrides.batch).u32(settings.recurrentBiasRows)
     .u32Array(slots.map((slot) => (slot ? RECURRENT_ACTIVATIONS.indexOf(slot.name) : 0)), 2)
     .f32Array(slots.map((slot) => slot?.alpha ?? 0), 2)
     .f32Array(slots.map((slot) => slot?.beta ?? 0), 2);
-  return { variant: 2, workgroups: planes(count, problem.hidden, maxPerDimension), uniforms: writer.finish() };
+  return { variant: 1, workgroups: planes(count, problem.hidden, maxPerDimension), uniforms: writer.finish() };
 }

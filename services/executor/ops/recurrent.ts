@@ -3,8 +3,8 @@
  * bidirectional), initial_h / initial_c, sequence_lens (read on the host: it picks which steps
  * each batch row takes), LSTM's peepholes and input_forget, GRU's linear_before_reset, the
  * activations ONNX lists with activation_alpha / activation_beta, clip, layout (opset 14) and
- * all three outputs. On the GPU: one projection of X · W^T for every step, then one small kernel
- * per time step (kernels/recurrent.ts); the sequence length is known when the plan is made.
+ * all three outputs. On the GPU: one GEMM X · W^T for every step, then one small kernel per
+ * time step (kernels/recurrent.ts); the sequence length is known when the plan is made.
  */
 import { invalidArgument } from '../../domain/errors.ts';
 import type { Datatype } from '../../onnx/datatypes.ts';
@@ -147,7 +147,7 @@ function recurrentSpec(cell: RecurrentCell): OperatorSpec {
       const gates = GATES[cell];
       return {
         kind: 'kernel',
-        variants: recurrentVariants(type, cell),
+        variants: recurrentVariants(type, cell, context.traits.gemmAlgorithm),
         plan(inputs, maxPerDimension) {
           const xShape = required(inputs, 0).shape;
           if (xShape.length !== 3) throw invalidArgument(`input 'X' has shape [${xShape}], expected 3 dims`);
@@ -166,7 +166,6 @@ function recurrentSpec(cell: RecurrentCell): OperatorSpec {
           const problem: RecurrentProblem = { cell, timeSteps, directions, batch, inputSize, hidden };
           const layout = stateLayout(problem);
           const stateStrides = attributes.batchFirst ? { direction: hidden, batch: directions * hidden } : { direction: batch * hidden, batch: hidden };
-          const xStrides = attributes.batchFirst ? { time: inputSize, batch: timeSteps * inputSize } : { time: batch * inputSize, batch: inputSize };
           const settings: StepSettings = {
             reverseMask: attributes.reverseMask,
             yStrides: attributes.batchFirst
@@ -174,12 +173,19 @@ function recurrentSpec(cell: RecurrentCell): OperatorSpec {
               : { time: directions * batch * hidden, direction: batch * hidden, batch: hidden },
             writeY: named(0), hasBias: has(3), hasPeepholes: has(7), linearBeforeReset: attributes.linearBeforeReset,
             inputForget: attributes.inputForget, clip: attributes.clip, activations: attributes.activations,
+            // The projection's rows follow X's: (t, b) with layout 0, (b, t) with layout 1.
+            projectionStrides: attributes.batchFirst
+              ? { time: directions * gates * hidden, batch: timeSteps * directions * gates * hidden }
+              : { time: batch * directions * gates * hidden, batch: directions * gates * hidden },
+            recurrentBiasRows: attributes.linearBeforeReset ? 2 * hidden : gates * hidden,
           };
-          const recurrentBiasRows = attributes.linearBeforeReset ? 2 * hidden : gates * hidden;
           // An unnamed Y gets a one-element scratch: the shared placeholder is also bound read-only here.
           const stepBindings: BindingRef[] = [{ scratch: 0 }, { input: 2 }, optional(3), optional(7), { table: 0 }, { scratch: 1 }, named(0) ? { output: 0 } : { scratch: 2 }];
           const dispatches: PlannedKernel[] = [
-            { ...recurrentProjectionDispatch(problem, xStrides, has(3), recurrentBiasRows, maxPerDimension), bindings: [{ input: 0 }, { input: 1 }, optional(3), { scratch: 0 }] },
+            {
+              ...recurrentProjectionDispatch(problem, context.traits.gemmAlgorithm, maxPerDimension),
+              bindings: [{ input: 0 }, { input: 1 }, { placeholder: true }, { placeholder: true }, { scratch: 0 }],
+            },
             { ...recurrentLoadDispatch(problem, layout, stateStrides, has(5), has(6), maxPerDimension), bindings: [optional(5), optional(6), { scratch: 1 }] },
           ];
           const twoPhases = cell === 'gru' && !attributes.linearBeforeReset;

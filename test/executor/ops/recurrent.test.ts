@@ -3,7 +3,7 @@
  * (opset 14), opsets 7 and 22, a batch above one and sizes that are no multiple of a workgroup,
  * initial_h / initial_c, sequence_lens of different lengths, peepholes, input_forget,
  * linear_before_reset, clip, non-default activations with alpha / beta, every output, and
- * Y_h asked for alone (Y unnamed), fp16 storage. Invalid nodes and shapes are refused naming
+ * Y_h asked for alone (Y unnamed), the projection on both GEMM algorithms, fp16 storage. Invalid nodes and shapes are refused naming
  * what is wrong.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -201,6 +201,25 @@ describe('recurrent layers inside a model', () => {
       .output('y', 'FP32', [2, b, h]).toBytes({ opset: 14 });
     await checkRuns(gpu, bytes, [new Map([['x', randomTensor([t, b, inputSize])]]), new Map([['x', randomTensor([t, b, inputSize])]])]);
   });
+});
+
+describe('the projection on either GEMM', () => {
+  // lavapipe picks the simd GEMM; GPUs the tiled one. Both must give the same projection.
+  for (const gemmAlgorithm of ['simd', 'tiled'] as const) {
+    for (const cell of ['GRU', 'LSTM'] as const) {
+      it(`${cell} on the ${gemmAlgorithm} GEMM, bidirectional, with an input size no multiple of 4`, async () => {
+        const { bytes, inputs } = recurrentModel({ cell, direction: 'bidirectional', timeSteps: 7, batch: 5, inputSize: 37, hidden: 11, bias: true, initial: true });
+        const model = await compileOnnxModel(gpu, bytes, { isolate: false, gemmAlgorithm });
+        try {
+          const feeds = inputs();
+          const [ours, reference] = await Promise.all([model.run(feeds), runOrt(bytes, feeds)]);
+          for (const [name, tensor] of reference) expectClose(name, ours.outputs.get(name), tensor);
+        } finally {
+          model.dispose();
+        }
+      });
+    }
+  }
 });
 
 describe('RNN, GRU and LSTM in fp16 storage', () => {
