@@ -29,7 +29,7 @@ import { maskTermOperator } from './attention-mask.ts';
 import { createComposite, intAttr, intsAttr, type Composite, type Value } from './composite.ts';
 
 const addSpec = binarySpec('Add');
-const scaleBy = (alpha: number, beta = 0): UnaryFunction => ({ op: UNARY_OPS.Scale, alpha, beta });
+export const scaleBy = (alpha: number, beta = 0): UnaryFunction => ({ op: UNARY_OPS.Scale, alpha, beta });
 
 /** What the attention core needs: Q, K, V as [B, S|L, heads * head size] values and the score terms. */
 interface AttentionProblem {
@@ -52,7 +52,7 @@ interface AttentionProblem {
  * A key / value cache in [B, heads, length, H]: Attention's packs K and V in one tensor
  * [2, B, heads, P, H] (`stacked`), MultiHeadAttention's has one tensor each.
  */
-type KeyValueCache =
+export type KeyValueCache =
   | { readonly stacked: true; readonly past?: Value; readonly present?: Value }
   | { readonly stacked: false; readonly pastKeys?: Value; readonly pastValues?: Value; readonly presentKeys?: Value; readonly presentValues?: Value };
 
@@ -76,7 +76,7 @@ function pastOf(program: Composite, cache: KeyValueCache): [Value, Value] | unde
  * cache's present written from them when it is named. Returns the K and V the scores and the
  * context read, [B, heads, T, H].
  */
-function keyValueCache(program: Composite, k: Value, v: Value, cache: KeyValueCache): [Value, Value] {
+export function keyValueCache(program: Composite, k: Value, v: Value, cache: KeyValueCache): [Value, Value] {
   const toHeadsFirst = (value: Value, into: Value = program.temp()) => {
     program.stage(transposeSpec, 'Transpose', [value], [into], { attributes: [intsAttr('perm', [0, 2, 1, 3])] });
     return into;
@@ -99,7 +99,7 @@ function keyValueCache(program: Composite, k: Value, v: Value, cache: KeyValueCa
 }
 
 /** [B, S, heads * H] viewed as [B, S, heads, H]. */
-function headsView(program: Composite, value: Value, heads: number, what: string): Value {
+export function headsView(program: Composite, value: Value, heads: number, what: string): Value {
   return program.view(value, (shape) => {
     if (shape.length !== 3 || shape[2] % heads !== 0) throw invalidArgument(`attention ${what} has shape [${shape}]; it must be [batch, length, num_heads * head_size] with num_heads=${heads}`);
     return [shape[0], shape[1], heads, shape[2] / heads];
@@ -115,7 +115,7 @@ const LOWEST = { f32: -3.4028234663852886e38, f16: -65504 } as const;
  * whatever the padding mask said, so those keys get no weight at all. The mask depends only on
  * S and T, so each plan computes it on the host (a table in the scores' storage type).
  */
-function causalOperator(context: LoadContext): DeviceOperator {
+export function causalOperator(context: LoadContext): DeviceOperator {
   const storage = outputStorage(context);
   const lowest = storage === 'f16' ? LOWEST.f16 : LOWEST.f32;
   return {
@@ -181,7 +181,7 @@ function attentionCore(program: Composite, context: LoadContext, problem: Attent
   program.outputShape(0, (shape) => [shape[0], shape[1], shape[2] * shape[3]]);
 }
 
-function numHeads(node: LoadContext['node']): number {
+export function numHeads(node: LoadContext['node']): number {
   if (!attributeOf(node, 'num_heads')) throw invalidNode(node, 'num_heads is required');
   const heads = intAttribute(node, 'num_heads', 0);
   if (heads < 1) throw invalidNode(node, `num_heads=${heads} (it must be at least 1)`);

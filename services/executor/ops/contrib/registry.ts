@@ -11,6 +11,7 @@ import { dequantizeLinearSpec, quantizeLinearSpec } from '../quantization.ts';
 import { biasAddSpec, biasGeluSpec, biasSoftmaxSpec, fastGeluSpec, geluSpec, quickGeluSpec } from './activations.ts';
 import { attentionSpec, multiHeadAttentionSpec } from './attention.ts';
 import { fusedMatMulSpec } from './fused-matmul.ts';
+import { groupQueryAttentionSpec } from './group-query-attention.ts';
 import { matMulNBitsSpec } from './matmul-nbits.ts';
 import { rotaryEmbeddingSpec } from './rotary.ts';
 import { embedLayerNormSpec, skipLayerNormSpec, skipSimplifiedLayerNormSpec } from './normalization.ts';
@@ -32,6 +33,7 @@ const CONTRIB_OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, Ope
   ['MatMulNBits', matMulNBitsSpec],
   ['Attention', attentionSpec],
   ['MultiHeadAttention', multiHeadAttentionSpec],
+  ['GroupQueryAttention', groupQueryAttentionSpec],
   ['RotaryEmbedding', rotaryEmbeddingSpec],
   // com.microsoft's Trilu is ONNX's (inputs X and k, attribute upper); its QuantizeLinear and
   // DequantizeLinear are ONNX's per-tensor and per-axis forms (axis only), which quantization
