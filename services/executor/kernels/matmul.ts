@@ -18,7 +18,7 @@ export type GemmFetcher = 'dense' | 'conv';
 
 /** Rows per workgroup of the simd algorithm: a large block for throughput, a small one for few rows. */
 export const SIMD_ROWS = { large: 32, small: 4 } as const;
-/** Products with at most this many rows take the small block (simd) or the skinny tile (tiled). */
+/** Products with at most this many rows take the skinny tile (tiled); the simd block is chosen by simdSmallBlock. */
 export const SMALL_M = 8;
 /** Workgroup shapes of the tiled algorithm (each invocation computes 4x4 outputs). */
 export const TILED_SHAPES = { square: { WG_X: 16, WG_Y: 16 }, skinny: { WG_X: 64, WG_Y: 1 } } as const;
@@ -140,16 +140,37 @@ function writeParams(
   return writer.finish();
 }
 
+/**
+ * What one block of `rows` rows costs in the simd GEMM, in rows' worth of multiply-adds: every
+ * row it covers (those past M too, which compute and are not stored) plus the B row loads the
+ * block makes once for all its rows, taken as three rows. Measured on lavapipe with the MLP's
+ * 256→1024→1024→256 layers, interleaved: 4-row blocks took 0.49× the time of 32-row blocks at
+ * M = 9 and 12, 0.62–0.67× at 13–16, 0.84–1.04× at 18–20, 0.89–1.27× at 24; so they are taken
+ * up to 16 rows (and for 33–36), where they win clearly.
+ */
+const simdBlockCost = (rows: number) => rows + 3;
+
+/**
+ * The simd GEMM's row block for M rows: the small one when it does less work. A batch of 9–16
+ * rows in one 32-row block computes 16–23 rows for nothing; in 4-row blocks, at most 3. The
+ * choice changes which workgroup computes an output, never how: each output's sum runs over k in
+ * the same order either way.
+ */
+function simdSmallBlock(m: number): boolean {
+  return Math.ceil(m / SIMD_ROWS.small) * simdBlockCost(SIMD_ROWS.small) < Math.ceil(m / SIMD_ROWS.large) * simdBlockCost(SIMD_ROWS.large);
+}
+
 function gemmGrid(algorithm: GemmAlgorithm, geometry: GemmGeometry, maxPerDimension: number): { variant: number; workgroups: [number, number, number] } {
-  const small = geometry.m <= SMALL_M;
   if (geometry.m === 0 || geometry.n === 0 || geometry.z === 0) return { variant: 0, workgroups: [0, 1, 1] };
   if (algorithm === 'simd') {
+    const small = simdSmallBlock(geometry.m);
     const rows = small ? SIMD_ROWS.small : SIMD_ROWS.large;
     return {
       variant: small ? 1 : 0,
       workgroups: checkGrid('matmul', [Math.ceil(geometry.n4 / 8), Math.ceil(geometry.m / rows), geometry.z], maxPerDimension),
     };
   }
+  const small = geometry.m <= SMALL_M;
   const shape = small ? TILED_SHAPES.skinny : TILED_SHAPES.square;
   return {
     variant: small ? 1 : 0,
