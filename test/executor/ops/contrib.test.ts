@@ -241,10 +241,11 @@ describe('RotaryEmbedding', () => {
 });
 
 describe('GroupQueryAttention', () => {
-  const [heads, kvHeads, head] = [4, 2, 8];
+  const [heads, kvHeads] = [4, 2];
   const int32 = (value: number) => (shape: number[]) => ({ datatype: 'INT32' as const, shape, data: new Int32Array(shape.reduce((a, b) => a * b, 1)).fill(value) });
   // onnxruntime takes several new tokens after a past only for one sequence (batch 1).
-  const gqa = (past: number, bias: boolean, batch: number, queries: number): ContribCase => ({
+  // Head sizes as onnxruntime's CPU kernel takes them: multiples of 8, of 16 with do_rotary.
+  const gqa = (past: number, bias: boolean, batch: number, queries: number, rotary?: { interleaved: number }, head = rotary ? 16 : 8): ContribCase => ({
     op: 'GroupQueryAttention',
     inputs: [
       fp('q', [batch, queries, heads * head]), fp('k', [batch, queries, kvHeads * head]), fp('v', [batch, queries, kvHeads * head]),
@@ -252,13 +253,16 @@ describe('GroupQueryAttention', () => {
       { name: 'seqlens_k', shape: [batch], datatype: 'INT32', fill: int32(past + queries - 1) }, { name: 'total', shape: [], datatype: 'INT32', fill: int32(past + queries) },
       ...(bias ? [fp('attention_bias', [batch, heads, queries, past + queries])] : []),
     ],
-    nodeInputs: ['q', 'k', 'v', 'past_key', 'past_value', 'seqlens_k', 'total', ...(bias ? ['', '', '', 'attention_bias'] : [])],
+    nodeInputs: ['q', 'k', 'v', 'past_key', 'past_value', 'seqlens_k', 'total', ...(rotary ? ['cos', 'sin'] : bias ? ['', ''] : []), ...(bias ? ['', 'attention_bias'] : [])],
+    initializers: rotary ? [weights('cos', [16, head / 2], 1), weights('sin', [16, head / 2], 1)] : [],
     outputs: [out('y', [batch, queries, heads * head]), out('present_key', [batch, kvHeads, past + queries, head]), out('present_value', [batch, kvHeads, past + queries, head])],
-    attributes: { num_heads: heads, kv_num_heads: kvHeads },
+    attributes: { num_heads: heads, kv_num_heads: kvHeads, ...(rotary ? { do_rotary: 1, rotary_interleaved: rotary.interleaved } : {}) },
   });
   it('3 new tokens after a past of 4, two query heads per kv head, causal over past and new keys', () => check(gqa(4, false, 1, 3)));
   it('decoding one token for 3 sequences, with attention_bias', () => check(gqa(5, true, 3, 1)));
   it('the prompt: an empty past', () => check(gqa(0, false, 2, 5)));
+  it('do_rotary: Q and K rotated at their positions after the past, half rotation', () => check(gqa(4, false, 1, 3, { interleaved: 0 })));
+  it('do_rotary: interleaved, decoding one token for 2 sequences with attention_bias', () => check(gqa(6, true, 2, 1, { interleaved: 1 })));
   it('refuses padded batches (seqlens_k not past + new - 1), naming the node', async () => {
     const testCase = gqa(4, false, 2, 1);
     const model = await compileOnnxModel(gpu, contribModel(testCase), { isolate: false });

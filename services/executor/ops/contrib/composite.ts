@@ -18,7 +18,7 @@
 import type { Datatype } from '../../../onnx/datatypes.ts';
 import type { AttributeProto, HostTensor, NodeProto } from '../../../onnx/model.ts';
 import { AttributeProto_AttributeType as AttributeType } from '../../../protocol/generated/onnx/onnx.ts';
-import { product } from '../../tensor/index.ts';
+import { product, storageOf, toStorageBytes, type Precision } from '../../tensor/index.ts';
 import type { BindingRef, DeviceOperator, Epilogue, LoadContext, LoadInput, NodeInput, OperatorPlan, OperatorSpec, PlannedKernel } from '../contract.ts';
 import { required } from '../parameters.ts';
 
@@ -28,6 +28,8 @@ export type Value =
   | { readonly kind: 'output'; readonly index: number }
   | { readonly kind: 'temp'; readonly id: number }
   | { readonly kind: 'constant'; readonly name: string; readonly tensor: HostTensor }
+  /** A small tensor each plan computes on the host from the input shapes and host values (GroupQueryAttention's positions). */
+  | { readonly kind: 'table'; readonly id: number; readonly datatype: Datatype; readonly compute: (inputs: ReadonlyArray<NodeInput | undefined>) => HostTensor }
   | { readonly kind: 'view'; readonly of: Value; readonly shape: (shape: readonly number[], inputs: ReadonlyArray<NodeInput | undefined>) => number[] };
 
 interface Stage {
@@ -54,6 +56,8 @@ export interface Composite {
   temp(): Value;
   /** A constant registered with the model (uploaded once). */
   constant(suffix: string, tensor: HostTensor): Value;
+  /** A tensor of `datatype` each plan computes on the host (uploaded as a table). */
+  table(datatype: Datatype, compute: (inputs: ReadonlyArray<NodeInput | undefined>) => HostTensor): Value;
   /** `of`'s buffer under the shape `shape` computes from `of`'s shape (and the node's input shapes). */
   view(of: Value, shape: (shape: readonly number[], inputs: ReadonlyArray<NodeInput | undefined>) => number[]): Value;
   /** A stage run by a default-domain operator's spec, over a synthetic node of type `opType`. */
@@ -82,6 +86,7 @@ export function createComposite(context: LoadContext): Composite {
       case 'input': return node.input[value.index];
       case 'output': return node.output[value.index];
       case 'temp': return `${node.name}/t${value.id}`;
+      case 'table': return `${node.name}/table${value.id}`;
       case 'constant': return value.name;
       case 'view': return `${nameOf(value.of)}/view`;
     }
@@ -91,6 +96,7 @@ export function createComposite(context: LoadContext): Composite {
       case 'input': return context.inputs[value.index]?.datatype;
       case 'output': return context.outputTypes[value.index];
       case 'temp': return tempType;
+      case 'table': return value.datatype;
       case 'constant': return value.tensor.datatype;
       case 'view': return datatypeOf(value.of);
     }
@@ -106,6 +112,7 @@ export function createComposite(context: LoadContext): Composite {
     input: (index) => (node.input[index] ? { kind: 'input', index } : undefined),
     output: (index) => (node.output[index] ? { kind: 'output', index } : undefined),
     temp: () => ({ kind: 'temp', id: temps++ }),
+    table: (datatype, compute) => ({ kind: 'table', id: temps++, datatype, compute }),
     constant: (suffix, tensor) => ({ kind: 'constant', name: context.addConstant(suffix, tensor), tensor }),
     view: (of, shape) => ({ kind: 'view', of, shape }),
     stage(spec, opType, inputs, outputs, options = {}) {
@@ -134,7 +141,7 @@ export function createComposite(context: LoadContext): Composite {
       variants,
       plan(inputs, maxPerDimension) {
         for (const check of checks) check(inputs);
-        const plan = planStages(node, stages, inputs, maxPerDimension);
+        const plan = planStages(node, stages, inputs, maxPerDimension, context.precision);
         for (const [index, shape] of reshapes) plan.outputShapes[index] = shape(plan.outputShapes[index], inputs);
         return plan;
       },
@@ -143,6 +150,8 @@ export function createComposite(context: LoadContext): Composite {
   return composite;
 }
 
+const nameOfTable = (node: NodeProto, id: number) => `${node.name}/table${id}`;
+
 interface Resolved {
   readonly shape: readonly number[];
   readonly binding: BindingRef;
@@ -150,7 +159,7 @@ interface Resolved {
 }
 
 /** The stages' dispatches for these input shapes, their bindings remapped onto the node's inputs, outputs and scratch. */
-function planStages(node: NodeProto, stages: readonly Stage[], inputs: ReadonlyArray<NodeInput | undefined>, maxPerDimension: number): OperatorPlan {
+function planStages(node: NodeProto, stages: readonly Stage[], inputs: ReadonlyArray<NodeInput | undefined>, maxPerDimension: number, precision: Precision): OperatorPlan {
   // Written values by kind and index: each call of output(i) or temp() is a new object.
   const produced = new Map<string, Resolved>();
   const keyOf = (value: Value) => `${value.kind}:${value.kind === 'temp' ? value.id : value.kind === 'output' ? value.index : ''}`;
@@ -158,8 +167,20 @@ function planStages(node: NodeProto, stages: readonly Stage[], inputs: ReadonlyA
   const dispatches: PlannedKernel[] = [];
   const scratch: number[] = [];
   const tables: Uint32Array[] = [];
+  const tableIndex = new Map<number, Resolved>();
   const resolve = (value: Value): Resolved => {
     switch (value.kind) {
+      case 'table': {
+        const known = tableIndex.get(value.id);
+        if (known) return known;
+        const tensor = value.compute(inputs);
+        const bytes = toStorageBytes(tensor, storageOf(value.datatype, precision), nameOfTable(node, value.id));
+        const words = new Uint32Array(Math.max(1, Math.ceil(bytes.byteLength / 4)));
+        new Uint8Array(words.buffer).set(bytes);
+        const resolved = { shape: tensor.shape, binding: { table: tables.push(words) - 1 }, value: tensor };
+        tableIndex.set(value.id, resolved);
+        return resolved;
+      }
       case 'input': {
         const input = required(inputs, value.index);
         return { shape: input.shape, binding: { input: value.index }, value: input.value };

@@ -9,8 +9,9 @@
  *
  * seqlens_k and total_sequence_length are read on the host: each batch must hold P + S tokens
  * (seqlens_k = P + S - 1, no right padding inside the past) in a past of exactly P positions;
- * padded batches, a past buffer shared with present, do_rotary, local_window_size, softcap and
- * smooth_softmax are refused.
+ * padded batches, a past buffer shared with present, local_window_size, softcap and
+ * smooth_softmax are refused. do_rotary rotates Q and K at positions P .. P + S - 1 first
+ * (rotary.ts, the caches constants), before K joins the cache.
  */
 import { failedPrecondition, invalidArgument } from '../../../domain/errors.ts';
 import type { Datatype } from '../../../onnx/datatypes.ts';
@@ -24,6 +25,7 @@ import { required } from '../parameters.ts';
 import { softmaxSpec } from '../softmax.ts';
 import { causalOperator, headsView, keyValueCache, numHeads, scaleBy } from './attention.ts';
 import { createComposite, intAttr, intsAttr } from './composite.ts';
+import { rotate } from './rotary.ts';
 
 const addSpec = binarySpec('Add');
 
@@ -41,7 +43,7 @@ export const groupQueryAttentionSpec: OperatorSpec = {
     if (kvHeads < 1 || heads % kvHeads !== 0) throw invalidNode(node, `num_heads=${heads} is not a multiple of kv_num_heads=${kvHeads}`);
     if (!node.input[1] || !node.input[2]) throw unsupported(node, 'packed Q/K/V (key and value must be separate inputs)');
     if (!node.input[3] || !node.input[4]) throw invalidNode(node, 'past_key and past_value are required');
-    if (booleanAttribute(node, 'do_rotary')) throw unsupported(node, 'do_rotary=1 (run a RotaryEmbedding before it)');
+    if (booleanAttribute(node, 'do_rotary') && (!node.input[7] || !node.input[8])) throw invalidNode(node, 'do_rotary=1 needs cos_cache and sin_cache');
     if (intAttribute(node, 'local_window_size', -1) !== -1) throw unsupported(node, `local_window_size=${intAttribute(node, 'local_window_size', -1)}`);
     if (floatAttribute(node, 'softcap', 0) !== 0) throw unsupported(node, 'softcap');
     if (booleanAttribute(node, 'smooth_softmax')) throw unsupported(node, 'smooth_softmax=1');
@@ -73,11 +75,32 @@ export const groupQueryAttentionSpec: OperatorSpec = {
       const custom = floatAttribute(node, 'scale', 0);
       scale = custom === 0 ? 1 / Math.sqrt(width / heads) : custom;
     });
-    const q = program.view(program.input(0)!, (shape) => {
+    program.check((inputs) => {
+      const shape = required(inputs, 0).shape;
       if (shape.length !== 3 || shape[2] % heads !== 0) throw invalidArgument(`GroupQueryAttention query has shape [${shape}]; it must be (batch, sequence, num_heads * head_size)`);
-      return [shape[0], shape[1], kvHeads, group, shape[2] / heads];
     });
-    const [keys, values] = keyValueCache(program, headsView(program, program.input(1)!, kvHeads, 'K'), headsView(program, program.input(2)!, kvHeads, 'V'), {
+    // Q and K as [B, S, heads, H]: viewed, or rotated at positions P .. P + S - 1 (do_rotary).
+    let [q4, k4] = [headsView(program, program.input(0)!, heads, 'Q'), headsView(program, program.input(1)!, kvHeads, 'K')];
+    if (booleanAttribute(node, 'do_rotary')) {
+      const cache = context.inputs[7]?.constant;
+      if (!cache || cache.shape.length !== 2) throw unsupported(node, 'a cos_cache computed at run time or not 2-D (it must be a constant [max_position, rotary_dim / 2])');
+      const positions = program.table('INT64', (inputs) => {
+        const [batch, queries] = required(inputs, 0).shape;
+        const past = required(inputs, 3).shape[2];
+        return { datatype: 'INT64', shape: [batch, queries], data: BigInt64Array.from({ length: batch * queries }, (_, index) => BigInt(past + (index % queries))) };
+      });
+      const rotated = (index: number, count: number) => {
+        const into = program.temp();
+        rotate(program, {
+          x: program.input(index)!, shapeOf: (inputs) => required(inputs, index).shape, heads: count, rotary: 2 * cache.shape[1],
+          interleaved: booleanAttribute(node, 'rotary_interleaved'), positions, cos: program.input(7)!, sin: program.input(8)!, into,
+        });
+        return into;
+      };
+      [q4, k4] = [rotated(0, heads), rotated(1, kvHeads)];
+    }
+    const q = program.view(q4, (shape) => [shape[0], shape[1], kvHeads, group, shape[3]]);
+    const [keys, values] = keyValueCache(program, k4, headsView(program, program.input(2)!, kvHeads, 'V'), {
       stacked: false, pastKeys: program.input(3), pastValues: program.input(4), presentKeys: program.output(1), presentValues: program.output(2),
     });
     const perGroup = (value: typeof keys) => program.view(value, (shape) => [shape[0], shape[1], 1, shape[2], shape[3]]);

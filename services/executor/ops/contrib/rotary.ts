@@ -39,85 +39,100 @@ export const rotaryEmbeddingSpec: OperatorSpec = {
     const interleaved = booleanAttribute(node, 'interleaved');
     const program = createComposite(context);
 
-    /** [B, S, N, H] (from [B, S, N*H]) or [B, N, S, H] as it is. */
-    const headShape = (inputs: ReadonlyArray<NodeInput | undefined>): number[] => {
-      const shape = required(inputs, 0).shape;
-      if (shape.length === 4) return [...shape];
-      if (shape.length !== 3) throw invalidArgument(`RotaryEmbedding input has shape [${shape}]; it must be (batch, sequence, hidden) or (batch, heads, sequence, head_size)`);
-      const count = heads || shape[2] / rotary;
-      if (!Number.isInteger(count) || shape[2] % count !== 0) throw invalidArgument(`RotaryEmbedding hidden size ${shape[2]} does not split into num_heads=${heads || 'hidden / rotary_dim'} heads`);
-      return [shape[0], shape[1], count, shape[2] / count];
-    };
     program.check((inputs) => {
-      const [batch, ...rest] = headShape(inputs);
-      const sequence = required(inputs, 0).shape.length === 4 ? rest[1] : rest[0];
-      const head = rest[2];
-      if (head < rotary) throw invalidArgument(`RotaryEmbedding head size ${head} is below rotary_embedding_dim ${rotary}`);
+      const shape = required(inputs, 0).shape;
+      const [batch, sequence] = shape.length === 4 ? [shape[0], shape[2]] : shape;
       const positions = required(inputs, 1).shape;
       if (positions.length !== 2 || positions[0] !== batch || positions[1] !== sequence) {
         throw invalidArgument(`RotaryEmbedding position_ids has shape [${positions}]; it must be (batch_size, sequence_length) = [${batch}, ${sequence}]`);
       }
     });
-    // cos / sin [B, S, R/2] broadcast over the heads: [B, S, 1, R/2] or [B, 1, S, R/2], with a
-    // trailing 1 against the interleaved pairs.
-    const angles = (index: number): Value => {
-      const gathered = program.temp();
-      program.stage(gatherSpec, 'Gather', [program.input(index), program.input(1)], [gathered], { attributes: [intAttr('axis', 0)] });
-      return program.view(gathered, (shape, inputs) => {
-        const [batch, sequence] = shape;
-        const broadcast = required(inputs, 0).shape.length === 4 ? [batch, 1, sequence, half] : [batch, sequence, 1, half];
-        return interleaved ? [...broadcast, 1] : broadcast;
-      });
-    };
-    const [cos, sin] = [angles(2), angles(3)];
-    const x: Value = program.view(program.input(0)!, (_, inputs) => {
-      const shape = headShape(inputs);
-      return interleaved ? [...shape.slice(0, 3), shape[3] / 2, 2] : shape;
+    rotate(program, {
+      x: program.input(0)!, shapeOf: (inputs) => required(inputs, 0).shape, heads, rotary, interleaved,
+      positions: program.input(1)!, cos: program.input(2)!, sin: program.input(3)!, into: program.output(0)!,
     });
-    const slice = (from: number, to: number, axis: number): Value => {
-      const out = program.temp();
-      program.stage(sliceSpec, 'Slice', [x], [out], { attributes: [intsAttr('starts', [from]), intsAttr('ends', [to]), intsAttr('axes', [axis])], opset: 9 });
-      return out;
-    };
-    // Interleaved pairs are the last axis of [..., H/2, 2]; the rotated ones the first R/2 of H/2.
-    const [first, second] = interleaved ? [slice(0, 1, -1), slice(1, 2, -1)] : [slice(0, half, -1), slice(half, rotary, -1)];
-    const pairs = (a: Value) => (interleaved ? sliceOf(program, a, half) : a);
-    const [x1, x2] = [pairs(first), pairs(second)];
-    const rotated = (a: Value, b: Value, combine: typeof subSpec, name: string): Value => {
-      const [ac, bs, out] = [program.temp(), program.temp(), program.temp()];
-      program.stage(mulSpec, 'Mul', [a, cos], [ac]);
-      program.stage(mulSpec, 'Mul', [b, sin], [bs]);
-      program.stage(combine, name, [ac, bs], [out]);
-      return out;
-    };
-    const low = rotated(x1, x2, subSpec, 'Sub');
-    const high = rotated(x2, x1, addSpec, 'Add');
-    // Half rotation: [low, high, x[R:]] along H. Interleaved: the pairs back together, then x[R:]
-    // (an empty slice when R is the head size).
-    const withTail = (parts: Value[]) => {
-      program.stage(concatSpec, 'Concat', parts, [program.output(0)], { attributes: [intAttr('axis', -1)] });
-      program.outputShape(0, (_, inputs) => [...required(inputs, 0).shape]);
-    };
-    if (!interleaved) {
-      const rest = program.temp();
-      program.stage(sliceSpec, 'Slice', [x], [rest], { attributes: [intsAttr('starts', [rotary]), intsAttr('ends', [2 ** 31 - 1]), intsAttr('axes', [-1])], opset: 9 });
-      withTail([low, high, rest]);
-      return program.build();
-    }
-    const joined = program.temp();
-    program.stage(concatSpec, 'Concat', [low, high], [joined], { attributes: [intAttr('axis', -1)] });
-    const flat = program.view(joined, (shape) => [...shape.slice(0, 3), shape[3] * 2]);
-    const rest = program.temp();
-    const x4 = program.view(program.input(0)!, (_, inputs) => headShape(inputs));
-    program.stage(sliceSpec, 'Slice', [x4], [rest], { attributes: [intsAttr('starts', [rotary]), intsAttr('ends', [2 ** 31 - 1]), intsAttr('axes', [-1])], opset: 9 });
-    withTail([flat, rest]);
+    program.outputShape(0, (_, inputs) => [...required(inputs, 0).shape]);
     return program.build();
   },
 };
 
-/** The first `count` pairs of an interleaved slice [..., H/2, 1]: [..., count, 1]. */
-function sliceOf(program: Composite, value: Value, count: number): Value {
-  const out = program.temp();
-  program.stage(sliceSpec, 'Slice', [value], [out], { attributes: [intsAttr('starts', [0]), intsAttr('ends', [count]), intsAttr('axes', [-2])], opset: 9 });
-  return out;
+/** What rotate() rotates, and with which angles. */
+export interface Rotation {
+  /** [B, S, heads * H] or [B, heads, S, H], whose shape `shapeOf` reads from the node's inputs. */
+  readonly x: Value;
+  readonly shapeOf: (inputs: ReadonlyArray<NodeInput | undefined>) => readonly number[];
+  /** 0: hidden / rotary (one head per R features). */
+  readonly heads: number;
+  readonly rotary: number;
+  readonly interleaved: boolean;
+  /** Position ids [B, S] (any integer type) into the caches [max_position, R / 2]. */
+  readonly positions: Value;
+  readonly cos: Value;
+  readonly sin: Value;
+  /** Written [B, S, heads, H] (or [B, heads, S, H]). */
+  readonly into: Value;
+}
+
+/** The stages of a rotary embedding of `rotation.x` into `rotation.into`. */
+export function rotate(program: Composite, rotation: Rotation): void {
+  const { rotary, interleaved, heads } = rotation;
+  const half = rotary / 2;
+  /** [B, S, N, H] (from [B, S, N*H]) or [B, N, S, H] as it is. */
+  const headShape = (inputs: ReadonlyArray<NodeInput | undefined>): number[] => {
+    const shape = rotation.shapeOf(inputs);
+    if (shape.length === 4) return [...shape];
+    if (shape.length !== 3) throw invalidArgument(`a rotary embedding's input has shape [${shape}]; it must be (batch, sequence, hidden) or (batch, heads, sequence, head_size)`);
+    const count = heads || shape[2] / rotary;
+    if (!Number.isInteger(count) || shape[2] % count !== 0) throw invalidArgument(`a rotary embedding's hidden size ${shape[2]} does not split into num_heads=${heads || 'hidden / rotary_dim'} heads`);
+    return [shape[0], shape[1], count, shape[2] / count];
+  };
+  program.check((inputs) => {
+    const head = headShape(inputs)[3];
+    if (head < rotary) throw invalidArgument(`a rotary embedding's head size ${head} is below the rotary dim ${rotary}`);
+  });
+  // cos / sin [B, S, R/2] broadcast over the heads: [B, S, 1, R/2] or [B, 1, S, R/2], with a
+  // trailing 1 against the interleaved pairs.
+  const angles = (cache: Value): Value => {
+    const gathered = program.temp();
+    program.stage(gatherSpec, 'Gather', [cache, rotation.positions], [gathered], { attributes: [intAttr('axis', 0)] });
+    return program.view(gathered, (shape, inputs) => {
+      const [batch, sequence] = shape;
+      const broadcast = rotation.shapeOf(inputs).length === 4 ? [batch, 1, sequence, half] : [batch, sequence, 1, half];
+      return interleaved ? [...broadcast, 1] : broadcast;
+    });
+  };
+  const [cos, sin] = [angles(rotation.cos), angles(rotation.sin)];
+  const x4 = program.view(rotation.x, (_, inputs) => headShape(inputs));
+  const x: Value = interleaved ? program.view(rotation.x, (_, inputs) => {
+    const shape = headShape(inputs);
+    return [...shape.slice(0, 3), shape[3] / 2, 2];
+  }) : x4;
+  const slice = (from: number, to: number, axis: number, value: Value = x): Value => {
+    const out = program.temp();
+    program.stage(sliceSpec, 'Slice', [value], [out], { attributes: [intsAttr('starts', [from]), intsAttr('ends', [to]), intsAttr('axes', [axis])], opset: 9 });
+    return out;
+  };
+  // Interleaved pairs are the last axis of [..., H/2, 2]; the rotated ones the first R/2 of H/2.
+  const [first, second] = interleaved ? [slice(0, 1, -1), slice(1, 2, -1)] : [slice(0, half, -1), slice(half, rotary, -1)];
+  const pairs = (a: Value) => (interleaved ? slice(0, half, -2, a) : a);
+  const [x1, x2] = [pairs(first), pairs(second)];
+  const rotated = (a: Value, b: Value, combine: typeof subSpec, name: string): Value => {
+    const [ac, bs, out] = [program.temp(), program.temp(), program.temp()];
+    program.stage(mulSpec, 'Mul', [a, cos], [ac]);
+    program.stage(mulSpec, 'Mul', [b, sin], [bs]);
+    program.stage(combine, name, [ac, bs], [out]);
+    return out;
+  };
+  const low = rotated(x1, x2, subSpec, 'Sub');
+  const high = rotated(x2, x1, addSpec, 'Add');
+  // Half rotation: [low, high, x[R:]] along H. Interleaved: the pairs back together, then x[R:]
+  // (an empty slice when R is the head size).
+  let rotatedPart: Value[] = [low, high];
+  if (interleaved) {
+    const joined = program.temp();
+    program.stage(concatSpec, 'Concat', [low, high], [joined], { attributes: [intAttr('axis', -1)] });
+    rotatedPart = [program.view(joined, (shape) => [...shape.slice(0, 3), shape[3] * 2])];
+  }
+  const rest = slice(rotary, 2 ** 31 - 1, -1, x4);
+  program.stage(concatSpec, 'Concat', [...rotatedPart, rest], [rotation.into], { attributes: [intAttr('axis', -1)] });
 }
