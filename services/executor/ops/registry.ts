@@ -38,8 +38,8 @@ import { compressSpec, detSpec, eyeLikeSpec, hardmaxSpec, reverseSequenceSpec } 
 import { negativeLogLikelihoodLossSpec, softmaxCrossEntropyLossSpec } from './losses.ts';
 import { TRAINING_DOMAIN, TRAINING_OPERATORS } from './training.ts';
 import { softmaxSpec } from './softmax.ts';
-import { contribSpec } from './contrib/registry.ts';
-import { simplifiedLayerNormSpec } from './contrib/normalization.ts';
+import { contribSpec } from './contrib-registry.ts';
+import { simplifiedLayerNormSpec } from './contrib-normalization.ts';
 import { tfIdfVectorizerSpec } from './tfidf.ts';
 import { topKSpec } from './topk.ts';
 import { dftSpec, stftSpec } from './signal.ts';

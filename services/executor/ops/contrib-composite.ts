@@ -15,12 +15,12 @@
  * like output 0), so stages only chain float values of that type; inputs of other types (an
  * int32 mask) are read directly by the stage that converts them.
  */
-import type { Datatype } from '../../../onnx/datatypes.ts';
-import type { AttributeProto, HostTensor, NodeProto } from '../../../onnx/model.ts';
-import { AttributeProto_AttributeType as AttributeType } from '../../../protocol/generated/onnx/onnx.ts';
-import { product, storageOf, toStorageBytes, type Precision } from '../../tensor/index.ts';
-import type { BindingRef, DeviceOperator, Epilogue, LoadContext, LoadInput, NodeInput, OperatorPlan, OperatorSpec, PlannedKernel } from '../contract.ts';
-import { required } from '../parameters.ts';
+import type { Datatype } from '../../onnx/datatypes.ts';
+import type { AttributeProto, HostTensor, NodeProto } from '../../onnx/model.ts';
+import { AttributeProto_AttributeType as AttributeType } from '../../protocol/generated/onnx/onnx.ts';
+import { product, storageOf, toStorageBytes, type Precision } from '../tensor/index.ts';
+import type { BindingRef, DeviceOperator, Epilogue, LoadContext, LoadInput, NodeInput, OperatorPlan, OperatorSpec, PlannedKernel } from './contract.ts';
+import { required } from './parameters.ts';
 
 /** A tensor inside a composite: a node input or output, a temporary, a constant, or a new shape over another value's buffer. */
 export type Value =

@@ -12,19 +12,19 @@
  * The sum is one Sum dispatch (into the sum output when it is named), the normalization the
  * LayerNormalization row or group kernel.
  */
-import { invalidArgument } from '../../../domain/errors.ts';
-import { datatypeOfOnnxCode, type Datatype } from '../../../onnx/datatypes.ts';
-import { groupNormDispatch, groupNormVariants } from '../../kernels/index.ts';
-import { broadcastShapes, normalizeAxis, product, sameShape } from '../../tensor/index.ts';
-import { floatAttribute, intAttribute, invalidNode, unsupported } from '../attributes.ts';
-import type { BindingRef, DeviceOperator, LoadContext, NodeInput, OperatorSpec, TypeContext } from '../contract.ts';
-import { gatherSpec } from '../data-movement.ts';
-import { layerNormSpec } from '../normalization.ts';
-import { reduceSpec } from '../reduce.ts';
-import { required } from '../parameters.ts';
-import { floatStorage, rowKernelMaxLength } from '../spec-parts.ts';
-import { sumSpec } from '../variadic.ts';
-import { createComposite, floatAttr, intAttr, intsAttr, type Composite, type Value } from './composite.ts';
+import { invalidArgument } from '../../domain/errors.ts';
+import { datatypeOfOnnxCode, type Datatype } from '../../onnx/datatypes.ts';
+import { groupNormDispatch, groupNormVariants } from '../kernels/index.ts';
+import { broadcastShapes, normalizeAxis, product, sameShape } from '../tensor/index.ts';
+import { floatAttribute, intAttribute, invalidNode, unsupported } from './attributes.ts';
+import type { BindingRef, DeviceOperator, LoadContext, NodeInput, OperatorSpec, TypeContext } from './contract.ts';
+import { gatherSpec } from './data-movement.ts';
+import { layerNormSpec } from './normalization.ts';
+import { reduceSpec } from './reduce.ts';
+import { required } from './parameters.ts';
+import { floatStorage, rowKernelMaxLength } from './spec-parts.ts';
+import { sumSpec } from './variadic.ts';
+import { createComposite, floatAttr, intAttr, intsAttr, type Composite, type Value } from './contrib-composite.ts';
 
 /** ORT's default epsilon of the Skip* and Embed normalizations. */
 const SKIP_EPSILON = 1e-12;

@@ -3,18 +3,18 @@
  * domain (the only version ORT defines of them). Any other operator of that domain, or of any
  * domain other than ONNX's, fails the load naming the domain, the operator and the node.
  */
-import type { NodeProto } from '../../../onnx/model.ts';
-import { unsupported } from '../attributes.ts';
-import type { OperatorSpec } from '../contract.ts';
-import { triluSpec } from '../layout.ts';
-import { dequantizeLinearSpec, quantizeLinearSpec } from '../quantization.ts';
-import { biasAddSpec, biasGeluSpec, biasSoftmaxSpec, fastGeluSpec, geluSpec, quickGeluSpec } from './activations.ts';
-import { attentionSpec, multiHeadAttentionSpec } from './attention.ts';
-import { fusedMatMulSpec } from './fused-matmul.ts';
-import { groupQueryAttentionSpec } from './group-query-attention.ts';
-import { matMulNBitsSpec } from './matmul-nbits.ts';
-import { rotaryEmbeddingSpec } from './rotary.ts';
-import { embedLayerNormSpec, skipLayerNormSpec, skipSimplifiedLayerNormSpec } from './normalization.ts';
+import type { NodeProto } from '../../onnx/model.ts';
+import { unsupported } from './attributes.ts';
+import type { OperatorSpec } from './contract.ts';
+import { triluSpec } from './layout.ts';
+import { dequantizeLinearSpec, quantizeLinearSpec } from './quantization.ts';
+import { biasAddSpec, biasGeluSpec, biasSoftmaxSpec, fastGeluSpec, geluSpec, quickGeluSpec } from './contrib-activations.ts';
+import { attentionSpec, multiHeadAttentionSpec } from './contrib-attention.ts';
+import { fusedMatMulSpec } from './contrib-fused-matmul.ts';
+import { groupQueryAttentionSpec } from './contrib-group-query-attention.ts';
+import { matMulNBitsSpec } from './contrib-matmul-nbits.ts';
+import { rotaryEmbeddingSpec } from './contrib-rotary.ts';
+import { embedLayerNormSpec, skipLayerNormSpec, skipSimplifiedLayerNormSpec } from './contrib-normalization.ts';
 
 /** onnxruntime's contrib domain. */
 const MICROSOFT_DOMAIN = 'com.microsoft';

@@ -8,14 +8,14 @@
  * on the GPU: four bytes per weight where the file had bits / 8) and the product is one dispatch.
  * bits 2, 4 and 8 (which pack whole values into bytes); g_idx (deprecated) refused.
  */
-import { invalidArgument } from '../../../domain/errors.ts';
-import type { NodeProto } from '../../../onnx/model.ts';
-import { numberView } from '../../tensor/index.ts';
-import { attributeOf, intAttribute, invalidNode, unsupported } from '../attributes.ts';
-import type { OperatorSpec } from '../contract.ts';
-import { required } from '../parameters.ts';
-import { fp32, sameAsInput } from '../spec-parts.ts';
-import { gemmOperator } from './fused-matmul.ts';
+import { invalidArgument } from '../../domain/errors.ts';
+import type { NodeProto } from '../../onnx/model.ts';
+import { numberView } from '../tensor/index.ts';
+import { attributeOf, intAttribute, invalidNode, unsupported } from './attributes.ts';
+import type { OperatorSpec } from './contract.ts';
+import { required } from './parameters.ts';
+import { fp32, sameAsInput } from './spec-parts.ts';
+import { gemmOperator } from './contrib-fused-matmul.ts';
 
 const SUPPORTED_BITS = [2, 4, 8];
 

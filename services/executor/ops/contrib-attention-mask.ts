@@ -10,15 +10,15 @@
  * table of key positions t, multiplied and turned into the filter by the last pass's epilogue.
  * The output is [B, 1, 1 or S, T], which broadcasts over the heads (and the queries).
  */
-import { failedPrecondition, invalidArgument } from '../../../domain/errors.ts';
+import { failedPrecondition, invalidArgument } from '../../domain/errors.ts';
 import {
   BINARY_OPS, binaryDispatch, binaryVariant, copyDispatch, copyVariants, IDENTITY, UNARY_OPS, unaryDispatch, unaryVariant, type UnaryFunction,
-} from '../../kernels/index.ts';
-import { product, toStorageBytes, type StorageType } from '../../tensor/index.ts';
-import { qualifiedOpType } from '../attributes.ts';
-import type { BindingRef, DeviceOperator, LoadContext, PlannedKernel } from '../contract.ts';
-import { required } from '../parameters.ts';
-import { fp32, inputStorage, outputStorage } from '../spec-parts.ts';
+} from '../kernels/index.ts';
+import { product, toStorageBytes, type StorageType } from '../tensor/index.ts';
+import { qualifiedOpType } from './attributes.ts';
+import type { BindingRef, DeviceOperator, LoadContext, PlannedKernel } from './contract.ts';
+import { required } from './parameters.ts';
+import { fp32, inputStorage, outputStorage } from './spec-parts.ts';
 
 const CLIP_01: UnaryFunction = { op: UNARY_OPS.Clip, alpha: 0, beta: 1 };
 const VARIANT = { castMask: 0, unary: 1, binary: 2, copy: 3 } as const;

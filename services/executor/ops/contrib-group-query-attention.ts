@@ -11,21 +11,21 @@
  * (seqlens_k = P + S - 1, no right padding inside the past) in a past of exactly P positions;
  * padded batches, a past buffer shared with present, local_window_size, softcap and
  * smooth_softmax are refused. do_rotary rotates Q and K at positions P .. P + S - 1 first
- * (rotary.ts, the caches constants), before K joins the cache.
+ * (contrib-rotary.ts, the caches constants), before K joins the cache.
  */
-import { failedPrecondition, invalidArgument } from '../../../domain/errors.ts';
-import type { Datatype } from '../../../onnx/datatypes.ts';
-import { numberView } from '../../tensor/index.ts';
-import { attributeOf, booleanAttribute, floatAttribute, intAttribute, invalidNode, qualifiedOpType, unsupported } from '../attributes.ts';
-import type { NodeInput, OperatorSpec } from '../contract.ts';
-import { transposeSpec } from '../data-movement.ts';
-import { binarySpec } from '../elementwise.ts';
-import { matMulSpec } from '../gemm-conv.ts';
-import { required } from '../parameters.ts';
-import { softmaxSpec } from '../softmax.ts';
-import { causalOperator, headsView, keyValueCache, numHeads, scaleBy } from './attention.ts';
-import { createComposite, intAttr, intsAttr } from './composite.ts';
-import { rotate } from './rotary.ts';
+import { failedPrecondition, invalidArgument } from '../../domain/errors.ts';
+import type { Datatype } from '../../onnx/datatypes.ts';
+import { numberView } from '../tensor/index.ts';
+import { attributeOf, booleanAttribute, floatAttribute, intAttribute, invalidNode, qualifiedOpType, unsupported } from './attributes.ts';
+import type { NodeInput, OperatorSpec } from './contract.ts';
+import { transposeSpec } from './data-movement.ts';
+import { binarySpec } from './elementwise.ts';
+import { matMulSpec } from './gemm-conv.ts';
+import { required } from './parameters.ts';
+import { softmaxSpec } from './softmax.ts';
+import { causalOperator, headsView, keyValueCache, numHeads, scaleBy } from './contrib-attention.ts';
+import { createComposite, intAttr, intsAttr } from './contrib-composite.ts';
+import { rotate } from './contrib-rotary.ts';
 
 const addSpec = binarySpec('Add');
 

@@ -9,17 +9,17 @@
  *   BiasSoftmax(x, b)   = Softmax(x + b) over the dims from `axis` (default 1), flattened as Softmax-1 did
  * Each bias is a 1-D tensor of the last dim (BiasSoftmax's broadcasts as its is_inner_broadcast says).
  */
-import { invalidArgument } from '../../../domain/errors.ts';
-import { UNARY_OPS, type UnaryFunction } from '../../kernels/index.ts';
-import { broadcastShapes, sameShape } from '../../tensor/index.ts';
-import { booleanAttribute, floatAttribute, intAttribute } from '../attributes.ts';
-import type { NodeInput, OperatorSpec } from '../contract.ts';
-import { binarySpec, unarySpec } from '../elementwise.ts';
-import { required } from '../parameters.ts';
-import { softmaxSpec } from '../softmax.ts';
-import { fp32, sameAsInput } from '../spec-parts.ts';
-import { sumSpec } from '../variadic.ts';
-import { createComposite, intAttr, stringAttr } from './composite.ts';
+import { invalidArgument } from '../../domain/errors.ts';
+import { UNARY_OPS, type UnaryFunction } from '../kernels/index.ts';
+import { broadcastShapes, sameShape } from '../tensor/index.ts';
+import { booleanAttribute, floatAttribute, intAttribute } from './attributes.ts';
+import type { NodeInput, OperatorSpec } from './contract.ts';
+import { binarySpec, unarySpec } from './elementwise.ts';
+import { required } from './parameters.ts';
+import { softmaxSpec } from './softmax.ts';
+import { fp32, sameAsInput } from './spec-parts.ts';
+import { sumSpec } from './variadic.ts';
+import { createComposite, intAttr, stringAttr } from './contrib-composite.ts';
 
 const GELU: UnaryFunction = { op: UNARY_OPS.Gelu, alpha: 0, beta: 0 };
 const GELU_TANH: UnaryFunction = { op: UNARY_OPS.GeluTanh, alpha: 0, beta: 0 };

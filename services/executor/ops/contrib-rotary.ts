@@ -8,14 +8,14 @@
  * and keeps x[R:]. The input is [B, S, num_heads * H] or [B, num_heads, S, H]. Built from Gather,
  * Slice, Mul, Sub, Add and Concat stages (the caches must be constants, which fixes R at load).
  */
-import { invalidArgument } from '../../../domain/errors.ts';
-import { booleanAttribute, floatAttribute, intAttribute, invalidNode, unsupported } from '../attributes.ts';
-import type { NodeInput, OperatorSpec } from '../contract.ts';
-import { concatSpec, gatherSpec, sliceSpec } from '../data-movement.ts';
-import { binarySpec } from '../elementwise.ts';
-import { required } from '../parameters.ts';
-import { sameAsInput } from '../spec-parts.ts';
-import { createComposite, intAttr, intsAttr, type Composite, type Value } from './composite.ts';
+import { invalidArgument } from '../../domain/errors.ts';
+import { booleanAttribute, floatAttribute, intAttribute, invalidNode, unsupported } from './attributes.ts';
+import type { NodeInput, OperatorSpec } from './contract.ts';
+import { concatSpec, gatherSpec, sliceSpec } from './data-movement.ts';
+import { binarySpec } from './elementwise.ts';
+import { required } from './parameters.ts';
+import { sameAsInput } from './spec-parts.ts';
+import { createComposite, intAttr, intsAttr, type Composite, type Value } from './contrib-composite.ts';
 
 const [mulSpec, addSpec, subSpec] = [binarySpec('Mul'), binarySpec('Add'), binarySpec('Sub')];
 

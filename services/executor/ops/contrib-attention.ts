@@ -6,27 +6,27 @@
  *     packed bias) directly. Then per head (Dq = num_heads * H):
  *       scores = scale * Q K^T (scale 1 / sqrt(H) by default) + mask + attention_bias
  *       output = Softmax(scores) V, heads merged back into [B, S, Dv]
- *   mask: an int32 raw mask or padding positions (attention-mask.ts) adds mask_filter_value
+ *   mask: an int32 raw mask or padding positions (contrib-attention-mask.ts) adds mask_filter_value
  *   (-10000 by default) where a key is masked; unidirectional makes every score above the
  *   diagonal the lowest float (no weight, whatever the mask), as ORT's CPU kernel does.
  * The heads are strided views: Q and K are read through permutations by the scores MatMul, V by
  * the context MatMul, and one Transpose merges the heads into the output.
  */
-import { invalidArgument } from '../../../domain/errors.ts';
-import type { Datatype } from '../../../onnx/datatypes.ts';
-import type { HostTensor } from '../../../onnx/model.ts';
-import { binaryDispatch, binaryVariant, BINARY_OPS, IDENTITY, UNARY_OPS, type UnaryFunction } from '../../kernels/index.ts';
-import { product, toStorageBytes } from '../../tensor/index.ts';
-import { attributeOf, booleanAttribute, floatAttribute, intAttribute, intsAttribute, invalidNode, unsupported } from '../attributes.ts';
-import type { DeviceOperator, LoadContext, NodeInput, OperatorSpec } from '../contract.ts';
-import { concatSpec, sliceSpec, transposeSpec } from '../data-movement.ts';
-import { binarySpec } from '../elementwise.ts';
-import { matMulSpec } from '../gemm-conv.ts';
-import { required } from '../parameters.ts';
-import { softmaxSpec } from '../softmax.ts';
-import { constantFloats, fp32, outputStorage } from '../spec-parts.ts';
-import { maskTermOperator } from './attention-mask.ts';
-import { createComposite, intAttr, intsAttr, type Composite, type Value } from './composite.ts';
+import { invalidArgument } from '../../domain/errors.ts';
+import type { Datatype } from '../../onnx/datatypes.ts';
+import type { HostTensor } from '../../onnx/model.ts';
+import { binaryDispatch, binaryVariant, BINARY_OPS, IDENTITY, UNARY_OPS, type UnaryFunction } from '../kernels/index.ts';
+import { product, toStorageBytes } from '../tensor/index.ts';
+import { attributeOf, booleanAttribute, floatAttribute, intAttribute, intsAttribute, invalidNode, unsupported } from './attributes.ts';
+import type { DeviceOperator, LoadContext, NodeInput, OperatorSpec } from './contract.ts';
+import { concatSpec, sliceSpec, transposeSpec } from './data-movement.ts';
+import { binarySpec } from './elementwise.ts';
+import { matMulSpec } from './gemm-conv.ts';
+import { required } from './parameters.ts';
+import { softmaxSpec } from './softmax.ts';
+import { constantFloats, fp32, outputStorage } from './spec-parts.ts';
+import { maskTermOperator } from './contrib-attention-mask.ts';
+import { createComposite, intAttr, intsAttr, type Composite, type Value } from './contrib-composite.ts';
 
 const addSpec = binarySpec('Add');
 export const scaleBy = (alpha: number, beta = 0): UnaryFunction => ({ op: UNARY_OPS.Scale, alpha, beta });

@@ -5,15 +5,15 @@
  * transposed), and alpha is the epilogue's scale. transBatchA / transBatchB (moving the batch
  * dim into the rows) are refused unless 0.
  */
-import { invalidArgument } from '../../../domain/errors.ts';
-import { denseWeightsForGemm, gemmVariants, IDENTITY, matmulDispatch, UNARY_OPS } from '../../kernels/index.ts';
-import type { HostTensor } from '../../../onnx/model.ts';
-import { numberView, product } from '../../tensor/index.ts';
-import { booleanAttribute, floatAttribute, unsupported } from '../attributes.ts';
-import type { BindingRef, DeviceOperator, LoadContext, OperatorSpec } from '../contract.ts';
-import { matmulShapes } from '../matmul-shapes.ts';
-import { required } from '../parameters.ts';
-import { floatStorage, fp32, sameAsInput } from '../spec-parts.ts';
+import { invalidArgument } from '../../domain/errors.ts';
+import { denseWeightsForGemm, gemmVariants, IDENTITY, matmulDispatch, UNARY_OPS } from '../kernels/index.ts';
+import type { HostTensor } from '../../onnx/model.ts';
+import { numberView, product } from '../tensor/index.ts';
+import { booleanAttribute, floatAttribute, unsupported } from './attributes.ts';
+import type { BindingRef, DeviceOperator, LoadContext, OperatorSpec } from './contract.ts';
+import { matmulShapes } from './matmul-shapes.ts';
+import { required } from './parameters.ts';
+import { floatStorage, fp32, sameAsInput } from './spec-parts.ts';
 
 /** The permutation swapping the last two of `rank` dims, or undefined below rank 2 (nothing to swap). */
 const swapLastTwo = (rank: number): number[] | undefined =>
