@@ -139,11 +139,10 @@ export async function compileOnnxModel(gpu: GpuContext, onnxBytes: Uint8Array, o
   const precision: Precision = wanted === 'fp16' && !gpu.hasF16 ? 'fp32' : wanted;
   const budgets = resolveBudgets(options.budgets);
   const gemmAlgorithm = gemmAlgorithmFor(gpu, options.gemmAlgorithm);
+  // The worker reads a directory model's weight files itself (so weights past protobuf's 2 GiB
+  // are checked too), and the weights are read here only once it has found the model sound.
+  if (options.isolate ?? true) await checkCompileInWorker({ bytes: onnxBytes, modelDirectory: options.modelDirectory, precision, gemmAlgorithm, budgets });
   const decoded = options.modelDirectory === undefined ? undefined : withExternalData(onnxBytes, options.modelDirectory, budgets);
-  // The worker checks the model with its external data in place (re-encoded: each tensor at
-  // most 2 GiB, as protobuf allows; the weight budget bounds them all together before).
-  const checkedBytes = decoded ? ModelProto.encode(decoded).finish() : onnxBytes;
-  if (options.isolate ?? true) await checkCompileInWorker({ bytes: checkedBytes, precision, gemmAlgorithm, budgets });
   const graph = compileGraph(decoded ?? decodeModel(onnxBytes), { precision, traits: { gemmAlgorithm }, budgets });
   const { device } = gpu;
   const label = `model '${graph.name || 'unnamed'}'`;

@@ -8,12 +8,10 @@
 import { ErrorCode, failedPrecondition, NexusError, type ModelKey } from '../../domain/index.ts';
 import { decodeModel } from '../../onnx/model.ts';
 import type { ModelVersion } from '../../protocol/generated/nexus/registry/v1/registry.ts';
-import { resolveBudgets, type CompileBudgets } from '../compiler/index.ts';
+import type { CompileBudgets } from '../compiler/index.ts';
 import type { GpuContext } from '../gpu/index.ts';
 import type { StoredFile } from '../llm/checkpoint.ts';
-import { checkCompileInWorker } from '../runtime/compile-isolation.ts';
 import { compileOnnxModel, type CompiledModel, type Precision } from '../runtime/index.ts';
-import { gemmAlgorithmFor } from '../runtime/model-runtime.ts';
 import type { ArtifactCache } from './artifact-cache.ts';
 import { classifyDirectory } from '../../domain/directory-model.ts';
 import { externalFilesOf } from './directory-version.ts';
@@ -87,18 +85,12 @@ export async function fetchOnnxSource(artifacts: ArtifactCache, key: ModelKey, a
 }
 
 /**
- * Compiles an ONNX source, isolated. A directory model is checked in the isolated worker from
- * its directory (the worker reads the weight files itself, so weights past protobuf's 2 GiB are
- * checked too), then compiled here from the same files.
+ * Compiles an ONNX source, isolated: a directory model is checked in the worker from its
+ * directory (compileOnnxModel hands the worker the directory, whose files it reads itself), then
+ * compiled here from the same files.
  */
-export async function compileOnnxSource(
+export function compileOnnxSource(
   gpu: GpuContext, source: OnnxSource, precision: Precision, compileBudgets: Partial<CompileBudgets> | undefined,
 ): Promise<CompiledModel> {
-  if (source.modelDirectory === undefined) return compileOnnxModel(gpu, source.bytes, { precision, budgets: compileBudgets });
-  const compiledPrecision: Precision = precision === 'fp16' && !gpu.hasF16 ? 'fp32' : precision;
-  await checkCompileInWorker({
-    bytes: source.bytes, modelDirectory: source.modelDirectory, precision: compiledPrecision,
-    gemmAlgorithm: gemmAlgorithmFor(gpu, undefined), budgets: resolveBudgets(compileBudgets),
-  });
-  return compileOnnxModel(gpu, source.bytes, { precision, budgets: compileBudgets, modelDirectory: source.modelDirectory, isolate: false });
+  return compileOnnxModel(gpu, source.bytes, { precision, budgets: compileBudgets, modelDirectory: source.modelDirectory });
 }
