@@ -89,6 +89,12 @@ const POLL_SLEEP_MS = 0.1;
  * that (work that took far longer than last time) the wait spins and sleeps as any other.
  */
 const QUIET_SPAN = 1.5;
+/**
+ * Work expected to take less than this keeps the spin: it is over within the spin or soon after,
+ * and a sleeping poll overshoots by tens of microseconds (ResNet-style at batch 1, a 0.6 ms pass,
+ * was no faster in the kernel bench with its polls asleep).
+ */
+const QUIET_MIN_MS = 1;
 let dawnPollingThrottled = false;
 /** Until when Dawn's polls sleep rather than spin (performance.now() time); 0: no work expected. */
 let quietUntil = 0;
@@ -97,7 +103,7 @@ let quietUntil = 0;
  * Says that GPU work just submitted is expected to take about `milliseconds` (the last run of the
  * same plan): on a software adapter, Dawn's polls sleep through it instead of spinning on a core
  * the shaders need. Work already expected to end sooner keeps its earlier time. Does
- * nothing for work shorter than EAGER_POLLING_MS, or on hardware adapters (their polls are never
+ * nothing for work shorter than QUIET_MIN_MS, or on hardware adapters (their polls are never
  * throttled).
  */
 export function expectGpuWork(milliseconds: number): void {
@@ -109,8 +115,7 @@ export function expectGpuWork(milliseconds: number): void {
  * they were to sleep until `quietUntilMs` (0 for none). All times in milliseconds.
  */
 export function quietUntilFor(nowMs: number, expectedMs: number, quietUntilMs: number): number {
-  // Shorter work is over within the spin anyway, and a sleep overshoots by tens of microseconds.
-  if (!(expectedMs > EAGER_POLLING_MS)) return quietUntilMs;
+  if (!(expectedMs >= QUIET_MIN_MS)) return quietUntilMs;
   const untilMs = nowMs + expectedMs * QUIET_SPAN;
   return quietUntilMs > nowMs ? Math.min(quietUntilMs, untilMs) : untilMs;
 }
@@ -135,10 +140,10 @@ export function pollSleepMs(nowMs: number, waitStartMs: number, quietUntilMs: nu
  * threads running the shaders (on a 2-core machine a 256×1024×1024 matmul on lavapipe took 30 ms
  * with the loop spinning, 16 ms without). So, on software adapters only, Dawn's polls run back
  * to back for the first EAGER_POLLING_MS of a wait (short batches stay as fast as before), then
- * each one first sleeps POLL_SLEEP_MS. Where the caller knows its work takes longer than the
- * spin (expectGpuWork), every poll sleeps: on two cores, batches of 1–2 ms (a small ResNet, a
- * transformer, a 3-layer MLP at batch 1) finished 5–15% sooner than with the spin at their start
- * or at their expected end, measured interleaved. The sleep blocks the main thread, which has nothing
+ * each one first sleeps POLL_SLEEP_MS. Where the caller knows its work takes well longer than
+ * the spin (expectGpuWork, QUIET_MIN_MS), every poll sleeps: on two cores, batches of 1–3 ms (a
+ * transformer, a 3-layer MLP at batch 1) finished 10–20% sooner than with the spin at their
+ * start or at their expected end, measured interleaved. The sleep blocks the main thread, which has nothing
  * else to do but I/O; between polls the event loop runs as usual, so I/O waits at most that
  * long. (A timer instead would add up to a millisecond to every batch.) Dawn's callbacks are
  * recognized as what they are, anonymous native functions of no parameters made by the addon

@@ -1,6 +1,6 @@
 /**
  * How the executor waits for a software GPU (gpu/device.ts): Dawn's polls spin for the first
- * 0.5 ms of a wait and then sleep 0.1 ms each, unless the work was said to take longer, when
+ * 0.5 ms of a wait and then sleep 0.1 ms each, unless the work was said to take 1 ms or more, when
  * they sleep from the start so the spin does not take a core from the shaders.
  */
 import { describe, expect, it } from 'vitest';
@@ -32,8 +32,8 @@ describe('quietUntilFor', () => {
     expect(quietUntilFor(100, 2, 0)).toBe(103);
   });
 
-  it('changes nothing for work the spin covers (up to 0.5 ms) or of unknown length', () => {
-    expect(quietUntilFor(100, 0.5, 0)).toBe(0);
+  it('changes nothing for work shorter than 1 ms or of unknown length', () => {
+    expect(quietUntilFor(100, 0.99, 0)).toBe(0);
     expect(quietUntilFor(100, 0, 0)).toBe(0);
     expect(quietUntilFor(100, Number.NaN, 42)).toBe(42);
   });
