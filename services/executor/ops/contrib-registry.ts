@@ -10,6 +10,7 @@ import { triluSpec } from './layout.ts';
 import { dequantizeLinearSpec, quantizeLinearSpec } from './quantization.ts';
 import { biasAddSpec, biasGeluSpec, biasSoftmaxSpec, fastGeluSpec, geluSpec, quickGeluSpec } from './contrib-activations.ts';
 import { attentionSpec, multiHeadAttentionSpec } from './contrib-attention.ts';
+import { fusedConvSpec, fusedGemmSpec } from './contrib-fused-activation.ts';
 import { fusedMatMulSpec } from './contrib-fused-matmul.ts';
 import { groupQueryAttentionSpec } from './contrib-group-query-attention.ts';
 import { matMulNBitsSpec } from './contrib-matmul-nbits.ts';
@@ -30,6 +31,8 @@ const CONTRIB_OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, Ope
   ['SkipSimplifiedLayerNormalization', skipSimplifiedLayerNormSpec],
   ['EmbedLayerNormalization', embedLayerNormSpec],
   ['FusedMatMul', fusedMatMulSpec],
+  ['FusedConv', fusedConvSpec],
+  ['FusedGemm', fusedGemmSpec],
   ['MatMulNBits', matMulNBitsSpec],
   ['Attention', attentionSpec],
   ['MultiHeadAttention', multiHeadAttentionSpec],

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../services/domain/errors.ts';
 import { openGpu, type GpuContext } from '../../../services/executor/gpu/index.ts';
 import { compileOnnxModel } from '../../../services/executor/runtime/index.ts';
-import { float, GraphBuilder, type AttributeValue } from '../../../services/onnx/builder.ts';
+import { float, floats, GraphBuilder, type AttributeValue } from '../../../services/onnx/builder.ts';
 import type { HostTensor } from '../../../services/onnx/model.ts';
 import { checkModelAgainstOrt, compileError, freshInputs, type InputSpec, type OutputSpec } from '../numerics/one-node.ts';
 import { expectClose, randomIntegers, randomTensor, runOrt } from '../numerics/ort-reference.ts';
@@ -101,6 +101,30 @@ describe('SkipSimplifiedLayerNormalization and SimplifiedLayerNormalization', ()
   it('SimplifiedLayerNormalization over the dims from axis 1', () => check({
     op: 'SimplifiedLayerNormalization', domain: '', inputs: [fp('x', [2, 3, 4, 5]), fp('scale', [3, 4, 5])], outputs: [out('y', [2, 3, 4, 5])], attributes: { axis: 1 },
   }));
+});
+
+describe('FusedConv and FusedGemm', () => {
+  const activations: Array<[string, number[]]> = [['Relu', []], ['LeakyRelu', [0.2]], ['Clip', [-0.5, 0.5]], ['HardSigmoid', [0.3, 0.4]], ['Sigmoid', []], ['Tanh', []]];
+  for (const [activation, parameters] of activations) {
+    it(`FusedConv with a bias and Z, ${activation}`, () => check({
+      op: 'FusedConv', inputs: [fp('x', [1, 3, 9, 11]), fp('z', [1, 5, 9, 11])], initializers: [weights('w', [5, 3, 3, 3]), weights('b', [5])],
+      nodeInputs: ['x', 'w', 'b', 'z'], outputs: [out('y', [1, 5, 9, 11])],
+      attributes: { activation, ...(parameters.length ? { activation_params: floats(parameters) } : {}), pads: [1, 1, 1, 1] },
+    }));
+  }
+  it('FusedConv depthwise, strided, without bias or Z', () => check({
+    op: 'FusedConv', inputs: [fp('x', [2, 4, 10, 7])], initializers: [weights('w', [4, 1, 3, 3])], nodeInputs: ['x', 'w'], outputs: [out('y', [2, 4, 4, 3])],
+    attributes: { activation: 'Tanh', group: 4, strides: [2, 2] },
+  }));
+  for (const [activation, parameters] of activations.filter(([name]) => name !== 'Clip')) {
+    it(`FusedGemm transB with C, ${activation}`, () => check({
+      op: 'FusedGemm', inputs: [fp('a', [7, 13])], initializers: [weights('b', [9, 13]), weights('c', [9])], nodeInputs: ['a', 'b', 'c'], outputs: [out('y', [7, 9])],
+      attributes: {
+        activation, transB: 1, alpha: float(0.7), ...(parameters[0] === undefined ? {} : { activation_alpha: float(parameters[0]) }),
+        ...(parameters[1] === undefined ? {} : { activation_beta: float(parameters[1]) }),
+      },
+    }));
+  }
 });
 
 describe('EmbedLayerNormalization', () => {
