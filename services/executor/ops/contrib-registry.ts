@@ -6,6 +6,7 @@
 import type { NodeProto } from '../../onnx/model.ts';
 import { unsupported } from './attributes.ts';
 import type { OperatorSpec } from './contract.ts';
+import { gridSampleSpec } from './grid-sample.ts';
 import { triluSpec } from './layout.ts';
 import { dequantizeLinearSpec, quantizeLinearSpec } from './quantization.ts';
 import { biasAddSpec, biasGeluSpec, biasSoftmaxSpec, fastGeluSpec, geluSpec, quickGeluSpec } from './contrib-activations.ts';
@@ -31,6 +32,8 @@ const CONTRIB_OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, Ope
   ['SkipSimplifiedLayerNormalization', skipSimplifiedLayerNormSpec],
   ['EmbedLayerNormalization', embedLayerNormSpec],
   ['FusedMatMul', fusedMatMulSpec],
+  // FusedMatMul's first name.
+  ['TransposeMatMul', { ...fusedMatMulSpec, attributes: ['alpha', 'transA', 'transB'] }],
   ['FusedConv', fusedConvSpec],
   ['FusedGemm', fusedGemmSpec],
   ['MatMulNBits', matMulNBitsSpec],
@@ -42,6 +45,10 @@ const CONTRIB_OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, Ope
   // DequantizeLinear are ONNX's per-tensor and per-axis forms (axis only), which quantization
   // tools emit for 16-bit types.
   ['Trilu', triluSpec],
+  // com.microsoft's GridSample is ONNX's GridSample-16 (bilinear / nearest / bicubic, 4-D), which exporters used before opset 16.
+  ['GridSample', {
+    ...gridSampleSpec, validate: (node) => gridSampleSpec.validate?.(node, 16), device: (context) => gridSampleSpec.device!({ ...context, opset: 16 }),
+  }],
   ['QuantizeLinear', { ...quantizeLinearSpec, attributes: ['axis'] }],
   ['DequantizeLinear', { ...dequantizeLinearSpec, attributes: ['axis'] }],
 ]);

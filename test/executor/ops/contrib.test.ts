@@ -334,6 +334,15 @@ describe('operators ORT CPU lacks, against their default-domain definition', () 
 
 describe('other contrib operators and refusals', () => {
   it('Trilu (com.microsoft) keeps the lower triangle', () => check({ op: 'Trilu', inputs: [fp('x', [3, 6, 5])], outputs: [out('y', [3, 6, 5])], attributes: { upper: 0 } }));
+  it('TransposeMatMul (FusedMatMul by its first name)', () => check({
+    op: 'TransposeMatMul', inputs: [fp('a', [3, 7, 5]), fp('b', [3, 6, 7])], outputs: [out('y', [3, 5, 6])], attributes: { transA: 1, transB: 1, alpha: float(1.5) },
+  }));
+  for (const mode of ['bilinear', 'nearest', 'bicubic']) {
+    it(`GridSample (com.microsoft, ONNX's opset-16 form), ${mode}`, () => check({
+      op: 'GridSample', inputs: [fp('x', [2, 3, 6, 7]), { name: 'grid', shape: [2, 4, 5, 2], fill: (shape) => randomTensor(shape, 1.1) }], outputs: [out('y', [2, 3, 4, 5])],
+      attributes: { mode, padding_mode: 'border', align_corners: 0 }, opset: 13,
+    }));
+  }
   for (const [zeroType, axis] of [['INT16', 1], ['UINT8', undefined]] as const) {
     it(`QuantizeLinear into DequantizeLinear (com.microsoft), ${zeroType} ${axis === undefined ? 'per tensor' : 'per axis'}`, () => {
       const count = axis === undefined ? 1 : 4;
