@@ -13,7 +13,7 @@ import { openGpu, type GpuContext } from '../../../services/executor/gpu/index.t
 import { float, GraphBuilder } from '../../../services/onnx/builder.ts';
 import { compileOnnxModel } from '../../../services/executor/runtime/index.ts';
 import { checkModelAgainstOrt, freshInputs, type InputSpec } from '../numerics/one-node.ts';
-import { expectCloseFp16, randomIntegers, randomTensor, runOrt } from '../numerics/ort-reference.ts';
+import { expectCloseFp16, expectMatchesOrt, randomIntegers, randomTensor, runOrt } from '../numerics/ort-reference.ts';
 
 let gpu: GpuContext;
 beforeAll(async () => { gpu = await openGpu(); });
@@ -94,6 +94,15 @@ describe('BERT-style encoder with ORT-fused contrib operators', () => {
       }
     });
   }
+  it('compiles in the isolated worker the service uses, then matches onnxruntime', async () => {
+    const bytes = encoder(21, true);
+    const model = await compileOnnxModel(gpu, bytes);
+    try {
+      await expectMatchesOrt(model, bytes, freshInputs(inputsOf(true)));
+    } finally {
+      model.dispose();
+    }
+  });
   for (const opset of [11, 21]) {
     it(`opset ${opset}: EmbedLayerNormalization's mask_index into ${LAYERS} layers of Attention + SkipLayerNormalization + BiasGelu / FastGelu`, () =>
       checkModelAgainstOrt(gpu, encoder(opset, true), [ids('input_ids', VOCABULARY - 1), ids('token_type_ids', 1), mask], outputs));
