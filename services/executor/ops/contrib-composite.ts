@@ -12,13 +12,13 @@
  *   return program.build();
  *
  * Temporaries are scratch tensors of the node's output-0 type (the layout stores every scratch
- * like output 0), so stages only chain float values of that type; inputs of other types (an
- * int32 mask) are read directly by the stage that converts them.
+ * like output 0), or of another type whose storage is no wider (FP32 under a quantized output);
+ * inputs of other types (an int32 mask) are read directly by the stage that converts them.
  */
 import type { Datatype } from '../../onnx/datatypes.ts';
 import type { AttributeProto, HostTensor, NodeProto } from '../../onnx/model.ts';
 import { AttributeProto_AttributeType as AttributeType } from '../../protocol/generated/onnx/onnx.ts';
-import { product, storageOf, toStorageBytes, type Precision } from '../tensor/index.ts';
+import { product, STORAGE_BYTES, storageOf, toStorageBytes, type Precision } from '../tensor/index.ts';
 import type { BindingRef, DeviceOperator, Epilogue, LoadContext, LoadInput, NodeInput, OperatorPlan, OperatorSpec, PlannedKernel } from './contract.ts';
 import { required } from './parameters.ts';
 
@@ -26,7 +26,7 @@ import { required } from './parameters.ts';
 export type Value =
   | { readonly kind: 'input'; readonly index: number }
   | { readonly kind: 'output'; readonly index: number }
-  | { readonly kind: 'temp'; readonly id: number }
+  | { readonly kind: 'temp'; readonly id: number; readonly datatype?: Datatype }
   | { readonly kind: 'constant'; readonly name: string; readonly tensor: HostTensor }
   /** A small tensor each plan computes on the host from the input shapes and host values (GroupQueryAttention's positions). */
   | { readonly kind: 'table'; readonly id: number; readonly datatype: Datatype; readonly compute: (inputs: ReadonlyArray<NodeInput | undefined>) => HostTensor }
@@ -52,8 +52,11 @@ export interface Composite {
   input(index: number): Value | undefined;
   /** Node output `index`, or undefined when the node leaves it unnamed (no stage needs to compute it). */
   output(index: number): Value | undefined;
-  /** A scratch tensor of the node's output-0 type. */
-  temp(): Value;
+  /**
+   * A scratch tensor of the node's output-0 type, or of `datatype` when its storage takes no more
+   * bytes per element than output 0's (FP32 values under a UINT8 output, stored as i32).
+   */
+  temp(datatype?: Datatype): Value;
   /** A constant registered with the model (uploaded once). */
   constant(suffix: string, tensor: HostTensor): Value;
   /** A tensor of `datatype` each plan computes on the host (uploaded as a table). */
@@ -95,7 +98,7 @@ export function createComposite(context: LoadContext): Composite {
     switch (value.kind) {
       case 'input': return context.inputs[value.index]?.datatype;
       case 'output': return context.outputTypes[value.index];
-      case 'temp': return tempType;
+      case 'temp': return value.datatype ?? tempType;
       case 'table': return value.datatype;
       case 'constant': return value.tensor.datatype;
       case 'view': return datatypeOf(value.of);
@@ -111,7 +114,12 @@ export function createComposite(context: LoadContext): Composite {
   const composite: Composite = {
     input: (index) => (node.input[index] ? { kind: 'input', index } : undefined),
     output: (index) => (node.output[index] ? { kind: 'output', index } : undefined),
-    temp: () => ({ kind: 'temp', id: temps++ }),
+    temp(datatype) {
+      if (datatype && STORAGE_BYTES[storageOf(datatype, context.precision)] > STORAGE_BYTES[storageOf(tempType, context.precision)]) {
+        throw new Error(`${node.name}: a ${datatype} temporary does not fit the scratch of a ${tempType} output`);
+      }
+      return { kind: 'temp', id: temps++, datatype };
+    },
     table: (datatype, compute) => ({ kind: 'table', id: temps++, datatype, compute }),
     constant: (suffix, tensor) => ({ kind: 'constant', name: context.addConstant(suffix, tensor), tensor }),
     view: (of, shape) => ({ kind: 'view', of, shape }),

@@ -16,6 +16,7 @@ import { fusedMatMulSpec } from './contrib-fused-matmul.ts';
 import { groupQueryAttentionSpec } from './contrib-group-query-attention.ts';
 import { matMulNBitsSpec } from './contrib-matmul-nbits.ts';
 import { rotaryEmbeddingSpec } from './contrib-rotary.ts';
+import { qLinearAddSpec, qLinearGlobalAveragePoolSpec, qLinearLeakyReluSpec, qLinearMulSpec, qLinearSigmoidSpec } from './contrib-qlinear.ts';
 import { embedLayerNormSpec, skipLayerNormSpec, skipSimplifiedLayerNormSpec } from './contrib-normalization.ts';
 
 /** onnxruntime's contrib domain. */
@@ -50,6 +51,11 @@ const CONTRIB_OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, Ope
     ...gridSampleSpec, validate: (node) => gridSampleSpec.validate?.(node, 16), device: (context) => gridSampleSpec.device!({ ...context, opset: 16 }),
   }],
   ['QuantizeLinear', { ...quantizeLinearSpec, attributes: ['axis'] }],
+  ['QLinearAdd', qLinearAddSpec],
+  ['QLinearMul', qLinearMulSpec],
+  ['QLinearGlobalAveragePool', qLinearGlobalAveragePoolSpec],
+  ['QLinearLeakyRelu', qLinearLeakyReluSpec],
+  ['QLinearSigmoid', qLinearSigmoidSpec],
   ['DequantizeLinear', { ...dequantizeLinearSpec, attributes: ['axis'] }],
 ]);
 

@@ -50,6 +50,7 @@ function contribModel(testCase: ContribCase): Uint8Array {
 
 const check = (testCase: ContribCase) => checkModelAgainstOrt(gpu, contribModel(testCase), testCase.inputs, testCase.outputs);
 const fp = (name: string, shape: number[]): InputSpec => ({ name, shape });
+const fp32Scalar = (value: number): HostTensor => ({ datatype: 'FP32', shape: [], data: Float32Array.of(value) });
 const out = (name: string, shape: number[]): OutputSpec => ({ name, shape });
 const weights = (name: string, shape: number[], scale = 0.5) => ({ name, tensor: randomTensor(shape, scale) });
 
@@ -124,6 +125,33 @@ describe('FusedConv and FusedGemm', () => {
         ...(parameters[1] === undefined ? {} : { activation_beta: float(parameters[1]) }),
       },
     }));
+  }
+});
+
+describe('QLinear operators (QOperator format)', () => {
+  /** x (and y) quantized with ONNX's QuantizeLinear, `op` on the integers, the result dequantized: a mismatch of one step fails the float comparison. */
+  function qlinear(op: string, type: 'UINT8' | 'INT8', shape: number[], binary: boolean, attributes: Record<string, AttributeValue> = {}, outShape = shape): ContribCase & { bytes: Uint8Array } {
+    const zero = (value: number) => ({ datatype: type, shape: [], data: type === 'INT8' ? Int8Array.of(value - 128) : Uint8Array.of(value) });
+    const graph = new GraphBuilder(op.toLowerCase()).input('x', 'FP32', shape);
+    if (binary) graph.input('y', 'FP32', shape);
+    const parameters: Array<[string, HostTensor]> = [
+      ['sx', fp32Scalar(0.0137)], ['zx', zero(131)], ['sy', fp32Scalar(0.0211)], ['zy', zero(120)], ['sc', fp32Scalar(0.0173)], ['zc', zero(125)],
+    ];
+    for (const [name, tensor] of parameters) graph.initializer(name, tensor.datatype, tensor.shape, tensor.data);
+    graph.node('QuantizeLinear', ['x', 'sx', 'zx'], ['qx'], {}, 'quantize_x');
+    if (binary) graph.node('QuantizeLinear', ['y', 'sy', 'zy'], ['qy'], {}, 'quantize_y');
+    const inputs = binary ? ['qx', 'sx', 'zx', 'qy', 'sy', 'zy', 'sc', 'zc'] : ['qx', 'sx', 'zx', 'sc', 'zc'];
+    graph.node(op, inputs, ['qc'], attributes, `${op.toLowerCase()}_under_test`, MS).node('DequantizeLinear', ['qc', 'sc', 'zc'], ['out'], {}, 'dequantize');
+    graph.output('out', 'FP32', outShape);
+    return { op, inputs: binary ? [fp('x', shape), fp('y', shape)] : [fp('x', shape)], outputs: [out('out', outShape)], bytes: graph.toBytes({ opset: 13 }) };
+  }
+  const run = (testCase: ContribCase & { bytes: Uint8Array }) => checkModelAgainstOrt(gpu, testCase.bytes, testCase.inputs, testCase.outputs);
+  for (const type of ['UINT8', 'INT8'] as const) {
+    it(`QLinearAdd, ${type}`, () => run(qlinear('QLinearAdd', type, [2, 5, 7, 3], true)));
+    it(`QLinearMul, ${type}`, () => run(qlinear('QLinearMul', type, [3, 41], true)));
+    it(`QLinearGlobalAveragePool, ${type}`, () => run(qlinear('QLinearGlobalAveragePool', type, [2, 6, 5, 7], false, {}, [2, 6, 1, 1])));
+    it(`QLinearLeakyRelu, ${type}`, () => run(qlinear('QLinearLeakyRelu', type, [4, 33], false, { alpha: float(0.15) })));
+    it(`QLinearSigmoid, ${type}`, () => run(qlinear('QLinearSigmoid', type, [4, 33], false)));
   }
 });
 
