@@ -171,6 +171,10 @@ function throttleDawnPolling(): void {
       }
     }
   };
+  const sleepThenTick = (callback: () => void, sleepMs: number) => {
+    Atomics.wait(sleepCell, 0, 0, sleepMs);
+    tick(callback);
+  };
   const throttled = function setImmediate(callback: (...args: unknown[]) => void, ...args: unknown[]) {
     const isDawnPoll = typeof callback === 'function' && callback.name === '' && callback.length === 0 && args.length === 0
       && Object.hasOwn(callback, 'prototype') && Function.prototype.toString.call(callback).includes('[native code]');
@@ -182,11 +186,8 @@ function throttleDawnPolling(): void {
       waitStart = now;
     }
     const sleepMs = pollSleepMs(now, waitStart, quietUntil);
-    if (sleepMs === 0) return original(() => tick(callback));
-    return original(() => {
-      Atomics.wait(sleepCell, 0, 0, sleepMs);
-      tick(callback);
-    });
+    // Dawn polls every few microseconds while it waits: no closure per poll.
+    return sleepMs === 0 ? original(tick, callback) : original(sleepThenTick, callback, sleepMs);
   };
   // Keep what hangs off the original (util.promisify's custom implementation).
   for (const key of Reflect.ownKeys(original)) {
