@@ -6,6 +6,8 @@
  *   QLinearAdd(A, B)          C = round((A - za) * sa/sc + (B - zb) * sb/sc) + zc
  *   QLinearMul(A, B)          C = round((A - za)(B - zb) * sa*sb/sc) + zc
  *   QLinearGlobalAveragePool  Y = round(sum over H, W of (X - zx) * sx/(sy * H * W)) + zy
+ *   QLinearAveragePool        Y = round(average of (X - zx) * sx/sy) + zy, AveragePool's windows
+ *   QLinearConcat             Y = concat of round((Xi - zi) * si/sy) + zy
  *   QLinearLeakyRelu, QLinearSigmoid  Y = quantize(f(dequantize(X)))
  * Scales and zero points must be constants (one value each: per-tensor quantization). A result
  * within f32 rounding of a half may round the other way than MLAS's fused arithmetic (never
@@ -15,12 +17,14 @@ import type { Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor } from '../../onnx/model.ts';
 import { UNARY_OPS, unaryFunction, type UnaryFunction } from '../kernels/index.ts';
 import { numberView, product } from '../tensor/index.ts';
-import { booleanAttribute, floatAttribute, unsupported } from './attributes.ts';
+import { booleanAttribute, floatAttribute, intAttribute, invalidNode, unsupported } from './attributes.ts';
 import type { LoadContext, OperatorSpec, TypeContext } from './contract.ts';
 import { binarySpec } from './elementwise.ts';
 import { required } from './parameters.ts';
 import { dequantizeLinearSpec, quantizeLinearSpec } from './quantization.ts';
 import { reduceSpec } from './reduce.ts';
+import { concatSpec } from './data-movement.ts';
+import { poolSpec } from './pool.ts';
 import { fp32 } from './spec-parts.ts';
 import { createComposite, intAttr, intsAttr, type Composite, type Value } from './contrib-composite.ts';
 
@@ -136,3 +140,49 @@ function qLinearUnarySpec(attributes: string[], fn: (context: LoadContext) => Un
 
 export const qLinearLeakyReluSpec = qLinearUnarySpec(['alpha'], (context) => unaryFunction('LeakyRelu', { alpha: floatAttribute(context.node, 'alpha', 0.01) }));
 export const qLinearSigmoidSpec = qLinearUnarySpec([], () => unaryFunction('Sigmoid', {}));
+
+const AVERAGE_POOL = poolSpec(false);
+
+export const qLinearAveragePoolSpec: OperatorSpec = {
+  attributes: [...AVERAGE_POOL.attributes, 'channels_last'],
+  inputs: [4, 5],
+  types: quantizedTypes,
+  validate(node, opset) {
+    if (booleanAttribute(node, 'channels_last')) throw unsupported(node, 'channels_last=1');
+    AVERAGE_POOL.validate?.(node, opset);
+  },
+  device(context) {
+    const program = createComposite(context);
+    const ratio = Math.fround(scalar(context, 1, 'x_scale') / scalar(context, 3, 'y_scale'));
+    const x = dequantized(program, context, 0, 2, 1, 'x');
+    const averaged = program.temp('FP32');
+    const attributes = context.node.attribute.filter((attribute) => attribute.name !== 'channels_last');
+    program.stage(AVERAGE_POOL, 'AveragePool', [x], [averaged], { attributes });
+    const scaled = program.temp('FP32');
+    program.stage(binarySpec('Mul'), 'Mul', [averaged, program.constant('ratio', f32(ratio))], [scaled]);
+    requantized(program, context, scaled, 4);
+    return program.build();
+  },
+};
+
+export const qLinearConcatSpec: OperatorSpec = {
+  attributes: ['axis'],
+  inputs: [5, 2 ** 31],
+  types: ({ inputTypes }) => [inputTypes[2] ?? 'UINT8'],
+  validate(node) {
+    if ((node.input.length - 2) % 3 !== 0) throw invalidNode(node, `has ${node.input.length} inputs; after Y_scale and Y_zero_point they come in (tensor, scale, zero point) triples`);
+    intAttribute(node, 'axis', 0);
+  },
+  device(context) {
+    const program = createComposite(context);
+    const scaleY = scalar(context, 0, 'Y_scale');
+    const parts: Value[] = [];
+    for (let index = 2; index < context.node.input.length; index += 3) {
+      parts.push(dequantized(program, context, index, index + 2, Math.fround(scalar(context, index + 1, `scale of input ${index}`) / scaleY), `x${index}`));
+    }
+    const joined = program.temp('FP32');
+    program.stage(concatSpec, 'Concat', parts, [joined], { attributes: [intAttr('axis', intAttribute(context.node, 'axis', 0))] });
+    requantized(program, context, joined, 1);
+    return program.build();
+  },
+};

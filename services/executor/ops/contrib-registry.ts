@@ -16,7 +16,9 @@ import { fusedMatMulSpec } from './contrib-fused-matmul.ts';
 import { groupQueryAttentionSpec } from './contrib-group-query-attention.ts';
 import { matMulNBitsSpec } from './contrib-matmul-nbits.ts';
 import { rotaryEmbeddingSpec } from './contrib-rotary.ts';
-import { qLinearAddSpec, qLinearGlobalAveragePoolSpec, qLinearLeakyReluSpec, qLinearMulSpec, qLinearSigmoidSpec } from './contrib-qlinear.ts';
+import {
+  qLinearAddSpec, qLinearAveragePoolSpec, qLinearConcatSpec, qLinearGlobalAveragePoolSpec, qLinearLeakyReluSpec, qLinearMulSpec, qLinearSigmoidSpec,
+} from './contrib-qlinear.ts';
 import { embedLayerNormSpec, skipLayerNormSpec, skipSimplifiedLayerNormSpec } from './contrib-normalization.ts';
 
 /** onnxruntime's contrib domain. */
@@ -54,6 +56,8 @@ const CONTRIB_OPERATORS: ReadonlyMap<string, OperatorSpec> = new Map<string, Ope
   ['QLinearAdd', qLinearAddSpec],
   ['QLinearMul', qLinearMulSpec],
   ['QLinearGlobalAveragePool', qLinearGlobalAveragePoolSpec],
+  ['QLinearAveragePool', qLinearAveragePoolSpec],
+  ['QLinearConcat', qLinearConcatSpec],
   ['QLinearLeakyRelu', qLinearLeakyReluSpec],
   ['QLinearSigmoid', qLinearSigmoidSpec],
   ['DequantizeLinear', { ...dequantizeLinearSpec, attributes: ['axis'] }],

@@ -152,6 +152,18 @@ describe('QLinear operators (QOperator format)', () => {
     it(`QLinearGlobalAveragePool, ${type}`, () => run(qlinear('QLinearGlobalAveragePool', type, [2, 6, 5, 7], false, {}, [2, 6, 1, 1])));
     it(`QLinearLeakyRelu, ${type}`, () => run(qlinear('QLinearLeakyRelu', type, [4, 33], false, { alpha: float(0.15) })));
     it(`QLinearSigmoid, ${type}`, () => run(qlinear('QLinearSigmoid', type, [4, 33], false)));
+    it(`QLinearAveragePool 3×3 stride 2, padded, ${type}`, () => run(qlinear('QLinearAveragePool', type, [1, 3, 9, 8], false,
+      { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: type === 'INT8' ? 1 : 0 }, [1, 3, 5, 4])));
+    it(`QLinearConcat of two inputs with their own scales, ${type}`, () => {
+      const zero = (value: number) => ({ datatype: type, shape: [], data: type === 'INT8' ? Int8Array.of(value - 128) : Uint8Array.of(value) });
+      const graph = new GraphBuilder('qlinear_concat').input('x', 'FP32', [2, 3, 4]).input('y', 'FP32', [2, 5, 4]);
+      const parameters: Array<[string, HostTensor]> = [['sx', fp32Scalar(0.0137)], ['zx', zero(131)], ['sy', fp32Scalar(0.0211)], ['zy', zero(120)], ['sc', fp32Scalar(0.0173)], ['zc', zero(125)]];
+      for (const [name, tensor] of parameters) graph.initializer(name, tensor.datatype, tensor.shape, tensor.data);
+      graph.node('QuantizeLinear', ['x', 'sx', 'zx'], ['qx'], {}, 'quantize_x').node('QuantizeLinear', ['y', 'sy', 'zy'], ['qy'], {}, 'quantize_y')
+        .node('QLinearConcat', ['sc', 'zc', 'qx', 'sx', 'zx', 'qy', 'sy', 'zy'], ['qc'], { axis: 1 }, 'qlinearconcat_under_test', MS)
+        .node('DequantizeLinear', ['qc', 'sc', 'zc'], ['out'], {}, 'dequantize').output('out', 'FP32', [2, 8, 4]);
+      return checkModelAgainstOrt(gpu, graph.toBytes({ opset: 13 }), [fp('x', [2, 3, 4]), fp('y', [2, 5, 4])], [out('out', [2, 8, 4])]);
+    });
   }
 });
 
