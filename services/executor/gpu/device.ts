@@ -143,9 +143,9 @@ export function pollSleepMs(nowMs: number, waitStartMs: number, quietUntilMs: nu
  * each one first sleeps POLL_SLEEP_MS. Where the caller knows its work takes well longer than
  * the spin (expectGpuWork, QUIET_MIN_MS), every poll sleeps: on two cores, batches of 1–3 ms (a
  * transformer, a 3-layer MLP at batch 1) finished 10–20% sooner than with the spin at their
- * start or at their expected end, measured interleaved. The sleep blocks the main thread, which has nothing
- * else to do but I/O; between polls the event loop runs as usual, so I/O waits at most that
- * long. (A timer instead would add up to a millisecond to every batch.) Dawn's callbacks are
+ * start or at their expected end, measured interleaved. The sleep blocks the main thread, which
+ * has nothing else to do but I/O; between polls the event loop runs as usual, so I/O waits at
+ * most that long. (A timer instead would add up to a millisecond to every batch.) Dawn's callbacks are
  * recognized as what they are, anonymous native functions of no parameters made by the addon
  * (unlike promise resolvers, which take one and have no prototype, or bound functions, which
  * are named); every other caller is untouched.
