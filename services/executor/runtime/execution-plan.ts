@@ -331,9 +331,8 @@ export async function runExecutionPlan(
     const { bytes, passNs } = await submit(resources, plan, timer);
     peakBytes += plan.peakBytes;
     gpuNs = gpuNs !== undefined && passNs !== undefined ? gpuNs + passNs : undefined;
-    // slice() copies: the mapped range is detached on unmap.
-    const read = (output: DeviceOutput) =>
-      fromStorageBytes(bytes.slice(output.readbackOffset, output.readbackOffset + output.byteLength), output.storage, output.datatype, output.shape);
+    // fromStorageBytes copies out of the mapped range, which is detached on unmap.
+    const read = (output: DeviceOutput) => fromStorageBytes(bytes, output.readbackOffset, output.storage, output.datatype, output.shape);
     if (plan.layout.final) {
       const outputs = new Map<string, HostTensor>();
       for (const output of plan.outputs) {

@@ -197,19 +197,21 @@ function paddedTo4(bytes: Uint8Array): Uint8Array {
 /**
  * GPU bytes of `storage` back to a host tensor of `datatype`: f32 to FP64 exactly and to FP16 /
  * BF16 rounded to nearest even; i32 to each integer type keeping its low bits, as ONNX's integer
- * arithmetic wraps (a UINT8 200 + 100 reads back 44), and to BOOL as non-zero.
+ * arithmetic wraps (a UINT8 200 + 100 reads back 44), and to BOOL as non-zero. Reads the bytes
+ * at `byteOffset` of `buffer` (a mapped read-back range, detached once unmapped) and copies them
+ * once: into the tensor's own array, or through the conversion.
  */
-export function fromStorageBytes(bytes: ArrayBuffer, storage: StorageType, datatype: Datatype, shape: readonly number[]): HostTensor {
+export function fromStorageBytes(buffer: ArrayBuffer, byteOffset: number, storage: StorageType, datatype: Datatype, shape: readonly number[]): HostTensor {
   const count = elementCount(shape);
   if (storage === 'f32') {
-    const values = new Float32Array(bytes, 0, count);
+    const values = new Float32Array(buffer, byteOffset, count);
     return datatype === 'FP32' ? { datatype, shape: [...shape], data: values.slice() } : fromNumbers(datatype, shape, values);
   }
   if (storage === 'f16') {
-    const values = new Float16Array(bytes, 0, count);
-    return datatype === 'FP16' ? { datatype, shape: [...shape], data: new Uint16Array(values.slice().buffer) } : fromNumbers(datatype, shape, values);
+    if (datatype === 'FP16') return { datatype, shape: [...shape], data: new Uint16Array(buffer, byteOffset, count).slice() };
+    return fromNumbers(datatype, shape, new Float16Array(buffer, byteOffset, count));
   }
-  const values = new Int32Array(bytes, 0, count);
+  const values = new Int32Array(buffer, byteOffset, count);
   const tensor = (data: TypedArray): HostTensor => ({ datatype, shape: [...shape], data });
   switch (datatype) {
     case 'INT32': return tensor(values.slice());
