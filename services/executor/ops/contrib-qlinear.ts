@@ -1,17 +1,16 @@
 /**
  * The QOperator-format operators of onnxruntime's static quantization (com.microsoft), on the
- * quantization and float kernels, computed as onnxruntime's MLAS kernels compute them: the
- * integers minus their zero points exactly in f32, one f32 scale ratio, rounding half to even,
- * saturating to the output type:
- *   QLinearAdd(A, B)          C = round((A - za) * sa/sc + (B - zb) * sb/sc) + zc
- *   QLinearMul(A, B)          C = round((A - za)(B - zb) * sa*sb/sc) + zc
- *   QLinearGlobalAveragePool  Y = round(sum over H, W of (X - zx) * sx/(sy * H * W)) + zy
- *   QLinearAveragePool        Y = round(average of (X - zx) * sx/sy) + zy, AveragePool's windows
- *   QLinearConcat             Y = concat of round((Xi - zi) * si/sy) + zy
- *   QLinearLeakyRelu, QLinearSigmoid  Y = quantize(f(dequantize(X)))
- * Scales and zero points must be constants (one value each: per-tensor quantization). A result
- * within f32 rounding of a half may round the other way than MLAS's fused arithmetic (never
- * seen in the tests).
+ * quantization and float kernels, with onnxruntime's arithmetic step by step (f32 throughout,
+ * rounding half to even, saturating to the output type), since a tie may fall either way with
+ * any other order:
+ *   QLinearAdd(A, B)          C = round((A - za) * (sa/sc) + (B - zb) * (sb/sc) + zc)
+ *   QLinearMul(A, B)          C = round((A - za)(B - zb) * ((sa*sb)/sc) + zc)
+ *   QLinearAveragePool        Y = round(average of (X - zx) * sx, / sy, + zy)
+ *   QLinearGlobalAveragePool  Y = round(sum over H, W of (X - zx) * (sx / (sy * H * W))) + zy
+ *   QLinearConcat             Y = round((Xi - zi) * si / sy) + zy, concatenated
+ *   QLinearLeakyRelu, QLinearSigmoid  Y = round(f((X - zx) * sx) / sy) + zy
+ * (the zero point added before rounding where MLAS's kernels do, after where its requantization
+ * and lookup tables do). Scales and zero points must be constants (per-tensor quantization).
  */
 import type { Datatype } from '../../onnx/datatypes.ts';
 import type { HostTensor } from '../../onnx/model.ts';
@@ -50,12 +49,22 @@ function dequantized(program: Composite, context: LoadContext, data: number, zer
   return out;
 }
 
-/** Rounds `value` half to even, adds the node's zero point input `zero` (0 when omitted) and saturates into output 0. */
-function requantized(program: Composite, context: LoadContext, value: Value, zero: number): void {
+/**
+ * Output 0 from `value`: with `zeroFirst` (MLAS's binary and pooling kernels) the node's zero
+ * point input `zero` (0 when omitted) is added before rounding half to even, which decides the
+ * ties; otherwise (ONNX's QuantizeLinear, onnxruntime's lookup tables) after. Saturated.
+ */
+function requantized(program: Composite, context: LoadContext, value: Value, zero: number, zeroFirst: boolean): void {
   const datatype = context.outputTypes[0];
-  const zeroPoint = context.node.input[zero] ? program.input(zero)
-    : program.constant('zero_point', { datatype, shape: [], data: datatype === 'INT8' ? Int8Array.of(0) : Uint8Array.of(0) });
-  program.stage(quantizeLinearSpec, 'QuantizeLinear', [value, program.constant('unit_scale', f32(1)), zeroPoint], [program.output(0)]);
+  const zeroOf = (point: number) => program.constant(`zero_${point}`, { datatype, shape: [], data: datatype === 'INT8' ? Int8Array.of(point) : Uint8Array.of(point) });
+  if (!zeroFirst) {
+    const zeroPoint = context.node.input[zero] ? program.input(zero) : zeroOf(0);
+    program.stage(quantizeLinearSpec, 'QuantizeLinear', [value, program.constant('unit_scale', f32(1)), zeroPoint], [program.output(0)]);
+    return;
+  }
+  const shifted = program.temp('FP32');
+  program.stage(binarySpec('Add'), 'Add', [value, program.constant('zero_point', f32(scalar(context, zero, 'the output zero point', 0)))], [shifted]);
+  program.stage(quantizeLinearSpec, 'QuantizeLinear', [shifted, program.constant('unit_scale', f32(1)), zeroOf(0)], [program.output(0)]);
 }
 
 const SCALE = (alpha: number): UnaryFunction => ({ op: UNARY_OPS.Scale, alpha, beta: 0 });
@@ -71,7 +80,7 @@ export const qLinearAddSpec: OperatorSpec = {
     const b = dequantized(program, context, 3, 5, Math.fround(scalar(context, 4, 'B_scale') / scaleC), 'b');
     const sum = program.temp('FP32');
     program.stage(binarySpec('Add'), 'Add', [a, b], [sum]);
-    requantized(program, context, sum, 7);
+    requantized(program, context, sum, 7, true);
     return program.build();
   },
 };
@@ -82,12 +91,13 @@ export const qLinearMulSpec: OperatorSpec = {
   types: quantizedTypes,
   device(context) {
     const program = createComposite(context);
-    const ratio = Math.fround((scalar(context, 1, 'A_scale') * scalar(context, 4, 'B_scale')) / scalar(context, 6, 'C_scale'));
+    // In f32 as MLAS forms it: (sa * sb) / sc, each step rounded.
+    const ratio = Math.fround(Math.fround(scalar(context, 1, 'A_scale') * scalar(context, 4, 'B_scale')) / scalar(context, 6, 'C_scale'));
     // (A - za)(B - zb) is an exact integer in f32; the ratio scales it in the Mul's epilogue.
     const [a, b] = [dequantized(program, context, 0, 2, 1, 'a'), dequantized(program, context, 3, 5, 1, 'b')];
     const scaled = program.temp('FP32');
     program.stage(binarySpec('Mul'), 'Mul', [a, b], [scaled], { epilogue: { activation: SCALE(ratio) } });
-    requantized(program, context, scaled, 7);
+    requantized(program, context, scaled, 7, true);
     return program.build();
   },
 };
@@ -113,7 +123,7 @@ export const qLinearGlobalAveragePoolSpec: OperatorSpec = {
     const averaged = program.temp('FP32');
     program.stage(binarySpec('Mul'), 'Mul', [sum, ratio], [averaged]);
     const shaped = program.view(averaged, (_, inputs) => [...required(inputs, 0).shape.slice(0, 2), ...required(inputs, 0).shape.slice(2).map(() => 1)]);
-    requantized(program, context, shaped, 4);
+    requantized(program, context, shaped, 4, false);
     return program.build();
   },
 };
@@ -132,7 +142,7 @@ function qLinearUnarySpec(attributes: string[], fn: (context: LoadContext) => Un
       const activated = program.temp('FP32');
       program.stage(binarySpec('Mul'), 'Mul', [x, program.constant('one', f32(1))], [activated], { epilogue: { activation: fn(context) } });
       program.stage(binarySpec('Div'), 'Div', [activated, program.constant('y_scale', f32(scalar(context, 3, 'Y_scale')))], [y]);
-      requantized(program, context, y, 4);
+      requantized(program, context, y, 4, false);
       return program.build();
     },
   };
@@ -153,14 +163,13 @@ export const qLinearAveragePoolSpec: OperatorSpec = {
   },
   device(context) {
     const program = createComposite(context);
-    const ratio = Math.fround(scalar(context, 1, 'x_scale') / scalar(context, 3, 'y_scale'));
-    const x = dequantized(program, context, 0, 2, 1, 'x');
+    const x = dequantized(program, context, 0, 2, scalar(context, 1, 'x_scale'), 'x');
     const averaged = program.temp('FP32');
     const attributes = context.node.attribute.filter((attribute) => attribute.name !== 'channels_last');
     program.stage(AVERAGE_POOL, 'AveragePool', [x], [averaged], { attributes });
     const scaled = program.temp('FP32');
-    program.stage(binarySpec('Mul'), 'Mul', [averaged, program.constant('ratio', f32(ratio))], [scaled]);
-    requantized(program, context, scaled, 4);
+    program.stage(binarySpec('Div'), 'Div', [averaged, program.constant('y_scale', f32(scalar(context, 3, 'y_scale')))], [scaled]);
+    requantized(program, context, scaled, 4, true);
     return program.build();
   },
 };
@@ -175,14 +184,15 @@ export const qLinearConcatSpec: OperatorSpec = {
   },
   device(context) {
     const program = createComposite(context);
-    const scaleY = scalar(context, 0, 'Y_scale');
     const parts: Value[] = [];
     for (let index = 2; index < context.node.input.length; index += 3) {
-      parts.push(dequantized(program, context, index, index + 2, Math.fround(scalar(context, index + 1, `scale of input ${index}`) / scaleY), `x${index}`));
+      parts.push(dequantized(program, context, index, index + 2, scalar(context, index + 1, `scale of input ${index}`), `x${index}`));
     }
     const joined = program.temp('FP32');
     program.stage(concatSpec, 'Concat', parts, [joined], { attributes: [intAttr('axis', intAttribute(context.node, 'axis', 0))] });
-    requantized(program, context, joined, 1);
+    const scaled = program.temp('FP32');
+    program.stage(binarySpec('Div'), 'Div', [joined, program.constant('y_scale', f32(scalar(context, 0, 'Y_scale')))], [scaled]);
+    requantized(program, context, scaled, 1, false);
     return program.build();
   },
 };

@@ -130,12 +130,18 @@ describe('FusedConv and FusedGemm', () => {
 
 describe('QLinear operators (QOperator format)', () => {
   /** x (and y) quantized with ONNX's QuantizeLinear, `op` on the integers, the result dequantized: a mismatch of one step fails the float comparison. */
-  function qlinear(op: string, type: 'UINT8' | 'INT8', shape: number[], binary: boolean, attributes: Record<string, AttributeValue> = {}, outShape = shape): ContribCase & { bytes: Uint8Array } {
+  /**
+   * `scales` of x, y and the output: the default ratios are awkward; ratios of 1/2 (TIES) put many
+   * results exactly on a half, where the order of adding the zero point and rounding decides.
+   */
+  function qlinear(
+    op: string, type: 'UINT8' | 'INT8', shape: number[], binary: boolean, attributes: Record<string, AttributeValue> = {}, outShape = shape, scales = [0.0137, 0.0211, 0.0173],
+  ): ContribCase & { bytes: Uint8Array } {
     const zero = (value: number) => ({ datatype: type, shape: [], data: type === 'INT8' ? Int8Array.of(value - 128) : Uint8Array.of(value) });
     const graph = new GraphBuilder(op.toLowerCase()).input('x', 'FP32', shape);
     if (binary) graph.input('y', 'FP32', shape);
     const parameters: Array<[string, HostTensor]> = [
-      ['sx', fp32Scalar(0.0137)], ['zx', zero(131)], ['sy', fp32Scalar(0.0211)], ['zy', zero(120)], ['sc', fp32Scalar(0.0173)], ['zc', zero(125)],
+      ['sx', fp32Scalar(scales[0])], ['zx', zero(131)], ['sy', fp32Scalar(scales[1])], ['zy', zero(120)], ['sc', fp32Scalar(scales[2])], ['zc', zero(125)],
     ];
     for (const [name, tensor] of parameters) graph.initializer(name, tensor.datatype, tensor.shape, tensor.data);
     graph.node('QuantizeLinear', ['x', 'sx', 'zx'], ['qx'], {}, 'quantize_x');
@@ -145,11 +151,16 @@ describe('QLinear operators (QOperator format)', () => {
     graph.output('out', 'FP32', outShape);
     return { op, inputs: binary ? [fp('x', shape), fp('y', shape)] : [fp('x', shape)], outputs: [out('out', outShape)], bytes: graph.toBytes({ opset: 13 }) };
   }
+  const TIES = [0.02, 0.04, 0.04];
   const run = (testCase: ContribCase & { bytes: Uint8Array }) => checkModelAgainstOrt(gpu, testCase.bytes, testCase.inputs, testCase.outputs);
   for (const type of ['UINT8', 'INT8'] as const) {
     it(`QLinearAdd, ${type}`, () => run(qlinear('QLinearAdd', type, [2, 5, 7, 3], true)));
+    it(`QLinearAdd on ties, ${type}`, () => run(qlinear('QLinearAdd', type, [2, 5, 7, 3], true, {}, undefined, TIES)));
     it(`QLinearMul, ${type}`, () => run(qlinear('QLinearMul', type, [3, 41], true)));
+    it(`QLinearMul on ties, ${type}`, () => run(qlinear('QLinearMul', type, [3, 41], true, {}, undefined, [0.05, 0.04, 0.004])));
     it(`QLinearGlobalAveragePool, ${type}`, () => run(qlinear('QLinearGlobalAveragePool', type, [2, 6, 5, 7], false, {}, [2, 6, 1, 1])));
+    it(`QLinearGlobalAveragePool on ties, ${type}`, () => run(qlinear('QLinearGlobalAveragePool', type, [2, 6, 4, 4], false, {}, [2, 6, 1, 1], [0.04, 1, 0.005])));
+    it(`QLinearAveragePool on ties, ${type}`, () => run(qlinear('QLinearAveragePool', type, [1, 3, 8, 8], false, { kernel_shape: [2, 2], strides: [2, 2] }, [1, 3, 4, 4], [0.02, 1, 0.02])));
     it(`QLinearLeakyRelu, ${type}`, () => run(qlinear('QLinearLeakyRelu', type, [4, 33], false, { alpha: float(0.15) })));
     it(`QLinearSigmoid, ${type}`, () => run(qlinear('QLinearSigmoid', type, [4, 33], false)));
     it(`QLinearAveragePool 3×3 stride 2, padded, ${type}`, () => run(qlinear('QLinearAveragePool', type, [1, 3, 9, 8], false,
