@@ -185,7 +185,10 @@ const OPERATOR_VERSIONS: Readonly<Record<string, VersionList>> = {
   Conv: [1, 11, 22],
   ConvTranspose: [v(1, legacyConvTranspose), 11, 22],
   BatchNormalization: [v(1, legacyBatchNorm), v(6, legacyBatchNorm), 7, 9, 14, 15],
-  LayerNormalization: [17],
+  // ONNX defines LayerNormalization from 17; onnxruntime registers the same operator in the
+  // default domain from opset 1, and its transformer optimizer writes it into models at 11 to 16,
+  // so those load too.
+  LayerNormalization: [1, 17],
   InstanceNormalization: [v(1, dropConsumedInputs), 6, 22],
   GroupNormalization: [18, 21],
   MeanVarianceNormalization: [9, 13],

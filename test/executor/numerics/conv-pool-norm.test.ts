@@ -330,6 +330,13 @@ describe('LayerNormalization', () => {
       output: testCase.shape, attributes,
     });
   });
+  // onnxruntime's optimizer writes LayerNormalization into models below opset 17, where
+  // onnxruntime registers it in the default domain with the same meaning.
+  it.each([11, 13, 16])('at opset %i, as onnxruntime-optimized models carry it', (opset) => checkOneNode(gpu, {
+    op: 'LayerNormalization', inputs: [['x', [3, 5, 24]]], nodeInputs: ['x', 'scale', 'bias'],
+    initializers: [{ name: 'scale', tensor: between([24], 0.5, 1.5) }, { name: 'bias', tensor: randomTensor([24], 0.5) }],
+    output: [3, 5, 24], attributes: { axis: -1 }, opset,
+  }));
 });
 
 describe.each(ALGORITHMS)('MatMul and Gemm edge cases, %s GEMM', (algorithm) => {
