@@ -12,37 +12,13 @@
 //   @binding(0) input    storage, read   array<T>
 //   @binding(1) output   storage, write  array<T>
 //   @binding(2) indices  storage, write  array<i32> (INT64 indices, held in i32)
-//   @binding(3) params   uniform         Params below (pool.wgsl's block)
+//   @binding(3) params   uniform         Params (pool/pool_params.wgsl)
 // Type aliases: T is f32, f16 or i32 (INT8 / UINT8). Override constants: COLUMN_MAJOR
-// (storage_order 1), WORKGROUP_SIZE. Preludes: common/index.wgsl (fast_div).
+// (storage_order 1), WORKGROUP_SIZE. Preludes: common/index.wgsl (fast_div), pool/pool_params.wgsl (Params).
 // Grid: x walks output positions (one per invocation), y and z walk the N * C planes.
 
 override COLUMN_MAJOR: bool = false;
 override WORKGROUP_SIZE: u32 = 64u;
-
-struct Params {
-  planes: u32,
-  in_h: i32,
-  in_w: i32,
-  out_h: u32,
-  out_w: u32,
-  out_w_inverse: f32,
-  kernel_h: i32,
-  kernel_w: i32,
-  stride_h: i32,
-  stride_w: i32,
-  pad_top: i32,
-  pad_left: i32,
-  dilation_h: i32,
-  dilation_w: i32,
-  // pool.wgsl's count_include_pad fields, unused by MaxPool.
-  padded_end_h: i32,
-  padded_end_w: i32,
-  count_include_pad: u32,
-  _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
-}
 
 @group(0) @binding(0) var<storage, read> input: array<T>;
 @group(0) @binding(1) var<storage, read_write> output: array<T>;

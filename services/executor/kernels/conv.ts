@@ -60,7 +60,7 @@ export function convTransposeDispatch(problem: ConvProblem, activation: UnaryFun
 export function poolVariant(type: StorageType, isMax: boolean): KernelVariant {
   return {
     shader: 'pool/pool.wgsl',
-    preludes: ['common/index.wgsl'],
+    preludes: ['common/index.wgsl', 'pool/pool_params.wgsl'],
     types: { T: type },
     constants: { IS_MAX: Number(isMax), WORKGROUP_SIZE },
     bindings: ['read-only-storage', 'storage', 'uniform'],

@@ -12,7 +12,7 @@ const WORKGROUP_SIZE = 64;
 export function maxPoolIndicesVariant(type: StorageType, columnMajor: boolean): KernelVariant {
   return {
     shader: 'pool/max_pool_indices.wgsl',
-    preludes: ['common/index.wgsl'],
+    preludes: ['common/index.wgsl', 'pool/pool_params.wgsl'],
     types: { T: type },
     constants: { COLUMN_MAJOR: Number(columnMajor), WORKGROUP_SIZE },
     bindings: ['read-only-storage', 'storage', 'storage', 'uniform'],
