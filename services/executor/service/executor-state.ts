@@ -248,6 +248,7 @@ export class ExecutorState {
       const estimate = estimatedBytes(model, plan);
       if (estimate !== undefined) this.residents.reserve(residentKey, label, estimate);
       const warmed = await inSpan(tracer, 'warm_up', {}, () => runWarmUp(model, plan));
+      if (warmed.skipped) this.logger.warn({ model: key, reason: warmed.skipped }, 'model loads unwarmed; its first request plans it');
       const gpuBytes = model.weightBytes + warmed.peakActivationBytes;
       this.residents.reserve(residentKey, label, gpuBytes);
       return { key: residentKey, model, versions: new Map(), bytes: gpuBytes, busy: 0, lastUsedMs: performance.now(), warmedUpTo: maxBatchSize };
