@@ -5,35 +5,16 @@
 //   @binding(1) scales  storage, read   array<f32>  (one, one per axis index, or one per block)
 //   @binding(2) zeros   storage, read   array<i32>  (same layout as scales)
 //   @binding(3) output  storage, write  array<T>
-//   @binding(4) params  uniform         Params below (low / high unused)
+//   @binding(4) params  uniform         Params (quantization/quantization_params.wgsl) (low / high unused)
 // Type aliases: T is f32 or f16. Override constants: WORKGROUP_SIZE. The grid may be 2-D.
 
 override WORKGROUP_SIZE: u32 = 64u;
-
-struct Params {
-  count: u32,
-  inner: u32,
-  axis_length: u32,
-  block: u32,
-  blocks: u32,
-  mode: u32,
-  low: i32,
-  high: i32,
-}
 
 @group(0) @binding(0) var<storage, read> input: array<i32>;
 @group(0) @binding(1) var<storage, read> scales: array<f32>;
 @group(0) @binding(2) var<storage, read> zeros: array<i32>;
 @group(0) @binding(3) var<storage, read_write> output: array<T>;
 @group(0) @binding(4) var<uniform> params: Params;
-
-fn scale_index(index: u32) -> u32 {
-  if (params.mode == 0u) { return 0u; }
-  let along = (index / params.inner) % params.axis_length;
-  if (params.mode == 1u) { return along; }
-  let outer = index / (params.inner * params.axis_length);
-  return (outer * params.blocks + along / params.block) * params.inner + index % params.inner;
-}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(

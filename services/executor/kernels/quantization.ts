@@ -29,7 +29,7 @@ const grid = (count: number, maxPerDimension: number): [number, number, number] 
 /** Bindings: input (T), scales (f32 words), zero points (i32), output (i32), params. */
 export function quantizeVariant(input: StorageType): KernelVariant {
   return {
-    shader: 'quantization/quantize.wgsl', types: { T: input }, constants: { WORKGROUP_SIZE },
+    shader: 'quantization/quantize.wgsl', preludes: ['quantization/quantization_params.wgsl'], types: { T: input }, constants: { WORKGROUP_SIZE },
     bindings: ['read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'uniform'],
   };
 }
@@ -37,7 +37,7 @@ export function quantizeVariant(input: StorageType): KernelVariant {
 /** Bindings: input (i32), scales (f32 words), zero points (i32), output (T), params. */
 export function dequantizeVariant(output: StorageType): KernelVariant {
   return {
-    shader: 'quantization/dequantize.wgsl', types: { T: output }, constants: { WORKGROUP_SIZE },
+    shader: 'quantization/dequantize.wgsl', preludes: ['quantization/quantization_params.wgsl'], types: { T: output }, constants: { WORKGROUP_SIZE },
     bindings: ['read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'uniform'],
   };
 }
