@@ -10,33 +10,13 @@
 //   @binding(2) bias      storage, read   array<T>; any buffer when HAS_BIAS is false
 //   @binding(3) residual  storage, read   array<T> of the output's shape; any buffer when HAS_RESIDUAL is false
 //   @binding(4) output    storage, write  array<T>
-//   @binding(5) params    uniform         Params below
+//   @binding(5) params    uniform         Params (window/conv_nd_params.wgsl)
 // Type aliases: T is f32 or f16. Override constants: HAS_BIAS, HAS_RESIDUAL, WORKGROUP_SIZE.
-// Preludes: common/index.wgsl, common/unary_ops.wgsl.
+// Preludes: common/index.wgsl, common/unary_ops.wgsl, window/conv_nd_params.wgsl.
 
 override HAS_BIAS: bool = false;
 override HAS_RESIDUAL: bool = false;
 override WORKGROUP_SIZE: u32 = 64u;
-
-struct Params {
-  count: u32,
-  out_channels: u32,
-  out_per_group: u32,
-  in_per_group: u32,
-  // Spatial dims as (depth, height, width, unused).
-  in_shape: vec4<i32>,
-  out_shape: vec4<u32>,
-  // 1 / out width, 1 / out height, 1 / out depth, 1 / output channels.
-  inverse: vec4<f32>,
-  kernel: vec4<i32>,
-  stride: vec4<i32>,
-  pad: vec4<i32>,
-  dilation: vec4<i32>,
-  act: u32,
-  act_alpha: f32,
-  act_beta: f32,
-  _pad: u32,
-}
 
 @group(0) @binding(0) var<storage, read> x: array<T>;
 @group(0) @binding(1) var<storage, read> w: array<T>;

@@ -9,30 +9,12 @@
 //   @binding(1) w       storage, read   array<T>, [C_in, C_out / groups, KD, KH, KW]
 //   @binding(2) bias    storage, read   array<T>; any buffer when HAS_BIAS is false
 //   @binding(3) output  storage, write  array<T>
-//   @binding(4) params  uniform         Params below
+//   @binding(4) params  uniform         Params (window/conv_nd_params.wgsl)
 // Type aliases: T is f32 or f16. Override constants: HAS_BIAS, WORKGROUP_SIZE.
-// Preludes: common/index.wgsl, common/unary_ops.wgsl.
+// Preludes: common/index.wgsl, common/unary_ops.wgsl, window/conv_nd_params.wgsl.
 
 override HAS_BIAS: bool = false;
 override WORKGROUP_SIZE: u32 = 64u;
-
-struct Params {
-  count: u32,
-  out_channels: u32,
-  out_per_group: u32,
-  in_per_group: u32,
-  in_shape: vec4<i32>,
-  out_shape: vec4<u32>,
-  inverse: vec4<f32>,
-  kernel: vec4<i32>,
-  stride: vec4<i32>,
-  pad: vec4<i32>,
-  dilation: vec4<i32>,
-  act: u32,
-  act_alpha: f32,
-  act_beta: f32,
-  _pad: u32,
-}
 
 @group(0) @binding(0) var<storage, read> x: array<T>;
 @group(0) @binding(1) var<storage, read> w: array<T>;

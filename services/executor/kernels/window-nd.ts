@@ -51,7 +51,7 @@ function convUniforms(problem: WindowProblem, activation: UnaryFunction): { coun
 /** Bindings: x, w, bias, residual, output, params. */
 export function convNdVariant(type: StorageType, hasBias: boolean, hasResidual: boolean): KernelVariant {
   return {
-    shader: 'window/conv_nd.wgsl', preludes: ['common/index.wgsl', 'common/unary_ops.wgsl'], types: { T: type },
+    shader: 'window/conv_nd.wgsl', preludes: ['common/index.wgsl', 'common/unary_ops.wgsl', 'window/conv_nd_params.wgsl'], types: { T: type },
     constants: { HAS_BIAS: Number(hasBias), HAS_RESIDUAL: Number(hasResidual), WORKGROUP_SIZE },
     bindings: ['read-only-storage', 'read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'uniform'],
   };
@@ -69,7 +69,7 @@ export function convNdDispatch(problem: WindowProblem, activation: UnaryFunction
 /** Bindings: x, w, bias, output, params. */
 export function convTransposeNdVariant(type: StorageType, hasBias: boolean): KernelVariant {
   return {
-    shader: 'window/conv_transpose_nd.wgsl', preludes: ['common/index.wgsl', 'common/unary_ops.wgsl'], types: { T: type },
+    shader: 'window/conv_transpose_nd.wgsl', preludes: ['common/index.wgsl', 'common/unary_ops.wgsl', 'window/conv_nd_params.wgsl'], types: { T: type },
     constants: { HAS_BIAS: Number(hasBias), WORKGROUP_SIZE },
     bindings: ['read-only-storage', 'read-only-storage', 'read-only-storage', 'storage', 'uniform'],
   };
