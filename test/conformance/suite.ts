@@ -12,7 +12,7 @@ import type { GpuContext } from '../../services/executor/gpu/index.ts';
 import { compileOnnxModel } from '../../services/executor/runtime/index.ts';
 import { numberView } from '../../services/executor/tensor/values.ts';
 import { decodeModel, tensorFromProto, type HostTensor } from '../../services/onnx/model.ts';
-import { TensorProto, TensorProto_DataType } from '../../services/protocol/generated/onnx/onnx.ts';
+import { TensorProto, TensorProto_DataType, type GraphProto, type ValueInfoProto } from '../../services/protocol/generated/onnx/onnx.ts';
 import { liftOpset, ortOutputs } from './lifted.ts';
 
 /**
@@ -71,8 +71,12 @@ function readTensor(path: string): HostTensor {
 
 /** Whether every input and output of the case's graph is a tensor (what the KServe v2 protocol can carry). */
 export function isTensorCase(root: string, name: string): boolean {
-  const graph = decodeModel(readFileSync(join(root, name, 'model.onnx'))).graph!;
-  return [...graph.input, ...graph.output].every((value) => value.type?.tensorType !== undefined);
+  return nonTensorValue(decodeModel(readFileSync(join(root, name, 'model.onnx'))).graph!) === undefined;
+}
+
+/** The first graph input or output that is not a tensor, if any. */
+function nonTensorValue(graph: GraphProto): ValueInfoProto | undefined {
+  return [...graph.input, ...graph.output].find((value) => value.type?.tensorType === undefined);
 }
 
 /** The numbered tensors `prefix_N.pb` of a data set, in order. */
@@ -146,7 +150,7 @@ export async function runCase(gpu: GpuContext, root: string, name: string, optio
   const graph = decodeModel(bytes).graph!;
   const initializers = new Set(graph.initializer.map((tensor) => tensor.name));
   const inputInfos = graph.input.filter((value) => !initializers.has(value.name));
-  const nonTensor = [...inputInfos, ...graph.output].find((value) => value.type?.tensorType === undefined);
+  const nonTensor = nonTensorValue(graph);
   if (nonTensor) return result('non-tensor', `'${nonTensor.name}' is not a tensor`);
 
   let inputs: HostTensor[];
