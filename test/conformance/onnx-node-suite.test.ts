@@ -4,15 +4,13 @@
  * too, so the list only ever shrinks by being edited (`node test/conformance/run.ts
  * --write-expected` rewrites it from a run).
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openGpu, type GpuContext } from '../../services/executor/gpu/index.ts';
-import { difference, expectedFailuresFile, listCases, runCase, summarize, type CaseResult } from './suite.ts';
+import { CASES_DIR, difference, ensureCases, expectedFailuresFile, listCases, runCase, summarize, type CaseResult } from './suite.ts';
 
-const CASES = join(import.meta.dirname, '../../node_modules/.cache/onnx-node-cases/node');
-execFileSync('bash', [join(import.meta.dirname, 'generate.sh')], { stdio: 'inherit' });
+ensureCases();
 type ExpectedFailures = Record<string, { outcome: string; detail: string }>;
 const expectedFailures = (opset?: number): ExpectedFailures =>
   JSON.parse(readFileSync(join(import.meta.dirname, expectedFailuresFile(opset)), 'utf8')).cases;
@@ -40,7 +38,7 @@ describe.each([
   { at: 'opset 21', opset: 21 },
   { at: 'opset 26', opset: 26 },
 ])('ONNX operator conformance cases at $at', ({ opset }) => {
-  const names = listCases(CASES);
+  const names = listCases(CASES_DIR);
   const listed = expectedFailures(opset);
   const results: CaseResult[] = [];
   afterAll(() => {
@@ -51,7 +49,7 @@ describe.each([
   });
   it('the generator wrote the whole suite', () => expect(names.length).toBeGreaterThan(900));
   it.each(names)('%s', async (name) => {
-    const result = await runCase(gpu, CASES, name, { opset });
+    const result = await runCase(gpu, CASES_DIR, name, { opset });
     results.push(result);
     const expected = listed[name];
     if (expected) {

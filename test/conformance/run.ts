@@ -2,9 +2,10 @@
  * Runs ONNX's operator conformance cases on our executor and prints the pass rate, every case
  * that does not pass grouped by its reason, and (with --json) every result.
  *
- *   bash test/conformance/generate.sh            # once: writes the cases from python3-onnx
  *   node test/conformance/run.ts [--filter REGEX] [--cases DIR] [--json FILE] [--verbose] [--opset N] [--write-expected]
  *
+ * The cases are written first where they are missing (generate.sh, from python3-onnx); --cases
+ * DIR runs others already written.
  * --opset N runs every case lifted to opset N, onnxruntime's outputs the reference (lifted.ts).
  * --write-expected rewrites the expected failures onnx-node-suite.test.ts holds every case to
  * (expected-failures.json, or expected-failures-opsetN.json) from this run: every case that does
@@ -14,12 +15,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openGpu } from '../../services/executor/gpu/index.ts';
-import { expectedFailuresFile, listCases, runCase, summarize, type CaseResult } from './suite.ts';
+import { CASES_DIR, ensureCases, expectedFailuresFile, listCases, runCase, summarize, type CaseResult } from './suite.ts';
 
 const { values: args } = parseArgs({
   options: {
     filter: { type: 'string' },
-    cases: { type: 'string', default: join(import.meta.dirname, '../../node_modules/.cache/onnx-node-cases/node') },
+    cases: { type: 'string' },
     json: { type: 'string' },
     opset: { type: 'string' },
     verbose: { type: 'boolean', default: false },
@@ -28,12 +29,14 @@ const { values: args } = parseArgs({
 });
 
 const filter = args.filter ? new RegExp(args.filter) : undefined;
-const names = listCases(args.cases!).filter((name) => !filter || filter.test(name));
+if (args.cases === undefined) ensureCases();
+const cases = args.cases ?? CASES_DIR;
+const names = listCases(cases).filter((name) => !filter || filter.test(name));
 const gpu = await openGpu();
 const results: CaseResult[] = [];
 const started = performance.now();
 for (const name of names) {
-  const result = await runCase(gpu, args.cases!, name, { opset: args.opset === undefined ? undefined : Number(args.opset) });
+  const result = await runCase(gpu, cases, name, { opset: args.opset === undefined ? undefined : Number(args.opset) });
   results.push(result);
   if (args.verbose || result.outcome !== 'pass') console.log(`${result.outcome.padEnd(10)} ${name}${result.detail ? `: ${result.detail}` : ''}`);
 }

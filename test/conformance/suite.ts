@@ -5,6 +5,7 @@
  * opset imports) and run once; its outputs must match the expected ones in datatype, shape and
  * value. Nothing here knows which operators we support: a case we cannot run says why.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, NexusError } from '../../services/domain/errors.ts';
@@ -56,6 +57,14 @@ export interface CaseResult {
 export const CONFORMANCE_TOLERANCE = { relative: 1e-3, absolute: 1e-5 } as const;
 /** FP16 and BF16 results are rounded to their 11 / 8 significant bits after f32 arithmetic. */
 const HALF_TOLERANCE = { FP16: { relative: 2e-3, absolute: 1e-3 }, BF16: { relative: 1.6e-2, absolute: 1e-2 } } as const;
+
+/** Where generate.sh writes the cases (one directory per case). */
+export const CASES_DIR = join(import.meta.dirname, '../../node_modules/.cache/onnx-node-cases/node');
+
+/** Writes the cases into CASES_DIR unless they are there for the installed onnx (a few seconds the first time). */
+export function ensureCases(): void {
+  execFileSync('bash', [join(import.meta.dirname, 'generate.sh')], { stdio: 'inherit' });
+}
 
 /** The case directories under `root` (…/node), sorted. */
 export function listCases(root: string): string[] {

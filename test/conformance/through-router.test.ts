@@ -5,16 +5,15 @@
  * protocol boundary (every datatype as raw contents, shapes, loading unwarmed models) loses
  * nothing. `node test/conformance/through-router.ts` runs the whole suite this way.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { expectedFailuresFile, FAULTY_CASES, isTensorCase, listCases } from './suite.ts';
-import { CASES_DIR, runThroughRouter } from './through-router.ts';
+import { CASES_DIR, ensureCases, expectedFailuresFile, FAULTY_CASES, isTensorCase, listCases } from './suite.ts';
+import { runThroughRouter } from './through-router.ts';
 
 const SAMPLE_EVERY = 20;
 
-execFileSync('bash', [join(import.meta.dirname, 'generate.sh')], { stdio: 'inherit' });
+ensureCases();
 const expectedFailures: Record<string, unknown> = JSON.parse(readFileSync(join(import.meta.dirname, expectedFailuresFile()), 'utf8')).cases;
 const sample = listCases(CASES_DIR).filter((name) => isTensorCase(CASES_DIR, name)).filter((_, index) => index % SAMPLE_EVERY === 0);
 

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { storeModel } from '../../services/cli/commands/store.ts';
 import { startCluster } from '../integration/harness.ts';
-import { isTensorCase, listCases } from './suite.ts';
+import { CASES_DIR, ensureCases, isTensorCase, listCases } from './suite.ts';
 
 export interface RouterCaseResult {
   case: string;
@@ -26,8 +26,6 @@ export interface RouterCaseResult {
 
 /** Model names are lower case (test_cast_FLOAT_to_DOUBLE is stored as test_cast_float_to_double); router_client.py does the same. */
 const modelNameOf = (name: string) => name.toLowerCase();
-
-export const CASES_DIR = join(import.meta.dirname, '../../node_modules/.cache/onnx-node-cases/node');
 
 /** Stores each case as a model of its name, runs the Python client over them, stops the services. */
 export async function runThroughRouter(names: readonly string[], cases = CASES_DIR): Promise<RouterCaseResult[]> {
@@ -57,6 +55,7 @@ export async function runThroughRouter(names: readonly string[], cases = CASES_D
 
 if (import.meta.main) {
   const { values: args } = parseArgs({ options: { filter: { type: 'string' }, every: { type: 'string', default: '1' } } });
+  ensureCases();
   const filter = args.filter ? new RegExp(args.filter) : undefined;
   const every = Number(args.every);
   const names = listCases(CASES_DIR).filter((name) => isTensorCase(CASES_DIR, name)).filter((name, index) => (!filter || filter.test(name)) && index % every === 0);
